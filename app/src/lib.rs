@@ -1,0 +1,79 @@
+//! Wayline's dashboard: the Leptos app rendered on the server (`ssr`) and hydrated in the
+//! browser (`hydrate`). Pages read the backend through server functions and the SSE streams;
+//! the backend itself lives in the `server` crate and is reached through [`backend`].
+
+pub mod error;
+pub mod pages;
+pub mod server_fns;
+pub mod time;
+pub mod types;
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, MetaTags, Meta, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes, A},
+    path,
+};
+
+use crate::pages::{live::LivePage, not_found::NotFound};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The dashboard: one navigation bar and the routed pages.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    time::provide_hydration_flag();
+
+    view! {
+        <Stylesheet id="wayline" href="/pkg/app.css" />
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <Meta name="description" content="Wayline — the live customer-journey map" />
+        <Title formatter=|page: String| format!("{page} · Wayline") />
+        <Router>
+            <header class="topbar">
+                <a class="brand" href="/">
+                    <span class="brand-mark" aria-hidden="true"></span>
+                    "Wayline"
+                </a>
+                <nav aria-label="Main">
+                    <A href="/live">"Live events"</A>
+                </nav>
+            </header>
+            <main id="content">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=LivePage />
+                    <Route path=path!("/live") view=LivePage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// The browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,4 @@
+//! One module per page.
+
+pub mod live;
+pub mod not_found;

@@ -1,0 +1,85 @@
+// Starts the real `wayline` binary on a temporary DuckDB file and a free port, and
+// launches Debian's Chromium through playwright-core.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const screenshotDir = path.join(here, '..', 'screenshots');
+
+export async function startWayline() {
+  const bin = process.env.WAYLINE_BIN;
+  const siteRoot = process.env.WAYLINE_SITE_ROOT;
+  if (!bin || !siteRoot) {
+    throw new Error('set WAYLINE_BIN and WAYLINE_SITE_ROOT (scripts/test.sh does)');
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'wayline-e2e-'));
+  const child = spawn(bin, ['serve', '--db', path.join(dir, 'wayline.duckdb'), '--addr', '127.0.0.1:0', '--site-root', siteRoot], {
+    env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`wayline did not start:\n${output}`)), 20_000);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const match = output.match(/open (http:\/\/127\.0\.0\.1:\d+)\//);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`wayline exited with ${code}:\n${output}`)));
+  });
+  return {
+    url,
+    dir,
+    output: () => output,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/// Opens a page that records console errors and failed requests.
+export async function openPage(browser) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('requestfailed', (req) => {
+    // The event stream is cut when the page closes; that is not a failure.
+    if (!req.url().includes('/api/v1/stream/')) problems.push(`request failed: ${req.url()}`);
+  });
+  return { page, problems };
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(screenshotDir, { recursive: true });
+  await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
+}
+
+export async function track(baseUrl, message) {
+  const response = await fetch(`${baseUrl}/v1/track`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(message),
+  });
+  return { status: response.status, body: await response.json() };
+}

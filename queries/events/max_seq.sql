@@ -1,0 +1,2 @@
+-- The highest sequence number committed so far (0 for an empty store).
+SELECT coalesce(max(seq), 0) FROM events;

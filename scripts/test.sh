@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The one command that runs every test: formatting, Rust unit and HTTP tests, and the
+# browser tests in Chromium against the real server.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$WAYLINE_ROOT"
+"$WAYLINE_ROOT/scripts/setup.sh" --test
+"$WAYLINE_ROOT/scripts/build.sh"
+
+log "checking formatting"
+cargo fmt --all -- --check
+
+log "running the Rust tests"
+cargo test --release --workspace
+
+log "running the browser tests"
+(cd end2end && WAYLINE_BIN="$WAYLINE_BIN" WAYLINE_SITE_ROOT="$SITE_ROOT" npm test)
+log "all tests passed"

@@ -1,0 +1,250 @@
+//! The demo simulator: realistic customer journeys sent to a running Wayline through its
+//! public HTTP API (`/v1/batch`), exactly as an SDK would, never through a back door.
+
+pub mod journeys;
+
+use std::{cmp::Reverse, collections::BinaryHeap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use journeys::{plan_visit, Customer};
+
+/// Settings of one simulator run.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// Base address of the Wayline to send to, e.g. `http://127.0.0.1:3000`.
+    pub target: String,
+    /// Live traffic, in events per second (on average).
+    pub rate: f64,
+    /// Makes the customers and what they do repeatable.
+    pub seed: Option<u64>,
+    /// History to send first, with past timestamps, so that funnels have data at once.
+    pub backfill: Duration,
+    /// How long a simulated day lasts in live mode, so that "comes back three days later"
+    /// is visible within minutes.
+    pub live_day: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("the demo rate must be a positive number of events per second, got {0}")]
+    BadRate(f64),
+    #[error("could not build the HTTP client: {0}")]
+    Client(reqwest::Error),
+}
+
+/// What a run sent.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DemoReport {
+    pub events_sent: u64,
+    pub requests: u64,
+    pub failed_requests: u64,
+}
+
+/// How often the simulator wakes up to send what is due.
+const TICK: Duration = Duration::from_millis(250);
+/// Largest batch the simulator sends in one request.
+const MAX_BATCH: usize = 500;
+/// New visitors per simulated day in the backfill.
+const BACKFILL_VISITORS_PER_DAY: f64 = 300.0;
+
+enum Due {
+    Message(Value),
+    Return(Box<Customer>),
+}
+
+/// Things that happen at a time, in time order (ties in insertion order).
+struct Schedule {
+    heap: BinaryHeap<Reverse<(DateTime<Utc>, u64)>>,
+    items: std::collections::HashMap<u64, Due>,
+    next: u64,
+}
+
+impl Schedule {
+    fn new() -> Self {
+        Schedule { heap: BinaryHeap::new(), items: Default::default(), next: 0 }
+    }
+
+    fn push(&mut self, at: DateTime<Utc>, item: Due) {
+        self.heap.push(Reverse((at, self.next)));
+        self.items.insert(self.next, item);
+        self.next += 1;
+    }
+
+    fn pop_due(&mut self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, Due)> {
+        let Reverse((at, _)) = *self.heap.peek()?;
+        if at > now {
+            return None;
+        }
+        let Reverse((at, id)) = self.heap.pop()?;
+        self.items.remove(&id).map(|item| (at, item))
+    }
+}
+
+/// The simulated world: customers, their planned steps and the ids they get.
+struct World {
+    rng: StdRng,
+    schedule: Schedule,
+    day: chrono::Duration,
+    run_tag: String,
+    message_count: u64,
+    /// Running mean of messages per new visitor (returns included), to hit the rate.
+    messages_per_visitor: f64,
+    visitors: u64,
+}
+
+impl World {
+    fn new(seed: Option<u64>, day: chrono::Duration) -> Self {
+        let rng = match seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        // Ids differ between runs (so a re-run is not deduplicated away) while the
+        // story itself follows the seed.
+        let run_tag = format!("{:x}", Utc::now().timestamp_millis());
+        World { rng, schedule: Schedule::new(), day, run_tag, message_count: 0, messages_per_visitor: 12.0, visitors: 0 }
+    }
+
+    /// A new visitor arrives at `at`.
+    fn arrive(&mut self, at: DateTime<Utc>) {
+        let customer = Customer::new(&mut self.rng);
+        self.visitors += 1;
+        self.schedule.push(at, Due::Return(Box::new(customer)));
+    }
+
+    /// Plans a visit starting at `at` and schedules its messages and the customer's return.
+    fn visit(&mut self, at: DateTime<Utc>, mut customer: Box<Customer>) {
+        let visit = plan_visit(&mut self.rng, &mut customer);
+        let planned = visit.steps.len() as f64;
+        // Each visit counts with the returns it tends to bring (about 0.4 more visits).
+        self.messages_per_visitor = 0.99 * self.messages_per_visitor + 0.01 * planned * 1.4;
+        for step in visit.steps {
+            let due = at + chrono::Duration::from_std(step.at).unwrap_or_default();
+            self.schedule.push(due, Due::Message(step.message));
+        }
+        if let Some(days) = visit.returns_after_days {
+            let later = chrono::Duration::milliseconds((self.day.num_milliseconds() as f64 * days) as i64);
+            self.schedule.push(at + later, Due::Return(customer));
+        }
+    }
+
+    /// Everything due up to `now`, as messages stamped with their time and id.
+    fn due_messages(&mut self, now: DateTime<Utc>, out: &mut Vec<Value>) {
+        while let Some((at, item)) = self.schedule.pop_due(now) {
+            match item {
+                Due::Return(customer) => self.visit(at, customer),
+                Due::Message(mut message) => {
+                    self.message_count += 1;
+                    message["messageId"] = json!(format!("demo-{}-{}-{:08x}", self.run_tag, self.message_count, self.rng.gen::<u32>()));
+                    message["timestamp"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                    out.push(message);
+                }
+            }
+        }
+    }
+}
+
+/// Runs the simulator until `stop` turns true.
+pub async fn run(config: DemoConfig, mut stop: watch::Receiver<bool>) -> Result<DemoReport, DemoError> {
+    if !(config.rate.is_finite() && config.rate > 0.0) {
+        return Err(DemoError::BadRate(config.rate));
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(DemoError::Client)?;
+    let url = format!("{}/v1/batch", config.target.trim_end_matches('/'));
+    let mut report = DemoReport::default();
+
+    if !config.backfill.is_zero() {
+        let day = chrono::Duration::days(1);
+        let mut world = World::new(config.seed.map(|s| s ^ 0xBAC0_F111), day);
+        let now = Utc::now();
+        let span = chrono::Duration::from_std(config.backfill).unwrap_or_default();
+        let visitors = (BACKFILL_VISITORS_PER_DAY * config.backfill.as_secs_f64() / 86_400.0).round() as u64;
+        for _ in 0..visitors {
+            let offset = world.rng.gen_range(0..span.num_milliseconds().max(1));
+            world.arrive(now - span + chrono::Duration::milliseconds(offset));
+        }
+        let mut history = Vec::new();
+        world.due_messages(now, &mut history);
+        tracing::info!(events = history.len(), "demo: sending backfill history");
+        for chunk in history.chunks(MAX_BATCH) {
+            send_until_accepted(&client, &url, chunk, &mut report, &mut stop).await;
+            if *stop.borrow() {
+                return Ok(report);
+            }
+        }
+    }
+
+    let mut world = World::new(config.seed, chrono::Duration::from_std(config.live_day).unwrap_or(chrono::Duration::minutes(1)));
+    let mut credit = 0.0_f64;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_log = tokio::time::Instant::now();
+    let mut pending = Vec::new();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let now = Utc::now();
+        // New visitors arrive at the rate that yields `rate` events per second on average.
+        credit += config.rate / world.messages_per_visitor.max(1.0) * TICK.as_secs_f64();
+        while credit >= 1.0 {
+            credit -= 1.0;
+            let jitter = chrono::Duration::milliseconds(world.rng.gen_range(0..TICK.as_millis() as i64));
+            world.arrive(now - jitter);
+        }
+        world.due_messages(now, &mut pending);
+        while !pending.is_empty() {
+            let take = pending.len().min(MAX_BATCH);
+            let batch: Vec<Value> = pending.drain(..take).collect();
+            if !send_once(&client, &url, &batch, &mut report).await {
+                // Keep them for the next tick: the demo loses nothing either.
+                pending.splice(0..0, batch);
+                break;
+            }
+        }
+        if last_log.elapsed() >= Duration::from_secs(30) {
+            tracing::info!(sent = report.events_sent, visitors = world.visitors, "demo traffic");
+            last_log = tokio::time::Instant::now();
+        }
+    }
+    Ok(report)
+}
+
+async fn send_until_accepted(client: &reqwest::Client, url: &str, batch: &[Value], report: &mut DemoReport, stop: &mut watch::Receiver<bool>) {
+    let mut wait = Duration::from_millis(200);
+    while !send_once(client, url, batch, report).await {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        wait = (wait * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Sends one batch; true if Wayline committed it.
+async fn send_once(client: &reqwest::Client, url: &str, batch: &[Value], report: &mut DemoReport) -> bool {
+    report.requests += 1;
+    let body = json!({ "batch": batch, "sentAt": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true) });
+    match client.post(url).json(&body).send().await {
+        Ok(response) if response.status().is_success() => {
+            report.events_sent += batch.len() as u64;
+            true
+        }
+        Ok(response) => {
+            report.failed_requests += 1;
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            tracing::warn!(%status, body = %text, "demo batch refused; will retry");
+            false
+        }
+        Err(error) => {
+            report.failed_requests += 1;
+            tracing::warn!(%error, "demo batch not delivered; will retry");
+            false
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The live event feed behind the Live page: committed events as wire types, and the stream
+//! of frames one SSE connection receives (snapshot or resume, then live batches).
+
+use futures::{stream, Stream, StreamExt};
+use serde_json::Value;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use app::types::{LiveEvent, StreamFrame};
+
+use crate::{
+    hub::Hub,
+    store::{Store, StoreError, StoredEvent},
+};
+
+/// Events sent in the first frame of a fresh connection.
+pub const SNAPSHOT_EVENTS: usize = 50;
+/// Most missed events replayed on resume; past that the client gets a fresh snapshot.
+pub const RESUME_LIMIT: usize = 1_000;
+
+/// A committed event as the dashboard shows it.
+pub fn live_event(stored: &StoredEvent) -> LiveEvent {
+    let e = &stored.event;
+    let properties = match e.kind.as_str() {
+        "identify" | "group" => e.traits.clone(),
+        _ => e.properties.clone(),
+    };
+    LiveEvent {
+        seq: stored.seq,
+        message_id: e.message_id.clone(),
+        source_id: e.source_id.clone(),
+        kind: e.kind.clone(),
+        name: e.name.clone(),
+        anonymous_id: e.anonymous_id.clone(),
+        user_id: e.user_id.clone(),
+        timestamp: e.timestamp,
+        received_at: e.received_at,
+        properties,
+        channel: channel(&e.context),
+    }
+}
+
+/// The marketing channel: the campaign source if tagged, else the referring host.
+pub fn channel(context: &Value) -> Option<String> {
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    if let Some(source) = context.pointer("/campaign/source").and_then(text) {
+        return Some(source);
+    }
+    let referrer = context.pointer("/page/referrer").and_then(text)?;
+    let without_scheme = referrer.split("://").nth(1).unwrap_or(&referrer);
+    let host = without_scheme.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.strip_prefix("www.").unwrap_or(host);
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// A frame with the SSE id it carries (the newest sequence number in it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub id: Option<i64>,
+    pub frame: StreamFrame,
+}
+
+/// The frames for one connection: first a snapshot (or, with `resume_after`, what was missed
+/// since then), then each committed batch. A listener that falls behind gets a `resync` frame
+/// and the stream ends, so that one slow client never holds the others back.
+pub async fn frames(store: &Store, hub: &Hub, resume_after: Option<i64>) -> Result<impl Stream<Item = Frame> + use<>, StoreError> {
+    // Subscribe before reading the store, so nothing committed in between is missed;
+    // anything seen twice is dropped by sequence number below.
+    let receiver = hub.subscribe();
+    let first = match resume_after {
+        Some(after) => {
+            let missed = store.events_after(after, RESUME_LIMIT + 1).await?;
+            if missed.len() > RESUME_LIMIT {
+                snapshot(store).await?
+            } else {
+                let id = missed.last().map(|e| e.seq).or(Some(after));
+                Frame { id, frame: StreamFrame::Events { events: missed.iter().map(live_event).collect() } }
+            }
+        }
+        None => snapshot(store).await?,
+    };
+    let high_water = first.id.unwrap_or(0);
+    Ok(stream::once(async move { first }).chain(live_frames(receiver, high_water)))
+}
+
+async fn snapshot(store: &Store) -> Result<Frame, StoreError> {
+    let events: Vec<LiveEvent> = store.recent_events(SNAPSHOT_EVENTS).await?.iter().map(live_event).collect();
+    Ok(Frame { id: events.first().map(|e| e.seq), frame: StreamFrame::Snapshot { events } })
+}
+
+struct Live {
+    receiver: broadcast::Receiver<std::sync::Arc<crate::store::CommittedBatch>>,
+    high_water: i64,
+    finished: bool,
+}
+
+/// Batches from the hub newer than `high_water`, as frames.
+fn live_frames(
+    receiver: broadcast::Receiver<std::sync::Arc<crate::store::CommittedBatch>>,
+    high_water: i64,
+) -> impl Stream<Item = Frame> {
+    stream::unfold(Live { receiver, high_water, finished: false }, |mut live| async move {
+        if live.finished {
+            return None;
+        }
+        loop {
+            match live.receiver.recv().await {
+                Ok(batch) => {
+                    let events: Vec<LiveEvent> =
+                        batch.events.iter().filter(|e| e.seq > live.high_water).map(live_event).collect();
+                    let Some(newest) = events.last().map(|e| e.seq) else { continue };
+                    live.high_water = newest;
+                    return Some((Frame { id: Some(newest), frame: StreamFrame::Events { events } }, live));
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    live.finished = true;
+                    let reason = format!("this connection fell {missed} batches behind; reconnect to resume");
+                    return Some((Frame { id: None, frame: StreamFrame::Resync { reason } }, live));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn channel_prefers_the_campaign_then_the_referring_host() {
+        assert_eq!(channel(&json!({"campaign": {"source": "google"}, "page": {"referrer": "https://x.com"}})).as_deref(), Some("google"));
+        assert_eq!(channel(&json!({"page": {"referrer": "https://www.bing.com/search?q=a"}})).as_deref(), Some("bing.com"));
+        assert_eq!(channel(&json!({"page": {"referrer": ""}})), None);
+        assert_eq!(channel(&Value::Null), None);
+    }
+}

@@ -1,0 +1,47 @@
+//! `GET /api/v1/dead-letters`: what was refused, newest first, with the reason.
+
+use axum::{
+    extract::{Query, State},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadLetterView {
+    id: i64,
+    source_id: Option<String>,
+    received_at: chrono::DateTime<chrono::Utc>,
+    reason_code: String,
+    reason: String,
+    payload: String,
+}
+
+/// Most dead letters one call lists.
+const MAX_LIMIT: usize = 1_000;
+
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Result<Json<Vec<DeadLetterView>>, ApiError> {
+    let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
+    let letters = state.store.recent_dead_letters(limit).await?;
+    Ok(Json(
+        letters
+            .into_iter()
+            .map(|d| DeadLetterView {
+                id: d.id,
+                source_id: d.letter.source_id,
+                received_at: d.letter.received_at,
+                reason_code: d.letter.reason_code,
+                reason: d.letter.reason,
+                payload: d.letter.payload,
+            })
+            .collect(),
+    ))
+}

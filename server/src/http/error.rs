@@ -1,0 +1,70 @@
+//! The one error type at the HTTP edge: a status, a stable code and a message that says
+//! what to change. Internal details are logged, not sent.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use crate::{ingest::IngestError, store::StoreError};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds a sender should wait before retrying (503 only).
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::QueueFull => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the write queue is full; retry after a second")
+            },
+            StoreError::Closed => ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "Wayline is shutting down; retry shortly")
+            },
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", "the event store failed; nothing from this request was stored, retry it")
+            }
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::InvalidJson { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", error.to_string()),
+            IngestError::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+            IngestError::NotABatch(message) => ApiError::new(StatusCode::BAD_REQUEST, "not_a_batch", message),
+            IngestError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({
+            "success": false,
+            "error": { "code": self.code, "message": self.message },
+        }));
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

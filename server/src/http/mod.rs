@@ -1,0 +1,68 @@
+//! The HTTP surface: one router holding every route, so that one auth layer can later sit
+//! in front of all of them.
+
+mod dead_letters;
+pub mod error;
+mod ingest;
+mod stream;
+
+use std::time::Duration;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::StatusCode,
+    routing::{get, post},
+    Router,
+};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::{
+    compression::CompressionLayer, decompression::RequestDecompressionLayer, timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::state::AppState;
+pub use ingest::DEFAULT_SOURCE;
+
+/// Hard cap on a request body after decompression; the ingestor enforces the finer
+/// per-event and per-batch limits and dead-letters what breaks them.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Ingestion requests that take longer than this are cut off (the sender retries).
+const INGEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every route of Wayline.
+pub fn router(state: AppState) -> Router {
+    let ingestion = Router::new()
+        .route("/v1/batch", post(ingest::batch))
+        .route("/v1/import", post(ingest::batch))
+        .route("/v1/{call}", post(ingest::single))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestDecompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, INGEST_TIMEOUT));
+
+    let api = Router::new()
+        .route("/api/v1/stream/events", get(stream::events))
+        .route("/api/v1/dead-letters", get(dead_letters::list))
+        .route("/healthz", get(|| async { "ok" }));
+
+    let routes = generate_route_list(app::App);
+    let backend = state.backend.clone();
+    let dashboard = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || leptos::prelude::provide_context(backend.clone()),
+            {
+                let options = state.leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell));
+
+    Router::new()
+        .merge(ingestion)
+        .merge(api)
+        .merge(dashboard)
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,80 @@
+//! The Wayline server. Data flows one way:
+//! ingest → store (one writer, commit = ack) → hub → SSE streams and pages.
+
+pub mod config;
+pub mod dashboard;
+pub mod demo;
+pub mod feed;
+pub mod http;
+pub mod hub;
+pub mod ingest;
+pub mod state;
+pub mod store;
+
+use std::path::Path;
+
+use leptos::config::{Env, LeptosOptions};
+use tokio::sync::watch;
+
+use crate::{
+    hub::Hub,
+    ingest::Limits,
+    state::AppState,
+    store::{Store, StoreError, WriterConfig},
+};
+
+/// Where the database lives: a file, or memory (tests).
+pub enum Database<'a> {
+    File(&'a Path),
+    InMemory,
+}
+
+/// A wired application: its state and the switch that ends its long-lived streams.
+pub struct Wayline {
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Wayline {
+    /// Opens the store and wires store → hub → streams.
+    pub fn open(db: Database<'_>, leptos_options: LeptosOptions) -> Result<Self, StoreError> {
+        let hub = Hub::new(hub::DEFAULT_CAPACITY);
+        let on_commit = {
+            let hub = hub.clone();
+            Box::new(move |batch| hub.publish(batch))
+        };
+        let store = match db {
+            Database::File(path) => Store::open(path, WriterConfig::default(), on_commit)?,
+            Database::InMemory => Store::open_in_memory(WriterConfig::default(), on_commit)?,
+        };
+        let (shutdown, stopping) = watch::channel(false);
+        let state = AppState::new(store, hub, Limits::default(), leptos_options, stopping);
+        Ok(Wayline { state, shutdown })
+    }
+
+    /// The router serving everything.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// Ends SSE streams so that graceful shutdown can finish.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Lets the writer commit what is queued, checkpoint and stop.
+    pub async fn close(&self) {
+        self.state.store.close().await;
+    }
+}
+
+/// Leptos settings for serving the dashboard from `site_root` (which holds `pkg/`).
+pub fn leptos_options(site_root: &Path, addr: std::net::SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("app")
+        .site_root(site_root.to_string_lossy().as_ref())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .env(Env::PROD)
+        .build()
+}

@@ -1,0 +1,193 @@
+//! `wayline`: the command line. `serve` (the default) runs the server; `demo` sends simulated
+//! customer traffic to a running server.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use server::{
+    config::{FileConfig, Overrides, ServeSettings, DEFAULT_DEMO_RATE},
+    demo::{self, DemoConfig},
+    leptos_options, Database, Wayline,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "wayline", version, about = "Wayline — the live customer-journey map")]
+struct Cli {
+    /// TOML config file (default: ./wayline.toml if it exists).
+    #[arg(long, global = true, env = "WAYLINE__CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Send simulated customer journeys to a running Wayline over HTTP.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+struct ServeArgs {
+    /// DuckDB file holding every event (default: data/wayline.duckdb).
+    #[arg(long, env = "WAYLINE__DB")]
+    db: Option<PathBuf>,
+    /// Address to listen on (default: 127.0.0.1:3000).
+    #[arg(long, env = "WAYLINE__ADDR")]
+    addr: Option<String>,
+    /// Directory with the built dashboard client (default: target/site).
+    #[arg(long, env = "WAYLINE__SITE_ROOT")]
+    site_root: Option<PathBuf>,
+    /// Also run the demo traffic against this server.
+    #[arg(long, env = "WAYLINE__DEMO")]
+    demo: bool,
+    /// Demo traffic in events per second.
+    #[arg(long, env = "WAYLINE__DEMO_RATE")]
+    demo_rate: Option<f64>,
+    /// Seed for repeatable demo traffic.
+    #[arg(long = "seed", env = "WAYLINE__DEMO_SEED")]
+    demo_seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The Wayline to send to.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    target: String,
+    /// Events per second.
+    #[arg(long, default_value_t = DEFAULT_DEMO_RATE)]
+    rate: f64,
+    /// Seed for repeatable traffic.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Days of history to send first, with past timestamps.
+    #[arg(long, default_value_t = 0.0)]
+    backfill_days: f64,
+    /// Seconds a simulated day lasts in live mode (returning customers come back this many seconds per "day").
+    #[arg(long, default_value_t = 60)]
+    day_seconds: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")))
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Demo(args)) => run_demo(args).await,
+        Some(Command::Serve(args)) => serve(cli.config, args).await,
+        None => serve(cli.config, cli.serve).await,
+    }
+}
+
+async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let config = DemoConfig {
+        target: args.target,
+        rate: args.rate,
+        seed: args.seed,
+        backfill: Duration::from_secs_f64((args.backfill_days.max(0.0)) * 86_400.0),
+        live_day: Duration::from_secs(args.day_seconds.max(1)),
+    };
+    let report = demo::run(config, stop).await?;
+    println!("demo sent {} events in {} requests ({} retried)", report.events_sent, report.requests, report.failed_requests);
+    Ok(())
+}
+
+async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(config.as_deref())?;
+    let overrides = Overrides {
+        db: args.db,
+        addr: args.addr,
+        site_root: args.site_root,
+        demo: args.demo.then_some(true),
+        demo_rate: args.demo_rate,
+        demo_seed: args.demo_seed,
+    };
+    let settings = ServeSettings::resolve(file, overrides)?;
+    if !settings.site_root.join("pkg").exists() {
+        tracing::warn!(
+            site_root = %settings.site_root.display(),
+            "the dashboard client is not built here; pages will render without interactivity (run scripts/build.sh)"
+        );
+    }
+
+    let wayline = Wayline::open(Database::File(&settings.db), leptos_options(&settings.site_root, settings.addr))
+        .with_context(|| format!("opening the event store {}", settings.db.display()))?;
+    let was_empty = wayline.state.store.recent_events(1).await?.is_empty();
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("listening on {} (is another Wayline running? pass --addr)", settings.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, db = %settings.db.display(), "Wayline is running: open http://{addr}/");
+
+    let (stop_demo, demo_stop) = watch::channel(false);
+    let demo_task = settings.demo.clone().map(|demo| {
+        let config = DemoConfig {
+            target: format!("http://{addr}"),
+            rate: demo.rate,
+            seed: demo.seed,
+            // A fresh database gets three days of history so funnels have data at once.
+            backfill: if was_empty { Duration::from_secs(3 * 86_400) } else { Duration::ZERO },
+            live_day: Duration::from_secs(60),
+        };
+        tracing::info!(rate = demo.rate, "demo traffic starting");
+        tokio::spawn(demo::run(config, demo_stop))
+    });
+
+    let router = wayline.router();
+    let server = axum::serve(listener, router).with_graceful_shutdown({
+        let stopping = async {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing requests and draining the write queue");
+        };
+        let wayline = &wayline;
+        let stop_demo = &stop_demo;
+        async move {
+            stopping.await;
+            let _ = stop_demo.send(true);
+            wayline.begin_shutdown();
+        }
+    });
+    server.await.context("serving HTTP")?;
+    if let Some(task) = demo_task {
+        let _ = task.await;
+    }
+    wayline.close().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

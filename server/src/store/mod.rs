@@ -1,0 +1,253 @@
+//! The event store: one embedded DuckDB file. One writer thread appends in batches and
+//! acknowledges only after commit; reads run on their own connections off the async executor.
+
+mod migrations;
+pub mod sql;
+mod writer;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use duckdb::{params, Connection};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+pub use migrations::{migrate, MIGRATIONS};
+pub use writer::{CommitListener, WriterConfig};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DuckDB error: {0}")]
+    Duckdb(#[from] duckdb::Error),
+    #[error("could not create the data directory {path}: {source}; create it or pass another --db path")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("migration {version} failed: {source}")]
+    Migration { version: i32, source: duckdb::Error },
+    #[error("the database was written by a newer Wayline (schema {found}, this build knows up to {known}); upgrade Wayline")]
+    NewerSchema { found: i32, known: i32 },
+    #[error("the write queue is full; retry shortly")]
+    QueueFull,
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("the write could not be committed: {0}")]
+    WriteFailed(String),
+    #[error("a read task failed: {0}")]
+    Task(String),
+}
+
+/// An event as ingestion hands it to the store: validated and normalised, not yet numbered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub message_id: String,
+    pub source_id: String,
+    /// Segment call type: track, page, screen, identify, group, alias.
+    pub kind: String,
+    pub name: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub user_id: Option<String>,
+    pub timestamp: DateTime<Utc>,
+    pub original_timestamp: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub properties: Value,
+    pub traits: Value,
+    pub context: Value,
+}
+
+/// A committed event with its store-assigned sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event: NewEvent,
+}
+
+/// A refused payload and why it was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDeadLetter {
+    pub source_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub reason_code: String,
+    pub reason: String,
+    pub payload: String,
+}
+
+/// A stored dead letter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub letter: NewDeadLetter,
+}
+
+/// Everything one transaction committed, in sequence order; what listeners are told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommittedBatch {
+    pub events: Vec<StoredEvent>,
+}
+
+/// What one write request committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteReceipt {
+    /// Sequence numbers given to the request's events (empty range if it had none).
+    pub first_seq: i64,
+    pub events: usize,
+    pub dead_letters: usize,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    writer: Mutex<Option<mpsc::Sender<writer::WriteRequest>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Read connections are cloned from this one; DuckDB shares the database between them.
+    reader: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the DuckDB file at `path`, applies migrations and starts
+    /// the writer thread. `on_commit` is told about every committed batch, in order.
+    pub fn open(path: &Path, config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::DataDir { path: dir.to_path_buf(), source })?;
+        }
+        Self::start(Connection::open(path)?, config, on_commit)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn open_in_memory(config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
+        Self::start(Connection::open_in_memory()?, config, on_commit)
+    }
+
+    fn start(mut conn: Connection, config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
+        let applied = migrate(&mut conn)?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied schema migrations");
+        }
+        let reader = conn.try_clone()?;
+        let (sender, thread) = writer::spawn(conn, config, on_commit)?;
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                writer: Mutex::new(Some(sender)),
+                writer_thread: Mutex::new(Some(thread)),
+                reader: Mutex::new(reader),
+            }),
+        })
+    }
+
+    /// Queues events and dead letters for the writer and waits until they are committed.
+    /// Answers [`StoreError::QueueFull`] at once when the queue is full: callers must tell
+    /// their sender to retry, never drop.
+    pub async fn write(&self, events: Vec<NewEvent>, dead_letters: Vec<NewDeadLetter>) -> Result<WriteReceipt, StoreError> {
+        let (ack, committed) = oneshot::channel();
+        let request = writer::WriteRequest { events, dead_letters, ack };
+        {
+            let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender.try_send(request).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        }
+        committed.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops taking writes, lets the writer commit what is queued, checkpoints and waits for it.
+    pub async fn close(&self) {
+        if let Ok(mut writer) = self.inner.writer.lock() {
+            writer.take();
+        }
+        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    /// Runs `f` on a fresh read connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = {
+            let template = self.inner.reader.lock().map_err(|_| StoreError::Closed)?;
+            template.try_clone()?
+        };
+        tokio::task::spawn_blocking(move || f(&conn))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// The newest `limit` events, newest first.
+    pub async fn recent_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |conn| select_events(conn, sql::EVENTS_SELECT_RECENT, params![limit as i64]))
+            .await
+    }
+
+    /// Up to `limit` events committed after `seq`, oldest first.
+    pub async fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |conn| select_events(conn, sql::EVENTS_SELECT_AFTER, params![seq, limit as i64]))
+            .await
+    }
+
+    /// The newest `limit` dead letters, newest first.
+    pub async fn recent_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(sql::DEAD_LETTERS_SELECT_RECENT)?;
+            let rows = stmt.query_map(params![limit as i64], |row| {
+                Ok(DeadLetter {
+                    id: row.get(0)?,
+                    letter: NewDeadLetter {
+                        source_id: row.get(1)?,
+                        received_at: row.get::<_, NaiveDateTime>(2)?.and_utc(),
+                        reason_code: row.get(3)?,
+                        reason: row.get(4)?,
+                        payload: row.get(5)?,
+                    },
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+fn select_events(conn: &Connection, query: &str, params: &[&dyn duckdb::ToSql]) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stmt = conn.prepare(query)?;
+    let rows = stmt.query_map(params, |row| {
+        let json = |i: usize| -> duckdb::Result<Value> {
+            let text: Option<String> = row.get(i)?;
+            Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null))
+        };
+        Ok(StoredEvent {
+            seq: row.get(0)?,
+            event: NewEvent {
+                message_id: row.get(1)?,
+                source_id: row.get(2)?,
+                kind: row.get(3)?,
+                name: row.get(4)?,
+                anonymous_id: row.get(5)?,
+                user_id: row.get(6)?,
+                timestamp: row.get::<_, NaiveDateTime>(7)?.and_utc(),
+                received_at: row.get::<_, NaiveDateTime>(8)?.and_utc(),
+                properties: json(9)?,
+                context: json(10)?,
+                traits: json(11)?,
+                // Not needed by the feed; the full row stays in DuckDB.
+                original_timestamp: None,
+                sent_at: None,
+            },
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests;

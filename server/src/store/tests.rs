@@ -1,0 +1,167 @@
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::*;
+
+fn event(message_id: &str, name: &str) -> NewEvent {
+    NewEvent {
+        message_id: message_id.into(),
+        source_id: "test".into(),
+        kind: "track".into(),
+        name: Some(name.into()),
+        anonymous_id: Some("anon-1".into()),
+        user_id: None,
+        timestamp: at("2026-11-23T10:00:00Z"),
+        original_timestamp: None,
+        sent_at: None,
+        received_at: at("2026-11-23T10:00:01Z"),
+        properties: json!({"sku": "A-1"}),
+        traits: Value::Null,
+        context: json!({"ip": "10.0.0.1"}),
+    }
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+fn letter(reason_code: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        source_id: Some("test".into()),
+        received_at: at("2026-11-23T10:00:02Z"),
+        reason_code: reason_code.into(),
+        reason: "the message has neither userId nor anonymousId; set at least one of them".into(),
+        payload: "{\"event\":\"x\"}".into(),
+    }
+}
+
+fn no_listener() -> CommitListener {
+    Box::new(|_| {})
+}
+
+#[test]
+fn migrations_create_the_schema_once() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    assert_eq!(migrate(&mut conn).unwrap(), vec![1]);
+    assert_eq!(migrate(&mut conn).unwrap(), Vec::<i32>::new());
+    let tables: Vec<String> = conn
+        .prepare("SELECT table_name FROM information_schema.tables ORDER BY table_name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, vec!["dead_letters", "events", "schema_migrations"]);
+}
+
+#[test]
+fn a_database_from_a_newer_wayline_is_refused() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrate(&mut conn).unwrap();
+    conn.execute(sql::RECORD_VERSION, params![99, "from the future"]).unwrap();
+    match migrate(&mut conn) {
+        Err(StoreError::NewerSchema { found: 99, known: 1 }) => {}
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_read_query_prepares_against_the_migrated_schema() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrate(&mut conn).unwrap();
+    for query in sql::READ_QUERIES {
+        conn.prepare(query).unwrap_or_else(|e| panic!("{e}\n{query}"));
+    }
+}
+
+#[tokio::test]
+async fn committed_events_are_numbered_in_order_and_read_back() {
+    let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
+    let first = store.write(vec![event("m1", "a"), event("m2", "b")], vec![]).await.unwrap();
+    let second = store.write(vec![event("m3", "c")], vec![letter("missing_identity")]).await.unwrap();
+    assert_eq!(first, WriteReceipt { first_seq: 1, events: 2, dead_letters: 0 });
+    assert_eq!(second, WriteReceipt { first_seq: 3, events: 1, dead_letters: 1 });
+
+    let recent = store.recent_events(2).await.unwrap();
+    assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 2]);
+    assert_eq!(recent[0].event.name.as_deref(), Some("c"));
+    assert_eq!(recent[0].event.properties, json!({"sku": "A-1"}));
+    assert_eq!(recent[0].event.timestamp, at("2026-11-23T10:00:00Z"));
+
+    let after = store.events_after(1, 10).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.event.message_id.as_str()).collect::<Vec<_>>(), vec!["m2", "m3"]);
+
+    let letters = store.recent_dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].letter, letter("missing_identity"));
+}
+
+#[tokio::test]
+async fn listeners_hear_each_commit_in_order() {
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let listener: CommitListener = {
+        let heard = heard.clone();
+        Box::new(move |batch| heard.lock().unwrap().extend(batch.events.iter().map(|e| e.seq)))
+    };
+    let store = Store::open_in_memory(WriterConfig::default(), listener).unwrap();
+    store.write(vec![event("m1", "a")], vec![]).await.unwrap();
+    store.write(vec![], vec![letter("x")]).await.unwrap();
+    store.write(vec![event("m2", "b"), event("m3", "c")], vec![]).await.unwrap();
+    assert_eq!(*heard.lock().unwrap(), vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn acknowledged_events_survive_a_restart_and_numbering_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/wayline.duckdb");
+    let store = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
+    store.write(vec![event("m1", "a"), event("m2", "b")], vec![letter("x")]).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    let reopened = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
+    let receipt = reopened.write(vec![event("m3", "c")], vec![letter("y")]).await.unwrap();
+    assert_eq!(receipt.first_seq, 3);
+    assert_eq!(reopened.recent_events(10).await.unwrap().len(), 3);
+    let letters = reopened.recent_dead_letters(10).await.unwrap();
+    assert_eq!(letters.iter().map(|d| d.id).collect::<Vec<_>>(), vec![2, 1]);
+}
+
+#[tokio::test]
+async fn a_full_queue_is_reported_not_dropped() {
+    // A listener that blocks holds the writer, so the one-slot queue fills up.
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let listener: CommitListener = Box::new(move |_| {
+        let _ = gate.lock().unwrap().recv();
+    });
+    let config = WriterConfig { queue_capacity: 1, max_group_events: 1 };
+    let store = Store::open_in_memory(config, listener).unwrap();
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.write(vec![event("m1", "a")], vec![]).await }
+    });
+    // Wait until the writer has taken the first request and is blocked in the listener.
+    let mut queued = None;
+    for attempt in 0..200 {
+        let store = store.clone();
+        let second = tokio::spawn(async move { store.write(vec![event(&format!("q{attempt}"), "b")], vec![]).await });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        if second.is_finished() {
+            match second.await.unwrap() {
+                Err(StoreError::QueueFull) => {
+                    queued = Some(attempt);
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(queued.is_some(), "the queue never reported full");
+    for _ in 0..300 {
+        let _ = release.send(());
+    }
+    assert!(first.await.unwrap().is_ok());
+}
