@@ -24,6 +24,10 @@ log "generating the JS bindings into target/site/pkg"
 mkdir -p "$SITE_ROOT/pkg"
 wasm-bindgen --target web --no-typescript --out-dir "$SITE_ROOT/pkg" --out-name app \
   "$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/app.wasm"
+log "optimising the wasm for size"
+"$BINARYEN_DIR/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  -o "$SITE_ROOT/pkg/app_bg.wasm" "$SITE_ROOT/pkg/app_bg.wasm"
 cp style/main.css "$SITE_ROOT/pkg/app.css"
 cp -r public/. "$SITE_ROOT/"
 

@@ -49,7 +49,14 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_ver
     cargo install wasm-bindgen-cli --version "$bindgen_version" --root "$TOOLS_DIR" >&2
 fi
 
-# 4. For the browser tests: Chromium and playwright-core.
+# 4. wasm-opt (binaryen's npm package runs on Node) to shrink the client.
+if [ ! -x "$BINARYEN_DIR/node_modules/.bin/wasm-opt" ]; then
+  log "installing binaryen's wasm-opt $BINARYEN_VERSION"
+  mkdir -p "$BINARYEN_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$BINARYEN_DIR" "binaryen@$BINARYEN_VERSION" >&2
+fi
+
+# 5. For the browser tests: Chromium and playwright-core.
 if [ -n "$with_tests" ]; then
   if [ ! -x /usr/bin/chromium ]; then
     log "installing Debian's chromium for the browser tests"

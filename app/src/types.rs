@@ -94,12 +94,18 @@ mod tests {
     #[test]
     fn label_falls_back_to_call_type() {
         assert_eq!(event(None, Some("a"), None).label(), "identify");
-        assert_eq!(event(None, Some("a"), Some("Signed Up")).label(), "Signed Up");
+        assert_eq!(
+            event(None, Some("a"), Some("Signed Up")).label(),
+            "Signed Up"
+        );
     }
 
     #[test]
     fn frames_are_tagged_by_kind() {
-        let json = serde_json::to_string(&StreamFrame::Resync { reason: "lagged".into() }).unwrap();
+        let json = serde_json::to_string(&StreamFrame::Resync {
+            reason: "lagged".into(),
+        })
+        .unwrap();
         assert_eq!(json, r#"{"kind":"resync","reason":"lagged"}"#);
     }
 }

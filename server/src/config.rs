@@ -22,9 +22,15 @@ pub const DEFAULT_DEMO_RATE: f64 = 8.0;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("could not read the config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the config file {path} is not valid: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("{value:?} is not a listening address; use host:port, e.g. 127.0.0.1:3000")]
     Addr { value: String },
 }
@@ -57,10 +63,15 @@ impl FileConfig {
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default())
+            }
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source: Box::new(source) })
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path,
+            source: Box::new(source),
+        })
     }
 }
 
@@ -94,15 +105,29 @@ pub struct Overrides {
 impl ServeSettings {
     /// Resolves defaults, then the file, then the overrides.
     pub fn resolve(file: FileConfig, overrides: Overrides) -> Result<Self, ConfigError> {
-        let addr_text = overrides.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.to_string());
-        let addr = addr_text.parse().map_err(|_| ConfigError::Addr { value: addr_text.clone() })?;
+        let addr_text = overrides
+            .addr
+            .or(file.addr)
+            .unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        let addr = addr_text.parse().map_err(|_| ConfigError::Addr {
+            value: addr_text.clone(),
+        })?;
         let demo_enabled = overrides.demo.or(file.demo.enabled).unwrap_or(false);
         Ok(ServeSettings {
-            db: overrides.db.or(file.db).unwrap_or_else(|| DEFAULT_DB.into()),
+            db: overrides
+                .db
+                .or(file.db)
+                .unwrap_or_else(|| DEFAULT_DB.into()),
             addr,
-            site_root: overrides.site_root.or(file.site_root).unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
+            site_root: overrides
+                .site_root
+                .or(file.site_root)
+                .unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
             demo: demo_enabled.then(|| DemoSettings {
-                rate: overrides.demo_rate.or(file.demo.rate).unwrap_or(DEFAULT_DEMO_RATE),
+                rate: overrides
+                    .demo_rate
+                    .or(file.demo.rate)
+                    .unwrap_or(DEFAULT_DEMO_RATE),
                 seed: overrides.demo_seed.or(file.demo.seed),
             }),
         })
@@ -127,16 +152,29 @@ mod tests {
             "db = \"/from/file.duckdb\"\naddr = \"0.0.0.0:8080\"\n[demo]\nenabled = true\nrate = 3.0\n",
         )
         .unwrap();
-        let overrides = Overrides { db: Some("/from/flag.duckdb".into()), demo_seed: Some(7), ..Default::default() };
+        let overrides = Overrides {
+            db: Some("/from/flag.duckdb".into()),
+            demo_seed: Some(7),
+            ..Default::default()
+        };
         let s = ServeSettings::resolve(file, overrides).unwrap();
         assert_eq!(s.db, PathBuf::from("/from/flag.duckdb"));
         assert_eq!(s.addr, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(s.demo, Some(DemoSettings { rate: 3.0, seed: Some(7) }));
+        assert_eq!(
+            s.demo,
+            Some(DemoSettings {
+                rate: 3.0,
+                seed: Some(7)
+            })
+        );
     }
 
     #[test]
     fn a_bad_address_names_the_expected_form() {
-        let overrides = Overrides { addr: Some("localhost".into()), ..Default::default() };
+        let overrides = Overrides {
+            addr: Some("localhost".into()),
+            ..Default::default()
+        };
         let error = ServeSettings::resolve(FileConfig::default(), overrides).unwrap_err();
         assert!(error.to_string().contains("host:port"), "{error}");
     }

@@ -47,7 +47,10 @@ pub fn channel(context: &Value) -> Option<String> {
     }
     let referrer = context.pointer("/page/referrer").and_then(text)?;
     let without_scheme = referrer.split("://").nth(1).unwrap_or(&referrer);
-    let host = without_scheme.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = without_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
     let host = host.strip_prefix("www.").unwrap_or(host);
     (!host.is_empty()).then(|| host.to_string())
 }
@@ -62,7 +65,11 @@ pub struct Frame {
 /// The frames for one connection: first a snapshot (or, with `resume_after`, what was missed
 /// since then), then each committed batch. A listener that falls behind gets a `resync` frame
 /// and the stream ends, so that one slow client never holds the others back.
-pub async fn frames(store: &Store, hub: &Hub, resume_after: Option<i64>) -> Result<impl Stream<Item = Frame> + use<>, StoreError> {
+pub async fn frames(
+    store: &Store,
+    hub: &Hub,
+    resume_after: Option<i64>,
+) -> Result<impl Stream<Item = Frame> + use<>, StoreError> {
     // Subscribe before reading the store, so nothing committed in between is missed;
     // anything seen twice is dropped by sequence number below.
     let receiver = hub.subscribe();
@@ -73,7 +80,12 @@ pub async fn frames(store: &Store, hub: &Hub, resume_after: Option<i64>) -> Resu
                 snapshot(store).await?
             } else {
                 let id = missed.last().map(|e| e.seq).or(Some(after));
-                Frame { id, frame: StreamFrame::Events { events: missed.iter().map(live_event).collect() } }
+                Frame {
+                    id,
+                    frame: StreamFrame::Events {
+                        events: missed.iter().map(live_event).collect(),
+                    },
+                }
             }
         }
         None => snapshot(store).await?,
@@ -83,8 +95,16 @@ pub async fn frames(store: &Store, hub: &Hub, resume_after: Option<i64>) -> Resu
 }
 
 async fn snapshot(store: &Store) -> Result<Frame, StoreError> {
-    let events: Vec<LiveEvent> = store.recent_events(SNAPSHOT_EVENTS).await?.iter().map(live_event).collect();
-    Ok(Frame { id: events.first().map(|e| e.seq), frame: StreamFrame::Snapshot { events } })
+    let events: Vec<LiveEvent> = store
+        .recent_events(SNAPSHOT_EVENTS)
+        .await?
+        .iter()
+        .map(live_event)
+        .collect();
+    Ok(Frame {
+        id: events.first().map(|e| e.seq),
+        frame: StreamFrame::Snapshot { events },
+    })
 }
 
 struct Live {
@@ -98,28 +118,55 @@ fn live_frames(
     receiver: broadcast::Receiver<std::sync::Arc<crate::store::CommittedBatch>>,
     high_water: i64,
 ) -> impl Stream<Item = Frame> {
-    stream::unfold(Live { receiver, high_water, finished: false }, |mut live| async move {
-        if live.finished {
-            return None;
-        }
-        loop {
-            match live.receiver.recv().await {
-                Ok(batch) => {
-                    let events: Vec<LiveEvent> =
-                        batch.events.iter().filter(|e| e.seq > live.high_water).map(live_event).collect();
-                    let Some(newest) = events.last().map(|e| e.seq) else { continue };
-                    live.high_water = newest;
-                    return Some((Frame { id: Some(newest), frame: StreamFrame::Events { events } }, live));
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    live.finished = true;
-                    let reason = format!("this connection fell {missed} batches behind; reconnect to resume");
-                    return Some((Frame { id: None, frame: StreamFrame::Resync { reason } }, live));
-                }
-                Err(RecvError::Closed) => return None,
+    stream::unfold(
+        Live {
+            receiver,
+            high_water,
+            finished: false,
+        },
+        |mut live| async move {
+            if live.finished {
+                return None;
             }
-        }
-    })
+            loop {
+                match live.receiver.recv().await {
+                    Ok(batch) => {
+                        let events: Vec<LiveEvent> = batch
+                            .events
+                            .iter()
+                            .filter(|e| e.seq > live.high_water)
+                            .map(live_event)
+                            .collect();
+                        let Some(newest) = events.last().map(|e| e.seq) else {
+                            continue;
+                        };
+                        live.high_water = newest;
+                        return Some((
+                            Frame {
+                                id: Some(newest),
+                                frame: StreamFrame::Events { events },
+                            },
+                            live,
+                        ));
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        live.finished = true;
+                        let reason = format!(
+                            "this connection fell {missed} batches behind; reconnect to resume"
+                        );
+                        return Some((
+                            Frame {
+                                id: None,
+                                frame: StreamFrame::Resync { reason },
+                            },
+                            live,
+                        ));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -129,8 +176,17 @@ mod tests {
 
     #[test]
     fn channel_prefers_the_campaign_then_the_referring_host() {
-        assert_eq!(channel(&json!({"campaign": {"source": "google"}, "page": {"referrer": "https://x.com"}})).as_deref(), Some("google"));
-        assert_eq!(channel(&json!({"page": {"referrer": "https://www.bing.com/search?q=a"}})).as_deref(), Some("bing.com"));
+        assert_eq!(
+            channel(
+                &json!({"campaign": {"source": "google"}, "page": {"referrer": "https://x.com"}})
+            )
+            .as_deref(),
+            Some("google")
+        );
+        assert_eq!(
+            channel(&json!({"page": {"referrer": "https://www.bing.com/search?q=a"}})).as_deref(),
+            Some("bing.com")
+        );
         assert_eq!(channel(&json!({"page": {"referrer": ""}})), None);
         assert_eq!(channel(&Value::Null), None);
     }

@@ -30,9 +30,11 @@ pub enum Database<'a> {
 }
 
 /// A wired application: its state and the switch that ends its long-lived streams.
+/// Clones share both.
+#[derive(Clone)]
 pub struct Wayline {
     pub state: AppState,
-    shutdown: watch::Sender<bool>,
+    shutdown: std::sync::Arc<watch::Sender<bool>>,
 }
 
 impl Wayline {
@@ -49,7 +51,10 @@ impl Wayline {
         };
         let (shutdown, stopping) = watch::channel(false);
         let state = AppState::new(store, hub, Limits::default(), leptos_options, stopping);
-        Ok(Wayline { state, shutdown })
+        Ok(Wayline {
+            state,
+            shutdown: std::sync::Arc::new(shutdown),
+        })
     }
 
     /// The router serving everything.

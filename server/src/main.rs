@@ -15,7 +15,11 @@ use server::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "wayline", version, about = "Wayline — the live customer-journey map")]
+#[command(
+    name = "wayline",
+    version,
+    about = "Wayline — the live customer-journey map"
+)]
 struct Cli {
     /// TOML config file (default: ./wayline.toml if it exists).
     #[arg(long, global = true, env = "WAYLINE__CONFIG")]
@@ -78,7 +82,10 @@ struct DemoArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
+        )
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -102,7 +109,10 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         live_day: Duration::from_secs(args.day_seconds.max(1)),
     };
     let report = demo::run(config, stop).await?;
-    println!("demo sent {} events in {} requests ({} retried)", report.events_sent, report.requests, report.failed_requests);
+    println!(
+        "demo sent {} events in {} requests ({} retried)",
+        report.events_sent, report.requests, report.failed_requests
+    );
     Ok(())
 }
 
@@ -124,12 +134,20 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let wayline = Wayline::open(Database::File(&settings.db), leptos_options(&settings.site_root, settings.addr))
-        .with_context(|| format!("opening the event store {}", settings.db.display()))?;
+    let wayline = Wayline::open(
+        Database::File(&settings.db),
+        leptos_options(&settings.site_root, settings.addr),
+    )
+    .with_context(|| format!("opening the event store {}", settings.db.display()))?;
     let was_empty = wayline.state.store.recent_events(1).await?.is_empty();
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
-        .with_context(|| format!("listening on {} (is another Wayline running? pass --addr)", settings.addr))?;
+        .with_context(|| {
+            format!(
+                "listening on {} (is another Wayline running? pass --addr)",
+                settings.addr
+            )
+        })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, db = %settings.db.display(), "Wayline is running: open http://{addr}/");
 
@@ -140,7 +158,11 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
             rate: demo.rate,
             seed: demo.seed,
             // A fresh database gets three days of history so funnels have data at once.
-            backfill: if was_empty { Duration::from_secs(3 * 86_400) } else { Duration::ZERO },
+            backfill: if was_empty {
+                Duration::from_secs(3 * 86_400)
+            } else {
+                Duration::ZERO
+            },
             live_day: Duration::from_secs(60),
         };
         tracing::info!(rate = demo.rate, "demo traffic starting");
@@ -153,8 +175,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing requests and draining the write queue");
         };
-        let wayline = &wayline;
-        let stop_demo = &stop_demo;
+        let wayline = wayline.clone();
         async move {
             stopping.await;
             let _ = stop_demo.send(true);

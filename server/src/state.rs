@@ -28,7 +28,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, hub: Hub, limits: Limits, leptos_options: LeptosOptions, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        store: Store,
+        hub: Hub,
+        limits: Limits,
+        leptos_options: LeptosOptions,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         AppState {
             ingestor: Ingestor::new(store.clone(), limits),
             backend: Arc::new(StoreBackend::new(store.clone())),

@@ -15,10 +15,18 @@ impl TestServer {
     async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let wayline = Wayline::open(Database::InMemory, leptos_options(Path::new("target/site"), addr)).unwrap();
+        let wayline = Wayline::open(
+            Database::InMemory,
+            leptos_options(Path::new("target/site"), addr),
+        )
+        .unwrap();
         let router = wayline.router();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        TestServer { addr, client: reqwest::Client::new(), wayline }
+        TestServer {
+            addr,
+            client: reqwest::Client::new(),
+            wayline,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -26,13 +34,23 @@ impl TestServer {
     }
 
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.client.post(self.url(path)).json(body).send().await.unwrap();
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn post_raw(&self, path: &str, body: Vec<u8>, gzip: bool) -> (u16, Value) {
-        let mut request = self.client.post(self.url(path)).header("content-type", "application/json").body(body);
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
         if gzip {
             request = request.header("content-encoding", "gzip");
         }
@@ -42,7 +60,12 @@ impl TestServer {
     }
 
     async fn dead_letters(&self) -> Vec<Value> {
-        let response = self.client.get(self.url("/api/v1/dead-letters")).send().await.unwrap();
+        let response = self
+            .client
+            .get(self.url("/api/v1/dead-letters"))
+            .send()
+            .await
+            .unwrap();
         response.json().await.unwrap()
     }
 }
@@ -69,7 +92,10 @@ impl SseReader {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
-        SseReader { response, buffer: String::new() }
+        SseReader {
+            response,
+            buffer: String::new(),
+        }
     }
 
     async fn next(&mut self) -> SseFrame {
@@ -77,7 +103,11 @@ impl SseReader {
             loop {
                 if let Some(end) = self.buffer.find("\n\n") {
                     let block: String = self.buffer.drain(..end + 2).collect();
-                    let mut frame = SseFrame { event: "message".into(), id: None, data: Value::Null };
+                    let mut frame = SseFrame {
+                        event: "message".into(),
+                        id: None,
+                        data: Value::Null,
+                    };
                     let mut is_comment = true;
                     for line in block.lines() {
                         if let Some(v) = line.strip_prefix("event:") {
@@ -116,7 +146,9 @@ async fn a_tracked_event_reaches_an_open_stream() {
     assert_eq!(snapshot.event, "snapshot");
     assert_eq!(snapshot.data, json!({ "kind": "snapshot", "events": [] }));
 
-    let (status, body) = server.post("/v1/track", &track("m-1", "Product Viewed")).await;
+    let (status, body) = server
+        .post("/v1/track", &track("m-1", "Product Viewed"))
+        .await;
     assert_eq!((status, body), (200, json!({ "success": true })));
 
     let frame = stream.next().await;
@@ -133,23 +165,37 @@ async fn a_tracked_event_reaches_an_open_stream() {
 async fn a_new_stream_starts_with_the_newest_events_and_a_resumed_one_with_what_it_missed() {
     let server = TestServer::start().await;
     for i in 1..=3 {
-        server.post("/v1/track", &track(&format!("m-{i}"), "Product Viewed")).await;
+        server
+            .post("/v1/track", &track(&format!("m-{i}"), "Product Viewed"))
+            .await;
     }
     let mut fresh = SseReader::open(&server, None).await;
     let snapshot = fresh.next().await;
     assert_eq!(snapshot.id.as_deref(), Some("3"));
-    let seqs: Vec<i64> = snapshot.data["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = snapshot.data["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, vec![3, 2, 1]);
 
     let mut resumed = SseReader::open(&server, Some("1")).await;
     let missed = resumed.next().await;
     assert_eq!(missed.event, "events");
-    let ids: Vec<&str> = missed.data["events"].as_array().unwrap().iter().map(|e| e["message_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = missed.data["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["m-2", "m-3"]);
     assert_eq!(missed.id.as_deref(), Some("3"));
 
     // Both then follow live commits, without repeating what they already have.
-    server.post("/v1/track", &track("m-4", "Product Added")).await;
+    server
+        .post("/v1/track", &track("m-4", "Product Added"))
+        .await;
     assert_eq!(fresh.next().await.data["events"][0]["message_id"], "m-4");
     assert_eq!(resumed.next().await.data["events"][0]["message_id"], "m-4");
 }
@@ -157,7 +203,13 @@ async fn a_new_stream_starts_with_the_newest_events_and_a_resumed_one_with_what_
 #[tokio::test]
 async fn invalid_json_names_line_and_column_and_is_kept_as_a_dead_letter() {
     let server = TestServer::start().await;
-    let (status, body) = server.post_raw("/v1/track", b"{\n  \"event\": \"x\",\n  oops\n}".to_vec(), false).await;
+    let (status, body) = server
+        .post_raw(
+            "/v1/track",
+            b"{\n  \"event\": \"x\",\n  oops\n}".to_vec(),
+            false,
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_json");
     let message = body["error"]["message"].as_str().unwrap();
@@ -175,9 +227,22 @@ async fn a_message_without_identity_is_refused_with_the_fix() {
     let (status, body) = server.post("/v1/track", &json!({ "event": "x" })).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "missing_identity");
-    assert!(body["error"]["message"].as_str().unwrap().contains("set at least one"));
-    assert_eq!(server.dead_letters().await[0]["reason_code"], "missing_identity");
-    assert!(server.wayline.state.store.recent_events(10).await.unwrap().is_empty());
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("set at least one"));
+    assert_eq!(
+        server.dead_letters().await[0]["reason_code"],
+        "missing_identity"
+    );
+    assert!(server
+        .wayline
+        .state
+        .store
+        .recent_events(10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -205,19 +270,29 @@ async fn a_mixed_batch_keeps_the_good_and_names_the_bad() {
 
     let stored = server.wayline.state.store.recent_events(10).await.unwrap();
     assert_eq!(stored.len(), 2);
-    assert_eq!(stored[1].event.context, json!({ "library": { "name": "analytics-node" } }));
+    assert_eq!(
+        stored[1].event.context,
+        json!({ "library": { "name": "analytics-node" } })
+    );
     let letters = server.dead_letters().await;
     assert_eq!(letters.len(), 2);
     // A refused batch item is kept as itself, ready to replay.
-    assert_eq!(serde_json::from_str::<Value>(letters[1]["payload"].as_str().unwrap()).unwrap()["event"], "No Identity");
+    assert_eq!(
+        serde_json::from_str::<Value>(letters[1]["payload"].as_str().unwrap()).unwrap()["event"],
+        "No Identity"
+    );
 }
 
 #[tokio::test]
 async fn gzip_bodies_are_accepted() {
     let server = TestServer::start().await;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(track("gz-1", "Compressed").to_string().as_bytes()).unwrap();
-    let (status, _) = server.post_raw("/v1/track", encoder.finish().unwrap(), true).await;
+    encoder
+        .write_all(track("gz-1", "Compressed").to_string().as_bytes())
+        .unwrap();
+    let (status, _) = server
+        .post_raw("/v1/track", encoder.finish().unwrap(), true)
+        .await;
     assert_eq!(status, 200);
     let stored = server.wayline.state.store.recent_events(1).await.unwrap();
     assert_eq!(stored[0].event.message_id, "gz-1");
@@ -226,7 +301,8 @@ async fn gzip_bodies_are_accepted() {
 #[tokio::test]
 async fn an_oversized_event_gets_413_and_a_dead_letter() {
     let server = TestServer::start().await;
-    let big = json!({ "userId": "u", "event": "x", "properties": { "blob": "a".repeat(40 * 1024) } });
+    let big =
+        json!({ "userId": "u", "event": "x", "properties": { "blob": "a".repeat(40 * 1024) } });
     let (status, body) = server.post("/v1/track", &big).await;
     assert_eq!(status, 413);
     assert_eq!(body["error"]["code"], "too_large");
@@ -240,13 +316,18 @@ async fn an_unknown_call_type_is_a_404_that_lists_the_endpoints() {
     let server = TestServer::start().await;
     let (status, body) = server.post("/v1/purchase", &track("m", "x")).await;
     assert_eq!(status, 404);
-    assert!(body["error"]["message"].as_str().unwrap().contains("/v1/track"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/v1/track"));
 }
 
 #[tokio::test]
 async fn the_live_page_is_rendered_on_the_server_with_the_newest_events() {
     let server = TestServer::start().await;
-    server.post("/v1/track", &track("m-1", "Checkout Started")).await;
+    server
+        .post("/v1/track", &track("m-1", "Checkout Started"))
+        .await;
     let response = server.client.get(server.url("/live")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
@@ -254,6 +335,11 @@ async fn the_live_page_is_rendered_on_the_server_with_the_newest_events() {
     assert!(html.contains("Checkout Started"));
     assert!(html.contains("/pkg/app.js") || html.contains("/pkg/app"));
 
-    let missing = server.client.get(server.url("/no-such-page")).send().await.unwrap();
+    let missing = server
+        .client
+        .get(server.url("/no-such-page"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 }

@@ -26,7 +26,10 @@ const FIRST_PAGE_EVENTS: u32 = 50;
 /// already shown, and keeps at most `cap`.
 pub fn merge_newest(shown: &mut Vec<LiveEvent>, arrived: Vec<LiveEvent>, cap: usize) {
     let newest_shown = shown.first().map(|e| e.seq).unwrap_or(i64::MIN);
-    let mut fresh: Vec<LiveEvent> = arrived.into_iter().filter(|e| e.seq > newest_shown).collect();
+    let mut fresh: Vec<LiveEvent> = arrived
+        .into_iter()
+        .filter(|e| e.seq > newest_shown)
+        .collect();
     fresh.sort_by_key(|e| std::cmp::Reverse(e.seq));
     fresh.append(shown);
     fresh.truncate(cap);
@@ -34,11 +37,17 @@ pub fn merge_newest(shown: &mut Vec<LiveEvent>, arrived: Vec<LiveEvent>, cap: us
 }
 
 /// The connection chip's text and style class.
-fn connection_label(state: ConnectionReadyState, ever_open: bool, paused: bool) -> (&'static str, &'static str) {
+fn connection_label(
+    state: ConnectionReadyState,
+    ever_open: bool,
+    paused: bool,
+) -> (&'static str, &'static str) {
     match (paused, state) {
         (true, _) => ("paused", "chip chip-paused"),
         (false, ConnectionReadyState::Open) => ("live", "chip chip-live"),
-        (false, ConnectionReadyState::Connecting) if !ever_open => ("connecting…", "chip chip-waiting"),
+        (false, ConnectionReadyState::Connecting) if !ever_open => {
+            ("connecting…", "chip chip-waiting")
+        }
         (false, _) if !ever_open => ("connecting…", "chip chip-waiting"),
         (false, _) => ("reconnecting…", "chip chip-waiting"),
     }
@@ -65,7 +74,11 @@ pub fn LivePage() -> impl IntoView {
     } = use_event_source_with_options::<StreamFrame, JsonSerdeCodec>(
         EVENT_STREAM_URL,
         UseEventSourceOptions::default()
-            .named_events(["snapshot".to_string(), "events".to_string(), "resync".to_string()])
+            .named_events([
+                "snapshot".to_string(),
+                "events".to_string(),
+                "resync".to_string(),
+            ])
             .reconnect_limit(ReconnectLimit::Infinite)
             .reconnect_interval(1000),
     );
@@ -212,8 +225,8 @@ fn EmptyStream() -> impl IntoView {
             <h2>"No events yet"</h2>
             <p>"Send one and it appears here within a second:"</p>
             <pre class="code"><code>{r#"curl -X POST http://127.0.0.1:3000/v1/track \
-  -H 'Content-Type: application/json' \
-  -d '{"anonymousId":"visitor-1","event":"Product Viewed","properties":{"sku":"A-1"}}'"#}</code></pre>
+    -H 'Content-Type: application/json' \
+    -d '{"anonymousId":"visitor-1","event":"Product Viewed","properties":{"sku":"A-1"}}'"#}</code></pre>
             <p>"Or start the demo traffic with " <code>"wayline serve --demo"</code> "."</p>
         </div>
     }
@@ -306,15 +319,30 @@ mod tests {
     #[test]
     fn property_summary_shows_a_few_pairs_and_counts_the_rest() {
         let props = serde_json::json!({"a": "x", "b": 2, "c": true, "d": null, "e": 1});
-        assert_eq!(property_summary(&props), "a=x  b=2  c=true  d=null  +1 more");
+        assert_eq!(
+            property_summary(&props),
+            "a=x  b=2  c=true  d=null  +1 more"
+        );
         assert_eq!(property_summary(&serde_json::Value::Null), "");
     }
 
     #[test]
     fn connection_label_tells_first_connect_from_reconnect() {
-        assert_eq!(connection_label(ConnectionReadyState::Closed, false, false).0, "connecting…");
-        assert_eq!(connection_label(ConnectionReadyState::Closed, true, false).0, "reconnecting…");
-        assert_eq!(connection_label(ConnectionReadyState::Open, true, false).0, "live");
-        assert_eq!(connection_label(ConnectionReadyState::Open, true, true).0, "paused");
+        assert_eq!(
+            connection_label(ConnectionReadyState::Closed, false, false).0,
+            "connecting…"
+        );
+        assert_eq!(
+            connection_label(ConnectionReadyState::Closed, true, false).0,
+            "reconnecting…"
+        );
+        assert_eq!(
+            connection_label(ConnectionReadyState::Open, true, false).0,
+            "live"
+        );
+        assert_eq!(
+            connection_label(ConnectionReadyState::Open, true, true).0,
+            "paused"
+        );
     }
 }

@@ -20,12 +20,48 @@ pub struct Channel {
 }
 
 pub const CHANNELS: &[Channel] = &[
-    Channel { name: "paid search", campaign: Some(("google", "cpc", "winter_sale")), referrer: Some("https://www.google.com/"), weight: 0.24, intent: 1.1 },
-    Channel { name: "paid social", campaign: Some(("facebook", "paid_social", "retarget_q4")), referrer: Some("https://l.facebook.com/"), weight: 0.15, intent: 0.6 },
-    Channel { name: "email", campaign: Some(("newsletter", "email", "weekly_digest")), referrer: None, weight: 0.10, intent: 1.6 },
-    Channel { name: "organic search", campaign: None, referrer: Some("https://www.google.com/"), weight: 0.20, intent: 1.0 },
-    Channel { name: "referral", campaign: None, referrer: Some("https://www.reddit.com/r/BuyItForLife/"), weight: 0.08, intent: 0.8 },
-    Channel { name: "direct", campaign: None, referrer: None, weight: 0.23, intent: 1.2 },
+    Channel {
+        name: "paid search",
+        campaign: Some(("google", "cpc", "winter_sale")),
+        referrer: Some("https://www.google.com/"),
+        weight: 0.24,
+        intent: 1.1,
+    },
+    Channel {
+        name: "paid social",
+        campaign: Some(("facebook", "paid_social", "retarget_q4")),
+        referrer: Some("https://l.facebook.com/"),
+        weight: 0.15,
+        intent: 0.6,
+    },
+    Channel {
+        name: "email",
+        campaign: Some(("newsletter", "email", "weekly_digest")),
+        referrer: None,
+        weight: 0.10,
+        intent: 1.6,
+    },
+    Channel {
+        name: "organic search",
+        campaign: None,
+        referrer: Some("https://www.google.com/"),
+        weight: 0.20,
+        intent: 1.0,
+    },
+    Channel {
+        name: "referral",
+        campaign: None,
+        referrer: Some("https://www.reddit.com/r/BuyItForLife/"),
+        weight: 0.08,
+        intent: 0.8,
+    },
+    Channel {
+        name: "direct",
+        campaign: None,
+        referrer: None,
+        weight: 0.23,
+        intent: 1.2,
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,18 +73,78 @@ pub struct Product {
 }
 
 pub const CATALOG: &[Product] = &[
-    Product { id: "p-101", name: "Trail Runner 2", category: "shoes", price: 129.0 },
-    Product { id: "p-102", name: "City Sneaker", category: "shoes", price: 89.0 },
-    Product { id: "p-103", name: "Waterproof Hiker", category: "shoes", price: 159.0 },
-    Product { id: "p-201", name: "Merino Base Layer", category: "apparel", price: 79.0 },
-    Product { id: "p-202", name: "Rain Shell", category: "apparel", price: 189.0 },
-    Product { id: "p-203", name: "Fleece Mid Layer", category: "apparel", price: 99.0 },
-    Product { id: "p-301", name: "Daypack 24L", category: "bags", price: 119.0 },
-    Product { id: "p-302", name: "Travel Duffel", category: "bags", price: 149.0 },
-    Product { id: "p-401", name: "Insulated Bottle", category: "accessories", price: 35.0 },
-    Product { id: "p-402", name: "Headlamp", category: "accessories", price: 45.0 },
-    Product { id: "p-403", name: "Trekking Poles", category: "accessories", price: 89.0 },
-    Product { id: "p-404", name: "Wool Socks (3 pack)", category: "accessories", price: 29.0 },
+    Product {
+        id: "p-101",
+        name: "Trail Runner 2",
+        category: "shoes",
+        price: 129.0,
+    },
+    Product {
+        id: "p-102",
+        name: "City Sneaker",
+        category: "shoes",
+        price: 89.0,
+    },
+    Product {
+        id: "p-103",
+        name: "Waterproof Hiker",
+        category: "shoes",
+        price: 159.0,
+    },
+    Product {
+        id: "p-201",
+        name: "Merino Base Layer",
+        category: "apparel",
+        price: 79.0,
+    },
+    Product {
+        id: "p-202",
+        name: "Rain Shell",
+        category: "apparel",
+        price: 189.0,
+    },
+    Product {
+        id: "p-203",
+        name: "Fleece Mid Layer",
+        category: "apparel",
+        price: 99.0,
+    },
+    Product {
+        id: "p-301",
+        name: "Daypack 24L",
+        category: "bags",
+        price: 119.0,
+    },
+    Product {
+        id: "p-302",
+        name: "Travel Duffel",
+        category: "bags",
+        price: 149.0,
+    },
+    Product {
+        id: "p-401",
+        name: "Insulated Bottle",
+        category: "accessories",
+        price: 35.0,
+    },
+    Product {
+        id: "p-402",
+        name: "Headlamp",
+        category: "accessories",
+        price: 45.0,
+    },
+    Product {
+        id: "p-403",
+        name: "Trekking Poles",
+        category: "accessories",
+        price: 89.0,
+    },
+    Product {
+        id: "p-404",
+        name: "Wool Socks (3 pack)",
+        category: "accessories",
+        price: 29.0,
+    },
 ];
 
 const DEVICES: &[(&str, &str, f64)] = &[
@@ -57,9 +153,27 @@ const DEVICES: &[(&str, &str, f64)] = &[
     ("tablet", "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", 0.08),
 ];
 
-const SEARCHES: &[&str] = &["rain jacket", "running shoes", "backpack", "merino", "gift ideas", "headlamp"];
-const LOCALES: &[(&str, &str)] = &[("en-US", "America/New_York"), ("en-GB", "Europe/London"), ("de-DE", "Europe/Berlin"), ("fr-FR", "Europe/Paris"), ("en-US", "America/Los_Angeles")];
-const PAYMENT_FAILURES: &[&str] = &["card_declined", "insufficient_funds", "3ds_timeout", "expired_card"];
+const SEARCHES: &[&str] = &[
+    "rain jacket",
+    "running shoes",
+    "backpack",
+    "merino",
+    "gift ideas",
+    "headlamp",
+];
+const LOCALES: &[(&str, &str)] = &[
+    ("en-US", "America/New_York"),
+    ("en-GB", "Europe/London"),
+    ("de-DE", "Europe/Berlin"),
+    ("fr-FR", "Europe/Paris"),
+    ("en-US", "America/Los_Angeles"),
+];
+const PAYMENT_FAILURES: &[&str] = &[
+    "card_declined",
+    "insufficient_funds",
+    "3ds_timeout",
+    "expired_card",
+];
 
 /// One simulated person across visits.
 #[derive(Debug, Clone)]
@@ -81,8 +195,16 @@ pub struct Customer {
 
 impl Customer {
     pub fn new(rng: &mut impl Rng) -> Self {
-        let channel = *CHANNELS.choose_weighted(rng, |c| c.weight).unwrap_or(&CHANNELS[0]);
-        let device = DEVICES.iter().enumerate().collect::<Vec<_>>().choose_weighted(rng, |(_, d)| d.2).map(|(i, _)| *i).unwrap_or(0);
+        let channel = *CHANNELS
+            .choose_weighted(rng, |c| c.weight)
+            .unwrap_or(&CHANNELS[0]);
+        let device = DEVICES
+            .iter()
+            .enumerate()
+            .collect::<Vec<_>>()
+            .choose_weighted(rng, |(_, d)| d.2)
+            .map(|(i, _)| *i)
+            .unwrap_or(0);
         Customer {
             anonymous_id: format!("anon-{:016x}", rng.gen::<u64>()),
             user_id: None,
@@ -90,7 +212,12 @@ impl Customer {
             channel,
             device,
             locale: rng.gen_range(0..LOCALES.len()),
-            ip: format!("10.{}.{}.{}", rng.gen_range(0..=255), rng.gen_range(0..=255), rng.gen_range(1..=254)),
+            ip: format!(
+                "10.{}.{}.{}",
+                rng.gen_range(0..=255),
+                rng.gen_range(0..=255),
+                rng.gen_range(1..=254)
+            ),
             visits: 0,
             orders: 0,
             cart: Vec::new(),
@@ -169,7 +296,10 @@ impl<R: Rng> VisitBuilder<'_, R> {
     fn push(&mut self, mut message: Map<String, Value>, first_page: bool) {
         self.identity(&mut message);
         message.insert("context".into(), self.context(first_page));
-        self.steps.push(Step { at: self.clock, message: Value::Object(message) });
+        self.steps.push(Step {
+            at: self.clock,
+            message: Value::Object(message),
+        });
     }
 
     fn page(&mut self, name: &str, path: &'static str, extra: Value) {
@@ -197,7 +327,10 @@ impl<R: Rng> VisitBuilder<'_, R> {
     fn identify(&mut self) {
         if self.customer.user_id.is_none() {
             let number: u32 = self.rng.gen_range(10_000..99_999);
-            self.customer.user_id = Some(format!("user-{number}-{}", &self.customer.anonymous_id[5..9]));
+            self.customer.user_id = Some(format!(
+                "user-{number}-{}",
+                &self.customer.anonymous_id[5..9]
+            ));
             self.customer.email = Some(format!("customer{number}@example.com"));
         }
         let mut message = Map::new();
@@ -218,7 +351,13 @@ fn product_json(p: &Product) -> Value {
 pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
     customer.visits += 1;
     let intent = customer.channel.intent * if customer.visits > 1 { 1.3 } else { 1.0 };
-    let mut v = VisitBuilder { rng, customer, clock: Duration::ZERO, steps: Vec::new(), page_path: "/" };
+    let mut v = VisitBuilder {
+        rng,
+        customer,
+        clock: Duration::ZERO,
+        steps: Vec::new(),
+        page_path: "/",
+    };
     let returning = v.customer.visits > 1;
 
     // Discovery: the landing page.
@@ -237,18 +376,31 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
     // Post-purchase: what happens after the last order.
     if let Some(order) = v.customer.last_order.take() {
         v.dwell();
-        v.track("order_shipped", json!({ "order_id": order, "carrier": "UPS" }));
+        v.track(
+            "order_shipped",
+            json!({ "order_id": order, "carrier": "UPS" }),
+        );
         if v.chance(0.25) {
             v.dwell();
-            v.track("review_submitted", json!({ "order_id": order, "rating": v.rng.gen_range(3..=5) }));
+            let rating = v.rng.gen_range(3..=5);
+            v.track(
+                "review_submitted",
+                json!({ "order_id": order, "rating": rating }),
+            );
         }
         if v.chance(0.06) {
             v.dwell();
-            v.track("order_returned", json!({ "order_id": order, "reason": "wrong size" }));
+            v.track(
+                "order_returned",
+                json!({ "order_id": order, "reason": "wrong size" }),
+            );
         }
         if v.chance(0.05) {
             v.dwell();
-            v.track("support_ticket_created", json!({ "topic": "delivery", "order_id": order, "priority": "normal" }));
+            v.track(
+                "support_ticket_created",
+                json!({ "topic": "delivery", "order_id": order, "priority": "normal" }),
+            );
         }
     }
 
@@ -264,7 +416,11 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
         let query = *SEARCHES.choose(v.rng).unwrap_or(&"shoes");
         v.track("products_searched", json!({ "query": query }));
     }
-    let views = if v.chance(0.2 / intent.max(0.1)) { 0 } else { v.rng.gen_range(1..=4) };
+    let views = if v.chance(0.2 / intent.max(0.1)) {
+        0
+    } else {
+        v.rng.gen_range(1..=4)
+    };
     let mut viewed = Vec::new();
     for _ in 0..views {
         v.dwell();
@@ -295,7 +451,10 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
     if cart.len() > 1 && v.chance(0.15) {
         v.dwell();
         if let Some(removed) = cart.pop() {
-            v.track("removed_from_cart", json!({ "product": product_json(&removed), "cart_size": cart.len() }));
+            v.track(
+                "removed_from_cart",
+                json!({ "product": product_json(&removed), "cart_size": cart.len() }),
+            );
         }
     }
     let mut purchased = false;
@@ -307,7 +466,10 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
             v.dwell();
             let value: f64 = cart.iter().map(|p| p.price).sum();
             v.page("Checkout", "/checkout", json!({}));
-            v.track("checkout_started", json!({ "value": value, "currency": "USD", "items": cart.len() }));
+            v.track(
+                "checkout_started",
+                json!({ "value": value, "currency": "USD", "items": cart.len() }),
+            );
             if v.customer.user_id.is_none() && v.chance(0.7) {
                 v.identify();
             }
@@ -317,14 +479,23 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
                 let mut paid = !v.chance(0.12);
                 if !paid {
                     let reason = *PAYMENT_FAILURES.choose(v.rng).unwrap_or(&"card_declined");
-                    v.track("payment_failed", json!({ "reason": reason, "value": value }));
+                    v.track(
+                        "payment_failed",
+                        json!({ "reason": reason, "value": value }),
+                    );
                     if v.chance(0.45) {
                         v.dwell();
-                        v.track("payment_info_entered", json!({ "payment_method": "card", "retry": true }));
+                        v.track(
+                            "payment_info_entered",
+                            json!({ "payment_method": "card", "retry": true }),
+                        );
                         paid = true;
                     } else if v.chance(0.5) {
                         v.dwell();
-                        v.track("support_ticket_created", json!({ "topic": "payment", "reason": reason, "priority": "high" }));
+                        v.track(
+                            "support_ticket_created",
+                            json!({ "topic": "payment", "reason": reason, "priority": "high" }),
+                        );
                     }
                 }
                 if paid {
@@ -354,8 +525,12 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
     } else {
         0.15
     };
-    let returns_after_days = (v.customer.visits < 6 && v.chance(back)).then(|| 0.5 + v.rng.gen::<f64>() * 6.0);
-    Visit { steps: v.steps, returns_after_days }
+    let returns_after_days =
+        (v.customer.visits < 6 && v.chance(back)).then(|| 0.5 + v.rng.gen::<f64>() * 6.0);
+    Visit {
+        steps: v.steps,
+        returns_after_days,
+    }
 }
 
 #[cfg(test)]
@@ -397,12 +572,26 @@ mod tests {
         let checkout = count(&messages, "checkout_started");
         let purchased = count(&messages, "purchase_completed");
         // A funnel that narrows at every step, but never to nothing.
-        assert!(viewed > added && added > checkout && checkout > purchased && purchased > 0, "{viewed} {added} {checkout} {purchased}");
-        for event in ["payment_failed", "support_ticket_created", "signed_up", "order_shipped", "order_returned", "logged_in", "products_searched", "removed_from_cart"] {
+        assert!(
+            viewed > added && added > checkout && checkout > purchased && purchased > 0,
+            "{viewed} {added} {checkout} {purchased}"
+        );
+        for event in [
+            "payment_failed",
+            "support_ticket_created",
+            "signed_up",
+            "order_shipped",
+            "order_returned",
+            "logged_in",
+            "products_searched",
+            "removed_from_cart",
+        ] {
             assert!(count(&messages, event) > 0, "no {event}");
         }
         assert!(messages.iter().any(|m| m["type"] == "identify"));
-        assert!(messages.iter().any(|m| m["context"]["campaign"]["source"] == "newsletter"));
+        assert!(messages
+            .iter()
+            .any(|m| m["context"]["campaign"]["source"] == "newsletter"));
     }
 
     #[test]
@@ -425,9 +614,14 @@ mod tests {
         let found = (0..500).any(|_| {
             let mut customer = Customer::new(&mut rng);
             let visit = plan_visit(&mut rng, &mut customer);
-            let identify_at = visit.steps.iter().position(|s| s.message["type"] == "identify");
+            let identify_at = visit
+                .steps
+                .iter()
+                .position(|s| s.message["type"] == "identify");
             match identify_at {
-                Some(i) => visit.steps[i..].iter().all(|s| s.message["userId"].is_string()),
+                Some(i) => visit.steps[i..]
+                    .iter()
+                    .all(|s| s.message["userId"].is_string()),
                 None => false,
             }
         });

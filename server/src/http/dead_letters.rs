@@ -28,7 +28,10 @@ pub struct DeadLetterView {
 const MAX_LIMIT: usize = 1_000;
 
 #[tracing::instrument(skip_all, err(Debug))]
-pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Result<Json<Vec<DeadLetterView>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<DeadLetterView>>, ApiError> {
     let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
     let letters = state.store.recent_dead_letters(limit).await?;
     Ok(Json(

@@ -21,7 +21,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 }
 
@@ -30,15 +35,27 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::QueueFull => ApiError {
                 retry_after: Some(1),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the write queue is full; retry after a second")
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "the write queue is full; retry after a second",
+                )
             },
             StoreError::Closed => ApiError {
                 retry_after: Some(5),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "Wayline is shutting down; retry shortly")
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "Wayline is shutting down; retry shortly",
+                )
             },
             other => {
                 tracing::error!(error = %other, "store error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", "the event store failed; nothing from this request was stored, retry it")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store_error",
+                    "the event store failed; nothing from this request was stored, retry it",
+                )
             }
         }
     }
@@ -47,9 +64,15 @@ impl From<StoreError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {
         match error {
-            IngestError::InvalidJson { .. } => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", error.to_string()),
-            IngestError::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
-            IngestError::NotABatch(message) => ApiError::new(StatusCode::BAD_REQUEST, "not_a_batch", message),
+            IngestError::InvalidJson { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", error.to_string())
+            }
+            IngestError::TooLarge(message) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+            }
+            IngestError::NotABatch(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "not_a_batch", message)
+            }
             IngestError::Store(store) => store.into(),
         }
     }
@@ -63,7 +86,9 @@ impl IntoResponse for ApiError {
         }));
         let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

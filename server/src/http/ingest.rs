@@ -21,7 +21,11 @@ pub const DEFAULT_SOURCE: &str = "default";
 
 /// `POST /v1/{track|page|screen|identify|group|alias}`.
 #[tracing::instrument(skip_all, fields(call = %call), err(Debug))]
-pub async fn single(State(state): State<AppState>, Path(call): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn single(
+    State(state): State<AppState>,
+    Path(call): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let kind = CallType::parse(&call).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -39,7 +43,10 @@ pub async fn batch(State(state): State<AppState>, body: Bytes) -> Result<Respons
 }
 
 async fn ingest(state: AppState, endpoint: Endpoint, body: Bytes) -> Result<Response, ApiError> {
-    let arrival = Arrival { source_id: DEFAULT_SOURCE.to_string(), received_at: Utc::now() };
+    let arrival = Arrival {
+        source_id: DEFAULT_SOURCE.to_string(),
+        received_at: Utc::now(),
+    };
     let outcome = state.ingestor.ingest(endpoint, &body, arrival).await?;
     Ok(answer(endpoint, outcome))
 }
@@ -55,7 +62,8 @@ fn answer(endpoint: Endpoint, outcome: IngestOutcome) -> Response {
         (_, _, true) => Json(json!({ "success": true })).into_response(),
         // Part of a batch stored: success for what was kept, and the list of what was not.
         (Endpoint::Batch, accepted, false) if accepted > 0 => {
-            Json(json!({ "success": true, "accepted": accepted, "rejected": rejected })).into_response()
+            Json(json!({ "success": true, "accepted": accepted, "rejected": rejected }))
+                .into_response()
         }
         (_, _, false) => {
             let first = &outcome.rejected[0].rejection;

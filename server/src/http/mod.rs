@@ -37,7 +37,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/{call}", post(ingest::single))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestDecompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, INGEST_TIMEOUT));
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            INGEST_TIMEOUT,
+        ));
 
     let api = Router::new()
         .route("/api/v1/stream/events", get(stream::events))
@@ -56,7 +59,9 @@ pub fn router(state: AppState) -> Router {
                 move || app::shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell));
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ));
 
     Router::new()
         .merge(ingestion)

@@ -19,7 +19,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_event_bytes: 32 * 1024, max_batch_bytes: 500 * 1024, max_batch_events: 2_500 }
+        Limits {
+            max_event_bytes: 32 * 1024,
+            max_batch_bytes: 500 * 1024,
+            max_batch_events: 2_500,
+        }
     }
 }
 
@@ -50,7 +54,11 @@ pub struct IngestOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("the body is not valid JSON: {message} (line {line}, column {column}); check the payload's syntax")]
-    InvalidJson { message: String, line: usize, column: usize },
+    InvalidJson {
+        message: String,
+        line: usize,
+        column: usize,
+    },
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
@@ -76,10 +84,22 @@ impl Ingestor {
     }
 
     /// Validates `body`, stores what is good and dead-letters what is not, in one commit.
-    pub async fn ingest(&self, endpoint: Endpoint, body: &[u8], arrival: Arrival) -> Result<IngestOutcome, IngestError> {
+    pub async fn ingest(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+        arrival: Arrival,
+    ) -> Result<IngestOutcome, IngestError> {
         let (events, rejected, refusal) = match self.validate(endpoint, body, &arrival) {
             Ok((events, rejected)) => (events, rejected, None),
-            Err((rejection, error)) => (Vec::new(), vec![RejectedItem { index: None, rejection }], Some(error)),
+            Err((rejection, error)) => (
+                Vec::new(),
+                vec![RejectedItem {
+                    index: None,
+                    rejection,
+                }],
+                Some(error),
+            ),
         };
         let dead_letters = rejected
             .iter()
@@ -108,30 +128,72 @@ impl Ingestor {
                 "the body is {} bytes, over the {limit}-byte limit for this endpoint; split it into smaller batches",
                 body.len()
             );
-            return Err((Rejection { code: "too_large", message: message.clone() }, IngestError::TooLarge(message)));
+            return Err((
+                Rejection {
+                    code: "too_large",
+                    message: message.clone(),
+                },
+                IngestError::TooLarge(message),
+            ));
         }
         let value: Value = serde_json::from_slice(body).map_err(|e| {
-            let error = IngestError::InvalidJson { message: json_error_text(&e), line: e.line(), column: e.column() };
-            (Rejection { code: "invalid_json", message: error.to_string() }, error)
+            let error = IngestError::InvalidJson {
+                message: json_error_text(&e),
+                line: e.line(),
+                column: e.column(),
+            };
+            (
+                Rejection {
+                    code: "invalid_json",
+                    message: error.to_string(),
+                },
+                error,
+            )
         })?;
         match endpoint {
-            Endpoint::Single(kind) => Ok(match segment::parse_message(Some(kind), &value, arrival) {
-                Ok(event) => (vec![event], Vec::new()),
-                Err(rejection) => (Vec::new(), vec![RejectedItem { index: None, rejection }]),
-            }),
+            Endpoint::Single(kind) => {
+                Ok(match segment::parse_message(Some(kind), &value, arrival) {
+                    Ok(event) => (vec![event], Vec::new()),
+                    Err(rejection) => (
+                        Vec::new(),
+                        vec![RejectedItem {
+                            index: None,
+                            rejection,
+                        }],
+                    ),
+                })
+            }
             Endpoint::Batch => self.validate_batch(value, arrival),
         }
     }
 
-    fn validate_batch(&self, value: Value, arrival: &Arrival) -> Result<(Vec<NewEvent>, Vec<RejectedItem>), (Rejection, IngestError)> {
+    fn validate_batch(
+        &self,
+        value: Value,
+        arrival: &Arrival,
+    ) -> Result<(Vec<NewEvent>, Vec<RejectedItem>), (Rejection, IngestError)> {
         let refuse = |code: &'static str, message: String, error: fn(String) -> IngestError| {
-            Err((Rejection { code, message: message.clone() }, error(message)))
+            Err((
+                Rejection {
+                    code,
+                    message: message.clone(),
+                },
+                error(message),
+            ))
         };
         let Value::Object(mut envelope) = value else {
-            return refuse("not_a_batch", "a batch must be a JSON object {\"batch\": [...]}".into(), IngestError::NotABatch);
+            return refuse(
+                "not_a_batch",
+                "a batch must be a JSON object {\"batch\": [...]}".into(),
+                IngestError::NotABatch,
+            );
         };
         let Some(Value::Array(items)) = envelope.remove("batch") else {
-            return refuse("not_a_batch", "the body has no \"batch\" array; send {\"batch\": [{…}, …]}".into(), IngestError::NotABatch);
+            return refuse(
+                "not_a_batch",
+                "the body has no \"batch\" array; send {\"batch\": [{…}, …]}".into(),
+                IngestError::NotABatch,
+            );
         };
         if items.len() > self.limits.max_batch_events {
             let message = format!(
@@ -161,18 +223,31 @@ impl Ingestor {
             };
             match parsed {
                 Ok(event) => events.push(event),
-                Err(rejection) => rejected.push(RejectedItem { index: Some(index), rejection }),
+                Err(rejection) => rejected.push(RejectedItem {
+                    index: Some(index),
+                    rejection,
+                }),
             }
         }
         Ok((events, rejected))
     }
 
-    fn dead_letter(&self, arrival: &Arrival, item: &RejectedItem, body: &[u8], endpoint: Endpoint) -> NewDeadLetter {
+    fn dead_letter(
+        &self,
+        arrival: &Arrival,
+        item: &RejectedItem,
+        body: &[u8],
+        endpoint: Endpoint,
+    ) -> NewDeadLetter {
         // A refused batch item is kept as itself, so that it can be replayed alone.
         let payload = match (item.index, endpoint) {
             (Some(index), Endpoint::Batch) => serde_json::from_slice::<Value>(body)
                 .ok()
-                .and_then(|v| v.get("batch").and_then(|b| b.get(index)).map(Value::to_string))
+                .and_then(|v| {
+                    v.get("batch")
+                        .and_then(|b| b.get(index))
+                        .map(Value::to_string)
+                })
                 .unwrap_or_default(),
             _ => String::from_utf8_lossy(body).into_owned(),
         };
@@ -230,7 +305,11 @@ mod tests {
     #[test]
     fn batch_context_is_merged_under_the_items_own() {
         let mut item = json!({"context": {"ip": "own"}, "sentAt": "2026-01-01T00:00:00Z"});
-        inherit_batch_fields(&mut item, Some(&json!({"ip": "shared", "locale": "de"})), Some(&json!("x")));
+        inherit_batch_fields(
+            &mut item,
+            Some(&json!({"ip": "shared", "locale": "de"})),
+            Some(&json!("x")),
+        );
         assert_eq!(item["context"], json!({"ip": "own", "locale": "de"}));
         assert_eq!(item["sentAt"], json!("2026-01-01T00:00:00Z"));
         let mut bare = json!({});

@@ -52,7 +52,10 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Rejection { code, message: message.into() }
+        Rejection {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -70,7 +73,11 @@ pub struct Arrival {
 ///
 /// `path_type` is the call type named by the endpoint (`/v1/track`); `None` for batch items,
 /// which must carry their own `type`.
-pub fn parse_message(path_type: Option<CallType>, message: &Value, arrival: &Arrival) -> Result<NewEvent, Rejection> {
+pub fn parse_message(
+    path_type: Option<CallType>,
+    message: &Value,
+    arrival: &Arrival,
+) -> Result<NewEvent, Rejection> {
     let Some(fields) = message.as_object() else {
         return Err(Rejection::new(
             "not_an_object",
@@ -88,7 +95,11 @@ pub fn parse_message(path_type: Option<CallType>, message: &Value, arrival: &Arr
     }
 
     let name = match kind {
-        CallType::Track => Some(required_text(fields, "event", "track calls need the event name, e.g. \"event\": \"Order Completed\"")?),
+        CallType::Track => Some(required_text(
+            fields,
+            "event",
+            "track calls need the event name, e.g. \"event\": \"Order Completed\"",
+        )?),
         CallType::Page | CallType::Screen => optional_text(fields, "name")?,
         CallType::Identify | CallType::Group | CallType::Alias => None,
     };
@@ -97,11 +108,19 @@ pub fn parse_message(path_type: Option<CallType>, message: &Value, arrival: &Arr
     let context = object_field(fields, "context")?;
     match kind {
         CallType::Alias => {
-            let previous = required_text(fields, "previousId", "alias calls need previousId, the id being merged into userId")?;
+            let previous = required_text(
+                fields,
+                "previousId",
+                "alias calls need previousId, the id being merged into userId",
+            )?;
             properties = with_field(properties, "previousId", previous);
         }
         CallType::Group => {
-            let group = required_text(fields, "groupId", "group calls need groupId, the account the customer belongs to")?;
+            let group = required_text(
+                fields,
+                "groupId",
+                "group calls need groupId, the account the customer belongs to",
+            )?;
             traits = with_field(traits, "groupId", group);
         }
         _ => {}
@@ -167,7 +186,10 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn call_type(path_type: Option<CallType>, fields: &Map<String, Value>) -> Result<CallType, Rejection> {
+fn call_type(
+    path_type: Option<CallType>,
+    fields: &Map<String, Value>,
+) -> Result<CallType, Rejection> {
     let named = match fields.get("type") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) => Some(CallType::parse(name).ok_or_else(|| {
@@ -183,7 +205,12 @@ fn call_type(path_type: Option<CallType>, fields: &Map<String, Value>) -> Result
     match (path_type, named) {
         (Some(path), Some(body)) if path != body => Err(Rejection::new(
             "type_mismatch",
-            format!("the body says type \"{}\" but was sent to /v1/{}; send it to /v1/{} or /v1/batch", body.as_str(), path.as_str(), body.as_str()),
+            format!(
+                "the body says type \"{}\" but was sent to /v1/{}; send it to /v1/{} or /v1/batch",
+                body.as_str(),
+                path.as_str(),
+                body.as_str()
+            ),
         )),
         (Some(path), _) => Ok(path),
         (None, Some(body)) => Ok(body),
@@ -221,7 +248,8 @@ fn optional_text(fields: &Map<String, Value>, key: &str) -> Result<Option<String
 }
 
 fn required_text(fields: &Map<String, Value>, key: &str, hint: &str) -> Result<String, Rejection> {
-    optional_text(fields, key)?.ok_or_else(|| Rejection::new("missing_field", format!("{key} is missing: {hint}")))
+    optional_text(fields, key)?
+        .ok_or_else(|| Rejection::new("missing_field", format!("{key} is missing: {hint}")))
 }
 
 fn object_field(fields: &Map<String, Value>, key: &str) -> Result<Value, Rejection> {
@@ -230,7 +258,10 @@ fn object_field(fields: &Map<String, Value>, key: &str) -> Result<Value, Rejecti
         Some(value @ Value::Object(_)) => Ok(value.clone()),
         Some(other) => Err(Rejection::new(
             "invalid_field",
-            format!("{key} must be a JSON object of key/value pairs, got {}", kind_of(other)),
+            format!(
+                "{key} must be a JSON object of key/value pairs, got {}",
+                kind_of(other)
+            ),
         )),
     }
 }
@@ -268,7 +299,10 @@ mod tests {
     use serde_json::json;
 
     fn arrival() -> Arrival {
-        Arrival { source_id: "src".into(), received_at: at("2026-11-23T12:00:00Z") }
+        Arrival {
+            source_id: "src".into(),
+            received_at: at("2026-11-23T12:00:00Z"),
+        }
     }
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -299,7 +333,8 @@ mod tests {
 
     #[test]
     fn numeric_user_ids_become_text_and_missing_message_ids_are_generated() {
-        let event = parse_message(Some(CallType::Identify), &json!({"userId": 42}), &arrival()).unwrap();
+        let event =
+            parse_message(Some(CallType::Identify), &json!({"userId": 42}), &arrival()).unwrap();
         assert_eq!(event.user_id.as_deref(), Some("42"));
         assert!(event.message_id.starts_with("wayline-"));
         assert_eq!(event.timestamp, arrival().received_at);
@@ -320,16 +355,55 @@ mod tests {
     #[test]
     fn each_malformed_shape_has_its_reason() {
         assert_eq!(reject(Some(CallType::Track), json!([1])), "not_an_object");
-        assert_eq!(reject(Some(CallType::Track), json!({"event": "x"})), "missing_identity");
-        assert_eq!(reject(Some(CallType::Track), json!({"userId": "u"})), "missing_field");
-        assert_eq!(reject(Some(CallType::Track), json!({"userId": {}, "event": "x"})), "invalid_field");
-        assert_eq!(reject(Some(CallType::Track), json!({"userId": "u", "event": "x", "properties": [1]})), "invalid_field");
-        assert_eq!(reject(Some(CallType::Track), json!({"userId": "u", "event": "x", "timestamp": "yesterday"})), "invalid_timestamp");
-        assert_eq!(reject(Some(CallType::Track), json!({"userId": "u", "event": "x", "type": "page"})), "type_mismatch");
-        assert_eq!(reject(None, json!({"userId": "u", "event": "x"})), "missing_type");
-        assert_eq!(reject(None, json!({"userId": "u", "type": "purchase"})), "unknown_type");
-        assert_eq!(reject(Some(CallType::Alias), json!({"userId": "u"})), "missing_field");
-        assert_eq!(reject(Some(CallType::Group), json!({"userId": "u"})), "missing_field");
+        assert_eq!(
+            reject(Some(CallType::Track), json!({"event": "x"})),
+            "missing_identity"
+        );
+        assert_eq!(
+            reject(Some(CallType::Track), json!({"userId": "u"})),
+            "missing_field"
+        );
+        assert_eq!(
+            reject(Some(CallType::Track), json!({"userId": {}, "event": "x"})),
+            "invalid_field"
+        );
+        assert_eq!(
+            reject(
+                Some(CallType::Track),
+                json!({"userId": "u", "event": "x", "properties": [1]})
+            ),
+            "invalid_field"
+        );
+        assert_eq!(
+            reject(
+                Some(CallType::Track),
+                json!({"userId": "u", "event": "x", "timestamp": "yesterday"})
+            ),
+            "invalid_timestamp"
+        );
+        assert_eq!(
+            reject(
+                Some(CallType::Track),
+                json!({"userId": "u", "event": "x", "type": "page"})
+            ),
+            "type_mismatch"
+        );
+        assert_eq!(
+            reject(None, json!({"userId": "u", "event": "x"})),
+            "missing_type"
+        );
+        assert_eq!(
+            reject(None, json!({"userId": "u", "type": "purchase"})),
+            "unknown_type"
+        );
+        assert_eq!(
+            reject(Some(CallType::Alias), json!({"userId": "u"})),
+            "missing_field"
+        );
+        assert_eq!(
+            reject(Some(CallType::Group), json!({"userId": "u"})),
+            "missing_field"
+        );
     }
 
     #[test]
@@ -342,9 +416,19 @@ mod tests {
 
     #[test]
     fn alias_and_group_keep_their_target_ids() {
-        let alias = parse_message(Some(CallType::Alias), &json!({"userId": "u", "previousId": "a"}), &arrival()).unwrap();
+        let alias = parse_message(
+            Some(CallType::Alias),
+            &json!({"userId": "u", "previousId": "a"}),
+            &arrival(),
+        )
+        .unwrap();
         assert_eq!(alias.properties, json!({"previousId": "a"}));
-        let group = parse_message(None, &json!({"type": "group", "userId": "u", "groupId": "g"}), &arrival()).unwrap();
+        let group = parse_message(
+            None,
+            &json!({"type": "group", "userId": "u", "groupId": "g"}),
+            &arrival(),
+        )
+        .unwrap();
         assert_eq!(group.traits, json!({"groupId": "g"}));
     }
 }

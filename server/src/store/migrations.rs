@@ -29,15 +29,24 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<i32>, StoreError> {
     if let Some(&newest) = applied.iter().max() {
         let known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
         if newest > known {
-            return Err(StoreError::NewerSchema { found: newest, known });
+            return Err(StoreError::NewerSchema {
+                found: newest,
+                known,
+            });
         }
     }
     let mut ran = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         let tx = conn.transaction()?;
         tx.execute_batch(migration.sql)
-            .map_err(|source| StoreError::Migration { version: migration.version, source })?;
-        tx.execute(sql::RECORD_VERSION, params![migration.version, migration.name])?;
+            .map_err(|source| StoreError::Migration {
+                version: migration.version,
+                source,
+            })?;
+        tx.execute(
+            sql::RECORD_VERSION,
+            params![migration.version, migration.name],
+        )?;
         tx.commit()?;
         ran.push(migration.version);
     }

@@ -23,8 +23,13 @@ pub use writer::{CommitListener, WriterConfig};
 pub enum StoreError {
     #[error("DuckDB error: {0}")]
     Duckdb(#[from] duckdb::Error),
-    #[error("could not create the data directory {path}: {source}; create it or pass another --db path")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(
+        "could not create the data directory {path}: {source}; create it or pass another --db path"
+    )]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("migration {version} failed: {source}")]
     Migration { version: i32, source: duckdb::Error },
     #[error("the database was written by a newer Wayline (schema {found}, this build knows up to {known}); upgrade Wayline")]
@@ -113,20 +118,33 @@ struct StoreInner {
 impl Store {
     /// Opens (creating if needed) the DuckDB file at `path`, applies migrations and starts
     /// the writer thread. `on_commit` is told about every committed batch, in order.
-    pub fn open(path: &Path, config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
+    pub fn open(
+        path: &Path,
+        config: WriterConfig,
+        on_commit: CommitListener,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::DataDir { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
         Self::start(Connection::open(path)?, config, on_commit)
     }
 
     /// An in-memory store, for tests.
-    pub fn open_in_memory(config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
+    pub fn open_in_memory(
+        config: WriterConfig,
+        on_commit: CommitListener,
+    ) -> Result<Self, StoreError> {
         Self::start(Connection::open_in_memory()?, config, on_commit)
     }
 
-    fn start(mut conn: Connection, config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
+    fn start(
+        mut conn: Connection,
+        config: WriterConfig,
+        on_commit: CommitListener,
+    ) -> Result<Self, StoreError> {
         let applied = migrate(&mut conn)?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied schema migrations");
@@ -145,9 +163,17 @@ impl Store {
     /// Queues events and dead letters for the writer and waits until they are committed.
     /// Answers [`StoreError::QueueFull`] at once when the queue is full: callers must tell
     /// their sender to retry, never drop.
-    pub async fn write(&self, events: Vec<NewEvent>, dead_letters: Vec<NewDeadLetter>) -> Result<WriteReceipt, StoreError> {
+    pub async fn write(
+        &self,
+        events: Vec<NewEvent>,
+        dead_letters: Vec<NewDeadLetter>,
+    ) -> Result<WriteReceipt, StoreError> {
         let (ack, committed) = oneshot::channel();
-        let request = writer::WriteRequest { events, dead_letters, ack };
+        let request = writer::WriteRequest {
+            events,
+            dead_letters,
+            ack,
+        };
         {
             let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
@@ -164,7 +190,12 @@ impl Store {
         if let Ok(mut writer) = self.inner.writer.lock() {
             writer.take();
         }
-        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take());
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
@@ -192,9 +223,15 @@ impl Store {
     }
 
     /// Up to `limit` events committed after `seq`, oldest first.
-    pub async fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |conn| select_events(conn, sql::EVENTS_SELECT_AFTER, params![seq, limit as i64]))
-            .await
+    pub async fn events_after(
+        &self,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |conn| {
+            select_events(conn, sql::EVENTS_SELECT_AFTER, params![seq, limit as i64])
+        })
+        .await
     }
 
     /// The newest `limit` dead letters, newest first.
@@ -219,12 +256,18 @@ impl Store {
     }
 }
 
-fn select_events(conn: &Connection, query: &str, params: &[&dyn duckdb::ToSql]) -> Result<Vec<StoredEvent>, StoreError> {
+fn select_events(
+    conn: &Connection,
+    query: &str,
+    params: &[&dyn duckdb::ToSql],
+) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.prepare(query)?;
     let rows = stmt.query_map(params, |row| {
         let json = |i: usize| -> duckdb::Result<Value> {
             let text: Option<String> = row.get(i)?;
-            Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null))
+            Ok(text
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(Value::Null))
         };
         Ok(StoredEvent {
             seq: row.get(0)?,

@@ -60,9 +60,13 @@ fn migrations_create_the_schema_once() {
 fn a_database_from_a_newer_wayline_is_refused() {
     let mut conn = Connection::open_in_memory().unwrap();
     migrate(&mut conn).unwrap();
-    conn.execute(sql::RECORD_VERSION, params![99, "from the future"]).unwrap();
+    conn.execute(sql::RECORD_VERSION, params![99, "from the future"])
+        .unwrap();
     match migrate(&mut conn) {
-        Err(StoreError::NewerSchema { found: 99, known: 1 }) => {}
+        Err(StoreError::NewerSchema {
+            found: 99,
+            known: 1,
+        }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 }
@@ -72,17 +76,38 @@ fn every_read_query_prepares_against_the_migrated_schema() {
     let mut conn = Connection::open_in_memory().unwrap();
     migrate(&mut conn).unwrap();
     for query in sql::READ_QUERIES {
-        conn.prepare(query).unwrap_or_else(|e| panic!("{e}\n{query}"));
+        conn.prepare(query)
+            .unwrap_or_else(|e| panic!("{e}\n{query}"));
     }
 }
 
 #[tokio::test]
 async fn committed_events_are_numbered_in_order_and_read_back() {
     let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
-    let first = store.write(vec![event("m1", "a"), event("m2", "b")], vec![]).await.unwrap();
-    let second = store.write(vec![event("m3", "c")], vec![letter("missing_identity")]).await.unwrap();
-    assert_eq!(first, WriteReceipt { first_seq: 1, events: 2, dead_letters: 0 });
-    assert_eq!(second, WriteReceipt { first_seq: 3, events: 1, dead_letters: 1 });
+    let first = store
+        .write(vec![event("m1", "a"), event("m2", "b")], vec![])
+        .await
+        .unwrap();
+    let second = store
+        .write(vec![event("m3", "c")], vec![letter("missing_identity")])
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        WriteReceipt {
+            first_seq: 1,
+            events: 2,
+            dead_letters: 0
+        }
+    );
+    assert_eq!(
+        second,
+        WriteReceipt {
+            first_seq: 3,
+            events: 1,
+            dead_letters: 1
+        }
+    );
 
     let recent = store.recent_events(2).await.unwrap();
     assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 2]);
@@ -91,7 +116,13 @@ async fn committed_events_are_numbered_in_order_and_read_back() {
     assert_eq!(recent[0].event.timestamp, at("2026-11-23T10:00:00Z"));
 
     let after = store.events_after(1, 10).await.unwrap();
-    assert_eq!(after.iter().map(|e| e.event.message_id.as_str()).collect::<Vec<_>>(), vec!["m2", "m3"]);
+    assert_eq!(
+        after
+            .iter()
+            .map(|e| e.event.message_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["m2", "m3"]
+    );
 
     let letters = store.recent_dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 1);
@@ -103,12 +134,20 @@ async fn listeners_hear_each_commit_in_order() {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let listener: CommitListener = {
         let heard = heard.clone();
-        Box::new(move |batch| heard.lock().unwrap().extend(batch.events.iter().map(|e| e.seq)))
+        Box::new(move |batch| {
+            heard
+                .lock()
+                .unwrap()
+                .extend(batch.events.iter().map(|e| e.seq))
+        })
     };
     let store = Store::open_in_memory(WriterConfig::default(), listener).unwrap();
     store.write(vec![event("m1", "a")], vec![]).await.unwrap();
     store.write(vec![], vec![letter("x")]).await.unwrap();
-    store.write(vec![event("m2", "b"), event("m3", "c")], vec![]).await.unwrap();
+    store
+        .write(vec![event("m2", "b"), event("m3", "c")], vec![])
+        .await
+        .unwrap();
     assert_eq!(*heard.lock().unwrap(), vec![1, 2, 3]);
 }
 
@@ -117,12 +156,18 @@ async fn acknowledged_events_survive_a_restart_and_numbering_continues() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/wayline.duckdb");
     let store = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
-    store.write(vec![event("m1", "a"), event("m2", "b")], vec![letter("x")]).await.unwrap();
+    store
+        .write(vec![event("m1", "a"), event("m2", "b")], vec![letter("x")])
+        .await
+        .unwrap();
     store.close().await;
     drop(store);
 
     let reopened = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
-    let receipt = reopened.write(vec![event("m3", "c")], vec![letter("y")]).await.unwrap();
+    let receipt = reopened
+        .write(vec![event("m3", "c")], vec![letter("y")])
+        .await
+        .unwrap();
     assert_eq!(receipt.first_seq, 3);
     assert_eq!(reopened.recent_events(10).await.unwrap().len(), 3);
     let letters = reopened.recent_dead_letters(10).await.unwrap();
@@ -137,7 +182,10 @@ async fn a_full_queue_is_reported_not_dropped() {
     let listener: CommitListener = Box::new(move |_| {
         let _ = gate.lock().unwrap().recv();
     });
-    let config = WriterConfig { queue_capacity: 1, max_group_events: 1 };
+    let config = WriterConfig {
+        queue_capacity: 1,
+        max_group_events: 1,
+    };
     let store = Store::open_in_memory(config, listener).unwrap();
     let first = tokio::spawn({
         let store = store.clone();
@@ -147,7 +195,11 @@ async fn a_full_queue_is_reported_not_dropped() {
     let mut queued = None;
     for attempt in 0..200 {
         let store = store.clone();
-        let second = tokio::spawn(async move { store.write(vec![event(&format!("q{attempt}"), "b")], vec![]).await });
+        let second = tokio::spawn(async move {
+            store
+                .write(vec![event(&format!("q{attempt}"), "b")], vec![])
+                .await
+        });
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         if second.is_finished() {
             match second.await.unwrap() {

@@ -22,7 +22,10 @@ pub struct WriterConfig {
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        WriterConfig { queue_capacity: 1024, max_group_events: 20_000 }
+        WriterConfig {
+            queue_capacity: 1024,
+            max_group_events: 20_000,
+        }
     }
 }
 
@@ -38,9 +41,16 @@ pub(super) fn spawn(
     on_commit: CommitListener,
 ) -> Result<(mpsc::Sender<WriteRequest>, std::thread::JoinHandle<()>), StoreError> {
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
-    let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
+    let next_dead_letter =
+        conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
     let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
-    let mut writer = Writer { conn, next_seq, next_dead_letter, config, on_commit };
+    let mut writer = Writer {
+        conn,
+        next_seq,
+        next_dead_letter,
+        config,
+        on_commit,
+    };
     let thread = std::thread::Builder::new()
         .name("wayline-writer".into())
         .spawn(move || writer.run(receiver))
@@ -83,11 +93,12 @@ impl Writer {
         let (seq_before, dead_before) = (self.next_seq, self.next_dead_letter);
         match self.append_all(&group) {
             Ok((stored, receipts)) => {
-                for (request, receipt) in group.into_iter().zip(receipts) {
-                    let _ = request.ack.send(Ok(receipt));
-                }
+                // Listeners first: once a sender has its answer, every stream has the event.
                 if !stored.is_empty() {
                     (self.on_commit)(Arc::new(CommittedBatch { events: stored }));
+                }
+                for (request, receipt) in group.into_iter().zip(receipts) {
+                    let _ = request.ack.send(Ok(receipt));
                 }
             }
             Err(e) => {
@@ -95,13 +106,18 @@ impl Writer {
                 tracing::error!(error = %e, "write transaction failed");
                 let message = e.to_string();
                 for request in group {
-                    let _ = request.ack.send(Err(StoreError::WriteFailed(message.clone())));
+                    let _ = request
+                        .ack
+                        .send(Err(StoreError::WriteFailed(message.clone())));
                 }
             }
         }
     }
 
-    fn append_all(&mut self, group: &[WriteRequest]) -> Result<(Vec<StoredEvent>, Vec<WriteReceipt>), StoreError> {
+    fn append_all(
+        &mut self,
+        group: &[WriteRequest],
+    ) -> Result<(Vec<StoredEvent>, Vec<WriteReceipt>), StoreError> {
         let tx = self.conn.transaction()?;
         let mut stored = Vec::new();
         let mut receipts = Vec::with_capacity(group.len());
@@ -112,7 +128,10 @@ impl Writer {
                 let first_seq = self.next_seq;
                 for event in &request.events {
                     append_event(&mut events, self.next_seq, event)?;
-                    stored.push(StoredEvent { seq: self.next_seq, event: event.clone() });
+                    stored.push(StoredEvent {
+                        seq: self.next_seq,
+                        event: event.clone(),
+                    });
                     self.next_seq += 1;
                 }
                 for letter in &request.dead_letters {
@@ -157,7 +176,11 @@ fn append_event(appender: &mut Appender<'_>, seq: i64, e: &NewEvent) -> Result<(
     Ok(())
 }
 
-fn append_dead_letter(appender: &mut Appender<'_>, id: i64, d: &NewDeadLetter) -> Result<(), StoreError> {
+fn append_dead_letter(
+    appender: &mut Appender<'_>,
+    id: i64,
+    d: &NewDeadLetter,
+) -> Result<(), StoreError> {
     appender.append_row(params![
         id,
         d.source_id,
