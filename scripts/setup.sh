@@ -27,9 +27,10 @@ fi
 #    standard library built from source (-Zbuild-std).
 route_file="$WAYLINE_CACHE/wasm-route"
 mkdir -p "$WAYLINE_CACHE"
-if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+# WAYLINE_WASM_ROUTE=build-std forces the offline route even where rustup could work.
+if [ "${WAYLINE_WASM_ROUTE:-}" != build-std ] && rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
   echo rustup > "$route_file"
-elif timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+elif [ "${WAYLINE_WASM_ROUTE:-}" != build-std ] && timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
   echo rustup > "$route_file"
 else
   if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/lib/rustlib/src/rust/library ]; then

@@ -172,7 +172,69 @@ fn live_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{CommittedBatch, NewEvent};
     use serde_json::json;
+    use std::sync::Arc;
+
+    fn batch(seqs: &[i64]) -> Arc<CommittedBatch> {
+        let event = |seq: i64| StoredEvent {
+            seq,
+            event: NewEvent {
+                message_id: format!("m{seq}"),
+                source_id: "s".into(),
+                kind: "track".into(),
+                name: Some("x".into()),
+                anonymous_id: Some("a".into()),
+                user_id: None,
+                timestamp: chrono::DateTime::UNIX_EPOCH,
+                original_timestamp: None,
+                sent_at: None,
+                received_at: chrono::DateTime::UNIX_EPOCH,
+                properties: Value::Null,
+                traits: Value::Null,
+                context: Value::Null,
+            },
+        };
+        Arc::new(CommittedBatch {
+            events: seqs.iter().copied().map(event).collect(),
+        })
+    }
+
+    fn seqs(frame: &Frame) -> Vec<i64> {
+        match &frame.frame {
+            StreamFrame::Events { events } => events.iter().map(|e| e.seq).collect(),
+            other => panic!("expected events, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn live_frames_skip_what_the_first_frame_already_had() {
+        let hub = Hub::new(8);
+        let frames = live_frames(hub.subscribe(), 3);
+        hub.publish(batch(&[2, 3, 4]));
+        hub.publish(batch(&[5]));
+        drop(hub);
+        let frames: Vec<Frame> = frames.collect().await;
+        assert_eq!(
+            frames.iter().map(seqs).collect::<Vec<_>>(),
+            vec![vec![4], vec![5]]
+        );
+        assert_eq!(frames[0].id, Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_falls_behind_is_told_to_resync_and_ends() {
+        let hub = Hub::new(2);
+        let frames = live_frames(hub.subscribe(), 0);
+        for seq in 1..=5 {
+            hub.publish(batch(&[seq]));
+        }
+        let frames: Vec<Frame> = frames.collect().await;
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert!(
+            matches!(&frames[0].frame, StreamFrame::Resync { reason } if reason.contains("3 batches behind"))
+        );
+    }
 
     #[test]
     fn channel_prefers_the_campaign_then_the_referring_host() {

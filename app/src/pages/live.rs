@@ -64,6 +64,9 @@ pub fn LivePage() -> impl IntoView {
     let paused = RwSignal::new(false);
     let held = RwSignal::new(Vec::<LiveEvent>::new());
     let ever_open = RwSignal::new(false);
+    // Rows newer than this arrived with the latest update and are highlighted once.
+    let fresh_after = RwSignal::new(i64::MAX);
+    let newest_shown = move || shown.with_untracked(|s| s.first().map(|e| e.seq).unwrap_or(0));
     let last_arrival = RwSignal::new(None::<chrono::DateTime<chrono::Utc>>);
     let now = RwSignal::new(chrono::Utc::now());
 
@@ -94,6 +97,7 @@ pub fn LivePage() -> impl IntoView {
         match frame.data {
             StreamFrame::Snapshot { events } => {
                 held.set(Vec::new());
+                fresh_after.set(i64::MAX);
                 if paused.get_untracked() {
                     held.set(events.into_iter().rev().collect());
                 } else {
@@ -106,6 +110,7 @@ pub fn LivePage() -> impl IntoView {
                 if paused.get_untracked() {
                     held.update(|h| h.extend(events));
                 } else {
+                    fresh_after.set(newest_shown());
                     shown.update(|s| merge_newest(s, events, VISIBLE_EVENTS));
                 }
             }
@@ -117,6 +122,7 @@ pub fn LivePage() -> impl IntoView {
     let toggle_pause = move |_| {
         if paused.get_untracked() {
             let waiting = std::mem::take(&mut *held.write());
+            fresh_after.set(newest_shown());
             shown.update(|s| merge_newest(s, waiting, VISIBLE_EVENTS));
             paused.set(false);
         } else {
@@ -205,7 +211,11 @@ pub fn LivePage() -> impl IntoView {
                                 </thead>
                                 <tbody>
                                     <For each=rows key=|e| e.seq let:event>
-                                        <EventRow event local_times=Signal::derive(local_times) />
+                                        <EventRow
+                                            fresh=Signal::derive(move || event.seq > fresh_after.get())
+                                            event
+                                            local_times=Signal::derive(local_times)
+                                        />
                                     </For>
                                 </tbody>
                             </table>
@@ -255,13 +265,13 @@ fn property_summary(properties: &serde_json::Value) -> String {
 }
 
 #[component]
-fn EventRow(event: LiveEvent, local_times: Signal<bool>) -> impl IntoView {
+fn EventRow(event: LiveEvent, local_times: Signal<bool>, fresh: Signal<bool>) -> impl IntoView {
     let timestamp = event.timestamp;
     let iso = timestamp.to_rfc3339();
     let kind_class = format!("kind kind-{}", event.kind);
     let summary = property_summary(&event.properties);
     view! {
-        <tr class="event-row" data-seq=event.seq>
+        <tr class="event-row" class:fresh=fresh data-seq=event.seq>
             <td class="num">
                 <time datetime=iso>{move || clock_time(timestamp, local_times.get())}</time>
             </td>
