@@ -11,7 +11,5 @@ pub const MAX_RECENT_EVENTS: u32 = 500;
 #[server]
 pub async fn recent_events(limit: u32) -> Result<Vec<LiveEvent>, AppError> {
     let backend = crate::backend::use_backend()?;
-    backend
-        .recent_events(limit.min(MAX_RECENT_EVENTS) as usize)
-        .await
+    backend.recent_events(limit.min(MAX_RECENT_EVENTS) as usize).await
 }

@@ -40,9 +40,7 @@ mod tests {
 
     #[test]
     fn utc_before_hydration_is_marked() {
-        let at = DateTime::parse_from_rfc3339("2026-11-23T19:05:07Z")
-            .unwrap()
-            .to_utc();
+        let at = DateTime::parse_from_rfc3339("2026-11-23T19:05:07Z").unwrap().to_utc();
         assert_eq!(clock_time(at, false), "19:05:07 UTC");
     }
 

@@ -29,10 +29,7 @@ pub struct LiveEvent {
 impl LiveEvent {
     /// The id the dashboard shows for the customer: the user id once known, else the anonymous id.
     pub fn customer(&self) -> &str {
-        self.user_id
-            .as_deref()
-            .or(self.anonymous_id.as_deref())
-            .unwrap_or("—")
+        self.user_id.as_deref().or(self.anonymous_id.as_deref()).unwrap_or("—")
     }
 
     /// The label shown for the event: its name, or its call type when it has none.
@@ -94,18 +91,12 @@ mod tests {
     #[test]
     fn label_falls_back_to_call_type() {
         assert_eq!(event(None, Some("a"), None).label(), "identify");
-        assert_eq!(
-            event(None, Some("a"), Some("Signed Up")).label(),
-            "Signed Up"
-        );
+        assert_eq!(event(None, Some("a"), Some("Signed Up")).label(), "Signed Up");
     }
 
     #[test]
     fn frames_are_tagged_by_kind() {
-        let json = serde_json::to_string(&StreamFrame::Resync {
-            reason: "lagged".into(),
-        })
-        .unwrap();
+        let json = serde_json::to_string(&StreamFrame::Resync { reason: "lagged".into() }).unwrap();
         assert_eq!(json, r#"{"kind":"resync","reason":"lagged"}"#);
     }
 }

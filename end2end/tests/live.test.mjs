@@ -32,7 +32,7 @@ test('an event posted over HTTP appears on the open Live page without reload', a
     properties: { value: 129, currency: 'USD' },
     context: { campaign: { source: 'newsletter', medium: 'email' } },
   });
-  assert.deepEqual(answer, { status: 200, body: { success: true } });
+  assert.deepEqual(answer, { status: 200, body: { success: true, stored: 1, duplicates: 0 } });
 
   const row = page.locator('[data-testid=events] tbody tr', { hasText: 'Checkout Started' });
   await row.waitFor({ timeout: 5_000 });

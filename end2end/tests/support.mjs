@@ -75,10 +75,16 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
 }
 
+/// The demo source's public write key (server/src/sources.rs), sent as the Basic user name.
+export const DEMO_WRITE_KEY = 'wl_demo_public_write_key';
+
 export async function track(baseUrl, message) {
   const response = await fetch(`${baseUrl}/v1/track`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString('base64')}`,
+    },
     body: JSON.stringify(message),
   });
   return { status: response.status, body: await response.json() };

@@ -22,15 +22,9 @@ pub const DEFAULT_DEMO_RATE: f64 = 8.0;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("could not read the config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("the config file {path} is not valid: {source}")]
-    Parse {
-        path: PathBuf,
-        source: Box<toml::de::Error>,
-    },
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("{value:?} is not a listening address; use host:port, e.g. 127.0.0.1:3000")]
     Addr { value: String },
 }
@@ -42,6 +36,7 @@ pub struct FileConfig {
     pub db: Option<PathBuf>,
     pub addr: Option<String>,
     pub site_root: Option<PathBuf>,
+    pub cors_origins: Option<Vec<String>>,
     #[serde(default)]
     pub demo: DemoFileConfig,
 }
@@ -63,15 +58,10 @@ impl FileConfig {
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self::default())
-            }
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path,
-            source: Box::new(source),
-        })
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source: Box::new(source) })
     }
 }
 
@@ -81,6 +71,8 @@ pub struct ServeSettings {
     pub db: PathBuf,
     pub addr: SocketAddr,
     pub site_root: PathBuf,
+    /// Origins browsers may send events from; `*` for any.
+    pub cors_origins: Vec<String>,
     pub demo: Option<DemoSettings>,
 }
 
@@ -97,6 +89,7 @@ pub struct Overrides {
     pub db: Option<PathBuf>,
     pub addr: Option<String>,
     pub site_root: Option<PathBuf>,
+    pub cors_origins: Option<Vec<String>>,
     pub demo: Option<bool>,
     pub demo_rate: Option<f64>,
     pub demo_seed: Option<u64>,
@@ -105,29 +98,16 @@ pub struct Overrides {
 impl ServeSettings {
     /// Resolves defaults, then the file, then the overrides.
     pub fn resolve(file: FileConfig, overrides: Overrides) -> Result<Self, ConfigError> {
-        let addr_text = overrides
-            .addr
-            .or(file.addr)
-            .unwrap_or_else(|| DEFAULT_ADDR.to_string());
-        let addr = addr_text.parse().map_err(|_| ConfigError::Addr {
-            value: addr_text.clone(),
-        })?;
+        let addr_text = overrides.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        let addr = addr_text.parse().map_err(|_| ConfigError::Addr { value: addr_text.clone() })?;
         let demo_enabled = overrides.demo.or(file.demo.enabled).unwrap_or(false);
         Ok(ServeSettings {
-            db: overrides
-                .db
-                .or(file.db)
-                .unwrap_or_else(|| DEFAULT_DB.into()),
+            db: overrides.db.or(file.db).unwrap_or_else(|| DEFAULT_DB.into()),
             addr,
-            site_root: overrides
-                .site_root
-                .or(file.site_root)
-                .unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
+            site_root: overrides.site_root.or(file.site_root).unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
+            cors_origins: overrides.cors_origins.or(file.cors_origins).unwrap_or_else(|| vec!["*".to_string()]),
             demo: demo_enabled.then(|| DemoSettings {
-                rate: overrides
-                    .demo_rate
-                    .or(file.demo.rate)
-                    .unwrap_or(DEFAULT_DEMO_RATE),
+                rate: overrides.demo_rate.or(file.demo.rate).unwrap_or(DEFAULT_DEMO_RATE),
                 seed: overrides.demo_seed.or(file.demo.seed),
             }),
         })
@@ -148,33 +128,19 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
-        let file: FileConfig = toml::from_str(
-            "db = \"/from/file.duckdb\"\naddr = \"0.0.0.0:8080\"\n[demo]\nenabled = true\nrate = 3.0\n",
-        )
-        .unwrap();
-        let overrides = Overrides {
-            db: Some("/from/flag.duckdb".into()),
-            demo_seed: Some(7),
-            ..Default::default()
-        };
+        let file: FileConfig =
+            toml::from_str("db = \"/from/file.duckdb\"\naddr = \"0.0.0.0:8080\"\n[demo]\nenabled = true\nrate = 3.0\n")
+                .unwrap();
+        let overrides = Overrides { db: Some("/from/flag.duckdb".into()), demo_seed: Some(7), ..Default::default() };
         let s = ServeSettings::resolve(file, overrides).unwrap();
         assert_eq!(s.db, PathBuf::from("/from/flag.duckdb"));
         assert_eq!(s.addr, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(
-            s.demo,
-            Some(DemoSettings {
-                rate: 3.0,
-                seed: Some(7)
-            })
-        );
+        assert_eq!(s.demo, Some(DemoSettings { rate: 3.0, seed: Some(7) }));
     }
 
     #[test]
     fn a_bad_address_names_the_expected_form() {
-        let overrides = Overrides {
-            addr: Some("localhost".into()),
-            ..Default::default()
-        };
+        let overrides = Overrides { addr: Some("localhost".into()), ..Default::default() };
         let error = ServeSettings::resolve(FileConfig::default(), overrides).unwrap_err();
         assert!(error.to_string().contains("host:port"), "{error}");
     }

@@ -47,10 +47,7 @@ pub fn channel(context: &Value) -> Option<String> {
     }
     let referrer = context.pointer("/page/referrer").and_then(text)?;
     let without_scheme = referrer.split("://").nth(1).unwrap_or(&referrer);
-    let host = without_scheme
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default();
+    let host = without_scheme.split(['/', '?', '#']).next().unwrap_or_default();
     let host = host.strip_prefix("www.").unwrap_or(host);
     (!host.is_empty()).then(|| host.to_string())
 }
@@ -80,12 +77,7 @@ pub async fn frames(
                 snapshot(store).await?
             } else {
                 let id = missed.last().map(|e| e.seq).or(Some(after));
-                Frame {
-                    id,
-                    frame: StreamFrame::Events {
-                        events: missed.iter().map(live_event).collect(),
-                    },
-                }
+                Frame { id, frame: StreamFrame::Events { events: missed.iter().map(live_event).collect() } }
             }
         }
         None => snapshot(store).await?,
@@ -95,16 +87,8 @@ pub async fn frames(
 }
 
 async fn snapshot(store: &Store) -> Result<Frame, StoreError> {
-    let events: Vec<LiveEvent> = store
-        .recent_events(SNAPSHOT_EVENTS)
-        .await?
-        .iter()
-        .map(live_event)
-        .collect();
-    Ok(Frame {
-        id: events.first().map(|e| e.seq),
-        frame: StreamFrame::Snapshot { events },
-    })
+    let events: Vec<LiveEvent> = store.recent_events(SNAPSHOT_EVENTS).await?.iter().map(live_event).collect();
+    Ok(Frame { id: events.first().map(|e| e.seq), frame: StreamFrame::Snapshot { events } })
 }
 
 struct Live {
@@ -118,55 +102,30 @@ fn live_frames(
     receiver: broadcast::Receiver<std::sync::Arc<crate::store::CommittedBatch>>,
     high_water: i64,
 ) -> impl Stream<Item = Frame> {
-    stream::unfold(
-        Live {
-            receiver,
-            high_water,
-            finished: false,
-        },
-        |mut live| async move {
-            if live.finished {
-                return None;
-            }
-            loop {
-                match live.receiver.recv().await {
-                    Ok(batch) => {
-                        let events: Vec<LiveEvent> = batch
-                            .events
-                            .iter()
-                            .filter(|e| e.seq > live.high_water)
-                            .map(live_event)
-                            .collect();
-                        let Some(newest) = events.last().map(|e| e.seq) else {
-                            continue;
-                        };
-                        live.high_water = newest;
-                        return Some((
-                            Frame {
-                                id: Some(newest),
-                                frame: StreamFrame::Events { events },
-                            },
-                            live,
-                        ));
-                    }
-                    Err(RecvError::Lagged(missed)) => {
-                        live.finished = true;
-                        let reason = format!(
-                            "this connection fell {missed} batches behind; reconnect to resume"
-                        );
-                        return Some((
-                            Frame {
-                                id: None,
-                                frame: StreamFrame::Resync { reason },
-                            },
-                            live,
-                        ));
-                    }
-                    Err(RecvError::Closed) => return None,
+    stream::unfold(Live { receiver, high_water, finished: false }, |mut live| async move {
+        if live.finished {
+            return None;
+        }
+        loop {
+            match live.receiver.recv().await {
+                Ok(batch) => {
+                    let events: Vec<LiveEvent> =
+                        batch.events.iter().filter(|e| e.seq > live.high_water).map(live_event).collect();
+                    let Some(newest) = events.last().map(|e| e.seq) else {
+                        continue;
+                    };
+                    live.high_water = newest;
+                    return Some((Frame { id: Some(newest), frame: StreamFrame::Events { events } }, live));
                 }
+                Err(RecvError::Lagged(missed)) => {
+                    live.finished = true;
+                    let reason = format!("this connection fell {missed} batches behind; reconnect to resume");
+                    return Some((Frame { id: None, frame: StreamFrame::Resync { reason } }, live));
+                }
+                Err(RecvError::Closed) => return None,
             }
-        },
-    )
+        }
+    })
 }
 
 #[cfg(test)]
@@ -195,9 +154,7 @@ mod tests {
                 context: Value::Null,
             },
         };
-        Arc::new(CommittedBatch {
-            events: seqs.iter().copied().map(event).collect(),
-        })
+        Arc::new(CommittedBatch { events: seqs.iter().copied().map(event).collect() })
     }
 
     fn seqs(frame: &Frame) -> Vec<i64> {
@@ -215,10 +172,7 @@ mod tests {
         hub.publish(batch(&[5]));
         drop(hub);
         let frames: Vec<Frame> = frames.collect().await;
-        assert_eq!(
-            frames.iter().map(seqs).collect::<Vec<_>>(),
-            vec![vec![4], vec![5]]
-        );
+        assert_eq!(frames.iter().map(seqs).collect::<Vec<_>>(), vec![vec![4], vec![5]]);
         assert_eq!(frames[0].id, Some(4));
     }
 
@@ -231,18 +185,13 @@ mod tests {
         }
         let frames: Vec<Frame> = frames.collect().await;
         assert_eq!(frames.len(), 1, "{frames:?}");
-        assert!(
-            matches!(&frames[0].frame, StreamFrame::Resync { reason } if reason.contains("3 batches behind"))
-        );
+        assert!(matches!(&frames[0].frame, StreamFrame::Resync { reason } if reason.contains("3 batches behind")));
     }
 
     #[test]
     fn channel_prefers_the_campaign_then_the_referring_host() {
         assert_eq!(
-            channel(
-                &json!({"campaign": {"source": "google"}, "page": {"referrer": "https://x.com"}})
-            )
-            .as_deref(),
+            channel(&json!({"campaign": {"source": "google"}, "page": {"referrer": "https://x.com"}})).as_deref(),
             Some("google")
         );
         assert_eq!(

@@ -7,7 +7,9 @@ pub mod demo;
 pub mod feed;
 pub mod http;
 pub mod hub;
+pub mod import;
 pub mod ingest;
+pub mod sources;
 pub mod state;
 pub mod store;
 
@@ -19,7 +21,8 @@ use tokio::sync::watch;
 use crate::{
     hub::Hub,
     ingest::Limits,
-    state::AppState,
+    sources::Sources,
+    state::{AppState, StateOptions},
     store::{Store, StoreError, WriterConfig},
 };
 
@@ -38,8 +41,12 @@ pub struct Wayline {
 }
 
 impl Wayline {
-    /// Opens the store and wires store → hub → streams.
-    pub fn open(db: Database<'_>, leptos_options: LeptosOptions) -> Result<Self, StoreError> {
+    /// Opens the store, loads the sources and wires store → hub → streams.
+    pub async fn open(
+        db: Database<'_>,
+        leptos_options: LeptosOptions,
+        cors_origins: Vec<String>,
+    ) -> Result<Self, StoreError> {
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let on_commit = {
             let hub = hub.clone();
@@ -49,12 +56,11 @@ impl Wayline {
             Database::File(path) => Store::open(path, WriterConfig::default(), on_commit)?,
             Database::InMemory => Store::open_in_memory(WriterConfig::default(), on_commit)?,
         };
+        let sources = std::sync::Arc::new(Sources::load(store.clone()).await?);
         let (shutdown, stopping) = watch::channel(false);
-        let state = AppState::new(store, hub, Limits::default(), leptos_options, stopping);
-        Ok(Wayline {
-            state,
-            shutdown: std::sync::Arc::new(shutdown),
-        })
+        let options = StateOptions { limits: Limits::default(), cors_origins, leptos_options };
+        let state = AppState::new(store, hub, sources, options, stopping);
+        Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown) })
     }
 
     /// The router serving everything.

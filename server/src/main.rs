@@ -11,15 +11,12 @@ use tracing_subscriber::EnvFilter;
 use server::{
     config::{FileConfig, Overrides, ServeSettings, DEFAULT_DEMO_RATE},
     demo::{self, DemoConfig},
+    import::ImportConfig,
     leptos_options, Database, Wayline,
 };
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "wayline",
-    version,
-    about = "Wayline — the live customer-journey map"
-)]
+#[command(name = "wayline", version, about = "Wayline — the live customer-journey map")]
 struct Cli {
     /// TOML config file (default: ./wayline.toml if it exists).
     #[arg(long, global = true, env = "WAYLINE__CONFIG")]
@@ -36,6 +33,40 @@ enum Command {
     Serve(ServeArgs),
     /// Send simulated customer journeys to a running Wayline over HTTP.
     Demo(DemoArgs),
+    /// Manage sources (the apps and sites that send events) and their write keys.
+    #[command(subcommand)]
+    Source(SourceCommand),
+    /// Send a file of Segment messages (NDJSON, optionally gzip) to a running Wayline.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SourceCommand {
+    /// Create a source; prints its write key on the last line (shown only once).
+    Add {
+        /// A name for people, e.g. "Web shop".
+        name: String,
+        /// DuckDB file (default: data/wayline.duckdb). Stop the server first: DuckDB allows one process.
+        #[arg(long, env = "WAYLINE__DB")]
+        db: Option<PathBuf>,
+    },
+    /// List sources.
+    List {
+        #[arg(long, env = "WAYLINE__DB")]
+        db: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// NDJSON file, one Segment message per line; gzip is recognised.
+    file: PathBuf,
+    /// The Wayline to send to.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    target: String,
+    /// The source's write key.
+    #[arg(long, env = "WAYLINE_WRITE_KEY")]
+    write_key: String,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -58,6 +89,9 @@ struct ServeArgs {
     /// Seed for repeatable demo traffic.
     #[arg(long = "seed", env = "WAYLINE__DEMO_SEED")]
     demo_seed: Option<u64>,
+    /// Origin browsers may send events from (repeat for several; default any).
+    #[arg(long = "cors-origin", env = "WAYLINE__CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -83,15 +117,14 @@ struct DemoArgs {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")))
         .init();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Demo(args)) => run_demo(args).await,
         Some(Command::Serve(args)) => serve(cli.config, args).await,
+        Some(Command::Source(command)) => source(cli.config, command).await,
+        Some(Command::Import(args)) => import(args).await,
         None => serve(cli.config, cli.serve).await,
     }
 }
@@ -123,6 +156,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         db: args.db,
         addr: args.addr,
         site_root: args.site_root,
+        cors_origins: (!args.cors_origins.is_empty()).then_some(args.cors_origins),
         demo: args.demo.then_some(true),
         demo_rate: args.demo_rate,
         demo_seed: args.demo_seed,
@@ -135,20 +169,14 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let wayline = Wayline::open(
-        Database::File(&settings.db),
-        leptos_options(&settings.site_root, settings.addr),
-    )
-    .with_context(|| format!("opening the event store {}", settings.db.display()))?;
+    let options = leptos_options(&settings.site_root, settings.addr);
+    let wayline = Wayline::open(Database::File(&settings.db), options, settings.cors_origins.clone())
+        .await
+        .with_context(|| format!("opening the event store {}", settings.db.display()))?;
     let was_empty = wayline.state.store.recent_events(1).await?.is_empty();
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
-        .with_context(|| {
-            format!(
-                "listening on {} (is another Wayline running? pass --addr)",
-                settings.addr
-            )
-        })?;
+        .with_context(|| format!("listening on {} (is another Wayline running? pass --addr)", settings.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, db = %settings.db.display(), "Wayline is running: open http://{addr}/");
 
@@ -159,11 +187,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
             rate: demo.rate,
             seed: demo.seed,
             // A fresh database gets three days of history so funnels have data at once.
-            backfill: if was_empty {
-                Duration::from_secs(3 * 86_400)
-            } else {
-                Duration::ZERO
-            },
+            backfill: if was_empty { Duration::from_secs(3 * 86_400) } else { Duration::ZERO },
             live_day: Duration::from_secs(60),
         };
         tracing::info!(rate = demo.rate, "demo traffic starting");
@@ -189,6 +213,53 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
     }
     wayline.close().await;
     tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Result<()> {
+    let file = FileConfig::load(config.as_deref())?;
+    let db = match &command {
+        SourceCommand::Add { db, .. } | SourceCommand::List { db } => db.clone(),
+    };
+    let settings = ServeSettings::resolve(file, Overrides { db, ..Default::default() })?;
+    let wayline = Wayline::open(
+        Database::File(&settings.db),
+        leptos_options(&settings.site_root, settings.addr),
+        vec![],
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "opening {} (if `wayline serve` is running on it, stop it first: DuckDB lets one process open the file)",
+            settings.db.display()
+        )
+    })?;
+    match command {
+        SourceCommand::Add { name, .. } => {
+            let (record, key) = wayline.state.sources.create(&name).await?;
+            println!("created source {} ({})", record.id, record.name);
+            println!("send events with this write key as the HTTP Basic user name, or as \"writeKey\" in the body.");
+            println!("it is shown only now; Wayline keeps only its hash. write key:");
+            println!("{key}");
+        }
+        SourceCommand::List { .. } => {
+            for source in wayline.state.store.sources().await? {
+                println!("{}\t{}\tcreated {}", source.id, source.name, source.created_at.to_rfc3339());
+            }
+        }
+    }
+    wayline.close().await;
+    Ok(())
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let config = ImportConfig { file: args.file, target: args.target, write_key: args.write_key, progress };
+    let summary = server::import::run(config).await?;
+    print!("{summary}");
+    if summary.refused_total() > 0 {
+        println!("refused messages are kept in the dead-letter table: GET /api/v1/dead-letters");
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::{
     dashboard::StoreBackend,
     hub::Hub,
     ingest::{Ingestor, Limits},
+    sources::Sources,
     store::Store,
 };
 
@@ -20,27 +21,39 @@ use crate::{
 pub struct AppState {
     pub store: Store,
     pub hub: Hub,
+    pub sources: Arc<Sources>,
     pub ingestor: Ingestor,
     pub backend: SharedBackend,
     pub leptos_options: LeptosOptions,
+    /// Origins allowed to send events from browsers (`*` for any).
+    pub cors_origins: Vec<String>,
     /// Flips to `true` when the server shuts down, ending long-lived streams.
     pub shutdown: watch::Receiver<bool>,
+}
+
+/// What [`AppState::new`] is built from besides the store and hub.
+pub struct StateOptions {
+    pub limits: Limits,
+    pub cors_origins: Vec<String>,
+    pub leptos_options: LeptosOptions,
 }
 
 impl AppState {
     pub fn new(
         store: Store,
         hub: Hub,
-        limits: Limits,
-        leptos_options: LeptosOptions,
+        sources: Arc<Sources>,
+        options: StateOptions,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         AppState {
-            ingestor: Ingestor::new(store.clone(), limits),
+            ingestor: Ingestor::new(store.clone(), sources.clone(), options.limits),
             backend: Arc::new(StoreBackend::new(store.clone())),
             store,
             hub,
-            leptos_options,
+            sources,
+            leptos_options: options.leptos_options,
+            cors_origins: options.cors_origins,
             shutdown,
         }
     }

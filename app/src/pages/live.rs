@@ -4,8 +4,7 @@ use codee::string::JsonSerdeCodec;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_use_event_source::{
-    use_event_source_with_options, ConnectionReadyState, ReconnectLimit, UseEventSourceOptions,
-    UseEventSourceReturn,
+    use_event_source_with_options, ConnectionReadyState, ReconnectLimit, UseEventSourceOptions, UseEventSourceReturn,
 };
 use leptos_use_interval_fn::use_interval_fn;
 
@@ -26,10 +25,7 @@ const FIRST_PAGE_EVENTS: u32 = 50;
 /// already shown, and keeps at most `cap`.
 pub fn merge_newest(shown: &mut Vec<LiveEvent>, arrived: Vec<LiveEvent>, cap: usize) {
     let newest_shown = shown.first().map(|e| e.seq).unwrap_or(i64::MIN);
-    let mut fresh: Vec<LiveEvent> = arrived
-        .into_iter()
-        .filter(|e| e.seq > newest_shown)
-        .collect();
+    let mut fresh: Vec<LiveEvent> = arrived.into_iter().filter(|e| e.seq > newest_shown).collect();
     fresh.sort_by_key(|e| std::cmp::Reverse(e.seq));
     fresh.append(shown);
     fresh.truncate(cap);
@@ -37,17 +33,11 @@ pub fn merge_newest(shown: &mut Vec<LiveEvent>, arrived: Vec<LiveEvent>, cap: us
 }
 
 /// The connection chip's text and style class.
-fn connection_label(
-    state: ConnectionReadyState,
-    ever_open: bool,
-    paused: bool,
-) -> (&'static str, &'static str) {
+fn connection_label(state: ConnectionReadyState, ever_open: bool, paused: bool) -> (&'static str, &'static str) {
     match (paused, state) {
         (true, _) => ("paused", "chip chip-paused"),
         (false, ConnectionReadyState::Open) => ("live", "chip chip-live"),
-        (false, ConnectionReadyState::Connecting) if !ever_open => {
-            ("connecting…", "chip chip-waiting")
-        }
+        (false, ConnectionReadyState::Connecting) if !ever_open => ("connecting…", "chip chip-waiting"),
         (false, _) if !ever_open => ("connecting…", "chip chip-waiting"),
         (false, _) => ("reconnecting…", "chip chip-waiting"),
     }
@@ -70,18 +60,10 @@ pub fn LivePage() -> impl IntoView {
     let last_arrival = RwSignal::new(None::<chrono::DateTime<chrono::Utc>>);
     let now = RwSignal::new(chrono::Utc::now());
 
-    let UseEventSourceReturn {
-        ready_state,
-        message,
-        ..
-    } = use_event_source_with_options::<StreamFrame, JsonSerdeCodec>(
+    let UseEventSourceReturn { ready_state, message, .. } = use_event_source_with_options::<StreamFrame, JsonSerdeCodec>(
         EVENT_STREAM_URL,
         UseEventSourceOptions::default()
-            .named_events([
-                "snapshot".to_string(),
-                "events".to_string(),
-                "resync".to_string(),
-            ])
+            .named_events(["snapshot".to_string(), "events".to_string(), "resync".to_string()])
             .reconnect_limit(ReconnectLimit::Infinite)
             .reconnect_interval(1000),
     );
@@ -138,10 +120,8 @@ pub fn LivePage() -> impl IntoView {
 
     let chip = move || {
         let (text, class) = connection_label(ready_state.get(), ever_open.get(), paused.get());
-        let since = last_arrival
-            .get()
-            .map(|at| format!(" · {}", ago((now.get() - at).num_seconds())))
-            .unwrap_or_default();
+        let since =
+            last_arrival.get().map(|at| format!(" · {}", ago((now.get() - at).num_seconds()))).unwrap_or_default();
         view! {
             <span class=class role="status" aria-live="polite" data-testid="connection">
                 <span class="chip-dot" aria-hidden="true"></span>
@@ -329,30 +309,15 @@ mod tests {
     #[test]
     fn property_summary_shows_a_few_pairs_and_counts_the_rest() {
         let props = serde_json::json!({"a": "x", "b": 2, "c": true, "d": null, "e": 1});
-        assert_eq!(
-            property_summary(&props),
-            "a=x  b=2  c=true  d=null  +1 more"
-        );
+        assert_eq!(property_summary(&props), "a=x  b=2  c=true  d=null  +1 more");
         assert_eq!(property_summary(&serde_json::Value::Null), "");
     }
 
     #[test]
     fn connection_label_tells_first_connect_from_reconnect() {
-        assert_eq!(
-            connection_label(ConnectionReadyState::Closed, false, false).0,
-            "connecting…"
-        );
-        assert_eq!(
-            connection_label(ConnectionReadyState::Closed, true, false).0,
-            "reconnecting…"
-        );
-        assert_eq!(
-            connection_label(ConnectionReadyState::Open, true, false).0,
-            "live"
-        );
-        assert_eq!(
-            connection_label(ConnectionReadyState::Open, true, true).0,
-            "paused"
-        );
+        assert_eq!(connection_label(ConnectionReadyState::Closed, false, false).0, "connecting…");
+        assert_eq!(connection_label(ConnectionReadyState::Closed, true, false).0, "reconnecting…");
+        assert_eq!(connection_label(ConnectionReadyState::Open, true, false).0, "live");
+        assert_eq!(connection_label(ConnectionReadyState::Open, true, true).0, "paused");
     }
 }

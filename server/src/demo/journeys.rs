@@ -55,13 +55,7 @@ pub const CHANNELS: &[Channel] = &[
         weight: 0.08,
         intent: 0.8,
     },
-    Channel {
-        name: "direct",
-        campaign: None,
-        referrer: None,
-        weight: 0.23,
-        intent: 1.2,
-    },
+    Channel { name: "direct", campaign: None, referrer: None, weight: 0.23, intent: 1.2 },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,78 +67,18 @@ pub struct Product {
 }
 
 pub const CATALOG: &[Product] = &[
-    Product {
-        id: "p-101",
-        name: "Trail Runner 2",
-        category: "shoes",
-        price: 129.0,
-    },
-    Product {
-        id: "p-102",
-        name: "City Sneaker",
-        category: "shoes",
-        price: 89.0,
-    },
-    Product {
-        id: "p-103",
-        name: "Waterproof Hiker",
-        category: "shoes",
-        price: 159.0,
-    },
-    Product {
-        id: "p-201",
-        name: "Merino Base Layer",
-        category: "apparel",
-        price: 79.0,
-    },
-    Product {
-        id: "p-202",
-        name: "Rain Shell",
-        category: "apparel",
-        price: 189.0,
-    },
-    Product {
-        id: "p-203",
-        name: "Fleece Mid Layer",
-        category: "apparel",
-        price: 99.0,
-    },
-    Product {
-        id: "p-301",
-        name: "Daypack 24L",
-        category: "bags",
-        price: 119.0,
-    },
-    Product {
-        id: "p-302",
-        name: "Travel Duffel",
-        category: "bags",
-        price: 149.0,
-    },
-    Product {
-        id: "p-401",
-        name: "Insulated Bottle",
-        category: "accessories",
-        price: 35.0,
-    },
-    Product {
-        id: "p-402",
-        name: "Headlamp",
-        category: "accessories",
-        price: 45.0,
-    },
-    Product {
-        id: "p-403",
-        name: "Trekking Poles",
-        category: "accessories",
-        price: 89.0,
-    },
-    Product {
-        id: "p-404",
-        name: "Wool Socks (3 pack)",
-        category: "accessories",
-        price: 29.0,
-    },
+    Product { id: "p-101", name: "Trail Runner 2", category: "shoes", price: 129.0 },
+    Product { id: "p-102", name: "City Sneaker", category: "shoes", price: 89.0 },
+    Product { id: "p-103", name: "Waterproof Hiker", category: "shoes", price: 159.0 },
+    Product { id: "p-201", name: "Merino Base Layer", category: "apparel", price: 79.0 },
+    Product { id: "p-202", name: "Rain Shell", category: "apparel", price: 189.0 },
+    Product { id: "p-203", name: "Fleece Mid Layer", category: "apparel", price: 99.0 },
+    Product { id: "p-301", name: "Daypack 24L", category: "bags", price: 119.0 },
+    Product { id: "p-302", name: "Travel Duffel", category: "bags", price: 149.0 },
+    Product { id: "p-401", name: "Insulated Bottle", category: "accessories", price: 35.0 },
+    Product { id: "p-402", name: "Headlamp", category: "accessories", price: 45.0 },
+    Product { id: "p-403", name: "Trekking Poles", category: "accessories", price: 89.0 },
+    Product { id: "p-404", name: "Wool Socks (3 pack)", category: "accessories", price: 29.0 },
 ];
 
 const DEVICES: &[(&str, &str, f64)] = &[
@@ -153,14 +87,7 @@ const DEVICES: &[(&str, &str, f64)] = &[
     ("tablet", "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", 0.08),
 ];
 
-const SEARCHES: &[&str] = &[
-    "rain jacket",
-    "running shoes",
-    "backpack",
-    "merino",
-    "gift ideas",
-    "headlamp",
-];
+const SEARCHES: &[&str] = &["rain jacket", "running shoes", "backpack", "merino", "gift ideas", "headlamp"];
 const LOCALES: &[(&str, &str)] = &[
     ("en-US", "America/New_York"),
     ("en-GB", "Europe/London"),
@@ -168,12 +95,7 @@ const LOCALES: &[(&str, &str)] = &[
     ("fr-FR", "Europe/Paris"),
     ("en-US", "America/Los_Angeles"),
 ];
-const PAYMENT_FAILURES: &[&str] = &[
-    "card_declined",
-    "insufficient_funds",
-    "3ds_timeout",
-    "expired_card",
-];
+const PAYMENT_FAILURES: &[&str] = &["card_declined", "insufficient_funds", "3ds_timeout", "expired_card"];
 
 /// One simulated person across visits.
 #[derive(Debug, Clone)]
@@ -195,9 +117,7 @@ pub struct Customer {
 
 impl Customer {
     pub fn new(rng: &mut impl Rng) -> Self {
-        let channel = *CHANNELS
-            .choose_weighted(rng, |c| c.weight)
-            .unwrap_or(&CHANNELS[0]);
+        let channel = *CHANNELS.choose_weighted(rng, |c| c.weight).unwrap_or(&CHANNELS[0]);
         let device = DEVICES
             .iter()
             .enumerate()
@@ -212,12 +132,7 @@ impl Customer {
             channel,
             device,
             locale: rng.gen_range(0..LOCALES.len()),
-            ip: format!(
-                "10.{}.{}.{}",
-                rng.gen_range(0..=255),
-                rng.gen_range(0..=255),
-                rng.gen_range(1..=254)
-            ),
+            ip: format!("10.{}.{}.{}", rng.gen_range(0..=255), rng.gen_range(0..=255), rng.gen_range(1..=254)),
             visits: 0,
             orders: 0,
             cart: Vec::new(),
@@ -296,10 +211,7 @@ impl<R: Rng> VisitBuilder<'_, R> {
     fn push(&mut self, mut message: Map<String, Value>, first_page: bool) {
         self.identity(&mut message);
         message.insert("context".into(), self.context(first_page));
-        self.steps.push(Step {
-            at: self.clock,
-            message: Value::Object(message),
-        });
+        self.steps.push(Step { at: self.clock, message: Value::Object(message) });
     }
 
     fn page(&mut self, name: &str, path: &'static str, extra: Value) {
@@ -327,10 +239,7 @@ impl<R: Rng> VisitBuilder<'_, R> {
     fn identify(&mut self) {
         if self.customer.user_id.is_none() {
             let number: u32 = self.rng.gen_range(10_000..99_999);
-            self.customer.user_id = Some(format!(
-                "user-{number}-{}",
-                &self.customer.anonymous_id[5..9]
-            ));
+            self.customer.user_id = Some(format!("user-{number}-{}", &self.customer.anonymous_id[5..9]));
             self.customer.email = Some(format!("customer{number}@example.com"));
         }
         let mut message = Map::new();
@@ -351,13 +260,7 @@ fn product_json(p: &Product) -> Value {
 pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
     customer.visits += 1;
     let intent = customer.channel.intent * if customer.visits > 1 { 1.3 } else { 1.0 };
-    let mut v = VisitBuilder {
-        rng,
-        customer,
-        clock: Duration::ZERO,
-        steps: Vec::new(),
-        page_path: "/",
-    };
+    let mut v = VisitBuilder { rng, customer, clock: Duration::ZERO, steps: Vec::new(), page_path: "/" };
     let returning = v.customer.visits > 1;
 
     // Discovery: the landing page.
@@ -376,31 +279,19 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
     // Post-purchase: what happens after the last order.
     if let Some(order) = v.customer.last_order.take() {
         v.dwell();
-        v.track(
-            "order_shipped",
-            json!({ "order_id": order, "carrier": "UPS" }),
-        );
+        v.track("order_shipped", json!({ "order_id": order, "carrier": "UPS" }));
         if v.chance(0.25) {
             v.dwell();
             let rating = v.rng.gen_range(3..=5);
-            v.track(
-                "review_submitted",
-                json!({ "order_id": order, "rating": rating }),
-            );
+            v.track("review_submitted", json!({ "order_id": order, "rating": rating }));
         }
         if v.chance(0.06) {
             v.dwell();
-            v.track(
-                "order_returned",
-                json!({ "order_id": order, "reason": "wrong size" }),
-            );
+            v.track("order_returned", json!({ "order_id": order, "reason": "wrong size" }));
         }
         if v.chance(0.05) {
             v.dwell();
-            v.track(
-                "support_ticket_created",
-                json!({ "topic": "delivery", "order_id": order, "priority": "normal" }),
-            );
+            v.track("support_ticket_created", json!({ "topic": "delivery", "order_id": order, "priority": "normal" }));
         }
     }
 
@@ -416,11 +307,7 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
         let query = *SEARCHES.choose(v.rng).unwrap_or(&"shoes");
         v.track("products_searched", json!({ "query": query }));
     }
-    let views = if v.chance(0.2 / intent.max(0.1)) {
-        0
-    } else {
-        v.rng.gen_range(1..=4)
-    };
+    let views = if v.chance(0.2 / intent.max(0.1)) { 0 } else { v.rng.gen_range(1..=4) };
     let mut viewed = Vec::new();
     for _ in 0..views {
         v.dwell();
@@ -444,17 +331,17 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
     for product in &viewed {
         if v.chance(0.3 * intent) {
             v.dwell();
-            v.track("added_to_cart", json!({ "quantity": 1, "product": product_json(product), "cart_size": cart.len() + 1 }));
+            v.track(
+                "added_to_cart",
+                json!({ "quantity": 1, "product": product_json(product), "cart_size": cart.len() + 1 }),
+            );
             cart.push(*product);
         }
     }
     if cart.len() > 1 && v.chance(0.15) {
         v.dwell();
         if let Some(removed) = cart.pop() {
-            v.track(
-                "removed_from_cart",
-                json!({ "product": product_json(&removed), "cart_size": cart.len() }),
-            );
+            v.track("removed_from_cart", json!({ "product": product_json(&removed), "cart_size": cart.len() }));
         }
     }
     let mut purchased = false;
@@ -466,10 +353,7 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
             v.dwell();
             let value: f64 = cart.iter().map(|p| p.price).sum();
             v.page("Checkout", "/checkout", json!({}));
-            v.track(
-                "checkout_started",
-                json!({ "value": value, "currency": "USD", "items": cart.len() }),
-            );
+            v.track("checkout_started", json!({ "value": value, "currency": "USD", "items": cart.len() }));
             if v.customer.user_id.is_none() && v.chance(0.7) {
                 v.identify();
             }
@@ -479,16 +363,10 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
                 let mut paid = !v.chance(0.12);
                 if !paid {
                     let reason = *PAYMENT_FAILURES.choose(v.rng).unwrap_or(&"card_declined");
-                    v.track(
-                        "payment_failed",
-                        json!({ "reason": reason, "value": value }),
-                    );
+                    v.track("payment_failed", json!({ "reason": reason, "value": value }));
                     if v.chance(0.45) {
                         v.dwell();
-                        v.track(
-                            "payment_info_entered",
-                            json!({ "payment_method": "card", "retry": true }),
-                        );
+                        v.track("payment_info_entered", json!({ "payment_method": "card", "retry": true }));
                         paid = true;
                     } else if v.chance(0.5) {
                         v.dwell();
@@ -525,12 +403,8 @@ pub fn plan_visit(rng: &mut impl Rng, customer: &mut Customer) -> Visit {
     } else {
         0.15
     };
-    let returns_after_days =
-        (v.customer.visits < 6 && v.chance(back)).then(|| 0.5 + v.rng.gen::<f64>() * 6.0);
-    Visit {
-        steps: v.steps,
-        returns_after_days,
-    }
+    let returns_after_days = (v.customer.visits < 6 && v.chance(back)).then(|| 0.5 + v.rng.gen::<f64>() * 6.0);
+    Visit { steps: v.steps, returns_after_days }
 }
 
 #[cfg(test)]
@@ -589,9 +463,7 @@ mod tests {
             assert!(count(&messages, event) > 0, "no {event}");
         }
         assert!(messages.iter().any(|m| m["type"] == "identify"));
-        assert!(messages
-            .iter()
-            .any(|m| m["context"]["campaign"]["source"] == "newsletter"));
+        assert!(messages.iter().any(|m| m["context"]["campaign"]["source"] == "newsletter"));
     }
 
     #[test]
@@ -614,14 +486,9 @@ mod tests {
         let found = (0..500).any(|_| {
             let mut customer = Customer::new(&mut rng);
             let visit = plan_visit(&mut rng, &mut customer);
-            let identify_at = visit
-                .steps
-                .iter()
-                .position(|s| s.message["type"] == "identify");
+            let identify_at = visit.steps.iter().position(|s| s.message["type"] == "identify");
             match identify_at {
-                Some(i) => visit.steps[i..]
-                    .iter()
-                    .all(|s| s.message["userId"].is_string()),
+                Some(i) => visit.steps[i..].iter().all(|s| s.message["userId"].is_string()),
                 None => false,
             }
         });

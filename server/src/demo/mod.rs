@@ -10,6 +10,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use crate::sources::DEMO_WRITE_KEY;
 use journeys::{plan_visit, Customer};
 
 /// Settings of one simulator run.
@@ -65,11 +66,7 @@ struct Schedule {
 
 impl Schedule {
     fn new() -> Self {
-        Schedule {
-            heap: BinaryHeap::new(),
-            items: Default::default(),
-            next: 0,
-        }
+        Schedule { heap: BinaryHeap::new(), items: Default::default(), next: 0 }
     }
 
     fn push(&mut self, at: DateTime<Utc>, item: Due) {
@@ -138,8 +135,7 @@ impl World {
             self.schedule.push(due, Due::Message(step.message));
         }
         if let Some(days) = visit.returns_after_days {
-            let later =
-                chrono::Duration::milliseconds((self.day.num_milliseconds() as f64 * days) as i64);
+            let later = chrono::Duration::milliseconds((self.day.num_milliseconds() as f64 * days) as i64);
             self.schedule.push(at + later, Due::Return(customer));
         }
     }
@@ -151,14 +147,9 @@ impl World {
                 Due::Return(customer) => self.visit(at, customer),
                 Due::Message(mut message) => {
                     self.message_count += 1;
-                    message["messageId"] = json!(format!(
-                        "demo-{}-{}-{:08x}",
-                        self.run_tag,
-                        self.message_count,
-                        self.rng.gen::<u32>()
-                    ));
-                    message["timestamp"] =
-                        json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                    message["messageId"] =
+                        json!(format!("demo-{}-{}-{:08x}", self.run_tag, self.message_count, self.rng.gen::<u32>()));
+                    message["timestamp"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
                     out.push(message);
                 }
             }
@@ -167,17 +158,11 @@ impl World {
 }
 
 /// Runs the simulator until `stop` turns true.
-pub async fn run(
-    config: DemoConfig,
-    mut stop: watch::Receiver<bool>,
-) -> Result<DemoReport, DemoError> {
+pub async fn run(config: DemoConfig, mut stop: watch::Receiver<bool>) -> Result<DemoReport, DemoError> {
     if !(config.rate.is_finite() && config.rate > 0.0) {
         return Err(DemoError::BadRate(config.rate));
     }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(DemoError::Client)?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(DemoError::Client)?;
     let url = format!("{}/v1/batch", config.target.trim_end_matches('/'));
     let mut report = DemoReport::default();
 
@@ -186,8 +171,7 @@ pub async fn run(
         let mut world = World::new(config.seed.map(|s| s ^ 0xBAC0_F111), day);
         let now = Utc::now();
         let span = chrono::Duration::from_std(config.backfill).unwrap_or_default();
-        let visitors =
-            (BACKFILL_VISITORS_PER_DAY * config.backfill.as_secs_f64() / 86_400.0).round() as u64;
+        let visitors = (BACKFILL_VISITORS_PER_DAY * config.backfill.as_secs_f64() / 86_400.0).round() as u64;
         for _ in 0..visitors {
             let offset = world.rng.gen_range(0..span.num_milliseconds().max(1));
             world.arrive(now - span + chrono::Duration::milliseconds(offset));
@@ -203,10 +187,8 @@ pub async fn run(
         }
     }
 
-    let mut world = World::new(
-        config.seed,
-        chrono::Duration::from_std(config.live_day).unwrap_or(chrono::Duration::minutes(1)),
-    );
+    let mut world =
+        World::new(config.seed, chrono::Duration::from_std(config.live_day).unwrap_or(chrono::Duration::minutes(1)));
     let mut credit = 0.0_f64;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -222,8 +204,7 @@ pub async fn run(
         credit += config.rate / world.messages_per_visitor.max(1.0) * TICK.as_secs_f64();
         while credit >= 1.0 {
             credit -= 1.0;
-            let jitter =
-                chrono::Duration::milliseconds(world.rng.gen_range(0..TICK.as_millis() as i64));
+            let jitter = chrono::Duration::milliseconds(world.rng.gen_range(0..TICK.as_millis() as i64));
             world.arrive(now - jitter);
         }
         world.due_messages(now, &mut pending);
@@ -237,11 +218,7 @@ pub async fn run(
             }
         }
         if last_log.elapsed() >= Duration::from_secs(30) {
-            tracing::info!(
-                sent = report.events_sent,
-                visitors = world.visitors,
-                "demo traffic"
-            );
+            tracing::info!(sent = report.events_sent, visitors = world.visitors, "demo traffic");
             last_log = tokio::time::Instant::now();
         }
     }
@@ -266,15 +243,11 @@ async fn send_until_accepted(
 }
 
 /// Sends one batch; true if Wayline committed it.
-async fn send_once(
-    client: &reqwest::Client,
-    url: &str,
-    batch: &[Value],
-    report: &mut DemoReport,
-) -> bool {
+async fn send_once(client: &reqwest::Client, url: &str, batch: &[Value], report: &mut DemoReport) -> bool {
     report.requests += 1;
     let body = json!({ "batch": batch, "sentAt": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true) });
-    match client.post(url).json(&body).send().await {
+    let request = client.post(url).basic_auth(DEMO_WRITE_KEY, Some("")).json(&body);
+    match request.send().await {
         Ok(response) if response.status().is_success() => {
             report.events_sent += batch.len() as u64;
             true

@@ -1,10 +1,12 @@
-//! `GET /api/v1/dead-letters`: what was refused, newest first, with the reason.
+//! `/api/v1/dead-letters`: what was refused, newest first, with the reason; and replay.
 
 use axum::{
-    extract::{Query, State},
+    body::Bytes,
+    extract::{Path, Query, State},
     Json,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::error::ApiError;
 use crate::state::AppState;
@@ -22,6 +24,8 @@ pub struct DeadLetterView {
     reason_code: String,
     reason: String,
     payload: String,
+    call_type: Option<String>,
+    replayed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Most dead letters one call lists.
@@ -44,7 +48,18 @@ pub async fn list(
                 reason_code: d.letter.reason_code,
                 reason: d.letter.reason,
                 payload: d.letter.payload,
+                call_type: d.letter.call_type,
+                replayed_at: d.replayed_at,
             })
             .collect(),
     ))
+}
+
+/// `POST /api/v1/dead-letters/{id}/replay`: ingests the stored payload again, or the
+/// corrected message in the body if one is sent.
+#[tracing::instrument(skip_all, fields(id), err(Debug))]
+pub async fn replay(State(state): State<AppState>, Path(id): Path<i64>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let corrected = (!body.iter().all(u8::is_ascii_whitespace)).then_some(&body[..]);
+    let receipt = state.ingestor.replay(id, corrected, chrono::Utc::now()).await?;
+    Ok(Json(json!({ "success": true, "stored": receipt.events, "duplicates": receipt.duplicates })))
 }

@@ -21,12 +21,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
+        ApiError { status, code, message: message.into(), retry_after: None }
     }
 }
 
@@ -67,12 +62,18 @@ impl From<IngestError> for ApiError {
             IngestError::InvalidJson { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", error.to_string())
             }
-            IngestError::TooLarge(message) => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+            IngestError::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+            IngestError::NotABatch(message) => ApiError::new(StatusCode::BAD_REQUEST, "not_a_batch", message),
+            IngestError::Unauthorized(message) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
+            IngestError::UnknownDeadLetter(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
+            IngestError::AlreadyReplayed { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_replayed", error.to_string())
             }
-            IngestError::NotABatch(message) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "not_a_batch", message)
-            }
+            IngestError::Rejected(rejection) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                rejection.code,
+                format!("{}; send the corrected message as the body of the replay request", rejection.message),
+            ),
             IngestError::Store(store) => store.into(),
         }
     }
@@ -86,9 +87,7 @@ impl IntoResponse for ApiError {
         }));
         let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -3,69 +3,88 @@
 use axum::{
     body::Bytes,
     extract::{Path, State},
-    http::StatusCode,
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
+use base64::Engine;
 use chrono::Utc;
 use serde_json::json;
 
 use super::error::ApiError;
 use crate::{
-    ingest::{Arrival, CallType, Endpoint, IngestOutcome},
+    ingest::{CallType, Endpoint, IngestOutcome},
     state::AppState,
 };
 
-/// Source id used until write keys arrive (see the ingestion-contract issue).
-pub const DEFAULT_SOURCE: &str = "default";
+/// The write key from `Authorization: Basic base64(key:)`, as Segment's SDKs send it.
+pub fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let user = text.split_once(':').map_or(text.as_str(), |(user, _)| user);
+    (!user.is_empty()).then(|| user.to_string())
+}
 
-/// `POST /v1/{track|page|screen|identify|group|alias}`.
+/// `POST /v1/{track|page|screen|identify|group|alias}` and the one-letter forms `t`, `p`, …
 #[tracing::instrument(skip_all, fields(call = %call), err(Debug))]
 pub async fn single(
     State(state): State<AppState>,
     Path(call): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let kind = CallType::parse(&call).ok_or_else(|| {
+    if call == "b" {
+        return ingest(state, Endpoint::Batch, &headers, body).await;
+    }
+    let kind = CallType::from_path(&call).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_endpoint",
             format!("/v1/{call} does not exist; use /v1/track, page, screen, identify, group, alias or batch"),
         )
     })?;
-    ingest(state, Endpoint::Single(kind), body).await
+    ingest(state, Endpoint::Single(kind), &headers, body).await
 }
 
 /// `POST /v1/batch` and `/v1/import`.
 #[tracing::instrument(skip_all, err(Debug))]
-pub async fn batch(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    ingest(state, Endpoint::Batch, body).await
+pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    ingest(state, Endpoint::Batch, &headers, body).await
 }
 
-async fn ingest(state: AppState, endpoint: Endpoint, body: Bytes) -> Result<Response, ApiError> {
-    let arrival = Arrival {
-        source_id: DEFAULT_SOURCE.to_string(),
-        received_at: Utc::now(),
-    };
-    let outcome = state.ingestor.ingest(endpoint, &body, arrival).await?;
+async fn ingest(state: AppState, endpoint: Endpoint, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let key = basic_auth_user(headers);
+    let outcome = state.ingestor.ingest(endpoint, &body, key.as_deref(), Utc::now()).await?;
     Ok(answer(endpoint, outcome))
 }
 
-/// Segment answers `{"success": true}`; refusals also say which message and why.
+/// Segment answers `{"success": true}`; Wayline adds what it did with each message.
 fn answer(endpoint: Endpoint, outcome: IngestOutcome) -> Response {
     let rejected: Vec<_> = outcome
         .rejected
         .iter()
         .map(|r| json!({ "index": r.index, "code": r.rejection.code, "message": r.rejection.message }))
         .collect();
-    match (endpoint, outcome.receipt.events, rejected.is_empty()) {
-        (_, _, true) => Json(json!({ "success": true })).into_response(),
-        // Part of a batch stored: success for what was kept, and the list of what was not.
-        (Endpoint::Batch, accepted, false) if accepted > 0 => {
-            Json(json!({ "success": true, "accepted": accepted, "rejected": rejected }))
-                .into_response()
+    let receipt = outcome.receipt;
+    let kept = receipt.events + receipt.duplicates;
+    match (endpoint, rejected.is_empty()) {
+        (_, true) => {
+            Json(json!({ "success": true, "stored": receipt.events, "duplicates": receipt.duplicates })).into_response()
         }
-        (_, _, false) => {
+        // Part of a batch kept: success for what was kept, and the list of what was not.
+        (Endpoint::Batch, false) if kept > 0 => Json(json!({
+            "success": true,
+            "stored": receipt.events,
+            "duplicates": receipt.duplicates,
+            "rejected": rejected,
+        }))
+        .into_response(),
+        (_, false) => {
             let first = &outcome.rejected[0].rejection;
             let body = json!({
                 "success": false,
@@ -74,5 +93,74 @@ fn answer(endpoint: Endpoint, outcome: IngestOutcome) -> Response {
             });
             (StatusCode::BAD_REQUEST, Json(body)).into_response()
         }
+    }
+}
+
+/// `GET /v1/projects/{writeKey}/settings`: what Segment's browser library (analytics-next)
+/// loads at start-up. Pointing its `cdnURL` at Wayline makes it send here.
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn browser_settings(
+    State(state): State<AppState>,
+    Path(write_key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if state.sources.authenticate(&write_key).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_write_key",
+            "no source has this write key; create one with `wayline source add NAME`",
+        ));
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:3000");
+    let protocol = match headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()) {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let settings = json!({
+        "integrations": {
+            "Segment.io": {
+                "apiKey": write_key,
+                "apiHost": format!("{host}/v1"),
+                "protocol": protocol,
+                "unbundledIntegrations": [],
+                "addBundledMetadata": true,
+                "maybeBundledConfigIds": {},
+            }
+        },
+        "plan": {
+            "track": { "__default": { "enabled": true, "integrations": {} } },
+            "identify": { "__default": { "enabled": true } },
+            "group": { "__default": { "enabled": true } },
+        },
+        "edgeFunction": {},
+        "analyticsNextEnabled": true,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": { "sampleRate": 0 },
+        "legacyVideoPluginsEnabled": false,
+        "remotePlugins": [],
+    });
+    Ok(Json(settings).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_auth(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_write_key_is_the_basic_user_name() {
+        // base64("wl_key:") and base64("wl_key")
+        assert_eq!(basic_auth_user(&with_auth("Basic d2xfa2V5Og==")).as_deref(), Some("wl_key"));
+        assert_eq!(basic_auth_user(&with_auth("basic d2xfa2V5")).as_deref(), Some("wl_key"));
+        assert_eq!(basic_auth_user(&with_auth("Bearer d2xfa2V5Og==")), None);
+        assert_eq!(basic_auth_user(&with_auth("Basic !!!")), None);
+        assert_eq!(basic_auth_user(&HeaderMap::new()), None);
     }
 }

@@ -10,18 +10,20 @@ use std::time::Duration;
 
 use axum::{
     extract::DefaultBodyLimit,
-    http::StatusCode,
+    http::{header, HeaderValue, Method, StatusCode},
     routing::{get, post},
     Router,
 };
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::{
-    compression::CompressionLayer, decompression::RequestDecompressionLayer, timeout::TimeoutLayer,
+    compression::CompressionLayer,
+    cors::{AllowOrigin, CorsLayer},
+    decompression::RequestDecompressionLayer,
+    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
 use crate::state::AppState;
-pub use ingest::DEFAULT_SOURCE;
 
 /// Hard cap on a request body after decompression; the ingestor enforces the finer
 /// per-event and per-batch limits and dead-letters what breaks them.
@@ -37,37 +39,49 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/{call}", post(ingest::single))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestDecompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            INGEST_TIMEOUT,
-        ));
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, INGEST_TIMEOUT))
+        .layer(cors(&state.cors_origins));
+
+    let browser_settings = Router::new()
+        .route("/v1/projects/{write_key}/settings", get(ingest::browser_settings))
+        .layer(CorsLayer::new().allow_origin(AllowOrigin::any()).allow_methods([Method::GET]));
 
     let api = Router::new()
         .route("/api/v1/stream/events", get(stream::events))
         .route("/api/v1/dead-letters", get(dead_letters::list))
+        .route("/api/v1/dead-letters/{id}/replay", post(dead_letters::replay))
         .route("/healthz", get(|| async { "ok" }));
 
     let routes = generate_route_list(app::App);
     let backend = state.backend.clone();
     let dashboard = Router::new()
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || leptos::prelude::provide_context(backend.clone()),
-            {
-                let options = state.leptos_options.clone();
-                move || app::shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ));
+        .leptos_routes_with_context(&state, routes, move || leptos::prelude::provide_context(backend.clone()), {
+            let options = state.leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell));
 
     Router::new()
         .merge(ingestion)
+        .merge(browser_settings)
         .merge(api)
         .merge(dashboard)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// CORS for `/v1/*`: browsers may send events from the configured origins (`*` for any),
+/// with the write key in an Authorization header or in the body.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.is_empty() || origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::CONTENT_ENCODING])
+        .max_age(Duration::from_secs(86_400))
 }

@@ -45,9 +45,7 @@ pub async fn events(
             Some(id) => event.id(id.to_string()),
             None => event,
         };
-        Ok(event
-            .json_data(&frame.frame)
-            .unwrap_or_else(|e| Event::default().comment(format!("encoding failed: {e}"))))
+        Ok(event.json_data(&frame.frame).unwrap_or_else(|e| Event::default().comment(format!("encoding failed: {e}"))))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

@@ -4,9 +4,16 @@
 
 pub mod segment;
 
-use serde_json::{Map, Value};
+use std::sync::Arc;
 
-use crate::store::{NewDeadLetter, NewEvent, Store, StoreError, WriteReceipt};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{value::RawValue, Map, Value};
+
+use crate::{
+    sources::Sources,
+    store::{NewDeadLetter, Store, StoreError, WriteReceipt},
+};
 pub use segment::{Arrival, CallType, Rejection};
 
 /// Size limits, as Segment's HTTP API has them.
@@ -19,11 +26,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_event_bytes: 32 * 1024,
-            max_batch_bytes: 500 * 1024,
-            max_batch_events: 2_500,
-        }
+        Limits { max_event_bytes: 32 * 1024, max_batch_bytes: 500 * 1024, max_batch_events: 2_500 }
     }
 }
 
@@ -50,75 +53,168 @@ pub struct IngestOutcome {
     pub rejected: Vec<RejectedItem>,
 }
 
-/// Why a whole request was refused (its dead letter is already stored).
+/// Why a whole request was refused. Unless it was unauthenticated, its dead letter is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("the body is not valid JSON: {message} (line {line}, column {column}); check the payload's syntax")]
-    InvalidJson {
-        message: String,
-        line: usize,
-        column: usize,
-    },
+    InvalidJson { message: String, line: usize, column: usize },
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
     NotABatch(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("no dead letter {0}; list them with GET /api/v1/dead-letters")]
+    UnknownDeadLetter(i64),
+    #[error("dead letter {id} was already replayed at {at}")]
+    AlreadyReplayed { id: i64, at: DateTime<Utc> },
+    #[error("{}", .0.message)]
+    Rejected(Rejection),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// A request body split into messages, before they are validated.
+struct ParsedBody<'a> {
+    write_key: Option<String>,
+    items: Vec<Item<'a>>,
+}
+
+/// One message of a body: its raw text (kept for its dead letter) and parsed form.
+struct Item<'a> {
+    index: Option<usize>,
+    raw: &'a str,
+    value: Result<Value, Rejection>,
+}
+
+#[derive(Deserialize)]
+struct BatchEnvelope<'a> {
+    #[serde(borrow)]
+    batch: Vec<&'a RawValue>,
+    #[serde(default)]
+    context: Option<Value>,
+    #[serde(default, rename = "sentAt")]
+    sent_at: Option<Value>,
+    #[serde(default, rename = "writeKey")]
+    write_key: Option<String>,
+}
+
+/// A whole-body refusal: the reason for its dead letter and the error for the sender.
+type Refusal = (Rejection, IngestError);
 
 /// The ingestion service.
 #[derive(Clone)]
 pub struct Ingestor {
     store: Store,
+    sources: Arc<Sources>,
     limits: Limits,
 }
 
 impl Ingestor {
-    pub fn new(store: Store, limits: Limits) -> Self {
-        Ingestor { store, limits }
+    pub fn new(store: Store, sources: Arc<Sources>, limits: Limits) -> Self {
+        Ingestor { store, sources, limits }
     }
 
     pub fn limits(&self) -> Limits {
         self.limits
     }
 
-    /// Validates `body`, stores what is good and dead-letters what is not, in one commit.
+    /// Authenticates, validates, stores what is good and dead-letters what is not, in one
+    /// commit. `header_key` is the write key from HTTP Basic auth, if sent.
     pub async fn ingest(
         &self,
         endpoint: Endpoint,
         body: &[u8],
-        arrival: Arrival,
+        header_key: Option<&str>,
+        received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome, IngestError> {
-        let (events, rejected, refusal) = match self.validate(endpoint, body, &arrival) {
-            Ok((events, rejected)) => (events, rejected, None),
-            Err((rejection, error)) => (
-                Vec::new(),
-                vec![RejectedItem {
-                    index: None,
-                    rejection,
-                }],
-                Some(error),
-            ),
+        let header_source = header_key.map(|key| self.authenticate(Some(key))).transpose()?;
+        let parsed = self.parse_body(endpoint, body);
+        // Without a valid key nothing is stored, not even as a dead letter: anyone could
+        // otherwise fill the database.
+        let parsed = match (header_source.is_some(), parsed) {
+            (false, Err((_, error))) => return Err(error),
+            (_, parsed) => parsed,
         };
-        let dead_letters = rejected
-            .iter()
-            .map(|item| self.dead_letter(&arrival, item, body, endpoint))
-            .collect();
-        let receipt = self.store.write(events, dead_letters).await?;
-        match refusal {
-            Some(error) => Err(error),
-            None => Ok(IngestOutcome { receipt, rejected }),
+        let source_id = match header_source {
+            Some(source) => source,
+            None => self.authenticate(parsed.as_ref().ok().and_then(|p| p.write_key.as_deref()))?,
+        };
+        let arrival = Arrival { source_id: source_id.clone(), received_at };
+        let path_type = match endpoint {
+            Endpoint::Single(kind) => Some(kind),
+            Endpoint::Batch => None,
+        };
+        let call_type = path_type.map(|k| k.as_str().to_string());
+        let letter = |payload: &[u8], rejection: &Rejection| NewDeadLetter {
+            source_id: Some(source_id.clone()),
+            received_at,
+            reason_code: rejection.code.to_string(),
+            reason: rejection.message.clone(),
+            payload: truncate(String::from_utf8_lossy(payload).into_owned(), self.limits.max_event_bytes),
+            call_type: call_type.clone(),
+        };
+
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err((rejection, error)) => {
+                self.store.write(Vec::new(), vec![letter(body, &rejection)]).await?;
+                return Err(error);
+            }
+        };
+        let mut events = Vec::with_capacity(parsed.items.len());
+        let mut rejected = Vec::new();
+        let mut dead_letters = Vec::new();
+        for item in parsed.items {
+            match item.value.and_then(|value| segment::parse_message(path_type, &value, &arrival)) {
+                Ok(event) => events.push(event),
+                Err(rejection) => {
+                    dead_letters.push(letter(item.raw.as_bytes(), &rejection));
+                    rejected.push(RejectedItem { index: item.index, rejection });
+                }
+            }
         }
+        let receipt = self.store.write(events, dead_letters).await?;
+        Ok(IngestOutcome { receipt, rejected })
     }
 
-    /// Splits a body into accepted events and refused items, or refuses it whole.
-    fn validate(
+    /// Re-ingests a dead letter, as stored or as `corrected`, for the source that sent it.
+    /// Succeeds only if the message is now valid; the dead letter is then marked replayed.
+    pub async fn replay(
         &self,
-        endpoint: Endpoint,
-        body: &[u8],
-        arrival: &Arrival,
-    ) -> Result<(Vec<NewEvent>, Vec<RejectedItem>), (Rejection, IngestError)> {
+        id: i64,
+        corrected: Option<&[u8]>,
+        received_at: DateTime<Utc>,
+    ) -> Result<WriteReceipt, IngestError> {
+        let dead = self.store.dead_letter(id).await?.ok_or(IngestError::UnknownDeadLetter(id))?;
+        if let Some(at) = dead.replayed_at {
+            return Err(IngestError::AlreadyReplayed { id, at });
+        }
+        let payload = corrected.unwrap_or(dead.letter.payload.as_bytes());
+        let value: Value = serde_json::from_slice(payload).map_err(|e| invalid_json(&e).1)?;
+        let path_type = dead.letter.call_type.as_deref().and_then(CallType::parse);
+        let arrival = Arrival {
+            source_id: dead.letter.source_id.unwrap_or_else(|| crate::sources::DEMO_SOURCE_ID.into()),
+            received_at,
+        };
+        let event = segment::parse_message(path_type, &value, &arrival).map_err(IngestError::Rejected)?;
+        Ok(self.store.write_replay(vec![event], id).await?)
+    }
+
+    fn authenticate(&self, key: Option<&str>) -> Result<String, IngestError> {
+        let key = key.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
+            IngestError::Unauthorized(
+                "missing write key: send it as the HTTP Basic user name (empty password) or as \"writeKey\" in the body".into(),
+            )
+        })?;
+        self.sources.authenticate(key).ok_or_else(|| {
+            IngestError::Unauthorized(
+                "unknown write key: check it, or create one with `wayline source add NAME`".into(),
+            )
+        })
+    }
+
+    fn parse_body<'a>(&self, endpoint: Endpoint, body: &'a [u8]) -> Result<ParsedBody<'a>, Refusal> {
         let limit = match endpoint {
             Endpoint::Single(_) => self.limits.max_event_bytes,
             Endpoint::Batch => self.limits.max_batch_bytes,
@@ -128,137 +224,74 @@ impl Ingestor {
                 "the body is {} bytes, over the {limit}-byte limit for this endpoint; split it into smaller batches",
                 body.len()
             );
+            return Err((Rejection { code: "too_large", message: message.clone() }, IngestError::TooLarge(message)));
+        }
+        let text = std::str::from_utf8(body).map_err(|e| {
+            let message =
+                format!("the body is not UTF-8 text (invalid byte at offset {}); send JSON as UTF-8", e.valid_up_to());
+            (Rejection { code: "invalid_json", message: message.clone() }, IngestError::NotABatch(message))
+        })?;
+        match endpoint {
+            Endpoint::Single(_) => {
+                let value: Value = serde_json::from_str(text).map_err(|e| invalid_json(&e))?;
+                let write_key = value.get("writeKey").and_then(Value::as_str).map(str::to_string);
+                Ok(ParsedBody { write_key, items: vec![Item { index: None, raw: text, value: Ok(value) }] })
+            }
+            Endpoint::Batch => self.parse_batch(text),
+        }
+    }
+
+    fn parse_batch<'a>(&self, text: &'a str) -> Result<ParsedBody<'a>, Refusal> {
+        let envelope: BatchEnvelope<'a> = serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                let message =
+                    format!("the body is not a batch ({}); send {{\"batch\": [{{…}}, …]}}", json_error_text(&e));
+                (Rejection { code: "not_a_batch", message: message.clone() }, IngestError::NotABatch(message))
+            }
+            _ => invalid_json(&e),
+        })?;
+        if envelope.batch.len() > self.limits.max_batch_events {
+            let message = format!(
+                "the batch has {} messages, over the limit of {}; split it into smaller batches",
+                envelope.batch.len(),
+                self.limits.max_batch_events
+            );
             return Err((
-                Rejection {
-                    code: "too_large",
-                    message: message.clone(),
-                },
+                Rejection { code: "too_many_messages", message: message.clone() },
                 IngestError::TooLarge(message),
             ));
         }
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            let error = IngestError::InvalidJson {
-                message: json_error_text(&e),
-                line: e.line(),
-                column: e.column(),
-            };
-            (
-                Rejection {
-                    code: "invalid_json",
-                    message: error.to_string(),
-                },
-                error,
-            )
-        })?;
-        match endpoint {
-            Endpoint::Single(kind) => {
-                Ok(match segment::parse_message(Some(kind), &value, arrival) {
-                    Ok(event) => (vec![event], Vec::new()),
-                    Err(rejection) => (
-                        Vec::new(),
-                        vec![RejectedItem {
-                            index: None,
-                            rejection,
-                        }],
-                    ),
-                })
-            }
-            Endpoint::Batch => self.validate_batch(value, arrival),
-        }
+        let items = envelope
+            .batch
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                let raw = raw.get();
+                let value = if raw.len() > self.limits.max_event_bytes {
+                    Err(Rejection {
+                        code: "too_large",
+                        message: format!(
+                            "the message is {} bytes, over the {}-byte limit per event; trim its properties",
+                            raw.len(),
+                            self.limits.max_event_bytes
+                        ),
+                    })
+                } else {
+                    let mut value: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                    inherit_batch_fields(&mut value, envelope.context.as_ref(), envelope.sent_at.as_ref());
+                    Ok(value)
+                };
+                Item { index: Some(index), raw, value }
+            })
+            .collect();
+        Ok(ParsedBody { write_key: envelope.write_key, items })
     }
+}
 
-    fn validate_batch(
-        &self,
-        value: Value,
-        arrival: &Arrival,
-    ) -> Result<(Vec<NewEvent>, Vec<RejectedItem>), (Rejection, IngestError)> {
-        let refuse = |code: &'static str, message: String, error: fn(String) -> IngestError| {
-            Err((
-                Rejection {
-                    code,
-                    message: message.clone(),
-                },
-                error(message),
-            ))
-        };
-        let Value::Object(mut envelope) = value else {
-            return refuse(
-                "not_a_batch",
-                "a batch must be a JSON object {\"batch\": [...]}".into(),
-                IngestError::NotABatch,
-            );
-        };
-        let Some(Value::Array(items)) = envelope.remove("batch") else {
-            return refuse(
-                "not_a_batch",
-                "the body has no \"batch\" array; send {\"batch\": [{…}, …]}".into(),
-                IngestError::NotABatch,
-            );
-        };
-        if items.len() > self.limits.max_batch_events {
-            let message = format!(
-                "the batch has {} messages, over the limit of {}; split it into smaller batches",
-                items.len(),
-                self.limits.max_batch_events
-            );
-            return refuse("too_many_messages", message, IngestError::TooLarge);
-        }
-        let shared_context = envelope.remove("context");
-        let shared_sent_at = envelope.remove("sentAt");
-        let mut events = Vec::with_capacity(items.len());
-        let mut rejected = Vec::new();
-        for (index, mut item) in items.into_iter().enumerate() {
-            inherit_batch_fields(&mut item, shared_context.as_ref(), shared_sent_at.as_ref());
-            let size = serde_json::to_vec(&item).map(|b| b.len()).unwrap_or(0);
-            let parsed = if size > self.limits.max_event_bytes {
-                Err(Rejection {
-                    code: "too_large",
-                    message: format!(
-                        "the message is {size} bytes, over the {}-byte limit per event; trim its properties",
-                        self.limits.max_event_bytes
-                    ),
-                })
-            } else {
-                segment::parse_message(None, &item, arrival)
-            };
-            match parsed {
-                Ok(event) => events.push(event),
-                Err(rejection) => rejected.push(RejectedItem {
-                    index: Some(index),
-                    rejection,
-                }),
-            }
-        }
-        Ok((events, rejected))
-    }
-
-    fn dead_letter(
-        &self,
-        arrival: &Arrival,
-        item: &RejectedItem,
-        body: &[u8],
-        endpoint: Endpoint,
-    ) -> NewDeadLetter {
-        // A refused batch item is kept as itself, so that it can be replayed alone.
-        let payload = match (item.index, endpoint) {
-            (Some(index), Endpoint::Batch) => serde_json::from_slice::<Value>(body)
-                .ok()
-                .and_then(|v| {
-                    v.get("batch")
-                        .and_then(|b| b.get(index))
-                        .map(Value::to_string)
-                })
-                .unwrap_or_default(),
-            _ => String::from_utf8_lossy(body).into_owned(),
-        };
-        NewDeadLetter {
-            source_id: Some(arrival.source_id.clone()),
-            received_at: arrival.received_at,
-            reason_code: item.rejection.code.to_string(),
-            reason: item.rejection.message.clone(),
-            payload: truncate(payload, self.limits.max_event_bytes),
-        }
-    }
+fn invalid_json(error: &serde_json::Error) -> Refusal {
+    let error =
+        IngestError::InvalidJson { message: json_error_text(error), line: error.line(), column: error.column() };
+    (Rejection { code: "invalid_json", message: error.to_string() }, error)
 }
 
 /// Batch-level `context` is merged into each item's (the item's own keys win); batch-level
@@ -305,11 +338,7 @@ mod tests {
     #[test]
     fn batch_context_is_merged_under_the_items_own() {
         let mut item = json!({"context": {"ip": "own"}, "sentAt": "2026-01-01T00:00:00Z"});
-        inherit_batch_fields(
-            &mut item,
-            Some(&json!({"ip": "shared", "locale": "de"})),
-            Some(&json!("x")),
-        );
+        inherit_batch_fields(&mut item, Some(&json!({"ip": "shared", "locale": "de"})), Some(&json!("x")));
         assert_eq!(item["context"], json!({"ip": "own", "locale": "de"}));
         assert_eq!(item["sentAt"], json!("2026-01-01T00:00:00Z"));
         let mut bare = json!({});

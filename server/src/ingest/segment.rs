@@ -31,6 +31,20 @@ impl CallType {
         })
     }
 
+    /// The endpoint name, long (`/v1/track`) or the one-letter form Segment's browser
+    /// library (analytics-next) posts to (`/v1/t`).
+    pub fn from_path(segment: &str) -> Option<Self> {
+        Some(match segment {
+            "t" => CallType::Track,
+            "p" => CallType::Page,
+            "s" => CallType::Screen,
+            "i" => CallType::Identify,
+            "g" => CallType::Group,
+            "a" => CallType::Alias,
+            other => return Self::parse(other),
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CallType::Track => "track",
@@ -52,10 +66,7 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Rejection {
-            code,
-            message: message.into(),
-        }
+        Rejection { code, message: message.into() }
     }
 }
 
@@ -73,15 +84,14 @@ pub struct Arrival {
 ///
 /// `path_type` is the call type named by the endpoint (`/v1/track`); `None` for batch items,
 /// which must carry their own `type`.
-pub fn parse_message(
-    path_type: Option<CallType>,
-    message: &Value,
-    arrival: &Arrival,
-) -> Result<NewEvent, Rejection> {
+pub fn parse_message(path_type: Option<CallType>, message: &Value, arrival: &Arrival) -> Result<NewEvent, Rejection> {
     let Some(fields) = message.as_object() else {
         return Err(Rejection::new(
             "not_an_object",
-            format!("each message must be a JSON object, got {}; send {{\"type\": \"track\", \"event\": …}}", kind_of(message)),
+            format!(
+                "each message must be a JSON object, got {}; send {{\"type\": \"track\", \"event\": …}}",
+                kind_of(message)
+            ),
         ));
     };
     let kind = call_type(path_type, fields)?;
@@ -108,19 +118,13 @@ pub fn parse_message(
     let context = object_field(fields, "context")?;
     match kind {
         CallType::Alias => {
-            let previous = required_text(
-                fields,
-                "previousId",
-                "alias calls need previousId, the id being merged into userId",
-            )?;
+            let previous =
+                required_text(fields, "previousId", "alias calls need previousId, the id being merged into userId")?;
             properties = with_field(properties, "previousId", previous);
         }
         CallType::Group => {
-            let group = required_text(
-                fields,
-                "groupId",
-                "group calls need groupId, the account the customer belongs to",
-            )?;
+            let group =
+                required_text(fields, "groupId", "group calls need groupId, the account the customer belongs to")?;
             traits = with_field(traits, "groupId", group);
         }
         _ => {}
@@ -186,10 +190,7 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn call_type(
-    path_type: Option<CallType>,
-    fields: &Map<String, Value>,
-) -> Result<CallType, Rejection> {
+fn call_type(path_type: Option<CallType>, fields: &Map<String, Value>) -> Result<CallType, Rejection> {
     let named = match fields.get("type") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) => Some(CallType::parse(name).ok_or_else(|| {
@@ -228,10 +229,7 @@ fn identity(fields: &Map<String, Value>, key: &str) -> Result<Option<String>, Re
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(Rejection::new(
-            "invalid_field",
-            format!("{key} must be a string, got {}", kind_of(other)),
-        )),
+        Some(other) => Err(Rejection::new("invalid_field", format!("{key} must be a string, got {}", kind_of(other)))),
     }
 }
 
@@ -240,16 +238,12 @@ fn optional_text(fields: &Map<String, Value>, key: &str) -> Result<Option<String
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(Rejection::new(
-            "invalid_field",
-            format!("{key} must be a string, got {}", kind_of(other)),
-        )),
+        Some(other) => Err(Rejection::new("invalid_field", format!("{key} must be a string, got {}", kind_of(other)))),
     }
 }
 
 fn required_text(fields: &Map<String, Value>, key: &str, hint: &str) -> Result<String, Rejection> {
-    optional_text(fields, key)?
-        .ok_or_else(|| Rejection::new("missing_field", format!("{key} is missing: {hint}")))
+    optional_text(fields, key)?.ok_or_else(|| Rejection::new("missing_field", format!("{key} is missing: {hint}")))
 }
 
 fn object_field(fields: &Map<String, Value>, key: &str) -> Result<Value, Rejection> {
@@ -258,10 +252,7 @@ fn object_field(fields: &Map<String, Value>, key: &str) -> Result<Value, Rejecti
         Some(value @ Value::Object(_)) => Ok(value.clone()),
         Some(other) => Err(Rejection::new(
             "invalid_field",
-            format!(
-                "{key} must be a JSON object of key/value pairs, got {}",
-                kind_of(other)
-            ),
+            format!("{key} must be a JSON object of key/value pairs, got {}", kind_of(other)),
         )),
     }
 }
@@ -278,14 +269,12 @@ fn with_field(value: Value, key: &str, text: String) -> Value {
 fn time_field(fields: &Map<String, Value>, key: &str) -> Result<Option<DateTime<Utc>>, Rejection> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
-            .map(|t| Some(t.to_utc()))
-            .map_err(|e| {
-                Rejection::new(
-                    "invalid_timestamp",
-                    format!("{key} \"{text}\" is not an ISO-8601 date-time ({e}); send e.g. \"2026-11-23T19:05:00.000Z\""),
-                )
-            }),
+        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text).map(|t| Some(t.to_utc())).map_err(|e| {
+            Rejection::new(
+                "invalid_timestamp",
+                format!("{key} \"{text}\" is not an ISO-8601 date-time ({e}); send e.g. \"2026-11-23T19:05:00.000Z\""),
+            )
+        }),
         Some(other) => Err(Rejection::new(
             "invalid_timestamp",
             format!("{key} must be an ISO-8601 string, got {}", kind_of(other)),
@@ -299,10 +288,7 @@ mod tests {
     use serde_json::json;
 
     fn arrival() -> Arrival {
-        Arrival {
-            source_id: "src".into(),
-            received_at: at("2026-11-23T12:00:00Z"),
-        }
+        Arrival { source_id: "src".into(), received_at: at("2026-11-23T12:00:00Z") }
     }
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -333,8 +319,7 @@ mod tests {
 
     #[test]
     fn numeric_user_ids_become_text_and_missing_message_ids_are_generated() {
-        let event =
-            parse_message(Some(CallType::Identify), &json!({"userId": 42}), &arrival()).unwrap();
+        let event = parse_message(Some(CallType::Identify), &json!({"userId": 42}), &arrival()).unwrap();
         assert_eq!(event.user_id.as_deref(), Some("42"));
         assert!(event.message_id.starts_with("wayline-"));
         assert_eq!(event.timestamp, arrival().received_at);
@@ -355,55 +340,25 @@ mod tests {
     #[test]
     fn each_malformed_shape_has_its_reason() {
         assert_eq!(reject(Some(CallType::Track), json!([1])), "not_an_object");
+        assert_eq!(reject(Some(CallType::Track), json!({"event": "x"})), "missing_identity");
+        assert_eq!(reject(Some(CallType::Track), json!({"userId": "u"})), "missing_field");
+        assert_eq!(reject(Some(CallType::Track), json!({"userId": {}, "event": "x"})), "invalid_field");
         assert_eq!(
-            reject(Some(CallType::Track), json!({"event": "x"})),
-            "missing_identity"
-        );
-        assert_eq!(
-            reject(Some(CallType::Track), json!({"userId": "u"})),
-            "missing_field"
-        );
-        assert_eq!(
-            reject(Some(CallType::Track), json!({"userId": {}, "event": "x"})),
+            reject(Some(CallType::Track), json!({"userId": "u", "event": "x", "properties": [1]})),
             "invalid_field"
         );
         assert_eq!(
-            reject(
-                Some(CallType::Track),
-                json!({"userId": "u", "event": "x", "properties": [1]})
-            ),
-            "invalid_field"
-        );
-        assert_eq!(
-            reject(
-                Some(CallType::Track),
-                json!({"userId": "u", "event": "x", "timestamp": "yesterday"})
-            ),
+            reject(Some(CallType::Track), json!({"userId": "u", "event": "x", "timestamp": "yesterday"})),
             "invalid_timestamp"
         );
         assert_eq!(
-            reject(
-                Some(CallType::Track),
-                json!({"userId": "u", "event": "x", "type": "page"})
-            ),
+            reject(Some(CallType::Track), json!({"userId": "u", "event": "x", "type": "page"})),
             "type_mismatch"
         );
-        assert_eq!(
-            reject(None, json!({"userId": "u", "event": "x"})),
-            "missing_type"
-        );
-        assert_eq!(
-            reject(None, json!({"userId": "u", "type": "purchase"})),
-            "unknown_type"
-        );
-        assert_eq!(
-            reject(Some(CallType::Alias), json!({"userId": "u"})),
-            "missing_field"
-        );
-        assert_eq!(
-            reject(Some(CallType::Group), json!({"userId": "u"})),
-            "missing_field"
-        );
+        assert_eq!(reject(None, json!({"userId": "u", "event": "x"})), "missing_type");
+        assert_eq!(reject(None, json!({"userId": "u", "type": "purchase"})), "unknown_type");
+        assert_eq!(reject(Some(CallType::Alias), json!({"userId": "u"})), "missing_field");
+        assert_eq!(reject(Some(CallType::Group), json!({"userId": "u"})), "missing_field");
     }
 
     #[test]
@@ -416,19 +371,10 @@ mod tests {
 
     #[test]
     fn alias_and_group_keep_their_target_ids() {
-        let alias = parse_message(
-            Some(CallType::Alias),
-            &json!({"userId": "u", "previousId": "a"}),
-            &arrival(),
-        )
-        .unwrap();
+        let alias =
+            parse_message(Some(CallType::Alias), &json!({"userId": "u", "previousId": "a"}), &arrival()).unwrap();
         assert_eq!(alias.properties, json!({"previousId": "a"}));
-        let group = parse_message(
-            None,
-            &json!({"type": "group", "userId": "u", "groupId": "g"}),
-            &arrival(),
-        )
-        .unwrap();
+        let group = parse_message(None, &json!({"type": "group", "userId": "u", "groupId": "g"}), &arrival()).unwrap();
         assert_eq!(group.traits, json!({"groupId": "g"}));
     }
 }

@@ -12,41 +12,29 @@ pub struct Migration {
 }
 
 /// All migrations in order. Append new ones; never edit one that has shipped.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "baseline schema: events and dead letters",
-    sql: sql::SCHEMA_V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "baseline schema: events and dead letters", sql: sql::SCHEMA_V1 },
+    Migration { version: 2, name: "sources, identity links, dead-letter replay", sql: sql::MIGRATION_2 },
+];
 
 /// Applies every migration the database has not seen yet, each in its own transaction,
 /// and returns the versions it applied.
 pub fn migrate(conn: &mut Connection) -> Result<Vec<i32>, StoreError> {
     conn.execute_batch(sql::BOOKKEEPING)?;
-    let applied: Vec<i32> = conn
-        .prepare(sql::APPLIED_VERSIONS)?
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let applied: Vec<i32> =
+        conn.prepare(sql::APPLIED_VERSIONS)?.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
     if let Some(&newest) = applied.iter().max() {
         let known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
         if newest > known {
-            return Err(StoreError::NewerSchema {
-                found: newest,
-                known,
-            });
+            return Err(StoreError::NewerSchema { found: newest, known });
         }
     }
     let mut ran = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         let tx = conn.transaction()?;
         tx.execute_batch(migration.sql)
-            .map_err(|source| StoreError::Migration {
-                version: migration.version,
-                source,
-            })?;
-        tx.execute(
-            sql::RECORD_VERSION,
-            params![migration.version, migration.name],
-        )?;
+            .map_err(|source| StoreError::Migration { version: migration.version, source })?;
+        tx.execute(sql::RECORD_VERSION, params![migration.version, migration.name])?;
         tx.commit()?;
         ran.push(migration.version);
     }

@@ -1,6 +1,7 @@
 //! The event store: one embedded DuckDB file. One writer thread appends in batches and
 //! acknowledges only after commit; reads run on their own connections off the async executor.
 
+mod dedup;
 mod migrations;
 pub mod sql;
 mod writer;
@@ -15,24 +16,22 @@ use duckdb::{params, Connection};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+pub use dedup::DEDUP_WINDOW;
 pub use migrations::{migrate, MIGRATIONS};
-pub use writer::{CommitListener, WriterConfig};
+pub use writer::{identity_link, CommitListener, WriterConfig};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("DuckDB error: {0}")]
     Duckdb(#[from] duckdb::Error),
-    #[error(
-        "could not create the data directory {path}: {source}; create it or pass another --db path"
-    )]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("could not create the data directory {path}: {source}; create it or pass another --db path")]
+    DataDir { path: PathBuf, source: std::io::Error },
     #[error("migration {version} failed: {source}")]
     Migration { version: i32, source: duckdb::Error },
-    #[error("the database was written by a newer Wayline (schema {found}, this build knows up to {known}); upgrade Wayline")]
+    #[error(
+        "the database was written by a newer Wayline (schema {found}, this build knows up to {known}); upgrade Wayline"
+    )]
     NewerSchema { found: i32, known: i32 },
     #[error("the write queue is full; retry shortly")]
     QueueFull,
@@ -78,6 +77,8 @@ pub struct NewDeadLetter {
     pub reason_code: String,
     pub reason: String,
     pub payload: String,
+    /// The endpoint's call type for a single message (`track`, …); `None` for batch items.
+    pub call_type: Option<String>,
 }
 
 /// A stored dead letter.
@@ -85,6 +86,16 @@ pub struct NewDeadLetter {
 pub struct DeadLetter {
     pub id: i64,
     pub letter: NewDeadLetter,
+    pub replayed_at: Option<DateTime<Utc>>,
+}
+
+/// A registered source (a sending app or site). Its write key is only kept hashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    pub id: String,
+    pub name: String,
+    pub key_hash: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Everything one transaction committed, in sequence order; what listeners are told.
@@ -94,11 +105,14 @@ pub struct CommittedBatch {
 }
 
 /// What one write request committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteReceipt {
     /// Sequence numbers given to the request's events (empty range if it had none).
     pub first_seq: i64,
+    /// Events stored.
     pub events: usize,
+    /// Events not stored because their `messageId` was already stored for the source.
+    pub duplicates: usize,
     pub dead_letters: usize,
 }
 
@@ -118,33 +132,19 @@ struct StoreInner {
 impl Store {
     /// Opens (creating if needed) the DuckDB file at `path`, applies migrations and starts
     /// the writer thread. `on_commit` is told about every committed batch, in order.
-    pub fn open(
-        path: &Path,
-        config: WriterConfig,
-        on_commit: CommitListener,
-    ) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir { path: dir.to_path_buf(), source })?;
         }
         Self::start(Connection::open(path)?, config, on_commit)
     }
 
     /// An in-memory store, for tests.
-    pub fn open_in_memory(
-        config: WriterConfig,
-        on_commit: CommitListener,
-    ) -> Result<Self, StoreError> {
+    pub fn open_in_memory(config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
         Self::start(Connection::open_in_memory()?, config, on_commit)
     }
 
-    fn start(
-        mut conn: Connection,
-        config: WriterConfig,
-        on_commit: CommitListener,
-    ) -> Result<Self, StoreError> {
+    fn start(mut conn: Connection, config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
         let applied = migrate(&mut conn)?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied schema migrations");
@@ -168,12 +168,22 @@ impl Store {
         events: Vec<NewEvent>,
         dead_letters: Vec<NewDeadLetter>,
     ) -> Result<WriteReceipt, StoreError> {
+        self.submit(events, dead_letters, None).await
+    }
+
+    /// Writes the events that replace dead letter `id` and marks it replayed, in one commit.
+    pub async fn write_replay(&self, events: Vec<NewEvent>, id: i64) -> Result<WriteReceipt, StoreError> {
+        self.submit(events, Vec::new(), Some(id)).await
+    }
+
+    async fn submit(
+        &self,
+        events: Vec<NewEvent>,
+        dead_letters: Vec<NewDeadLetter>,
+        replays: Option<i64>,
+    ) -> Result<WriteReceipt, StoreError> {
         let (ack, committed) = oneshot::channel();
-        let request = writer::WriteRequest {
-            events,
-            dead_letters,
-            ack,
-        };
+        let request = writer::WriteRequest { events, dead_letters, replays, ack };
         {
             let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
@@ -190,12 +200,7 @@ impl Store {
         if let Ok(mut writer) = self.inner.writer.lock() {
             writer.take();
         }
-        let thread = self
-            .inner
-            .writer_thread
-            .lock()
-            .ok()
-            .and_then(|mut t| t.take());
+        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
@@ -211,49 +216,93 @@ impl Store {
             let template = self.inner.reader.lock().map_err(|_| StoreError::Closed)?;
             template.try_clone()?
         };
-        tokio::task::spawn_blocking(move || f(&conn))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || f(&conn)).await.map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     /// The newest `limit` events, newest first.
     pub async fn recent_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |conn| select_events(conn, sql::EVENTS_SELECT_RECENT, params![limit as i64]))
-            .await
+        self.read(move |conn| select_events(conn, sql::EVENTS_SELECT_RECENT, params![limit as i64])).await
     }
 
     /// Up to `limit` events committed after `seq`, oldest first.
-    pub async fn events_after(
-        &self,
-        seq: i64,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |conn| {
-            select_events(conn, sql::EVENTS_SELECT_AFTER, params![seq, limit as i64])
-        })
-        .await
+    pub async fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |conn| select_events(conn, sql::EVENTS_SELECT_AFTER, params![seq, limit as i64])).await
     }
 
     /// The newest `limit` dead letters, newest first.
     pub async fn recent_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare(sql::DEAD_LETTERS_SELECT_RECENT)?;
-            let rows = stmt.query_map(params![limit as i64], |row| {
-                Ok(DeadLetter {
+            let rows = stmt.query_map(params![limit as i64], dead_letter_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// One dead letter, if it exists.
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(sql::DEAD_LETTERS_SELECT_ONE)?;
+            let mut rows = stmt.query_map(params![id], dead_letter_row)?;
+            Ok(rows.next().transpose()?)
+        })
+        .await
+    }
+
+    /// Registers a source. Runs beside the event writer: sources are rare admin writes.
+    pub async fn insert_source(&self, source: SourceRecord) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            conn.execute(
+                sql::SOURCES_INSERT,
+                params![source.id, source.name, source.key_hash, source.created_at.naive_utc()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every registered source.
+    pub async fn sources(&self) -> Result<Vec<SourceRecord>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(sql::SOURCES_SELECT_ALL)?;
+            let rows = stmt.query_map([], |row| {
+                Ok(SourceRecord {
                     id: row.get(0)?,
-                    letter: NewDeadLetter {
-                        source_id: row.get(1)?,
-                        received_at: row.get::<_, NaiveDateTime>(2)?.and_utc(),
-                        reason_code: row.get(3)?,
-                        reason: row.get(4)?,
-                        payload: row.get(5)?,
-                    },
+                    name: row.get(1)?,
+                    key_hash: row.get(2)?,
+                    created_at: row.get::<_, NaiveDateTime>(3)?.and_utc(),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
+
+    /// Every identity (anonymous or user id) of the customer known by `id`.
+    pub async fn customer_ids(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(sql::IDENTITY_CUSTOMER_IDS)?;
+            let rows = stmt.query_map(params![id], |row| row.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+fn dead_letter_row(row: &duckdb::Row<'_>) -> duckdb::Result<DeadLetter> {
+    Ok(DeadLetter {
+        id: row.get(0)?,
+        letter: NewDeadLetter {
+            source_id: row.get(1)?,
+            received_at: row.get::<_, NaiveDateTime>(2)?.and_utc(),
+            reason_code: row.get(3)?,
+            reason: row.get(4)?,
+            payload: row.get(5)?,
+            call_type: row.get(6)?,
+        },
+        replayed_at: row.get::<_, Option<NaiveDateTime>>(7)?.map(|t| t.and_utc()),
+    })
 }
 
 fn select_events(
@@ -265,9 +314,7 @@ fn select_events(
     let rows = stmt.query_map(params, |row| {
         let json = |i: usize| -> duckdb::Result<Value> {
             let text: Option<String> = row.get(i)?;
-            Ok(text
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or(Value::Null))
+            Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null))
         };
         Ok(StoredEvent {
             seq: row.get(0)?,

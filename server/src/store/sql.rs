@@ -11,13 +11,24 @@ pub const BOOKKEEPING: &str = query!("migrations/0000_bookkeeping.sql");
 pub const APPLIED_VERSIONS: &str = query!("migrations/applied_versions.sql");
 pub const RECORD_VERSION: &str = query!("migrations/record_version.sql");
 pub const SCHEMA_V1: &str = query!("schema.sql");
+pub const MIGRATION_2: &str = query!("migrations/0002_sources_dedup_identity.sql");
 
 pub const EVENTS_MAX_SEQ: &str = query!("events/max_seq.sql");
 pub const EVENTS_SELECT_RECENT: &str = query!("events/select_recent.sql");
 pub const EVENTS_SELECT_AFTER: &str = query!("events/select_after.sql");
+pub const EVENTS_RECENT_MESSAGE_IDS: &str = query!("events/recent_message_ids.sql");
+
+pub const SOURCES_INSERT: &str = query!("sources/insert.sql");
+pub const SOURCES_SELECT_ALL: &str = query!("sources/select_all.sql");
+
+pub const IDENTITY_INSERT_LINK: &str = query!("identity/insert_link.sql");
+pub const IDENTITY_LINKED_ANONYMOUS_IDS: &str = query!("identity/select_linked_anonymous_ids.sql");
+pub const IDENTITY_CUSTOMER_IDS: &str = query!("identity/customer_ids.sql");
 
 pub const DEAD_LETTERS_MAX_ID: &str = query!("dead_letters/max_id.sql");
 pub const DEAD_LETTERS_SELECT_RECENT: &str = query!("dead_letters/select_recent.sql");
+pub const DEAD_LETTERS_SELECT_ONE: &str = query!("dead_letters/select_one.sql");
+pub const DEAD_LETTERS_MARK_REPLAYED: &str = query!("dead_letters/mark_replayed.sql");
 
 /// Every query that reads, for the test that prepares them all against a migrated database.
 #[cfg(test)]
@@ -26,8 +37,17 @@ pub const READ_QUERIES: &[&str] = &[
     EVENTS_MAX_SEQ,
     EVENTS_SELECT_RECENT,
     EVENTS_SELECT_AFTER,
+    EVENTS_RECENT_MESSAGE_IDS,
+    SOURCES_SELECT_ALL,
+    IDENTITY_LINKED_ANONYMOUS_IDS,
+    IDENTITY_CUSTOMER_IDS,
     DEAD_LETTERS_MAX_ID,
     DEAD_LETTERS_SELECT_RECENT,
+    DEAD_LETTERS_SELECT_ONE,
 ];
+
+/// Every query that writes, prepared by the same test.
+#[cfg(test)]
+pub const WRITE_QUERIES: &[&str] = &[RECORD_VERSION, SOURCES_INSERT, IDENTITY_INSERT_LINK, DEAD_LETTERS_MARK_REPLAYED];
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");

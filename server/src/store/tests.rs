@@ -34,6 +34,7 @@ fn letter(reason_code: &str) -> NewDeadLetter {
         reason_code: reason_code.into(),
         reason: "the message has neither userId nor anonymousId; set at least one of them".into(),
         payload: "{\"event\":\"x\"}".into(),
+        call_type: Some("track".into()),
     }
 }
 
@@ -44,7 +45,7 @@ fn no_listener() -> CommitListener {
 #[test]
 fn migrations_create_the_schema_once() {
     let mut conn = Connection::open_in_memory().unwrap();
-    assert_eq!(migrate(&mut conn).unwrap(), vec![1]);
+    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2]);
     assert_eq!(migrate(&mut conn).unwrap(), Vec::<i32>::new());
     let tables: Vec<String> = conn
         .prepare("SELECT table_name FROM information_schema.tables ORDER BY table_name")
@@ -53,20 +54,19 @@ fn migrations_create_the_schema_once() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, vec!["dead_letters", "events", "schema_migrations"]);
+    assert_eq!(
+        tables,
+        vec!["customer_events", "dead_letters", "events", "identity_links", "schema_migrations", "sources"]
+    );
 }
 
 #[test]
 fn a_database_from_a_newer_wayline_is_refused() {
     let mut conn = Connection::open_in_memory().unwrap();
     migrate(&mut conn).unwrap();
-    conn.execute(sql::RECORD_VERSION, params![99, "from the future"])
-        .unwrap();
+    conn.execute(sql::RECORD_VERSION, params![99, "from the future"]).unwrap();
     match migrate(&mut conn) {
-        Err(StoreError::NewerSchema {
-            found: 99,
-            known: 1,
-        }) => {}
+        Err(StoreError::NewerSchema { found: 99, known: 2 }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 }
@@ -75,39 +75,18 @@ fn a_database_from_a_newer_wayline_is_refused() {
 fn every_read_query_prepares_against_the_migrated_schema() {
     let mut conn = Connection::open_in_memory().unwrap();
     migrate(&mut conn).unwrap();
-    for query in sql::READ_QUERIES {
-        conn.prepare(query)
-            .unwrap_or_else(|e| panic!("{e}\n{query}"));
+    for query in sql::READ_QUERIES.iter().chain(sql::WRITE_QUERIES) {
+        conn.prepare(query).unwrap_or_else(|e| panic!("{e}\n{query}"));
     }
 }
 
 #[tokio::test]
 async fn committed_events_are_numbered_in_order_and_read_back() {
     let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
-    let first = store
-        .write(vec![event("m1", "a"), event("m2", "b")], vec![])
-        .await
-        .unwrap();
-    let second = store
-        .write(vec![event("m3", "c")], vec![letter("missing_identity")])
-        .await
-        .unwrap();
-    assert_eq!(
-        first,
-        WriteReceipt {
-            first_seq: 1,
-            events: 2,
-            dead_letters: 0
-        }
-    );
-    assert_eq!(
-        second,
-        WriteReceipt {
-            first_seq: 3,
-            events: 1,
-            dead_letters: 1
-        }
-    );
+    let first = store.write(vec![event("m1", "a"), event("m2", "b")], vec![]).await.unwrap();
+    let second = store.write(vec![event("m3", "c")], vec![letter("missing_identity")]).await.unwrap();
+    assert_eq!(first, WriteReceipt { first_seq: 1, events: 2, duplicates: 0, dead_letters: 0 });
+    assert_eq!(second, WriteReceipt { first_seq: 3, events: 1, duplicates: 0, dead_letters: 1 });
 
     let recent = store.recent_events(2).await.unwrap();
     assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 2]);
@@ -116,13 +95,7 @@ async fn committed_events_are_numbered_in_order_and_read_back() {
     assert_eq!(recent[0].event.timestamp, at("2026-11-23T10:00:00Z"));
 
     let after = store.events_after(1, 10).await.unwrap();
-    assert_eq!(
-        after
-            .iter()
-            .map(|e| e.event.message_id.as_str())
-            .collect::<Vec<_>>(),
-        vec!["m2", "m3"]
-    );
+    assert_eq!(after.iter().map(|e| e.event.message_id.as_str()).collect::<Vec<_>>(), vec!["m2", "m3"]);
 
     let letters = store.recent_dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 1);
@@ -134,20 +107,12 @@ async fn listeners_hear_each_commit_in_order() {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let listener: CommitListener = {
         let heard = heard.clone();
-        Box::new(move |batch| {
-            heard
-                .lock()
-                .unwrap()
-                .extend(batch.events.iter().map(|e| e.seq))
-        })
+        Box::new(move |batch| heard.lock().unwrap().extend(batch.events.iter().map(|e| e.seq)))
     };
     let store = Store::open_in_memory(WriterConfig::default(), listener).unwrap();
     store.write(vec![event("m1", "a")], vec![]).await.unwrap();
     store.write(vec![], vec![letter("x")]).await.unwrap();
-    store
-        .write(vec![event("m2", "b"), event("m3", "c")], vec![])
-        .await
-        .unwrap();
+    store.write(vec![event("m2", "b"), event("m3", "c")], vec![]).await.unwrap();
     assert_eq!(*heard.lock().unwrap(), vec![1, 2, 3]);
 }
 
@@ -156,18 +121,12 @@ async fn acknowledged_events_survive_a_restart_and_numbering_continues() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/wayline.duckdb");
     let store = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
-    store
-        .write(vec![event("m1", "a"), event("m2", "b")], vec![letter("x")])
-        .await
-        .unwrap();
+    store.write(vec![event("m1", "a"), event("m2", "b")], vec![letter("x")]).await.unwrap();
     store.close().await;
     drop(store);
 
     let reopened = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
-    let receipt = reopened
-        .write(vec![event("m3", "c")], vec![letter("y")])
-        .await
-        .unwrap();
+    let receipt = reopened.write(vec![event("m3", "c")], vec![letter("y")]).await.unwrap();
     assert_eq!(receipt.first_seq, 3);
     assert_eq!(reopened.recent_events(10).await.unwrap().len(), 3);
     let letters = reopened.recent_dead_letters(10).await.unwrap();
@@ -182,10 +141,7 @@ async fn a_full_queue_is_reported_not_dropped() {
     let listener: CommitListener = Box::new(move |_| {
         let _ = gate.lock().unwrap().recv();
     });
-    let config = WriterConfig {
-        queue_capacity: 1,
-        max_group_events: 1,
-    };
+    let config = WriterConfig { queue_capacity: 1, max_group_events: 1 };
     let store = Store::open_in_memory(config, listener).unwrap();
     let first = tokio::spawn({
         let store = store.clone();
@@ -195,11 +151,7 @@ async fn a_full_queue_is_reported_not_dropped() {
     let mut queued = None;
     for attempt in 0..200 {
         let store = store.clone();
-        let second = tokio::spawn(async move {
-            store
-                .write(vec![event(&format!("q{attempt}"), "b")], vec![])
-                .await
-        });
+        let second = tokio::spawn(async move { store.write(vec![event(&format!("q{attempt}"), "b")], vec![]).await });
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         if second.is_finished() {
             match second.await.unwrap() {
@@ -216,4 +168,80 @@ async fn a_full_queue_is_reported_not_dropped() {
         let _ = release.send(());
     }
     assert!(first.await.unwrap().is_ok());
+}
+
+fn with_ids(message_id: &str, anonymous: Option<&str>, user: Option<&str>, kind: &str) -> NewEvent {
+    NewEvent {
+        kind: kind.into(),
+        anonymous_id: anonymous.map(Into::into),
+        user_id: user.map(Into::into),
+        ..event(message_id, "x")
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_message_id_is_acknowledged_but_stored_once_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wayline.duckdb");
+    let store = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
+    let receipt = store.write(vec![event("m1", "a"), event("m1", "a"), event("m2", "b")], vec![]).await.unwrap();
+    assert_eq!((receipt.events, receipt.duplicates), (2, 1));
+    // The same id from another source is a different message.
+    let other = NewEvent { source_id: "other".into(), ..event("m1", "a") };
+    assert_eq!(store.write(vec![other], vec![]).await.unwrap().events, 1);
+    store.close().await;
+    drop(store);
+
+    let reopened = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
+    let receipt = reopened.write(vec![event("m2", "b"), event("m3", "c")], vec![]).await.unwrap();
+    assert_eq!((receipt.events, receipt.duplicates), (1, 1));
+    assert_eq!(reopened.recent_events(10).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn identify_and_alias_stitch_identities_into_one_customer() {
+    let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
+    // Browsing anonymously on a laptop, then signing in; later a phone, then an alias
+    // from an old user id.
+    let mut alias = with_ids("m5", None, Some("user-1"), "alias");
+    alias.properties = json!({"previousId": "legacy-7"});
+    store
+        .write(
+            vec![
+                with_ids("m1", Some("laptop"), None, "track"),
+                with_ids("m2", Some("laptop"), Some("user-1"), "identify"),
+                with_ids("m3", Some("phone"), None, "track"),
+                with_ids("m4", Some("phone"), Some("user-1"), "identify"),
+                alias,
+                // A later sign-in of the laptop as someone else does not move its history.
+                with_ids("m6", Some("laptop"), Some("user-2"), "identify"),
+            ],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.customer_ids("laptop").await.unwrap(), vec!["laptop", "legacy-7", "phone", "user-1"]);
+    assert_eq!(store.customer_ids("user-1").await.unwrap(), vec!["laptop", "legacy-7", "phone", "user-1"]);
+    assert_eq!(store.customer_ids("stranger").await.unwrap(), vec!["stranger"]);
+    let customers: Vec<(String, String)> = store
+        .read(|conn| {
+            let mut stmt = conn.prepare("SELECT message_id, customer_id FROM customer_events ORDER BY message_id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    let expected =
+        [("m1", "user-1"), ("m2", "user-1"), ("m3", "user-1"), ("m4", "user-1"), ("m5", "user-1"), ("m6", "user-2")];
+    assert_eq!(customers, expected.map(|(a, b)| (a.to_string(), b.to_string())));
+}
+
+#[tokio::test]
+async fn a_replay_marks_its_dead_letter_in_the_same_commit() {
+    let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
+    store.write(vec![], vec![letter("missing_identity")]).await.unwrap();
+    assert_eq!(store.dead_letter(1).await.unwrap().unwrap().replayed_at, None);
+    store.write_replay(vec![event("fixed", "x")], 1).await.unwrap();
+    assert!(store.dead_letter(1).await.unwrap().unwrap().replayed_at.is_some());
+    assert_eq!(store.dead_letter(2).await.unwrap(), None);
 }

@@ -1,12 +1,17 @@
 //! The single writer: drains the queue, appends a group of requests in one transaction
-//! (group commit), then acknowledges each request and tells the listener.
+//! (group commit), then tells the listener and acknowledges each request. Being the only
+//! writer makes it the one place where duplicates and identity links are decided.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
+use chrono::Utc;
 use duckdb::{params, Appender, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{sql, CommittedBatch, NewDeadLetter, NewEvent, StoreError, StoredEvent, WriteReceipt};
+use super::{
+    dedup::{Deduper, DEDUP_WINDOW},
+    sql, CommittedBatch, NewDeadLetter, NewEvent, StoreError, StoredEvent, WriteReceipt,
+};
 
 /// Called on the writer thread after each commit, in commit order. Keep it quick.
 pub type CommitListener = Box<dyn Fn(Arc<CommittedBatch>) + Send + 'static>;
@@ -22,16 +27,15 @@ pub struct WriterConfig {
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        WriterConfig {
-            queue_capacity: 1024,
-            max_group_events: 20_000,
-        }
+        WriterConfig { queue_capacity: 1024, max_group_events: 20_000 }
     }
 }
 
 pub(super) struct WriteRequest {
     pub events: Vec<NewEvent>,
     pub dead_letters: Vec<NewDeadLetter>,
+    /// A dead letter this request replays; marked replayed in the same commit.
+    pub replays: Option<i64>,
     pub ack: oneshot::Sender<Result<WriteReceipt, StoreError>>,
 }
 
@@ -41,21 +45,46 @@ pub(super) fn spawn(
     on_commit: CommitListener,
 ) -> Result<(mpsc::Sender<WriteRequest>, std::thread::JoinHandle<()>), StoreError> {
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
-    let next_dead_letter =
-        conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
+    let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
+    let seen = load_recent_message_ids(&conn)?;
+    let linked = conn
+        .prepare(sql::IDENTITY_LINKED_ANONYMOUS_IDS)?
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<HashSet<_>, _>>()?;
+    tracing::info!(remembered_message_ids = seen.len(), identity_links = linked.len(), "writer state loaded");
     let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
-    let mut writer = Writer {
-        conn,
-        next_seq,
-        next_dead_letter,
-        config,
-        on_commit,
-    };
+    let mut writer = Writer { conn, next_seq, next_dead_letter, config, on_commit, seen, linked };
     let thread = std::thread::Builder::new()
         .name("wayline-writer".into())
         .spawn(move || writer.run(receiver))
         .map_err(|e| StoreError::WriteFailed(format!("could not start the writer thread: {e}")))?;
     Ok((sender, thread))
+}
+
+fn load_recent_message_ids(conn: &Connection) -> Result<Deduper, StoreError> {
+    let since = (Utc::now() - DEDUP_WINDOW).naive_utc();
+    let mut seen = Deduper::default();
+    let mut stmt = conn.prepare(sql::EVENTS_RECENT_MESSAGE_IDS)?;
+    let mut rows = stmt.query(params![since])?;
+    let now = Utc::now();
+    while let Some(row) = rows.next()? {
+        let source: String = row.get(0)?;
+        let message: String = row.get(1)?;
+        seen.insert(&source, &message, now);
+    }
+    Ok(seen)
+}
+
+/// The anonymous (or earlier) id and the user id an event links, if any: `alias` links its
+/// `previousId`; any other event carrying both ids links its anonymous id.
+pub fn identity_link(event: &NewEvent) -> Option<(&str, &str)> {
+    let user = event.user_id.as_deref()?;
+    let earlier = if event.kind == "alias" {
+        event.properties.get("previousId").and_then(|v| v.as_str())
+    } else {
+        event.anonymous_id.as_deref()
+    }?;
+    (earlier != user).then_some((earlier, user))
 }
 
 struct Writer {
@@ -64,6 +93,15 @@ struct Writer {
     next_dead_letter: i64,
     config: WriterConfig,
     on_commit: CommitListener,
+    seen: Deduper,
+    linked: HashSet<String>,
+}
+
+/// What one group changed in the writer's memory, to undo if its transaction fails.
+#[derive(Default)]
+struct Undo {
+    seen: Vec<(String, String)>,
+    linked: Vec<String>,
 }
 
 impl Writer {
@@ -91,58 +129,85 @@ impl Writer {
 
     fn commit_group(&mut self, group: Vec<WriteRequest>) {
         let (seq_before, dead_before) = (self.next_seq, self.next_dead_letter);
-        match self.append_all(&group) {
+        let mut undo = Undo::default();
+        let mut acks = Vec::with_capacity(group.len());
+        let mut requests = Vec::with_capacity(group.len());
+        for request in group {
+            acks.push(request.ack);
+            requests.push((request.events, request.dead_letters, request.replays));
+        }
+        match self.append_all(requests, &mut undo) {
             Ok((stored, receipts)) => {
                 // Listeners first: once a sender has its answer, every stream has the event.
                 if !stored.is_empty() {
                     (self.on_commit)(Arc::new(CommittedBatch { events: stored }));
                 }
-                for (request, receipt) in group.into_iter().zip(receipts) {
-                    let _ = request.ack.send(Ok(receipt));
+                for (ack, receipt) in acks.into_iter().zip(receipts) {
+                    let _ = ack.send(Ok(receipt));
                 }
             }
             Err(e) => {
                 (self.next_seq, self.next_dead_letter) = (seq_before, dead_before);
+                for (source, message) in &undo.seen {
+                    self.seen.forget(source, message);
+                }
+                for anonymous in &undo.linked {
+                    self.linked.remove(anonymous);
+                }
                 tracing::error!(error = %e, "write transaction failed");
                 let message = e.to_string();
-                for request in group {
-                    let _ = request
-                        .ack
-                        .send(Err(StoreError::WriteFailed(message.clone())));
+                for ack in acks {
+                    let _ = ack.send(Err(StoreError::WriteFailed(message.clone())));
                 }
             }
         }
     }
 
+    #[allow(clippy::type_complexity)]
     fn append_all(
         &mut self,
-        group: &[WriteRequest],
+        requests: Vec<(Vec<NewEvent>, Vec<NewDeadLetter>, Option<i64>)>,
+        undo: &mut Undo,
     ) -> Result<(Vec<StoredEvent>, Vec<WriteReceipt>), StoreError> {
+        let now = Utc::now();
         let tx = self.conn.transaction()?;
         let mut stored = Vec::new();
-        let mut receipts = Vec::with_capacity(group.len());
+        let mut receipts = Vec::with_capacity(requests.len());
         {
             let mut events = tx.appender("events")?;
             let mut dead_letters = tx.appender("dead_letters")?;
-            for request in group {
+            let mut link = tx.prepare_cached(sql::IDENTITY_INSERT_LINK)?;
+            let mut mark_replayed = tx.prepare_cached(sql::DEAD_LETTERS_MARK_REPLAYED)?;
+            for (request_events, request_letters, replays) in requests {
                 let first_seq = self.next_seq;
-                for event in &request.events {
-                    append_event(&mut events, self.next_seq, event)?;
-                    stored.push(StoredEvent {
-                        seq: self.next_seq,
-                        event: event.clone(),
-                    });
+                let mut receipt = WriteReceipt { first_seq, ..WriteReceipt::default() };
+                for event in request_events {
+                    if !self.seen.insert(&event.source_id, &event.message_id, now) {
+                        receipt.duplicates += 1;
+                        continue;
+                    }
+                    undo.seen.push((event.source_id.clone(), event.message_id.clone()));
+                    append_event(&mut events, self.next_seq, &event)?;
+                    if let Some((earlier, user)) = identity_link(&event) {
+                        if !self.linked.contains(earlier) {
+                            link.execute(params![earlier, user, event.timestamp.naive_utc(), self.next_seq])?;
+                            self.linked.insert(earlier.to_string());
+                            undo.linked.push(earlier.to_string());
+                        }
+                    }
+                    stored.push(StoredEvent { seq: self.next_seq, event });
                     self.next_seq += 1;
+                    receipt.events += 1;
                 }
-                for letter in &request.dead_letters {
+                for letter in &request_letters {
                     append_dead_letter(&mut dead_letters, self.next_dead_letter, letter)?;
                     self.next_dead_letter += 1;
+                    receipt.dead_letters += 1;
                 }
-                receipts.push(WriteReceipt {
-                    first_seq,
-                    events: request.events.len(),
-                    dead_letters: request.dead_letters.len(),
-                });
+                if let Some(id) = replays {
+                    mark_replayed.execute(params![now.naive_utc(), id])?;
+                }
+                receipts.push(receipt);
             }
             events.flush()?;
             dead_letters.flush()?;
@@ -176,11 +241,7 @@ fn append_event(appender: &mut Appender<'_>, seq: i64, e: &NewEvent) -> Result<(
     Ok(())
 }
 
-fn append_dead_letter(
-    appender: &mut Appender<'_>,
-    id: i64,
-    d: &NewDeadLetter,
-) -> Result<(), StoreError> {
+fn append_dead_letter(appender: &mut Appender<'_>, id: i64, d: &NewDeadLetter) -> Result<(), StoreError> {
     appender.append_row(params![
         id,
         d.source_id,
@@ -188,6 +249,8 @@ fn append_dead_letter(
         d.reason_code,
         d.reason,
         d.payload,
+        d.call_type,
+        None::<chrono::NaiveDateTime>,
     ])?;
     Ok(())
 }

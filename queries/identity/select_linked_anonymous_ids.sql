@@ -1,0 +1,1 @@
+SELECT anonymous_id FROM identity_links;

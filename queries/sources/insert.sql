@@ -1,0 +1,1 @@
+INSERT INTO sources (id, name, key_hash, created_at) VALUES (?, ?, ?, ?);

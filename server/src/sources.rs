@@ -1,0 +1,105 @@
+//! Sources: the apps and sites that send events, each with a write key. Keys are shown once
+//! when created and stored only as SHA-256 hashes; requests are matched by hashing their key.
+
+use std::{collections::HashMap, sync::RwLock};
+
+use chrono::Utc;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::store::{SourceRecord, Store, StoreError};
+
+/// The source the demo traffic and the README's examples use.
+pub const DEMO_SOURCE_ID: &str = "demo";
+/// The demo source's write key. It is public on purpose: it exists so that a fresh install
+/// works out of the box. Real senders get their own key from `wayline source add`.
+pub const DEMO_WRITE_KEY: &str = "wl_demo_public_write_key";
+
+/// Hex SHA-256 of a write key.
+pub fn hash_key(key: &str) -> String {
+    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random write key: `wl_` and 32 hex digits (128 bits).
+pub fn new_key(rng: &mut impl Rng) -> String {
+    format!("wl_{:032x}", rng.gen::<u128>())
+}
+
+/// The registered sources, looked up by key hash.
+pub struct Sources {
+    store: Store,
+    by_hash: RwLock<HashMap<String, String>>,
+}
+
+impl Sources {
+    /// Loads every source and makes sure the demo source exists.
+    pub async fn load(store: Store) -> Result<Self, StoreError> {
+        let mut records = store.sources().await?;
+        if !records.iter().any(|r| r.id == DEMO_SOURCE_ID) {
+            let demo = SourceRecord {
+                id: DEMO_SOURCE_ID.into(),
+                name: "Demo".into(),
+                key_hash: hash_key(DEMO_WRITE_KEY),
+                created_at: Utc::now(),
+            };
+            store.insert_source(demo.clone()).await?;
+            records.push(demo);
+        }
+        let by_hash = records.into_iter().map(|r| (r.key_hash, r.id)).collect();
+        Ok(Sources { store, by_hash: RwLock::new(by_hash) })
+    }
+
+    /// The source id a write key belongs to.
+    pub fn authenticate(&self, key: &str) -> Option<String> {
+        let hash = hash_key(key.trim());
+        self.by_hash.read().ok()?.get(&hash).cloned()
+    }
+
+    /// Registers a new source and returns it with its write key (shown only now).
+    pub async fn create(&self, name: &str) -> Result<(SourceRecord, String), StoreError> {
+        let (key, id) = {
+            let mut rng = rand::thread_rng();
+            (new_key(&mut rng), format!("src_{:08x}", rng.gen::<u32>()))
+        };
+        let record =
+            SourceRecord { id, name: name.trim().to_string(), key_hash: hash_key(&key), created_at: Utc::now() };
+        self.store.insert_source(record.clone()).await?;
+        if let Ok(mut by_hash) = self.by_hash.write() {
+            by_hash.insert(record.key_hash.clone(), record.id.clone());
+        }
+        Ok((record, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::WriterConfig;
+
+    #[test]
+    fn keys_hash_to_known_sha256() {
+        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn new_keys_have_the_documented_shape() {
+        let key = new_key(&mut rand::thread_rng());
+        assert!(key.starts_with("wl_") && key.len() == 35, "{key}");
+    }
+
+    #[tokio::test]
+    async fn created_keys_authenticate_and_survive_a_reload_while_others_do_not() {
+        let store = Store::open_in_memory(WriterConfig::default(), Box::new(|_| {})).unwrap();
+        let sources = Sources::load(store.clone()).await.unwrap();
+        assert_eq!(sources.authenticate(DEMO_WRITE_KEY).as_deref(), Some(DEMO_SOURCE_ID));
+        let (record, key) = sources.create("Web shop").await.unwrap();
+        assert_eq!(sources.authenticate(&key), Some(record.id.clone()));
+        assert_eq!(sources.authenticate("wl_wrong"), None);
+
+        let reloaded = Sources::load(store.clone()).await.unwrap();
+        assert_eq!(reloaded.authenticate(&key), Some(record.id));
+        let stored = store.sources().await.unwrap();
+        assert_eq!(stored.len(), 2, "the demo source is created once");
+        assert!(stored.iter().all(|s| s.key_hash.len() == 64 && !s.key_hash.contains("wl_")));
+    }
+}

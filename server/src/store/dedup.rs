@@ -1,0 +1,117 @@
+//! Remembers which `messageId`s each source sent in the last days, so that a retried or
+//! replayed message is acknowledged but not stored twice. Rebuilt from the store at start-up,
+//! so it survives restarts.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    hash::{Hash, Hasher},
+};
+
+use chrono::{DateTime, Duration, Utc};
+
+/// How long a message id is remembered.
+pub const DEDUP_WINDOW: Duration = Duration::days(7);
+
+/// 128 bits of hash per (source, message id): no false "duplicate" in any realistic volume,
+/// at a fraction of the memory of the strings.
+type Key = u128;
+
+fn key(source_id: &str, message_id: &str) -> Key {
+    let half = |salt: u8| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut hasher);
+        source_id.hash(&mut hasher);
+        message_id.hash(&mut hasher);
+        hasher.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// Message ids bucketed by the day they arrived; whole buckets expire.
+#[derive(Default)]
+pub struct Deduper {
+    days: VecDeque<(i64, HashSet<Key>)>,
+}
+
+fn day_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(86_400)
+}
+
+impl Deduper {
+    /// Records the id as seen at `at`; false if it was already seen within the window.
+    pub fn insert(&mut self, source_id: &str, message_id: &str, at: DateTime<Utc>) -> bool {
+        let key = key(source_id, message_id);
+        if self.days.iter().any(|(_, keys)| keys.contains(&key)) {
+            return false;
+        }
+        let day = day_of(at);
+        match self.days.iter_mut().find(|(d, _)| *d == day) {
+            Some((_, keys)) => {
+                keys.insert(key);
+            }
+            None => {
+                self.days.push_back((day, HashSet::from([key])));
+                self.days.make_contiguous().sort_by_key(|(d, _)| *d);
+            }
+        }
+        self.expire(at);
+        true
+    }
+
+    /// Forgets an id again (its write was rolled back).
+    pub fn forget(&mut self, source_id: &str, message_id: &str) {
+        let key = key(source_id, message_id);
+        for (_, keys) in self.days.iter_mut() {
+            keys.remove(&key);
+        }
+    }
+
+    fn expire(&mut self, now: DateTime<Utc>) {
+        // One extra day, so that an id is kept for at least the full window.
+        let oldest = day_of(now - DEDUP_WINDOW) - 1;
+        while self.days.front().is_some_and(|(d, _)| *d < oldest) {
+            self.days.pop_front();
+        }
+    }
+
+    /// How many ids are remembered.
+    pub(super) fn len(&self) -> usize {
+        self.days.iter().map(|(_, keys)| keys.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_repeated_id_is_a_duplicate_per_source() {
+        let mut d = Deduper::default();
+        assert!(d.insert("s1", "m1", at("2026-11-01T10:00:00Z")));
+        assert!(!d.insert("s1", "m1", at("2026-11-03T10:00:00Z")));
+        assert!(d.insert("s2", "m1", at("2026-11-03T10:00:00Z")), "another source may reuse an id");
+        assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn ids_are_remembered_for_seven_days_then_forgotten() {
+        let mut d = Deduper::default();
+        d.insert("s", "old", at("2026-11-01T10:00:00Z"));
+        assert!(!d.insert("s", "old", at("2026-11-08T09:00:00Z")), "still within 7 days");
+        d.insert("s", "other", at("2026-11-10T12:00:00Z"));
+        assert!(d.insert("s", "old", at("2026-11-10T12:00:00Z")), "forgotten after the window");
+    }
+
+    #[test]
+    fn a_forgotten_id_can_be_stored_again() {
+        let mut d = Deduper::default();
+        let now = at("2026-11-01T10:00:00Z");
+        d.insert("s", "m", now);
+        d.forget("s", "m");
+        assert!(d.insert("s", "m", now));
+    }
+}
