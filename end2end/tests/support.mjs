@@ -89,3 +89,30 @@ export async function track(baseUrl, message) {
   });
   return { status: response.status, body: await response.json() };
 }
+
+/// The newest events as the live stream's first frame shows them (newest first).
+export async function newestEvents(baseUrl) {
+  const controller = new AbortController();
+  const response = await fetch(`${baseUrl}/api/v1/stream/events`, { signal: controller.signal });
+  const reader = response.body.getReader();
+  let text = '';
+  while (!text.includes('\n\n')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  controller.abort();
+  const data = text.split('\n').find((line) => line.startsWith('data:'));
+  return JSON.parse(data.slice(5)).events;
+}
+
+/// Polls until `predicate(events)` holds or the time is up.
+export async function waitForEvents(baseUrl, predicate, timeoutMs = 5000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const events = await newestEvents(baseUrl);
+    if (predicate(events)) return events;
+    if (Date.now() > until) throw new Error(`events never matched: ${JSON.stringify(events.map((e) => e.name ?? e.kind))}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
