@@ -9,7 +9,7 @@ use app::types::{LiveEvent, StreamFrame};
 
 use crate::{
     hub::Hub,
-    store::{Store, StoreError, StoredEvent},
+    store::{value_of, Store, StoreError, StoredEvent},
 };
 
 /// Events sent in the first frame of a fresh connection.
@@ -21,8 +21,8 @@ pub const RESUME_LIMIT: usize = 1_000;
 pub fn live_event(stored: &StoredEvent) -> LiveEvent {
     let e = &stored.event;
     let properties = match e.kind.as_str() {
-        "identify" | "group" => e.traits.clone(),
-        _ => e.properties.clone(),
+        "identify" | "group" => value_of(&e.traits),
+        _ => value_of(&e.properties),
     };
     LiveEvent {
         seq: stored.seq,
@@ -35,7 +35,7 @@ pub fn live_event(stored: &StoredEvent) -> LiveEvent {
         timestamp: e.timestamp,
         received_at: e.received_at,
         properties,
-        channel: channel(&e.context),
+        channel: channel(&value_of(&e.context)),
     }
 }
 
@@ -149,9 +149,9 @@ mod tests {
                 original_timestamp: None,
                 sent_at: None,
                 received_at: chrono::DateTime::UNIX_EPOCH,
-                properties: Value::Null,
-                traits: Value::Null,
-                context: Value::Null,
+                properties: None,
+                traits: None,
+                context: None,
             },
         };
         Arc::new(CommittedBatch { events: seqs.iter().copied().map(event).collect() })

@@ -222,18 +222,15 @@ async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Resu
         SourceCommand::Add { db, .. } | SourceCommand::List { db } => db.clone(),
     };
     let settings = ServeSettings::resolve(file, Overrides { db, ..Default::default() })?;
-    let wayline = Wayline::open(
-        Database::File(&settings.db),
-        leptos_options(&settings.site_root, settings.addr),
-        vec![],
-    )
-    .await
-    .with_context(|| {
-        format!(
+    let wayline =
+        Wayline::open(Database::File(&settings.db), leptos_options(&settings.site_root, settings.addr), vec![])
+            .await
+            .with_context(|| {
+            format!(
             "opening {} (if `wayline serve` is running on it, stop it first: DuckDB lets one process open the file)",
             settings.db.display()
         )
-    })?;
+        })?;
     match command {
         SourceCommand::Add { name, .. } => {
             let (record, key) = wayline.state.sources.create(&name).await?;

@@ -14,7 +14,7 @@ use crate::{
     sources::Sources,
     store::{NewDeadLetter, Store, StoreError, WriteReceipt},
 };
-pub use segment::{Arrival, CallType, Rejection};
+pub use segment::{Arrival, CallType, Inherited, Rejection};
 
 /// Size limits, as Segment's HTTP API has them.
 #[derive(Debug, Clone, Copy)]
@@ -78,13 +78,25 @@ pub enum IngestError {
 struct ParsedBody<'a> {
     write_key: Option<String>,
     items: Vec<Item<'a>>,
+    /// Batch-level `context`, merged into every message.
+    context: Option<Map<String, Value>>,
+    /// Batch-level `sentAt`.
+    sent_at: Option<Value>,
 }
 
-/// One message of a body: its raw text (kept for its dead letter) and parsed form.
+/// Only the write key of a single message; the rest is skipped without building anything.
+#[derive(Deserialize)]
+struct WriteKeyOnly {
+    #[serde(default, rename = "writeKey")]
+    write_key: Option<String>,
+}
+
+/// One message of a body: its text (parsed, and kept for its dead letter) and whether it
+/// is already refused for its size.
 struct Item<'a> {
     index: Option<usize>,
     raw: &'a str,
-    value: Result<Value, Rejection>,
+    too_large: Option<Rejection>,
 }
 
 #[derive(Deserialize)]
@@ -165,8 +177,13 @@ impl Ingestor {
         let mut events = Vec::with_capacity(parsed.items.len());
         let mut rejected = Vec::new();
         let mut dead_letters = Vec::new();
+        let inherited = Inherited { context: parsed.context.as_ref(), sent_at: parsed.sent_at.as_ref() };
         for item in parsed.items {
-            match item.value.and_then(|value| segment::parse_message(path_type, &value, &arrival)) {
+            let event = match item.too_large {
+                Some(rejection) => Err(rejection),
+                None => segment::parse_message(path_type, item.raw, inherited, &arrival),
+            };
+            match event {
                 Ok(event) => events.push(event),
                 Err(rejection) => {
                     dead_letters.push(letter(item.raw.as_bytes(), &rejection));
@@ -190,14 +207,17 @@ impl Ingestor {
         if let Some(at) = dead.replayed_at {
             return Err(IngestError::AlreadyReplayed { id, at });
         }
-        let payload = corrected.unwrap_or(dead.letter.payload.as_bytes());
-        let value: Value = serde_json::from_slice(payload).map_err(|e| invalid_json(&e).1)?;
+        let payload = match corrected {
+            Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            None => dead.letter.payload,
+        };
         let path_type = dead.letter.call_type.as_deref().and_then(CallType::parse);
         let arrival = Arrival {
             source_id: dead.letter.source_id.unwrap_or_else(|| crate::sources::DEMO_SOURCE_ID.into()),
             received_at,
         };
-        let event = segment::parse_message(path_type, &value, &arrival).map_err(IngestError::Rejected)?;
+        let event = segment::parse_message(path_type, &payload, Inherited::default(), &arrival)
+            .map_err(IngestError::Rejected)?;
         Ok(self.store.write_replay(vec![event], id).await?)
     }
 
@@ -233,9 +253,15 @@ impl Ingestor {
         })?;
         match endpoint {
             Endpoint::Single(_) => {
-                let value: Value = serde_json::from_str(text).map_err(|e| invalid_json(&e))?;
-                let write_key = value.get("writeKey").and_then(Value::as_str).map(str::to_string);
-                Ok(ParsedBody { write_key, items: vec![Item { index: None, raw: text, value: Ok(value) }] })
+                // Syntax errors refuse the body; a body of the wrong shape (an array, say) goes
+                // on to be refused as a message, with a reason naming what it was.
+                let write_key = match serde_json::from_str::<WriteKeyOnly>(text) {
+                    Ok(only) => only.write_key,
+                    Err(e) if e.classify() == serde_json::error::Category::Data => None,
+                    Err(e) => return Err(invalid_json(&e)),
+                };
+                let item = Item { index: None, raw: text, too_large: None };
+                Ok(ParsedBody { write_key, items: vec![item], context: None, sent_at: None })
             }
             Endpoint::Batch => self.parse_batch(text),
         }
@@ -267,24 +293,22 @@ impl Ingestor {
             .enumerate()
             .map(|(index, raw)| {
                 let raw = raw.get();
-                let value = if raw.len() > self.limits.max_event_bytes {
-                    Err(Rejection {
-                        code: "too_large",
-                        message: format!(
-                            "the message is {} bytes, over the {}-byte limit per event; trim its properties",
-                            raw.len(),
-                            self.limits.max_event_bytes
-                        ),
-                    })
-                } else {
-                    let mut value: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-                    inherit_batch_fields(&mut value, envelope.context.as_ref(), envelope.sent_at.as_ref());
-                    Ok(value)
-                };
-                Item { index: Some(index), raw, value }
+                let too_large = (raw.len() > self.limits.max_event_bytes).then(|| Rejection {
+                    code: "too_large",
+                    message: format!(
+                        "the message is {} bytes, over the {}-byte limit per event; trim its properties",
+                        raw.len(),
+                        self.limits.max_event_bytes
+                    ),
+                });
+                Item { index: Some(index), raw, too_large }
             })
             .collect();
-        Ok(ParsedBody { write_key: envelope.write_key, items })
+        let context = match envelope.context {
+            Some(Value::Object(map)) => Some(map),
+            _ => None,
+        };
+        Ok(ParsedBody { write_key: envelope.write_key, items, context, sent_at: envelope.sent_at })
     }
 }
 
@@ -292,22 +316,6 @@ fn invalid_json(error: &serde_json::Error) -> Refusal {
     let error =
         IngestError::InvalidJson { message: json_error_text(error), line: error.line(), column: error.column() };
     (Rejection { code: "invalid_json", message: error.to_string() }, error)
-}
-
-/// Batch-level `context` is merged into each item's (the item's own keys win); batch-level
-/// `sentAt` applies to items that have none.
-fn inherit_batch_fields(item: &mut Value, context: Option<&Value>, sent_at: Option<&Value>) {
-    let Value::Object(fields) = item else { return };
-    if let Some(Value::Object(shared)) = context {
-        let mut merged: Map<String, Value> = shared.clone();
-        if let Some(Value::Object(own)) = fields.get("context") {
-            merged.extend(own.clone());
-        }
-        fields.insert("context".into(), Value::Object(merged));
-    }
-    if let Some(sent_at) = sent_at {
-        fields.entry("sentAt").or_insert_with(|| sent_at.clone());
-    }
 }
 
 /// serde_json's message without its trailing " at line X column Y" (we report those apart).
@@ -333,18 +341,6 @@ fn truncate(mut text: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn batch_context_is_merged_under_the_items_own() {
-        let mut item = json!({"context": {"ip": "own"}, "sentAt": "2026-01-01T00:00:00Z"});
-        inherit_batch_fields(&mut item, Some(&json!({"ip": "shared", "locale": "de"})), Some(&json!("x")));
-        assert_eq!(item["context"], json!({"ip": "own", "locale": "de"}));
-        assert_eq!(item["sentAt"], json!("2026-01-01T00:00:00Z"));
-        let mut bare = json!({});
-        inherit_batch_fields(&mut bare, None, Some(&json!("2026-01-02T00:00:00Z")));
-        assert_eq!(bare["sentAt"], json!("2026-01-02T00:00:00Z"));
-    }
 
     #[test]
     fn truncation_respects_character_boundaries() {

@@ -2,10 +2,12 @@
 //! with a reason that names the problem and the fix when it cannot be accepted.
 //! Pure functions; no I/O.
 
-use chrono::{DateTime, Duration, Utc};
-use serde_json::{Map, Value};
+use std::collections::HashMap;
 
-use crate::store::NewEvent;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{value::RawValue, Map, Value};
+
+use crate::store::{value_of, JsonText, NewEvent};
 
 /// Segment's call types, as `type` in the body or the last segment of `/v1/<type>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,20 +82,64 @@ pub struct Arrival {
     pub received_at: DateTime<Utc>,
 }
 
-/// Turns one Segment message into an event to store.
+/// What a batch hands down to each of its messages.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Inherited<'a> {
+    /// Batch-level `context`, merged under each message's own.
+    pub context: Option<&'a Map<String, Value>>,
+    /// Batch-level `sentAt`, for messages without their own.
+    pub sent_at: Option<&'a Value>,
+}
+
+/// Top-level keys whose values are small scalars, parsed as values; `properties`, `traits`
+/// and `context` stay text (checked to be objects, never turned into trees).
+const SCALAR_KEYS: &[&str] = &[
+    "type",
+    "messageId",
+    "userId",
+    "anonymousId",
+    "event",
+    "name",
+    "previousId",
+    "groupId",
+    "timestamp",
+    "originalTimestamp",
+    "sentAt",
+];
+
+/// Turns one Segment message (its JSON text) into an event to store.
 ///
 /// `path_type` is the call type named by the endpoint (`/v1/track`); `None` for batch items,
 /// which must carry their own `type`.
-pub fn parse_message(path_type: Option<CallType>, message: &Value, arrival: &Arrival) -> Result<NewEvent, Rejection> {
-    let Some(fields) = message.as_object() else {
-        return Err(Rejection::new(
-            "not_an_object",
-            format!(
-                "each message must be a JSON object, got {}; send {{\"type\": \"track\", \"event\": …}}",
-                kind_of(message)
+pub fn parse_message(
+    path_type: Option<CallType>,
+    raw: &str,
+    inherited: Inherited<'_>,
+    arrival: &Arrival,
+) -> Result<NewEvent, Rejection> {
+    let top: HashMap<String, &RawValue> =
+        serde_json::from_str(raw).map_err(|_| match serde_json::from_str::<Value>(raw) {
+            Ok(value) => Rejection::new(
+                "not_an_object",
+                format!(
+                    "each message must be a JSON object, got {}; send {{\"type\": \"track\", \"event\": …}}",
+                    kind_of(&value)
+                ),
             ),
-        ));
-    };
+            Err(e) => Rejection::new("invalid_json", format!("the message is not valid JSON: {e}")),
+        })?;
+    let mut fields = Map::new();
+    for key in SCALAR_KEYS {
+        if let Some(value) = top.get(*key) {
+            let value: Value = serde_json::from_str(value.get()).unwrap_or(Value::Null);
+            fields.insert((*key).to_string(), value);
+        }
+    }
+    if let Some(sent_at) = inherited.sent_at {
+        fields.entry("sentAt").or_insert_with(|| sent_at.clone());
+    }
+    let fields = &fields;
+
     let kind = call_type(path_type, fields)?;
     let user_id = identity(fields, "userId")?;
     let anonymous_id = identity(fields, "anonymousId")?;
@@ -113,19 +159,26 @@ pub fn parse_message(path_type: Option<CallType>, message: &Value, arrival: &Arr
         CallType::Page | CallType::Screen => optional_text(fields, "name")?,
         CallType::Identify | CallType::Group | CallType::Alias => None,
     };
-    let mut properties = object_field(fields, "properties")?;
-    let mut traits = object_field(fields, "traits")?;
-    let context = object_field(fields, "context")?;
+    let mut properties = object_text(&top, "properties")?;
+    let mut traits = object_text(&top, "traits")?;
+    let mut context = object_text(&top, "context")?;
+    if let Some(shared) = inherited.context {
+        let mut merged = shared.clone();
+        if let Value::Object(own) = value_of(&context) {
+            merged.extend(own);
+        }
+        context = Some(JsonText::from_value(&Value::Object(merged)));
+    }
     match kind {
         CallType::Alias => {
             let previous =
                 required_text(fields, "previousId", "alias calls need previousId, the id being merged into userId")?;
-            properties = with_field(properties, "previousId", previous);
+            properties = Some(with_field(value_of(&properties), "previousId", previous));
         }
         CallType::Group => {
             let group =
                 required_text(fields, "groupId", "group calls need groupId, the account the customer belongs to")?;
-            traits = with_field(traits, "groupId", group);
+            traits = Some(with_field(value_of(&traits), "groupId", group));
         }
         _ => {}
     }
@@ -246,24 +299,29 @@ fn required_text(fields: &Map<String, Value>, key: &str, hint: &str) -> Result<S
     optional_text(fields, key)?.ok_or_else(|| Rejection::new("missing_field", format!("{key} is missing: {hint}")))
 }
 
-fn object_field(fields: &Map<String, Value>, key: &str) -> Result<Value, Rejection> {
-    match fields.get(key) {
-        None | Some(Value::Null) => Ok(Value::Null),
-        Some(value @ Value::Object(_)) => Ok(value.clone()),
-        Some(other) => Err(Rejection::new(
-            "invalid_field",
-            format!("{key} must be a JSON object of key/value pairs, got {}", kind_of(other)),
-        )),
-    }
+/// An object-valued field as text: `{…}` is kept as it came, `null` is absent, anything
+/// else is refused with what it was.
+fn object_text(top: &HashMap<String, &RawValue>, key: &str) -> Result<Option<JsonText>, Rejection> {
+    let Some(raw) = top.get(key) else { return Ok(None) };
+    let text = raw.get().trim_start();
+    let kind = match text.as_bytes().first() {
+        Some(b'{') => return Ok(Some(JsonText::from_raw(raw))),
+        Some(b'n') => return Ok(None),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        _ => "a number",
+    };
+    Err(Rejection::new("invalid_field", format!("{key} must be a JSON object of key/value pairs, got {kind}")))
 }
 
-fn with_field(value: Value, key: &str, text: String) -> Value {
+fn with_field(value: Value, key: &str, text: String) -> JsonText {
     let mut map = match value {
         Value::Object(map) => map,
         _ => Map::new(),
     };
     map.insert(key.to_string(), Value::String(text));
-    Value::Object(map)
+    JsonText::from_value(&Value::Object(map))
 }
 
 fn time_field(fields: &Map<String, Value>, key: &str) -> Result<Option<DateTime<Utc>>, Rejection> {
@@ -295,8 +353,12 @@ mod tests {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
     }
 
+    fn parse(path: Option<CallType>, message: &Value) -> Result<NewEvent, Rejection> {
+        parse_message(path, &message.to_string(), Inherited::default(), &arrival())
+    }
+
     fn reject(path: Option<CallType>, message: Value) -> &'static str {
-        parse_message(path, &message, &arrival()).unwrap_err().code
+        parse(path, &message).unwrap_err().code
     }
 
     #[test]
@@ -306,20 +368,20 @@ mod tests {
             "properties": {"sku": "A-1"}, "context": {"ip": "1.2.3.4"},
             "timestamp": "2026-11-23T11:59:00Z"
         });
-        let event = parse_message(Some(CallType::Track), &message, &arrival()).unwrap();
+        let event = parse(Some(CallType::Track), &message).unwrap();
         assert_eq!(event.message_id, "m-1");
         assert_eq!(event.kind, "track");
         assert_eq!(event.name.as_deref(), Some("Product Viewed"));
         assert_eq!(event.anonymous_id.as_deref(), Some("a-1"));
         assert_eq!(event.user_id, None);
-        assert_eq!(event.properties, json!({"sku": "A-1"}));
+        assert_eq!(value_of(&event.properties), json!({"sku": "A-1"}));
         assert_eq!(event.timestamp, at("2026-11-23T11:59:00Z"));
         assert_eq!(event.source_id, "src");
     }
 
     #[test]
     fn numeric_user_ids_become_text_and_missing_message_ids_are_generated() {
-        let event = parse_message(Some(CallType::Identify), &json!({"userId": 42}), &arrival()).unwrap();
+        let event = parse(Some(CallType::Identify), &json!({"userId": 42})).unwrap();
         assert_eq!(event.user_id.as_deref(), Some("42"));
         assert!(event.message_id.starts_with("wayline-"));
         assert_eq!(event.timestamp, arrival().received_at);
@@ -332,7 +394,7 @@ mod tests {
             "userId": "u", "event": "x",
             "timestamp": "2026-11-23T12:09:00Z", "sentAt": "2026-11-23T12:10:00Z"
         });
-        let event = parse_message(Some(CallType::Track), &message, &arrival()).unwrap();
+        let event = parse(Some(CallType::Track), &message).unwrap();
         assert_eq!(event.timestamp, at("2026-11-23T11:59:00Z"));
         assert_eq!(event.original_timestamp, Some(at("2026-11-23T12:09:00Z")));
     }
@@ -364,17 +426,31 @@ mod tests {
     #[test]
     fn events_more_than_a_day_ahead_are_refused_but_a_day_is_allowed() {
         let at_limit = json!({"userId": "u", "event": "x", "timestamp": "2026-11-24T12:00:00Z"});
-        assert!(parse_message(Some(CallType::Track), &at_limit, &arrival()).is_ok());
+        assert!(parse(Some(CallType::Track), &at_limit).is_ok());
         let beyond = json!({"userId": "u", "event": "x", "timestamp": "2026-11-24T12:00:01Z"});
         assert_eq!(reject(Some(CallType::Track), beyond), "timestamp_in_future");
     }
 
     #[test]
     fn alias_and_group_keep_their_target_ids() {
-        let alias =
-            parse_message(Some(CallType::Alias), &json!({"userId": "u", "previousId": "a"}), &arrival()).unwrap();
-        assert_eq!(alias.properties, json!({"previousId": "a"}));
-        let group = parse_message(None, &json!({"type": "group", "userId": "u", "groupId": "g"}), &arrival()).unwrap();
-        assert_eq!(group.traits, json!({"groupId": "g"}));
+        let alias = parse(Some(CallType::Alias), &json!({"userId": "u", "previousId": "a"})).unwrap();
+        assert_eq!(value_of(&alias.properties), json!({"previousId": "a"}));
+        let group = parse(None, &json!({"type": "group", "userId": "u", "groupId": "g"})).unwrap();
+        assert_eq!(value_of(&group.traits), json!({"groupId": "g"}));
+    }
+
+    #[test]
+    fn object_fields_are_kept_as_sent_and_batch_context_merges_under_the_messages_own() {
+        let text = r#"{"userId":"u","event":"x","properties":{ "b": 1,  "a": 2 },"context":{"ip":"own"}}"#;
+        let shared = json!({"ip": "shared", "locale": "de"});
+        let inherited = Inherited { context: shared.as_object(), sent_at: None };
+        let event = parse_message(Some(CallType::Track), text, inherited, &arrival()).unwrap();
+        assert_eq!(event.properties.as_ref().map(JsonText::as_str), Some(r#"{ "b": 1,  "a": 2 }"#));
+        assert_eq!(value_of(&event.context), json!({"ip": "own", "locale": "de"}));
+        let no_traits = r#"{"userId":"u","event":"x","traits":null}"#;
+        assert_eq!(
+            parse_message(Some(CallType::Track), no_traits, Inherited::default(), &arrival()).unwrap().traits,
+            None
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! acknowledges only after commit; reads run on their own connections off the async executor.
 
 mod dedup;
+mod json_text;
 mod migrations;
 pub mod sql;
 mod writer;
@@ -13,10 +14,10 @@ use std::{
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use duckdb::{params, Connection};
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 pub use dedup::DEDUP_WINDOW;
+pub use json_text::{value_of, JsonText};
 pub use migrations::{migrate, MIGRATIONS};
 pub use writer::{identity_link, CommitListener, WriterConfig};
 
@@ -57,9 +58,9 @@ pub struct NewEvent {
     pub original_timestamp: Option<DateTime<Utc>>,
     pub sent_at: Option<DateTime<Utc>>,
     pub received_at: DateTime<Utc>,
-    pub properties: Value,
-    pub traits: Value,
-    pub context: Value,
+    pub properties: Option<JsonText>,
+    pub traits: Option<JsonText>,
+    pub context: Option<JsonText>,
 }
 
 /// A committed event with its store-assigned sequence number.
@@ -312,9 +313,9 @@ fn select_events(
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.prepare(query)?;
     let rows = stmt.query_map(params, |row| {
-        let json = |i: usize| -> duckdb::Result<Value> {
+        let json = |i: usize| -> duckdb::Result<Option<JsonText>> {
             let text: Option<String> = row.get(i)?;
-            Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null))
+            Ok(text.and_then(|t| JsonText::parse(t).ok()))
         };
         Ok(StoredEvent {
             seq: row.get(0)?,

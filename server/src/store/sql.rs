@@ -51,3 +51,4 @@ pub const READ_QUERIES: &[&str] = &[
 pub const WRITE_QUERIES: &[&str] = &[RECORD_VERSION, SOURCES_INSERT, IDENTITY_INSERT_LINK, DEAD_LETTERS_MARK_REPLAYED];
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
+pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");

@@ -17,9 +17,9 @@ fn event(message_id: &str, name: &str) -> NewEvent {
         original_timestamp: None,
         sent_at: None,
         received_at: at("2026-11-23T10:00:01Z"),
-        properties: json!({"sku": "A-1"}),
-        traits: Value::Null,
-        context: json!({"ip": "10.0.0.1"}),
+        properties: Some(JsonText::from_value(&json!({"sku": "A-1"}))),
+        traits: None,
+        context: Some(JsonText::from_value(&json!({"ip": "10.0.0.1"}))),
     }
 }
 
@@ -91,7 +91,7 @@ async fn committed_events_are_numbered_in_order_and_read_back() {
     let recent = store.recent_events(2).await.unwrap();
     assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 2]);
     assert_eq!(recent[0].event.name.as_deref(), Some("c"));
-    assert_eq!(recent[0].event.properties, json!({"sku": "A-1"}));
+    assert_eq!(value_of(&recent[0].event.properties), json!({"sku": "A-1"}));
     assert_eq!(recent[0].event.timestamp, at("2026-11-23T10:00:00Z"));
 
     let after = store.events_after(1, 10).await.unwrap();
@@ -204,7 +204,7 @@ async fn identify_and_alias_stitch_identities_into_one_customer() {
     // Browsing anonymously on a laptop, then signing in; later a phone, then an alias
     // from an old user id.
     let mut alias = with_ids("m5", None, Some("user-1"), "alias");
-    alias.properties = json!({"previousId": "legacy-7"});
+    alias.properties = Some(JsonText::from_value(&json!({"previousId": "legacy-7"})));
     store
         .write(
             vec![

@@ -2,7 +2,7 @@
 //! (group commit), then tells the listener and acknowledges each request. Being the only
 //! writer makes it the one place where duplicates and identity links are decided.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{borrow::Cow, collections::HashSet, sync::Arc};
 
 use chrono::Utc;
 use duckdb::{params, Appender, Connection};
@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     dedup::{Deduper, DEDUP_WINDOW},
-    sql, CommittedBatch, NewDeadLetter, NewEvent, StoreError, StoredEvent, WriteReceipt,
+    sql, CommittedBatch, JsonText, NewDeadLetter, NewEvent, StoreError, StoredEvent, WriteReceipt,
 };
 
 /// Called on the writer thread after each commit, in commit order. Keep it quick.
@@ -44,6 +44,7 @@ pub(super) fn spawn(
     config: WriterConfig,
     on_commit: CommitListener,
 ) -> Result<(mpsc::Sender<WriteRequest>, std::thread::JoinHandle<()>), StoreError> {
+    conn.execute_batch(sql::WRITER_SETTINGS)?;
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
     let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
     let seen = load_recent_message_ids(&conn)?;
@@ -77,14 +78,18 @@ fn load_recent_message_ids(conn: &Connection) -> Result<Deduper, StoreError> {
 
 /// The anonymous (or earlier) id and the user id an event links, if any: `alias` links its
 /// `previousId`; any other event carrying both ids links its anonymous id.
-pub fn identity_link(event: &NewEvent) -> Option<(&str, &str)> {
+pub fn identity_link(event: &NewEvent) -> Option<(Cow<'_, str>, &str)> {
     let user = event.user_id.as_deref()?;
     let earlier = if event.kind == "alias" {
-        event.properties.get("previousId").and_then(|v| v.as_str())
+        // Rare: only alias calls pay for parsing their properties.
+        return match super::value_of(&event.properties).get("previousId").and_then(|v| v.as_str()) {
+            Some(previous) if previous != user => Some((Cow::Owned(previous.to_string()), user)),
+            _ => None,
+        };
     } else {
         event.anonymous_id.as_deref()
     }?;
-    (earlier != user).then_some((earlier, user))
+    (earlier != user).then_some((Cow::Borrowed(earlier), user))
 }
 
 struct Writer {
@@ -189,10 +194,10 @@ impl Writer {
                     undo.seen.push((event.source_id.clone(), event.message_id.clone()));
                     append_event(&mut events, self.next_seq, &event)?;
                     if let Some((earlier, user)) = identity_link(&event) {
-                        if !self.linked.contains(earlier) {
-                            link.execute(params![earlier, user, event.timestamp.naive_utc(), self.next_seq])?;
+                        if !self.linked.contains(earlier.as_ref()) {
+                            link.execute(params![earlier.as_ref(), user, event.timestamp.naive_utc(), self.next_seq])?;
                             self.linked.insert(earlier.to_string());
-                            undo.linked.push(earlier.to_string());
+                            undo.linked.push(earlier.into_owned());
                         }
                     }
                     stored.push(StoredEvent { seq: self.next_seq, event });
@@ -217,10 +222,6 @@ impl Writer {
     }
 }
 
-fn json_text(value: &serde_json::Value) -> Option<String> {
-    (!value.is_null()).then(|| value.to_string())
-}
-
 fn append_event(appender: &mut Appender<'_>, seq: i64, e: &NewEvent) -> Result<(), StoreError> {
     appender.append_row(params![
         seq,
@@ -234,9 +235,9 @@ fn append_event(appender: &mut Appender<'_>, seq: i64, e: &NewEvent) -> Result<(
         e.original_timestamp.map(|t| t.naive_utc()),
         e.sent_at.map(|t| t.naive_utc()),
         e.received_at.naive_utc(),
-        json_text(&e.properties),
-        json_text(&e.traits),
-        json_text(&e.context),
+        e.properties.as_ref().map(JsonText::as_str),
+        e.traits.as_ref().map(JsonText::as_str),
+        e.context.as_ref().map(JsonText::as_str),
     ])?;
     Ok(())
 }
