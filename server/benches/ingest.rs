@@ -4,6 +4,7 @@
 //!   cargo bench -p server --bench ingest                 # full run
 //!   cargo bench -p server --bench ingest -- --quick      # a smaller, faster run
 //!   ... -- --out path.json                               # where the JSON goes
+//!   ... -- --clients 8,32                                # concurrent batch senders to try
 //!
 //! Measures: batch ingest (100 events per request, concurrent clients) in events/s with
 //! p50/p99 time to acknowledge; single-event requests/s with p50/p99; `wayline import`
@@ -22,21 +23,28 @@ use server::{import, leptos_options, sources::DEMO_WRITE_KEY, Database, Wayline}
 
 struct Args {
     quick: bool,
+    clients: Vec<usize>,
     out: PathBuf,
 }
 
 fn args() -> Args {
     let mut quick = false;
+    let mut clients = vec![8, 32];
     let mut out = PathBuf::from("target/bench/ingest.json");
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--out" => out = iter.next().map(PathBuf::from).unwrap_or(out),
+            "--clients" => {
+                if let Some(list) = iter.next() {
+                    clients = list.split(',').filter_map(|n| n.parse().ok()).collect();
+                }
+            }
             _ => {} // cargo bench passes --bench
         }
     }
-    Args { quick, out }
+    Args { quick, clients, out }
 }
 
 const EVENTS: [&str; 4] = ["product_viewed", "added_to_cart", "checkout_started", "purchase_completed"];
@@ -117,7 +125,7 @@ async fn main() {
     let args = args();
     let (batch_events, single_requests, import_events) =
         if args.quick { (100_000, 5_000, 50_000) } else { (1_000_000, 20_000, 200_000) };
-    let clients = 8;
+    let clients = args.clients;
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("bench.duckdb");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -128,26 +136,37 @@ async fn main() {
     let base = format!("http://{addr}");
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
 
-    // 1. Batches of 100.
-    let bodies: Vec<String> = (0..batch_events / 100)
-        .map(|b| {
-            let batch: Vec<Value> = (0..100).map(|i| message("batch", b * 100 + i)).collect();
-            json!({ "batch": batch }).to_string()
-        })
-        .collect();
-    let batch_bytes: usize = bodies.iter().map(String::len).sum();
-    let (wall, latencies) = blast(&client, &format!("{base}/v1/batch"), bodies, clients).await;
-    let batch_rate = batch_events as f64 / wall.as_secs_f64();
-    let batch = json!({
-        "events": batch_events,
-        "events_per_request": 100,
-        "clients": clients,
-        "seconds": wall.as_secs_f64(),
-        "events_per_second": batch_rate,
-        "megabytes_per_second": batch_bytes as f64 / wall.as_secs_f64() / 1e6,
-        "ack_ms_p50": percentile(&latencies, 0.50),
-        "ack_ms_p99": percentile(&latencies, 0.99),
-    });
+    // 1. Batches of 100, at several levels of concurrency: group commit shares each commit
+    //    among whatever requests are waiting, so more concurrent senders mean fewer commits.
+    let mut batch_runs = Vec::new();
+    for (round, clients) in clients.iter().copied().enumerate() {
+        let run = format!("batch{round}");
+        let bodies: Vec<String> = (0..batch_events / 100)
+            .map(|b| {
+                let batch: Vec<Value> = (0..100).map(|i| message(&run, b * 100 + i)).collect();
+                json!({ "batch": batch }).to_string()
+            })
+            .collect();
+        let batch_bytes: usize = bodies.iter().map(String::len).sum();
+        let (wall, latencies) = blast(&client, &format!("{base}/v1/batch"), bodies, clients).await;
+        let figures = json!({
+            "events": batch_events,
+            "events_per_request": 100,
+            "clients": clients,
+            "seconds": wall.as_secs_f64(),
+            "events_per_second": batch_events as f64 / wall.as_secs_f64(),
+            "megabytes_per_second": batch_bytes as f64 / wall.as_secs_f64() / 1e6,
+            "ack_ms_p50": percentile(&latencies, 0.50),
+            "ack_ms_p99": percentile(&latencies, 0.99),
+        });
+        println!(
+            "batch ingest  {:>10.0} events/s  (100/request, {clients:>2} clients)  ack p50 {:.1} ms  p99 {:.1} ms",
+            figures["events_per_second"].as_f64().unwrap_or(0.0),
+            figures["ack_ms_p50"].as_f64().unwrap_or(0.0),
+            figures["ack_ms_p99"].as_f64().unwrap_or(0.0)
+        );
+        batch_runs.push(figures);
+    }
 
     // 2. One event per request.
     let bodies: Vec<String> = (0..single_requests).map(|n| message("single", n).to_string()).collect();
@@ -182,23 +201,17 @@ async fn main() {
 
     wayline.close().await;
     let db_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
-    let stored = batch_events + single_requests + import_events;
+    let stored = batch_events * clients.len() + single_requests + import_events;
     let report = json!({
         "benchmark": "ingest",
         "quick": args.quick,
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
-        "batch_ingest": batch,
+        "batch_ingest": batch_runs,
         "single_event": single,
         "import": import,
         "database_bytes_per_event": db_bytes as f64 / stored as f64,
         "peak_rss_mib": peak_rss_kib() as f64 / 1024.0,
     });
-    println!(
-        "batch ingest  {:>10.0} events/s  (100/request, {clients} clients)  ack p50 {:.1} ms  p99 {:.1} ms",
-        batch_rate,
-        report["batch_ingest"]["ack_ms_p50"].as_f64().unwrap_or(0.0),
-        report["batch_ingest"]["ack_ms_p99"].as_f64().unwrap_or(0.0)
-    );
     println!(
         "single event  {:>10.0} requests/s (32 clients)  ack p50 {:.1} ms  p99 {:.1} ms",
         report["single_event"]["requests_per_second"].as_f64().unwrap_or(0.0),
