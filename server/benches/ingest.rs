@@ -30,7 +30,7 @@ struct Args {
 fn args() -> Args {
     let mut quick = false;
     let mut clients = vec![8, 32];
-    let mut out = PathBuf::from("target/bench/ingest.json");
+    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/ingest.json"));
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         match arg.as_str() {
