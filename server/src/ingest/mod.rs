@@ -112,7 +112,7 @@ struct BatchEnvelope<'a> {
 }
 
 /// A whole-body refusal: the reason for its dead letter and the error for the sender.
-type Refusal = (Rejection, IngestError);
+type Refusal = Box<(Rejection, IngestError)>;
 
 /// The ingestion service.
 #[derive(Clone)]
@@ -145,7 +145,7 @@ impl Ingestor {
         // Without a valid key nothing is stored, not even as a dead letter: anyone could
         // otherwise fill the database.
         let parsed = match (header_source.is_some(), parsed) {
-            (false, Err((_, error))) => return Err(error),
+            (false, Err(refusal)) => return Err(refusal.1),
             (_, parsed) => parsed,
         };
         let source_id = match header_source {
@@ -169,7 +169,8 @@ impl Ingestor {
 
         let parsed = match parsed {
             Ok(parsed) => parsed,
-            Err((rejection, error)) => {
+            Err(refusal) => {
+                let (rejection, error) = *refusal;
                 self.store.write(Vec::new(), vec![letter(body, &rejection)]).await?;
                 return Err(error);
             }
@@ -244,12 +245,15 @@ impl Ingestor {
                 "the body is {} bytes, over the {limit}-byte limit for this endpoint; split it into smaller batches",
                 body.len()
             );
-            return Err((Rejection { code: "too_large", message: message.clone() }, IngestError::TooLarge(message)));
+            return Err(Box::new((
+                Rejection { code: "too_large", message: message.clone() },
+                IngestError::TooLarge(message),
+            )));
         }
         let text = std::str::from_utf8(body).map_err(|e| {
             let message =
                 format!("the body is not UTF-8 text (invalid byte at offset {}); send JSON as UTF-8", e.valid_up_to());
-            (Rejection { code: "invalid_json", message: message.clone() }, IngestError::NotABatch(message))
+            Box::new((Rejection { code: "invalid_json", message: message.clone() }, IngestError::NotABatch(message)))
         })?;
         match endpoint {
             Endpoint::Single(_) => {
@@ -272,7 +276,7 @@ impl Ingestor {
             serde_json::error::Category::Data => {
                 let message =
                     format!("the body is not a batch ({}); send {{\"batch\": [{{…}}, …]}}", json_error_text(&e));
-                (Rejection { code: "not_a_batch", message: message.clone() }, IngestError::NotABatch(message))
+                Box::new((Rejection { code: "not_a_batch", message: message.clone() }, IngestError::NotABatch(message)))
             }
             _ => invalid_json(&e),
         })?;
@@ -282,10 +286,10 @@ impl Ingestor {
                 envelope.batch.len(),
                 self.limits.max_batch_events
             );
-            return Err((
+            return Err(Box::new((
                 Rejection { code: "too_many_messages", message: message.clone() },
                 IngestError::TooLarge(message),
-            ));
+            )));
         }
         let items = envelope
             .batch
@@ -315,7 +319,7 @@ impl Ingestor {
 fn invalid_json(error: &serde_json::Error) -> Refusal {
     let error =
         IngestError::InvalidJson { message: json_error_text(error), line: error.line(), column: error.column() };
-    (Rejection { code: "invalid_json", message: error.to_string() }, error)
+    Box::new((Rejection { code: "invalid_json", message: error.to_string() }, error))
 }
 
 /// serde_json's message without its trailing " at line X column Y" (we report those apart).
