@@ -1,7 +1,7 @@
 // Starts the real `wayline` binary on a temporary DuckDB file and a free port, and
 // launches Debian's Chromium through playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,11 +40,16 @@ export async function startWayline() {
     url,
     dir,
     output: () => output,
+    /// Stops with SIGTERM, as a service manager would, and checks that the shutdown was
+    /// clean: exit code 0 and the write-ahead log folded into the database file.
     async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
-      await exited;
+      const code = await exited;
+      const walLeft = existsSync(path.join(dir, 'wayline.duckdb.wal'));
       rmSync(dir, { recursive: true, force: true });
+      if (code !== 0) throw new Error(`wayline exited with ${code} on SIGTERM:\n${output}`);
+      if (walLeft) throw new Error('the write-ahead log was not checkpointed at shutdown');
     },
   };
 }

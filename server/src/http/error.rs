@@ -92,3 +92,19 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_is_a_503_with_retry_after_and_internals_stay_hidden() {
+        let response = ApiError::from(StoreError::QueueFull).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+
+        let internal = ApiError::from(StoreError::WriteFailed("disk I/O error at /secret/path".into()));
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!internal.message.contains("/secret/path"), "{}", internal.message);
+    }
+}
