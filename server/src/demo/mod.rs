@@ -49,6 +49,8 @@ pub struct DemoReport {
 const TICK: Duration = Duration::from_millis(250);
 /// Largest batch the simulator sends in one request.
 const MAX_BATCH: usize = 500;
+/// How long a typical visit lasts: the live stream starts with this much traffic in flight.
+const WARM_UP: Duration = Duration::from_secs(300);
 /// New visitors per simulated day in the backfill.
 const BACKFILL_VISITORS_PER_DAY: f64 = 300.0;
 
@@ -189,6 +191,14 @@ pub async fn run(config: DemoConfig, mut stop: watch::Receiver<bool>) -> Result<
 
     let mut world =
         World::new(config.seed, chrono::Duration::from_std(config.live_day).unwrap_or(chrono::Duration::minutes(1)));
+    // Start mid-stream: the visitors who would have arrived during the last few minutes are
+    // already browsing, so the stream runs at its rate from the first second.
+    let now = Utc::now();
+    let warm_visitors = (config.rate / world.messages_per_visitor * WARM_UP.as_secs_f64()).round() as u64;
+    for _ in 0..warm_visitors {
+        let ago = world.rng.gen_range(0..WARM_UP.as_millis() as i64);
+        world.arrive(now - chrono::Duration::milliseconds(ago));
+    }
     let mut credit = 0.0_f64;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
