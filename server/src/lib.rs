@@ -1,6 +1,7 @@
 //! The Wayline server. Data flows one way:
 //! ingest → store (one writer, commit = ack) → hub → SSE streams and pages.
 
+pub mod analytics;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use app::backend::SharedBackend;
 
 use crate::{
+    analytics::Analytics,
     dashboard::StoreBackend,
     hub::Hub,
     ingest::{Ingestor, Limits},
@@ -23,6 +24,7 @@ pub struct AppState {
     pub hub: Hub,
     pub sources: Arc<Sources>,
     pub ingestor: Ingestor,
+    pub analytics: Analytics,
     pub backend: SharedBackend,
     pub leptos_options: LeptosOptions,
     /// Origins allowed to send events from browsers (`*` for any).
@@ -49,6 +51,7 @@ impl AppState {
         AppState {
             ingestor: Ingestor::new(store.clone(), sources.clone(), options.limits),
             backend: Arc::new(StoreBackend::new(store.clone())),
+            analytics: Analytics::new(store.clone()),
             store,
             hub,
             sources,

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{ingest::IngestError, store::StoreError};
+use crate::{analytics::AnalyticsError, ingest::IngestError, store::StoreError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -75,6 +75,15 @@ impl From<IngestError> for ApiError {
                 format!("{}; send the corrected message as the body of the replay request", rejection.message),
             ),
             IngestError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(error: AnalyticsError) -> Self {
+        match error {
+            AnalyticsError::BadQuery(message) => ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message),
+            AnalyticsError::Store(store) => store.into(),
         }
     }
 }

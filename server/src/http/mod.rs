@@ -1,6 +1,7 @@
 //! The HTTP surface: one router holding every route, so that one auth layer can later sit
 //! in front of all of them.
 
+mod analytics;
 mod dead_letters;
 pub mod error;
 mod ingest;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
 
     let api = Router::new()
         .route("/api/v1/stream/events", get(stream::events))
+        .route("/api/v1/funnel", get(analytics::funnel))
         .route("/api/v1/dead-letters", get(dead_letters::list))
         .route("/api/v1/dead-letters/{id}/replay", post(dead_letters::replay))
         .route("/healthz", get(|| async { "ok" }));

@@ -117,6 +117,26 @@ pub struct WriteReceipt {
     pub dead_letters: usize,
 }
 
+/// A UTC time handed to DuckDB as microseconds. (duckdb-rs binds chrono times as text for
+/// DuckDB to parse back; on the ingest path that formatting and parsing cost more than the
+/// rest of the row.)
+pub struct Micros(pub i64);
+
+impl Micros {
+    pub fn of(at: DateTime<Utc>) -> Self {
+        Micros(at.timestamp_micros())
+    }
+}
+
+impl duckdb::ToSql for Micros {
+    fn to_sql(&self) -> duckdb::Result<duckdb::types::ToSqlOutput<'_>> {
+        Ok(duckdb::types::ToSqlOutput::Owned(duckdb::types::Value::Timestamp(
+            duckdb::types::TimeUnit::Microsecond,
+            self.0,
+        )))
+    }
+}
+
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {

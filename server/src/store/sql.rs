@@ -44,11 +44,14 @@ pub const READ_QUERIES: &[&str] = &[
     DEAD_LETTERS_MAX_ID,
     DEAD_LETTERS_SELECT_RECENT,
     DEAD_LETTERS_SELECT_ONE,
+    ANALYTICS_FUNNEL_EVENTS,
 ];
 
 /// Every query that writes, prepared by the same test.
 #[cfg(test)]
 pub const WRITE_QUERIES: &[&str] = &[RECORD_VERSION, SOURCES_INSERT, IDENTITY_INSERT_LINK, DEAD_LETTERS_MARK_REPLAYED];
+
+pub const ANALYTICS_FUNNEL_EVENTS: &str = query!("analytics/funnel_events.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
 pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");

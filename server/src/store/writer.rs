@@ -4,17 +4,13 @@
 
 use std::{borrow::Cow, collections::HashSet, sync::Arc};
 
-use chrono::{DateTime, Utc};
-use duckdb::{
-    params,
-    types::{TimeUnit, ToSqlOutput},
-    Appender, Connection, ToSql,
-};
+use chrono::Utc;
+use duckdb::{params, Appender, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
     dedup::{Deduper, DEDUP_WINDOW},
-    sql, CommittedBatch, JsonText, NewDeadLetter, NewEvent, StoreError, StoredEvent, WriteReceipt,
+    sql, CommittedBatch, JsonText, Micros, NewDeadLetter, NewEvent, StoreError, StoredEvent, WriteReceipt,
 };
 
 /// Called on the writer thread after each commit, in commit order. Keep it quick.
@@ -223,23 +219,6 @@ impl Writer {
         }
         tx.commit()?;
         Ok((stored, receipts))
-    }
-}
-
-/// A UTC time handed to DuckDB as microseconds. (duckdb-rs binds chrono times as text for
-/// DuckDB to parse back; on the ingest path that formatting and parsing cost more than the
-/// rest of the row.)
-struct Micros(i64);
-
-impl Micros {
-    fn of(at: DateTime<Utc>) -> Self {
-        Micros(at.timestamp_micros())
-    }
-}
-
-impl ToSql for Micros {
-    fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Owned(duckdb::types::Value::Timestamp(TimeUnit::Microsecond, self.0)))
     }
 }
 

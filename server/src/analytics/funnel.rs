@@ -1,0 +1,355 @@
+//! Funnels: how many customers got how far through ordered steps within a conversion window.
+//!
+//! A customer counts at step k when some occurrence of step 1 inside the date range is
+//! followed, within the window, by steps 2..k — the furthest step over all of the customer's
+//! attempts, as ClickHouse's `windowFunnel` and PostHog count. Pure functions over one
+//! customer's events in time order; the query that feeds them is `queries/analytics/funnel_events.sql`.
+
+use serde::{Deserialize, Serialize};
+
+/// How steps must follow each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderMode {
+    /// In order; other events may come between.
+    #[default]
+    Sequential,
+    /// In order, with no other event of the customer between two steps.
+    Strict,
+    /// All steps within the window, in any order.
+    Any,
+}
+
+/// What to count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelSpec {
+    /// Event names, in order. A name may appear more than once (a repeated step).
+    pub steps: Vec<String>,
+    /// Microseconds from the first step in which the others must happen.
+    pub window_us: i64,
+    /// Attempts must start in `[from_us, to_us)`; later steps may fall after `to_us`.
+    pub from_us: i64,
+    pub to_us: i64,
+    pub mode: OrderMode,
+}
+
+/// One event of a customer: time (µs since the epoch) and name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedEvent {
+    pub at_us: i64,
+    pub name: String,
+}
+
+/// How far one customer got, and when they reached each step (µs after the attempt's start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerProgress {
+    /// Steps reached, 0 if the customer never entered.
+    pub reached: usize,
+    /// `offsets_us[k]` = time from step 1 to step k+1 in the counted attempt.
+    pub offsets_us: Vec<i64>,
+}
+
+/// The furthest attempt of one customer, whose events are in time order.
+pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
+    let mut best = CustomerProgress { reached: 0, offsets_us: Vec::new() };
+    let first = &spec.steps[0];
+    for (start, event) in events.iter().enumerate() {
+        let starts_attempt = match spec.mode {
+            OrderMode::Any => spec.steps.contains(&event.name),
+            _ => event.name == *first,
+        };
+        if !starts_attempt {
+            continue;
+        }
+        if event.at_us < spec.from_us || event.at_us >= spec.to_us {
+            continue;
+        }
+        let attempt = match spec.mode {
+            OrderMode::Sequential => sequential(spec, &events[start..]),
+            OrderMode::Strict => strict(spec, &events[start..]),
+            OrderMode::Any => any_order(spec, &events[start..]),
+        };
+        // The earliest attempt that gets furthest is the one counted.
+        if attempt.reached > best.reached {
+            best = attempt;
+            if best.reached == spec.steps.len() {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// Greedy: each next step is its earliest occurrence after the previous one. For
+/// "in order, others allowed", taking the earliest never loses a later match.
+fn sequential(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
+    let start = events[0].at_us;
+    let mut offsets = vec![0];
+    for event in &events[1..] {
+        if event.at_us - start > spec.window_us || offsets.len() == spec.steps.len() {
+            break;
+        }
+        if event.name == spec.steps[offsets.len()] {
+            offsets.push(event.at_us - start);
+        }
+    }
+    CustomerProgress { reached: offsets.len(), offsets_us: offsets }
+}
+
+/// Each next step must be the customer's very next event.
+fn strict(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
+    let start = events[0].at_us;
+    let mut offsets = vec![0];
+    for event in &events[1..] {
+        if event.at_us - start > spec.window_us || offsets.len() == spec.steps.len() {
+            break;
+        }
+        if event.name != spec.steps[offsets.len()] {
+            break;
+        }
+        offsets.push(event.at_us - start);
+    }
+    CustomerProgress { reached: offsets.len(), offsets_us: offsets }
+}
+
+/// Distinct steps seen within the window from an attempt's first step event; step k is
+/// reached when k distinct steps have been seen (time is to the k-th of them).
+fn any_order(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
+    let start = events[0].at_us;
+    let mut seen = vec![false; spec.steps.len()];
+    let mut offsets = Vec::new();
+    for event in events {
+        if event.at_us - start > spec.window_us {
+            break;
+        }
+        if let Some(step) = (0..spec.steps.len()).find(|&i| !seen[i] && spec.steps[i] == event.name) {
+            seen[step] = true;
+            offsets.push(event.at_us - start);
+        }
+    }
+    CustomerProgress { reached: offsets.len(), offsets_us: offsets }
+}
+
+/// One step's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub step: usize,
+    pub event: String,
+    pub customers: u64,
+    /// Share of the customers who entered the funnel (step 1), 0..1.
+    pub conversion_from_first: f64,
+    /// Share of the previous step's customers, 0..1.
+    pub conversion_from_previous: f64,
+    /// Time from step 1 to this step among those who reached it, in seconds.
+    pub median_seconds: Option<f64>,
+    pub average_seconds: Option<f64>,
+}
+
+/// Customers who completed the funnel, by how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeBucket {
+    pub label: String,
+    /// Upper bound in seconds (exclusive); `None` for the last bucket.
+    pub below_seconds: Option<u64>,
+    pub customers: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelResult {
+    pub mode: OrderMode,
+    pub window_seconds: i64,
+    pub steps: Vec<StepResult>,
+    pub time_to_convert: Vec<TimeBucket>,
+}
+
+const BUCKETS: &[(&str, Option<u64>)] = &[
+    ("< 1 min", Some(60)),
+    ("1–5 min", Some(300)),
+    ("5–15 min", Some(900)),
+    ("15–60 min", Some(3_600)),
+    ("1–4 h", Some(14_400)),
+    ("4–24 h", Some(86_400)),
+    ("1–3 d", Some(259_200)),
+    ("3–7 d", Some(604_800)),
+    ("≥ 7 d", None),
+];
+
+/// Adds up customers' progress into per-step figures.
+pub fn summarise(spec: &FunnelSpec, customers: &[CustomerProgress]) -> FunnelResult {
+    let n = spec.steps.len();
+    let mut steps = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut times: Vec<i64> = customers.iter().filter(|c| c.reached > k).map(|c| c.offsets_us[k]).collect();
+        times.sort_unstable();
+        let count = times.len() as u64;
+        let first = customers.iter().filter(|c| c.reached > 0).count() as u64;
+        let previous = if k == 0 { first } else { customers.iter().filter(|c| c.reached >= k).count() as u64 };
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        steps.push(StepResult {
+            step: k + 1,
+            event: spec.steps[k].clone(),
+            customers: count,
+            conversion_from_first: ratio(count, first),
+            conversion_from_previous: ratio(count, previous),
+            median_seconds: median_us(&times).map(|us| us / 1e6),
+            average_seconds: (!times.is_empty())
+                .then(|| times.iter().map(|&t| t as f64).sum::<f64>() / times.len() as f64 / 1e6),
+        });
+    }
+    let mut time_to_convert: Vec<TimeBucket> = BUCKETS
+        .iter()
+        .map(|(label, below)| TimeBucket { label: label.to_string(), below_seconds: *below, customers: 0 })
+        .collect();
+    for customer in customers.iter().filter(|c| c.reached == n) {
+        let seconds = (customer.offsets_us[n - 1] / 1_000_000).max(0) as u64;
+        let bucket = BUCKETS.iter().position(|(_, below)| below.is_none_or(|b| seconds < b)).unwrap_or(0);
+        time_to_convert[bucket].customers += 1;
+    }
+    FunnelResult { mode: spec.mode, window_seconds: spec.window_us / 1_000_000, steps, time_to_convert }
+}
+
+fn median_us(sorted: &[i64]) -> Option<f64> {
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[n / 2] as f64),
+        n => Some((sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000_000;
+    const HOUR: i64 = 60 * MIN;
+
+    fn spec(steps: &[&str], mode: OrderMode) -> FunnelSpec {
+        FunnelSpec {
+            steps: steps.iter().map(|s| s.to_string()).collect(),
+            window_us: HOUR,
+            from_us: 0,
+            to_us: 24 * HOUR,
+            mode,
+        }
+    }
+
+    fn events(list: &[(i64, &str)]) -> Vec<TimedEvent> {
+        list.iter().map(|(at, name)| TimedEvent { at_us: *at, name: name.to_string() }).collect()
+    }
+
+    fn reached(spec: &FunnelSpec, list: &[(i64, &str)]) -> usize {
+        progress(spec, &events(list)).reached
+    }
+
+    #[test]
+    fn sequential_allows_other_events_between_steps() {
+        let s = spec(&["view", "cart", "buy"], OrderMode::Sequential);
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "search"), (2 * MIN, "cart"), (3 * MIN, "buy")]), 3);
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "buy"), (2 * MIN, "cart")]), 2, "buy before cart does not count");
+        assert_eq!(reached(&s, &[(0, "cart"), (MIN, "buy")]), 0, "never entered");
+    }
+
+    #[test]
+    fn strict_allows_nothing_between_steps() {
+        let s = spec(&["view", "cart", "buy"], OrderMode::Strict);
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "search"), (2 * MIN, "cart")]), 1);
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "cart"), (2 * MIN, "search"), (3 * MIN, "buy")]), 2);
+        // A later attempt without interruption counts.
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "x"), (2 * MIN, "view"), (3 * MIN, "cart"), (4 * MIN, "buy")]), 3);
+    }
+
+    #[test]
+    fn any_order_needs_the_steps_within_the_window_in_whatever_order() {
+        let s = spec(&["view", "cart", "buy"], OrderMode::Any);
+        assert_eq!(reached(&s, &[(0, "buy"), (MIN, "view"), (2 * MIN, "cart")]), 3);
+        assert_eq!(reached(&s, &[(0, "buy"), (2 * HOUR, "view")]), 1);
+    }
+
+    #[test]
+    fn the_window_counts_from_the_first_step_and_its_edge_is_inside() {
+        let s = spec(&["view", "buy"], OrderMode::Sequential);
+        assert_eq!(reached(&s, &[(0, "view"), (HOUR, "buy")]), 2, "exactly at the window's end");
+        assert_eq!(reached(&s, &[(0, "view"), (HOUR + 1, "buy")]), 1, "just after it");
+    }
+
+    #[test]
+    fn the_furthest_attempt_counts_and_its_times_are_reported() {
+        let s = spec(&["view", "cart", "buy"], OrderMode::Sequential);
+        // First attempt reaches cart only; the second, two hours later, converts in 10 min.
+        let p = progress(
+            &s,
+            &events(&[
+                (0, "view"),
+                (MIN, "cart"),
+                (2 * HOUR, "view"),
+                (2 * HOUR + 5 * MIN, "cart"),
+                (2 * HOUR + 10 * MIN, "buy"),
+            ]),
+        );
+        assert_eq!(p, CustomerProgress { reached: 3, offsets_us: vec![0, 5 * MIN, 10 * MIN] });
+    }
+
+    #[test]
+    fn attempts_start_in_the_range_but_may_finish_after_it() {
+        let mut s = spec(&["view", "buy"], OrderMode::Sequential);
+        s.from_us = HOUR;
+        s.to_us = 2 * HOUR;
+        assert_eq!(
+            reached(&s, &[(2 * HOUR - MIN, "view"), (2 * HOUR + 30 * MIN, "buy")]),
+            2,
+            "entered at the edge, full window"
+        );
+        assert_eq!(reached(&s, &[(30 * MIN, "view"), (HOUR + MIN, "buy")]), 0, "entered before the range");
+        assert_eq!(reached(&s, &[(2 * HOUR, "view")]), 0, "the range's end is exclusive");
+    }
+
+    #[test]
+    fn a_repeated_step_needs_two_occurrences_and_equal_times_still_follow() {
+        let s = spec(&["view", "view", "buy"], OrderMode::Sequential);
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "buy")]), 1);
+        assert_eq!(reached(&s, &[(0, "view"), (0, "view"), (0, "buy")]), 3, "same timestamp, in commit order");
+    }
+
+    #[test]
+    fn summary_matches_a_hand_computed_fixture() {
+        // Four customers through view → cart → buy, window 1 h:
+        //   a: view 0, cart +2 min, buy +10 min   → 3
+        //   b: view 0, cart +4 min                → 2
+        //   c: view 0                             → 1
+        //   d: cart only                          → 0 (not in the funnel)
+        let s = spec(&["view", "cart", "buy"], OrderMode::Sequential);
+        let customers: Vec<CustomerProgress> = [
+            events(&[(0, "view"), (2 * MIN, "cart"), (10 * MIN, "buy")]),
+            events(&[(0, "view"), (4 * MIN, "cart")]),
+            events(&[(0, "view")]),
+            events(&[(0, "cart")]),
+        ]
+        .iter()
+        .map(|e| progress(&s, e))
+        .collect();
+        let result = summarise(&s, &customers);
+        let counts: Vec<u64> = result.steps.iter().map(|r| r.customers).collect();
+        assert_eq!(counts, vec![3, 2, 1]);
+        assert_eq!(result.steps[1].conversion_from_first, 2.0 / 3.0);
+        assert_eq!(result.steps[2].conversion_from_previous, 0.5);
+        assert_eq!(result.steps[2].conversion_from_first, 1.0 / 3.0);
+        // cart times: 2 and 4 minutes → median 3 min, average 3 min.
+        assert_eq!(result.steps[1].median_seconds, Some(180.0));
+        assert_eq!(result.steps[1].average_seconds, Some(180.0));
+        assert_eq!(result.steps[0].median_seconds, Some(0.0));
+        // The one conversion took 10 minutes.
+        let buckets: Vec<(String, u64)> =
+            result.time_to_convert.iter().filter(|b| b.customers > 0).map(|b| (b.label.clone(), b.customers)).collect();
+        assert_eq!(buckets, vec![("5–15 min".to_string(), 1)]);
+    }
+
+    #[test]
+    fn an_empty_funnel_has_zero_counts_and_no_times() {
+        let s = spec(&["view", "buy"], OrderMode::Sequential);
+        let result = summarise(&s, &[]);
+        assert!(result
+            .steps
+            .iter()
+            .all(|r| r.customers == 0 && r.median_seconds.is_none() && r.conversion_from_first == 0.0));
+    }
+}
