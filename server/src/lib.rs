@@ -10,6 +10,7 @@ pub mod http;
 pub mod hub;
 pub mod import;
 pub mod ingest;
+pub mod journeys;
 pub mod sources;
 pub mod state;
 pub mod store;
@@ -22,10 +23,20 @@ use tokio::sync::watch;
 use crate::{
     hub::Hub,
     ingest::Limits,
+    journeys::{JourneyError, Journeys},
     sources::Sources,
     state::{AppState, StateOptions},
     store::{Store, StoreError, WriterConfig},
 };
+
+/// Why Wayline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journey(#[from] JourneyError),
+}
 
 /// Where the database lives: a file, or memory (tests).
 pub enum Database<'a> {
@@ -47,7 +58,7 @@ impl Wayline {
         db: Database<'_>,
         leptos_options: LeptosOptions,
         cors_origins: Vec<String>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, OpenError> {
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let on_commit = {
             let hub = hub.clone();
@@ -58,9 +69,10 @@ impl Wayline {
             Database::InMemory => Store::open_in_memory(WriterConfig::default(), on_commit)?,
         };
         let sources = std::sync::Arc::new(Sources::load(store.clone()).await?);
+        let journeys = std::sync::Arc::new(Journeys::load(store.clone()).await?);
         let (shutdown, stopping) = watch::channel(false);
         let options = StateOptions { limits: Limits::default(), cors_origins, leptos_options };
-        let state = AppState::new(store, hub, sources, options, stopping);
+        let state = AppState::new(store, hub, sources, journeys, options, stopping);
         Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown) })
     }
 

@@ -13,6 +13,7 @@ use crate::{
     dashboard::StoreBackend,
     hub::Hub,
     ingest::{Ingestor, Limits},
+    journeys::Journeys,
     sources::Sources,
     store::Store,
 };
@@ -23,6 +24,7 @@ pub struct AppState {
     pub store: Store,
     pub hub: Hub,
     pub sources: Arc<Sources>,
+    pub journeys: Arc<Journeys>,
     pub ingestor: Ingestor,
     pub analytics: Analytics,
     pub backend: SharedBackend,
@@ -45,6 +47,7 @@ impl AppState {
         store: Store,
         hub: Hub,
         sources: Arc<Sources>,
+        journeys: Arc<Journeys>,
         options: StateOptions,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
@@ -55,6 +58,7 @@ impl AppState {
             store,
             hub,
             sources,
+            journeys,
             leptos_options: options.leptos_options,
             cors_origins: options.cors_origins,
             shutdown,

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{analytics::AnalyticsError, ingest::IngestError, store::StoreError};
+use crate::{analytics::AnalyticsError, ingest::IngestError, journeys::JourneyError, store::StoreError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -84,6 +84,18 @@ impl From<AnalyticsError> for ApiError {
         match error {
             AnalyticsError::BadQuery(message) => ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message),
             AnalyticsError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<JourneyError> for ApiError {
+    fn from(error: JourneyError) -> Self {
+        match error {
+            JourneyError::Invalid(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_journey", error.to_string())
+            }
+            JourneyError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
+            JourneyError::Store(store) => store.into(),
         }
     }
 }

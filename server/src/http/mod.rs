@@ -5,6 +5,7 @@ mod analytics;
 mod dead_letters;
 pub mod error;
 mod ingest;
+mod journeys;
 mod stream;
 
 use std::time::Duration;
@@ -50,6 +51,10 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/stream/events", get(stream::events))
         .route("/api/v1/funnel", get(analytics::funnel))
+        .route("/api/v1/stages/active", get(analytics::active_stages))
+        .route("/api/v1/customers/{id}/timeline", get(analytics::customer_timeline))
+        .route("/api/v1/journeys", get(journeys::list))
+        .route("/api/v1/journeys/{name}", get(journeys::export).put(journeys::import))
         .route("/api/v1/dead-letters", get(dead_letters::list))
         .route("/api/v1/dead-letters/{id}/replay", post(dead_letters::replay))
         .route("/healthz", get(|| async { "ok" }));

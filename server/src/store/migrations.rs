@@ -15,6 +15,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "baseline schema: events and dead letters", sql: sql::SCHEMA_V1 },
     Migration { version: 2, name: "sources, identity links, dead-letter replay", sql: sql::MIGRATION_2 },
+    Migration { version: 3, name: "journeys", sql: sql::MIGRATION_3 },
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction,

@@ -299,6 +299,31 @@ impl Store {
         .await
     }
 
+    /// Every stored journey as (name, JSON definition).
+    pub async fn journeys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(sql::JOURNEYS_SELECT_ALL)?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Creates or replaces a journey's JSON definition.
+    pub async fn upsert_journey(&self, name: String, definition: String) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            conn.execute(sql::JOURNEYS_UPSERT, params![name, definition, Micros::of(Utc::now())])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The customer id an identity belongs to (the linked user id, or the id itself).
+    pub async fn resolve_customer(&self, id: &str) -> Result<String, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| Ok(conn.query_row(sql::IDENTITY_RESOLVE_CUSTOMER, params![id], |row| row.get(0))?)).await
+    }
+
     /// Every identity (anonymous or user id) of the customer known by `id`.
     pub async fn customer_ids(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let id = id.to_string();

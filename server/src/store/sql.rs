@@ -12,6 +12,7 @@ pub const APPLIED_VERSIONS: &str = query!("migrations/applied_versions.sql");
 pub const RECORD_VERSION: &str = query!("migrations/record_version.sql");
 pub const SCHEMA_V1: &str = query!("schema.sql");
 pub const MIGRATION_2: &str = query!("migrations/0002_sources_dedup_identity.sql");
+pub const MIGRATION_3: &str = query!("migrations/0003_journeys.sql");
 
 pub const EVENTS_MAX_SEQ: &str = query!("events/max_seq.sql");
 pub const EVENTS_SELECT_RECENT: &str = query!("events/select_recent.sql");
@@ -45,6 +46,10 @@ pub const READ_QUERIES: &[&str] = &[
     DEAD_LETTERS_SELECT_RECENT,
     DEAD_LETTERS_SELECT_ONE,
     ANALYTICS_FUNNEL_EVENTS,
+    ANALYTICS_RECENT_SESSION_EVENTS,
+    ANALYTICS_CUSTOMER_TIMELINE,
+    JOURNEYS_SELECT_ALL,
+    IDENTITY_RESOLVE_CUSTOMER,
 ];
 
 /// Every query that writes, prepared by the same test.
@@ -52,6 +57,12 @@ pub const READ_QUERIES: &[&str] = &[
 pub const WRITE_QUERIES: &[&str] = &[RECORD_VERSION, SOURCES_INSERT, IDENTITY_INSERT_LINK, DEAD_LETTERS_MARK_REPLAYED];
 
 pub const ANALYTICS_FUNNEL_EVENTS: &str = query!("analytics/funnel_events.sql");
+pub const ANALYTICS_RECENT_SESSION_EVENTS: &str = query!("analytics/recent_session_events.sql");
+pub const ANALYTICS_CUSTOMER_TIMELINE: &str = query!("analytics/customer_timeline.sql");
+
+pub const JOURNEYS_SELECT_ALL: &str = query!("journeys/select_all.sql");
+pub const JOURNEYS_UPSERT: &str = query!("journeys/upsert.sql");
+pub const IDENTITY_RESOLVE_CUSTOMER: &str = query!("identity/resolve_customer.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
 pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");

@@ -1,5 +1,6 @@
-//! Funnels through the real store and HTTP, on a small fixture whose answer was computed by
-//! hand: identities stitched, events arriving out of order, a conversion window edge.
+//! Analytics through the real store and HTTP, on small fixtures whose answers were computed
+//! by hand: funnels (identities stitched, events out of order, window edges), active sessions
+//! per stage, a customer's timeline, and journey import/export.
 
 use std::path::Path;
 
@@ -120,4 +121,109 @@ async fn a_wrong_funnel_question_names_the_fix() {
         let text = response.text().await.unwrap();
         assert!(text.contains(needle), "{query}: {text}");
     }
+}
+
+async fn post_batch(base: &str, client: &reqwest::Client, batch: Value) {
+    let response =
+        client.post(format!("{base}/v1/batch")).basic_auth(DEMO_WRITE_KEY, Some("")).json(&batch).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+fn ago(minutes: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339()
+}
+
+#[tokio::test]
+async fn active_sessions_are_counted_by_their_current_stage() {
+    let (base, client) = start().await;
+    // ann: product_viewed 12 min ago, added_to_cart 10 min ago  → Conversion for 10 min
+    // bob: checkout_started 4 min ago                           → Conversion for 4 min
+    // cat: added_to_cart 3 h ago, product_viewed 1 min ago      → Engagement for 1 min (new session)
+    // dan: Home 45 min ago                                      → not active in the last 30 min
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track("a1", ("userId", "ann"), "product_viewed", &ago(12)),
+            track("a2", ("userId", "ann"), "added_to_cart", &ago(10)),
+            track("b1", ("userId", "bob"), "checkout_started", &ago(4)),
+            track("c1", ("userId", "cat"), "added_to_cart", &ago(180)),
+            track("c2", ("userId", "cat"), "product_viewed", &ago(1)),
+            track("d1", ("userId", "dan"), "Home", &ago(45)),
+        ]}),
+    )
+    .await;
+    let stages: Value = client.get(format!("{base}/api/v1/stages/active")).send().await.unwrap().json().await.unwrap();
+    let counts: Vec<(&str, u64)> = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap(), s["active_sessions"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("Discovery", 0), ("Engagement", 1), ("Conversion", 2), ("Post-purchase", 0), ("Retention", 0)]
+    );
+    // Median of 10 and 4 minutes is 7 minutes (give or take the seconds the test takes).
+    let median = stages[2]["median_seconds_in_stage"].as_f64().unwrap();
+    assert!((420.0..430.0).contains(&median), "{median}");
+
+    let wider: Value =
+        client.get(format!("{base}/api/v1/stages/active?minutes=60")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(wider[0]["active_sessions"], 1, "dan counts within the hour");
+}
+
+#[tokio::test]
+async fn a_customer_timeline_spans_identities_and_sessions() {
+    let (base, client) = start().await;
+    post_batch(&base, &client, json!({ "batch": [
+        track("t1", ("anonymousId", "phone-1"), "Home", "2026-11-01T09:00:00Z"),
+        track("t2", ("anonymousId", "phone-1"), "product_viewed", "2026-11-01T09:05:00Z"),
+        { "type": "identify", "messageId": "t3", "anonymousId": "phone-1", "userId": "u-7", "traits": { "plan": "pro" }, "timestamp": "2026-11-01T09:06:00Z" },
+        track("t4", ("userId", "u-7"), "purchase_completed", "2026-11-01T11:00:00Z"),
+    ]}))
+    .await;
+    for id in ["phone-1", "u-7"] {
+        let timeline: Value =
+            client.get(format!("{base}/api/v1/customers/{id}/timeline")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(timeline["customer_id"], "u-7");
+        assert_eq!(timeline["identities"], json!(["phone-1", "u-7"]));
+        let sessions = timeline["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 2, "two hours apart: two sessions");
+        let first: Vec<(&str, Value)> = sessions[0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["kind"].as_str().unwrap(), e["stage"].clone()))
+            .collect();
+        assert_eq!(
+            first,
+            vec![("track", json!("Discovery")), ("track", json!("Engagement")), ("identify", Value::Null)]
+        );
+        assert_eq!(sessions[0]["events"][2]["properties"], json!({ "plan": "pro" }));
+        assert_eq!(sessions[1]["events"][0]["stage"], "Conversion");
+    }
+    let nobody: Value =
+        client.get(format!("{base}/api/v1/customers/nobody/timeline")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(nobody["sessions"], json!([]));
+}
+
+#[tokio::test]
+async fn journeys_can_be_exported_changed_and_imported() {
+    let (base, client) = start().await;
+    let mut journey: Value =
+        client.get(format!("{base}/api/v1/journeys/default")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(journey["stages"].as_array().unwrap().len(), 5);
+    journey["stages"][0]["events"].as_array_mut().unwrap().push(json!("webinar_attended"));
+    let saved = client.put(format!("{base}/api/v1/journeys/webinars")).json(&journey).send().await.unwrap();
+    assert_eq!(saved.status(), 200);
+    let list: Value = client.get(format!("{base}/api/v1/journeys")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["default", "webinars"]);
+
+    journey["expected_path"].as_array_mut().unwrap().push(json!(["Discovery", "Nowhere"]));
+    let refused = client.put(format!("{base}/api/v1/journeys/broken")).json(&journey).send().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("Nowhere"));
+    assert_eq!(client.get(format!("{base}/api/v1/journeys/none")).send().await.unwrap().status(), 404);
 }

@@ -1,0 +1,1 @@
+SELECT name, CAST(definition AS VARCHAR) FROM journeys ORDER BY name;
