@@ -1,0 +1,185 @@
+//! Analytics benchmark: a deterministic shop history written to a DuckDB file, then the
+//! questions the pages ask, timed. Prints the figures and writes them as JSON.
+//!
+//!   cargo bench -p server --bench analytics -- --quick   # 1M events, 100k customers
+//!   cargo bench -p server --bench analytics              # 10M events, 1M customers
+//!   ... -- --out path.json
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use chrono::{TimeZone, Utc};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde_json::json;
+use server::{
+    analytics::{funnel::OrderMode, Analytics, FunnelQuery},
+    journeys::Journey,
+    store::{JsonText, NewEvent, Store, WriterConfig},
+};
+
+const FUNNEL: [&str; 5] = ["product_viewed", "added_to_cart", "checkout_started", "payment_info_entered", "purchase_completed"];
+const CHANNELS: [&str; 4] = ["email", "cpc", "social", "direct"];
+const NOISE: [&str; 6] = ["Home", "Category", "products_searched", "product_list_viewed", "logged_in", "support_ticket_created"];
+
+fn args() -> (bool, PathBuf) {
+    let mut quick = false;
+    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/analytics.json"));
+    let mut iter = std::env::args().skip(1);
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--out" => out = iter.next().map(PathBuf::from).unwrap_or(out),
+            _ => {}
+        }
+    }
+    (quick, out)
+}
+
+/// A customer's history: sessions spread over 30 days, each a walk down the funnel that
+/// stops with some probability at every step, mixed with other events.
+fn customer_events(rng: &mut StdRng, customer: usize, target: usize, start_us: i64, out: &mut Vec<NewEvent>) {
+    let id = format!("c{customer:07}");
+    let mut produced = 0;
+    while produced < target {
+        let mut at = start_us + rng.gen_range(0..30 * 86_400_000_000i64);
+        for (step, name) in FUNNEL.iter().enumerate() {
+            if produced >= target || (step > 0 && rng.gen_bool(0.45)) {
+                break;
+            }
+            if rng.gen_bool(0.3) {
+                out.push(event(&id, NOISE[rng.gen_range(0..NOISE.len())], at, rng));
+                produced += 1;
+                at += rng.gen_range(1..120) * 1_000_000;
+            }
+            out.push(event(&id, name, at, rng));
+            produced += 1;
+            at += rng.gen_range(5..900) * 1_000_000;
+        }
+    }
+}
+
+fn event(customer: &str, name: &str, at_us: i64, rng: &mut StdRng) -> NewEvent {
+    let at = Utc.timestamp_micros(at_us).single().unwrap_or_default();
+    let channel = CHANNELS[rng.gen_range(0..CHANNELS.len())];
+    let sku = format!("SKU-{}", rng.gen_range(0..500));
+    NewEvent {
+        message_id: format!("{customer}-{at_us}-{}", rng.gen::<u32>()),
+        source_id: "bench".into(),
+        kind: "track".into(),
+        name: Some(name.into()),
+        anonymous_id: None,
+        user_id: Some(customer.into()),
+        timestamp: at,
+        original_timestamp: None,
+        sent_at: None,
+        received_at: at,
+        properties: Some(JsonText::from_value(&json!({ "sku": sku, "channel": channel }))),
+        traits: None,
+        context: None,
+    }
+}
+
+fn p50(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1000.0
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+#[tokio::main]
+async fn main() {
+    let (quick, out) = args();
+    let (events_total, customers) = if quick { (1_000_000, 100_000) } else { (10_000_000, 1_000_000) };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("analytics.duckdb");
+    let store = Store::open(&db, WriterConfig::default(), Box::new(|_| {})).unwrap();
+
+    // History ending now, so "active in the last 30 minutes" has sessions too.
+    let now = Utc::now();
+    let start_us = (now - chrono::Duration::days(30)).timestamp_micros();
+    let mut rng = StdRng::seed_from_u64(42);
+    let per_customer = events_total / customers;
+    let loading = Instant::now();
+    let mut buffer = Vec::with_capacity(60_000);
+    for customer in 0..customers {
+        customer_events(&mut rng, customer, per_customer, start_us, &mut buffer);
+        if buffer.len() >= 50_000 {
+            store.write(std::mem::take(&mut buffer), vec![]).await.unwrap();
+        }
+    }
+    store.write(buffer, vec![]).await.unwrap();
+    let load_seconds = loading.elapsed().as_secs_f64();
+    println!("loaded        {events_total} events for {customers} customers in {load_seconds:.1} s");
+
+    let analytics = Analytics::new(store.clone());
+    let journey = Journey::default_journey();
+    let funnel_query = FunnelQuery {
+        steps: Some(FUNNEL.join(",")),
+        window: Some(86_400),
+        from: Some(now - chrono::Duration::days(30)),
+        to: Some(now),
+        mode: Some(OrderMode::Sequential),
+    };
+    let mut funnel_times = Vec::new();
+    let mut entered = 0;
+    for _ in 0..5 {
+        let spec = funnel_query.to_spec(now).unwrap();
+        let started = Instant::now();
+        let result = analytics.funnel(spec).await.unwrap();
+        funnel_times.push(started.elapsed());
+        entered = result.steps[0].customers;
+    }
+    let funnel_ms = p50(funnel_times);
+    println!("funnel        {funnel_ms:>8.1} ms p50  (5 steps, 30 days, {entered} customers entered)");
+
+    let mut active_times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        analytics.active_stages(journey.clone(), 30, now).await.unwrap();
+        active_times.push(started.elapsed());
+    }
+    let active_ms = p50(active_times);
+    println!("active stages {active_ms:>8.1} ms p50");
+
+    let mut timeline_times = Vec::new();
+    for i in 0..21 {
+        let id = format!("c{:07}", (i * 7919) % customers);
+        let started = Instant::now();
+        analytics.customer_timeline(&id, journey.clone()).await.unwrap();
+        timeline_times.push(started.elapsed());
+    }
+    let timeline_ms = p50(timeline_times);
+    println!("timeline      {timeline_ms:>8.1} ms p50");
+
+    store.close().await;
+    let bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64;
+    let rss = peak_rss_mib();
+    println!("disk          {:>8.1} bytes/event   peak RSS {rss:.0} MiB", bytes / events_total as f64);
+    let report = json!({
+        "benchmark": "analytics",
+        "quick": quick,
+        "events": events_total,
+        "customers": customers,
+        "load_seconds": load_seconds,
+        "funnel_5_steps_30_days_ms_p50": funnel_ms,
+        "funnel_customers_entered": entered,
+        "active_sessions_per_stage_ms_p50": active_ms,
+        "customer_timeline_ms_p50": timeline_ms,
+        "database_bytes_per_event": bytes / events_total as f64,
+        "peak_rss_mib": rss,
+        "not_yet_measured": ["funnel with breakdown", "paths depth 5"],
+    });
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("wrote {}", out.display());
+}
