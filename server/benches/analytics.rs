@@ -19,9 +19,11 @@ use server::{
     store::{JsonText, NewEvent, Store, WriterConfig},
 };
 
-const FUNNEL: [&str; 5] = ["product_viewed", "added_to_cart", "checkout_started", "payment_info_entered", "purchase_completed"];
+const FUNNEL: [&str; 5] =
+    ["product_viewed", "added_to_cart", "checkout_started", "payment_info_entered", "purchase_completed"];
 const CHANNELS: [&str; 4] = ["email", "cpc", "social", "direct"];
-const NOISE: [&str; 6] = ["Home", "Category", "products_searched", "product_list_viewed", "logged_in", "support_ticket_created"];
+const NOISE: [&str; 6] =
+    ["Home", "Category", "products_searched", "product_list_viewed", "logged_in", "support_ticket_created"];
 
 fn args() -> (bool, PathBuf) {
     let mut quick = false;
@@ -89,7 +91,9 @@ fn p50(mut samples: Vec<Duration>) -> f64 {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .unwrap_or(0.0)
         / 1024.0
 }

@@ -227,3 +227,101 @@ async fn journeys_can_be_exported_changed_and_imported() {
     assert!(refused.text().await.unwrap().contains("Nowhere"));
     assert_eq!(client.get(format!("{base}/api/v1/journeys/none")).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn dropped_customers_paths_and_journey_dropoffs_match_the_fixture() {
+    let (base, client) = start().await;
+    // ann: view → cart → search → (leaves)          dropped after cart, next: search
+    // bob: view → cart → buy                         converted
+    // cat: view → help                               dropped after view, next: help
+    // dan: view → cart                               dropped after cart, next: nothing
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track("a1", ("userId", "ann"), "product_viewed", "2026-11-01T10:00:00Z"),
+            track("a2", ("userId", "ann"), "added_to_cart", "2026-11-01T10:01:00Z"),
+            track("a3", ("userId", "ann"), "products_searched", "2026-11-01T10:03:00Z"),
+            track("b1", ("userId", "bob"), "product_viewed", "2026-11-01T11:00:00Z"),
+            track("b2", ("userId", "bob"), "added_to_cart", "2026-11-01T11:02:00Z"),
+            track("b3", ("userId", "bob"), "purchase_completed", "2026-11-01T11:05:00Z"),
+            track("c1", ("userId", "cat"), "product_viewed", "2026-11-01T12:00:00Z"),
+            track("c2", ("userId", "cat"), "support_ticket_created", "2026-11-01T12:10:00Z"),
+            track("d1", ("userId", "dan"), "product_viewed", "2026-11-01T13:00:00Z"),
+            track("d2", ("userId", "dan"), "added_to_cart", "2026-11-01T13:04:00Z"),
+        ]}),
+    )
+    .await;
+    let range = "window=3600&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z";
+    let dropped: Value = client
+        .get(format!(
+            "{base}/api/v1/funnel/dropped?steps=product_viewed,added_to_cart,purchase_completed&step=2&{range}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dropped["total"], 2, "{dropped}");
+    let ids: Vec<&str> =
+        dropped["customers"].as_array().unwrap().iter().map(|c| c["customer_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["ann", "dan"]);
+    assert_eq!(
+        dropped["next_events"],
+        json!([{ "event": "(nothing)", "customers": 1 }, { "event": "products_searched", "customers": 1 }])
+    );
+
+    // Paths after product_viewed, depth 3: level 1 = added_to_cart 3, support_ticket_created 1;
+    // level 2 = ended 2 (cat after the ticket, dan after the cart), products_searched 1, purchase_completed 1.
+    let paths: Value = client
+        .get(format!(
+            "{base}/api/v1/paths?start=product_viewed&depth=3&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paths["customers"], 4);
+    let level = |k: u64| -> Vec<(String, u64)> {
+        paths["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["level"] == k)
+            .map(|n| (n["event"].as_str().unwrap().to_string(), n["customers"].as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(level(1), vec![("added_to_cart".to_string(), 3), ("support_ticket_created".to_string(), 1)]);
+    assert_eq!(
+        level(2),
+        vec![
+            ("(path ended)".to_string(), 2),
+            ("products_searched".to_string(), 1),
+            ("purchase_completed".to_string(), 1)
+        ]
+    );
+
+    // The default journey, one transition at a time (window 1 h):
+    //   Discovery → Engagement: ann searched at 10:03 and viewed nothing after → 1 reached, 1 left.
+    //   Engagement → Conversion: all four viewed; ann, bob, dan carted after → 4 reached, cat left
+    //     (last seen 10 min after her view).
+    //   Conversion → Post-purchase: ann, bob, dan; none reached Post-purchase after → 3 left,
+    //     staying 2 min (ann), 3 min (bob), 0 (dan): median 120 s, mean 100 s.
+    //   Post-purchase → Retention: cat's ticket → 1 reached, 1 left.
+    let dropoffs: Value =
+        client.get(format!("{base}/api/v1/dropoffs?{range}")).send().await.unwrap().json().await.unwrap();
+    let rows: Vec<(&str, u64, u64)> = dropoffs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["from_stage"].as_str().unwrap(), d["reached"].as_u64().unwrap(), d["left"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rows, vec![("Discovery", 1, 1), ("Engagement", 4, 1), ("Conversion", 3, 3), ("Post-purchase", 1, 1)]);
+    assert_eq!(dropoffs[1]["median_seconds_before_leaving"], 600.0);
+    assert_eq!(dropoffs[2]["median_seconds_before_leaving"], 120.0);
+    assert_eq!(dropoffs[2]["average_seconds_before_leaving"], 100.0);
+    assert_eq!(dropoffs[2]["left_share"], 1.0);
+}

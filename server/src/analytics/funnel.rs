@@ -23,8 +23,9 @@ pub enum OrderMode {
 /// What to count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunnelSpec {
-    /// Event names, in order. A name may appear more than once (a repeated step).
-    pub steps: Vec<String>,
+    /// Steps in order, each one or more event names that count as that step. A name may
+    /// appear in more than one step (a repeated step).
+    pub steps: Vec<Vec<String>>,
     /// Microseconds from the first step in which the others must happen.
     pub window_us: i64,
     /// Attempts must start in `[from_us, to_us)`; later steps may fall after `to_us`.
@@ -41,22 +42,40 @@ pub struct TimedEvent {
 }
 
 /// How far one customer got, and when they reached each step (µs after the attempt's start).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CustomerProgress {
     /// Steps reached, 0 if the customer never entered.
     pub reached: usize,
     /// `offsets_us[k]` = time from step 1 to step k+1 in the counted attempt.
     pub offsets_us: Vec<i64>,
+    /// Offset of the customer's last event within the attempt's window.
+    pub last_seen_us: i64,
+    /// What the customer did right after the last step they reached, if anything.
+    pub next_event: Option<String>,
+}
+
+impl FunnelSpec {
+    fn is_step(&self, step: usize, name: &str) -> bool {
+        self.steps[step].iter().any(|s| s == name)
+    }
+
+    fn any_step(&self, name: &str) -> bool {
+        self.steps.iter().flatten().any(|s| s == name)
+    }
+
+    /// A step's label: its event names joined by " | ".
+    pub fn label(&self, step: usize) -> String {
+        self.steps[step].join(" | ")
+    }
 }
 
 /// The furthest attempt of one customer, whose events are in time order.
 pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
-    let mut best = CustomerProgress { reached: 0, offsets_us: Vec::new() };
-    let first = &spec.steps[0];
+    let mut best = CustomerProgress::default();
     for (start, event) in events.iter().enumerate() {
         let starts_attempt = match spec.mode {
-            OrderMode::Any => spec.steps.contains(&event.name),
-            _ => event.name == *first,
+            OrderMode::Any => spec.any_step(&event.name),
+            _ => spec.is_step(0, &event.name),
         };
         if !starts_attempt {
             continue;
@@ -70,8 +89,8 @@ pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
             OrderMode::Any => any_order(spec, &events[start..]),
         };
         // The earliest attempt that gets furthest is the one counted.
-        if attempt.reached > best.reached {
-            best = attempt;
+        if attempt.reached() > best.reached {
+            best = finish(spec, &events[start..], attempt);
             if best.reached == spec.steps.len() {
                 break;
             }
@@ -82,52 +101,77 @@ pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
 
 /// Greedy: each next step is its earliest occurrence after the previous one. For
 /// "in order, others allowed", taking the earliest never loses a later match.
-fn sequential(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
+fn sequential(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
     let start = events[0].at_us;
-    let mut offsets = vec![0];
-    for event in &events[1..] {
-        if event.at_us - start > spec.window_us || offsets.len() == spec.steps.len() {
+    let mut attempt = Attempt { offsets: vec![0], last_index: 0 };
+    for (i, event) in events.iter().enumerate().skip(1) {
+        if event.at_us - start > spec.window_us || attempt.offsets.len() == spec.steps.len() {
             break;
         }
-        if event.name == spec.steps[offsets.len()] {
-            offsets.push(event.at_us - start);
+        if spec.is_step(attempt.offsets.len(), &event.name) {
+            attempt.offsets.push(event.at_us - start);
+            attempt.last_index = i;
         }
     }
-    CustomerProgress { reached: offsets.len(), offsets_us: offsets }
+    attempt
+}
+
+/// The steps one attempt reached, and the index of the event of its last step.
+struct Attempt {
+    offsets: Vec<i64>,
+    last_index: usize,
+}
+
+impl Attempt {
+    fn reached(&self) -> usize {
+        self.offsets.len()
+    }
+}
+
+/// Adds what happened after the attempt: the last sign of life in its window, and the
+/// event that followed its last step.
+fn finish(spec: &FunnelSpec, events: &[TimedEvent], attempt: Attempt) -> CustomerProgress {
+    let start = events[0].at_us;
+    let in_window = events.iter().take_while(|e| e.at_us - start <= spec.window_us);
+    let last_seen_us = in_window.last().map_or(0, |e| e.at_us - start);
+    let next_event = events.get(attempt.last_index + 1).map(|e| e.name.clone());
+    CustomerProgress { reached: attempt.reached(), offsets_us: attempt.offsets, last_seen_us, next_event }
 }
 
 /// Each next step must be the customer's very next event.
-fn strict(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
+fn strict(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
     let start = events[0].at_us;
-    let mut offsets = vec![0];
-    for event in &events[1..] {
-        if event.at_us - start > spec.window_us || offsets.len() == spec.steps.len() {
+    let mut attempt = Attempt { offsets: vec![0], last_index: 0 };
+    for (i, event) in events.iter().enumerate().skip(1) {
+        if event.at_us - start > spec.window_us || attempt.offsets.len() == spec.steps.len() {
             break;
         }
-        if event.name != spec.steps[offsets.len()] {
+        if !spec.is_step(attempt.offsets.len(), &event.name) {
             break;
         }
-        offsets.push(event.at_us - start);
+        attempt.offsets.push(event.at_us - start);
+        attempt.last_index = i;
     }
-    CustomerProgress { reached: offsets.len(), offsets_us: offsets }
+    attempt
 }
 
 /// Distinct steps seen within the window from an attempt's first step event; step k is
 /// reached when k distinct steps have been seen (time is to the k-th of them).
-fn any_order(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
+fn any_order(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
     let start = events[0].at_us;
     let mut seen = vec![false; spec.steps.len()];
-    let mut offsets = Vec::new();
-    for event in events {
+    let mut attempt = Attempt { offsets: Vec::new(), last_index: 0 };
+    for (i, event) in events.iter().enumerate() {
         if event.at_us - start > spec.window_us {
             break;
         }
-        if let Some(step) = (0..spec.steps.len()).find(|&i| !seen[i] && spec.steps[i] == event.name) {
+        if let Some(step) = (0..spec.steps.len()).find(|&k| !seen[k] && spec.is_step(k, &event.name)) {
             seen[step] = true;
-            offsets.push(event.at_us - start);
+            attempt.offsets.push(event.at_us - start);
+            attempt.last_index = i;
         }
     }
-    CustomerProgress { reached: offsets.len(), offsets_us: offsets }
+    attempt
 }
 
 /// One step's figures.
@@ -187,7 +231,7 @@ pub fn summarise(spec: &FunnelSpec, customers: &[CustomerProgress]) -> FunnelRes
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         steps.push(StepResult {
             step: k + 1,
-            event: spec.steps[k].clone(),
+            event: spec.label(k),
             customers: count,
             conversion_from_first: ratio(count, first),
             conversion_from_previous: ratio(count, previous),
@@ -225,7 +269,7 @@ mod tests {
 
     fn spec(steps: &[&str], mode: OrderMode) -> FunnelSpec {
         FunnelSpec {
-            steps: steps.iter().map(|s| s.to_string()).collect(),
+            steps: steps.iter().map(|s| s.split('|').map(str::to_string).collect()).collect(),
             window_us: HOUR,
             from_us: 0,
             to_us: 24 * HOUR,
@@ -286,7 +330,7 @@ mod tests {
                 (2 * HOUR + 10 * MIN, "buy"),
             ]),
         );
-        assert_eq!(p, CustomerProgress { reached: 3, offsets_us: vec![0, 5 * MIN, 10 * MIN] });
+        assert_eq!((p.reached, p.offsets_us), (3, vec![0, 5 * MIN, 10 * MIN]));
     }
 
     #[test]
@@ -341,6 +385,25 @@ mod tests {
         let buckets: Vec<(String, u64)> =
             result.time_to_convert.iter().filter(|b| b.customers > 0).map(|b| (b.label.clone(), b.customers)).collect();
         assert_eq!(buckets, vec![("5–15 min".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_step_may_be_any_of_several_events() {
+        let s = spec(&["view", "cart|wishlist", "buy"], OrderMode::Sequential);
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "wishlist"), (2 * MIN, "buy")]), 3);
+        assert_eq!(summarise(&s, &[]).steps[1].event, "cart | wishlist");
+    }
+
+    #[test]
+    fn a_drop_off_knows_what_came_next_and_when_the_customer_was_last_seen() {
+        let s = spec(&["view", "cart", "buy"], OrderMode::Sequential);
+        let p = progress(
+            &s,
+            &events(&[(0, "view"), (MIN, "cart"), (3 * MIN, "search"), (9 * MIN, "support"), (2 * HOUR, "home")]),
+        );
+        assert_eq!(p.reached, 2);
+        assert_eq!(p.next_event.as_deref(), Some("search"));
+        assert_eq!(p.last_seen_us, 9 * MIN, "the 2 h event is outside the window");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! small tested Rust step (see [`funnel`]).
 
 pub mod funnel;
+pub mod paths;
 pub mod stages;
 
 use chrono::{DateTime, Duration, Utc};
@@ -50,14 +51,16 @@ impl FunnelQuery {
     /// Checks the question and fills in defaults.
     pub fn to_spec(&self, now: DateTime<Utc>) -> Result<FunnelSpec, AnalyticsError> {
         let bad = |m: String| AnalyticsError::BadQuery(m);
-        let steps: Vec<String> = self
+        // `a,b|c,d`: steps split by commas, alternatives within a step by `|`.
+        let steps: Vec<Vec<String>> = self
             .steps
             .as_deref()
             .unwrap_or_default()
             .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
+            .map(|step| {
+                step.split('|').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>()
+            })
+            .filter(|step| !step.is_empty())
             .collect();
         if steps.len() < 2 || steps.len() > MAX_STEPS {
             return Err(bad(format!(
@@ -65,26 +68,40 @@ impl FunnelQuery {
                 steps.len()
             )));
         }
-        let window = self.window.unwrap_or(86_400);
-        if window < 1 || window > MAX_WINDOW.num_seconds() {
-            return Err(bad(format!(
-                "window={window} is out of range; use 1 to {} seconds (90 days)",
-                MAX_WINDOW.num_seconds()
-            )));
-        }
-        let to = self.to.unwrap_or(now);
-        let from = self.from.unwrap_or(to - Duration::days(30));
-        if from >= to {
-            return Err(bad(format!("from ({from}) must be before to ({to})")));
-        }
-        Ok(FunnelSpec {
-            steps,
-            window_us: window * 1_000_000,
-            from_us: from.timestamp_micros(),
-            to_us: to.timestamp_micros(),
-            mode: self.mode.unwrap_or_default(),
-        })
+        window_and_range(self.window, self.from, self.to, now, steps, self.mode.unwrap_or_default())
     }
+}
+
+/// A funnel spec over `steps` from HTTP-style window and range parameters, with defaults
+/// (one day; the 30 days before `to`; `to` = now), checked.
+pub fn window_and_range(
+    window: Option<i64>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    steps: Vec<Vec<String>>,
+    mode: OrderMode,
+) -> Result<FunnelSpec, AnalyticsError> {
+    let bad = |m: String| AnalyticsError::BadQuery(m);
+    let window = window.unwrap_or(86_400);
+    if window < 1 || window > MAX_WINDOW.num_seconds() {
+        return Err(bad(format!(
+            "window={window} is out of range; use 1 to {} seconds (90 days)",
+            MAX_WINDOW.num_seconds()
+        )));
+    }
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to - Duration::days(30));
+    if from >= to {
+        return Err(bad(format!("from ({from}) must be before to ({to})")));
+    }
+    Ok(FunnelSpec {
+        steps,
+        window_us: window * 1_000_000,
+        from_us: from.timestamp_micros(),
+        to_us: to.timestamp_micros(),
+        mode,
+    })
 }
 
 /// Answers analytics questions from the store's read connections.
@@ -100,42 +117,211 @@ impl Analytics {
 
     /// Counts a funnel.
     pub async fn funnel(&self, spec: FunnelSpec) -> Result<FunnelResult, AnalyticsError> {
-        let progress = self
+        let all_events = spec.mode == OrderMode::Strict;
+        let progress = self.customer_progress(spec.clone(), all_events).await?;
+        let progress: Vec<CustomerProgress> = progress.into_iter().map(|(_, p)| p).collect();
+        Ok(funnel::summarise(&spec, &progress))
+    }
+
+    /// The customers who reached `step` (1-based) but not the next one, a page at a time,
+    /// with what each did right after, and those next events counted over all of them.
+    pub async fn funnel_dropped(
+        &self,
+        spec: FunnelSpec,
+        step: usize,
+        limit: usize,
+        offset: usize,
+    ) -> Result<DroppedPage, AnalyticsError> {
+        if step == 0 || step >= spec.steps.len() {
+            return Err(AnalyticsError::BadQuery(format!(
+                "step={step} has no next step to drop before; use 1 to {}",
+                spec.steps.len() - 1
+            )));
+        }
+        let progress = self.customer_progress(spec, true).await?;
+        let dropped: Vec<(String, CustomerProgress)> =
+            progress.into_iter().filter(|(_, p)| p.reached == step).collect();
+        let mut next: Vec<NextEvent> = Vec::new();
+        for (_, p) in &dropped {
+            let event = p.next_event.clone().unwrap_or_else(|| "(nothing)".into());
+            match next.iter_mut().find(|n| n.event == event) {
+                Some(n) => n.customers += 1,
+                None => next.push(NextEvent { event, customers: 1 }),
+            }
+        }
+        next.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| a.event.cmp(&b.event)));
+        let customers = dropped
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(id, p)| DroppedCustomer { customer_id: id.clone(), next_event: p.next_event.clone() })
+            .collect();
+        Ok(DroppedPage { step, total: dropped.len() as u64, offset, customers, next_events: next })
+    }
+
+    /// Where customers leave the journey: for each stage transition, the customers with an
+    /// event of the stage in the range, how many of them reached the next stage within the
+    /// window after it, and how long those who did not stayed before their last event.
+    /// `spec` gives the window and range; its steps are the journey's stages.
+    pub async fn journey_dropoffs(&self, journey: &Journey, spec: FunnelSpec) -> Result<Vec<Dropoff>, AnalyticsError> {
+        let customers = self.customer_events(&spec, false).await?;
+        Ok(journey
+            .stages
+            .windows(2)
+            .map(|pair| {
+                let transition = FunnelSpec {
+                    steps: vec![pair[0].events.clone(), pair[1].events.clone()],
+                    mode: OrderMode::Sequential,
+                    ..spec.clone()
+                };
+                let progress: Vec<CustomerProgress> =
+                    customers.iter().map(|(_, events)| funnel::progress(&transition, events)).collect();
+                let reached = progress.iter().filter(|p| p.reached >= 1).count() as u64;
+                let mut stayed: Vec<i64> =
+                    progress.iter().filter(|p| p.reached == 1).map(|p| p.last_seen_us.max(0)).collect();
+                stayed.sort_unstable();
+                let left = stayed.len() as u64;
+                Dropoff {
+                    from_stage: pair[0].name.clone(),
+                    to_stage: pair[1].name.clone(),
+                    reached,
+                    left,
+                    left_share: if reached == 0 { 0.0 } else { left as f64 / reached as f64 },
+                    median_seconds_before_leaving: median(&stayed),
+                    average_seconds_before_leaving: (!stayed.is_empty())
+                        .then(|| stayed.iter().sum::<i64>() as f64 / stayed.len() as f64 / 1e6),
+                }
+            })
+            .collect())
+    }
+
+    /// Paths after (or before) an anchor event.
+    pub async fn paths(&self, spec: paths::PathSpec) -> Result<paths::PathResult, AnalyticsError> {
+        // Every named event from the range's start to a day past its end (paths stay within
+        // a session, so a day covers any session that starts in the range).
+        let day = 86_400_000_000;
+        let paths = self
             .store
             .read({
                 let spec = spec.clone();
                 move |conn| {
-                    let names = serde_json::to_string(&spec.steps).unwrap_or_else(|_| "[]".into());
+                    let from =
+                        if spec.direction == paths::Direction::Before { spec.from_us - day } else { spec.from_us };
                     let mut stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
-                    let mut rows = stmt.query(params![
-                        Micros(spec.from_us),
-                        Micros(spec.to_us + spec.window_us + 1),
-                        spec.mode == OrderMode::Strict,
-                        names
-                    ])?;
-                    let mut customers: Vec<CustomerProgress> = Vec::new();
+                    let mut rows = stmt.query(params![Micros(from), Micros(spec.to_us + day), true, "[]"])?;
+                    let mut found = Vec::new();
                     let mut current: Option<String> = None;
                     let mut events: Vec<TimedEvent> = Vec::new();
                     while let Some(row) = rows.next()? {
                         let customer: String = row.get(0)?;
                         if current.as_deref() != Some(customer.as_str()) {
-                            if current.is_some() {
-                                customers.push(funnel::progress(&spec, &events));
-                            }
+                            found.extend(paths::customer_path(&spec, &events));
                             events.clear();
                             current = Some(customer);
                         }
                         events.push(TimedEvent { at_us: row.get(1)?, name: row.get(3)? });
                     }
-                    if current.is_some() {
-                        customers.push(funnel::progress(&spec, &events));
-                    }
-                    Ok(customers)
+                    found.extend(paths::customer_path(&spec, &events));
+                    Ok(found)
                 }
             })
             .await?;
-        Ok(funnel::summarise(&spec, &progress))
+        Ok(paths::summarise(&spec, &paths))
     }
+
+    /// Every customer's furthest attempt, by customer id.
+    async fn customer_progress(
+        &self,
+        spec: FunnelSpec,
+        all_events: bool,
+    ) -> Result<Vec<(String, CustomerProgress)>, AnalyticsError> {
+        let customers = self.customer_events(&spec, all_events).await?;
+        Ok(customers
+            .into_iter()
+            .map(|(id, events)| {
+                let p = funnel::progress(&spec, &events);
+                (id, p)
+            })
+            .collect())
+    }
+
+    /// Each customer's events in the funnel's range plus window: the steps' events, or all
+    /// named events with `all_events`.
+    async fn customer_events(
+        &self,
+        spec: &FunnelSpec,
+        all_events: bool,
+    ) -> Result<Vec<(String, Vec<TimedEvent>)>, AnalyticsError> {
+        let spec = spec.clone();
+        Ok(self
+            .store
+            .read(move |conn| {
+                let names: Vec<&String> = spec.steps.iter().flatten().collect();
+                let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
+                let mut stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
+                let mut rows = stmt.query(params![
+                    Micros(spec.from_us),
+                    Micros(spec.to_us + spec.window_us + 1),
+                    all_events,
+                    names
+                ])?;
+                let mut customers: Vec<(String, Vec<TimedEvent>)> = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let customer: String = row.get(0)?;
+                    let event = TimedEvent { at_us: row.get(1)?, name: row.get(3)? };
+                    match customers.last_mut() {
+                        Some((id, events)) if *id == customer => events.push(event),
+                        _ => customers.push((customer, vec![event])),
+                    }
+                }
+                Ok(customers)
+            })
+            .await?)
+    }
+}
+
+fn median(sorted_us: &[i64]) -> Option<f64> {
+    match sorted_us.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted_us[n / 2] as f64 / 1e6),
+        n => Some((sorted_us[n / 2 - 1] + sorted_us[n / 2]) as f64 / 2e6),
+    }
+}
+
+/// One customer who dropped out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DroppedCustomer {
+    pub customer_id: String,
+    pub next_event: Option<String>,
+}
+
+/// How many dropped customers did this next.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NextEvent {
+    pub event: String,
+    pub customers: u64,
+}
+
+/// A page of the customers who dropped after a step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DroppedPage {
+    pub step: usize,
+    pub total: u64,
+    pub offset: usize,
+    pub customers: Vec<DroppedCustomer>,
+    pub next_events: Vec<NextEvent>,
+}
+
+/// Leaving the journey between two stages.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dropoff {
+    pub from_stage: String,
+    pub to_stage: String,
+    pub reached: u64,
+    pub left: u64,
+    pub left_share: f64,
+    pub median_seconds_before_leaving: Option<f64>,
+    pub average_seconds_before_leaving: Option<f64>,
 }
 
 /// Longest session look-back when finding where active sessions are.
@@ -265,5 +451,53 @@ impl Analytics {
             }
         }
         Ok(Timeline { customer_id, identities, sessions })
+    }
+}
+
+/// Paths as asked over HTTP: `start=product_viewed` or `end=purchase_completed`, `depth`, `top`,
+/// `from`, `to`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PathQuery {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub depth: Option<usize>,
+    pub top: Option<usize>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl PathQuery {
+    pub fn to_spec(&self, now: DateTime<Utc>) -> Result<paths::PathSpec, AnalyticsError> {
+        let bad = |m: String| AnalyticsError::BadQuery(m);
+        let (anchor, direction) = match (&self.start, &self.end) {
+            (Some(start), None) => (start.clone(), paths::Direction::After),
+            (None, Some(end)) => (end.clone(), paths::Direction::Before),
+            _ => {
+                return Err(bad(
+                    "pass exactly one of start=EVENT (what came after) or end=EVENT (what led to it)".into()
+                ))
+            }
+        };
+        let depth = self.depth.unwrap_or(5);
+        if !(2..=paths::MAX_DEPTH).contains(&depth) {
+            return Err(bad(format!("depth={depth} is out of range; use 2 to {}", paths::MAX_DEPTH)));
+        }
+        let top = self.top.unwrap_or(8);
+        if !(1..=50).contains(&top) {
+            return Err(bad(format!("top={top} is out of range; use 1 to 50")));
+        }
+        let to = self.to.unwrap_or(now);
+        let from = self.from.unwrap_or(to - Duration::days(30));
+        if from >= to {
+            return Err(bad(format!("from ({from}) must be before to ({to})")));
+        }
+        Ok(paths::PathSpec {
+            anchor,
+            direction,
+            depth,
+            top,
+            from_us: from.timestamp_micros(),
+            to_us: to.timestamp_micros(),
+        })
     }
 }

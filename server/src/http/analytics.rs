@@ -8,7 +8,12 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::{
-    analytics::{funnel::FunnelResult, stages::StageOccupancy, FunnelQuery, Timeline},
+    analytics::{
+        funnel::{FunnelResult, OrderMode},
+        paths::PathResult,
+        stages::StageOccupancy,
+        window_and_range, Dropoff, DroppedPage, FunnelQuery, PathQuery, Timeline,
+    },
     journeys::{Journey, JourneyError, DEFAULT_JOURNEY},
     state::AppState,
 };
@@ -60,4 +65,63 @@ pub async fn customer_timeline(
 fn journey(state: &AppState, name: Option<&str>) -> Result<Journey, ApiError> {
     let name = name.unwrap_or(DEFAULT_JOURNEY);
     state.journeys.get(name).ok_or_else(|| JourneyError::NotFound(name.to_string()).into())
+}
+
+/// `GET /api/v1/paths?start=EVENT|end=EVENT&depth=5&top=8&from=…&to=…`
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn paths(
+    State(state): State<AppState>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<PathResult>, ApiError> {
+    let spec = query.to_spec(chrono::Utc::now())?;
+    Ok(Json(state.analytics.paths(spec).await?))
+}
+
+/// The funnel's parameters plus the page. (Spelled out rather than `#[serde(flatten)]`ed:
+/// flattening makes query-string numbers fail to parse.)
+#[derive(Debug, Deserialize)]
+pub struct DroppedQuery {
+    steps: Option<String>,
+    window: Option<i64>,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    mode: Option<OrderMode>,
+    step: Option<usize>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /api/v1/funnel/dropped?steps=…&step=2&limit=50&offset=0`: who reached step 2 and
+/// not step 3, and what they did next.
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn funnel_dropped(
+    State(state): State<AppState>,
+    Query(query): Query<DroppedQuery>,
+) -> Result<Json<DroppedPage>, ApiError> {
+    let funnel =
+        FunnelQuery { steps: query.steps, window: query.window, from: query.from, to: query.to, mode: query.mode };
+    let spec = funnel.to_spec(chrono::Utc::now())?;
+    let limit = query.limit.unwrap_or(50).min(500);
+    Ok(Json(state.analytics.funnel_dropped(spec, query.step.unwrap_or(1), limit, query.offset.unwrap_or(0)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DropoffQuery {
+    journey: Option<String>,
+    window: Option<i64>,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /api/v1/dropoffs?journey=default&window=86400&from=…&to=…`:
+/// for each stage transition, who reached the stage and not the next, and how long they stayed.
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn dropoffs(
+    State(state): State<AppState>,
+    Query(query): Query<DropoffQuery>,
+) -> Result<Json<Vec<Dropoff>>, ApiError> {
+    let journey = journey(&state, query.journey.as_deref())?;
+    let stages = journey.stages.iter().map(|s| s.events.clone()).collect();
+    let spec = window_and_range(query.window, query.from, query.to, chrono::Utc::now(), stages, OrderMode::Sequential)?;
+    Ok(Json(state.analytics.journey_dropoffs(&journey, spec).await?))
 }
