@@ -14,7 +14,7 @@ use chrono::{TimeZone, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 use server::{
-    analytics::{funnel::OrderMode, Analytics, FunnelQuery},
+    analytics::{funnel::OrderMode, Analytics, FunnelQuery, TrendPeriod},
     journeys::Journey,
     store::{JsonText, NewEvent, Store, WriterConfig},
 };
@@ -131,13 +131,14 @@ async fn main() {
         from: Some(now - chrono::Duration::days(30)),
         to: Some(now),
         mode: Some(OrderMode::Sequential),
+        ..FunnelQuery::default()
     };
     let mut funnel_times = Vec::new();
     let mut entered = 0;
     for _ in 0..5 {
         let spec = funnel_query.to_spec(now).unwrap();
         let started = Instant::now();
-        let result = analytics.funnel(spec).await.unwrap();
+        let result = analytics.funnel(spec, TrendPeriod::Day, 5).await.unwrap();
         funnel_times.push(started.elapsed());
         entered = result.steps[0].customers;
     }

@@ -325,3 +325,67 @@ async fn dropped_customers_paths_and_journey_dropoffs_match_the_fixture() {
     assert_eq!(dropoffs[2]["average_seconds_before_leaving"], 100.0);
     assert_eq!(dropoffs[2]["left_share"], 1.0);
 }
+
+fn track_with(id: &str, user: &str, event: &str, at: &str, properties: Value) -> Value {
+    json!({ "type": "track", "messageId": id, "userId": user, "event": event, "timestamp": at, "properties": properties })
+}
+
+#[tokio::test]
+async fn breakdown_exclusions_hold_constant_and_trend_match_the_fixture() {
+    let (base, client) = start().await;
+    // ann (email):  view A 1 Nov 10:00 → cart A 10:05                  → converts
+    // bob (email):  view A 1 Nov 11:00 → cart B 11:05                  → converts; not with hold=sku
+    // cat (cpc):    view B 2 Nov 09:00 → support 09:01 → cart B 09:02  → converts; not with exclude=support
+    // dan (none):   view C 2 Nov 12:00                                 → enters only
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track_with("a1", "ann", "view", "2026-11-01T10:00:00Z", json!({ "channel": "email", "sku": "A" })),
+            track_with("a2", "ann", "cart", "2026-11-01T10:05:00Z", json!({ "sku": "A" })),
+            track_with("b1", "bob", "view", "2026-11-01T11:00:00Z", json!({ "channel": "email", "sku": "A" })),
+            track_with("b2", "bob", "cart", "2026-11-01T11:05:00Z", json!({ "sku": "B" })),
+            track_with("c1", "cat", "view", "2026-11-02T09:00:00Z", json!({ "channel": "cpc", "sku": "B" })),
+            track_with("c2", "cat", "support", "2026-11-02T09:01:00Z", json!({})),
+            track_with("c3", "cat", "cart", "2026-11-02T09:02:00Z", json!({ "sku": "B" })),
+            track_with("d1", "dan", "view", "2026-11-02T12:00:00Z", json!({ "sku": "C" })),
+        ]}),
+    )
+    .await;
+    let get = |query: &str| {
+        let url = format!("{base}/api/v1/funnel?steps=view,cart&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z&{query}");
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let counts = |result: &Value| -> Vec<u64> {
+        result["steps"].as_array().unwrap().iter().map(|s| s["customers"].as_u64().unwrap()).collect()
+    };
+
+    let plain = get("breakdown=channel&top=1").await;
+    assert_eq!(counts(&plain), vec![4, 3]);
+    let groups: Vec<(&str, u64, u64)> = plain["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["value"].as_str().unwrap(),
+                g["steps"][0]["customers"].as_u64().unwrap(),
+                g["steps"][1]["customers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(groups, vec![("email", 2, 2), ("(other)", 1, 1), ("(none)", 1, 0)]);
+    let trend: Vec<(u64, u64)> = plain["trend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["entered"].as_u64().unwrap(), p["converted"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(trend, vec![(2, 2), (2, 1)], "1 Nov: ann, bob; 2 Nov: cat converts, dan not");
+
+    assert_eq!(counts(&get("exclude=support").await), vec![3, 2], "cat is excluded");
+    assert_eq!(counts(&get("hold=sku").await), vec![4, 2], "bob changed product");
+    let bad = client.get(format!("{base}/api/v1/funnel?steps=a,b&breakdown=a.b'c")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+}

@@ -32,13 +32,30 @@ pub struct FunnelSpec {
     pub from_us: i64,
     pub to_us: i64,
     pub mode: OrderMode,
+    /// Attempts in which one of these events happens between the first step and the last
+    /// step reached do not count.
+    pub exclusions: Vec<String>,
+    /// When set, every step of an attempt must carry the same value of this property
+    /// (the same product or order across steps).
+    pub hold_property: Option<String>,
+    /// When set, the funnel is also split by this property of the first step's event.
+    pub breakdown_property: Option<String>,
 }
 
-/// One event of a customer: time (µs since the epoch) and name.
-#[derive(Debug, Clone, PartialEq)]
+/// One event of a customer: time (µs since the epoch), name, and the values of the
+/// breakdown property and of the property held constant, when asked for.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TimedEvent {
     pub at_us: i64,
     pub name: String,
+    pub breakdown: Option<String>,
+    pub held: Option<String>,
+}
+
+impl TimedEvent {
+    pub fn new(at_us: i64, name: impl Into<String>) -> Self {
+        TimedEvent { at_us, name: name.into(), ..TimedEvent::default() }
+    }
 }
 
 /// How far one customer got, and when they reached each step (µs after the attempt's start).
@@ -52,6 +69,10 @@ pub struct CustomerProgress {
     pub last_seen_us: i64,
     /// What the customer did right after the last step they reached, if anything.
     pub next_event: Option<String>,
+    /// When the counted attempt started (µs since the epoch).
+    pub started_us: i64,
+    /// The breakdown property's value on the counted attempt's first step.
+    pub breakdown: Option<String>,
 }
 
 impl FunnelSpec {
@@ -88,6 +109,9 @@ pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
             OrderMode::Strict => strict(spec, &events[start..]),
             OrderMode::Any => any_order(spec, &events[start..]),
         };
+        if excluded(spec, &events[start..], &attempt) {
+            continue;
+        }
         // The earliest attempt that gets furthest is the one counted.
         if attempt.reached() > best.reached {
             best = finish(spec, &events[start..], attempt);
@@ -108,12 +132,23 @@ fn sequential(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
         if event.at_us - start > spec.window_us || attempt.offsets.len() == spec.steps.len() {
             break;
         }
-        if spec.is_step(attempt.offsets.len(), &event.name) {
+        if spec.is_step(attempt.offsets.len(), &event.name) && holds(spec, &events[0], event) {
             attempt.offsets.push(event.at_us - start);
             attempt.last_index = i;
         }
     }
     attempt
+}
+
+/// With a property held constant, a later step must carry the first step's value.
+fn holds(spec: &FunnelSpec, first: &TimedEvent, event: &TimedEvent) -> bool {
+    spec.hold_property.is_none() || (first.held.is_some() && first.held == event.held)
+}
+
+/// Whether an excluded event happened between the attempt's first and last reached step.
+fn excluded(spec: &FunnelSpec, events: &[TimedEvent], attempt: &Attempt) -> bool {
+    !spec.exclusions.is_empty()
+        && events[1..attempt.last_index.max(1)].iter().any(|e| spec.exclusions.contains(&e.name))
 }
 
 /// The steps one attempt reached, and the index of the event of its last step.
@@ -135,7 +170,14 @@ fn finish(spec: &FunnelSpec, events: &[TimedEvent], attempt: Attempt) -> Custome
     let in_window = events.iter().take_while(|e| e.at_us - start <= spec.window_us);
     let last_seen_us = in_window.last().map_or(0, |e| e.at_us - start);
     let next_event = events.get(attempt.last_index + 1).map(|e| e.name.clone());
-    CustomerProgress { reached: attempt.reached(), offsets_us: attempt.offsets, last_seen_us, next_event }
+    CustomerProgress {
+        reached: attempt.reached(),
+        offsets_us: attempt.offsets,
+        last_seen_us,
+        next_event,
+        started_us: start,
+        breakdown: events[0].breakdown.clone(),
+    }
 }
 
 /// Each next step must be the customer's very next event.
@@ -146,7 +188,7 @@ fn strict(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
         if event.at_us - start > spec.window_us || attempt.offsets.len() == spec.steps.len() {
             break;
         }
-        if !spec.is_step(attempt.offsets.len(), &event.name) {
+        if !spec.is_step(attempt.offsets.len(), &event.name) || !holds(spec, &events[0], event) {
             break;
         }
         attempt.offsets.push(event.at_us - start);
@@ -165,7 +207,8 @@ fn any_order(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
         if event.at_us - start > spec.window_us {
             break;
         }
-        if let Some(step) = (0..spec.steps.len()).find(|&k| !seen[k] && spec.is_step(k, &event.name)) {
+        let matches = |k: usize| !seen[k] && spec.is_step(k, &event.name) && holds(spec, &events[0], event);
+        if let Some(step) = (0..spec.steps.len()).find(|&k| matches(k)) {
             seen[step] = true;
             attempt.offsets.push(event.at_us - start);
             attempt.last_index = i;
@@ -204,6 +247,10 @@ pub struct FunnelResult {
     pub window_seconds: i64,
     pub steps: Vec<StepResult>,
     pub time_to_convert: Vec<TimeBucket>,
+    /// Conversion by the day (or week) customers entered; empty unless asked for.
+    pub trend: Vec<TrendPoint>,
+    /// The funnel per value of the breakdown property; empty unless asked for.
+    pub breakdown: Vec<BreakdownGroup>,
 }
 
 const BUCKETS: &[(&str, Option<u64>)] = &[
@@ -249,7 +296,93 @@ pub fn summarise(spec: &FunnelSpec, customers: &[CustomerProgress]) -> FunnelRes
         let bucket = BUCKETS.iter().position(|(_, below)| below.is_none_or(|b| seconds < b)).unwrap_or(0);
         time_to_convert[bucket].customers += 1;
     }
-    FunnelResult { mode: spec.mode, window_seconds: spec.window_us / 1_000_000, steps, time_to_convert }
+    FunnelResult {
+        mode: spec.mode,
+        window_seconds: spec.window_us / 1_000_000,
+        steps,
+        time_to_convert,
+        trend: Vec::new(),
+        breakdown: Vec::new(),
+    }
+}
+
+/// Conversion (first step to last) by the period in which customers entered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    pub period_start: chrono::DateTime<chrono::Utc>,
+    pub entered: u64,
+    pub converted: u64,
+    pub conversion: f64,
+}
+
+/// Buckets customers by the `period_us`-long period (counted from the range's start) in
+/// which their counted attempt started.
+pub fn trend(spec: &FunnelSpec, customers: &[CustomerProgress], period_us: i64) -> Vec<TrendPoint> {
+    let periods = ((spec.to_us - spec.from_us + period_us - 1) / period_us).max(1) as usize;
+    let mut counts = vec![(0u64, 0u64); periods];
+    for c in customers.iter().filter(|c| c.reached > 0) {
+        let index = (((c.started_us - spec.from_us) / period_us) as usize).min(periods - 1);
+        counts[index].0 += 1;
+        if c.reached == spec.steps.len() {
+            counts[index].1 += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (entered, converted))| TrendPoint {
+            period_start: chrono::DateTime::from_timestamp_micros(spec.from_us + i as i64 * period_us)
+                .unwrap_or_default(),
+            entered,
+            converted,
+            conversion: if entered == 0 { 0.0 } else { converted as f64 / entered as f64 },
+        })
+        .collect()
+}
+
+/// The funnel for one value of the breakdown property.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakdownGroup {
+    /// The value, or "(other)" for values outside the top, or "(none)" when unset.
+    pub value: String,
+    pub steps: Vec<StepResult>,
+}
+
+/// The label of customers whose breakdown value is outside the top values.
+pub const OTHER_VALUE: &str = "(other)";
+/// The label of customers whose first step had no value for the property.
+pub const NO_VALUE: &str = "(none)";
+
+/// The funnel split by the breakdown value: the `top` values with the most entrants, then
+/// everything else in "(other)" and "(none)", so that groups add up to the whole funnel.
+pub fn breakdown(spec: &FunnelSpec, customers: &[CustomerProgress], top: usize) -> Vec<BreakdownGroup> {
+    let entered: Vec<&CustomerProgress> = customers.iter().filter(|c| c.reached > 0).collect();
+    let mut counts: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for c in &entered {
+        if let Some(value) = c.breakdown.as_deref() {
+            *counts.entry(value).or_default() += 1;
+        }
+    }
+    let mut ranked: Vec<(&str, u64)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let kept: Vec<&str> = ranked.iter().take(top).map(|(v, _)| *v).collect();
+    let group_of = |c: &CustomerProgress| -> String {
+        match c.breakdown.as_deref() {
+            None => NO_VALUE.to_string(),
+            Some(v) if kept.contains(&v) => v.to_string(),
+            Some(_) => OTHER_VALUE.to_string(),
+        }
+    };
+    let mut labels: Vec<String> = kept.iter().map(|v| v.to_string()).collect();
+    labels.extend([OTHER_VALUE.to_string(), NO_VALUE.to_string()]);
+    labels
+        .into_iter()
+        .filter_map(|label| {
+            let members: Vec<CustomerProgress> =
+                entered.iter().filter(|c| group_of(c) == label).map(|c| (*c).clone()).collect();
+            (!members.is_empty()).then(|| BreakdownGroup { steps: summarise(spec, &members).steps, value: label })
+        })
+        .collect()
 }
 
 fn median_us(sorted: &[i64]) -> Option<f64> {
@@ -274,11 +407,14 @@ mod tests {
             from_us: 0,
             to_us: 24 * HOUR,
             mode,
+            exclusions: Vec::new(),
+            hold_property: None,
+            breakdown_property: None,
         }
     }
 
     fn events(list: &[(i64, &str)]) -> Vec<TimedEvent> {
-        list.iter().map(|(at, name)| TimedEvent { at_us: *at, name: name.to_string() }).collect()
+        list.iter().map(|(at, name)| TimedEvent::new(*at, *name)).collect()
     }
 
     fn reached(spec: &FunnelSpec, list: &[(i64, &str)]) -> usize {
@@ -404,6 +540,63 @@ mod tests {
         assert_eq!(p.reached, 2);
         assert_eq!(p.next_event.as_deref(), Some("search"));
         assert_eq!(p.last_seen_us, 9 * MIN, "the 2 h event is outside the window");
+    }
+
+    #[test]
+    fn an_excluded_event_between_steps_disqualifies_the_attempt() {
+        let mut s = spec(&["view", "cart", "buy"], OrderMode::Sequential);
+        s.exclusions = vec!["support".into()];
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "support"), (2 * MIN, "cart"), (3 * MIN, "buy")]), 0);
+        assert_eq!(
+            reached(&s, &[(0, "view"), (MIN, "cart"), (2 * MIN, "buy"), (3 * MIN, "support")]),
+            3,
+            "after the last step is fine"
+        );
+        // A later clean attempt still counts.
+        assert_eq!(reached(&s, &[(0, "view"), (MIN, "support"), (2 * MIN, "view"), (3 * MIN, "cart")]), 2);
+    }
+
+    #[test]
+    fn a_held_property_must_match_across_steps() {
+        let mut s = spec(&["view", "cart"], OrderMode::Sequential);
+        s.hold_property = Some("sku".into());
+        let held = |at: i64, name: &str, sku: &str| TimedEvent { held: Some(sku.into()), ..TimedEvent::new(at, name) };
+        assert_eq!(progress(&s, &[held(0, "view", "A"), held(MIN, "cart", "B")]).reached, 1);
+        assert_eq!(
+            progress(&s, &[held(0, "view", "A"), held(MIN, "view", "B"), held(2 * MIN, "cart", "B")]).reached,
+            2
+        );
+    }
+
+    #[test]
+    fn trend_and_breakdown_split_the_same_customers() {
+        let s = spec(&["view", "buy"], OrderMode::Sequential);
+        let customer = |started_hours: i64, converted: bool, channel: Option<&str>| CustomerProgress {
+            reached: if converted { 2 } else { 1 },
+            offsets_us: if converted { vec![0, MIN] } else { vec![0] },
+            started_us: started_hours * HOUR,
+            breakdown: channel.map(str::to_string),
+            ..CustomerProgress::default()
+        };
+        let customers = vec![
+            customer(1, true, Some("email")),
+            customer(2, false, Some("email")),
+            customer(13, true, Some("cpc")),
+            customer(14, false, Some("social")),
+            customer(15, false, None),
+        ];
+        // Two 12-hour periods: 2 entered / 1 converted, then 3 / 1.
+        let t = trend(&s, &customers, 12 * HOUR);
+        let points: Vec<(u64, u64)> = t.iter().map(|p| (p.entered, p.converted)).collect();
+        assert_eq!(points, vec![(2, 1), (3, 1)]);
+        // Top 1 value: email (2 entered, 1 converted); cpc and social are "other"; one has none.
+        let groups = breakdown(&s, &customers, 1);
+        let rows: Vec<(String, u64, u64)> =
+            groups.iter().map(|g| (g.value.clone(), g.steps[0].customers, g.steps[1].customers)).collect();
+        assert_eq!(
+            rows,
+            vec![("email".to_string(), 2, 1), (OTHER_VALUE.to_string(), 2, 1), (NO_VALUE.to_string(), 1, 0)]
+        );
     }
 
     #[test]

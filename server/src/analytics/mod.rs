@@ -45,6 +45,45 @@ pub struct FunnelQuery {
     pub to: Option<DateTime<Utc>>,
     /// `sequential` (default), `strict` or `any`.
     pub mode: Option<OrderMode>,
+    /// Comma-separated events that disqualify an attempt when they happen between its steps.
+    pub exclude: Option<String>,
+    /// A property of the first step's event to split the funnel by.
+    pub breakdown: Option<String>,
+    /// How many breakdown values to show before the rest become "(other)" (default 5).
+    pub top: Option<usize>,
+    /// A property whose value must stay the same across the steps (e.g. `product_id`).
+    pub hold: Option<String>,
+    /// `day` (default) or `week`: the conversion trend's period.
+    pub trend: Option<TrendPeriod>,
+}
+
+/// The period of a funnel's conversion trend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendPeriod {
+    #[default]
+    Day,
+    Week,
+}
+
+impl TrendPeriod {
+    fn micros(self) -> i64 {
+        match self {
+            TrendPeriod::Day => 86_400_000_000,
+            TrendPeriod::Week => 7 * 86_400_000_000,
+        }
+    }
+}
+
+/// Property names go into a JSON path; keep them to plain identifiers.
+fn property_name(name: Option<&String>, parameter: &str) -> Result<Option<String>, AnalyticsError> {
+    match name.map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        None => Ok(None),
+        Some(n) if n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => Ok(Some(n.to_string())),
+        Some(n) => Err(AnalyticsError::BadQuery(format!(
+            "{parameter}={n:?} is not a property name; use letters, digits, '_' or '-'"
+        ))),
+    }
 }
 
 impl FunnelQuery {
@@ -68,7 +107,19 @@ impl FunnelQuery {
                 steps.len()
             )));
         }
-        window_and_range(self.window, self.from, self.to, now, steps, self.mode.unwrap_or_default())
+        let mut spec = window_and_range(self.window, self.from, self.to, now, steps, self.mode.unwrap_or_default())?;
+        spec.exclusions = self
+            .exclude
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        spec.breakdown_property = property_name(self.breakdown.as_ref(), "breakdown")?;
+        spec.hold_property = property_name(self.hold.as_ref(), "hold")?;
+        Ok(spec)
     }
 }
 
@@ -101,6 +152,9 @@ pub fn window_and_range(
         from_us: from.timestamp_micros(),
         to_us: to.timestamp_micros(),
         mode,
+        exclusions: Vec::new(),
+        hold_property: None,
+        breakdown_property: None,
     })
 }
 
@@ -115,12 +169,23 @@ impl Analytics {
         Analytics { store }
     }
 
-    /// Counts a funnel.
-    pub async fn funnel(&self, spec: FunnelSpec) -> Result<FunnelResult, AnalyticsError> {
+    /// Counts a funnel, with its conversion trend by `period` and, if the spec asks for
+    /// one, its breakdown into the `top` values.
+    pub async fn funnel(
+        &self,
+        spec: FunnelSpec,
+        period: TrendPeriod,
+        top: usize,
+    ) -> Result<FunnelResult, AnalyticsError> {
         let all_events = spec.mode == OrderMode::Strict;
         let progress = self.customer_progress(spec.clone(), all_events).await?;
         let progress: Vec<CustomerProgress> = progress.into_iter().map(|(_, p)| p).collect();
-        Ok(funnel::summarise(&spec, &progress))
+        let mut result = funnel::summarise(&spec, &progress);
+        result.trend = funnel::trend(&spec, &progress, period.micros());
+        if spec.breakdown_property.is_some() {
+            result.breakdown = funnel::breakdown(&spec, &progress, top.clamp(1, 50));
+        }
+        Ok(result)
     }
 
     /// The customers who reached `step` (1-based) but not the next one, a page at a time,
@@ -208,7 +273,9 @@ impl Analytics {
                     let from =
                         if spec.direction == paths::Direction::Before { spec.from_us - day } else { spec.from_us };
                     let mut stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
-                    let mut rows = stmt.query(params![Micros(from), Micros(spec.to_us + day), true, "[]"])?;
+                    let none: Option<String> = None;
+                    let mut rows =
+                        stmt.query(params![Micros(from), Micros(spec.to_us + day), true, "[]", none, none])?;
                     let mut found = Vec::new();
                     let mut current: Option<String> = None;
                     let mut events: Vec<TimedEvent> = Vec::new();
@@ -219,7 +286,7 @@ impl Analytics {
                             events.clear();
                             current = Some(customer);
                         }
-                        events.push(TimedEvent { at_us: row.get(1)?, name: row.get(3)? });
+                        events.push(TimedEvent::new(row.get(1)?, row.get::<_, String>(3)?));
                     }
                     found.extend(paths::customer_path(&spec, &events));
                     Ok(found)
@@ -256,19 +323,23 @@ impl Analytics {
         Ok(self
             .store
             .read(move |conn| {
-                let names: Vec<&String> = spec.steps.iter().flatten().collect();
+                let names: Vec<&String> = spec.steps.iter().flatten().chain(&spec.exclusions).collect();
                 let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
+                let path = |p: &Option<String>| p.as_ref().map(|name| format!("$.\"{name}\""));
                 let mut stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
                 let mut rows = stmt.query(params![
                     Micros(spec.from_us),
                     Micros(spec.to_us + spec.window_us + 1),
                     all_events,
-                    names
+                    names,
+                    path(&spec.breakdown_property),
+                    path(&spec.hold_property),
                 ])?;
                 let mut customers: Vec<(String, Vec<TimedEvent>)> = Vec::new();
                 while let Some(row) = rows.next()? {
                     let customer: String = row.get(0)?;
-                    let event = TimedEvent { at_us: row.get(1)?, name: row.get(3)? };
+                    let event =
+                        TimedEvent { at_us: row.get(1)?, name: row.get(3)?, breakdown: row.get(4)?, held: row.get(5)? };
                     match customers.last_mut() {
                         Some((id, events)) if *id == customer => events.push(event),
                         _ => customers.push((customer, vec![event])),

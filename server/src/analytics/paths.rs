@@ -167,7 +167,7 @@ mod tests {
     }
 
     fn events(list: &[(i64, &str)]) -> Vec<TimedEvent> {
-        list.iter().map(|(at, name)| TimedEvent { at_us: *at * MIN, name: name.to_string() }).collect()
+        list.iter().map(|(at, name)| TimedEvent::new(*at * MIN, *name)).collect()
     }
 
     fn path(spec: &PathSpec, list: &[(i64, &str)]) -> Option<Vec<String>> {

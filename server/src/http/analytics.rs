@@ -25,7 +25,8 @@ pub async fn funnel(
     Query(query): Query<FunnelQuery>,
 ) -> Result<Json<FunnelResult>, ApiError> {
     let spec = query.to_spec(chrono::Utc::now())?;
-    Ok(Json(state.analytics.funnel(spec).await?))
+    let result = state.analytics.funnel(spec, query.trend.unwrap_or_default(), query.top.unwrap_or(5)).await?;
+    Ok(Json(result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,8 +99,14 @@ pub async fn funnel_dropped(
     State(state): State<AppState>,
     Query(query): Query<DroppedQuery>,
 ) -> Result<Json<DroppedPage>, ApiError> {
-    let funnel =
-        FunnelQuery { steps: query.steps, window: query.window, from: query.from, to: query.to, mode: query.mode };
+    let funnel = FunnelQuery {
+        steps: query.steps,
+        window: query.window,
+        from: query.from,
+        to: query.to,
+        mode: query.mode,
+        ..FunnelQuery::default()
+    };
     let spec = funnel.to_spec(chrono::Utc::now())?;
     let limit = query.limit.unwrap_or(50).min(500);
     Ok(Json(state.analytics.funnel_dropped(spec, query.step.unwrap_or(1), limit, query.offset.unwrap_or(0)).await?))
