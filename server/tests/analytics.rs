@@ -383,6 +383,12 @@ async fn breakdown_exclusions_hold_constant_and_trend_match_the_fixture() {
         .map(|p| (p["entered"].as_u64().unwrap(), p["converted"].as_u64().unwrap()))
         .collect();
     assert_eq!(trend, vec![(2, 2), (2, 1)], "1 Nov: ann, bob; 2 Nov: cat converts, dan not");
+    assert_eq!(plain["trend"][1]["period_start"], "2026-11-02T00:00:00Z");
+    let weekly = get("trend=week").await;
+    // 1 and 2 Nov 2026 are a Sunday and a Monday: two weeks, starting on Mondays.
+    assert_eq!(weekly["trend"][0]["period_start"], "2026-10-26T00:00:00Z");
+    assert_eq!(weekly["trend"][1]["period_start"], "2026-11-02T00:00:00Z");
+    assert_eq!((weekly["trend"][0]["entered"].as_u64(), weekly["trend"][1]["entered"].as_u64()), (Some(2), Some(2)));
 
     assert_eq!(counts(&get("exclude=support").await), vec![3, 2], "cat is excluded");
     assert_eq!(counts(&get("hold=sku").await), vec![4, 2], "bob changed product");

@@ -315,13 +315,15 @@ pub struct TrendPoint {
     pub conversion: f64,
 }
 
-/// Buckets customers by the `period_us`-long period (counted from the range's start) in
-/// which their counted attempt started.
-pub fn trend(spec: &FunnelSpec, customers: &[CustomerProgress], period_us: i64) -> Vec<TrendPoint> {
-    let periods = ((spec.to_us - spec.from_us + period_us - 1) / period_us).max(1) as usize;
+/// Buckets customers by the `period_us`-long period in which their counted attempt started.
+/// Periods are aligned to `origin_us` (midnight UTC for days, a Monday for weeks), so the
+/// first one may begin before the range does.
+pub fn trend(spec: &FunnelSpec, customers: &[CustomerProgress], period_us: i64, origin_us: i64) -> Vec<TrendPoint> {
+    let base = origin_us + (spec.from_us - origin_us).div_euclid(period_us) * period_us;
+    let periods = ((spec.to_us - base + period_us - 1) / period_us).max(1) as usize;
     let mut counts = vec![(0u64, 0u64); periods];
     for c in customers.iter().filter(|c| c.reached > 0) {
-        let index = (((c.started_us - spec.from_us) / period_us) as usize).min(periods - 1);
+        let index = (((c.started_us - base) / period_us).max(0) as usize).min(periods - 1);
         counts[index].0 += 1;
         if c.reached == spec.steps.len() {
             counts[index].1 += 1;
@@ -331,8 +333,7 @@ pub fn trend(spec: &FunnelSpec, customers: &[CustomerProgress], period_us: i64) 
         .into_iter()
         .enumerate()
         .map(|(i, (entered, converted))| TrendPoint {
-            period_start: chrono::DateTime::from_timestamp_micros(spec.from_us + i as i64 * period_us)
-                .unwrap_or_default(),
+            period_start: chrono::DateTime::from_timestamp_micros(base + i as i64 * period_us).unwrap_or_default(),
             entered,
             converted,
             conversion: if entered == 0 { 0.0 } else { converted as f64 / entered as f64 },
@@ -586,7 +587,7 @@ mod tests {
             customer(15, false, None),
         ];
         // Two 12-hour periods: 2 entered / 1 converted, then 3 / 1.
-        let t = trend(&s, &customers, 12 * HOUR);
+        let t = trend(&s, &customers, 12 * HOUR, 0);
         let points: Vec<(u64, u64)> = t.iter().map(|p| (p.entered, p.converted)).collect();
         assert_eq!(points, vec![(2, 1), (3, 1)]);
         // Top 1 value: email (2 entered, 1 converted); cpc and social are "other"; one has none.

@@ -67,10 +67,12 @@ pub enum TrendPeriod {
 }
 
 impl TrendPeriod {
-    fn micros(self) -> i64 {
+    /// Length and alignment: days start at midnight UTC, weeks on Monday (1970-01-05).
+    fn micros_and_origin(self) -> (i64, i64) {
+        const DAY: i64 = 86_400_000_000;
         match self {
-            TrendPeriod::Day => 86_400_000_000,
-            TrendPeriod::Week => 7 * 86_400_000_000,
+            TrendPeriod::Day => (DAY, 0),
+            TrendPeriod::Week => (7 * DAY, 4 * DAY),
         }
     }
 }
@@ -181,7 +183,8 @@ impl Analytics {
         let progress = self.customer_progress(spec.clone(), all_events).await?;
         let progress: Vec<CustomerProgress> = progress.into_iter().map(|(_, p)| p).collect();
         let mut result = funnel::summarise(&spec, &progress);
-        result.trend = funnel::trend(&spec, &progress, period.micros());
+        let (period_us, origin_us) = period.micros_and_origin();
+        result.trend = funnel::trend(&spec, &progress, period_us, origin_us);
         if spec.breakdown_property.is_some() {
             result.breakdown = funnel::breakdown(&spec, &progress, top.clamp(1, 50));
         }
