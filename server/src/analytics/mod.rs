@@ -232,18 +232,31 @@ impl Analytics {
     /// window after it, and how long those who did not stayed before their last event.
     /// `spec` gives the window and range; its steps are the journey's stages.
     pub async fn journey_dropoffs(&self, journey: &Journey, spec: FunnelSpec) -> Result<Vec<Dropoff>, AnalyticsError> {
-        let customers = self.customer_events(&spec, false).await?;
+        let transitions: Vec<FunnelSpec> = journey
+            .stages
+            .windows(2)
+            .map(|pair| FunnelSpec {
+                steps: vec![pair[0].events.clone(), pair[1].events.clone()],
+                mode: OrderMode::Sequential,
+                ..spec.clone()
+            })
+            .collect();
+        let empty: Vec<Vec<CustomerProgress>> = vec![Vec::new(); transitions.len()];
+        let per_transition = self
+            .scan_customers(&spec, false, empty, move |found, _, events| {
+                for (k, transition) in transitions.iter().enumerate() {
+                    let p = funnel::progress(transition, events);
+                    if p.reached > 0 {
+                        found[k].push(p);
+                    }
+                }
+            })
+            .await?;
         Ok(journey
             .stages
             .windows(2)
-            .map(|pair| {
-                let transition = FunnelSpec {
-                    steps: vec![pair[0].events.clone(), pair[1].events.clone()],
-                    mode: OrderMode::Sequential,
-                    ..spec.clone()
-                };
-                let progress: Vec<CustomerProgress> =
-                    customers.iter().map(|(_, events)| funnel::progress(&transition, events)).collect();
+            .zip(per_transition)
+            .map(|(pair, progress)| {
                 let reached = progress.iter().filter(|p| p.reached >= 1).count() as u64;
                 let mut stayed: Vec<i64> =
                     progress.iter().filter(|p| p.reached == 1).map(|p| p.last_seen_us.max(0)).collect();
@@ -276,9 +289,7 @@ impl Analytics {
                     let from =
                         if spec.direction == paths::Direction::Before { spec.from_us - day } else { spec.from_us };
                     let mut stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
-                    let none: Option<String> = None;
-                    let mut rows =
-                        stmt.query(params![Micros(from), Micros(spec.to_us + day), true, "[]", none, none])?;
+                    let mut rows = stmt.query(params![Micros(from), Micros(spec.to_us + day), true, "[]"])?;
                     let mut found = Vec::new();
                     let mut current: Option<String> = None;
                     let mut events: Vec<TimedEvent> = Vec::new();
@@ -305,23 +316,27 @@ impl Analytics {
         spec: FunnelSpec,
         all_events: bool,
     ) -> Result<Vec<(String, CustomerProgress)>, AnalyticsError> {
-        let customers = self.customer_events(&spec, all_events).await?;
-        Ok(customers
-            .into_iter()
-            .map(|(id, events)| {
-                let p = funnel::progress(&spec, &events);
-                (id, p)
-            })
-            .collect())
+        let counting = spec.clone();
+        self.scan_customers(&spec, all_events, Vec::new(), move |found, id, events| {
+            found.push((id, funnel::progress(&counting, events)));
+        })
+        .await
     }
 
-    /// Each customer's events in the funnel's range plus window: the steps' events, or all
-    /// named events with `all_events`.
-    async fn customer_events(
+    /// Streams each customer's events in the funnel's range plus window (the steps' events,
+    /// or all named events with `all_events`) through `visit`, one customer at a time, so
+    /// that only one customer's events are in memory at once.
+    async fn scan_customers<T, F>(
         &self,
         spec: &FunnelSpec,
         all_events: bool,
-    ) -> Result<Vec<(String, Vec<TimedEvent>)>, AnalyticsError> {
+        mut state: T,
+        mut visit: F,
+    ) -> Result<T, AnalyticsError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut T, String, &[TimedEvent]) + Send + 'static,
+    {
         let spec = spec.clone();
         Ok(self
             .store
@@ -329,26 +344,37 @@ impl Analytics {
                 let names: Vec<&String> = spec.steps.iter().flatten().chain(&spec.exclusions).collect();
                 let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
                 let path = |p: &Option<String>| p.as_ref().map(|name| format!("$.\"{name}\""));
-                let mut stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
-                let mut rows = stmt.query(params![
-                    Micros(spec.from_us),
-                    Micros(spec.to_us + spec.window_us + 1),
-                    all_events,
-                    names,
-                    path(&spec.breakdown_property),
-                    path(&spec.hold_property),
-                ])?;
-                let mut customers: Vec<(String, Vec<TimedEvent>)> = Vec::new();
+                let span = (Micros(spec.from_us), Micros(spec.to_us + spec.window_us + 1));
+                let mut stmt;
+                let mut rows = if spec.breakdown_property.is_some() || spec.hold_property.is_some() {
+                    stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS_WITH_PROPERTIES)?;
+                    let (breakdown, held) = (path(&spec.breakdown_property), path(&spec.hold_property));
+                    stmt.query(params![span.0, span.1, all_events, names, breakdown, held])?
+                } else {
+                    stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
+                    stmt.query(params![span.0, span.1, all_events, names])?
+                };
+                let mut current: Option<String> = None;
+                let mut events: Vec<TimedEvent> = Vec::new();
                 while let Some(row) = rows.next()? {
                     let customer: String = row.get(0)?;
-                    let event =
-                        TimedEvent { at_us: row.get(1)?, name: row.get(3)?, breakdown: row.get(4)?, held: row.get(5)? };
-                    match customers.last_mut() {
-                        Some((id, events)) if *id == customer => events.push(event),
-                        _ => customers.push((customer, vec![event])),
+                    if current.as_deref() != Some(customer.as_str()) {
+                        if let Some(done) = current.replace(customer) {
+                            visit(&mut state, done, &events);
+                        }
+                        events.clear();
                     }
+                    events.push(TimedEvent {
+                        at_us: row.get(1)?,
+                        name: row.get(3)?,
+                        breakdown: row.get(4)?,
+                        held: row.get(5)?,
+                    });
                 }
-                Ok(customers)
+                if let Some(done) = current {
+                    visit(&mut state, done, &events);
+                }
+                Ok(state)
             })
             .await?)
     }
@@ -481,9 +507,10 @@ impl Analytics {
             .store
             .read({
                 let customer_id = customer_id.clone();
+                let identities = serde_json::to_string(&identities).unwrap_or_else(|_| "[]".into());
                 move |conn| {
                     let mut stmt = conn.prepare(sql::ANALYTICS_CUSTOMER_TIMELINE)?;
-                    let rows = stmt.query_map(params![customer_id, gap_seconds], |row| {
+                    let rows = stmt.query_map(params![customer_id, identities, gap_seconds], |row| {
                         let json = |i: usize| -> duckdb::Result<Option<JsonText>> {
                             Ok(row.get::<_, Option<String>>(i)?.and_then(|t| JsonText::parse(t).ok()))
                         };

@@ -46,6 +46,7 @@ pub const READ_QUERIES: &[&str] = &[
     DEAD_LETTERS_SELECT_RECENT,
     DEAD_LETTERS_SELECT_ONE,
     ANALYTICS_FUNNEL_EVENTS,
+    ANALYTICS_FUNNEL_EVENTS_WITH_PROPERTIES,
     ANALYTICS_RECENT_SESSION_EVENTS,
     ANALYTICS_CUSTOMER_TIMELINE,
     JOURNEYS_SELECT_ALL,
@@ -57,6 +58,7 @@ pub const READ_QUERIES: &[&str] = &[
 pub const WRITE_QUERIES: &[&str] = &[RECORD_VERSION, SOURCES_INSERT, IDENTITY_INSERT_LINK, DEAD_LETTERS_MARK_REPLAYED];
 
 pub const ANALYTICS_FUNNEL_EVENTS: &str = query!("analytics/funnel_events.sql");
+pub const ANALYTICS_FUNNEL_EVENTS_WITH_PROPERTIES: &str = query!("analytics/funnel_events_with_properties.sql");
 pub const ANALYTICS_RECENT_SESSION_EVENTS: &str = query!("analytics/recent_session_events.sql");
 pub const ANALYTICS_CUSTOMER_TIMELINE: &str = query!("analytics/customer_timeline.sql");
 
