@@ -282,7 +282,7 @@ pub fn summarise(spec: &FunnelSpec, customers: &[CustomerProgress]) -> FunnelRes
             customers: count,
             conversion_from_first: ratio(count, first),
             conversion_from_previous: ratio(count, previous),
-            median_seconds: median_us(&times).map(|us| us / 1e6),
+            median_seconds: super::median_seconds(&times),
             average_seconds: (!times.is_empty())
                 .then(|| times.iter().map(|&t| t as f64).sum::<f64>() / times.len() as f64 / 1e6),
         });
@@ -384,14 +384,6 @@ pub fn breakdown(spec: &FunnelSpec, customers: &[CustomerProgress], top: usize) 
             (!members.is_empty()).then(|| BreakdownGroup { steps: summarise(spec, &members).steps, value: label })
         })
         .collect()
-}
-
-fn median_us(sorted: &[i64]) -> Option<f64> {
-    match sorted.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(sorted[n / 2] as f64),
-        n => Some((sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0),
-    }
 }
 
 #[cfg(test)]

@@ -268,7 +268,7 @@ impl Analytics {
                     reached,
                     left,
                     left_share: if reached == 0 { 0.0 } else { left as f64 / reached as f64 },
-                    median_seconds_before_leaving: median(&stayed),
+                    median_seconds_before_leaving: median_seconds(&stayed),
                     average_seconds_before_leaving: (!stayed.is_empty())
                         .then(|| stayed.iter().sum::<i64>() as f64 / stayed.len() as f64 / 1e6),
                 }
@@ -380,11 +380,12 @@ impl Analytics {
     }
 }
 
-fn median(sorted_us: &[i64]) -> Option<f64> {
+/// The median of sorted durations in µs, in seconds.
+pub(crate) fn median_seconds(sorted_us: &[i64]) -> Option<f64> {
     match sorted_us.len() {
         0 => None,
         n if n % 2 == 1 => Some(sorted_us[n / 2] as f64 / 1e6),
-        n => Some((sorted_us[n / 2 - 1] + sorted_us[n / 2]) as f64 / 2e6),
+        n => Some((sorted_us[n / 2 - 1] as f64 + sorted_us[n / 2] as f64) / 2e6),
     }
 }
 

@@ -76,15 +76,10 @@ pub fn occupancy(
         .zip(times)
         .map(|(stage, mut t)| {
             t.sort_unstable();
-            let median = match t.len() {
-                0 => None,
-                n if n % 2 == 1 => Some(t[n / 2] as f64 / 1e6),
-                n => Some((t[n / 2 - 1] + t[n / 2]) as f64 / 2e6),
-            };
             StageOccupancy {
                 stage: stage.name.clone(),
                 active_sessions: t.len() as u64,
-                median_seconds_in_stage: median,
+                median_seconds_in_stage: super::median_seconds(&t),
             }
         })
         .collect()
