@@ -7,7 +7,13 @@ pub mod paths;
 pub mod stages;
 
 use chrono::{DateTime, Duration, Utc};
-use duckdb::params;
+use duckdb::{
+    arrow::{
+        array::{Array, Int64Array, StringArray},
+        record_batch::RecordBatch,
+    },
+    params,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -346,30 +352,40 @@ impl Analytics {
                 let path = |p: &Option<String>| p.as_ref().map(|name| format!("$.\"{name}\""));
                 let span = (Micros(spec.from_us), Micros(spec.to_us + spec.window_us + 1));
                 let mut stmt;
-                let mut rows = if spec.breakdown_property.is_some() || spec.hold_property.is_some() {
+                // Arrow batches: columns arrive whole, without a conversion per cell.
+                let batches = if spec.breakdown_property.is_some() || spec.hold_property.is_some() {
                     stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS_WITH_PROPERTIES)?;
                     let (breakdown, held) = (path(&spec.breakdown_property), path(&spec.hold_property));
-                    stmt.query(params![span.0, span.1, all_events, names, breakdown, held])?
+                    stmt.query_arrow(params![span.0, span.1, all_events, names, breakdown, held])?
                 } else {
                     stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
-                    stmt.query(params![span.0, span.1, all_events, names])?
+                    stmt.query_arrow(params![span.0, span.1, all_events, names])?
                 };
                 let mut current: Option<String> = None;
                 let mut events: Vec<TimedEvent> = Vec::new();
-                while let Some(row) = rows.next()? {
-                    let customer: String = row.get(0)?;
-                    if current.as_deref() != Some(customer.as_str()) {
-                        if let Some(done) = current.replace(customer) {
-                            visit(&mut state, done, &events);
+                for batch in batches {
+                    let customers = text_column(&batch, 0)?;
+                    let times = int_column(&batch, 1)?;
+                    let names = text_column(&batch, 3)?;
+                    let breakdowns = text_column(&batch, 4)?;
+                    let held = text_column(&batch, 5)?;
+                    let text =
+                        |column: &StringArray, i: usize| (!column.is_null(i)).then(|| column.value(i).to_string());
+                    for i in 0..batch.num_rows() {
+                        let customer = customers.value(i);
+                        if current.as_deref() != Some(customer) {
+                            if let Some(done) = current.replace(customer.to_string()) {
+                                visit(&mut state, done, &events);
+                            }
+                            events.clear();
                         }
-                        events.clear();
+                        events.push(TimedEvent {
+                            at_us: times.value(i),
+                            name: names.value(i).to_string(),
+                            breakdown: text(breakdowns, i),
+                            held: text(held, i),
+                        });
                     }
-                    events.push(TimedEvent {
-                        at_us: row.get(1)?,
-                        name: row.get(3)?,
-                        breakdown: row.get(4)?,
-                        held: row.get(5)?,
-                    });
                 }
                 if let Some(done) = current {
                     visit(&mut state, done, &events);
@@ -602,4 +618,20 @@ impl PathQuery {
             to_us: to.timestamp_micros(),
         })
     }
+}
+
+fn text_column(batch: &RecordBatch, index: usize) -> Result<&StringArray, StoreError> {
+    batch
+        .column(index)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| StoreError::Task(format!("column {index} of the funnel query is not text")))
+}
+
+fn int_column(batch: &RecordBatch, index: usize) -> Result<&Int64Array, StoreError> {
+    batch
+        .column(index)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| StoreError::Task(format!("column {index} of the funnel query is not a 64-bit integer")))
 }
