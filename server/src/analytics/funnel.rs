@@ -5,6 +5,8 @@
 //! attempts, as ClickHouse's `windowFunnel` and PostHog count. Pure functions over one
 //! customer's events in time order; the query that feeds them is `queries/analytics/funnel_events.sql`.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// How steps must follow each other.
@@ -47,13 +49,14 @@ pub struct FunnelSpec {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TimedEvent {
     pub at_us: i64,
-    pub name: String,
+    /// Shared: a query has few distinct names and millions of events.
+    pub name: Arc<str>,
     pub breakdown: Option<String>,
     pub held: Option<String>,
 }
 
 impl TimedEvent {
-    pub fn new(at_us: i64, name: impl Into<String>) -> Self {
+    pub fn new(at_us: i64, name: impl Into<Arc<str>>) -> Self {
         TimedEvent { at_us, name: name.into(), ..TimedEvent::default() }
     }
 }
@@ -148,7 +151,7 @@ fn holds(spec: &FunnelSpec, first: &TimedEvent, event: &TimedEvent) -> bool {
 /// Whether an excluded event happened between the attempt's first and last reached step.
 fn excluded(spec: &FunnelSpec, events: &[TimedEvent], attempt: &Attempt) -> bool {
     !spec.exclusions.is_empty()
-        && events[1..attempt.last_index.max(1)].iter().any(|e| spec.exclusions.contains(&e.name))
+        && events[1..attempt.last_index.max(1)].iter().any(|e| spec.exclusions.iter().any(|x| **x == *e.name))
 }
 
 /// The steps one attempt reached, and the index of the event of its last step.
@@ -169,7 +172,7 @@ fn finish(spec: &FunnelSpec, events: &[TimedEvent], attempt: Attempt) -> Custome
     let start = events[0].at_us;
     let in_window = events.iter().take_while(|e| e.at_us - start <= spec.window_us);
     let last_seen_us = in_window.last().map_or(0, |e| e.at_us - start);
-    let next_event = events.get(attempt.last_index + 1).map(|e| e.name.clone());
+    let next_event = events.get(attempt.last_index + 1).map(|e| e.name.to_string());
     CustomerProgress {
         reached: attempt.reached(),
         offsets_us: attempt.offsets,

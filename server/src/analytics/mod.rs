@@ -6,6 +6,8 @@ pub mod funnel;
 pub mod paths;
 pub mod stages;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use duckdb::{
     arrow::{
@@ -363,6 +365,18 @@ impl Analytics {
                 };
                 let mut current: Option<String> = None;
                 let mut events: Vec<TimedEvent> = Vec::new();
+                // Event names are few: share one copy of each.
+                let mut interned: Vec<Arc<str>> = Vec::new();
+                let mut intern = |name: &str| -> Arc<str> {
+                    match interned.iter().find(|n| ***n == *name) {
+                        Some(n) => n.clone(),
+                        None => {
+                            let n: Arc<str> = Arc::from(name);
+                            interned.push(n.clone());
+                            n
+                        }
+                    }
+                };
                 for batch in batches {
                     let customers = text_column(&batch, 0)?;
                     let times = int_column(&batch, 1)?;
@@ -381,7 +395,7 @@ impl Analytics {
                         }
                         events.push(TimedEvent {
                             at_us: times.value(i),
-                            name: names.value(i).to_string(),
+                            name: intern(names.value(i)),
                             breakdown: text(breakdowns, i),
                             held: text(held, i),
                         });

@@ -68,15 +68,15 @@ pub struct PathResult {
 /// One customer's path from the anchor (level 0), repeats collapsed, within the session.
 pub fn customer_path(spec: &PathSpec, events: &[TimedEvent]) -> Option<Vec<String>> {
     let anchor =
-        events.iter().position(|e| e.name == spec.anchor && e.at_us >= spec.from_us && e.at_us < spec.to_us)?;
-    let mut path = vec![events[anchor].name.clone()];
+        events.iter().position(|e| *e.name == *spec.anchor && e.at_us >= spec.from_us && e.at_us < spec.to_us)?;
+    let mut path = vec![events[anchor].name.to_string()];
     let mut previous = &events[anchor];
     let mut step = |event: &TimedEvent, previous: &TimedEvent| -> bool {
         if (event.at_us - previous.at_us).abs() > SESSION_GAP_US || path.len() >= spec.depth {
             return false;
         }
-        if path.last() != Some(&event.name) {
-            path.push(event.name.clone());
+        if path.last().map(String::as_str) != Some(&*event.name) {
+            path.push(event.name.to_string());
         }
         true
     };
