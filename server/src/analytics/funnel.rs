@@ -233,6 +233,8 @@ pub struct StepResult {
     /// Time from step 1 to this step among those who reached it, in seconds.
     pub median_seconds: Option<f64>,
     pub average_seconds: Option<f64>,
+    /// How long those who reached this step took from step 1, in buckets.
+    pub time_to_convert: Vec<TimeBucket>,
 }
 
 /// Customers who completed the funnel, by how long it took.
@@ -254,6 +256,20 @@ pub struct FunnelResult {
     pub trend: Vec<TrendPoint>,
     /// The funnel per value of the breakdown property; empty unless asked for.
     pub breakdown: Vec<BreakdownGroup>,
+}
+
+/// Counts durations (µs) into [`BUCKETS`].
+fn buckets(durations_us: &[i64]) -> Vec<TimeBucket> {
+    let mut out: Vec<TimeBucket> = BUCKETS
+        .iter()
+        .map(|(label, below)| TimeBucket { label: label.to_string(), below_seconds: *below, customers: 0 })
+        .collect();
+    for us in durations_us {
+        let seconds = (us / 1_000_000).max(0) as u64;
+        let bucket = BUCKETS.iter().position(|(_, below)| below.is_none_or(|b| seconds < b)).unwrap_or(0);
+        out[bucket].customers += 1;
+    }
+    out
 }
 
 const BUCKETS: &[(&str, Option<u64>)] = &[
@@ -288,17 +304,11 @@ pub fn summarise(spec: &FunnelSpec, customers: &[CustomerProgress]) -> FunnelRes
             median_seconds: super::median_seconds(&times),
             average_seconds: (!times.is_empty())
                 .then(|| times.iter().map(|&t| t as f64).sum::<f64>() / times.len() as f64 / 1e6),
+            time_to_convert: buckets(&times),
         });
     }
-    let mut time_to_convert: Vec<TimeBucket> = BUCKETS
-        .iter()
-        .map(|(label, below)| TimeBucket { label: label.to_string(), below_seconds: *below, customers: 0 })
-        .collect();
-    for customer in customers.iter().filter(|c| c.reached == n) {
-        let seconds = (customer.offsets_us[n - 1] / 1_000_000).max(0) as u64;
-        let bucket = BUCKETS.iter().position(|(_, below)| below.is_none_or(|b| seconds < b)).unwrap_or(0);
-        time_to_convert[bucket].customers += 1;
-    }
+    // The whole funnel's distribution is its last step's.
+    let time_to_convert = steps.last().map(|s| s.time_to_convert.clone()).unwrap_or_default();
     FunnelResult {
         mode: spec.mode,
         window_seconds: spec.window_us / 1_000_000,
@@ -517,6 +527,14 @@ mod tests {
         let buckets: Vec<(String, u64)> =
             result.time_to_convert.iter().filter(|b| b.customers > 0).map(|b| (b.label.clone(), b.customers)).collect();
         assert_eq!(buckets, vec![("5–15 min".to_string(), 1)]);
+        // Per step: cart took 2 and 4 minutes, both in "1–5 min".
+        let cart: Vec<(String, u64)> = result.steps[1]
+            .time_to_convert
+            .iter()
+            .filter(|b| b.customers > 0)
+            .map(|b| (b.label.clone(), b.customers))
+            .collect();
+        assert_eq!(cart, vec![("1–5 min".to_string(), 2)]);
     }
 
     #[test]
