@@ -4,13 +4,14 @@
 --   $1, $2  the time span
 --   $3      true for every named event (strict order and "what came next" need them all),
 --           false for only the events named in the JSON list $4
--- The last two columns are NULL here; funnel_events_with_properties.sql fills them.
+-- The last three columns are NULL here; funnel_events_with_properties.sql fills them.
 SELECT customer_id,
        epoch_us(timestamp) AS ts_us,
        seq,
        event,
        NULL::VARCHAR AS breakdown,
-       NULL::VARCHAR AS held
+       NULL::VARCHAR AS held,
+       NULL::VARCHAR AS properties
 FROM customer_events
 WHERE event IS NOT NULL
   AND timestamp >= $1

@@ -394,4 +394,15 @@ async fn breakdown_exclusions_hold_constant_and_trend_match_the_fixture() {
     assert_eq!(counts(&get("hold=sku").await), vec![4, 2], "bob changed product");
     let bad = client.get(format!("{base}/api/v1/funnel?steps=a,b&breakdown=a.b'c")).send().await.unwrap();
     assert_eq!(bad.status(), 400);
+
+    // Step filters: only carts of product A count (ann's; bob and cat carted B).
+    let url = format!(
+        "{base}/api/v1/funnel?steps=view,cart%5Bsku%3DA%5D&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z"
+    );
+    let filtered: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(counts(&filtered), vec![4, 1], "{filtered}");
+    assert_eq!(filtered["steps"][1]["event"], "cart[sku=A]");
+    let unclosed = client.get(format!("{base}/api/v1/funnel?steps=view,cart%5Bsku%3DA")).send().await.unwrap();
+    assert_eq!(unclosed.status(), 400);
+    assert!(unclosed.text().await.unwrap().contains("without closing"));
 }

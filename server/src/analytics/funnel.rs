@@ -27,7 +27,7 @@ pub enum OrderMode {
 pub struct FunnelSpec {
     /// Steps in order, each one or more event names that count as that step. A name may
     /// appear in more than one step (a repeated step).
-    pub steps: Vec<Vec<String>>,
+    pub steps: Vec<Vec<StepEvent>>,
     /// Microseconds from the first step in which the others must happen.
     pub window_us: i64,
     /// Attempts must start in `[from_us, to_us)`; later steps may fall after `to_us`.
@@ -44,6 +44,40 @@ pub struct FunnelSpec {
     pub breakdown_property: Option<String>,
 }
 
+/// An event that counts as a step: its name, and property values it must carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepEvent {
+    pub name: String,
+    /// `(property, value)` pairs; a value matches a string property exactly, or the JSON
+    /// text of a number or boolean (`price=19.99`, `first=true`).
+    pub filters: Vec<(String, String)>,
+}
+
+impl StepEvent {
+    pub fn named(name: impl Into<String>) -> Self {
+        StepEvent { name: name.into(), filters: Vec::new() }
+    }
+
+    fn matches(&self, event: &TimedEvent) -> bool {
+        *self.name == *event.name
+            && self.filters.iter().all(|(key, want)| match event.properties.as_deref().and_then(|p| p.get(key)) {
+                Some(serde_json::Value::String(s)) => s == want,
+                Some(other) => other.to_string() == *want,
+                None => false,
+            })
+    }
+
+    /// `name` or `name[key=value;key=value]`.
+    pub fn label(&self) -> String {
+        if self.filters.is_empty() {
+            self.name.clone()
+        } else {
+            let filters: Vec<String> = self.filters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}[{}]", self.name, filters.join(";"))
+        }
+    }
+}
+
 /// One event of a customer: time (µs since the epoch), name, and the values of the
 /// breakdown property and of the property held constant, when asked for.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -53,6 +87,8 @@ pub struct TimedEvent {
     pub name: Arc<str>,
     pub breakdown: Option<String>,
     pub held: Option<String>,
+    /// The event's properties, only when a step filters on them.
+    pub properties: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl TimedEvent {
@@ -79,17 +115,22 @@ pub struct CustomerProgress {
 }
 
 impl FunnelSpec {
-    fn is_step(&self, step: usize, name: &str) -> bool {
-        self.steps[step].iter().any(|s| s == name)
+    fn is_step(&self, step: usize, event: &TimedEvent) -> bool {
+        self.steps[step].iter().any(|s| s.matches(event))
     }
 
-    fn any_step(&self, name: &str) -> bool {
-        self.steps.iter().flatten().any(|s| s == name)
+    fn any_step(&self, event: &TimedEvent) -> bool {
+        self.steps.iter().flatten().any(|s| s.matches(event))
+    }
+
+    /// Whether any step filters on properties (the query must then bring them).
+    pub fn filters_properties(&self) -> bool {
+        self.steps.iter().flatten().any(|s| !s.filters.is_empty())
     }
 
     /// A step's label: its event names joined by " | ".
     pub fn label(&self, step: usize) -> String {
-        self.steps[step].join(" | ")
+        self.steps[step].iter().map(StepEvent::label).collect::<Vec<_>>().join(" | ")
     }
 }
 
@@ -98,8 +139,8 @@ pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
     let mut best = CustomerProgress::default();
     for (start, event) in events.iter().enumerate() {
         let starts_attempt = match spec.mode {
-            OrderMode::Any => spec.any_step(&event.name),
-            _ => spec.is_step(0, &event.name),
+            OrderMode::Any => spec.any_step(event),
+            _ => spec.is_step(0, event),
         };
         if !starts_attempt {
             continue;
@@ -135,7 +176,7 @@ fn sequential(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
         if event.at_us - start > spec.window_us || attempt.offsets.len() == spec.steps.len() {
             break;
         }
-        if spec.is_step(attempt.offsets.len(), &event.name) && holds(spec, &events[0], event) {
+        if spec.is_step(attempt.offsets.len(), event) && holds(spec, &events[0], event) {
             attempt.offsets.push(event.at_us - start);
             attempt.last_index = i;
         }
@@ -191,7 +232,7 @@ fn strict(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
         if event.at_us - start > spec.window_us || attempt.offsets.len() == spec.steps.len() {
             break;
         }
-        if !spec.is_step(attempt.offsets.len(), &event.name) || !holds(spec, &events[0], event) {
+        if !spec.is_step(attempt.offsets.len(), event) || !holds(spec, &events[0], event) {
             break;
         }
         attempt.offsets.push(event.at_us - start);
@@ -210,7 +251,7 @@ fn any_order(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
         if event.at_us - start > spec.window_us {
             break;
         }
-        let matches = |k: usize| !seen[k] && spec.is_step(k, &event.name) && holds(spec, &events[0], event);
+        let matches = |k: usize| !seen[k] && spec.is_step(k, event) && holds(spec, &events[0], event);
         if let Some(step) = (0..spec.steps.len()).find(|&k| matches(k)) {
             seen[step] = true;
             attempt.offsets.push(event.at_us - start);
@@ -408,7 +449,7 @@ mod tests {
 
     fn spec(steps: &[&str], mode: OrderMode) -> FunnelSpec {
         FunnelSpec {
-            steps: steps.iter().map(|s| s.split('|').map(str::to_string).collect()).collect(),
+            steps: steps.iter().map(|s| s.split('|').map(StepEvent::named).collect()).collect(),
             window_us: HOUR,
             from_us: 0,
             to_us: 24 * HOUR,
@@ -542,6 +583,24 @@ mod tests {
         let s = spec(&["view", "cart|wishlist", "buy"], OrderMode::Sequential);
         assert_eq!(reached(&s, &[(0, "view"), (MIN, "wishlist"), (2 * MIN, "buy")]), 3);
         assert_eq!(summarise(&s, &[]).steps[1].event, "cart | wishlist");
+    }
+
+    #[test]
+    fn a_step_can_require_property_values() {
+        let mut s = spec(&["view", "cart"], OrderMode::Sequential);
+        s.steps[1] = vec![StepEvent {
+            name: "cart".into(),
+            filters: vec![("category".into(), "shoes".into()), ("qty".into(), "2".into())],
+        }];
+        let with = |at: i64, name: &str, props: serde_json::Value| TimedEvent {
+            properties: props.as_object().cloned().map(Arc::new),
+            ..TimedEvent::new(at, name)
+        };
+        let shoes = with(MIN, "cart", serde_json::json!({"category": "shoes", "qty": 2}));
+        let hats = with(MIN, "cart", serde_json::json!({"category": "hats", "qty": 2}));
+        assert_eq!(progress(&s, &[TimedEvent::new(0, "view"), shoes]).reached, 2);
+        assert_eq!(progress(&s, &[TimedEvent::new(0, "view"), hats]).reached, 1);
+        assert_eq!(s.label(1), "cart[category=shoes;qty=2]");
     }
 
     #[test]

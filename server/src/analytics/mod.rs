@@ -23,7 +23,7 @@ use crate::{
     journeys::Journey,
     store::{sql, JsonText, Micros, Store, StoreError},
 };
-use funnel::{CustomerProgress, FunnelResult, FunnelSpec, OrderMode, TimedEvent};
+use funnel::{CustomerProgress, FunnelResult, FunnelSpec, OrderMode, StepEvent, TimedEvent};
 use stages::{NamedEvent, StageOccupancy, SESSION_GAP_US};
 
 /// Longest conversion window a funnel may have.
@@ -85,6 +85,28 @@ impl TrendPeriod {
     }
 }
 
+/// Steps that are just event names.
+pub fn named(events: &[String]) -> Vec<StepEvent> {
+    events.iter().map(StepEvent::named).collect()
+}
+
+/// `name` or `name[key=value;key=value]`.
+fn parse_step_event(text: &str) -> Result<StepEvent, AnalyticsError> {
+    let Some((name, rest)) = text.split_once('[') else { return Ok(StepEvent::named(text)) };
+    let inner = rest.strip_suffix(']').ok_or_else(|| {
+        AnalyticsError::BadQuery(format!("step {text:?} opens '[' without closing it; write name[key=value;key=value]"))
+    })?;
+    let mut filters = Vec::new();
+    for pair in inner.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| AnalyticsError::BadQuery(format!("filter {pair:?} in step {text:?} needs key=value")))?;
+        let key = property_name(Some(&key.trim().to_string()), "step filter")?.unwrap_or_default();
+        filters.push((key, value.trim().to_string()));
+    }
+    Ok(StepEvent { name: name.trim().to_string(), filters })
+}
+
 /// Property names go into a JSON path; keep them to plain identifiers.
 fn property_name(name: Option<&String>, parameter: &str) -> Result<Option<String>, AnalyticsError> {
     match name.map(|n| n.trim()).filter(|n| !n.is_empty()) {
@@ -100,17 +122,20 @@ impl FunnelQuery {
     /// Checks the question and fills in defaults.
     pub fn to_spec(&self, now: DateTime<Utc>) -> Result<FunnelSpec, AnalyticsError> {
         let bad = |m: String| AnalyticsError::BadQuery(m);
-        // `a,b|c,d`: steps split by commas, alternatives within a step by `|`.
-        let steps: Vec<Vec<String>> = self
-            .steps
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .map(|step| {
-                step.split('|').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>()
-            })
-            .filter(|step| !step.is_empty())
-            .collect();
+        // `a,b|c,d`: steps split by commas, alternatives within a step by `|`, each
+        // `name` or `name[key=value;key=value]`.
+        let mut steps: Vec<Vec<StepEvent>> = Vec::new();
+        for step in self.steps.as_deref().unwrap_or_default().split(',') {
+            let alternatives: Vec<StepEvent> = step
+                .split('|')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(parse_step_event)
+                .collect::<Result<_, _>>()?;
+            if !alternatives.is_empty() {
+                steps.push(alternatives);
+            }
+        }
         if steps.len() < 2 || steps.len() > MAX_STEPS {
             return Err(bad(format!(
                 "a funnel needs 2 to {MAX_STEPS} steps, got {}; pass steps=product_viewed,added_to_cart,purchase_completed",
@@ -140,7 +165,7 @@ pub fn window_and_range(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-    steps: Vec<Vec<String>>,
+    steps: Vec<Vec<StepEvent>>,
     mode: OrderMode,
 ) -> Result<FunnelSpec, AnalyticsError> {
     let bad = |m: String| AnalyticsError::BadQuery(m);
@@ -244,7 +269,7 @@ impl Analytics {
             .stages
             .windows(2)
             .map(|pair| FunnelSpec {
-                steps: vec![pair[0].events.clone(), pair[1].events.clone()],
+                steps: vec![named(&pair[0].events), named(&pair[1].events)],
                 mode: OrderMode::Sequential,
                 ..spec.clone()
             })
@@ -349,16 +374,22 @@ impl Analytics {
         Ok(self
             .store
             .read(move |conn| {
-                let names: Vec<&String> = spec.steps.iter().flatten().chain(&spec.exclusions).collect();
+                let names: Vec<&String> =
+                    spec.steps.iter().flatten().map(|s| &s.name).chain(&spec.exclusions).collect();
+                let filtered: Vec<String> =
+                    spec.steps.iter().flatten().filter(|s| !s.filters.is_empty()).map(|s| s.name.clone()).collect();
                 let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
                 let path = |p: &Option<String>| p.as_ref().map(|name| format!("$.\"{name}\""));
                 let span = (Micros(spec.from_us), Micros(spec.to_us + spec.window_us + 1));
                 let mut stmt;
                 // Arrow batches: columns arrive whole, without a conversion per cell.
-                let batches = if spec.breakdown_property.is_some() || spec.hold_property.is_some() {
+                let with_properties =
+                    spec.breakdown_property.is_some() || spec.hold_property.is_some() || !filtered.is_empty();
+                let batches = if with_properties {
                     stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS_WITH_PROPERTIES)?;
                     let (breakdown, held) = (path(&spec.breakdown_property), path(&spec.hold_property));
-                    stmt.query_arrow(params![span.0, span.1, all_events, names, breakdown, held])?
+                    let all_properties = !filtered.is_empty();
+                    stmt.query_arrow(params![span.0, span.1, all_events, names, breakdown, held, all_properties])?
                 } else {
                     stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
                     stmt.query_arrow(params![span.0, span.1, all_events, names])?
@@ -383,6 +414,7 @@ impl Analytics {
                     let names = text_column(&batch, 3)?;
                     let breakdowns = text_column(&batch, 4)?;
                     let held = text_column(&batch, 5)?;
+                    let properties = text_column(&batch, 6)?;
                     let text =
                         |column: &StringArray, i: usize| (!column.is_null(i)).then(|| column.value(i).to_string());
                     for i in 0..batch.num_rows() {
@@ -398,6 +430,10 @@ impl Analytics {
                             name: intern(names.value(i)),
                             breakdown: text(breakdowns, i),
                             held: text(held, i),
+                            // Parsed only for events a step filters on.
+                            properties: (!properties.is_null(i) && filtered.iter().any(|f| f == names.value(i)))
+                                .then(|| serde_json::from_str(properties.value(i)).ok().map(Arc::new))
+                                .flatten(),
                         });
                     }
                 }
