@@ -62,7 +62,7 @@ impl StepEvent {
         *self.name == *event.name
             && self.filters.iter().all(|(key, want)| match event.properties.as_deref().and_then(|p| p.get(key)) {
                 Some(serde_json::Value::String(s)) => s == want,
-                Some(other) => other.to_string() == *want,
+                Some(other) => want.parse::<serde_json::Value>().is_ok_and(|wanted| wanted == *other),
                 None => false,
             })
     }
