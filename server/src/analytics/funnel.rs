@@ -48,8 +48,8 @@ pub struct FunnelSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepEvent {
     pub name: String,
-    /// `(property, value)` pairs; a value matches a string property exactly, or the JSON
-    /// text of a number or boolean (`price=19.99`, `first=true`).
+    /// `(property, value)` pairs; a value matches a string property exactly, and other
+    /// properties when it parses as an equal JSON value (`price=19.99`, `first=true`).
     pub filters: Vec<(String, String)>,
 }
 
