@@ -17,6 +17,16 @@ async fn start() -> (String, reqwest::Client) {
     (format!("http://{addr}"), reqwest::Client::new())
 }
 
+/// GETs `url` and parses the JSON answer.
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// Customers per step of a funnel answer.
+fn step_counts(result: &Value) -> Vec<u64> {
+    result["steps"].as_array().unwrap().iter().map(|s| s["customers"].as_u64().unwrap()).collect()
+}
+
 fn track(id: &str, who: (&str, &str), event: &str, at: &str) -> Value {
     let mut m = json!({ "type": "track", "messageId": id, "event": event, "timestamp": at });
     let (key, value) = who;
@@ -58,7 +68,7 @@ async fn funnel_counts_match_the_hand_computed_fixture() {
     let url = format!(
         "{base}/api/v1/funnel?steps=view,cart,buy&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"
     );
-    let result: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    let result: Value = get_json(&client, url).await;
     let steps = result["steps"].as_array().unwrap();
     let counts: Vec<u64> = steps.iter().map(|s| s["customers"].as_u64().unwrap()).collect();
     assert_eq!(counts, vec![4, 3, 2], "{result}");
@@ -82,29 +92,12 @@ async fn funnel_counts_match_the_hand_computed_fixture() {
     // Strict order: cat's buy between view and cart does not matter (she stops at 1 either
     // way); bob's view → cart has nothing between; ann's identify between cart and buy is
     // not a named event, so ann still converts.
-    let strict: Value = client
-        .get(format!("{base}/api/v1/funnel?steps=view,cart,buy&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&mode=strict"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let counts: Vec<u64> =
-        strict["steps"].as_array().unwrap().iter().map(|s| s["customers"].as_u64().unwrap()).collect();
-    assert_eq!(counts, vec![4, 3, 2]);
+    let strict: Value = get_json(&client, format!("{base}/api/v1/funnel?steps=view,cart,buy&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&mode=strict")).await;
+    assert_eq!(step_counts(&strict), vec![4, 3, 2]);
 
     // Any order within the window: cat has view and buy within the hour → 2.
-    let any: Value = client
-        .get(format!("{base}/api/v1/funnel?steps=view,cart,buy&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&mode=any"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let counts: Vec<u64> = any["steps"].as_array().unwrap().iter().map(|s| s["customers"].as_u64().unwrap()).collect();
-    assert_eq!(counts, vec![5, 4, 2], "{any}");
+    let any: Value = get_json(&client, format!("{base}/api/v1/funnel?steps=view,cart,buy&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&mode=any")).await;
+    assert_eq!(step_counts(&any), vec![5, 4, 2], "{any}");
 }
 
 #[tokio::test]
@@ -153,7 +146,7 @@ async fn active_sessions_are_counted_by_their_current_stage() {
         ]}),
     )
     .await;
-    let stages: Value = client.get(format!("{base}/api/v1/stages/active")).send().await.unwrap().json().await.unwrap();
+    let stages: Value = get_json(&client, format!("{base}/api/v1/stages/active")).await;
     let counts: Vec<(&str, u64)> = stages
         .as_array()
         .unwrap()
@@ -168,8 +161,7 @@ async fn active_sessions_are_counted_by_their_current_stage() {
     let median = stages[2]["median_seconds_in_stage"].as_f64().unwrap();
     assert!((420.0..430.0).contains(&median), "{median}");
 
-    let wider: Value =
-        client.get(format!("{base}/api/v1/stages/active?minutes=60")).send().await.unwrap().json().await.unwrap();
+    let wider: Value = get_json(&client, format!("{base}/api/v1/stages/active?minutes=60")).await;
     assert_eq!(wider[0]["active_sessions"], 1, "dan counts within the hour");
 }
 
@@ -184,8 +176,7 @@ async fn a_customer_timeline_spans_identities_and_sessions() {
     ]}))
     .await;
     for id in ["phone-1", "u-7"] {
-        let timeline: Value =
-            client.get(format!("{base}/api/v1/customers/{id}/timeline")).send().await.unwrap().json().await.unwrap();
+        let timeline: Value = get_json(&client, format!("{base}/api/v1/customers/{id}/timeline")).await;
         assert_eq!(timeline["customer_id"], "u-7");
         assert_eq!(timeline["identities"], json!(["phone-1", "u-7"]));
         let sessions = timeline["sessions"].as_array().unwrap();
@@ -203,21 +194,19 @@ async fn a_customer_timeline_spans_identities_and_sessions() {
         assert_eq!(sessions[0]["events"][2]["properties"], json!({ "plan": "pro" }));
         assert_eq!(sessions[1]["events"][0]["stage"], "Conversion");
     }
-    let nobody: Value =
-        client.get(format!("{base}/api/v1/customers/nobody/timeline")).send().await.unwrap().json().await.unwrap();
+    let nobody: Value = get_json(&client, format!("{base}/api/v1/customers/nobody/timeline")).await;
     assert_eq!(nobody["sessions"], json!([]));
 }
 
 #[tokio::test]
 async fn journeys_can_be_exported_changed_and_imported() {
     let (base, client) = start().await;
-    let mut journey: Value =
-        client.get(format!("{base}/api/v1/journeys/default")).send().await.unwrap().json().await.unwrap();
+    let mut journey: Value = get_json(&client, format!("{base}/api/v1/journeys/default")).await;
     assert_eq!(journey["stages"].as_array().unwrap().len(), 5);
     journey["stages"][0]["events"].as_array_mut().unwrap().push(json!("webinar_attended"));
     let saved = client.put(format!("{base}/api/v1/journeys/webinars")).json(&journey).send().await.unwrap();
     assert_eq!(saved.status(), 200);
-    let list: Value = client.get(format!("{base}/api/v1/journeys")).send().await.unwrap().json().await.unwrap();
+    let list: Value = get_json(&client, format!("{base}/api/v1/journeys")).await;
     let names: Vec<&str> = list.as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["default", "webinars"]);
 
@@ -253,16 +242,11 @@ async fn dropped_customers_paths_and_journey_dropoffs_match_the_fixture() {
     )
     .await;
     let range = "window=3600&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z";
-    let dropped: Value = client
-        .get(format!(
-            "{base}/api/v1/funnel/dropped?steps=product_viewed,added_to_cart,purchase_completed&step=2&{range}"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dropped: Value = get_json(
+        &client,
+        format!("{base}/api/v1/funnel/dropped?steps=product_viewed,added_to_cart,purchase_completed&step=2&{range}"),
+    )
+    .await;
     assert_eq!(dropped["total"], 2, "{dropped}");
     let ids: Vec<&str> =
         dropped["customers"].as_array().unwrap().iter().map(|c| c["customer_id"].as_str().unwrap()).collect();
@@ -274,16 +258,11 @@ async fn dropped_customers_paths_and_journey_dropoffs_match_the_fixture() {
 
     // Paths after product_viewed, depth 3: level 1 = added_to_cart 3, support_ticket_created 1;
     // level 2 = ended 2 (cat after the ticket, dan after the cart), products_searched 1, purchase_completed 1.
-    let paths: Value = client
-        .get(format!(
-            "{base}/api/v1/paths?start=product_viewed&depth=3&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let paths: Value = get_json(
+        &client,
+        format!("{base}/api/v1/paths?start=product_viewed&depth=3&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"),
+    )
+    .await;
     assert_eq!(paths["customers"], 4);
     let level = |k: u64| -> Vec<(String, u64)> {
         paths["nodes"]
@@ -311,8 +290,7 @@ async fn dropped_customers_paths_and_journey_dropoffs_match_the_fixture() {
     //   Conversion → Post-purchase: ann, bob, dan; none reached Post-purchase after → 3 left,
     //     staying 2 min (ann), 3 min (bob), 0 (dan): median 120 s, mean 100 s.
     //   Post-purchase → Retention: cat's ticket → 1 reached, 1 left.
-    let dropoffs: Value =
-        client.get(format!("{base}/api/v1/dropoffs?{range}")).send().await.unwrap().json().await.unwrap();
+    let dropoffs: Value = get_json(&client, format!("{base}/api/v1/dropoffs?{range}")).await;
     let rows: Vec<(&str, u64, u64)> = dropoffs
         .as_array()
         .unwrap()
@@ -399,7 +377,7 @@ async fn breakdown_exclusions_hold_constant_and_trend_match_the_fixture() {
     let url = format!(
         "{base}/api/v1/funnel?steps=view,cart%5Bsku%3DA%5D&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z"
     );
-    let filtered: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    let filtered: Value = get_json(&client, url).await;
     assert_eq!(counts(&filtered), vec![4, 1], "{filtered}");
     assert_eq!(filtered["steps"][1]["event"], "cart[sku=A]");
     let unclosed = client.get(format!("{base}/api/v1/funnel?steps=view,cart%5Bsku%3DA")).send().await.unwrap();
