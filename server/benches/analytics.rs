@@ -14,9 +14,9 @@ use chrono::{TimeZone, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 use server::{
-    analytics::{funnel::OrderMode, Analytics, FunnelQuery, TrendPeriod},
+    analytics::{funnel::OrderMode, index::EventIndex, Analytics, FunnelQuery, PathQuery, TrendPeriod},
     journeys::Journey,
-    store::{sql, JsonText, Micros, NewEvent, Store, WriterConfig},
+    store::{JsonText, NewEvent, Store, WriterConfig},
 };
 
 const FUNNEL: [&str; 5] =
@@ -104,7 +104,8 @@ async fn main() {
     let (events_total, customers) = if quick { (1_000_000, 100_000) } else { (10_000_000, 1_000_000) };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("analytics.duckdb");
-    let store = Store::open(&db, WriterConfig::default(), Box::new(|_| {})).unwrap();
+    let (index, feed) = EventIndex::new();
+    let store = Store::open(&db, WriterConfig::default(), Box::new(move |batch| feed.send(&batch))).unwrap();
 
     // History ending now, so "active in the last 30 minutes" has sessions too.
     let now = Utc::now();
@@ -123,7 +124,17 @@ async fn main() {
     let load_seconds = loading.elapsed().as_secs_f64();
     println!("loaded        {events_total} events for {customers} customers in {load_seconds:.1} s");
 
-    let analytics = Analytics::new(store.clone());
+    // What a restart costs: the event index rebuilt from the file.
+    let indexing = Instant::now();
+    index.load(&store).await.unwrap();
+    let index_load_seconds = indexing.elapsed().as_secs_f64();
+    let index_bytes = index.read(|data| data.approximate_bytes()).await.unwrap() as f64;
+    println!(
+        "index         {index_load_seconds:>8.1} s to build at start-up, {:.1} bytes/event in memory",
+        index_bytes / events_total as f64
+    );
+
+    let analytics = Analytics::new(store.clone(), index.clone());
     let journey = Journey::default_journey();
     let funnel_query = FunnelQuery {
         steps: Some(FUNNEL.join(",")),
@@ -133,44 +144,43 @@ async fn main() {
         mode: Some(OrderMode::Sequential),
         ..FunnelQuery::default()
     };
-    let mut funnel_times = Vec::new();
-    let mut entered = 0;
-    for _ in 0..5 {
-        let spec = funnel_query.to_spec(now).unwrap();
-        let started = Instant::now();
-        let result = analytics.funnel(spec, TrendPeriod::Day, 5).await.unwrap();
-        funnel_times.push(started.elapsed());
-        entered = result.steps[0].customers;
-    }
-    let funnel_ms = p50(funnel_times);
-    // The same rows, filtered, joined and sorted inside DuckDB only: how much of the funnel
-    // is the query itself and how much the transfer and the Rust step.
-    let mut query_times = Vec::new();
-    for _ in 0..5 {
-        let spec = funnel_query.to_spec(now).unwrap();
-        let names = serde_json::to_string(&FUNNEL).unwrap();
-        // A window over the same order makes DuckDB sort as the funnel's query must.
-        let counting = format!(
-            "SELECT max(n) FROM (SELECT row_number() OVER (ORDER BY customer_id, ts_us, seq) AS n FROM ({}))",
-            sql::ANALYTICS_FUNNEL_EVENTS.trim().trim_end_matches(';')
-        );
-        let started = Instant::now();
-        store
-            .read(move |conn| {
-                let n: i64 = conn.query_row(
-                    &counting,
-                    duckdb::params![Micros(spec.from_us), Micros(spec.to_us + spec.window_us + 1), false, names],
-                    |r| r.get(0),
-                )?;
-                Ok(n)
-            })
-            .await
-            .unwrap();
-        query_times.push(started.elapsed());
-    }
-    let query_ms = p50(query_times);
-    println!("funnel query  {query_ms:>8.1} ms p50  (DuckDB alone: filter, identity join, sort)");
+    let time_funnel = |query: FunnelQuery| {
+        let analytics = analytics.clone();
+        async move {
+            let mut times = Vec::new();
+            let mut entered = 0;
+            for _ in 0..5 {
+                let spec = query.to_spec(now).unwrap();
+                let started = Instant::now();
+                let result = analytics.funnel(spec, TrendPeriod::Day, 5).await.unwrap();
+                times.push(started.elapsed());
+                entered = result.steps[0].customers;
+            }
+            (p50(times), entered)
+        }
+    };
+    let (funnel_ms, entered) = time_funnel(funnel_query.clone()).await;
     println!("funnel        {funnel_ms:>8.1} ms p50  (5 steps, 30 days, {entered} customers entered)");
+    let by_channel = FunnelQuery { breakdown: Some("channel".into()), ..funnel_query.clone() };
+    let (breakdown_ms, _) = time_funnel(by_channel).await;
+    println!("breakdown     {breakdown_ms:>8.1} ms p50  (the same, by the first step's channel)");
+
+    let mut path_times = Vec::new();
+    let mut path_customers = 0;
+    for _ in 0..5 {
+        let query = PathQuery {
+            start: Some(FUNNEL[0].into()),
+            depth: Some(5),
+            from: Some(now - chrono::Duration::days(30)),
+            to: Some(now),
+            ..PathQuery::default()
+        };
+        let started = Instant::now();
+        path_customers = analytics.paths(query.to_spec(now).unwrap()).await.unwrap().customers;
+        path_times.push(started.elapsed());
+    }
+    let paths_ms = p50(path_times);
+    println!("paths         {paths_ms:>8.1} ms p50  (after {}, depth 5, {path_customers} customers)", FUNNEL[0]);
 
     let mut active_times = Vec::new();
     for _ in 0..5 {
@@ -203,12 +213,14 @@ async fn main() {
         "load_seconds": load_seconds,
         "funnel_5_steps_30_days_ms_p50": funnel_ms,
         "funnel_customers_entered": entered,
-        "funnel_query_only_ms_p50": query_ms,
+        "funnel_with_breakdown_ms_p50": breakdown_ms,
+        "paths_depth_5_ms_p50": paths_ms,
+        "index_load_seconds": index_load_seconds,
+        "index_bytes_per_event": index_bytes / events_total as f64,
         "active_sessions_per_stage_ms_p50": active_ms,
         "customer_timeline_ms_p50": timeline_ms,
         "database_bytes_per_event": bytes / events_total as f64,
         "peak_rss_mib": rss,
-        "not_yet_measured": ["funnel with breakdown", "paths depth 5"],
     });
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).unwrap();

@@ -1,5 +1,6 @@
 //! The Wayline server. Data flows one way:
-//! ingest → store (one writer, commit = ack) → hub → SSE streams and pages.
+//! ingest → store (one writer, commit = ack) → event index and hub → analytics, SSE streams
+//! and pages.
 
 pub mod analytics;
 pub mod config;
@@ -21,6 +22,7 @@ use leptos::config::{Env, LeptosOptions};
 use tokio::sync::watch;
 
 use crate::{
+    analytics::index::{EventIndex, IndexError},
     hub::Hub,
     ingest::Limits,
     journeys::{JourneyError, Journeys},
@@ -36,6 +38,8 @@ pub enum OpenError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Journey(#[from] JourneyError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
 }
 
 /// Where the database lives: a file, or memory (tests).
@@ -60,18 +64,23 @@ impl Wayline {
         cors_origins: Vec<String>,
     ) -> Result<Self, OpenError> {
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
+        let (index, index_feed) = EventIndex::new();
         let on_commit = {
             let hub = hub.clone();
-            Box::new(move |batch| hub.publish(batch))
+            Box::new(move |batch| {
+                index_feed.send(&batch);
+                hub.publish(batch);
+            })
         };
         let store = match db {
             Database::File(path) => Store::open(path, WriterConfig::default(), on_commit)?,
             Database::InMemory => Store::open_in_memory(WriterConfig::default(), on_commit)?,
         };
+        index.load(&store).await?;
         let sources = std::sync::Arc::new(Sources::load(store.clone()).await?);
         let journeys = std::sync::Arc::new(Journeys::load(store.clone()).await?);
         let (shutdown, stopping) = watch::channel(false);
-        let options = StateOptions { limits: Limits::default(), cors_origins, leptos_options };
+        let options = StateOptions { limits: Limits::default(), index, cors_origins, leptos_options };
         let state = AppState::new(store, hub, sources, journeys, options, stopping);
         Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown) })
     }

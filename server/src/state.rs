@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use app::backend::SharedBackend;
 
 use crate::{
-    analytics::Analytics,
+    analytics::{index::EventIndex, Analytics},
     dashboard::StoreBackend,
     hub::Hub,
     ingest::{Ingestor, Limits},
@@ -38,6 +38,8 @@ pub struct AppState {
 /// What [`AppState::new`] is built from besides the store and hub.
 pub struct StateOptions {
     pub limits: Limits,
+    /// The event index, loaded, fed by the store's commits.
+    pub index: EventIndex,
     pub cors_origins: Vec<String>,
     pub leptos_options: LeptosOptions,
 }
@@ -54,7 +56,7 @@ impl AppState {
         AppState {
             ingestor: Ingestor::new(store.clone(), sources.clone(), options.limits),
             backend: Arc::new(StoreBackend::new(store.clone())),
-            analytics: Analytics::new(store.clone()),
+            analytics: Analytics::new(store.clone(), options.index),
             store,
             hub,
             sources,

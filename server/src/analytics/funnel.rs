@@ -3,9 +3,11 @@
 //! A customer counts at step k when some occurrence of step 1 inside the date range is
 //! followed, within the window, by steps 2..k — the furthest step over all of the customer's
 //! attempts, as ClickHouse's `windowFunnel` and PostHog count. Pure functions over one
-//! customer's events in time order; the query that feeds them is `queries/analytics/funnel_events.sql`.
+//! customer's events in time order, each event first classified ([`Classifier`]) into the
+//! steps it counts as; the events come from the in-memory event index (`index.rs`) and the
+//! property values from `queries/analytics/event_facts.sql`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -58,13 +60,13 @@ impl StepEvent {
         StepEvent { name: name.into(), filters: Vec::new() }
     }
 
-    fn matches(&self, event: &TimedEvent) -> bool {
-        *self.name == *event.name
-            && self.filters.iter().all(|(key, want)| match event.properties.as_deref().and_then(|p| p.get(key)) {
-                Some(serde_json::Value::String(s)) => s == want,
-                Some(other) => want.parse::<serde_json::Value>().is_ok_and(|wanted| wanted == *other),
-                None => false,
-            })
+    /// Whether an event's properties pass this step's filters.
+    pub fn matches_properties(&self, properties: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.filters.iter().all(|(key, want)| match properties.get(key) {
+            Some(serde_json::Value::String(s)) => s == want,
+            Some(other) => want.parse::<serde_json::Value>().is_ok_and(|wanted| wanted == *other),
+            None => false,
+        })
     }
 
     /// `name` or `name[key=value;key=value]`.
@@ -78,22 +80,150 @@ impl StepEvent {
     }
 }
 
-/// One event of a customer: time (µs since the epoch), name, and the values of the
-/// breakdown property and of the property held constant, when asked for.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TimedEvent {
+/// No value: the property is unset (or the event has no name).
+pub const NONE: u32 = u32::MAX;
+
+/// One event as a funnel sees it: when, which steps it counts as, and the property values it
+/// carries, as ids into value tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunnelEvent {
     pub at_us: i64,
-    /// Shared: a query has few distinct names and millions of events.
-    pub name: Arc<str>,
-    pub breakdown: Option<String>,
-    pub held: Option<String>,
-    /// The event's properties, only when a step filters on them.
-    pub properties: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// Bit k set: the event counts as step k.
+    pub steps: u32,
+    /// The event is one of the funnel's exclusions.
+    pub excluded: bool,
+    /// Value id of the property held constant, or [`NONE`].
+    pub held: u32,
+    /// Value id of the breakdown property, or [`NONE`].
+    pub breakdown: u32,
+    /// Name id, to report what a customer did next.
+    pub name: u32,
 }
 
-impl TimedEvent {
-    pub fn new(at_us: i64, name: impl Into<Arc<str>>) -> Self {
-        TimedEvent { at_us, name: name.into(), ..TimedEvent::default() }
+/// Property values of events, by sequence number, that a funnel's steps need: the breakdown
+/// and held values (as ids into `values`) and which property-filtered steps each event passes.
+#[derive(Debug, Default)]
+pub struct EventFacts {
+    base_seq: i64,
+    breakdown: Vec<u32>,
+    held: Vec<u32>,
+    filter_steps: Vec<u32>,
+    pub values: Vec<String>,
+    value_ids: HashMap<String, u32>,
+}
+
+impl EventFacts {
+    /// Facts for sequence numbers `base_seq..base_seq + len`, with the tables the spec needs.
+    pub fn new(spec: &FunnelSpec, base_seq: i64, len: usize) -> Self {
+        let table = |wanted: bool, fill: u32| if wanted { vec![fill; len] } else { Vec::new() };
+        EventFacts {
+            base_seq,
+            breakdown: table(spec.breakdown_property.is_some(), NONE),
+            held: table(spec.hold_property.is_some(), NONE),
+            filter_steps: table(spec.filters_properties(), 0),
+            ..EventFacts::default()
+        }
+    }
+
+    fn slot(&self, seq: i64) -> Option<usize> {
+        usize::try_from(seq - self.base_seq).ok()
+    }
+
+    fn value_id(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.value_ids.get(value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(value.to_string());
+        self.value_ids.insert(value.to_string(), id);
+        id
+    }
+
+    /// Records one event's values; `properties` only for events a step filters on.
+    pub fn record(
+        &mut self,
+        spec: &FunnelSpec,
+        seq: i64,
+        name: &str,
+        breakdown: Option<&str>,
+        held: Option<&str>,
+        properties: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) {
+        let Some(i) = self.slot(seq) else { return };
+        if let (Some(value), true) = (breakdown, i < self.breakdown.len()) {
+            self.breakdown[i] = self.value_id(value);
+        }
+        if let (Some(value), true) = (held, i < self.held.len()) {
+            self.held[i] = self.value_id(value);
+        }
+        if let (Some(properties), true) = (properties, i < self.filter_steps.len()) {
+            for (k, step) in spec.steps.iter().enumerate() {
+                if step.iter().any(|s| !s.filters.is_empty() && s.name == name && s.matches_properties(properties)) {
+                    self.filter_steps[i] |= 1 << k;
+                }
+            }
+        }
+    }
+
+    fn get(table: &[u32], i: Option<usize>, default: u32) -> u32 {
+        i.and_then(|i| table.get(i).copied()).unwrap_or(default)
+    }
+}
+
+/// What each event name counts as in a funnel, by name id.
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    /// Steps a name counts as without looking at properties.
+    plain_steps: Vec<u32>,
+    /// Some step filters this name on its properties.
+    filtered: Vec<bool>,
+    excluded: Vec<bool>,
+}
+
+impl Classifier {
+    /// `name_id` maps an event name to its id (below `names`), if any event has that name.
+    pub fn new(spec: &FunnelSpec, names: usize, name_id: impl Fn(&str) -> Option<u32>) -> Self {
+        let mut c =
+            Classifier { plain_steps: vec![0; names], filtered: vec![false; names], excluded: vec![false; names] };
+        for (k, step) in spec.steps.iter().enumerate() {
+            for event in step {
+                let Some(id) = name_id(&event.name).map(|i| i as usize).filter(|&i| i < names) else { continue };
+                if event.filters.is_empty() {
+                    c.plain_steps[id] |= 1 << k;
+                } else {
+                    c.filtered[id] = true;
+                }
+            }
+        }
+        for name in &spec.exclusions {
+            if let Some(id) = name_id(name).map(|i| i as usize).filter(|&i| i < names) {
+                c.excluded[id] = true;
+            }
+        }
+        c
+    }
+
+    /// Whether events of this name matter to the funnel (a step or an exclusion).
+    pub fn is_relevant(&self, name: u32) -> bool {
+        let i = name as usize;
+        i < self.plain_steps.len() && (self.plain_steps[i] != 0 || self.filtered[i] || self.excluded[i])
+    }
+
+    pub fn classify(&self, at_us: i64, seq: i64, name: u32, facts: &EventFacts) -> FunnelEvent {
+        let i = name as usize;
+        let slot = facts.slot(seq);
+        let mut steps = self.plain_steps.get(i).copied().unwrap_or(0);
+        if self.filtered.get(i).copied().unwrap_or(false) {
+            steps |= EventFacts::get(&facts.filter_steps, slot, 0);
+        }
+        FunnelEvent {
+            at_us,
+            steps,
+            excluded: self.excluded.get(i).copied().unwrap_or(false),
+            held: EventFacts::get(&facts.held, slot, NONE),
+            breakdown: EventFacts::get(&facts.breakdown, slot, NONE),
+            name,
+        }
     }
 }
 
@@ -106,26 +236,23 @@ pub struct CustomerProgress {
     pub offsets_us: Vec<i64>,
     /// Offset of the customer's last event within the attempt's window.
     pub last_seen_us: i64,
-    /// What the customer did right after the last step they reached, if anything.
-    pub next_event: Option<String>,
+    /// Name id of what the customer did right after the last step they reached, if anything.
+    pub next_event: Option<u32>,
     /// When the counted attempt started (µs since the epoch).
     pub started_us: i64,
-    /// The breakdown property's value on the counted attempt's first step.
-    pub breakdown: Option<String>,
+    /// Value id of the breakdown property on the counted attempt's first step.
+    pub breakdown: Option<u32>,
 }
 
 impl FunnelSpec {
-    fn is_step(&self, step: usize, event: &TimedEvent) -> bool {
-        self.steps[step].iter().any(|s| s.matches(event))
-    }
-
-    fn any_step(&self, event: &TimedEvent) -> bool {
-        self.steps.iter().flatten().any(|s| s.matches(event))
-    }
-
     /// Whether any step filters on properties (the query must then bring them).
     pub fn filters_properties(&self) -> bool {
         self.steps.iter().flatten().any(|s| !s.filters.is_empty())
+    }
+
+    /// Whether the funnel needs property values at all.
+    pub fn needs_properties(&self) -> bool {
+        self.breakdown_property.is_some() || self.hold_property.is_some() || self.filters_properties()
     }
 
     /// A step's label: its event names joined by " | ".
@@ -134,18 +261,19 @@ impl FunnelSpec {
     }
 }
 
+fn is_step(event: &FunnelEvent, step: usize) -> bool {
+    event.steps & (1 << step) != 0
+}
+
 /// The furthest attempt of one customer, whose events are in time order.
-pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
+pub fn progress(spec: &FunnelSpec, events: &[FunnelEvent]) -> CustomerProgress {
     let mut best = CustomerProgress::default();
     for (start, event) in events.iter().enumerate() {
         let starts_attempt = match spec.mode {
-            OrderMode::Any => spec.any_step(event),
-            _ => spec.is_step(0, event),
+            OrderMode::Any => event.steps != 0,
+            _ => is_step(event, 0),
         };
-        if !starts_attempt {
-            continue;
-        }
-        if event.at_us < spec.from_us || event.at_us >= spec.to_us {
+        if !starts_attempt || event.at_us < spec.from_us || event.at_us >= spec.to_us {
             continue;
         }
         let attempt = match spec.mode {
@@ -153,7 +281,7 @@ pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
             OrderMode::Strict => strict(spec, &events[start..]),
             OrderMode::Any => any_order(spec, &events[start..]),
         };
-        if excluded(spec, &events[start..], &attempt) {
+        if excluded(&events[start..], &attempt) {
             continue;
         }
         // The earliest attempt that gets furthest is the one counted.
@@ -169,30 +297,28 @@ pub fn progress(spec: &FunnelSpec, events: &[TimedEvent]) -> CustomerProgress {
 
 /// Greedy: each next step is its earliest occurrence after the previous one. For
 /// "in order, others allowed", taking the earliest never loses a later match.
-fn sequential(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
+fn sequential(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
     let start = events[0].at_us;
-    let mut attempt = Attempt { offsets: vec![0], last_index: 0 };
+    let mut attempt = Attempt::first();
     for (i, event) in events.iter().enumerate().skip(1) {
-        if event.at_us - start > spec.window_us || attempt.offsets.len() == spec.steps.len() {
+        if event.at_us - start > spec.window_us || attempt.reached() == spec.steps.len() {
             break;
         }
-        if spec.is_step(attempt.offsets.len(), event) && holds(spec, &events[0], event) {
-            attempt.offsets.push(event.at_us - start);
-            attempt.last_index = i;
+        if is_step(event, attempt.reached()) && holds(spec, &events[0], event) {
+            attempt.reach(event.at_us - start, i);
         }
     }
     attempt
 }
 
 /// With a property held constant, a later step must carry the first step's value.
-fn holds(spec: &FunnelSpec, first: &TimedEvent, event: &TimedEvent) -> bool {
-    spec.hold_property.is_none() || (first.held.is_some() && first.held == event.held)
+fn holds(spec: &FunnelSpec, first: &FunnelEvent, event: &FunnelEvent) -> bool {
+    spec.hold_property.is_none() || (first.held != NONE && first.held == event.held)
 }
 
 /// Whether an excluded event happened between the attempt's first and last reached step.
-fn excluded(spec: &FunnelSpec, events: &[TimedEvent], attempt: &Attempt) -> bool {
-    !spec.exclusions.is_empty()
-        && events[1..attempt.last_index.max(1)].iter().any(|e| spec.exclusions.iter().any(|x| **x == *e.name))
+fn excluded(events: &[FunnelEvent], attempt: &Attempt) -> bool {
+    events[1..attempt.last_index.max(1)].iter().any(|e| e.excluded)
 }
 
 /// The steps one attempt reached, and the index of the event of its last step.
@@ -202,60 +328,67 @@ struct Attempt {
 }
 
 impl Attempt {
+    fn first() -> Self {
+        Attempt { offsets: vec![0], last_index: 0 }
+    }
+
     fn reached(&self) -> usize {
         self.offsets.len()
+    }
+
+    fn reach(&mut self, offset_us: i64, index: usize) {
+        self.offsets.push(offset_us);
+        self.last_index = index;
     }
 }
 
 /// Adds what happened after the attempt: the last sign of life in its window, and the
 /// event that followed its last step.
-fn finish(spec: &FunnelSpec, events: &[TimedEvent], attempt: Attempt) -> CustomerProgress {
+fn finish(spec: &FunnelSpec, events: &[FunnelEvent], attempt: Attempt) -> CustomerProgress {
     let start = events[0].at_us;
     let in_window = events.iter().take_while(|e| e.at_us - start <= spec.window_us);
     let last_seen_us = in_window.last().map_or(0, |e| e.at_us - start);
-    let next_event = events.get(attempt.last_index + 1).map(|e| e.name.to_string());
     CustomerProgress {
         reached: attempt.reached(),
+        next_event: events.get(attempt.last_index + 1).map(|e| e.name),
         offsets_us: attempt.offsets,
         last_seen_us,
-        next_event,
         started_us: start,
-        breakdown: events[0].breakdown.clone(),
+        breakdown: (events[0].breakdown != NONE).then_some(events[0].breakdown),
     }
 }
 
 /// Each next step must be the customer's very next event.
-fn strict(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
+fn strict(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
     let start = events[0].at_us;
-    let mut attempt = Attempt { offsets: vec![0], last_index: 0 };
+    let mut attempt = Attempt::first();
     for (i, event) in events.iter().enumerate().skip(1) {
-        if event.at_us - start > spec.window_us || attempt.offsets.len() == spec.steps.len() {
+        if event.at_us - start > spec.window_us || attempt.reached() == spec.steps.len() {
             break;
         }
-        if !spec.is_step(attempt.offsets.len(), event) || !holds(spec, &events[0], event) {
+        if !is_step(event, attempt.reached()) || !holds(spec, &events[0], event) {
             break;
         }
-        attempt.offsets.push(event.at_us - start);
-        attempt.last_index = i;
+        attempt.reach(event.at_us - start, i);
     }
     attempt
 }
 
 /// Distinct steps seen within the window from an attempt's first step event; step k is
 /// reached when k distinct steps have been seen (time is to the k-th of them).
-fn any_order(spec: &FunnelSpec, events: &[TimedEvent]) -> Attempt {
+fn any_order(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
     let start = events[0].at_us;
-    let mut seen = vec![false; spec.steps.len()];
+    let mut seen = 0u32;
     let mut attempt = Attempt { offsets: Vec::new(), last_index: 0 };
     for (i, event) in events.iter().enumerate() {
         if event.at_us - start > spec.window_us {
             break;
         }
-        let matches = |k: usize| !seen[k] && spec.is_step(k, event) && holds(spec, &events[0], event);
-        if let Some(step) = (0..spec.steps.len()).find(|&k| matches(k)) {
-            seen[step] = true;
-            attempt.offsets.push(event.at_us - start);
-            attempt.last_index = i;
+        let new_steps = event.steps & !seen;
+        if new_steps != 0 && holds(spec, &events[0], event) {
+            // The lowest step not yet seen, as the first match in step order.
+            seen |= new_steps & new_steps.wrapping_neg();
+            attempt.reach(event.at_us - start, i);
         }
     }
     attempt
@@ -408,35 +541,44 @@ pub const OTHER_VALUE: &str = "(other)";
 /// The label of customers whose first step had no value for the property.
 pub const NO_VALUE: &str = "(none)";
 
-/// The funnel split by the breakdown value: the `top` values with the most entrants, then
-/// everything else in "(other)" and "(none)", so that groups add up to the whole funnel.
-pub fn breakdown(spec: &FunnelSpec, customers: &[CustomerProgress], top: usize) -> Vec<BreakdownGroup> {
+/// The funnel split by the breakdown value (ids into `values`): the `top` values with the
+/// most entrants, then everything else in "(other)" and "(none)", so that groups add up to
+/// the whole funnel.
+pub fn breakdown(
+    spec: &FunnelSpec,
+    customers: &[CustomerProgress],
+    values: &[String],
+    top: usize,
+) -> Vec<BreakdownGroup> {
     let entered: Vec<&CustomerProgress> = customers.iter().filter(|c| c.reached > 0).collect();
-    let mut counts: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    let mut counts: HashMap<u32, u64> = HashMap::new();
     for c in &entered {
-        if let Some(value) = c.breakdown.as_deref() {
+        if let Some(value) = c.breakdown {
             *counts.entry(value).or_default() += 1;
         }
     }
-    let mut ranked: Vec<(&str, u64)> = counts.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let kept: Vec<&str> = ranked.iter().take(top).map(|(v, _)| *v).collect();
-    let group_of = |c: &CustomerProgress| -> String {
-        match c.breakdown.as_deref() {
-            None => NO_VALUE.to_string(),
-            Some(v) if kept.contains(&v) => v.to_string(),
-            Some(_) => OTHER_VALUE.to_string(),
+    let name = |id: u32| values.get(id as usize).map_or("", String::as_str);
+    let mut ranked: Vec<(u32, u64)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(name(b.0))));
+    let kept: Vec<u32> = ranked.iter().take(top).map(|(v, _)| *v).collect();
+    // Group index: the kept values in rank order, then "(other)", then "(none)".
+    let group_of = |c: &CustomerProgress| -> usize {
+        match c.breakdown {
+            None => kept.len() + 1,
+            Some(v) => kept.iter().position(|k| *k == v).unwrap_or(kept.len()),
         }
     };
-    let mut labels: Vec<String> = kept.iter().map(|v| v.to_string()).collect();
+    let mut members: Vec<Vec<CustomerProgress>> = vec![Vec::new(); kept.len() + 2];
+    for c in entered {
+        members[group_of(c)].push(c.clone());
+    }
+    let mut labels: Vec<String> = kept.iter().map(|v| name(*v).to_string()).collect();
     labels.extend([OTHER_VALUE.to_string(), NO_VALUE.to_string()]);
     labels
         .into_iter()
-        .filter_map(|label| {
-            let members: Vec<CustomerProgress> =
-                entered.iter().filter(|c| group_of(c) == label).map(|c| (*c).clone()).collect();
-            (!members.is_empty()).then(|| BreakdownGroup { steps: summarise(spec, &members).steps, value: label })
-        })
+        .zip(members)
+        .filter(|(_, members)| !members.is_empty())
+        .map(|(value, members)| BreakdownGroup { steps: summarise(spec, &members).steps, value })
         .collect()
 }
 
@@ -460,12 +602,68 @@ mod tests {
         }
     }
 
+    /// An event as the fixtures write it: names and values as text.
+    #[derive(Debug, Clone, Default)]
+    struct TimedEvent {
+        at_us: i64,
+        name: String,
+        held: Option<String>,
+        breakdown: Option<String>,
+        properties: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+
+    impl TimedEvent {
+        fn new(at_us: i64, name: &str) -> Self {
+            TimedEvent { at_us, name: name.to_string(), ..TimedEvent::default() }
+        }
+    }
+
     fn events(list: &[(i64, &str)]) -> Vec<TimedEvent> {
-        list.iter().map(|(at, name)| TimedEvent::new(*at, *name)).collect()
+        list.iter().map(|(at, name)| TimedEvent::new(*at, name)).collect()
+    }
+
+    /// Classifies the fixture as the index scan does (sequence number = position) and
+    /// returns the customer's progress with the name table.
+    fn run(spec: &FunnelSpec, list: &[TimedEvent]) -> (CustomerProgress, Vec<String>) {
+        let mut names: Vec<String> = Vec::new();
+        let mut facts = EventFacts::new(spec, 0, list.len());
+        let ids: Vec<u32> = list
+            .iter()
+            .enumerate()
+            .map(|(seq, e)| {
+                facts.record(
+                    spec,
+                    seq as i64,
+                    &e.name,
+                    e.breakdown.as_deref(),
+                    e.held.as_deref(),
+                    e.properties.as_ref(),
+                );
+                match names.iter().position(|n| *n == e.name) {
+                    Some(i) => i as u32,
+                    None => {
+                        names.push(e.name.clone());
+                        names.len() as u32 - 1
+                    }
+                }
+            })
+            .collect();
+        let classifier = Classifier::new(spec, names.len(), |n| names.iter().position(|x| x == n).map(|i| i as u32));
+        let classified: Vec<FunnelEvent> = list
+            .iter()
+            .zip(ids)
+            .enumerate()
+            .map(|(seq, (e, id))| classifier.classify(e.at_us, seq as i64, id, &facts))
+            .collect();
+        (progress(spec, &classified), names)
+    }
+
+    fn progress_of(spec: &FunnelSpec, list: &[TimedEvent]) -> CustomerProgress {
+        run(spec, list).0
     }
 
     fn reached(spec: &FunnelSpec, list: &[(i64, &str)]) -> usize {
-        progress(spec, &events(list)).reached
+        progress_of(spec, &events(list)).reached
     }
 
     #[test]
@@ -503,7 +701,7 @@ mod tests {
     fn the_furthest_attempt_counts_and_its_times_are_reported() {
         let s = spec(&["view", "cart", "buy"], OrderMode::Sequential);
         // First attempt reaches cart only; the second, two hours later, converts in 10 min.
-        let p = progress(
+        let p = progress_of(
             &s,
             &events(&[
                 (0, "view"),
@@ -552,7 +750,7 @@ mod tests {
             events(&[(0, "cart")]),
         ]
         .iter()
-        .map(|e| progress(&s, e))
+        .map(|e| progress_of(&s, e))
         .collect();
         let result = summarise(&s, &customers);
         let counts: Vec<u64> = result.steps.iter().map(|r| r.customers).collect();
@@ -593,25 +791,25 @@ mod tests {
             filters: vec![("category".into(), "shoes".into()), ("qty".into(), "2".into())],
         }];
         let with = |at: i64, name: &str, props: serde_json::Value| TimedEvent {
-            properties: props.as_object().cloned().map(Arc::new),
+            properties: props.as_object().cloned(),
             ..TimedEvent::new(at, name)
         };
         let shoes = with(MIN, "cart", serde_json::json!({"category": "shoes", "qty": 2}));
         let hats = with(MIN, "cart", serde_json::json!({"category": "hats", "qty": 2}));
-        assert_eq!(progress(&s, &[TimedEvent::new(0, "view"), shoes]).reached, 2);
-        assert_eq!(progress(&s, &[TimedEvent::new(0, "view"), hats]).reached, 1);
+        assert_eq!(progress_of(&s, &[TimedEvent::new(0, "view"), shoes]).reached, 2);
+        assert_eq!(progress_of(&s, &[TimedEvent::new(0, "view"), hats]).reached, 1);
         assert_eq!(s.label(1), "cart[category=shoes;qty=2]");
     }
 
     #[test]
     fn a_drop_off_knows_what_came_next_and_when_the_customer_was_last_seen() {
         let s = spec(&["view", "cart", "buy"], OrderMode::Sequential);
-        let p = progress(
+        let (p, names) = run(
             &s,
             &events(&[(0, "view"), (MIN, "cart"), (3 * MIN, "search"), (9 * MIN, "support"), (2 * HOUR, "home")]),
         );
         assert_eq!(p.reached, 2);
-        assert_eq!(p.next_event.as_deref(), Some("search"));
+        assert_eq!(p.next_event.map(|id| names[id as usize].as_str()), Some("search"));
         assert_eq!(p.last_seen_us, 9 * MIN, "the 2 h event is outside the window");
     }
 
@@ -634,9 +832,9 @@ mod tests {
         let mut s = spec(&["view", "cart"], OrderMode::Sequential);
         s.hold_property = Some("sku".into());
         let held = |at: i64, name: &str, sku: &str| TimedEvent { held: Some(sku.into()), ..TimedEvent::new(at, name) };
-        assert_eq!(progress(&s, &[held(0, "view", "A"), held(MIN, "cart", "B")]).reached, 1);
+        assert_eq!(progress_of(&s, &[held(0, "view", "A"), held(MIN, "cart", "B")]).reached, 1);
         assert_eq!(
-            progress(&s, &[held(0, "view", "A"), held(MIN, "view", "B"), held(2 * MIN, "cart", "B")]).reached,
+            progress_of(&s, &[held(0, "view", "A"), held(MIN, "view", "B"), held(2 * MIN, "cart", "B")]).reached,
             2
         );
     }
@@ -644,11 +842,12 @@ mod tests {
     #[test]
     fn trend_and_breakdown_split_the_same_customers() {
         let s = spec(&["view", "buy"], OrderMode::Sequential);
+        let values: Vec<String> = ["email", "cpc", "social"].map(String::from).to_vec();
         let customer = |started_hours: i64, converted: bool, channel: Option<&str>| CustomerProgress {
             reached: if converted { 2 } else { 1 },
             offsets_us: if converted { vec![0, MIN] } else { vec![0] },
             started_us: started_hours * HOUR,
-            breakdown: channel.map(str::to_string),
+            breakdown: channel.and_then(|c| values.iter().position(|v| v == c)).map(|i| i as u32),
             ..CustomerProgress::default()
         };
         let customers = vec![
@@ -663,7 +862,7 @@ mod tests {
         let points: Vec<(u64, u64)> = t.iter().map(|p| (p.entered, p.converted)).collect();
         assert_eq!(points, vec![(2, 1), (3, 1)]);
         // Top 1 value: email (2 entered, 1 converted); cpc and social are "other"; one has none.
-        let groups = breakdown(&s, &customers, 1);
+        let groups = breakdown(&s, &customers, &values, 1);
         let rows: Vec<(String, u64, u64)> =
             groups.iter().map(|g| (g.value.clone(), g.steps[0].customers, g.steps[1].customers)).collect();
         assert_eq!(

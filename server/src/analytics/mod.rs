@@ -3,10 +3,13 @@
 //! small tested Rust step (see [`funnel`]).
 
 pub mod funnel;
+pub mod index;
 pub mod paths;
 pub mod stages;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
+
+use rayon::prelude::*;
 
 use chrono::{DateTime, Duration, Utc};
 use duckdb::{
@@ -23,8 +26,9 @@ use crate::{
     journeys::Journey,
     store::{sql, JsonText, Micros, Store, StoreError},
 };
-use funnel::{CustomerProgress, FunnelResult, FunnelSpec, OrderMode, StepEvent, TimedEvent};
-use stages::{NamedEvent, StageOccupancy, SESSION_GAP_US};
+use funnel::{Classifier, CustomerProgress, EventFacts, FunnelEvent, FunnelResult, FunnelSpec, OrderMode, StepEvent};
+use index::{CustomerEvents, Entry, EventIndex, IndexData, IndexError};
+use stages::{Position, StageOccupancy, SESSION_GAP_US};
 
 /// Longest conversion window a funnel may have.
 pub const MAX_WINDOW: Duration = Duration::days(90);
@@ -38,6 +42,8 @@ pub enum AnalyticsError {
     BadQuery(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
 }
 
 /// A funnel as asked over HTTP: `steps=a,b,c&window=86400&from=…&to=…&mode=sequential`.
@@ -193,15 +199,31 @@ pub fn window_and_range(
     })
 }
 
-/// Answers analytics questions from the store's read connections.
+/// Answers analytics questions from the event index, with property values and timelines
+/// from the store's read connections.
 #[derive(Clone)]
 pub struct Analytics {
     store: Store,
+    index: EventIndex,
 }
 
+/// Every customer who entered a funnel, with their furthest attempt, and the tables that
+/// name the ids in it.
+struct Entered {
+    customers: Vec<(Arc<str>, CustomerProgress)>,
+    /// Breakdown values by id.
+    values: Vec<String>,
+    /// Event names by id.
+    names: Vec<String>,
+}
+
+/// Customers per parallel task: small enough to balance two cores, large enough that a task
+/// outweighs its scheduling.
+const CHUNK: usize = 4096;
+
 impl Analytics {
-    pub fn new(store: Store) -> Self {
-        Analytics { store }
+    pub fn new(store: Store, index: EventIndex) -> Self {
+        Analytics { store, index }
     }
 
     /// Counts a funnel, with its conversion trend by `period` and, if the spec asks for
@@ -212,14 +234,13 @@ impl Analytics {
         period: TrendPeriod,
         top: usize,
     ) -> Result<FunnelResult, AnalyticsError> {
-        let all_events = spec.mode == OrderMode::Strict;
-        let progress = self.customer_progress(spec.clone(), all_events).await?;
-        let progress: Vec<CustomerProgress> = progress.into_iter().map(|(_, p)| p).collect();
+        let entered = self.entered(spec.clone(), false).await?;
+        let progress: Vec<CustomerProgress> = entered.customers.into_iter().map(|(_, p)| p).collect();
         let mut result = funnel::summarise(&spec, &progress);
         let (period_us, origin_us) = period.micros_and_origin();
         result.trend = funnel::trend(&spec, &progress, period_us, origin_us);
         if spec.breakdown_property.is_some() {
-            result.breakdown = funnel::breakdown(&spec, &progress, top.clamp(1, 50));
+            result.breakdown = funnel::breakdown(&spec, &progress, &entered.values, top.clamp(1, 50));
         }
         Ok(result)
     }
@@ -239,23 +260,24 @@ impl Analytics {
                 spec.steps.len() - 1
             )));
         }
-        let progress = self.customer_progress(spec, true).await?;
-        let dropped: Vec<(String, CustomerProgress)> =
-            progress.into_iter().filter(|(_, p)| p.reached == step).collect();
-        let mut next: Vec<NextEvent> = Vec::new();
-        for (_, p) in &dropped {
-            let event = p.next_event.clone().unwrap_or_else(|| "(nothing)".into());
-            match next.iter_mut().find(|n| n.event == event) {
-                Some(n) => n.customers += 1,
-                None => next.push(NextEvent { event, customers: 1 }),
-            }
+        let entered = self.entered(spec, true).await?;
+        let name = |p: &CustomerProgress| p.next_event.map(|id| entered.names[id as usize].clone());
+        let mut dropped: Vec<(Arc<str>, Option<String>)> =
+            entered.customers.iter().filter(|(_, p)| p.reached == step).map(|(id, p)| (id.clone(), name(p))).collect();
+        // A stable page order, whatever order the parallel scan found them in.
+        dropped.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut next: HashMap<&str, u64> = HashMap::new();
+        for (_, event) in &dropped {
+            *next.entry(event.as_deref().unwrap_or("(nothing)")).or_default() += 1;
         }
+        let mut next: Vec<NextEvent> =
+            next.into_iter().map(|(event, customers)| NextEvent { event: event.to_string(), customers }).collect();
         next.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| a.event.cmp(&b.event)));
         let customers = dropped
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|(id, p)| DroppedCustomer { customer_id: id.clone(), next_event: p.next_event.clone() })
+            .map(|(id, next_event)| DroppedCustomer { customer_id: id.to_string(), next_event: next_event.clone() })
             .collect();
         Ok(DroppedPage { step, total: dropped.len() as u64, offset, customers, next_events: next })
     }
@@ -274,15 +296,14 @@ impl Analytics {
                 ..spec.clone()
             })
             .collect();
-        let empty: Vec<Vec<CustomerProgress>> = vec![Vec::new(); transitions.len()];
         let per_transition = self
-            .scan_customers(&spec, false, empty, move |found, _, events| {
-                for (k, transition) in transitions.iter().enumerate() {
-                    let p = funnel::progress(transition, events);
-                    if p.reached > 0 {
-                        found[k].push(p);
-                    }
-                }
+            .index
+            .read(move |data| {
+                let facts = EventFacts::default();
+                transitions
+                    .iter()
+                    .map(|t| scan_funnel(data, t, &facts, true, |_, p| (p.reached > 0).then_some(p)))
+                    .collect::<Vec<Vec<CustomerProgress>>>()
             })
             .await?;
         Ok(journey
@@ -290,7 +311,7 @@ impl Analytics {
             .windows(2)
             .zip(per_transition)
             .map(|(pair, progress)| {
-                let reached = progress.iter().filter(|p| p.reached >= 1).count() as u64;
+                let reached = progress.len() as u64;
                 let mut stayed: Vec<i64> =
                     progress.iter().filter(|p| p.reached == 1).map(|p| p.last_seen_us.max(0)).collect();
                 stayed.sort_unstable();
@@ -311,139 +332,146 @@ impl Analytics {
 
     /// Paths after (or before) an anchor event.
     pub async fn paths(&self, spec: paths::PathSpec) -> Result<paths::PathResult, AnalyticsError> {
-        // Every named event from the range's start to a day past its end (paths stay within
-        // a session, so a day covers any session that starts in the range).
-        let day = 86_400_000_000;
-        let paths = self
-            .store
-            .read({
-                let spec = spec.clone();
-                move |conn| {
-                    let from =
-                        if spec.direction == paths::Direction::Before { spec.from_us - day } else { spec.from_us };
-                    let mut stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
-                    let mut rows = stmt.query(params![Micros(from), Micros(spec.to_us + day), true, "[]"])?;
-                    let mut found = Vec::new();
-                    let mut current: Option<String> = None;
-                    let mut events: Vec<TimedEvent> = Vec::new();
-                    while let Some(row) = rows.next()? {
-                        let customer: String = row.get(0)?;
-                        if current.as_deref() != Some(customer.as_str()) {
-                            found.extend(paths::customer_path(&spec, &events));
-                            events.clear();
-                            current = Some(customer);
-                        }
-                        events.push(TimedEvent::new(row.get(1)?, row.get::<_, String>(3)?));
-                    }
-                    found.extend(paths::customer_path(&spec, &events));
-                    Ok(found)
-                }
-            })
-            .await?;
-        Ok(paths::summarise(&spec, &paths))
-    }
-
-    /// Every customer's furthest attempt, by customer id.
-    async fn customer_progress(
-        &self,
-        spec: FunnelSpec,
-        all_events: bool,
-    ) -> Result<Vec<(String, CustomerProgress)>, AnalyticsError> {
-        let counting = spec.clone();
-        self.scan_customers(&spec, all_events, Vec::new(), move |found, id, events| {
-            found.push((id, funnel::progress(&counting, events)));
-        })
-        .await
-    }
-
-    /// Streams each customer's events in the funnel's range plus window (the steps' events,
-    /// or all named events with `all_events`) through `visit`, one customer at a time, so
-    /// that only one customer's events are in memory at once.
-    async fn scan_customers<T, F>(
-        &self,
-        spec: &FunnelSpec,
-        all_events: bool,
-        mut state: T,
-        mut visit: F,
-    ) -> Result<T, AnalyticsError>
-    where
-        T: Send + 'static,
-        F: FnMut(&mut T, String, &[TimedEvent]) + Send + 'static,
-    {
-        let spec = spec.clone();
         Ok(self
-            .store
-            .read(move |conn| {
-                let names: Vec<&String> =
-                    spec.steps.iter().flatten().map(|s| &s.name).chain(&spec.exclusions).collect();
-                let filtered: Vec<String> =
-                    spec.steps.iter().flatten().filter(|s| !s.filters.is_empty()).map(|s| s.name.clone()).collect();
-                let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
-                let path = |p: &Option<String>| p.as_ref().map(|name| format!("$.\"{name}\""));
-                let span = (Micros(spec.from_us), Micros(spec.to_us + spec.window_us + 1));
-                let mut stmt;
-                // Arrow batches: columns arrive whole, without a conversion per cell.
-                let with_properties =
-                    spec.breakdown_property.is_some() || spec.hold_property.is_some() || !filtered.is_empty();
-                let batches = if with_properties {
-                    stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS_WITH_PROPERTIES)?;
-                    let (breakdown, held) = (path(&spec.breakdown_property), path(&spec.hold_property));
-                    let all_properties = !filtered.is_empty();
-                    stmt.query_arrow(params![span.0, span.1, all_events, names, breakdown, held, all_properties])?
-                } else {
-                    stmt = conn.prepare(sql::ANALYTICS_FUNNEL_EVENTS)?;
-                    stmt.query_arrow(params![span.0, span.1, all_events, names])?
+            .index
+            .read(move |data| {
+                let Some(anchor) = data.name_id(&spec.anchor) else {
+                    return paths::summarise(&spec, &[], |_| "");
                 };
-                let mut current: Option<String> = None;
-                let mut events: Vec<TimedEvent> = Vec::new();
-                // Event names are few: share one copy of each.
-                let mut interned: Vec<Arc<str>> = Vec::new();
-                let mut intern = |name: &str| -> Arc<str> {
-                    match interned.iter().find(|n| ***n == *name) {
-                        Some(n) => n.clone(),
-                        None => {
-                            let n: Arc<str> = Arc::from(name);
-                            interned.push(n.clone());
-                            n
+                // Paths stay within a session, so a day either side of the range covers them.
+                let day = 86_400_000_000;
+                let (from, to) = (spec.from_us - day, spec.to_us + day);
+                let found: Vec<Vec<u32>> = data
+                    .customers()
+                    .par_chunks(CHUNK)
+                    .flat_map_iter(|chunk| {
+                        let mut named: Vec<Entry> = Vec::new();
+                        let mut found = Vec::new();
+                        for customer in chunk {
+                            named.clear();
+                            named.extend(in_span(&customer.events, from, to).iter().filter(|e| e.is_named()));
+                            found.extend(paths::customer_path(&spec, anchor, &named));
                         }
-                    }
-                };
-                for batch in batches {
-                    let customers = text_column(&batch, 0)?;
-                    let times = int_column(&batch, 1)?;
-                    let names = text_column(&batch, 3)?;
-                    let breakdowns = text_column(&batch, 4)?;
-                    let held = text_column(&batch, 5)?;
-                    let properties = text_column(&batch, 6)?;
-                    let text =
-                        |column: &StringArray, i: usize| (!column.is_null(i)).then(|| column.value(i).to_string());
-                    for i in 0..batch.num_rows() {
-                        let customer = customers.value(i);
-                        if current.as_deref() != Some(customer) {
-                            if let Some(done) = current.replace(customer.to_string()) {
-                                visit(&mut state, done, &events);
-                            }
-                            events.clear();
-                        }
-                        events.push(TimedEvent {
-                            at_us: times.value(i),
-                            name: intern(names.value(i)),
-                            breakdown: text(breakdowns, i),
-                            held: text(held, i),
-                            // Parsed only for events a step filters on.
-                            properties: (!properties.is_null(i) && filtered.iter().any(|f| f == names.value(i)))
-                                .then(|| serde_json::from_str(properties.value(i)).ok().map(Arc::new))
-                                .flatten(),
-                        });
-                    }
-                }
-                if let Some(done) = current {
-                    visit(&mut state, done, &events);
-                }
-                Ok(state)
+                        found
+                    })
+                    .collect();
+                paths::summarise(&spec, &found, |id| data.name(id))
             })
             .await?)
     }
+
+    /// Every entered customer's furthest attempt (looking at every event of the customer
+    /// with `all_events`, as strict order and "what came next" need).
+    async fn entered(&self, spec: FunnelSpec, all_events: bool) -> Result<Entered, AnalyticsError> {
+        let facts = if spec.needs_properties() { self.event_facts(spec.clone()).await? } else { EventFacts::default() };
+        Ok(self
+            .index
+            .read(move |data| {
+                let all_events = all_events || spec.mode == OrderMode::Strict;
+                let customers =
+                    scan_funnel(data, &spec, &facts, all_events, |c, p| (p.reached > 0).then(|| (c.id.clone(), p)));
+                let names = (0..data.names_len() as u32).map(|id| data.name(id).to_string()).collect();
+                Entered { customers, values: facts.values, names }
+            })
+            .await?)
+    }
+
+    /// The property values the funnel's steps need, by sequence number.
+    async fn event_facts(&self, spec: FunnelSpec) -> Result<EventFacts, AnalyticsError> {
+        Ok(self
+            .store
+            .read(move |conn| {
+                // A breakdown alone needs only the first step's events.
+                let steps = if spec.hold_property.is_some() || spec.filters_properties() {
+                    &spec.steps[..]
+                } else {
+                    &spec.steps[..1]
+                };
+                let names: Vec<&String> = steps.iter().flatten().map(|s| &s.name).collect();
+                let filtered: Vec<&String> =
+                    spec.steps.iter().flatten().filter(|s| !s.filters.is_empty()).map(|s| &s.name).collect();
+                let json = |list: &Vec<&String>| serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
+                let path = |p: &Option<String>| p.as_ref().map(|name| format!("$.\"{name}\""));
+                let mut stmt = conn.prepare(sql::ANALYTICS_EVENT_FACTS)?;
+                let batches: Vec<RecordBatch> = stmt
+                    .query_arrow(params![
+                        Micros(spec.from_us),
+                        Micros(spec.to_us + spec.window_us + 1),
+                        json(&names),
+                        path(&spec.breakdown_property),
+                        path(&spec.hold_property),
+                        json(&filtered),
+                    ])?
+                    .collect();
+                // Rows come unordered: size the table by their sequence numbers first.
+                let mut span: Option<(i64, i64)> = None;
+                for batch in &batches {
+                    let seqs = int_column(batch, 0)?;
+                    for i in 0..batch.num_rows() {
+                        let seq = seqs.value(i);
+                        span = Some(span.map_or((seq, seq), |(lo, hi)| (lo.min(seq), hi.max(seq))));
+                    }
+                }
+                let Some((lo, hi)) = span else { return Ok(EventFacts::default()) };
+                let mut facts = EventFacts::new(&spec, lo, (hi - lo + 1) as usize);
+                for batch in &batches {
+                    let (seqs, events) = (int_column(batch, 0)?, text_column(batch, 1)?);
+                    let (breakdowns, held, properties) =
+                        (text_column(batch, 2)?, text_column(batch, 3)?, text_column(batch, 4)?);
+                    for i in 0..batch.num_rows() {
+                        let parsed: Option<serde_json::Map<String, Value>> =
+                            optional_text(properties, i).and_then(|p| serde_json::from_str(p).ok());
+                        facts.record(
+                            &spec,
+                            seqs.value(i),
+                            events.value(i),
+                            optional_text(breakdowns, i),
+                            optional_text(held, i),
+                            parsed.as_ref(),
+                        );
+                    }
+                }
+                Ok(facts)
+            })
+            .await?)
+    }
+}
+
+/// A customer's events from `from_us` to `to_us`, both included.
+fn in_span(events: &[Entry], from_us: i64, to_us: i64) -> &[Entry] {
+    let start = events.partition_point(|e| e.at_us < from_us);
+    let end = events.partition_point(|e| e.at_us <= to_us);
+    &events[start..end.max(start)]
+}
+
+/// Runs the funnel over every customer of the index on all cores, keeping what `keep`
+/// makes of each customer's progress.
+fn scan_funnel<T, K>(data: &IndexData, spec: &FunnelSpec, facts: &EventFacts, all_events: bool, keep: K) -> Vec<T>
+where
+    T: Send,
+    K: Fn(&CustomerEvents, CustomerProgress) -> Option<T> + Sync,
+{
+    let classifier = Classifier::new(spec, data.names_len(), |name| data.name_id(name));
+    let (from, to) = (spec.from_us, spec.to_us + spec.window_us);
+    data.customers()
+        .par_chunks(CHUNK)
+        .flat_map_iter(|chunk| {
+            let mut events: Vec<FunnelEvent> = Vec::new();
+            let mut kept = Vec::new();
+            for customer in chunk {
+                events.clear();
+                for e in in_span(&customer.events, from, to) {
+                    if e.is_named() && (all_events || classifier.is_relevant(e.name())) {
+                        events.push(classifier.classify(e.at_us, e.seq(), e.name(), facts));
+                    }
+                }
+                if events.iter().any(|e| e.steps != 0) {
+                    kept.extend(keep(customer, funnel::progress(spec, &events)));
+                }
+            }
+            kept
+        })
+        .collect()
 }
 
 /// The median of sorted durations in µs, in seconds.
@@ -540,29 +568,37 @@ impl Analytics {
         if !(1..=24 * 60).contains(&minutes) {
             return Err(AnalyticsError::BadQuery(format!("minutes={minutes} is out of range; use 1 to 1440")));
         }
-        let active_since = now - Duration::minutes(minutes);
-        let lookback = active_since - SESSION_LOOKBACK;
-        let customers = self
-            .store
-            .read(move |conn| {
-                let mut stmt = conn.prepare(sql::ANALYTICS_RECENT_SESSION_EVENTS)?;
-                let mut rows = stmt.query(params![Micros::of(active_since), Micros::of(lookback)])?;
-                let mut customers: Vec<Vec<NamedEvent>> = Vec::new();
-                let mut current: Option<String> = None;
-                while let Some(row) = rows.next()? {
-                    let customer: String = row.get(0)?;
-                    if current.as_deref() != Some(customer.as_str()) {
-                        customers.push(Vec::new());
-                        current = Some(customer);
-                    }
-                    if let Some(events) = customers.last_mut() {
-                        events.push(NamedEvent { at_us: row.get(1)?, name: row.get(2)? });
-                    }
-                }
-                Ok(customers)
+        let active_since = (now - Duration::minutes(minutes)).timestamp_micros();
+        let lookback = active_since - SESSION_LOOKBACK.num_microseconds().unwrap_or(0);
+        let now_us = now.timestamp_micros();
+        Ok(self
+            .index
+            .read(move |data| {
+                let stage_of: Vec<Option<usize>> =
+                    (0..data.names_len() as u32).map(|id| journey.stage_of(data.name(id))).collect();
+                let stage = |id: u32| stage_of.get(id as usize).copied().flatten();
+                let positions: Vec<Position> = data
+                    .customers()
+                    .par_chunks(CHUNK)
+                    .flat_map_iter(|chunk| {
+                        let mut named: Vec<Entry> = Vec::new();
+                        let mut found = Vec::new();
+                        for customer in chunk {
+                            // Most customers were last seen long ago: one comparison each.
+                            if customer.events.last().is_none_or(|e| e.at_us < active_since) {
+                                continue;
+                            }
+                            named.clear();
+                            let recent = in_span(&customer.events, lookback, i64::MAX);
+                            named.extend(recent.iter().filter(|e| e.is_named() && e.at_us <= now_us));
+                            found.extend(stages::current_position(stage, &named, active_since));
+                        }
+                        found
+                    })
+                    .collect();
+                stages::occupancy(&journey, &positions, now_us)
             })
-            .await?;
-        Ok(stages::occupancy(&journey, &customers, active_since.timestamp_micros(), now.timestamp_micros()))
+            .await?)
     }
 
     /// The whole timeline of the customer known by `id` (any of their identities).
@@ -676,6 +712,10 @@ fn text_column(batch: &RecordBatch, index: usize) -> Result<&StringArray, StoreE
         .as_any()
         .downcast_ref::<StringArray>()
         .ok_or_else(|| StoreError::Task(format!("column {index} of the funnel query is not text")))
+}
+
+fn optional_text(column: &StringArray, i: usize) -> Option<&str> {
+    (!column.is_null(i)).then(|| column.value(i))
 }
 
 fn int_column(batch: &RecordBatch, index: usize) -> Result<&Int64Array, StoreError> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{funnel::TimedEvent, stages::SESSION_GAP_US};
+use super::{index::Entry, stages::SESSION_GAP_US};
 
 /// The node for customers whose path stopped before this level.
 pub const ENDED: &str = "(path ended)";
@@ -65,75 +65,83 @@ pub struct PathResult {
     pub links: Vec<PathLink>,
 }
 
-/// One customer's path from the anchor (level 0), repeats collapsed, within the session.
-pub fn customer_path(spec: &PathSpec, events: &[TimedEvent]) -> Option<Vec<String>> {
-    let anchor =
-        events.iter().position(|e| *e.name == *spec.anchor && e.at_us >= spec.from_us && e.at_us < spec.to_us)?;
-    let mut path = vec![events[anchor].name.to_string()];
-    let mut previous = &events[anchor];
-    let mut step = |event: &TimedEvent, previous: &TimedEvent| -> bool {
+/// One customer's path from the anchor (level 0) as name ids, repeats collapsed, within the
+/// session. `events` are the customer's named events in time order; `anchor` is the anchor
+/// event's name id.
+pub fn customer_path(spec: &PathSpec, anchor: u32, events: &[Entry]) -> Option<Vec<u32>> {
+    let start = events.iter().position(|e| e.name() == anchor && e.at_us >= spec.from_us && e.at_us < spec.to_us)?;
+    let mut path = vec![anchor];
+    let mut previous = events[start];
+    let mut step = |event: Entry, previous: Entry| -> bool {
         if (event.at_us - previous.at_us).abs() > SESSION_GAP_US || path.len() >= spec.depth {
             return false;
         }
-        if path.last().map(String::as_str) != Some(&*event.name) {
-            path.push(event.name.to_string());
+        if path.last() != Some(&event.name()) {
+            path.push(event.name());
         }
         true
     };
-    match spec.direction {
-        Direction::After => {
-            for event in &events[anchor + 1..] {
-                if !step(event, previous) {
-                    break;
-                }
-                previous = event;
-            }
+    let walk: Box<dyn Iterator<Item = &Entry>> = match spec.direction {
+        Direction::After => Box::new(events[start + 1..].iter()),
+        Direction::Before => Box::new(events[..start].iter().rev()),
+    };
+    for &event in walk {
+        if !step(event, previous) {
+            break;
         }
-        Direction::Before => {
-            for event in events[..anchor].iter().rev() {
-                if !step(event, previous) {
-                    break;
-                }
-                previous = event;
-            }
-        }
+        previous = event;
     }
     Some(path)
 }
 
-/// Adds customers' paths up into levels and links.
-pub fn summarise(spec: &PathSpec, paths: &[Vec<String>]) -> PathResult {
+/// A node's label before it is named: an event, or one of the two explicit buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Label {
+    Event(u32),
+    Other,
+    Ended,
+}
+
+/// Adds customers' paths (name ids, named by `name`) up into levels and links.
+pub fn summarise<'a>(spec: &PathSpec, paths: &[Vec<u32>], name: impl Fn(u32) -> &'a str) -> PathResult {
     let total = paths.len() as u64;
     // The top events of each level; the rest are "other".
-    let kept: Vec<Vec<String>> = (0..spec.depth)
+    let kept: Vec<Vec<u32>> = (0..spec.depth)
         .map(|level| {
-            let mut counts: HashMap<&str, u64> = HashMap::new();
+            let mut counts: HashMap<u32, u64> = HashMap::new();
             for path in paths {
-                if let Some(name) = path.get(level) {
-                    *counts.entry(name.as_str()).or_default() += 1;
+                if let Some(&id) = path.get(level) {
+                    *counts.entry(id).or_default() += 1;
                 }
             }
-            let mut ranked: Vec<(&str, u64)> = counts.into_iter().collect();
-            ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-            ranked.into_iter().take(spec.top).map(|(name, _)| name.to_string()).collect()
+            let mut ranked: Vec<(u32, u64)> = counts.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(name(b.0))));
+            ranked.into_iter().take(spec.top).map(|(id, _)| id).collect()
         })
         .collect();
-    let label = |level: usize, path: &Vec<String>| -> String {
+    let label = |level: usize, path: &Vec<u32>| -> Label {
         match path.get(level) {
-            None => ENDED.to_string(),
-            Some(name) if kept[level].contains(name) => name.clone(),
-            Some(_) => OTHER.to_string(),
+            None => Label::Ended,
+            Some(id) if kept[level].contains(id) => Label::Event(*id),
+            Some(_) => Label::Other,
+        }
+    };
+    let text = |label: Label| -> String {
+        match label {
+            Label::Event(id) => name(id).to_string(),
+            Label::Other => OTHER.to_string(),
+            Label::Ended => ENDED.to_string(),
         }
     };
     let mut nodes: Vec<PathNode> = Vec::new();
     let mut links: Vec<PathLink> = Vec::new();
     for level in 0..spec.depth {
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        let mut link_counts: HashMap<(String, String), u64> = HashMap::new();
+        let mut counts: HashMap<Label, u64> = HashMap::new();
+        let mut link_counts: HashMap<(Label, Label), u64> = HashMap::new();
         for path in paths {
             let here = label(level, path);
             if level + 1 < spec.depth && level < path.len() {
-                *link_counts.entry((here.clone(), label(level + 1, path))).or_default() += 1;
+                *link_counts.entry((here, label(level + 1, path))).or_default() += 1;
             }
             *counts.entry(here).or_default() += 1;
         }
@@ -142,14 +150,16 @@ pub fn summarise(spec: &PathSpec, paths: &[Vec<String>]) -> PathResult {
             .map(|(event, customers)| PathNode {
                 level,
                 share: if total == 0 { 0.0 } else { customers as f64 / total as f64 },
-                event,
+                event: text(event),
                 customers,
             })
             .collect();
         level_nodes.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| a.event.cmp(&b.event)));
         nodes.extend(level_nodes);
-        let mut level_links: Vec<PathLink> =
-            link_counts.into_iter().map(|((from, to), customers)| PathLink { level, from, to, customers }).collect();
+        let mut level_links: Vec<PathLink> = link_counts
+            .into_iter()
+            .map(|((from, to), customers)| PathLink { level, from: text(from), to: text(to), customers })
+            .collect();
         level_links.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
         links.extend(level_links);
     }
@@ -166,12 +176,24 @@ mod tests {
         PathSpec { anchor: "view".into(), direction, depth, top, from_us: 0, to_us: 1_000 * MIN }
     }
 
-    fn events(list: &[(i64, &str)]) -> Vec<TimedEvent> {
-        list.iter().map(|(at, name)| TimedEvent::new(*at * MIN, *name)).collect()
-    }
-
+    /// The fixture as index entries (names interned in order of appearance), its path
+    /// named again.
     fn path(spec: &PathSpec, list: &[(i64, &str)]) -> Option<Vec<String>> {
-        customer_path(spec, &events(list))
+        let mut names: Vec<String> = Vec::new();
+        let mut id = |name: &str| -> u32 {
+            names.iter().position(|n| n == name).unwrap_or_else(|| {
+                names.push(name.to_string());
+                names.len() - 1
+            }) as u32
+        };
+        let anchor = id("view");
+        let entries: Vec<Entry> = list
+            .iter()
+            .enumerate()
+            .map(|(seq, (at, name))| Entry::new(*at * MIN, seq as i64, id(name), false))
+            .collect();
+        let ids = customer_path(spec, anchor, &entries)?;
+        Some(ids.iter().map(|&i| names[i as usize].clone()).collect())
     }
 
     #[test]
@@ -201,12 +223,9 @@ mod tests {
         // Level 1: cart 2 (kept), search 1 → other, ended 1.
         // Level 2: buy 1 (kept; ties go by name: buy < home), home 1 → other, ended 2.
         let s = spec(Direction::After, 3, 1);
-        let paths: Vec<Vec<String>> =
-            [vec!["view", "cart", "buy"], vec!["view", "cart", "home"], vec!["view", "search"], vec!["view"]]
-                .iter()
-                .map(|p| p.iter().map(|s| s.to_string()).collect())
-                .collect();
-        let result = summarise(&s, &paths);
+        let names = ["view", "cart", "buy", "home", "search"];
+        let paths: Vec<Vec<u32>> = vec![vec![0, 1, 2], vec![0, 1, 3], vec![0, 4], vec![0]];
+        let result = summarise(&s, &paths, |id| names[id as usize]);
         let level = |k: usize| -> Vec<(String, u64)> {
             result.nodes.iter().filter(|n| n.level == k).map(|n| (n.event.clone(), n.customers)).collect()
         };

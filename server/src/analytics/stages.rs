@@ -1,23 +1,17 @@
 //! Sessions and stage occupancy: which stage each active session is in right now and for how
 //! long. Pure functions over customers' recent events; the query that feeds them is
-//! `queries/analytics/recent_session_events.sql`.
+//! the event index (`index.rs`).
 
 use serde::{Deserialize, Serialize};
 
+use super::index::Entry;
 use crate::journeys::Journey;
 
 /// A customer's events with no gap over this belong to one session (30 minutes).
 pub const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
 
-/// One event: time (µs since the epoch) and name.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NamedEvent {
-    pub at_us: i64,
-    pub name: String,
-}
-
-/// The last session of a customer's events (in time order).
-pub fn last_session(events: &[NamedEvent], gap_us: i64) -> &[NamedEvent] {
+/// The last session of a customer's named events (in time order).
+pub fn last_session(events: &[Entry], gap_us: i64) -> &[Entry] {
     let start = events.windows(2).rposition(|w| w[1].at_us - w[0].at_us > gap_us).map_or(0, |i| i + 1);
     &events[start..]
 }
@@ -30,11 +24,12 @@ pub struct Position {
 }
 
 /// The stage of the session's latest stage event, entered at the first event of the
-/// trailing run in that stage (events of no stage do not break the run).
-pub fn position(journey: &Journey, session: &[NamedEvent]) -> Option<Position> {
+/// trailing run in that stage (events of no stage do not break the run). `stage_of` maps a
+/// name id to its stage.
+pub fn position(stage_of: impl Fn(u32) -> Option<usize>, session: &[Entry]) -> Option<Position> {
     let mut current: Option<Position> = None;
     for event in session.iter().rev() {
-        let Some(stage) = journey.stage_of(&event.name) else { continue };
+        let Some(stage) = stage_of(event.name()) else { continue };
         match current {
             None => current = Some(Position { stage, since_us: event.at_us }),
             Some(p) if p.stage == stage => current = Some(Position { stage, since_us: event.at_us }),
@@ -42,6 +37,19 @@ pub fn position(journey: &Journey, session: &[NamedEvent]) -> Option<Position> {
         }
     }
     current
+}
+
+/// Where a customer's current session is, if it was active since `active_since_us`.
+pub fn current_position(
+    stage_of: impl Fn(u32) -> Option<usize>,
+    events: &[Entry],
+    active_since_us: i64,
+) -> Option<Position> {
+    let session = last_session(events, SESSION_GAP_US);
+    if session.last().is_none_or(|e| e.at_us < active_since_us) {
+        return None;
+    }
+    position(stage_of, session)
 }
 
 /// Active sessions in one stage.
@@ -53,21 +61,12 @@ pub struct StageOccupancy {
     pub median_seconds_in_stage: Option<f64>,
 }
 
-/// Counts the sessions active since `active_since_us` by the stage they are in at `now_us`.
-pub fn occupancy(
-    journey: &Journey,
-    customers: &[Vec<NamedEvent>],
-    active_since_us: i64,
-    now_us: i64,
-) -> Vec<StageOccupancy> {
+/// Counts active sessions' positions by stage, with the median time in stage at `now_us`.
+pub fn occupancy(journey: &Journey, positions: &[Position], now_us: i64) -> Vec<StageOccupancy> {
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); journey.stages.len()];
-    for events in customers {
-        let session = last_session(events, SESSION_GAP_US);
-        if session.last().is_none_or(|e| e.at_us < active_since_us) {
-            continue;
-        }
-        if let Some(p) = position(journey, session) {
-            times[p.stage].push((now_us - p.since_us).max(0));
+    for p in positions {
+        if let Some(t) = times.get_mut(p.stage) {
+            t.push((now_us - p.since_us).max(0));
         }
     }
     journey
@@ -91,14 +90,26 @@ mod tests {
 
     const MIN: i64 = 60_000_000;
 
-    fn events(list: &[(i64, &str)]) -> Vec<NamedEvent> {
-        list.iter().map(|(at, name)| NamedEvent { at_us: *at, name: name.to_string() }).collect()
+    /// Names of the fixtures, by id.
+    const NAMES: [&str; 7] = ["a", "b", "c", "d", "product_viewed", "added_to_cart", "checkout_started"];
+    const MYSTERY: u32 = 100;
+
+    fn id(name: &str) -> u32 {
+        NAMES.iter().position(|n| *n == name).map_or(MYSTERY, |i| i as u32)
+    }
+
+    fn events(list: &[(i64, &str)]) -> Vec<Entry> {
+        list.iter().enumerate().map(|(seq, (at, name))| Entry::new(*at, seq as i64, id(name), false)).collect()
+    }
+
+    fn stage_of(journey: &Journey) -> impl Fn(u32) -> Option<usize> + '_ {
+        |id| NAMES.get(id as usize).and_then(|n| journey.stage_of(n))
     }
 
     #[test]
     fn a_gap_over_thirty_minutes_starts_a_new_session() {
         let e = events(&[(0, "a"), (30 * MIN, "b"), (61 * MIN, "c"), (62 * MIN, "d")]);
-        let names: Vec<&str> = last_session(&e, SESSION_GAP_US).iter().map(|e| e.name.as_str()).collect();
+        let names: Vec<&str> = last_session(&e, SESSION_GAP_US).iter().map(|e| NAMES[e.name() as usize]).collect();
         assert_eq!(names, vec!["c", "d"], "exactly 30 min is the same session, 31 is not");
         assert!(last_session(&[], SESSION_GAP_US).is_empty());
     }
@@ -113,8 +124,8 @@ mod tests {
             (2 * MIN, "mystery"),
             (3 * MIN, "checkout_started"),
         ]);
-        assert_eq!(position(&journey, &session), Some(Position { stage: 2, since_us: MIN }));
-        assert_eq!(position(&journey, &events(&[(0, "mystery")])), None);
+        assert_eq!(position(stage_of(&journey), &session), Some(Position { stage: 2, since_us: MIN }));
+        assert_eq!(position(stage_of(&journey), &events(&[(0, "mystery")])), None);
     }
 
     #[test]
@@ -130,9 +141,11 @@ mod tests {
             // In Engagement since 99 → 1 min (an earlier session in Conversion does not count).
             events(&[(10 * MIN, "added_to_cart"), (99 * MIN, "product_viewed")]),
             // Last seen 60 min ago: not active.
-            events(&[(40 * MIN, "Home")]),
+            events(&[(40 * MIN, "product_viewed")]),
         ];
-        let result = occupancy(&journey, &customers, since, now);
+        let positions: Vec<Position> =
+            customers.iter().filter_map(|c| current_position(stage_of(&journey), c, since)).collect();
+        let result = occupancy(&journey, &positions, now);
         let counts: Vec<(String, u64, Option<f64>)> =
             result.iter().map(|s| (s.stage.clone(), s.active_sessions, s.median_seconds_in_stage)).collect();
         assert_eq!(

@@ -8,7 +8,12 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{analytics::AnalyticsError, ingest::IngestError, journeys::JourneyError, store::StoreError};
+use crate::{
+    analytics::{index::IndexError, AnalyticsError},
+    ingest::IngestError,
+    journeys::JourneyError,
+    store::StoreError,
+};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -84,6 +89,10 @@ impl From<AnalyticsError> for ApiError {
         match error {
             AnalyticsError::BadQuery(message) => ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message),
             AnalyticsError::Store(store) => store.into(),
+            AnalyticsError::Index(IndexError::Store(store)) => store.into(),
+            AnalyticsError::Index(stopped) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "index_unavailable", stopped.to_string())
+            }
         }
     }
 }
