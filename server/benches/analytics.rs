@@ -88,14 +88,17 @@ fn p50(mut samples: Vec<Duration>) -> f64 {
     samples[samples.len() / 2].as_secs_f64() * 1000.0
 }
 
-fn peak_rss_mib() -> f64 {
+/// A memory figure of this process from /proc (`VmHWM:` peak, `VmRSS:` now), in MiB.
+fn memory_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0.0)
         / 1024.0
+}
+
+fn peak_rss_mib() -> f64 {
+    memory_mib("VmHWM:")
 }
 
 #[tokio::main]
@@ -104,8 +107,11 @@ async fn main() {
     let (events_total, customers) = if quick { (1_000_000, 100_000) } else { (10_000_000, 1_000_000) };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("analytics.duckdb");
+    // As the server does: the index loaded at start-up (empty here), then kept current from
+    // every commit while the history is written.
     let (index, feed) = EventIndex::new();
     let store = Store::open(&db, WriterConfig::default(), Box::new(move |batch| feed.send(&batch))).unwrap();
+    index.load(&store).await.unwrap();
 
     // History ending now, so "active in the last 30 minutes" has sessions too.
     let now = Utc::now();
@@ -122,17 +128,14 @@ async fn main() {
     }
     store.write(buffer, vec![]).await.unwrap();
     let load_seconds = loading.elapsed().as_secs_f64();
-    println!("loaded        {events_total} events for {customers} customers in {load_seconds:.1} s");
-
-    // What a restart costs: the event index rebuilt from the file.
-    let indexing = Instant::now();
-    index.load(&store).await.unwrap();
-    let index_load_seconds = indexing.elapsed().as_secs_f64();
-    let index_bytes = index.read(|data| data.approximate_bytes()).await.unwrap() as f64;
     println!(
-        "index         {index_load_seconds:>8.1} s to build at start-up, {:.1} bytes/event in memory",
-        index_bytes / events_total as f64
+        "loaded        {events_total} events for {customers} customers in {load_seconds:.1} s (RSS now {:.0} MiB, peak {:.0})",
+        memory_mib("VmRSS:"),
+        peak_rss_mib()
     );
+
+    let index_bytes = index.read(|data| data.approximate_bytes()).await.unwrap() as f64;
+    println!("index         {:>8.1} bytes/event in memory", index_bytes / events_total as f64);
 
     let analytics = Analytics::new(store.clone(), index.clone());
     let journey = Journey::default_journey();
@@ -203,6 +206,15 @@ async fn main() {
 
     store.close().await;
     let bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64;
+
+    // What a restart costs: the event index rebuilt from the file.
+    let (index, feed) = EventIndex::new();
+    let store = Store::open(&db, WriterConfig::default(), Box::new(move |batch| feed.send(&batch))).unwrap();
+    let indexing = Instant::now();
+    index.load(&store).await.unwrap();
+    let index_load_seconds = indexing.elapsed().as_secs_f64();
+    println!("restart       {index_load_seconds:>8.1} s to rebuild the index from the file");
+    store.close().await;
     let rss = peak_rss_mib();
     println!("disk          {:>8.1} bytes/event   peak RSS {rss:.0} MiB", bytes / events_total as f64);
     let report = json!({

@@ -232,8 +232,9 @@ impl Classifier {
 pub struct CustomerProgress {
     /// Steps reached, 0 if the customer never entered.
     pub reached: usize,
-    /// `offsets_us[k]` = time from step 1 to step k+1 in the counted attempt.
-    pub offsets_us: Vec<i64>,
+    /// `offsets_us[k]` = time from step 1 to step k+1 in the counted attempt (the first
+    /// `reached` are set; a fixed array keeps the scan free of allocations).
+    pub offsets_us: [i64; super::MAX_STEPS],
     /// Offset of the customer's last event within the attempt's window.
     pub last_seen_us: i64,
     /// Name id of what the customer did right after the last step they reached, if anything.
@@ -242,6 +243,13 @@ pub struct CustomerProgress {
     pub started_us: i64,
     /// Value id of the breakdown property on the counted attempt's first step.
     pub breakdown: Option<u32>,
+}
+
+impl CustomerProgress {
+    /// Time from step 1 to each step reached.
+    pub fn offsets(&self) -> &[i64] {
+        &self.offsets_us[..self.reached.min(super::MAX_STEPS)]
+    }
 }
 
 impl FunnelSpec {
@@ -321,23 +329,30 @@ fn excluded(events: &[FunnelEvent], attempt: &Attempt) -> bool {
     events[1..attempt.last_index.max(1)].iter().any(|e| e.excluded)
 }
 
-/// The steps one attempt reached, and the index of the event of its last step.
+/// The steps one attempt reached, and the index of the event of its last step. On the
+/// stack: a customer has many attempts and the scan visits millions of customers.
 struct Attempt {
-    offsets: Vec<i64>,
+    offsets: [i64; super::MAX_STEPS],
+    reached: usize,
     last_index: usize,
 }
 
 impl Attempt {
+    fn empty() -> Self {
+        Attempt { offsets: [0; super::MAX_STEPS], reached: 0, last_index: 0 }
+    }
+
     fn first() -> Self {
-        Attempt { offsets: vec![0], last_index: 0 }
+        Attempt { reached: 1, ..Attempt::empty() }
     }
 
     fn reached(&self) -> usize {
-        self.offsets.len()
+        self.reached
     }
 
     fn reach(&mut self, offset_us: i64, index: usize) {
-        self.offsets.push(offset_us);
+        self.offsets[self.reached] = offset_us;
+        self.reached += 1;
         self.last_index = index;
     }
 }
@@ -379,7 +394,7 @@ fn strict(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
 fn any_order(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
     let start = events[0].at_us;
     let mut seen = 0u32;
-    let mut attempt = Attempt { offsets: Vec::new(), last_index: 0 };
+    let mut attempt = Attempt::empty();
     for (i, event) in events.iter().enumerate() {
         if event.at_us - start > spec.window_us {
             break;
@@ -458,16 +473,155 @@ const BUCKETS: &[(&str, Option<u64>)] = &[
     ("≥ 7 d", None),
 ];
 
-/// Adds up customers' progress into per-step figures.
-pub fn summarise(spec: &FunnelSpec, customers: &[CustomerProgress]) -> FunnelResult {
-    let n = spec.steps.len();
-    let mut steps = Vec::with_capacity(n);
-    for k in 0..n {
-        let mut times: Vec<i64> = customers.iter().filter(|c| c.reached > k).map(|c| c.offsets_us[k]).collect();
-        times.sort_unstable();
+/// A funnel's figures added up over customers: per step the times of those who reached it,
+/// entrants and conversions per trend period, and the same step times per breakdown value.
+/// Tallies of disjoint sets of customers merge into the tally of their union (parallel chunks
+/// now, shards of customers later).
+#[derive(Debug, Clone, Default)]
+pub struct FunnelTally {
+    /// `times[k]`: time to step k+1 (µs) of each customer who reached it.
+    times: Vec<Vec<i64>>,
+    /// Trend periods' (entered, converted), from `trend_base_us` in steps of `period_us`.
+    trend: Vec<(u64, u64)>,
+    trend_base_us: i64,
+    period_us: i64,
+    /// Step times per breakdown value id (`None`: unset), when a breakdown is asked for.
+    by_value: Option<HashMap<Option<u32>, Vec<Vec<i64>>>>,
+    steps: usize,
+    complete: usize,
+}
+
+impl FunnelTally {
+    /// An empty tally; `period` = (length, origin) in µs for a trend, `breakdown` to split
+    /// by the breakdown value.
+    pub fn new(spec: &FunnelSpec, period: Option<(i64, i64)>, breakdown: bool) -> Self {
+        let mut tally = FunnelTally {
+            times: vec![Vec::new(); spec.steps.len()],
+            by_value: breakdown.then(HashMap::new),
+            steps: spec.steps.len(),
+            complete: spec.steps.len(),
+            ..FunnelTally::default()
+        };
+        if let Some((period_us, origin_us)) = period {
+            // Periods are aligned to `origin_us` (midnight UTC for days, a Monday for weeks),
+            // so the first one may begin before the range does.
+            let base = origin_us + (spec.from_us - origin_us).div_euclid(period_us) * period_us;
+            let periods = ((spec.to_us - base + period_us - 1) / period_us).max(1) as usize;
+            tally.trend = vec![(0, 0); periods];
+            (tally.trend_base_us, tally.period_us) = (base, period_us);
+        }
+        tally
+    }
+
+    /// Counts one customer (who entered, or is ignored).
+    pub fn add(&mut self, customer: &CustomerProgress) {
+        if customer.reached == 0 {
+            return;
+        }
+        let offsets = &customer.offsets()[..customer.reached.min(self.steps)];
+        for (k, offset) in offsets.iter().enumerate() {
+            self.times[k].push(*offset);
+        }
+        if !self.trend.is_empty() {
+            let last = self.trend.len() - 1;
+            let index = (((customer.started_us - self.trend_base_us) / self.period_us).max(0) as usize).min(last);
+            self.trend[index].0 += 1;
+            if customer.reached == self.complete {
+                self.trend[index].1 += 1;
+            }
+        }
+        if let Some(groups) = &mut self.by_value {
+            let group = groups.entry(customer.breakdown).or_insert_with(|| vec![Vec::new(); self.steps]);
+            for (k, offset) in offsets.iter().enumerate() {
+                group[k].push(*offset);
+            }
+        }
+    }
+
+    /// Adds another tally of other customers into this one.
+    pub fn merge(&mut self, other: FunnelTally) {
+        for (mine, theirs) in self.times.iter_mut().zip(other.times) {
+            mine.extend(theirs);
+        }
+        for (mine, theirs) in self.trend.iter_mut().zip(other.trend) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.by_value, other.by_value) {
+            for (value, times) in theirs {
+                match mine.get_mut(&value) {
+                    Some(group) => group.iter_mut().zip(times).for_each(|(m, t)| m.extend(t)),
+                    None => {
+                        mine.insert(value, times);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The per-step figures, the trend and (if tallied) the breakdown into the `top` values
+    /// named by `values`.
+    pub fn result(mut self, spec: &FunnelSpec, values: &[String], top: usize) -> FunnelResult {
+        let trend = self.trend_points();
+        let breakdown = self.breakdown(spec, values, top);
+        let steps = step_results(spec, &mut self.times);
+        // The whole funnel's distribution is its last step's.
+        let time_to_convert = steps.last().map(|s| s.time_to_convert.clone()).unwrap_or_default();
+        FunnelResult {
+            mode: spec.mode,
+            window_seconds: spec.window_us / 1_000_000,
+            steps,
+            time_to_convert,
+            trend,
+            breakdown,
+        }
+    }
+
+    fn trend_points(&self) -> Vec<TrendPoint> {
+        self.trend
+            .iter()
+            .enumerate()
+            .map(|(i, &(entered, converted))| TrendPoint {
+                period_start: chrono::DateTime::from_timestamp_micros(self.trend_base_us + i as i64 * self.period_us)
+                    .unwrap_or_default(),
+                entered,
+                converted,
+                conversion: if entered == 0 { 0.0 } else { converted as f64 / entered as f64 },
+            })
+            .collect()
+    }
+
+    /// The `top` values with the most entrants, then everything else in "(other)" and
+    /// "(none)", so that groups add up to the whole funnel.
+    fn breakdown(&mut self, spec: &FunnelSpec, values: &[String], top: usize) -> Vec<BreakdownGroup> {
+        let Some(groups) = self.by_value.take() else { return Vec::new() };
+        let name = |id: u32| values.get(id as usize).map_or("", String::as_str);
+        let mut ranked: Vec<(u32, Vec<Vec<i64>>)> =
+            groups.iter().filter_map(|(value, times)| Some(((*value)?, times.clone()))).collect();
+        ranked.sort_by(|a, b| b.1[0].len().cmp(&a.1[0].len()).then_with(|| name(a.0).cmp(name(b.0))));
+        let rest = ranked.split_off(top.min(ranked.len()));
+        let mut other: Vec<Vec<i64>> = vec![Vec::new(); self.steps];
+        for (_, times) in rest {
+            other.iter_mut().zip(times).for_each(|(o, t)| o.extend(t));
+        }
+        let none = groups.get(&None).cloned().unwrap_or_else(|| vec![Vec::new(); self.steps]);
+        ranked
+            .into_iter()
+            .map(|(value, times)| (name(value).to_string(), times))
+            .chain([(OTHER_VALUE.to_string(), other), (NO_VALUE.to_string(), none)])
+            .filter(|(_, times)| !times[0].is_empty())
+            .map(|(value, mut times)| BreakdownGroup { steps: step_results(spec, &mut times), value })
+            .collect()
+    }
+}
+
+/// Per-step figures from each step's times (reordered while finding medians).
+fn step_results(spec: &FunnelSpec, times: &mut [Vec<i64>]) -> Vec<StepResult> {
+    let first = times.first().map_or(0, Vec::len) as u64;
+    let mut previous = first;
+    let mut steps = Vec::with_capacity(times.len());
+    for (k, times) in times.iter_mut().enumerate() {
         let count = times.len() as u64;
-        let first = customers.iter().filter(|c| c.reached > 0).count() as u64;
-        let previous = if k == 0 { first } else { customers.iter().filter(|c| c.reached >= k).count() as u64 };
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         steps.push(StepResult {
             step: k + 1,
@@ -475,22 +629,25 @@ pub fn summarise(spec: &FunnelSpec, customers: &[CustomerProgress]) -> FunnelRes
             customers: count,
             conversion_from_first: ratio(count, first),
             conversion_from_previous: ratio(count, previous),
-            median_seconds: super::median_seconds(&times),
             average_seconds: (!times.is_empty())
                 .then(|| times.iter().map(|&t| t as f64).sum::<f64>() / times.len() as f64 / 1e6),
-            time_to_convert: buckets(&times),
+            time_to_convert: buckets(times),
+            median_seconds: super::median_seconds_unsorted(times),
         });
+        previous = count;
     }
-    // The whole funnel's distribution is its last step's.
-    let time_to_convert = steps.last().map(|s| s.time_to_convert.clone()).unwrap_or_default();
-    FunnelResult {
-        mode: spec.mode,
-        window_seconds: spec.window_us / 1_000_000,
-        steps,
-        time_to_convert,
-        trend: Vec::new(),
-        breakdown: Vec::new(),
-    }
+    steps
+}
+
+/// Adds up customers' progress into per-step figures.
+pub fn summarise(spec: &FunnelSpec, customers: &[CustomerProgress]) -> FunnelResult {
+    tally(spec, customers, None, false).result(spec, &[], 0)
+}
+
+fn tally(spec: &FunnelSpec, customers: &[CustomerProgress], period: Option<(i64, i64)>, by: bool) -> FunnelTally {
+    let mut tally = FunnelTally::new(spec, period, by);
+    customers.iter().for_each(|c| tally.add(c));
+    tally
 }
 
 /// Conversion (first step to last) by the period in which customers entered.
@@ -502,30 +659,10 @@ pub struct TrendPoint {
     pub conversion: f64,
 }
 
-/// Buckets customers by the `period_us`-long period in which their counted attempt started.
-/// Periods are aligned to `origin_us` (midnight UTC for days, a Monday for weeks), so the
-/// first one may begin before the range does.
+/// Buckets customers by the `period_us`-long period in which their counted attempt started,
+/// aligned to `origin_us`.
 pub fn trend(spec: &FunnelSpec, customers: &[CustomerProgress], period_us: i64, origin_us: i64) -> Vec<TrendPoint> {
-    let base = origin_us + (spec.from_us - origin_us).div_euclid(period_us) * period_us;
-    let periods = ((spec.to_us - base + period_us - 1) / period_us).max(1) as usize;
-    let mut counts = vec![(0u64, 0u64); periods];
-    for c in customers.iter().filter(|c| c.reached > 0) {
-        let index = (((c.started_us - base) / period_us).max(0) as usize).min(periods - 1);
-        counts[index].0 += 1;
-        if c.reached == spec.steps.len() {
-            counts[index].1 += 1;
-        }
-    }
-    counts
-        .into_iter()
-        .enumerate()
-        .map(|(i, (entered, converted))| TrendPoint {
-            period_start: chrono::DateTime::from_timestamp_micros(base + i as i64 * period_us).unwrap_or_default(),
-            entered,
-            converted,
-            conversion: if entered == 0 { 0.0 } else { converted as f64 / entered as f64 },
-        })
-        .collect()
+    tally(spec, customers, Some((period_us, origin_us)), false).trend_points()
 }
 
 /// The funnel for one value of the breakdown property.
@@ -541,45 +678,15 @@ pub const OTHER_VALUE: &str = "(other)";
 /// The label of customers whose first step had no value for the property.
 pub const NO_VALUE: &str = "(none)";
 
-/// The funnel split by the breakdown value (ids into `values`): the `top` values with the
-/// most entrants, then everything else in "(other)" and "(none)", so that groups add up to
-/// the whole funnel.
+/// The funnel split by the breakdown value (ids into `values`) into the `top` values,
+/// "(other)" and "(none)".
 pub fn breakdown(
     spec: &FunnelSpec,
     customers: &[CustomerProgress],
     values: &[String],
     top: usize,
 ) -> Vec<BreakdownGroup> {
-    let entered: Vec<&CustomerProgress> = customers.iter().filter(|c| c.reached > 0).collect();
-    let mut counts: HashMap<u32, u64> = HashMap::new();
-    for c in &entered {
-        if let Some(value) = c.breakdown {
-            *counts.entry(value).or_default() += 1;
-        }
-    }
-    let name = |id: u32| values.get(id as usize).map_or("", String::as_str);
-    let mut ranked: Vec<(u32, u64)> = counts.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(name(b.0))));
-    let kept: Vec<u32> = ranked.iter().take(top).map(|(v, _)| *v).collect();
-    // Group index: the kept values in rank order, then "(other)", then "(none)".
-    let group_of = |c: &CustomerProgress| -> usize {
-        match c.breakdown {
-            None => kept.len() + 1,
-            Some(v) => kept.iter().position(|k| *k == v).unwrap_or(kept.len()),
-        }
-    };
-    let mut members: Vec<Vec<CustomerProgress>> = vec![Vec::new(); kept.len() + 2];
-    for c in entered {
-        members[group_of(c)].push(c.clone());
-    }
-    let mut labels: Vec<String> = kept.iter().map(|v| name(*v).to_string()).collect();
-    labels.extend([OTHER_VALUE.to_string(), NO_VALUE.to_string()]);
-    labels
-        .into_iter()
-        .zip(members)
-        .filter(|(_, members)| !members.is_empty())
-        .map(|(value, members)| BreakdownGroup { steps: summarise(spec, &members).steps, value })
-        .collect()
+    tally(spec, customers, None, true).breakdown(spec, values, top)
 }
 
 #[cfg(test)]
@@ -711,7 +818,7 @@ mod tests {
                 (2 * HOUR + 10 * MIN, "buy"),
             ]),
         );
-        assert_eq!((p.reached, p.offsets_us), (3, vec![0, 5 * MIN, 10 * MIN]));
+        assert_eq!((p.reached, p.offsets()), (3, &[0, 5 * MIN, 10 * MIN][..]));
     }
 
     #[test]
@@ -845,7 +952,11 @@ mod tests {
         let values: Vec<String> = ["email", "cpc", "social"].map(String::from).to_vec();
         let customer = |started_hours: i64, converted: bool, channel: Option<&str>| CustomerProgress {
             reached: if converted { 2 } else { 1 },
-            offsets_us: if converted { vec![0, MIN] } else { vec![0] },
+            offsets_us: {
+                let mut offsets = [0; crate::analytics::MAX_STEPS];
+                offsets[1] = MIN;
+                offsets
+            },
             started_us: started_hours * HOUR,
             breakdown: channel.and_then(|c| values.iter().position(|v| v == c)).map(|i| i as u32),
             ..CustomerProgress::default()

@@ -26,7 +26,9 @@ use crate::{
     journeys::Journey,
     store::{sql, JsonText, Micros, Store, StoreError},
 };
-use funnel::{Classifier, CustomerProgress, EventFacts, FunnelEvent, FunnelResult, FunnelSpec, OrderMode, StepEvent};
+use funnel::{
+    Classifier, CustomerProgress, EventFacts, FunnelEvent, FunnelResult, FunnelSpec, FunnelTally, OrderMode, StepEvent,
+};
 use index::{CustomerEvents, Entry, EventIndex, IndexData, IndexError};
 use stages::{Position, StageOccupancy, SESSION_GAP_US};
 
@@ -207,16 +209,6 @@ pub struct Analytics {
     index: EventIndex,
 }
 
-/// Every customer who entered a funnel, with their furthest attempt, and the tables that
-/// name the ids in it.
-struct Entered {
-    customers: Vec<(Arc<str>, CustomerProgress)>,
-    /// Breakdown values by id.
-    values: Vec<String>,
-    /// Event names by id.
-    names: Vec<String>,
-}
-
 /// Customers per parallel task: small enough to balance two cores, large enough that a task
 /// outweighs its scheduling.
 const CHUNK: usize = 4096;
@@ -234,15 +226,25 @@ impl Analytics {
         period: TrendPeriod,
         top: usize,
     ) -> Result<FunnelResult, AnalyticsError> {
-        let entered = self.entered(spec.clone(), false).await?;
-        let progress: Vec<CustomerProgress> = entered.customers.into_iter().map(|(_, p)| p).collect();
-        let mut result = funnel::summarise(&spec, &progress);
-        let (period_us, origin_us) = period.micros_and_origin();
-        result.trend = funnel::trend(&spec, &progress, period_us, origin_us);
-        if spec.breakdown_property.is_some() {
-            result.breakdown = funnel::breakdown(&spec, &progress, &entered.values, top.clamp(1, 50));
-        }
-        Ok(result)
+        let facts = self.facts_for(&spec).await?;
+        Ok(self
+            .index
+            .read(move |data| {
+                let all_events = spec.mode == OrderMode::Strict;
+                let by_value = spec.breakdown_property.is_some();
+                let period = Some(period.micros_and_origin());
+                let tally = scan_funnel(
+                    data,
+                    &spec,
+                    &facts,
+                    all_events,
+                    || FunnelTally::new(&spec, period, by_value),
+                    |tally, _, progress| tally.add(progress),
+                    FunnelTally::merge,
+                );
+                tally.result(&spec, &facts.values, top.clamp(1, 50))
+            })
+            .await?)
     }
 
     /// The customers who reached `step` (1-based) but not the next one, a page at a time,
@@ -260,10 +262,26 @@ impl Analytics {
                 spec.steps.len() - 1
             )));
         }
-        let entered = self.entered(spec, true).await?;
-        let name = |p: &CustomerProgress| p.next_event.map(|id| entered.names[id as usize].clone());
-        let mut dropped: Vec<(Arc<str>, Option<String>)> =
-            entered.customers.iter().filter(|(_, p)| p.reached == step).map(|(id, p)| (id.clone(), name(p))).collect();
+        let facts = self.facts_for(&spec).await?;
+        let mut dropped: Vec<(Arc<str>, Option<String>)> = self
+            .index
+            .read(move |data| {
+                let found: Vec<(Arc<str>, Option<u32>)> = scan_funnel(
+                    data,
+                    &spec,
+                    &facts,
+                    true,
+                    Vec::new,
+                    |found, customer, p| {
+                        if p.reached == step {
+                            found.push((customer.id.clone(), p.next_event));
+                        }
+                    },
+                    Vec::extend,
+                );
+                found.into_iter().map(|(id, next)| (id, next.map(|n| data.name(n).to_string()))).collect()
+            })
+            .await?;
         // A stable page order, whatever order the parallel scan found them in.
         dropped.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut next: HashMap<&str, u64> = HashMap::new();
@@ -300,20 +318,37 @@ impl Analytics {
             .index
             .read(move |data| {
                 let facts = EventFacts::default();
+                // Per transition: customers who reached its first stage, and how long those
+                // who went no further stayed.
                 transitions
                     .iter()
-                    .map(|t| scan_funnel(data, t, &facts, true, |_, p| (p.reached > 0).then_some(p)))
-                    .collect::<Vec<Vec<CustomerProgress>>>()
+                    .map(|t| {
+                        scan_funnel(
+                            data,
+                            t,
+                            &facts,
+                            true,
+                            || (0u64, Vec::new()),
+                            |(reached, stayed), _, p| {
+                                *reached += 1;
+                                if p.reached == 1 {
+                                    stayed.push(p.last_seen_us.max(0));
+                                }
+                            },
+                            |a, b| {
+                                a.0 += b.0;
+                                a.1.extend(b.1);
+                            },
+                        )
+                    })
+                    .collect::<Vec<(u64, Vec<i64>)>>()
             })
             .await?;
         Ok(journey
             .stages
             .windows(2)
             .zip(per_transition)
-            .map(|(pair, progress)| {
-                let reached = progress.len() as u64;
-                let mut stayed: Vec<i64> =
-                    progress.iter().filter(|p| p.reached == 1).map(|p| p.last_seen_us.max(0)).collect();
+            .map(|(pair, (reached, mut stayed))| {
                 stayed.sort_unstable();
                 let left = stayed.len() as u64;
                 Dropoff {
@@ -360,20 +395,13 @@ impl Analytics {
             .await?)
     }
 
-    /// Every entered customer's furthest attempt (looking at every event of the customer
-    /// with `all_events`, as strict order and "what came next" need).
-    async fn entered(&self, spec: FunnelSpec, all_events: bool) -> Result<Entered, AnalyticsError> {
-        let facts = if spec.needs_properties() { self.event_facts(spec.clone()).await? } else { EventFacts::default() };
-        Ok(self
-            .index
-            .read(move |data| {
-                let all_events = all_events || spec.mode == OrderMode::Strict;
-                let customers =
-                    scan_funnel(data, &spec, &facts, all_events, |c, p| (p.reached > 0).then(|| (c.id.clone(), p)));
-                let names = (0..data.names_len() as u32).map(|id| data.name(id).to_string()).collect();
-                Entered { customers, values: facts.values, names }
-            })
-            .await?)
+    /// The property values a funnel needs, if it needs any.
+    async fn facts_for(&self, spec: &FunnelSpec) -> Result<EventFacts, AnalyticsError> {
+        if spec.needs_properties() {
+            self.event_facts(spec.clone()).await
+        } else {
+            Ok(EventFacts::default())
+        }
     }
 
     /// The property values the funnel's steps need, by sequence number.
@@ -444,20 +472,30 @@ fn in_span(events: &[Entry], from_us: i64, to_us: i64) -> &[Entry] {
     &events[start..end.max(start)]
 }
 
-/// Runs the funnel over every customer of the index on all cores, keeping what `keep`
-/// makes of each customer's progress.
-fn scan_funnel<T, K>(data: &IndexData, spec: &FunnelSpec, facts: &EventFacts, all_events: bool, keep: K) -> Vec<T>
+/// Runs the funnel over every customer of the index on all cores: each task folds its
+/// customers' progress into a fresh `init()` with `add`, and the tasks' results are merged.
+fn scan_funnel<A, I, F, M>(
+    data: &IndexData,
+    spec: &FunnelSpec,
+    facts: &EventFacts,
+    all_events: bool,
+    init: I,
+    add: F,
+    merge: M,
+) -> A
 where
-    T: Send,
-    K: Fn(&CustomerEvents, CustomerProgress) -> Option<T> + Sync,
+    A: Send,
+    I: Fn() -> A + Sync + Send,
+    F: Fn(&mut A, &CustomerEvents, &CustomerProgress) + Sync,
+    M: Fn(&mut A, A) + Sync + Send,
 {
     let classifier = Classifier::new(spec, data.names_len(), |name| data.name_id(name));
     let (from, to) = (spec.from_us, spec.to_us + spec.window_us);
     data.customers()
         .par_chunks(CHUNK)
-        .flat_map_iter(|chunk| {
+        .map(|chunk| {
             let mut events: Vec<FunnelEvent> = Vec::new();
-            let mut kept = Vec::new();
+            let mut acc = init();
             for customer in chunk {
                 events.clear();
                 for e in in_span(&customer.events, from, to) {
@@ -466,12 +504,32 @@ where
                     }
                 }
                 if events.iter().any(|e| e.steps != 0) {
-                    kept.extend(keep(customer, funnel::progress(spec, &events)));
+                    let progress = funnel::progress(spec, &events);
+                    if progress.reached > 0 {
+                        add(&mut acc, customer, &progress);
+                    }
                 }
             }
-            kept
+            acc
         })
-        .collect()
+        .reduce(&init, |mut a, b| {
+            merge(&mut a, b);
+            a
+        })
+}
+
+/// The median of durations in µs, in seconds, without sorting them all (reorders them).
+pub(crate) fn median_seconds_unsorted(us: &mut [i64]) -> Option<f64> {
+    let n = us.len();
+    if n == 0 {
+        return None;
+    }
+    let (below, &mut upper, _) = us.select_nth_unstable(n / 2);
+    if n % 2 == 1 {
+        return Some(upper as f64 / 1e6);
+    }
+    let lower = below.iter().copied().max().unwrap_or(upper);
+    Some((lower as f64 + upper as f64) / 2e6)
 }
 
 /// The median of sorted durations in µs, in seconds.
@@ -724,4 +782,18 @@ fn int_column(batch: &RecordBatch, index: usize) -> Result<&Int64Array, StoreErr
         .as_any()
         .downcast_ref::<Int64Array>()
         .ok_or_else(|| StoreError::Task(format!("column {index} of the funnel query is not a 64-bit integer")))
+}
+
+#[cfg(test)]
+mod median_tests {
+    use super::*;
+
+    #[test]
+    fn the_median_without_sorting_equals_the_median_of_the_sorted_list() {
+        let mut odd = vec![5_000_000, 1_000_000, 3_000_000];
+        assert_eq!(median_seconds_unsorted(&mut odd), Some(3.0));
+        let mut even = vec![4_000_000, 1_000_000, 2_000_000, 10_000_000];
+        assert_eq!(median_seconds_unsorted(&mut even), Some(3.0));
+        assert_eq!(median_seconds_unsorted(&mut []), None);
+    }
 }
