@@ -383,4 +383,88 @@ async fn breakdown_exclusions_hold_constant_and_trend_match_the_fixture() {
     let unclosed = client.get(format!("{base}/api/v1/funnel?steps=view,cart%5Bsku%3DA")).send().await.unwrap();
     assert_eq!(unclosed.status(), 400);
     assert!(unclosed.text().await.unwrap().contains("without closing"));
+
+    // Events after the properties were first read count with their values too.
+    // eve (cpc): view 2 Nov 13:00 → cart A 13:05. email and cpc now tie at 2 entrants; ties
+    // go by name, so cpc is the top value.
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track_with("e1", "eve", "view", "2026-11-02T13:00:00Z", json!({ "channel": "cpc", "sku": "A" })),
+            track_with("e2", "eve", "cart", "2026-11-02T13:05:00Z", json!({ "sku": "A" })),
+        ]}),
+    )
+    .await;
+    let live = get("breakdown=channel&top=1").await;
+    let groups: Vec<(&str, u64, u64)> = live["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["value"].as_str().unwrap(),
+                g["steps"][0]["customers"].as_u64().unwrap(),
+                g["steps"][1]["customers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(groups, vec![("cpc", 2, 2), ("(other)", 2, 2), ("(none)", 1, 0)]);
+    let url = format!(
+        "{base}/api/v1/funnel?steps=view,cart%5Bsku%3DA%5D&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z"
+    );
+    assert_eq!(counts(&get_json(&client, url).await), vec![5, 2], "ann's and eve's carts of A");
+}
+
+/// A server on a database file, with the handle that stops it.
+async fn start_on(db: &Path) -> (String, reqwest::Client, Wayline, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let wayline =
+        Wayline::open(Database::File(db), leptos_options(Path::new("target/site"), addr), vec![]).await.unwrap();
+    let router = wayline.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}"), reqwest::Client::new(), wayline, server)
+}
+
+#[tokio::test]
+async fn after_a_restart_the_rebuilt_index_gives_the_same_answers_and_keeps_stitching() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wayline.duckdb");
+    // fay browses anonymously, then identifies; before the restart she viewed and carted.
+    let (base, client, wayline, server) = start_on(&db).await;
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track("f1", ("anonymousId", "anon-fay"), "view", "2026-11-01T10:00:00Z"),
+            { "type": "identify", "messageId": "f2", "anonymousId": "anon-fay", "userId": "fay", "timestamp": "2026-11-01T10:01:00Z" },
+            track("f3", ("userId", "fay"), "cart", "2026-11-01T10:02:00Z"),
+            track("g1", ("anonymousId", "anon-gus"), "view", "2026-11-01T11:00:00Z"),
+        ]}),
+    )
+    .await;
+    let funnel = |base: String, client: reqwest::Client| async move {
+        let url = format!(
+            "{base}/api/v1/funnel?steps=view,cart,buy&window=3600&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"
+        );
+        step_counts(&get_json(&client, url).await)
+    };
+    assert_eq!(funnel(base.clone(), client.clone()).await, vec![2, 1, 0]);
+    server.abort();
+    wayline.close().await;
+    drop(wayline);
+
+    let (base, client, wayline, server) = start_on(&db).await;
+    assert_eq!(funnel(base.clone(), client.clone()).await, vec![2, 1, 0], "the same after the restart");
+    // An anonymous event of fay's after the restart still counts as hers: she buys.
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [track("f4", ("anonymousId", "anon-fay"), "buy", "2026-11-01T10:03:00Z")] }),
+    )
+    .await;
+    assert_eq!(funnel(base.clone(), client.clone()).await, vec![2, 1, 1]);
+    server.abort();
+    wayline.close().await;
 }

@@ -5,7 +5,7 @@
 //! attempts, as ClickHouse's `windowFunnel` and PostHog count. Pure functions over one
 //! customer's events in time order, each event first classified ([`Classifier`]) into the
 //! steps it counts as; the events come from the in-memory event index (`index.rs`) and the
-//! property values from `queries/analytics/event_facts.sql`.
+//! property values from its materialised property columns (`columns.rs`).
 
 use std::collections::HashMap;
 
@@ -60,15 +60,6 @@ impl StepEvent {
         StepEvent { name: name.into(), filters: Vec::new() }
     }
 
-    /// Whether an event's properties pass this step's filters.
-    pub fn matches_properties(&self, properties: &serde_json::Map<String, serde_json::Value>) -> bool {
-        self.filters.iter().all(|(key, want)| match properties.get(key) {
-            Some(serde_json::Value::String(s)) => s == want,
-            Some(other) => want.parse::<serde_json::Value>().is_ok_and(|wanted| wanted == *other),
-            None => false,
-        })
-    }
-
     /// `name` or `name[key=value;key=value]`.
     pub fn label(&self) -> String {
         if self.filters.is_empty() {
@@ -80,11 +71,11 @@ impl StepEvent {
     }
 }
 
-/// No value: the property is unset (or the event has no name).
-pub const NONE: u32 = u32::MAX;
+use super::columns::PropertyColumn;
+pub use super::columns::NONE;
 
 /// One event as a funnel sees it: when, which steps it counts as, and the property values it
-/// carries, as ids into value tables.
+/// carries, as ids into their columns' dictionaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunnelEvent {
     pub at_us: i64,
@@ -100,103 +91,61 @@ pub struct FunnelEvent {
     pub name: u32,
 }
 
-/// Property values of events, by sequence number, that a funnel's steps need: the breakdown
-/// and held values (as ids into `values`) and which property-filtered steps each event passes.
-#[derive(Debug, Default)]
-pub struct EventFacts {
-    base_seq: i64,
-    breakdown: Vec<u32>,
-    held: Vec<u32>,
-    filter_steps: Vec<u32>,
-    pub values: Vec<String>,
-    value_ids: HashMap<String, u32>,
+/// A step alternative that filters on properties: the step's bit, and the value each
+/// property column must hold (`None` when some wanted value is carried by no event).
+#[derive(Debug, Clone)]
+struct FilteredStep<'a> {
+    step_bit: u32,
+    conditions: Option<Vec<(&'a PropertyColumn, u32)>>,
 }
 
-impl EventFacts {
-    /// Facts for sequence numbers `base_seq..base_seq + len`, with the tables the spec needs.
-    pub fn new(spec: &FunnelSpec, base_seq: i64, len: usize) -> Self {
-        let table = |wanted: bool, fill: u32| if wanted { vec![fill; len] } else { Vec::new() };
-        EventFacts {
-            base_seq,
-            breakdown: table(spec.breakdown_property.is_some(), NONE),
-            held: table(spec.hold_property.is_some(), NONE),
-            filter_steps: table(spec.filters_properties(), 0),
-            ..EventFacts::default()
-        }
-    }
-
-    fn slot(&self, seq: i64) -> Option<usize> {
-        usize::try_from(seq - self.base_seq).ok()
-    }
-
-    fn value_id(&mut self, value: &str) -> u32 {
-        if let Some(&id) = self.value_ids.get(value) {
-            return id;
-        }
-        let id = self.values.len() as u32;
-        self.values.push(value.to_string());
-        self.value_ids.insert(value.to_string(), id);
-        id
-    }
-
-    /// Records one event's values; `properties` only for events a step filters on.
-    pub fn record(
-        &mut self,
-        spec: &FunnelSpec,
-        seq: i64,
-        name: &str,
-        breakdown: Option<&str>,
-        held: Option<&str>,
-        properties: Option<&serde_json::Map<String, serde_json::Value>>,
-    ) {
-        let Some(i) = self.slot(seq) else { return };
-        if let (Some(value), true) = (breakdown, i < self.breakdown.len()) {
-            self.breakdown[i] = self.value_id(value);
-        }
-        if let (Some(value), true) = (held, i < self.held.len()) {
-            self.held[i] = self.value_id(value);
-        }
-        if let (Some(properties), true) = (properties, i < self.filter_steps.len()) {
-            for (k, step) in spec.steps.iter().enumerate() {
-                if step.iter().any(|s| !s.filters.is_empty() && s.name == name && s.matches_properties(properties)) {
-                    self.filter_steps[i] |= 1 << k;
-                }
-            }
-        }
-    }
-
-    fn get(table: &[u32], i: Option<usize>, default: u32) -> u32 {
-        i.and_then(|i| table.get(i).copied()).unwrap_or(default)
-    }
-}
-
-/// What each event name counts as in a funnel, by name id.
+/// What each event counts as in a funnel: steps and exclusions by name id, property filters,
+/// breakdown and held values from materialised property columns.
 #[derive(Debug, Clone, Default)]
-pub struct Classifier {
+pub struct Classifier<'a> {
     /// Steps a name counts as without looking at properties.
     plain_steps: Vec<u32>,
-    /// Some step filters this name on its properties.
-    filtered: Vec<bool>,
+    /// Per name id, the alternatives that filter it on properties.
+    filtered: Vec<Vec<FilteredStep<'a>>>,
     excluded: Vec<bool>,
+    breakdown: Option<&'a PropertyColumn>,
+    held: Option<&'a PropertyColumn>,
 }
 
-impl Classifier {
-    /// `name_id` maps an event name to its id (below `names`), if any event has that name.
-    pub fn new(spec: &FunnelSpec, names: usize, name_id: impl Fn(&str) -> Option<u32>) -> Self {
-        let mut c =
-            Classifier { plain_steps: vec![0; names], filtered: vec![false; names], excluded: vec![false; names] };
+impl<'a> Classifier<'a> {
+    /// `name_id` maps an event name to its id (below `names`), if any event has that name;
+    /// `column` finds a materialised property column.
+    pub fn new(
+        spec: &FunnelSpec,
+        names: usize,
+        name_id: impl Fn(&str) -> Option<u32>,
+        column: impl Fn(&str) -> Option<&'a PropertyColumn>,
+    ) -> Self {
+        let mut c = Classifier {
+            plain_steps: vec![0; names],
+            filtered: vec![Vec::new(); names],
+            excluded: vec![false; names],
+            breakdown: spec.breakdown_property.as_deref().and_then(&column),
+            held: spec.hold_property.as_deref().and_then(&column),
+        };
+        let id_of = |name: &str| name_id(name).map(|i| i as usize).filter(|&i| i < names);
         for (k, step) in spec.steps.iter().enumerate() {
             for event in step {
-                let Some(id) = name_id(&event.name).map(|i| i as usize).filter(|&i| i < names) else { continue };
+                let Some(id) = id_of(&event.name) else { continue };
                 if event.filters.is_empty() {
                     c.plain_steps[id] |= 1 << k;
                 } else {
-                    c.filtered[id] = true;
+                    let conditions = event
+                        .filters
+                        .iter()
+                        .map(|(key, want)| column(key).and_then(|col| Some((col, col.id_of(want)?))))
+                        .collect();
+                    c.filtered[id].push(FilteredStep { step_bit: 1 << k, conditions });
                 }
             }
         }
         for name in &spec.exclusions {
-            if let Some(id) = name_id(name).map(|i| i as usize).filter(|&i| i < names) {
+            if let Some(id) = id_of(name) {
                 c.excluded[id] = true;
             }
         }
@@ -206,22 +155,25 @@ impl Classifier {
     /// Whether events of this name matter to the funnel (a step or an exclusion).
     pub fn is_relevant(&self, name: u32) -> bool {
         let i = name as usize;
-        i < self.plain_steps.len() && (self.plain_steps[i] != 0 || self.filtered[i] || self.excluded[i])
+        i < self.plain_steps.len() && (self.plain_steps[i] != 0 || !self.filtered[i].is_empty() || self.excluded[i])
     }
 
-    pub fn classify(&self, at_us: i64, seq: i64, name: u32, facts: &EventFacts) -> FunnelEvent {
+    pub fn classify(&self, at_us: i64, seq: i64, name: u32) -> FunnelEvent {
         let i = name as usize;
-        let slot = facts.slot(seq);
         let mut steps = self.plain_steps.get(i).copied().unwrap_or(0);
-        if self.filtered.get(i).copied().unwrap_or(false) {
-            steps |= EventFacts::get(&facts.filter_steps, slot, 0);
+        for filtered in self.filtered.get(i).map_or(&[][..], Vec::as_slice) {
+            let passes =
+                filtered.conditions.as_ref().is_some_and(|c| c.iter().all(|(col, want)| col.get(seq) == *want));
+            if passes {
+                steps |= filtered.step_bit;
+            }
         }
         FunnelEvent {
             at_us,
             steps,
             excluded: self.excluded.get(i).copied().unwrap_or(false),
-            held: EventFacts::get(&facts.held, slot, NONE),
-            breakdown: EventFacts::get(&facts.breakdown, slot, NONE),
+            held: self.held.map_or(NONE, |c| c.get(seq)),
+            breakdown: self.breakdown.map_or(NONE, |c| c.get(seq)),
             name,
         }
     }
@@ -258,9 +210,15 @@ impl FunnelSpec {
         self.steps.iter().flatten().any(|s| !s.filters.is_empty())
     }
 
-    /// Whether the funnel needs property values at all.
-    pub fn needs_properties(&self) -> bool {
-        self.breakdown_property.is_some() || self.hold_property.is_some() || self.filters_properties()
+    /// The properties the funnel reads: breakdown, held, and those its steps filter on.
+    pub fn properties(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.breakdown_property.iter().chain(&self.hold_property).cloned().collect();
+        for (key, _) in self.steps.iter().flatten().flat_map(|s| &s.filters) {
+            if !names.contains(key) {
+                names.push(key.clone());
+            }
+        }
+        names
     }
 
     /// A step's label: its event names joined by " | ".
@@ -729,38 +687,47 @@ mod tests {
         list.iter().map(|(at, name)| TimedEvent::new(*at, name)).collect()
     }
 
-    /// Classifies the fixture as the index scan does (sequence number = position) and
-    /// returns the customer's progress with the name table.
+    /// Classifies the fixture as the index scan does (sequence number = position, property
+    /// columns built from the fixture) and returns the customer's progress with the names.
     fn run(spec: &FunnelSpec, list: &[TimedEvent]) -> (CustomerProgress, Vec<String>) {
         let mut names: Vec<String> = Vec::new();
-        let mut facts = EventFacts::new(spec, 0, list.len());
-        let ids: Vec<u32> = list
-            .iter()
-            .enumerate()
-            .map(|(seq, e)| {
-                facts.record(
-                    spec,
-                    seq as i64,
-                    &e.name,
-                    e.breakdown.as_deref(),
-                    e.held.as_deref(),
-                    e.properties.as_ref(),
-                );
-                match names.iter().position(|n| *n == e.name) {
-                    Some(i) => i as u32,
-                    None => {
-                        names.push(e.name.clone());
-                        names.len() as u32 - 1
-                    }
+        let mut columns: HashMap<String, PropertyColumn> = HashMap::new();
+        let mut ids = Vec::new();
+        for (seq, e) in list.iter().enumerate() {
+            let seq = seq as i64;
+            let mut set = |key: &Option<String>, value: &Option<String>| {
+                if let (Some(key), Some(value)) = (key, value) {
+                    columns.entry(key.clone()).or_default().set(seq, value);
                 }
-            })
-            .collect();
-        let classifier = Classifier::new(spec, names.len(), |n| names.iter().position(|x| x == n).map(|i| i as u32));
+            };
+            set(&spec.breakdown_property, &e.breakdown);
+            set(&spec.hold_property, &e.held);
+            if let Some(properties) = &e.properties {
+                let text = serde_json::Value::Object(properties.clone()).to_string();
+                let values = crate::analytics::columns::extract(&text, properties.keys().map(String::as_str));
+                for (key, value) in properties.keys().zip(values) {
+                    set(&Some(key.clone()), &value);
+                }
+            }
+            match names.iter().position(|n| *n == e.name) {
+                Some(i) => ids.push(i as u32),
+                None => {
+                    names.push(e.name.clone());
+                    ids.push(names.len() as u32 - 1);
+                }
+            }
+        }
+        let classifier = Classifier::new(
+            spec,
+            names.len(),
+            |n| names.iter().position(|x| x == n).map(|i| i as u32),
+            |key| columns.get(key),
+        );
         let classified: Vec<FunnelEvent> = list
             .iter()
             .zip(ids)
             .enumerate()
-            .map(|(seq, (e, id))| classifier.classify(e.at_us, seq as i64, id, &facts))
+            .map(|(seq, (e, id))| classifier.classify(e.at_us, seq as i64, id))
             .collect();
         (progress(spec, &classified), names)
     }

@@ -21,6 +21,7 @@ use duckdb::{
 };
 use tokio::sync::watch;
 
+use super::columns::{self, PropertyColumn};
 use crate::store::{identity_link, sql, CommittedBatch, Store, StoreError};
 
 /// The name id of events without a name (identify, group, alias).
@@ -84,7 +85,12 @@ pub struct IndexData {
     name_ids: HashMap<Arc<str>, u32>,
     applied_seq: i64,
     events: usize,
+    /// Materialised properties, by name, oldest first (the oldest goes when there are too many).
+    properties: Vec<(String, PropertyColumn)>,
 }
+
+/// Most properties kept materialised at once (4 bytes an event each).
+pub const MAX_PROPERTY_COLUMNS: usize = 16;
 
 impl IndexData {
     /// Every customer, including empty slots left by identity merges (skip those).
@@ -96,6 +102,11 @@ impl IndexData {
     pub fn customer(&self, id: &str) -> Option<&CustomerEvents> {
         let id = self.links.get(id).map_or(id, |user| user.as_ref());
         self.slot_of.get(id).map(|&slot| &self.customers[slot as usize])
+    }
+
+    /// A materialised property's column (see [`EventIndex::materialise`]).
+    pub fn property(&self, name: &str) -> Option<&PropertyColumn> {
+        self.properties.iter().find(|(n, _)| n == name).map(|(_, column)| column)
     }
 
     pub fn name_id(&self, name: &str) -> Option<u32> {
@@ -133,6 +144,11 @@ impl IndexData {
         let link_entry = size_of::<(Arc<str>, Arc<str>)>() + 8;
         let links: usize = self.links.iter().map(|(a, _)| a.len() + 16 + link_entry).sum();
         entries + ids + slots + self.slot_of.capacity() * map_entry + links
+    }
+
+    /// Memory held by materialised property columns, estimated.
+    pub fn property_bytes(&self) -> usize {
+        self.properties.iter().map(|(_, c)| c.approximate_bytes()).sum()
     }
 
     fn intern(&mut self, name: Option<&str>) -> u32 {
@@ -221,6 +237,15 @@ impl IndexData {
             if let Some((earlier, user)) = identity_link(event) {
                 self.link(&earlier, user);
             }
+            if let (Some(properties), false) = (&event.properties, self.properties.is_empty()) {
+                let keys = self.properties.iter().map(|(key, _)| key.as_str());
+                let values = columns::extract(properties.as_str(), keys);
+                for ((_, column), value) in self.properties.iter_mut().zip(values) {
+                    if let Some(value) = value {
+                        column.set(stored.seq, &value);
+                    }
+                }
+            }
             self.applied_seq = stored.seq;
         }
     }
@@ -300,6 +325,38 @@ impl EventIndex {
         Ok(())
     }
 
+    /// Makes sure the named properties are materialised: reads each missing one from the
+    /// store for every event applied so far (holding the index still meanwhile, so no event
+    /// is missed), after which every applied batch keeps it current.
+    pub async fn materialise(&self, store: &Store, names: Vec<String>) -> Result<(), IndexError> {
+        let missing: Vec<String> =
+            self.read(move |data| names.into_iter().filter(|n| data.property(n).is_none()).collect()).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let conn = store.read_connection()?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut data = shared.data.write().map_err(|e| IndexError::Stopped(e.to_string()))?;
+            for name in missing {
+                if data.property(&name).is_some() {
+                    continue;
+                }
+                let started = std::time::Instant::now();
+                let column = load_property(&conn, &name, data.applied_seq)?;
+                if data.properties.len() >= MAX_PROPERTY_COLUMNS {
+                    let (oldest, _) = data.properties.remove(0);
+                    tracing::info!(property = %oldest, "dropped the oldest materialised property");
+                }
+                tracing::info!(property = %name, ms = started.elapsed().as_millis() as u64, "materialised a property");
+                data.properties.push((name, column));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| IndexError::Stopped(e.to_string()))?
+    }
+
     /// Runs `f` over the index on the blocking pool, once everything committed before the
     /// call has been applied.
     pub async fn read<T, F>(&self, f: F) -> Result<T, IndexError>
@@ -372,6 +429,28 @@ fn load_snapshot(conn: &duckdb::Connection) -> Result<IndexData, StoreError> {
     }
     data.applied_seq = max_seq;
     Ok(data)
+}
+
+/// One property's values for every event up to `max_seq`.
+fn load_property(conn: &duckdb::Connection, name: &str, max_seq: i64) -> Result<PropertyColumn, StoreError> {
+    let mut column = PropertyColumn::default();
+    let mut stmt = conn.prepare(sql::INDEX_PROPERTY_VALUES)?;
+    for batch in stmt.query_arrow(params![json_path(name), max_seq])? {
+        let bad = |i: usize| StoreError::Task(format!("column {i} of the property query has an unexpected type"));
+        let seqs = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad(0))?;
+        let values = batch.column(1).as_any().downcast_ref::<StringArray>().ok_or_else(|| bad(1))?;
+        for i in 0..batch.num_rows() {
+            if !values.is_null(i) {
+                column.set(seqs.value(i), values.value(i));
+            }
+        }
+    }
+    Ok(column)
+}
+
+/// The JSON path of a top-level property (names are checked to be plain identifiers).
+pub fn json_path(name: &str) -> String {
+    format!("$.\"{name}\"")
 }
 
 #[cfg(test)]

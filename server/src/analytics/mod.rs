@@ -2,6 +2,7 @@
 //! Each question is a query in `queries/analytics/` plus, where SQL would be contorted, a
 //! small tested Rust step (see [`funnel`]).
 
+pub mod columns;
 pub mod funnel;
 pub mod index;
 pub mod paths;
@@ -12,23 +13,15 @@ use std::{collections::HashMap, sync::Arc};
 use rayon::prelude::*;
 
 use chrono::{DateTime, Duration, Utc};
-use duckdb::{
-    arrow::{
-        array::{Array, Int64Array, StringArray},
-        record_batch::RecordBatch,
-    },
-    params,
-};
+use duckdb::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
     journeys::Journey,
-    store::{sql, JsonText, Micros, Store, StoreError},
+    store::{sql, JsonText, Store, StoreError},
 };
-use funnel::{
-    Classifier, CustomerProgress, EventFacts, FunnelEvent, FunnelResult, FunnelSpec, FunnelTally, OrderMode, StepEvent,
-};
+use funnel::{Classifier, CustomerProgress, FunnelEvent, FunnelResult, FunnelSpec, FunnelTally, OrderMode, StepEvent};
 use index::{CustomerEvents, Entry, EventIndex, IndexData, IndexError};
 use stages::{Position, StageOccupancy, SESSION_GAP_US};
 
@@ -226,7 +219,7 @@ impl Analytics {
         period: TrendPeriod,
         top: usize,
     ) -> Result<FunnelResult, AnalyticsError> {
-        let facts = self.facts_for(&spec).await?;
+        self.materialise(&spec).await?;
         Ok(self
             .index
             .read(move |data| {
@@ -236,13 +229,13 @@ impl Analytics {
                 let tally = scan_funnel(
                     data,
                     &spec,
-                    &facts,
                     all_events,
                     || FunnelTally::new(&spec, period, by_value),
                     |tally, _, progress| tally.add(progress),
                     FunnelTally::merge,
                 );
-                tally.result(&spec, &facts.values, top.clamp(1, 50))
+                let values = spec.breakdown_property.as_deref().and_then(|p| data.property(p));
+                tally.result(&spec, values.map_or(&[][..], |c| c.dictionary()), top.clamp(1, 50))
             })
             .await?)
     }
@@ -262,14 +255,13 @@ impl Analytics {
                 spec.steps.len() - 1
             )));
         }
-        let facts = self.facts_for(&spec).await?;
+        self.materialise(&spec).await?;
         let mut dropped: Vec<(Arc<str>, Option<String>)> = self
             .index
             .read(move |data| {
                 let found: Vec<(Arc<str>, Option<u32>)> = scan_funnel(
                     data,
                     &spec,
-                    &facts,
                     true,
                     Vec::new,
                     |found, customer, p| {
@@ -317,7 +309,6 @@ impl Analytics {
         let per_transition = self
             .index
             .read(move |data| {
-                let facts = EventFacts::default();
                 // Per transition: customers who reached its first stage, and how long those
                 // who went no further stayed.
                 transitions
@@ -326,7 +317,6 @@ impl Analytics {
                         scan_funnel(
                             data,
                             t,
-                            &facts,
                             true,
                             || (0u64, Vec::new()),
                             |(reached, stayed), _, p| {
@@ -395,73 +385,13 @@ impl Analytics {
             .await?)
     }
 
-    /// The property values a funnel needs, if it needs any.
-    async fn facts_for(&self, spec: &FunnelSpec) -> Result<EventFacts, AnalyticsError> {
-        if spec.needs_properties() {
-            self.event_facts(spec.clone()).await
-        } else {
-            Ok(EventFacts::default())
+    /// Materialises the properties a funnel reads, if it reads any.
+    async fn materialise(&self, spec: &FunnelSpec) -> Result<(), AnalyticsError> {
+        let properties = spec.properties();
+        if !properties.is_empty() {
+            self.index.materialise(&self.store, properties).await?;
         }
-    }
-
-    /// The property values the funnel's steps need, by sequence number.
-    async fn event_facts(&self, spec: FunnelSpec) -> Result<EventFacts, AnalyticsError> {
-        Ok(self
-            .store
-            .read(move |conn| {
-                // A breakdown alone needs only the first step's events.
-                let steps = if spec.hold_property.is_some() || spec.filters_properties() {
-                    &spec.steps[..]
-                } else {
-                    &spec.steps[..1]
-                };
-                let names: Vec<&String> = steps.iter().flatten().map(|s| &s.name).collect();
-                let filtered: Vec<&String> =
-                    spec.steps.iter().flatten().filter(|s| !s.filters.is_empty()).map(|s| &s.name).collect();
-                let json = |list: &Vec<&String>| serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
-                let path = |p: &Option<String>| p.as_ref().map(|name| format!("$.\"{name}\""));
-                let mut stmt = conn.prepare(sql::ANALYTICS_EVENT_FACTS)?;
-                let batches: Vec<RecordBatch> = stmt
-                    .query_arrow(params![
-                        Micros(spec.from_us),
-                        Micros(spec.to_us + spec.window_us + 1),
-                        json(&names),
-                        path(&spec.breakdown_property),
-                        path(&spec.hold_property),
-                        json(&filtered),
-                    ])?
-                    .collect();
-                // Rows come unordered: size the table by their sequence numbers first.
-                let mut span: Option<(i64, i64)> = None;
-                for batch in &batches {
-                    let seqs = int_column(batch, 0)?;
-                    for i in 0..batch.num_rows() {
-                        let seq = seqs.value(i);
-                        span = Some(span.map_or((seq, seq), |(lo, hi)| (lo.min(seq), hi.max(seq))));
-                    }
-                }
-                let Some((lo, hi)) = span else { return Ok(EventFacts::default()) };
-                let mut facts = EventFacts::new(&spec, lo, (hi - lo + 1) as usize);
-                for batch in &batches {
-                    let (seqs, events) = (int_column(batch, 0)?, text_column(batch, 1)?);
-                    let (breakdowns, held, properties) =
-                        (text_column(batch, 2)?, text_column(batch, 3)?, text_column(batch, 4)?);
-                    for i in 0..batch.num_rows() {
-                        let parsed: Option<serde_json::Map<String, Value>> =
-                            optional_text(properties, i).and_then(|p| serde_json::from_str(p).ok());
-                        facts.record(
-                            &spec,
-                            seqs.value(i),
-                            events.value(i),
-                            optional_text(breakdowns, i),
-                            optional_text(held, i),
-                            parsed.as_ref(),
-                        );
-                    }
-                }
-                Ok(facts)
-            })
-            .await?)
+        Ok(())
     }
 }
 
@@ -474,22 +404,15 @@ fn in_span(events: &[Entry], from_us: i64, to_us: i64) -> &[Entry] {
 
 /// Runs the funnel over every customer of the index on all cores: each task folds its
 /// customers' progress into a fresh `init()` with `add`, and the tasks' results are merged.
-fn scan_funnel<A, I, F, M>(
-    data: &IndexData,
-    spec: &FunnelSpec,
-    facts: &EventFacts,
-    all_events: bool,
-    init: I,
-    add: F,
-    merge: M,
-) -> A
+fn scan_funnel<A, I, F, M>(data: &IndexData, spec: &FunnelSpec, all_events: bool, init: I, add: F, merge: M) -> A
 where
     A: Send,
     I: Fn() -> A + Sync + Send,
     F: Fn(&mut A, &CustomerEvents, &CustomerProgress) + Sync,
     M: Fn(&mut A, A) + Sync + Send,
 {
-    let classifier = Classifier::new(spec, data.names_len(), |name| data.name_id(name));
+    let classifier =
+        Classifier::new(spec, data.names_len(), |name| data.name_id(name), |property| data.property(property));
     let (from, to) = (spec.from_us, spec.to_us + spec.window_us);
     data.customers()
         .par_chunks(CHUNK)
@@ -500,7 +423,7 @@ where
                 events.clear();
                 for e in in_span(&customer.events, from, to) {
                     if e.is_named() && (all_events || classifier.is_relevant(e.name())) {
-                        events.push(classifier.classify(e.at_us, e.seq(), e.name(), facts));
+                        events.push(classifier.classify(e.at_us, e.seq(), e.name()));
                     }
                 }
                 if events.iter().any(|e| e.steps != 0) {
@@ -762,26 +685,6 @@ impl PathQuery {
             to_us: to.timestamp_micros(),
         })
     }
-}
-
-fn text_column(batch: &RecordBatch, index: usize) -> Result<&StringArray, StoreError> {
-    batch
-        .column(index)
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| StoreError::Task(format!("column {index} of the funnel query is not text")))
-}
-
-fn optional_text(column: &StringArray, i: usize) -> Option<&str> {
-    (!column.is_null(i)).then(|| column.value(i))
-}
-
-fn int_column(batch: &RecordBatch, index: usize) -> Result<&Int64Array, StoreError> {
-    batch
-        .column(index)
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .ok_or_else(|| StoreError::Task(format!("column {index} of the funnel query is not a 64-bit integer")))
 }
 
 #[cfg(test)]

@@ -227,6 +227,12 @@ impl Store {
         }
     }
 
+    /// A fresh read connection, for work that must run synchronously on a blocking thread.
+    pub fn read_connection(&self) -> Result<Connection, StoreError> {
+        let template = self.inner.reader.lock().map_err(|_| StoreError::Closed)?;
+        Ok(template.try_clone()?)
+    }
+
     /// Runs `f` on a fresh read connection on the blocking pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where

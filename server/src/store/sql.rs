@@ -45,9 +45,9 @@ pub const READ_QUERIES: &[&str] = &[
     DEAD_LETTERS_MAX_ID,
     DEAD_LETTERS_SELECT_RECENT,
     DEAD_LETTERS_SELECT_ONE,
-    ANALYTICS_EVENT_FACTS,
     INDEX_LOAD_EVENTS,
     INDEX_LOAD_LINKS,
+    INDEX_PROPERTY_VALUES,
     ANALYTICS_CUSTOMER_TIMELINE,
     JOURNEYS_SELECT_ALL,
     IDENTITY_RESOLVE_CUSTOMER,
@@ -57,9 +57,9 @@ pub const READ_QUERIES: &[&str] = &[
 #[cfg(test)]
 pub const WRITE_QUERIES: &[&str] = &[RECORD_VERSION, SOURCES_INSERT, IDENTITY_INSERT_LINK, DEAD_LETTERS_MARK_REPLAYED];
 
-pub const ANALYTICS_EVENT_FACTS: &str = query!("analytics/event_facts.sql");
 pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
 pub const INDEX_LOAD_LINKS: &str = query!("index/load_links.sql");
+pub const INDEX_PROPERTY_VALUES: &str = query!("index/property_values.sql");
 pub const ANALYTICS_CUSTOMER_TIMELINE: &str = query!("analytics/customer_timeline.sql");
 
 pub const JOURNEYS_SELECT_ALL: &str = query!("journeys/select_all.sql");
