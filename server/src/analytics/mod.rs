@@ -584,51 +584,56 @@ impl Analytics {
 
     /// The whole timeline of the customer known by `id` (any of their identities).
     pub async fn customer_timeline(&self, id: &str, journey: Journey) -> Result<Timeline, AnalyticsError> {
-        let customer_id = self.store.resolve_customer(id).await?;
+        let known = self
+            .index
+            .read({
+                let id = id.to_string();
+                move |data| data.customer(&id).map(|c| (c.id.to_string(), c.events.iter().map(|e| e.seq()).collect()))
+            })
+            .await?;
+        let (customer_id, mut seqs): (String, Vec<i64>) = match known {
+            Some(found) => found,
+            None => (self.store.resolve_customer(id).await?, Vec::new()),
+        };
+        seqs.sort_unstable();
         let identities = self.store.customer_ids(&customer_id).await?;
-        let gap_seconds = SESSION_GAP_US / 1_000_000;
-        let rows = self
+        let mut events = self
             .store
             .read({
                 let customer_id = customer_id.clone();
                 let identities = serde_json::to_string(&identities).unwrap_or_else(|_| "[]".into());
                 move |conn| {
-                    let mut stmt = conn.prepare(sql::ANALYTICS_CUSTOMER_TIMELINE)?;
-                    let rows = stmt.query_map(params![customer_id, identities, gap_seconds], |row| {
-                        let json = |i: usize| -> duckdb::Result<Option<JsonText>> {
-                            Ok(row.get::<_, Option<String>>(i)?.and_then(|t| JsonText::parse(t).ok()))
-                        };
-                        let kind: String = row.get(1)?;
-                        let properties = if kind == "identify" || kind == "group" { json(7)? } else { json(6)? };
-                        Ok((
-                            row.get::<_, i64>(9)?,
-                            TimelineEvent {
-                                seq: row.get(0)?,
-                                name: row.get(2)?,
-                                anonymous_id: row.get(3)?,
-                                user_id: row.get(4)?,
-                                at: time_of(row.get(5)?),
-                                stage: None,
-                                properties: crate::store::value_of(&properties),
-                                kind,
-                            },
-                        ))
-                    })?;
-                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                    let stretches = seq_stretches(&seqs);
+                    let mut events = Vec::with_capacity(seqs.len());
+                    if stretches.len() <= MAX_TIMELINE_STRETCHES {
+                        let mut stmt = conn.prepare(sql::ANALYTICS_EVENTS_BY_SEQ)?;
+                        for stretch in stretches {
+                            let (first, last) = (stretch[0], stretch[stretch.len() - 1]);
+                            let list = serde_json::to_string(stretch).unwrap_or_else(|_| "[]".into());
+                            let rows = stmt.query_map(params![first, last, list], timeline_event)?;
+                            events.extend(rows.collect::<Result<Vec<_>, _>>()?);
+                        }
+                    } else {
+                        let mut stmt = conn.prepare(sql::ANALYTICS_CUSTOMER_TIMELINE)?;
+                        let rows = stmt.query_map(params![customer_id, identities], timeline_event)?;
+                        events.extend(rows.collect::<Result<Vec<_>, _>>()?);
+                    }
+                    Ok(events)
                 }
             })
             .await?;
+        events.sort_by_key(|e| (e.at, e.seq));
         let mut sessions: Vec<TimelineSession> = Vec::new();
-        for (number, mut event) in rows {
+        for mut event in events {
             event.stage =
                 event.name.as_deref().and_then(|n| journey.stage_of(n)).map(|i| journey.stages[i].name.clone());
             match sessions.last_mut() {
-                Some(session) if session.number == number => {
+                Some(session) if (event.at - session.ended_at).num_microseconds() <= Some(SESSION_GAP_US) => {
                     session.ended_at = event.at;
                     session.events.push(event);
                 }
                 _ => sessions.push(TimelineSession {
-                    number,
+                    number: sessions.len() as i64 + 1,
                     started_at: event.at,
                     ended_at: event.at,
                     events: vec![event],
@@ -637,6 +642,43 @@ impl Analytics {
         }
         Ok(Timeline { customer_id, identities, sessions })
     }
+}
+
+/// DuckDB's rows per row group: sequence numbers this close share one or two row groups.
+const ROW_GROUP_ROWS: i64 = 122_880;
+/// Past this many stretches, one scan of the table beats a lookup per stretch.
+const MAX_TIMELINE_STRETCHES: usize = 32;
+
+/// Sorted sequence numbers split into stretches that each span less than a row group.
+fn seq_stretches(seqs: &[i64]) -> Vec<&[i64]> {
+    let mut stretches = Vec::new();
+    let mut start = 0;
+    for i in 1..=seqs.len() {
+        if i == seqs.len() || seqs[i] - seqs[start] >= ROW_GROUP_ROWS {
+            stretches.push(&seqs[start..i]);
+            start = i;
+        }
+    }
+    stretches
+}
+
+/// A row of customer_timeline.sql or events_by_seq.sql.
+fn timeline_event(row: &duckdb::Row<'_>) -> duckdb::Result<TimelineEvent> {
+    let json = |i: usize| -> duckdb::Result<Option<JsonText>> {
+        Ok(row.get::<_, Option<String>>(i)?.and_then(|t| JsonText::parse(t).ok()))
+    };
+    let kind: String = row.get(1)?;
+    let properties = if kind == "identify" || kind == "group" { json(7)? } else { json(6)? };
+    Ok(TimelineEvent {
+        seq: row.get(0)?,
+        name: row.get(2)?,
+        anonymous_id: row.get(3)?,
+        user_id: row.get(4)?,
+        at: time_of(row.get(5)?),
+        stage: None,
+        properties: crate::store::value_of(&properties),
+        kind,
+    })
 }
 
 /// Paths as asked over HTTP: `start=product_viewed` or `end=purchase_completed`, `depth`, `top`,
@@ -698,5 +740,15 @@ mod median_tests {
         let mut even = vec![4_000_000, 1_000_000, 2_000_000, 10_000_000];
         assert_eq!(median_seconds_unsorted(&mut even), Some(3.0));
         assert_eq!(median_seconds_unsorted(&mut []), None);
+    }
+
+    #[test]
+    fn sequence_numbers_split_into_stretches_shorter_than_a_row_group() {
+        let (r, far) = (ROW_GROUP_ROWS, 10 * ROW_GROUP_ROWS);
+        // 1 and r are less than a row group apart; r + 1 is a whole one after 1.
+        let seqs = [1, 5, r, r + 1, r + 2, far];
+        let stretches = seq_stretches(&seqs);
+        assert_eq!(stretches, vec![&[1, 5, r][..], &[r + 1, r + 2][..], &[far][..]]);
+        assert!(seq_stretches(&[]).is_empty());
     }
 }

@@ -49,6 +49,7 @@ pub const READ_QUERIES: &[&str] = &[
     INDEX_LOAD_LINKS,
     INDEX_PROPERTY_VALUES,
     ANALYTICS_CUSTOMER_TIMELINE,
+    ANALYTICS_EVENTS_BY_SEQ,
     JOURNEYS_SELECT_ALL,
     IDENTITY_RESOLVE_CUSTOMER,
 ];
@@ -61,6 +62,7 @@ pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
 pub const INDEX_LOAD_LINKS: &str = query!("index/load_links.sql");
 pub const INDEX_PROPERTY_VALUES: &str = query!("index/property_values.sql");
 pub const ANALYTICS_CUSTOMER_TIMELINE: &str = query!("analytics/customer_timeline.sql");
+pub const ANALYTICS_EVENTS_BY_SEQ: &str = query!("analytics/events_by_seq.sql");
 
 pub const JOURNEYS_SELECT_ALL: &str = query!("journeys/select_all.sql");
 pub const JOURNEYS_UPSERT: &str = query!("journeys/upsert.sql");
