@@ -39,10 +39,16 @@ fn args() -> (bool, PathBuf) {
     (quick, out)
 }
 
+/// One generated event before it is written: when, whose, which name.
+struct Planned {
+    at_us: i64,
+    customer: u32,
+    name: &'static str,
+}
+
 /// A customer's history: sessions spread over 30 days, each a walk down the funnel that
 /// stops with some probability at every step, mixed with other events.
-fn customer_events(rng: &mut StdRng, customer: usize, target: usize, start_us: i64, out: &mut Vec<NewEvent>) {
-    let id = format!("c{customer:07}");
+fn customer_events(rng: &mut StdRng, customer: u32, target: usize, start_us: i64, out: &mut Vec<Planned>) {
     let mut produced = 0;
     while produced < target {
         let mut at = start_us + rng.gen_range(0..30 * 86_400_000_000i64);
@@ -51,11 +57,11 @@ fn customer_events(rng: &mut StdRng, customer: usize, target: usize, start_us: i
                 break;
             }
             if rng.gen_bool(0.3) {
-                out.push(event(&id, NOISE[rng.gen_range(0..NOISE.len())], at, rng));
+                out.push(Planned { at_us: at, customer, name: NOISE[rng.gen_range(0..NOISE.len())] });
                 produced += 1;
                 at += rng.gen_range(1..120) * 1_000_000;
             }
-            out.push(event(&id, name, at, rng));
+            out.push(Planned { at_us: at, customer, name });
             produced += 1;
             at += rng.gen_range(5..900) * 1_000_000;
         }
@@ -119,14 +125,18 @@ async fn main() {
     let mut rng = StdRng::seed_from_u64(42);
     let per_customer = events_total / customers;
     let loading = Instant::now();
-    let mut buffer = Vec::with_capacity(60_000);
+    let mut planned = Vec::with_capacity(events_total + customers);
     for customer in 0..customers {
-        customer_events(&mut rng, customer, per_customer, start_us, &mut buffer);
-        if buffer.len() >= 50_000 {
-            store.write(std::mem::take(&mut buffer), vec![]).await.unwrap();
-        }
+        customer_events(&mut rng, customer as u32, per_customer, start_us, &mut planned);
     }
-    store.write(buffer, vec![]).await.unwrap();
+    // Written in time order, as live traffic arrives: each customer's events end up spread
+    // over the table, interleaved with everyone else's.
+    planned.sort_unstable_by_key(|p| (p.at_us, p.customer));
+    for chunk in planned.chunks(50_000) {
+        let batch = chunk.iter().map(|p| event(&format!("c{:07}", p.customer), p.name, p.at_us, &mut rng)).collect();
+        store.write(batch, vec![]).await.unwrap();
+    }
+    drop(planned);
     let load_seconds = loading.elapsed().as_secs_f64();
     println!(
         "loaded        {events_total} events for {customers} customers in {load_seconds:.1} s (RSS now {:.0} MiB, peak {:.0})",

@@ -1,11 +1,14 @@
-//! Journeys: named maps of stages, each a set of event names, with the expected path
-//! between stages. Stored in DuckDB as the same JSON document the API imports and exports.
+//! Journeys: named maps of stages, each a set of event names (optionally with property
+//! conditions), with the expected path between stages. Stored in DuckDB as the same JSON document the API imports and exports.
 
 use std::{collections::HashMap, sync::RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError};
+use crate::{
+    analytics::funnel::StepEvent,
+    store::{Store, StoreError},
+};
 
 /// The journey every install starts with.
 pub const DEFAULT_JOURNEY: &str = "default";
@@ -14,8 +17,18 @@ pub const DEFAULT_JOURNEY: &str = "default";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
     pub name: String,
-    /// Event names (track events, or page/screen names) that put a customer in this stage.
+    /// Event names (track events, or page/screen names) that put a customer in this stage,
+    /// each optionally with property conditions: `page_viewed[path=/pricing]`. An event
+    /// whose conditions hold belongs to that stage before any stage listing its bare name.
     pub events: Vec<String>,
+}
+
+impl Stage {
+    /// The stage's events as step events (entries that do not parse are left out; a saved
+    /// journey has none).
+    pub fn matchers(&self) -> Vec<StepEvent> {
+        self.events.iter().filter_map(|e| StepEvent::parse(e).ok()).collect()
+    }
 }
 
 /// A journey definition: the importable/exportable document.
@@ -99,10 +112,15 @@ impl Journey {
             if self.stages[..i].iter().any(|s| s.name == stage.name) {
                 return invalid(format!("two stages are named {:?}; stage names must be unique", stage.name));
             }
-            for event in &stage.events {
-                if let Some(other) = owner.insert(event, &stage.name) {
+            for entry in &stage.events {
+                let event = StepEvent::parse(entry)
+                    .map_err(|e| JourneyError::Invalid(format!("stage {:?}: {e}", stage.name)))?;
+                if !event.filters.is_empty() {
+                    continue;
+                }
+                if let Some(other) = owner.insert(entry, &stage.name) {
                     return invalid(format!(
-                        "event {event:?} is in both {other:?} and {:?}; an event belongs to one stage",
+                        "event {entry:?} is in both {other:?} and {:?}; an event belongs to one stage (add property conditions, e.g. {entry}[key=value], to tell them apart)",
                         stage.name
                     ));
                 }
@@ -118,9 +136,34 @@ impl Journey {
         Ok(())
     }
 
-    /// Index of the stage an event name belongs to.
+    /// Index of the stage an event name belongs to by its bare name.
     pub fn stage_of(&self, event: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.events.iter().any(|e| e == event))
+    }
+
+    /// Index of the stage an event belongs to: the first stage whose conditions on this
+    /// event name hold for its properties, else the stage listing the bare name.
+    pub fn stage_of_event(&self, event: &str, properties: &serde_json::Value) -> Option<usize> {
+        let conditioned = |stage: &Stage| {
+            stage
+                .matchers()
+                .iter()
+                .any(|m| !m.filters.is_empty() && m.name == event && m.matches_properties(properties))
+        };
+        self.stages.iter().position(conditioned).or_else(|| self.stage_of(event))
+    }
+
+    /// The properties the stages' conditions read.
+    pub fn condition_properties(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for matcher in self.stages.iter().flat_map(Stage::matchers) {
+            for (key, _) in matcher.filters {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
     }
 }
 
@@ -201,6 +244,23 @@ mod tests {
         assert!(stray.validate().unwrap_err().to_string().contains("\"Nowhere\""));
         let empty = Journey { name: "x".into(), stages: vec![], expected_path: vec![] };
         assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn a_stage_can_claim_an_event_by_its_properties() {
+        let mut journey = Journey::default_journey();
+        // Pricing page views are Conversion, other page views stay in Discovery.
+        journey.stages[2].events.push("page_viewed[path=/pricing]".into());
+        journey.validate().unwrap();
+        let pricing = serde_json::json!({ "path": "/pricing" });
+        let home = serde_json::json!({ "path": "/" });
+        assert_eq!(journey.stage_of_event("page_viewed", &pricing), Some(2));
+        assert_eq!(journey.stage_of_event("page_viewed", &home), Some(0));
+        assert_eq!(journey.stage_of_event("page_viewed", &serde_json::Value::Null), Some(0));
+        assert_eq!(journey.condition_properties(), vec!["path".to_string()]);
+        let mut broken = Journey::default_journey();
+        broken.stages[2].events.push("page_viewed[path".into());
+        assert!(broken.validate().unwrap_err().to_string().contains("without closing"));
     }
 
     #[tokio::test]

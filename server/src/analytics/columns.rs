@@ -70,12 +70,20 @@ pub fn extract<'k>(properties: &str, keys: impl Iterator<Item = &'k str>) -> Vec
         let raw = parsed.as_ref()?.get(key)?.get();
         match raw.as_bytes().first() {
             Some(b'"') => serde_json::from_str::<String>(raw).ok(),
-            _ if raw == "null" => None,
-            // Numbers and nested values in DuckDB's normal form (2.50 → 2.5, no spaces).
-            _ => serde_json::from_str::<serde_json::Value>(raw).ok().map(|v| v.to_string()),
+            _ => serde_json::from_str::<serde_json::Value>(raw).ok().as_ref().and_then(property_text),
         }
     })
     .collect()
+}
+
+/// A property value as a column holds it: strings as they are, null as none, other values
+/// as compact JSON (DuckDB's normal form: 2.50 → 2.5, no spaces).
+pub fn property_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,29 @@ impl StepEvent {
         StepEvent { name: name.into(), filters: Vec::new() }
     }
 
+    /// Parses `name` or `name[key=value;key=value]`; the error names the mistake and the fix.
+    pub fn parse(text: &str) -> Result<StepEvent, String> {
+        let Some((name, rest)) = text.split_once('[') else { return Ok(StepEvent::named(text.trim())) };
+        let inner = rest
+            .strip_suffix(']')
+            .ok_or_else(|| format!("step {text:?} opens '[' without closing it; write name[key=value;key=value]"))?;
+        let mut filters = Vec::new();
+        for pair in inner.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) =
+                pair.split_once('=').ok_or_else(|| format!("filter {pair:?} in step {text:?} needs key=value"))?;
+            filters.push((check_property_name(key.trim(), "step filter")?, value.trim().to_string()));
+        }
+        Ok(StepEvent { name: name.trim().to_string(), filters })
+    }
+
+    /// Whether an event's properties (a JSON object) pass this step's filters, comparing
+    /// values as the property columns hold them.
+    pub fn matches_properties(&self, properties: &serde_json::Value) -> bool {
+        self.filters.iter().all(|(key, want)| {
+            properties.get(key).and_then(super::columns::property_text).is_some_and(|have| have == *want)
+        })
+    }
+
     /// `name` or `name[key=value;key=value]`.
     pub fn label(&self) -> String {
         if self.filters.is_empty() {
@@ -72,6 +95,15 @@ impl StepEvent {
 }
 
 use super::columns::PropertyColumn;
+/// Property names go into a JSON path; keep them to plain identifiers.
+pub fn check_property_name(name: &str, parameter: &str) -> Result<String, String> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(name.to_string())
+    } else {
+        Err(format!("{parameter}={name:?} is not a property name; use letters, digits, '_' or '-'"))
+    }
+}
+
 pub use super::columns::NONE;
 
 /// One event as a funnel sees it: when, which steps it counts as, and the property values it

@@ -23,7 +23,7 @@ use crate::{
 };
 use funnel::{Classifier, CustomerProgress, FunnelEvent, FunnelResult, FunnelSpec, FunnelTally, OrderMode, StepEvent};
 use index::{CustomerEvents, Entry, EventIndex, IndexData, IndexError};
-use stages::{Position, StageOccupancy, SESSION_GAP_US};
+use stages::{Position, StageClassifier, StageOccupancy, SESSION_GAP_US};
 
 /// Longest conversion window a funnel may have.
 pub const MAX_WINDOW: Duration = Duration::days(90);
@@ -86,36 +86,16 @@ impl TrendPeriod {
     }
 }
 
-/// Steps that are just event names.
-pub fn named(events: &[String]) -> Vec<StepEvent> {
-    events.iter().map(StepEvent::named).collect()
-}
-
 /// `name` or `name[key=value;key=value]`.
 fn parse_step_event(text: &str) -> Result<StepEvent, AnalyticsError> {
-    let Some((name, rest)) = text.split_once('[') else { return Ok(StepEvent::named(text)) };
-    let inner = rest.strip_suffix(']').ok_or_else(|| {
-        AnalyticsError::BadQuery(format!("step {text:?} opens '[' without closing it; write name[key=value;key=value]"))
-    })?;
-    let mut filters = Vec::new();
-    for pair in inner.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| AnalyticsError::BadQuery(format!("filter {pair:?} in step {text:?} needs key=value")))?;
-        let key = property_name(Some(&key.trim().to_string()), "step filter")?.unwrap_or_default();
-        filters.push((key, value.trim().to_string()));
-    }
-    Ok(StepEvent { name: name.trim().to_string(), filters })
+    StepEvent::parse(text).map_err(AnalyticsError::BadQuery)
 }
 
 /// Property names go into a JSON path; keep them to plain identifiers.
 fn property_name(name: Option<&String>, parameter: &str) -> Result<Option<String>, AnalyticsError> {
     match name.map(|n| n.trim()).filter(|n| !n.is_empty()) {
         None => Ok(None),
-        Some(n) if n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => Ok(Some(n.to_string())),
-        Some(n) => Err(AnalyticsError::BadQuery(format!(
-            "{parameter}={n:?} is not a property name; use letters, digits, '_' or '-'"
-        ))),
+        Some(n) => funnel::check_property_name(n, parameter).map(Some).map_err(AnalyticsError::BadQuery),
     }
 }
 
@@ -297,11 +277,15 @@ impl Analytics {
     /// window after it, and how long those who did not stayed before their last event.
     /// `spec` gives the window and range; its steps are the journey's stages.
     pub async fn journey_dropoffs(&self, journey: &Journey, spec: FunnelSpec) -> Result<Vec<Dropoff>, AnalyticsError> {
+        let conditions = journey.condition_properties();
+        if !conditions.is_empty() {
+            self.index.materialise(&self.store, conditions).await?;
+        }
         let transitions: Vec<FunnelSpec> = journey
             .stages
             .windows(2)
             .map(|pair| FunnelSpec {
-                steps: vec![named(&pair[0].events), named(&pair[1].events)],
+                steps: vec![pair[0].matchers(), pair[1].matchers()],
                 mode: OrderMode::Sequential,
                 ..spec.clone()
             })
@@ -552,12 +536,16 @@ impl Analytics {
         let active_since = (now - Duration::minutes(minutes)).timestamp_micros();
         let lookback = active_since - SESSION_LOOKBACK.num_microseconds().unwrap_or(0);
         let now_us = now.timestamp_micros();
+        let conditions = journey.condition_properties();
+        if !conditions.is_empty() {
+            self.index.materialise(&self.store, conditions).await?;
+        }
         Ok(self
             .index
             .read(move |data| {
-                let stage_of: Vec<Option<usize>> =
-                    (0..data.names_len() as u32).map(|id| journey.stage_of(data.name(id))).collect();
-                let stage = |id: u32| stage_of.get(id as usize).copied().flatten();
+                let names: Vec<&str> = (0..data.names_len() as u32).map(|id| data.name(id)).collect();
+                let classifier = StageClassifier::new(&journey, &names, |key| data.property(key));
+                let stage = |e: &Entry| classifier.stage(e);
                 let positions: Vec<Position> = data
                     .customers()
                     .par_chunks(CHUNK)
@@ -602,31 +590,17 @@ impl Analytics {
             .read({
                 let customer_id = customer_id.clone();
                 let identities = serde_json::to_string(&identities).unwrap_or_else(|_| "[]".into());
-                move |conn| {
-                    let stretches = seq_stretches(&seqs);
-                    let mut events = Vec::with_capacity(seqs.len());
-                    if stretches.len() <= MAX_TIMELINE_STRETCHES {
-                        let mut stmt = conn.prepare(sql::ANALYTICS_EVENTS_BY_SEQ)?;
-                        for stretch in stretches {
-                            let (first, last) = (stretch[0], stretch[stretch.len() - 1]);
-                            let list = serde_json::to_string(stretch).unwrap_or_else(|_| "[]".into());
-                            let rows = stmt.query_map(params![first, last, list], timeline_event)?;
-                            events.extend(rows.collect::<Result<Vec<_>, _>>()?);
-                        }
-                    } else {
-                        let mut stmt = conn.prepare(sql::ANALYTICS_CUSTOMER_TIMELINE)?;
-                        let rows = stmt.query_map(params![customer_id, identities], timeline_event)?;
-                        events.extend(rows.collect::<Result<Vec<_>, _>>()?);
-                    }
-                    Ok(events)
-                }
+                move |conn| timeline_events(conn, &customer_id, &identities, &seqs, MAX_TIMELINE_STRETCHES)
             })
             .await?;
         events.sort_by_key(|e| (e.at, e.seq));
         let mut sessions: Vec<TimelineSession> = Vec::new();
         for mut event in events {
-            event.stage =
-                event.name.as_deref().and_then(|n| journey.stage_of(n)).map(|i| journey.stages[i].name.clone());
+            event.stage = event
+                .name
+                .as_deref()
+                .and_then(|n| journey.stage_of_event(n, &event.properties))
+                .map(|i| journey.stages[i].name.clone());
             match sessions.last_mut() {
                 Some(session) if (event.at - session.ended_at).num_microseconds() <= Some(SESSION_GAP_US) => {
                     session.ended_at = event.at;
@@ -660,6 +634,33 @@ fn seq_stretches(seqs: &[i64]) -> Vec<&[i64]> {
         }
     }
     stretches
+}
+
+/// A customer's events, in no particular order: by sequence number a stretch at a time, or
+/// with one scan of the table when there are more than `max_stretches` stretches.
+fn timeline_events(
+    conn: &duckdb::Connection,
+    customer_id: &str,
+    identities_json: &str,
+    seqs: &[i64],
+    max_stretches: usize,
+) -> Result<Vec<TimelineEvent>, StoreError> {
+    let stretches = seq_stretches(seqs);
+    let mut events = Vec::with_capacity(seqs.len());
+    if stretches.len() <= max_stretches {
+        let mut stmt = conn.prepare(sql::ANALYTICS_EVENTS_BY_SEQ)?;
+        for stretch in stretches {
+            let (first, last) = (stretch[0], stretch[stretch.len() - 1]);
+            let list = serde_json::to_string(stretch).unwrap_or_else(|_| "[]".into());
+            let rows = stmt.query_map(params![first, last, list], timeline_event)?;
+            events.extend(rows.collect::<Result<Vec<_>, _>>()?);
+        }
+    } else {
+        let mut stmt = conn.prepare(sql::ANALYTICS_CUSTOMER_TIMELINE)?;
+        let rows = stmt.query_map(params![customer_id, identities_json], timeline_event)?;
+        events.extend(rows.collect::<Result<Vec<_>, _>>()?);
+    }
+    Ok(events)
 }
 
 /// A row of customer_timeline.sql or events_by_seq.sql.
@@ -740,6 +741,57 @@ mod median_tests {
         let mut even = vec![4_000_000, 1_000_000, 2_000_000, 10_000_000];
         assert_eq!(median_seconds_unsorted(&mut even), Some(3.0));
         assert_eq!(median_seconds_unsorted(&mut []), None);
+    }
+
+    #[tokio::test]
+    async fn a_timeline_by_sequence_number_equals_the_one_from_a_table_scan() {
+        use crate::store::{NewEvent, WriterConfig};
+        let store = Store::open_in_memory(WriterConfig::default(), Box::new(|_| {})).unwrap();
+        let at = |minute: i64| chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap();
+        let event = |id: &str, anonymous: Option<&str>, user: Option<&str>, minute: i64| NewEvent {
+            message_id: id.into(),
+            source_id: "s".into(),
+            kind: "track".into(),
+            name: Some(format!("event {id}")),
+            anonymous_id: anonymous.map(str::to_string),
+            user_id: user.map(str::to_string),
+            timestamp: at(minute),
+            original_timestamp: None,
+            sent_at: None,
+            received_at: at(minute),
+            properties: None,
+            traits: None,
+            context: None,
+        };
+        store
+            .write(
+                vec![
+                    event("1", Some("anon"), None, 0),
+                    event("2", None, Some("zed"), 1),
+                    event("3", Some("anon"), Some("ann"), 2),
+                    event("4", None, Some("ann"), 3),
+                ],
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (first, last) = store
+            .read(|conn| {
+                let identities = r#"["ann","anon"]"#;
+                // The store numbers events from 1: ann's are 1, 3 and 4.
+                let by_seq = timeline_events(conn, "ann", identities, &[1, 3, 4], MAX_TIMELINE_STRETCHES)?;
+                let scanned = timeline_events(conn, "ann", identities, &[1, 3, 4], 0)?;
+                Ok((by_seq, scanned))
+            })
+            .await
+            .unwrap();
+        let seqs = |mut events: Vec<TimelineEvent>| {
+            events.sort_by_key(|e| e.seq);
+            events.into_iter().map(|e| (e.seq, e.name.unwrap_or_default())).collect::<Vec<_>>()
+        };
+        let expected = vec![(1, "event 1".to_string()), (3, "event 3".to_string()), (4, "event 4".to_string())];
+        assert_eq!(seqs(first), expected);
+        assert_eq!(seqs(last), expected);
     }
 
     #[test]

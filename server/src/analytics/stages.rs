@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::index::Entry;
+use super::{columns::PropertyColumn, index::Entry};
 use crate::journeys::Journey;
 
 /// A customer's events with no gap over this belong to one session (30 minutes).
@@ -24,12 +24,12 @@ pub struct Position {
 }
 
 /// The stage of the session's latest stage event, entered at the first event of the
-/// trailing run in that stage (events of no stage do not break the run). `stage_of` maps a
-/// name id to its stage.
-pub fn position(stage_of: impl Fn(u32) -> Option<usize>, session: &[Entry]) -> Option<Position> {
+/// trailing run in that stage (events of no stage do not break the run). `stage_of` gives
+/// an event's stage.
+pub fn position(stage_of: impl Fn(&Entry) -> Option<usize>, session: &[Entry]) -> Option<Position> {
     let mut current: Option<Position> = None;
     for event in session.iter().rev() {
-        let Some(stage) = stage_of(event.name()) else { continue };
+        let Some(stage) = stage_of(event) else { continue };
         match current {
             None => current = Some(Position { stage, since_us: event.at_us }),
             Some(p) if p.stage == stage => current = Some(Position { stage, since_us: event.at_us }),
@@ -41,7 +41,7 @@ pub fn position(stage_of: impl Fn(u32) -> Option<usize>, session: &[Entry]) -> O
 
 /// Where a customer's current session is, if it was active since `active_since_us`.
 pub fn current_position(
-    stage_of: impl Fn(u32) -> Option<usize>,
+    stage_of: impl Fn(&Entry) -> Option<usize>,
     events: &[Entry],
     active_since_us: i64,
 ) -> Option<Position> {
@@ -50,6 +50,47 @@ pub fn current_position(
         return None;
     }
     position(stage_of, session)
+}
+
+/// Which stage each event of the index is in: by name id, or, for names a stage claims by
+/// property conditions, by the values in the materialised property columns.
+#[derive(Debug, Default)]
+pub struct StageClassifier<'a> {
+    by_name: Vec<Option<usize>>,
+    /// Per name id: (stage, the (column, value id) pairs that must all hold; `None` when a
+    /// wanted value is carried by no event).
+    conditioned: Vec<Vec<(usize, Option<Vec<(&'a PropertyColumn, u32)>>)>>,
+}
+
+impl<'a> StageClassifier<'a> {
+    pub fn new(journey: &Journey, names: &[&str], column: impl Fn(&str) -> Option<&'a PropertyColumn>) -> Self {
+        let mut conditioned: Vec<Vec<(usize, Option<Vec<(&'a PropertyColumn, u32)>>)>> = vec![Vec::new(); names.len()];
+        for (stage, matcher) in
+            journey.stages.iter().enumerate().flat_map(|(i, s)| s.matchers().into_iter().map(move |m| (i, m)))
+        {
+            if matcher.filters.is_empty() {
+                continue;
+            }
+            for (id, _) in names.iter().enumerate().filter(|(_, n)| **n == matcher.name) {
+                let conditions = matcher
+                    .filters
+                    .iter()
+                    .map(|(key, want)| column(key).and_then(|c| Some((c, c.id_of(want)?))))
+                    .collect();
+                conditioned[id].push((stage, conditions));
+            }
+        }
+        StageClassifier { by_name: names.iter().map(|n| journey.stage_of(n)).collect(), conditioned }
+    }
+
+    pub fn stage(&self, event: &Entry) -> Option<usize> {
+        let id = event.name() as usize;
+        let holds = |conditions: &Option<Vec<(&PropertyColumn, u32)>>| {
+            conditions.as_ref().is_some_and(|c| c.iter().all(|(column, want)| column.get(event.seq()) == *want))
+        };
+        let claimed = self.conditioned.get(id).and_then(|c| c.iter().find(|(_, conditions)| holds(conditions)));
+        claimed.map(|(stage, _)| *stage).or_else(|| self.by_name.get(id).copied().flatten())
+    }
 }
 
 /// Active sessions in one stage.
@@ -102,8 +143,8 @@ mod tests {
         list.iter().enumerate().map(|(seq, (at, name))| Entry::new(*at, seq as i64, id(name), false)).collect()
     }
 
-    fn stage_of(journey: &Journey) -> impl Fn(u32) -> Option<usize> + '_ {
-        |id| NAMES.get(id as usize).and_then(|n| journey.stage_of(n))
+    fn stage_of(journey: &Journey) -> impl Fn(&Entry) -> Option<usize> + '_ {
+        |e| NAMES.get(e.name() as usize).and_then(|n| journey.stage_of(n))
     }
 
     #[test]
@@ -126,6 +167,20 @@ mod tests {
         ]);
         assert_eq!(position(stage_of(&journey), &session), Some(Position { stage: 2, since_us: MIN }));
         assert_eq!(position(stage_of(&journey), &events(&[(0, "mystery")])), None);
+    }
+
+    #[test]
+    fn a_stage_claims_events_by_their_property_values() {
+        let mut journey = Journey::default_journey();
+        journey.stages[2].events.push("product_viewed[sku=A]".into());
+        let mut sku = PropertyColumn::default();
+        sku.set(0, "A");
+        sku.set(1, "B");
+        let classifier = StageClassifier::new(&journey, &NAMES, |key| (key == "sku").then_some(&sku));
+        let viewed = id("product_viewed");
+        let stage = |seq: i64| classifier.stage(&Entry::new(0, seq, viewed, false));
+        assert_eq!((stage(0), stage(1), stage(2)), (Some(2), Some(1), Some(1)), "A is Conversion, others Engagement");
+        assert_eq!(classifier.stage(&Entry::new(0, 0, id("a"), false)), None);
     }
 
     #[test]

@@ -10,7 +10,6 @@ use super::error::ApiError;
 use crate::{
     analytics::{
         funnel::{FunnelResult, OrderMode},
-        named,
         paths::PathResult,
         stages::StageOccupancy,
         window_and_range, Dropoff, DroppedPage, FunnelQuery, PathQuery, Timeline,
@@ -129,7 +128,7 @@ pub async fn dropoffs(
     Query(query): Query<DropoffQuery>,
 ) -> Result<Json<Vec<Dropoff>>, ApiError> {
     let journey = journey(&state, query.journey.as_deref())?;
-    let stages = journey.stages.iter().map(|s| named(&s.events)).collect();
+    let stages = journey.stages.iter().map(|s| s.matchers()).collect();
     let spec = window_and_range(query.window, query.from, query.to, chrono::Utc::now(), stages, OrderMode::Sequential)?;
     Ok(Json(state.analytics.journey_dropoffs(&journey, spec).await?))
 }
