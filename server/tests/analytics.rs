@@ -199,6 +199,38 @@ async fn a_customer_timeline_spans_identities_and_sessions() {
 }
 
 #[tokio::test]
+async fn a_stage_with_property_conditions_claims_matching_events_everywhere() {
+    let (base, client) = start().await;
+    // The default journey, with pricing-page views of "Home" counted as Conversion.
+    let mut journey: Value = get_json(&client, format!("{base}/api/v1/journeys/default")).await;
+    journey["stages"][2]["events"].as_array_mut().unwrap().push(json!("Home[section=pricing]"));
+    let saved = client.put(format!("{base}/api/v1/journeys/pricing")).json(&journey).send().await.unwrap();
+    assert_eq!(saved.status(), 200);
+    // eve: Home on the pricing section 2 min ago → Conversion; fay: plain Home → Discovery.
+    let page = |id: &str, user: &str, section: Option<&str>| {
+        json!({ "type": "page", "messageId": id, "userId": user, "name": "Home",
+                "properties": section.map(|s| json!({ "section": s })).unwrap_or(json!({})), "timestamp": ago(2) })
+    };
+    post_batch(&base, &client, json!({ "batch": [page("e1", "eve", Some("pricing")), page("f1", "fay", None)] })).await;
+    let active = |journey: &'static str| {
+        let (base, client) = (base.clone(), client.clone());
+        async move {
+            let stages: Value = get_json(&client, format!("{base}/api/v1/stages/active?journey={journey}")).await;
+            stages.as_array().unwrap().iter().map(|s| s["active_sessions"].as_u64().unwrap()).collect::<Vec<u64>>()
+        }
+    };
+    assert_eq!(active("pricing").await, vec![1, 0, 1, 0, 0]);
+    assert_eq!(active("default").await, vec![2, 0, 0, 0, 0], "the default journey has no condition");
+    let timeline: Value = get_json(&client, format!("{base}/api/v1/customers/eve/timeline?journey=pricing")).await;
+    assert_eq!(timeline["sessions"][0]["events"][0]["stage"], "Conversion");
+    // A condition that does not parse is refused with the fix.
+    journey["stages"][2]["events"].as_array_mut().unwrap().push(json!("Home[section"));
+    let refused = client.put(format!("{base}/api/v1/journeys/broken")).json(&journey).send().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("without closing"));
+}
+
+#[tokio::test]
 async fn journeys_can_be_exported_changed_and_imported() {
     let (base, client) = start().await;
     let mut journey: Value = get_json(&client, format!("{base}/api/v1/journeys/default")).await;
