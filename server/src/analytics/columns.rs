@@ -60,6 +60,23 @@ impl PropertyColumn {
     }
 }
 
+/// Property conditions resolved against the columns: the value id each column must hold;
+/// `None` when a column is missing or a wanted value is carried by no event (nothing passes).
+pub type Conditions<'a> = Option<Vec<(&'a PropertyColumn, u32)>>;
+
+/// Resolves `(property, value)` filters against the columns `column` finds.
+pub fn conditions<'a>(
+    filters: &[(String, String)],
+    column: impl Fn(&str) -> Option<&'a PropertyColumn>,
+) -> Conditions<'a> {
+    filters.iter().map(|(key, want)| column(key).and_then(|c| Some((c, c.id_of(want)?)))).collect()
+}
+
+/// Whether event `seq` passes the conditions.
+pub fn holds(conditions: &Conditions<'_>, seq: i64) -> bool {
+    conditions.as_ref().is_some_and(|c| c.iter().all(|(column, want)| column.get(seq) == *want))
+}
+
 /// The values of `keys` in an event's properties (JSON object text), as DuckDB's
 /// `json_extract_string` gives them (so that values read at materialisation and values kept
 /// live get the same ids): strings unquoted, other values as compact JSON text, null and

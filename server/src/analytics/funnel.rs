@@ -94,7 +94,7 @@ impl StepEvent {
     }
 }
 
-use super::columns::PropertyColumn;
+use super::columns::{self, Conditions, PropertyColumn};
 /// Property names go into a JSON path; keep them to plain identifiers.
 pub fn check_property_name(name: &str, parameter: &str) -> Result<String, String> {
     if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -128,7 +128,7 @@ pub struct FunnelEvent {
 #[derive(Debug, Clone)]
 struct FilteredStep<'a> {
     step_bit: u32,
-    conditions: Option<Vec<(&'a PropertyColumn, u32)>>,
+    conditions: Conditions<'a>,
 }
 
 /// What each event counts as in a funnel: steps and exclusions by name id, property filters,
@@ -167,11 +167,7 @@ impl<'a> Classifier<'a> {
                 if event.filters.is_empty() {
                     c.plain_steps[id] |= 1 << k;
                 } else {
-                    let conditions = event
-                        .filters
-                        .iter()
-                        .map(|(key, want)| column(key).and_then(|col| Some((col, col.id_of(want)?))))
-                        .collect();
+                    let conditions = columns::conditions(&event.filters, &column);
                     c.filtered[id].push(FilteredStep { step_bit: 1 << k, conditions });
                 }
             }

@@ -142,7 +142,7 @@ impl IndexData {
         let slots = self.customers.capacity() * size_of::<CustomerEvents>();
         let map_entry = size_of::<(Arc<str>, u32)>() + 8;
         let link_entry = size_of::<(Arc<str>, Arc<str>)>() + 8;
-        let links: usize = self.links.iter().map(|(a, _)| a.len() + 16 + link_entry).sum();
+        let links: usize = self.links.keys().map(|a| a.len() + 16 + link_entry).sum();
         entries + ids + slots + self.slot_of.capacity() * map_entry + links
     }
 

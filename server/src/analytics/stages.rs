@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{columns::PropertyColumn, index::Entry};
+use super::{
+    columns::{self, Conditions, PropertyColumn},
+    index::Entry,
+};
 use crate::journeys::Journey;
 
 /// A customer's events with no gap over this belong to one session (30 minutes).
@@ -59,12 +62,12 @@ pub struct StageClassifier<'a> {
     by_name: Vec<Option<usize>>,
     /// Per name id: (stage, the (column, value id) pairs that must all hold; `None` when a
     /// wanted value is carried by no event).
-    conditioned: Vec<Vec<(usize, Option<Vec<(&'a PropertyColumn, u32)>>)>>,
+    conditioned: Vec<Vec<(usize, Conditions<'a>)>>,
 }
 
 impl<'a> StageClassifier<'a> {
     pub fn new(journey: &Journey, names: &[&str], column: impl Fn(&str) -> Option<&'a PropertyColumn>) -> Self {
-        let mut conditioned: Vec<Vec<(usize, Option<Vec<(&'a PropertyColumn, u32)>>)>> = vec![Vec::new(); names.len()];
+        let mut conditioned: Vec<Vec<(usize, Conditions<'a>)>> = vec![Vec::new(); names.len()];
         for (stage, matcher) in
             journey.stages.iter().enumerate().flat_map(|(i, s)| s.matchers().into_iter().map(move |m| (i, m)))
         {
@@ -72,12 +75,7 @@ impl<'a> StageClassifier<'a> {
                 continue;
             }
             for (id, _) in names.iter().enumerate().filter(|(_, n)| **n == matcher.name) {
-                let conditions = matcher
-                    .filters
-                    .iter()
-                    .map(|(key, want)| column(key).and_then(|c| Some((c, c.id_of(want)?))))
-                    .collect();
-                conditioned[id].push((stage, conditions));
+                conditioned[id].push((stage, columns::conditions(&matcher.filters, &column)));
             }
         }
         StageClassifier { by_name: names.iter().map(|n| journey.stage_of(n)).collect(), conditioned }
@@ -85,10 +83,10 @@ impl<'a> StageClassifier<'a> {
 
     pub fn stage(&self, event: &Entry) -> Option<usize> {
         let id = event.name() as usize;
-        let holds = |conditions: &Option<Vec<(&PropertyColumn, u32)>>| {
-            conditions.as_ref().is_some_and(|c| c.iter().all(|(column, want)| column.get(event.seq()) == *want))
-        };
-        let claimed = self.conditioned.get(id).and_then(|c| c.iter().find(|(_, conditions)| holds(conditions)));
+        let claimed = self
+            .conditioned
+            .get(id)
+            .and_then(|c| c.iter().find(|(_, conditions)| columns::holds(conditions, event.seq())));
         claimed.map(|(stage, _)| *stage).or_else(|| self.by_name.get(id).copied().flatten())
     }
 }
@@ -188,7 +186,7 @@ mod tests {
         let journey = Journey::default_journey();
         let now = 100 * MIN;
         let since = now - 30 * MIN;
-        let customers = vec![
+        let customers = [
             // In Conversion since 90 → 10 min.
             events(&[(85 * MIN, "product_viewed"), (90 * MIN, "added_to_cart")]),
             // In Conversion since 96 → 4 min.
