@@ -14,7 +14,9 @@ use chrono::{TimeZone, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 use server::{
-    analytics::{funnel::OrderMode, index::EventIndex, Analytics, FunnelQuery, PathQuery, TrendPeriod},
+    analytics::{
+        funnel::OrderMode, index::EventIndex, stages::SESSION_GAP_US, Analytics, FunnelQuery, PathQuery, TrendPeriod,
+    },
     journeys::Journey,
     store::{JsonText, NewEvent, Store, WriterConfig},
 };
@@ -147,7 +149,7 @@ async fn main() {
     let index_bytes = index.read(|data| data.approximate_bytes()).await.unwrap() as f64;
     println!("index         {:>8.1} bytes/event in memory", index_bytes / events_total as f64);
 
-    let analytics = Analytics::new(store.clone(), index.clone());
+    let analytics = Analytics::new(store.clone(), index.clone(), SESSION_GAP_US);
     let journey = Journey::default_journey();
     let funnel_query = FunnelQuery {
         steps: Some(FUNNEL.join(",")),

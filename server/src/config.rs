@@ -27,7 +27,12 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("{value:?} is not a listening address; use host:port, e.g. 127.0.0.1:3000")]
     Addr { value: String },
+    #[error("session_gap_minutes = {value} is out of range; use 1 to 1440 (a day)")]
+    SessionGap { value: i64 },
 }
+
+/// A customer's events with no gap over this many minutes are one session, by default.
+pub const DEFAULT_SESSION_GAP_MINUTES: i64 = 30;
 
 /// What a config file may set; every key optional.
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -37,6 +42,7 @@ pub struct FileConfig {
     pub addr: Option<String>,
     pub site_root: Option<PathBuf>,
     pub cors_origins: Option<Vec<String>>,
+    pub session_gap_minutes: Option<i64>,
     #[serde(default)]
     pub demo: DemoFileConfig,
 }
@@ -73,6 +79,8 @@ pub struct ServeSettings {
     pub site_root: PathBuf,
     /// Origins browsers may send events from; `*` for any.
     pub cors_origins: Vec<String>,
+    /// The longest gap between two events of one session.
+    pub session_gap_minutes: i64,
     pub demo: Option<DemoSettings>,
 }
 
@@ -93,6 +101,7 @@ pub struct Overrides {
     pub demo: Option<bool>,
     pub demo_rate: Option<f64>,
     pub demo_seed: Option<u64>,
+    pub session_gap_minutes: Option<i64>,
 }
 
 impl ServeSettings {
@@ -101,11 +110,17 @@ impl ServeSettings {
         let addr_text = overrides.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.to_string());
         let addr = addr_text.parse().map_err(|_| ConfigError::Addr { value: addr_text.clone() })?;
         let demo_enabled = overrides.demo.or(file.demo.enabled).unwrap_or(false);
+        let session_gap_minutes =
+            overrides.session_gap_minutes.or(file.session_gap_minutes).unwrap_or(DEFAULT_SESSION_GAP_MINUTES);
+        if !(1..=1440).contains(&session_gap_minutes) {
+            return Err(ConfigError::SessionGap { value: session_gap_minutes });
+        }
         Ok(ServeSettings {
             db: overrides.db.or(file.db).unwrap_or_else(|| DEFAULT_DB.into()),
             addr,
             site_root: overrides.site_root.or(file.site_root).unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
             cors_origins: overrides.cors_origins.or(file.cors_origins).unwrap_or_else(|| vec!["*".to_string()]),
+            session_gap_minutes,
             demo: demo_enabled.then(|| DemoSettings {
                 rate: overrides.demo_rate.or(file.demo.rate).unwrap_or(DEFAULT_DEMO_RATE),
                 seed: overrides.demo_seed.or(file.demo.seed),
@@ -143,6 +158,17 @@ mod tests {
         let overrides = Overrides { addr: Some("localhost".into()), ..Default::default() };
         let error = ServeSettings::resolve(FileConfig::default(), overrides).unwrap_err();
         assert!(error.to_string().contains("host:port"), "{error}");
+    }
+
+    #[test]
+    fn the_session_gap_comes_from_the_file_and_must_be_sensible() {
+        let file: FileConfig = toml::from_str("session_gap_minutes = 45").unwrap();
+        assert_eq!(ServeSettings::resolve(file, Overrides::default()).unwrap().session_gap_minutes, 45);
+        let defaults = ServeSettings::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(defaults.session_gap_minutes, 30);
+        let zero = Overrides { session_gap_minutes: Some(0), ..Default::default() };
+        let error = ServeSettings::resolve(FileConfig::default(), zero).unwrap_err();
+        assert!(error.to_string().contains("1 to 1440"), "{error}");
     }
 
     #[test]

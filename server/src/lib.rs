@@ -42,6 +42,15 @@ pub enum OpenError {
     Index(#[from] IndexError),
 }
 
+/// How to open Wayline besides where its database is.
+pub struct OpenOptions {
+    pub leptos_options: LeptosOptions,
+    /// Origins allowed to send events from browsers (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// The longest gap between two events of one session.
+    pub session_gap: chrono::Duration,
+}
+
 /// Where the database lives: a file, or memory (tests).
 pub enum Database<'a> {
     File(&'a Path),
@@ -57,12 +66,20 @@ pub struct Wayline {
 }
 
 impl Wayline {
-    /// Opens the store, loads the sources and wires store → hub → streams.
+    /// Opens the store, loads the sources and wires store → hub → streams, with the default
+    /// session gap (30 minutes).
     pub async fn open(
         db: Database<'_>,
         leptos_options: LeptosOptions,
         cors_origins: Vec<String>,
     ) -> Result<Self, OpenError> {
+        let session_gap = chrono::Duration::minutes(config::DEFAULT_SESSION_GAP_MINUTES);
+        Self::open_with(db, OpenOptions { leptos_options, cors_origins, session_gap }).await
+    }
+
+    /// As [`Wayline::open`], with every option.
+    pub async fn open_with(db: Database<'_>, options: OpenOptions) -> Result<Self, OpenError> {
+        let OpenOptions { leptos_options, cors_origins, session_gap } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
         let on_commit = {
@@ -80,7 +97,13 @@ impl Wayline {
         let sources = std::sync::Arc::new(Sources::load(store.clone()).await?);
         let journeys = std::sync::Arc::new(Journeys::load(store.clone()).await?);
         let (shutdown, stopping) = watch::channel(false);
-        let options = StateOptions { limits: Limits::default(), index, cors_origins, leptos_options };
+        let options = StateOptions {
+            limits: Limits::default(),
+            index,
+            session_gap_us: session_gap.num_microseconds().unwrap_or(analytics::stages::SESSION_GAP_US),
+            cors_origins,
+            leptos_options,
+        };
         let state = AppState::new(store, hub, sources, journeys, options, stopping);
         Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown) })
     }

@@ -12,7 +12,7 @@ use server::{
     config::{FileConfig, Overrides, ServeSettings, DEFAULT_DEMO_RATE},
     demo::{self, DemoConfig},
     import::ImportConfig,
-    leptos_options, Database, Wayline,
+    leptos_options, Database, OpenOptions, Wayline,
 };
 
 #[derive(Debug, Parser)]
@@ -83,6 +83,9 @@ struct ServeArgs {
     /// Also run the demo traffic against this server.
     #[arg(long, env = "WAYLINE__DEMO")]
     demo: bool,
+    /// Longest gap in minutes between two events of one session (default 30).
+    #[arg(long, env = "WAYLINE__SESSION_GAP_MINUTES")]
+    session_gap_minutes: Option<i64>,
     /// Demo traffic in events per second.
     #[arg(long, env = "WAYLINE__DEMO_RATE")]
     demo_rate: Option<f64>,
@@ -162,6 +165,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         demo: args.demo.then_some(true),
         demo_rate: args.demo_rate,
         demo_seed: args.demo_seed,
+        session_gap_minutes: args.session_gap_minutes,
     };
     let settings = ServeSettings::resolve(file, overrides)?;
     if !settings.site_root.join("pkg").exists() {
@@ -171,8 +175,12 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let options = leptos_options(&settings.site_root, settings.addr);
-    let wayline = Wayline::open(Database::File(&settings.db), options, settings.cors_origins.clone())
+    let options = OpenOptions {
+        leptos_options: leptos_options(&settings.site_root, settings.addr),
+        cors_origins: settings.cors_origins.clone(),
+        session_gap: chrono::Duration::minutes(settings.session_gap_minutes),
+    };
+    let wayline = Wayline::open_with(Database::File(&settings.db), options)
         .await
         .with_context(|| format!("opening the event store {}", settings.db.display()))?;
     let was_empty = wayline.state.store.recent_events(1).await?.is_empty();

@@ -40,6 +40,8 @@ pub struct StateOptions {
     pub limits: Limits,
     /// The event index, loaded, fed by the store's commits.
     pub index: EventIndex,
+    /// The longest gap between two events of one session, in µs.
+    pub session_gap_us: i64,
     pub cors_origins: Vec<String>,
     pub leptos_options: LeptosOptions,
 }
@@ -56,7 +58,7 @@ impl AppState {
         AppState {
             ingestor: Ingestor::new(store.clone(), sources.clone(), options.limits),
             backend: Arc::new(StoreBackend::new(store.clone())),
-            analytics: Analytics::new(store.clone(), options.index),
+            analytics: Analytics::new(store.clone(), options.index, options.session_gap_us),
             store,
             hub,
             sources,

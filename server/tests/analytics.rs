@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use server::{leptos_options, sources::DEMO_WRITE_KEY, Database, Wayline};
+use server::{leptos_options, sources::DEMO_WRITE_KEY, Database, OpenOptions, Wayline};
 
 async fn start() -> (String, reqwest::Client) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -228,6 +228,40 @@ async fn a_stage_with_property_conditions_claims_matching_events_everywhere() {
     let refused = client.put(format!("{base}/api/v1/journeys/broken")).json(&journey).send().await.unwrap();
     assert_eq!(refused.status(), 422);
     assert!(refused.text().await.unwrap().contains("without closing"));
+}
+
+#[tokio::test]
+async fn a_configured_session_gap_decides_where_sessions_and_paths_end() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = OpenOptions {
+        leptos_options: leptos_options(Path::new("target/site"), addr),
+        cors_origins: vec![],
+        session_gap: chrono::Duration::minutes(60),
+    };
+    let wayline = Wayline::open_with(Database::InMemory, options).await.unwrap();
+    let router = wayline.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (base, client) = (format!("http://{addr}"), reqwest::Client::new());
+    // 45 minutes between the view and the cart: one session with a 60-minute gap (two with
+    // the default 30).
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track("h1", ("userId", "hal"), "product_viewed", "2026-11-01T10:00:00Z"),
+            track("h2", ("userId", "hal"), "added_to_cart", "2026-11-01T10:45:00Z"),
+        ]}),
+    )
+    .await;
+    let timeline: Value = get_json(&client, format!("{base}/api/v1/customers/hal/timeline")).await;
+    assert_eq!(timeline["sessions"].as_array().unwrap().len(), 1);
+    let paths: Value = get_json(
+        &client,
+        format!("{base}/api/v1/paths?start=product_viewed&depth=2&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(paths["links"][0]["to"], "added_to_cart", "{paths}");
 }
 
 #[tokio::test]

@@ -180,6 +180,8 @@ pub fn window_and_range(
 pub struct Analytics {
     store: Store,
     index: EventIndex,
+    /// The longest gap between two events of one session.
+    session_gap_us: i64,
 }
 
 /// Customers per parallel task: small enough to balance two cores, large enough that a task
@@ -187,8 +189,8 @@ pub struct Analytics {
 const CHUNK: usize = 4096;
 
 impl Analytics {
-    pub fn new(store: Store, index: EventIndex) -> Self {
-        Analytics { store, index }
+    pub fn new(store: Store, index: EventIndex, session_gap_us: i64) -> Self {
+        Analytics { store, index, session_gap_us }
     }
 
     /// Counts a funnel, with its conversion trend by `period` and, if the spec asks for
@@ -340,16 +342,19 @@ impl Analytics {
     }
 
     /// Paths after (or before) an anchor event.
-    pub async fn paths(&self, spec: paths::PathSpec) -> Result<paths::PathResult, AnalyticsError> {
+    pub async fn paths(&self, mut spec: paths::PathSpec) -> Result<paths::PathResult, AnalyticsError> {
+        spec.session_gap_us = self.session_gap_us;
         Ok(self
             .index
             .read(move |data| {
                 let Some(anchor) = data.name_id(&spec.anchor) else {
                     return paths::summarise(&spec, &[], |_| "");
                 };
-                // Paths stay within a session, so a day either side of the range covers them.
-                let day = 86_400_000_000;
-                let (from, to) = (spec.from_us - day, spec.to_us + day);
+                // After the anchor nothing before the range matters; before it, nothing after.
+                let (from, to) = match spec.direction {
+                    paths::Direction::After => (spec.from_us, i64::MAX),
+                    paths::Direction::Before => (i64::MIN, spec.to_us),
+                };
                 let found: Vec<Vec<u32>> = data
                     .customers()
                     .par_chunks(CHUNK)
@@ -536,6 +541,7 @@ impl Analytics {
         let active_since = (now - Duration::minutes(minutes)).timestamp_micros();
         let lookback = active_since - SESSION_LOOKBACK.num_microseconds().unwrap_or(0);
         let now_us = now.timestamp_micros();
+        let gap_us = self.session_gap_us;
         let conditions = journey.condition_properties();
         if !conditions.is_empty() {
             self.index.materialise(&self.store, conditions).await?;
@@ -560,7 +566,7 @@ impl Analytics {
                             named.clear();
                             let recent = in_span(&customer.events, lookback, i64::MAX);
                             named.extend(recent.iter().filter(|e| e.is_named() && e.at_us <= now_us));
-                            found.extend(stages::current_position(stage, &named, active_since));
+                            found.extend(stages::current_position(stage, &named, active_since, gap_us));
                         }
                         found
                     })
@@ -602,7 +608,7 @@ impl Analytics {
                 .and_then(|n| journey.stage_of_event(n, &event.properties))
                 .map(|i| journey.stages[i].name.clone());
             match sessions.last_mut() {
-                Some(session) if (event.at - session.ended_at).num_microseconds() <= Some(SESSION_GAP_US) => {
+                Some(session) if (event.at - session.ended_at).num_microseconds() <= Some(self.session_gap_us) => {
                     session.ended_at = event.at;
                     session.events.push(event);
                 }
@@ -726,6 +732,7 @@ impl PathQuery {
             top,
             from_us: from.timestamp_micros(),
             to_us: to.timestamp_micros(),
+            session_gap_us: SESSION_GAP_US,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{index::Entry, stages::SESSION_GAP_US};
+use super::index::Entry;
 
 /// The node for customers whose path stopped before this level.
 pub const ENDED: &str = "(path ended)";
@@ -36,6 +36,8 @@ pub struct PathSpec {
     /// The anchor must happen in `[from_us, to_us)`.
     pub from_us: i64,
     pub to_us: i64,
+    /// A path ends at a gap longer than this (the session gap).
+    pub session_gap_us: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,7 +75,7 @@ pub fn customer_path(spec: &PathSpec, anchor: u32, events: &[Entry]) -> Option<V
     let mut path = vec![anchor];
     let mut previous = events[start];
     let mut step = |event: Entry, previous: Entry| -> bool {
-        if (event.at_us - previous.at_us).abs() > SESSION_GAP_US || path.len() >= spec.depth {
+        if (event.at_us - previous.at_us).abs() > spec.session_gap_us || path.len() >= spec.depth {
             return false;
         }
         if path.last() != Some(&event.name()) {
@@ -169,11 +171,20 @@ pub fn summarise<'a>(spec: &PathSpec, paths: &[Vec<u32>], name: impl Fn(u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::stages::SESSION_GAP_US;
 
     const MIN: i64 = 60_000_000;
 
     fn spec(direction: Direction, depth: usize, top: usize) -> PathSpec {
-        PathSpec { anchor: "view".into(), direction, depth, top, from_us: 0, to_us: 1_000 * MIN }
+        PathSpec {
+            anchor: "view".into(),
+            direction,
+            depth,
+            top,
+            from_us: 0,
+            to_us: 1_000 * MIN,
+            session_gap_us: SESSION_GAP_US,
+        }
     }
 
     /// The fixture as index entries (names interned in order of appearance), its path

@@ -10,7 +10,8 @@ use super::{
 };
 use crate::journeys::Journey;
 
-/// A customer's events with no gap over this belong to one session (30 minutes).
+/// A customer's events with no gap over this belong to one session, unless configured
+/// otherwise (`session_gap_minutes`): 30 minutes.
 pub const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
 
 /// The last session of a customer's named events (in time order).
@@ -47,8 +48,9 @@ pub fn current_position(
     stage_of: impl Fn(&Entry) -> Option<usize>,
     events: &[Entry],
     active_since_us: i64,
+    gap_us: i64,
 ) -> Option<Position> {
-    let session = last_session(events, SESSION_GAP_US);
+    let session = last_session(events, gap_us);
     if session.last().is_none_or(|e| e.at_us < active_since_us) {
         return None;
     }
@@ -197,7 +199,7 @@ mod tests {
             events(&[(40 * MIN, "product_viewed")]),
         ];
         let positions: Vec<Position> =
-            customers.iter().filter_map(|c| current_position(stage_of(&journey), c, since)).collect();
+            customers.iter().filter_map(|c| current_position(stage_of(&journey), c, since, SESSION_GAP_US)).collect();
         let result = occupancy(&journey, &positions, now);
         let counts: Vec<(String, u64, Option<f64>)> =
             result.iter().map(|s| (s.stage.clone(), s.active_sessions, s.median_seconds_in_stage)).collect();
