@@ -2,6 +2,7 @@
 //! ingest → store (one writer, commit = ack) → event index and hub → analytics, SSE streams
 //! and pages.
 
+pub mod alerts;
 pub mod analytics;
 pub mod config;
 pub mod dashboard;
@@ -12,6 +13,8 @@ pub mod hub;
 pub mod import;
 pub mod ingest;
 pub mod journeys;
+pub mod live;
+pub mod rules;
 pub mod sources;
 pub mod state;
 pub mod store;
@@ -22,10 +25,13 @@ use leptos::config::{Env, LeptosOptions};
 use tokio::sync::watch;
 
 use crate::{
+    alerts::{AlertError, Alerts},
     analytics::index::{EventIndex, IndexError},
     hub::Hub,
     ingest::Limits,
     journeys::{JourneyError, Journeys},
+    live::{Engine, LiveFeed},
+    rules::{RuleError, Rules},
     sources::Sources,
     state::{AppState, StateOptions},
     store::{Store, StoreError, WriterConfig},
@@ -40,6 +46,10 @@ pub enum OpenError {
     Journey(#[from] JourneyError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Alert(#[from] AlertError),
 }
 
 /// How to open Wayline besides where its database is.
@@ -82,10 +92,12 @@ impl Wayline {
         let OpenOptions { leptos_options, cors_origins, session_gap } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
+        let (live_feed, live_batches) = LiveFeed::new();
         let on_commit = {
             let hub = hub.clone();
             Box::new(move |batch| {
                 index_feed.send(&batch);
+                live_feed.send(&batch);
                 hub.publish(batch);
             })
         };
@@ -96,10 +108,22 @@ impl Wayline {
         index.load(&store).await?;
         let sources = std::sync::Arc::new(Sources::load(store.clone()).await?);
         let journeys = std::sync::Arc::new(Journeys::load(store.clone()).await?);
+        let rules = std::sync::Arc::new(Rules::load(store.clone()).await?);
+        let alerts = Alerts::load(store.clone()).await?;
+        let engine = Engine {
+            index: index.clone(),
+            store: store.clone(),
+            rules: rules.clone(),
+            journeys: journeys.clone(),
+            alerts: alerts.clone(),
+        };
+        tokio::spawn(engine.run(live_batches));
         let (shutdown, stopping) = watch::channel(false);
         let options = StateOptions {
             limits: Limits::default(),
             index,
+            rules,
+            alerts,
             session_gap_us: session_gap.num_microseconds().unwrap_or(analytics::stages::SESSION_GAP_US),
             cors_origins,
             leptos_options,

@@ -9,11 +9,13 @@ use tokio::sync::watch;
 use app::backend::SharedBackend;
 
 use crate::{
+    alerts::Alerts,
     analytics::{index::EventIndex, Analytics},
     dashboard::StoreBackend,
     hub::Hub,
     ingest::{Ingestor, Limits},
     journeys::Journeys,
+    rules::Rules,
     sources::Sources,
     store::Store,
 };
@@ -25,6 +27,8 @@ pub struct AppState {
     pub hub: Hub,
     pub sources: Arc<Sources>,
     pub journeys: Arc<Journeys>,
+    pub rules: Arc<Rules>,
+    pub alerts: Alerts,
     pub ingestor: Ingestor,
     pub analytics: Analytics,
     pub backend: SharedBackend,
@@ -40,6 +44,8 @@ pub struct StateOptions {
     pub limits: Limits,
     /// The event index, loaded, fed by the store's commits.
     pub index: EventIndex,
+    pub rules: Arc<Rules>,
+    pub alerts: Alerts,
     /// The longest gap between two events of one session, in µs.
     pub session_gap_us: i64,
     pub cors_origins: Vec<String>,
@@ -63,6 +69,8 @@ impl AppState {
             hub,
             sources,
             journeys,
+            rules: options.rules,
+            alerts: options.alerts,
             leptos_options: options.leptos_options,
             cors_origins: options.cors_origins,
             shutdown,

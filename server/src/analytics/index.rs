@@ -104,6 +104,12 @@ impl IndexData {
         self.slot_of.get(id).map(|&slot| &self.customers[slot as usize])
     }
 
+    /// The customer an event with these ids belongs to.
+    pub fn customer_of_event(&self, user: Option<&str>, anonymous: Option<&str>) -> Option<&CustomerEvents> {
+        let id = self.customer_of(user, anonymous)?;
+        self.slot_of.get(id).map(|&slot| &self.customers[slot as usize])
+    }
+
     /// A materialised property's column (see [`EventIndex::materialise`]).
     pub fn property(&self, name: &str) -> Option<&PropertyColumn> {
         self.properties.iter().find(|(n, _)| n == name).map(|(_, column)| column)

@@ -9,9 +9,11 @@ use axum::{
 use serde_json::json;
 
 use crate::{
+    alerts::AlertError,
     analytics::{index::IndexError, AnalyticsError},
     ingest::IngestError,
     journeys::JourneyError,
+    rules::RuleError,
     store::StoreError,
 };
 
@@ -93,6 +95,28 @@ impl From<AnalyticsError> for ApiError {
             AnalyticsError::Index(stopped) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "index_unavailable", stopped.to_string())
             }
+        }
+    }
+}
+
+impl From<RuleError> for ApiError {
+    fn from(error: RuleError) -> Self {
+        match error {
+            RuleError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule", error.to_string()),
+            RuleError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
+            RuleError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AlertError> for ApiError {
+    fn from(error: AlertError) -> Self {
+        match error {
+            AlertError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
+            AlertError::Transition { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_transition", error.to_string())
+            }
+            AlertError::Store(store) => store.into(),
         }
     }
 }

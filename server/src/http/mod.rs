@@ -1,11 +1,13 @@
 //! The HTTP surface: one router holding every route, so that one auth layer can later sit
 //! in front of all of them.
 
+mod alerts;
 mod analytics;
 mod dead_letters;
 pub mod error;
 mod ingest;
 mod journeys;
+mod rules;
 mod stream;
 
 use std::time::Duration;
@@ -58,6 +60,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/customers/{id}/timeline", get(analytics::customer_timeline))
         .route("/api/v1/journeys", get(journeys::list))
         .route("/api/v1/journeys/{name}", get(journeys::export).put(journeys::import))
+        .route("/api/v1/rules", get(rules::list))
+        .route("/api/v1/rules/{id}", get(rules::get).put(rules::put).delete(rules::delete))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get).patch(alerts::change))
+        .route("/api/v1/stream/alerts", get(alerts::stream))
         .route("/api/v1/dead-letters", get(dead_letters::list))
         .route("/api/v1/dead-letters/{id}/replay", post(dead_letters::replay))
         .route("/healthz", get(|| async { "ok" }));

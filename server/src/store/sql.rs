@@ -13,6 +13,7 @@ pub const RECORD_VERSION: &str = query!("migrations/record_version.sql");
 pub const SCHEMA_V1: &str = query!("schema.sql");
 pub const MIGRATION_2: &str = query!("migrations/0002_sources_dedup_identity.sql");
 pub const MIGRATION_3: &str = query!("migrations/0003_journeys.sql");
+pub const MIGRATION_4: &str = query!("migrations/0004_rules_alerts.sql");
 
 pub const EVENTS_MAX_SEQ: &str = query!("events/max_seq.sql");
 pub const EVENTS_SELECT_RECENT: &str = query!("events/select_recent.sql");
@@ -52,11 +53,27 @@ pub const READ_QUERIES: &[&str] = &[
     ANALYTICS_EVENTS_BY_SEQ,
     JOURNEYS_SELECT_ALL,
     IDENTITY_RESOLVE_CUSTOMER,
+    RULES_SELECT_ALL,
+    ALERTS_SELECT,
+    ALERTS_SELECT_ONE,
+    ALERTS_SELECT_CHANGED_SINCE,
+    ALERTS_COUNTERS,
+    ALERTS_LATEST_PER_RULE_CUSTOMER,
+    ALERTS_ANCHORS_SINCE,
 ];
 
 /// Every query that writes, prepared by the same test.
 #[cfg(test)]
-pub const WRITE_QUERIES: &[&str] = &[RECORD_VERSION, SOURCES_INSERT, IDENTITY_INSERT_LINK, DEAD_LETTERS_MARK_REPLAYED];
+pub const WRITE_QUERIES: &[&str] = &[
+    RECORD_VERSION,
+    SOURCES_INSERT,
+    IDENTITY_INSERT_LINK,
+    DEAD_LETTERS_MARK_REPLAYED,
+    RULES_UPSERT,
+    RULES_DELETE,
+    ALERTS_INSERT,
+    ALERTS_UPDATE,
+];
 
 pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
 pub const INDEX_LOAD_LINKS: &str = query!("index/load_links.sql");
@@ -67,6 +84,19 @@ pub const ANALYTICS_EVENTS_BY_SEQ: &str = query!("analytics/events_by_seq.sql");
 pub const JOURNEYS_SELECT_ALL: &str = query!("journeys/select_all.sql");
 pub const JOURNEYS_UPSERT: &str = query!("journeys/upsert.sql");
 pub const IDENTITY_RESOLVE_CUSTOMER: &str = query!("identity/resolve_customer.sql");
+
+pub const RULES_SELECT_ALL: &str = query!("rules/select_all.sql");
+pub const RULES_UPSERT: &str = query!("rules/upsert.sql");
+pub const RULES_DELETE: &str = query!("rules/delete.sql");
+
+pub const ALERTS_INSERT: &str = query!("alerts/insert.sql");
+pub const ALERTS_UPDATE: &str = query!("alerts/update.sql");
+pub const ALERTS_SELECT: &str = query!("alerts/select.sql");
+pub const ALERTS_SELECT_ONE: &str = query!("alerts/select_one.sql");
+pub const ALERTS_SELECT_CHANGED_SINCE: &str = query!("alerts/select_changed_since.sql");
+pub const ALERTS_COUNTERS: &str = query!("alerts/counters.sql");
+pub const ALERTS_LATEST_PER_RULE_CUSTOMER: &str = query!("alerts/latest_per_rule_customer.sql");
+pub const ALERTS_ANCHORS_SINCE: &str = query!("alerts/anchors_since.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
 pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");

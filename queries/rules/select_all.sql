@@ -1,0 +1,1 @@
+SELECT id, CAST(definition AS VARCHAR) FROM rules ORDER BY id;

@@ -1,0 +1,1 @@
+INSERT OR REPLACE INTO rules (id, definition, updated_at) VALUES (?, ?, ?);

@@ -1,0 +1,397 @@
+//! Alerts: a rule's condition met by one customer, with the events that met it and what the
+//! customer did just before; and their lifecycle (open → acknowledged → resolved, with an
+//! assignee and a note). Every change gets a new version, the alert stream's event id.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use duckdb::params;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, Mutex};
+
+use crate::store::{sql, Micros, Store, StoreError};
+
+/// Where an alert is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertState {
+    fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Acknowledged => "acknowledged",
+            AlertState::Resolved => "resolved",
+        }
+    }
+
+    fn parse(text: &str) -> AlertState {
+        match text {
+            "acknowledged" => AlertState::Acknowledged,
+            "resolved" => AlertState::Resolved,
+            _ => AlertState::Open,
+        }
+    }
+}
+
+/// One event as an alert shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    pub seq: i64,
+    pub event: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What the live engine raises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub customer_id: String,
+    pub anchor_seq: i64,
+    pub message: String,
+    pub triggering: Vec<AlertEvent>,
+    pub context: Vec<AlertEvent>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: i64,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub customer_id: String,
+    pub anchor_seq: i64,
+    pub state: AlertState,
+    pub assignee: Option<String>,
+    pub note: Option<String>,
+    pub message: String,
+    pub triggering: Vec<AlertEvent>,
+    pub context: Vec<AlertEvent>,
+    pub occurred_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// A lifecycle change; fields left out stay as they are (an empty assignee unassigns).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertChange {
+    pub state: Option<AlertState>,
+    pub assignee: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AlertFilter {
+    pub state: Option<AlertState>,
+    pub rule: Option<String>,
+    pub assignee: Option<String>,
+    pub customer: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("no alert {0}; list them with GET /api/v1/alerts")]
+    NotFound(i64),
+    #[error("alert {id} is resolved; reopen it (state \"open\") before acknowledging it")]
+    Transition { id: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where ids and versions continue from; writes take it in turn.
+struct Counters {
+    last_id: i64,
+    last_version: i64,
+}
+
+/// The alert store and the channel that announces every change. Cheap to clone.
+#[derive(Clone)]
+pub struct Alerts {
+    store: Store,
+    counters: Arc<Mutex<Counters>>,
+    changes: broadcast::Sender<Alert>,
+}
+
+/// Alert changes a slow stream may fall behind before it is told to resync.
+const CHANGES_CAPACITY: usize = 1024;
+
+impl Alerts {
+    pub async fn load(store: Store) -> Result<Self, AlertError> {
+        let (last_id, last_version) = store
+            .read(|conn| Ok(conn.query_row(sql::ALERTS_COUNTERS, [], |row| Ok((row.get(0)?, row.get(1)?)))?))
+            .await?;
+        Ok(Alerts {
+            store,
+            counters: Arc::new(Mutex::new(Counters { last_id, last_version })),
+            changes: broadcast::channel(CHANGES_CAPACITY).0,
+        })
+    }
+
+    /// Listens for alert changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
+        self.changes.subscribe()
+    }
+
+    /// Stores a new alert; `None` when the rule already alerted on this customer and anchor.
+    pub async fn raise(&self, alert: NewAlert) -> Result<Option<Alert>, AlertError> {
+        let mut counters = self.counters.lock().await;
+        let (id, version, now) = (counters.last_id + 1, counters.last_version + 1, Utc::now());
+        let json = |events: &Vec<AlertEvent>| serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
+        let (triggering, context) = (json(&alert.triggering), json(&alert.context));
+        let row = alert.clone();
+        let inserted = self
+            .store
+            .read(move |conn| {
+                Ok(conn.execute(
+                    sql::ALERTS_INSERT,
+                    params![
+                        id,
+                        row.rule_id,
+                        row.rule_name,
+                        row.customer_id,
+                        row.anchor_seq,
+                        row.message,
+                        triggering,
+                        context,
+                        Micros::of(row.occurred_at),
+                        Micros::of(now),
+                        Micros::of(now),
+                        version
+                    ],
+                )?)
+            })
+            .await?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        (counters.last_id, counters.last_version) = (id, version);
+        let stored = Alert {
+            id,
+            rule_id: alert.rule_id,
+            rule_name: alert.rule_name,
+            customer_id: alert.customer_id,
+            anchor_seq: alert.anchor_seq,
+            state: AlertState::Open,
+            assignee: None,
+            note: None,
+            message: alert.message,
+            triggering: alert.triggering,
+            context: alert.context,
+            occurred_at: alert.occurred_at,
+            created_at: now,
+            updated_at: now,
+            version,
+        };
+        let _ = self.changes.send(stored.clone());
+        Ok(Some(stored))
+    }
+
+    /// Changes an alert's state, assignee or note.
+    pub async fn change(&self, id: i64, change: AlertChange) -> Result<Alert, AlertError> {
+        let mut counters = self.counters.lock().await;
+        let mut alert = self.get(id).await?;
+        let state = change.state.unwrap_or(alert.state);
+        if alert.state == AlertState::Resolved && state == AlertState::Acknowledged {
+            return Err(AlertError::Transition { id });
+        }
+        alert.state = state;
+        if let Some(assignee) = change.assignee {
+            alert.assignee = Some(assignee.trim().to_string()).filter(|a| !a.is_empty());
+        }
+        if let Some(note) = change.note {
+            alert.note = Some(note);
+        }
+        alert.updated_at = Utc::now();
+        alert.version = counters.last_version + 1;
+        let row = alert.clone();
+        self.store
+            .read(move |conn| {
+                conn.execute(
+                    sql::ALERTS_UPDATE,
+                    params![
+                        row.state.as_str(),
+                        row.assignee,
+                        row.note,
+                        Micros::of(row.updated_at),
+                        row.version,
+                        row.id
+                    ],
+                )?;
+                Ok(())
+            })
+            .await?;
+        counters.last_version = alert.version;
+        let _ = self.changes.send(alert.clone());
+        Ok(alert)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Alert, AlertError> {
+        let found = self
+            .store
+            .read(move |conn| {
+                let mut stmt = conn.prepare(sql::ALERTS_SELECT_ONE)?;
+                let mut rows = stmt.query_map(params![id], alert_row)?;
+                Ok(rows.next().transpose()?)
+            })
+            .await?;
+        found.ok_or(AlertError::NotFound(id))
+    }
+
+    /// Alerts, newest first.
+    pub async fn list(&self, filter: AlertFilter) -> Result<Vec<Alert>, AlertError> {
+        Ok(self
+            .store
+            .read(move |conn| {
+                let mut stmt = conn.prepare(sql::ALERTS_SELECT)?;
+                let rows = stmt.query_map(
+                    params![
+                        filter.state.map(AlertState::as_str),
+                        filter.rule,
+                        filter.assignee,
+                        filter.customer,
+                        filter.limit.unwrap_or(50).clamp(1, 500) as i64,
+                        filter.offset.unwrap_or(0) as i64
+                    ],
+                    alert_row,
+                )?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?)
+    }
+
+    /// Alerts changed after `version`, oldest change first (at most 1,000).
+    pub async fn changed_since(&self, version: i64) -> Result<Vec<Alert>, AlertError> {
+        Ok(self
+            .store
+            .read(move |conn| {
+                let mut stmt = conn.prepare(sql::ALERTS_SELECT_CHANGED_SINCE)?;
+                let rows = stmt.query_map(params![version], alert_row)?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?)
+    }
+
+    /// When each rule last alerted on each customer since `since` (µs), for cooldowns.
+    pub async fn latest_per_rule_customer(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64)>, AlertError> {
+        Ok(self
+            .store
+            .read(move |conn| {
+                let mut stmt = conn.prepare(sql::ALERTS_LATEST_PER_RULE_CUSTOMER)?;
+                let rows = stmt.query_map(params![Micros::of(since)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?)
+    }
+
+    /// (rule, customer, anchor) of the alerts that occurred since `since`.
+    pub async fn anchors_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, String, i64)>, AlertError> {
+        Ok(self
+            .store
+            .read(move |conn| {
+                let mut stmt = conn.prepare(sql::ALERTS_ANCHORS_SINCE)?;
+                let rows = stmt.query_map(params![Micros::of(since)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?)
+    }
+}
+
+fn alert_row(row: &duckdb::Row<'_>) -> duckdb::Result<Alert> {
+    let events = |i: usize| -> duckdb::Result<Vec<AlertEvent>> {
+        Ok(serde_json::from_str(&row.get::<_, String>(i)?).unwrap_or_default())
+    };
+    let time = |i: usize| -> duckdb::Result<DateTime<Utc>> {
+        Ok(DateTime::from_timestamp_micros(row.get(i)?).unwrap_or_default())
+    };
+    Ok(Alert {
+        id: row.get(0)?,
+        rule_id: row.get(1)?,
+        rule_name: row.get(2)?,
+        customer_id: row.get(3)?,
+        anchor_seq: row.get(4)?,
+        state: AlertState::parse(&row.get::<_, String>(5)?),
+        assignee: row.get(6)?,
+        note: row.get(7)?,
+        message: row.get(8)?,
+        triggering: events(9)?,
+        context: events(10)?,
+        occurred_at: time(11)?,
+        created_at: time(12)?,
+        updated_at: time(13)?,
+        version: row.get(14)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::WriterConfig;
+
+    fn new_alert(customer: &str, anchor: i64) -> NewAlert {
+        NewAlert {
+            rule_id: "cart-abandoned".into(),
+            rule_name: "Cart abandoned".into(),
+            customer_id: customer.into(),
+            anchor_seq: anchor,
+            message: "added_to_cart, then no purchase_completed within 1 h".into(),
+            triggering: vec![AlertEvent { seq: anchor, event: Some("added_to_cart".into()), at: Utc::now() }],
+            context: vec![],
+            occurred_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_alert_is_raised_once_and_walks_its_lifecycle() {
+        let store = Store::open_in_memory(WriterConfig::default(), Box::new(|_| {})).unwrap();
+        let alerts = Alerts::load(store.clone()).await.unwrap();
+        let mut changes = alerts.subscribe();
+        let first = alerts.raise(new_alert("ann", 7)).await.unwrap().unwrap();
+        assert_eq!((first.id, first.version, first.state), (1, 1, AlertState::Open));
+        assert_eq!(alerts.raise(new_alert("ann", 7)).await.unwrap(), None, "same rule, customer and anchor");
+        assert_eq!(changes.recv().await.unwrap().id, 1);
+
+        let change = AlertChange { state: Some(AlertState::Acknowledged), assignee: Some("sam".into()), note: None };
+        let acked = alerts.change(1, change).await.unwrap();
+        assert_eq!((acked.state, acked.assignee.as_deref(), acked.version), (AlertState::Acknowledged, Some("sam"), 2));
+        let resolved = alerts
+            .change(
+                1,
+                AlertChange {
+                    state: Some(AlertState::Resolved),
+                    note: Some("called her".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((resolved.state, resolved.note.as_deref()), (AlertState::Resolved, Some("called her")));
+        let back = alerts.change(1, AlertChange { state: Some(AlertState::Acknowledged), ..Default::default() }).await;
+        assert!(back.unwrap_err().to_string().contains("reopen"));
+        assert!(matches!(alerts.change(99, AlertChange::default()).await, Err(AlertError::NotFound(99))));
+
+        alerts.raise(new_alert("bob", 9)).await.unwrap().unwrap();
+        let open = alerts.list(AlertFilter { state: Some(AlertState::Open), ..Default::default() }).await.unwrap();
+        assert_eq!(open.iter().map(|a| a.customer_id.as_str()).collect::<Vec<_>>(), vec!["bob"]);
+        let sams = alerts.list(AlertFilter { assignee: Some("sam".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(sams.len(), 1);
+        let since: Vec<(i64, i64)> = alerts.changed_since(2).await.unwrap().iter().map(|a| (a.id, a.version)).collect();
+        assert_eq!(since, vec![(1, 3), (2, 4)], "the resolution and bob's alert, in the order they changed");
+        // Counters continue after a restart.
+        let reloaded = Alerts::load(store).await.unwrap();
+        assert_eq!(reloaded.raise(new_alert("cat", 11)).await.unwrap().unwrap().id, 3);
+    }
+}

@@ -1,0 +1,201 @@
+//! Rule conditions as pure functions over one customer's named events in time order (index
+//! entries), so each can be tested on a hand-written history. Event time throughout: late
+//! and out-of-order events sit where they happened.
+
+use crate::analytics::{
+    columns::{self, Conditions, PropertyColumn},
+    funnel::StepEvent,
+    index::{Entry, IndexData},
+};
+
+/// An event pattern resolved against the index: the name ids it accepts, each with the
+/// property values it requires.
+#[derive(Debug, Clone, Default)]
+pub struct Pattern<'a> {
+    alternatives: Vec<(u32, Conditions<'a>)>,
+}
+
+impl<'a> Pattern<'a> {
+    /// Any of `events`, resolved with `name_id` and `column`.
+    pub fn new(
+        events: &[StepEvent],
+        name_id: impl Fn(&str) -> Option<u32>,
+        column: impl Fn(&str) -> Option<&'a PropertyColumn>,
+    ) -> Self {
+        let alternatives =
+            events.iter().filter_map(|e| Some((name_id(&e.name)?, columns::conditions(&e.filters, &column)))).collect();
+        Pattern { alternatives }
+    }
+
+    /// Resolved against the index's names and property columns.
+    pub fn in_index(events: &[StepEvent], data: &'a IndexData) -> Self {
+        Pattern::new(events, |n| data.name_id(n), |p| data.property(p))
+    }
+
+    pub fn matches(&self, event: &Entry) -> bool {
+        self.alternatives
+            .iter()
+            .any(|(name, conditions)| *name == event.name() && columns::holds(conditions, event.seq()))
+    }
+}
+
+/// Every instance of the steps in order within `within_us` of the first (greedy: each next
+/// step is its earliest occurrence) whose first step is at most `within_us` before `around_us`
+/// and not after it: all the instances an event at `around_us` can belong to.
+pub fn sequences(events: &[Entry], steps: &[Pattern<'_>], within_us: i64, around_us: i64) -> Vec<Vec<Entry>> {
+    let start = events.partition_point(|e| e.at_us < around_us - within_us);
+    let mut found: Vec<Vec<Entry>> = Vec::new();
+    for (i, first) in events.iter().enumerate().skip(start) {
+        if first.at_us > around_us {
+            break;
+        }
+        if !steps[0].matches(first) {
+            continue;
+        }
+        let mut instance = vec![*first];
+        for event in &events[i + 1..] {
+            if instance.len() == steps.len() || event.at_us - first.at_us > within_us {
+                break;
+            }
+            if steps[instance.len()].matches(event) {
+                instance.push(*event);
+            }
+        }
+        let complete = instance.len() == steps.len();
+        // Two starts that end at the same last step are one instance; keep the latest start.
+        if complete {
+            match found.last_mut() {
+                Some(previous) if previous.last() == instance.last() => *previous = instance,
+                _ => found.push(instance),
+            }
+        }
+    }
+    found
+}
+
+/// The first `count` matching events that fall within `within_us` of each other in a window
+/// that contains `around_us`, if there are that many.
+pub fn burst(
+    events: &[Entry],
+    pattern: &Pattern<'_>,
+    count: usize,
+    within_us: i64,
+    around_us: i64,
+) -> Option<Vec<Entry>> {
+    let start = events.partition_point(|e| e.at_us < around_us - within_us);
+    let end = events.partition_point(|e| e.at_us <= around_us + within_us);
+    let matching: Vec<Entry> = events[start..end].iter().filter(|e| pattern.matches(e)).copied().collect();
+    (count.max(1) - 1..matching.len()).find_map(|last| {
+        let first = last + 1 - count.max(1);
+        let window = &matching[first..=last];
+        let fits = window[window.len() - 1].at_us - window[0].at_us <= within_us;
+        let contains = window[0].at_us <= around_us && around_us <= window[window.len() - 1].at_us;
+        (fits && contains).then(|| window.to_vec())
+    })
+}
+
+/// Whether none of the pattern's events happened after `after_us` up to `until_us` (inclusive).
+pub fn absent(events: &[Entry], pattern: &Pattern<'_>, after_us: i64, until_us: i64) -> bool {
+    let start = events.partition_point(|e| e.at_us <= after_us);
+    events[start..].iter().take_while(|e| e.at_us <= until_us).all(|e| !pattern.matches(e))
+}
+
+/// A stage change the expected path does not have: `(from, to)` stage indexes, when the
+/// customer's stage event before `event` was in another stage and the pair is not expected.
+pub fn off_path(
+    events: &[Entry],
+    event: &Entry,
+    stage_of: impl Fn(&Entry) -> Option<usize>,
+    expected: &[(usize, usize)],
+) -> Option<(usize, usize)> {
+    let to = stage_of(event)?;
+    let position = events.partition_point(|e| (e.at_us, e.seq()) < (event.at_us, event.seq()));
+    let from = events[..position].iter().rev().find_map(&stage_of)?;
+    (from != to && !expected.contains(&(from, to))).then_some((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000_000;
+    /// Fixture names by id.
+    const NAMES: [&str; 6] = ["view", "cart", "buy", "ticket", "fail", "home"];
+
+    fn id(name: &str) -> u32 {
+        NAMES.iter().position(|n| *n == name).unwrap() as u32
+    }
+
+    fn pattern(names: &[&str]) -> Pattern<'static> {
+        let events: Vec<StepEvent> = names.iter().map(|n| StepEvent::named(*n)).collect();
+        Pattern::new(&events, |n| NAMES.iter().position(|x| *x == n).map(|i| i as u32), |_| None)
+    }
+
+    /// Events at minutes, sequence numbers in list order.
+    fn history(list: &[(i64, &str)]) -> Vec<Entry> {
+        let mut events: Vec<Entry> = list
+            .iter()
+            .enumerate()
+            .map(|(seq, (at, name))| Entry::new(at * MIN, seq as i64 + 1, id(name), false))
+            .collect();
+        events.sort_by_key(|e| (e.at_us, e.seq()));
+        events
+    }
+
+    fn names(events: &[Entry]) -> Vec<&'static str> {
+        events.iter().map(|e| NAMES[e.name() as usize]).collect()
+    }
+
+    #[test]
+    fn a_sequence_is_found_around_any_of_its_events_even_when_one_arrived_late() {
+        let steps = [pattern(&["fail"]), pattern(&["ticket"])];
+        // The ticket (minute 10) arrived before the failure (minute 2) it follows.
+        let events = history(&[(10, "ticket"), (2, "fail"), (5, "home")]);
+        let found = sequences(&events, &steps, 60 * MIN, 2 * MIN);
+        assert_eq!(found.iter().map(|f| names(f)).collect::<Vec<_>>(), vec![vec!["fail", "ticket"]]);
+        assert_eq!(sequences(&events, &steps, 60 * MIN, 10 * MIN).len(), 1, "found from the ticket too");
+        assert!(sequences(&events, &steps, 5 * MIN, 10 * MIN).is_empty(), "8 minutes apart, window 5");
+        assert!(
+            sequences(&history(&[(1, "ticket"), (2, "fail")]), &steps, 60 * MIN, 2 * MIN).is_empty(),
+            "wrong order"
+        );
+    }
+
+    #[test]
+    fn a_burst_needs_the_count_within_the_window() {
+        let views = pattern(&["view"]);
+        let events = history(&[(0, "view"), (2, "view"), (4, "cart"), (4, "view"), (20, "view")]);
+        let found = burst(&events, &views, 3, 5 * MIN, 4 * MIN).unwrap();
+        assert_eq!(found.iter().map(|e| e.at_us / MIN).collect::<Vec<_>>(), vec![0, 2, 4]);
+        assert!(burst(&events, &views, 3, 3 * MIN, 4 * MIN).is_none(), "0, 2, 4 span 4 minutes > 3");
+        assert!(burst(&events, &views, 3, 5 * MIN, 20 * MIN).is_none(), "the view at 20 is alone");
+    }
+
+    #[test]
+    fn absence_looks_only_between_the_anchor_and_the_deadline() {
+        let buy = pattern(&["buy"]);
+        let events = history(&[(0, "cart"), (30, "buy"), (90, "buy")]);
+        assert!(!absent(&events, &buy, 0, 60 * MIN), "bought at 30");
+        assert!(absent(&events, &buy, 30 * MIN, 89 * MIN), "the buy at 30 is not after 30; 90 is past 89");
+        assert!(!absent(&events, &buy, 30 * MIN, 90 * MIN), "the deadline itself counts");
+    }
+
+    #[test]
+    fn off_path_reports_transitions_the_journey_does_not_expect() {
+        // Stages: home 0, view 1, cart/buy 2; expected 0→1, 1→2.
+        let stage = |e: &Entry| match NAMES[e.name() as usize] {
+            "home" => Some(0),
+            "view" => Some(1),
+            "cart" | "buy" => Some(2),
+            _ => None,
+        };
+        let expected = [(0, 1), (1, 2)];
+        let events = history(&[(0, "home"), (1, "ticket"), (2, "cart"), (3, "view"), (4, "view")]);
+        let at = |minute: i64| *events.iter().find(|e| e.at_us == minute * MIN).unwrap();
+        assert_eq!(off_path(&events, &at(2), stage, &expected), Some((0, 2)), "skipped Engagement");
+        assert_eq!(off_path(&events, &at(3), stage, &expected), Some((2, 1)), "went back");
+        assert_eq!(off_path(&events, &at(4), stage, &expected), None, "same stage");
+        assert_eq!(off_path(&events, &at(0), stage, &expected), None, "nothing before");
+        assert_eq!(off_path(&events, &at(1), stage, &expected), None, "not a stage event");
+    }
+}

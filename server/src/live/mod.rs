@@ -1,0 +1,552 @@
+//! The live engine: evaluates the enabled rules for every customer an event arrives for, as
+//! batches commit, and fires the timers of rules that wait for something not to happen.
+//!
+//! Per-customer state is the event index (`analytics/index.rs`): each customer's events in
+//! time order, so late and out-of-order events sit where they happened. The engine itself
+//! keeps only the pending timers and the cooldowns; both are rebuilt from the index and the
+//! alerts table at start-up, so a restart gives the same pending timers. Timers fire on the
+//! wall clock, a watermark `LATENESS` behind it so that events a few seconds late still count.
+
+pub mod conditions;
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use crate::{
+    alerts::{AlertEvent, Alerts, NewAlert},
+    analytics::{
+        funnel::StepEvent,
+        index::{CustomerEvents, Entry, EventIndex, IndexData},
+        stages::StageClassifier,
+    },
+    journeys::{Journey, Journeys},
+    rules::{Condition, Rule, Rules},
+    store::{CommittedBatch, Store},
+};
+use conditions::{absent, burst, off_path, sequences, Pattern};
+
+/// How far behind the wall clock the watermark runs: a timer fires this long after its
+/// deadline, so that events arriving a little late are still seen.
+pub const LATENESS: Duration = Duration::from_secs(5);
+/// How often due timers are looked for.
+const TICK: Duration = Duration::from_millis(250);
+/// Conditions met longer ago than this (imported history, a long outage) raise nothing.
+const STALE_US: i64 = 24 * 3_600 * 1_000_000;
+/// At start-up, events this recent are evaluated again, in case the process stopped between
+/// committing them and storing their alerts (an alert is never stored twice).
+const REPLAY_US: i64 = 10 * 60 * 1_000_000;
+/// The customer's latest events kept with an alert as context.
+const CONTEXT_EVENTS: usize = 10;
+
+/// Hands committed batches to the engine; called after the event index's feed.
+pub struct LiveFeed {
+    sender: mpsc::UnboundedSender<Arc<CommittedBatch>>,
+}
+
+impl LiveFeed {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Arc<CommittedBatch>>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (LiveFeed { sender }, receiver)
+    }
+
+    pub fn send(&self, batch: &Arc<CommittedBatch>) {
+        let _ = self.sender.send(batch.clone());
+    }
+}
+
+/// What the engine reads and writes.
+#[derive(Clone)]
+pub struct Engine {
+    pub index: EventIndex,
+    pub store: Store,
+    pub rules: Arc<Rules>,
+    pub journeys: Arc<Journeys>,
+    pub alerts: Alerts,
+}
+
+/// A rule waiting for something not to happen until `deadline_us` (event time).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    deadline_us: i64,
+    anchor_seq: i64,
+    rule_id: String,
+    customer: String,
+    anchor_at_us: i64,
+    /// The events that started the wait (the anchor last).
+    started_by: Vec<(i64, i64)>,
+}
+
+/// A condition met, before cooldowns.
+#[derive(Debug, Clone)]
+struct Trigger {
+    rule_id: String,
+    alert: NewAlert,
+}
+
+/// What evaluating some events produced.
+#[derive(Debug, Default)]
+struct Outcome {
+    triggers: Vec<Trigger>,
+    timers: Vec<Timer>,
+}
+
+/// An enabled rule with what its evaluation needs.
+#[derive(Debug, Clone)]
+struct Active {
+    rule: Rule,
+    patterns: Vec<Vec<StepEvent>>,
+    journey: Option<Journey>,
+}
+
+impl Active {
+    fn compile(rule: Rule, journeys: &Journeys) -> Self {
+        let parse = |list: &[String]| list.iter().filter_map(|t| StepEvent::parse(t).ok()).collect::<Vec<_>>();
+        let one = |text: &String| parse(std::slice::from_ref(text));
+        let patterns = match &rule.condition {
+            Condition::Sequence { steps, then_absent, .. } => {
+                let mut p: Vec<Vec<StepEvent>> = steps.iter().map(one).collect();
+                p.push(then_absent.as_ref().map(|a| parse(&a.events)).unwrap_or_default());
+                p
+            }
+            Condition::Count { event, .. } => vec![one(event)],
+            Condition::Absence { after, missing, .. } => vec![one(after), parse(missing)],
+            Condition::Inactivity { .. } | Condition::OffPath { .. } => Vec::new(),
+        };
+        let journey = match &rule.condition {
+            Condition::OffPath { journey } => journeys.get(journey),
+            _ => None,
+        };
+        Active { rule, patterns, journey }
+    }
+
+    /// Properties the rule's patterns (and its journey's stage conditions) read.
+    fn properties(&self) -> Vec<String> {
+        let mut keys: Vec<String> =
+            self.patterns.iter().flatten().flat_map(|p| p.filters.iter().map(|(k, _)| k.clone())).collect();
+        keys.extend(self.journey.iter().flat_map(Journey::condition_properties));
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+impl Engine {
+    /// Runs until the store closes (the feed's sender is dropped).
+    pub async fn run(self, mut batches: mpsc::UnboundedReceiver<Arc<CommittedBatch>>) {
+        let mut state = EngineState::default();
+        if let Err(e) = self.rebuild(&mut state).await {
+            tracing::error!(error = %e, "the live engine could not rebuild its timers");
+        }
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                batch = batches.recv() => {
+                    let Some(first) = batch else { break };
+                    let mut all = vec![first];
+                    while let Ok(more) = batches.try_recv() {
+                        all.push(more);
+                    }
+                    if let Err(e) = self.on_batches(&mut state, all).await {
+                        tracing::error!(error = %e, "the live engine could not evaluate a batch");
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Err(e) = self.fire_due(&mut state).await {
+                        tracing::error!(error = %e, "the live engine could not fire its timers");
+                    }
+                }
+            }
+        }
+        tracing::info!("live engine stopped");
+    }
+
+    /// The enabled rules, compiled, with their properties materialised.
+    async fn active_rules(&self) -> anyhow::Result<Arc<Vec<Active>>> {
+        let active: Vec<Active> =
+            self.rules.list().into_iter().filter(|r| r.enabled).map(|r| Active::compile(r, &self.journeys)).collect();
+        let properties: Vec<String> = active.iter().flat_map(Active::properties).collect();
+        if !properties.is_empty() {
+            self.index.materialise(&self.store, properties).await?;
+        }
+        Ok(Arc::new(active))
+    }
+
+    async fn on_batches(&self, state: &mut EngineState, batches: Vec<Arc<CommittedBatch>>) -> anyhow::Result<()> {
+        let active = self.active_rules().await?;
+        if active.is_empty() {
+            return Ok(());
+        }
+        let outcome = self
+            .index
+            .read(move |data| {
+                let mut outcome = Outcome::default();
+                let mut by_customer: HashMap<&str, (&CustomerEvents, Vec<Entry>)> = HashMap::new();
+                for stored in batches.iter().flat_map(|b| &b.events) {
+                    let e = &stored.event;
+                    let Some(customer) = data.customer_of_event(e.user_id.as_deref(), e.anonymous_id.as_deref()) else {
+                        continue;
+                    };
+                    let at = e.timestamp.timestamp_micros();
+                    let position = customer.events.partition_point(|x| (x.at_us, x.seq()) < (at, stored.seq));
+                    if let Some(entry) = customer.events.get(position).filter(|x| x.seq() == stored.seq) {
+                        by_customer.entry(&customer.id).or_insert_with(|| (customer, Vec::new())).1.push(*entry);
+                    }
+                }
+                let compiled = compile(data, &active);
+                for (customer, entries) in by_customer.values() {
+                    evaluate(data, &compiled, customer, entries, &mut outcome);
+                }
+                outcome
+            })
+            .await?;
+        self.settle(state, outcome).await
+    }
+
+    /// Raises triggers that are fresh and out of cooldown; keeps the new timers.
+    async fn settle(&self, state: &mut EngineState, outcome: Outcome) -> anyhow::Result<()> {
+        let now = Utc::now().timestamp_micros();
+        for timer in outcome.timers {
+            if timer.deadline_us >= now - STALE_US
+                && !state.alerted.contains(&(timer.rule_id.clone(), timer.customer.clone(), timer.anchor_seq))
+            {
+                state.timers.push(Reverse(timer));
+            }
+        }
+        for trigger in outcome.triggers {
+            if trigger.alert.occurred_at.timestamp_micros() < now - STALE_US {
+                continue;
+            }
+            let key = (trigger.rule_id.clone(), trigger.alert.customer_id.clone());
+            let cooldown = self.rules.get(&trigger.rule_id).map_or(0, |r| r.cooldown_seconds) * 1_000_000;
+            if state.last_alert.get(&key).is_some_and(|&last| now - last < cooldown) {
+                continue;
+            }
+            let anchor = (key.0.clone(), key.1.clone(), trigger.alert.anchor_seq);
+            if let Some(alert) = self.alerts.raise(trigger.alert).await? {
+                tracing::info!(rule = %alert.rule_id, customer = %alert.customer_id, id = alert.id, "alert raised");
+                state.last_alert.insert(key, now);
+            }
+            state.alerted.insert(anchor);
+        }
+        Ok(())
+    }
+
+    /// Fires the timers whose deadline the watermark has passed.
+    async fn fire_due(&self, state: &mut EngineState) -> anyhow::Result<()> {
+        let watermark = Utc::now().timestamp_micros() - LATENESS.as_micros() as i64;
+        let mut due = Vec::new();
+        while state.timers.peek().is_some_and(|t| t.0.deadline_us <= watermark) {
+            if let Some(Reverse(timer)) = state.timers.pop() {
+                due.push(timer);
+            }
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        let active = self.active_rules().await?;
+        let outcome = self
+            .index
+            .read(move |data| {
+                let mut outcome = Outcome::default();
+                for timer in due {
+                    let Some(rule) = active.iter().find(|a| a.rule.id == timer.rule_id) else { continue };
+                    let Some(customer) = data.customer(&timer.customer) else { continue };
+                    if let Some(trigger) = expire(data, rule, customer, &timer) {
+                        outcome.triggers.push(trigger);
+                    }
+                }
+                outcome
+            })
+            .await?;
+        self.settle(state, outcome).await
+    }
+
+    /// Cooldowns from the alerts table; timers and recent conditions from the index.
+    async fn rebuild(&self, state: &mut EngineState) -> anyhow::Result<()> {
+        let now = Utc::now();
+        for (rule, customer, at) in self.alerts.latest_per_rule_customer(now - chrono::Duration::days(90)).await? {
+            state.last_alert.insert((rule, customer), at);
+        }
+        let since = now - chrono::Duration::days(91);
+        state.alerted.extend(self.alerts.anchors_since(since).await?);
+        let active = self.active_rules().await?;
+        let now_us = now.timestamp_micros();
+        let outcome = self
+            .index
+            .read(move |data| {
+                let mut outcome = Outcome::default();
+                let compiled = compile(data, &active);
+                // Every event recent enough to start a wait that is still pending, or to have
+                // met a condition in the last minutes, is evaluated again.
+                let horizon = active.iter().map(|a| wait_us(&a.rule.condition)).max().unwrap_or(0);
+                let from = now_us - STALE_US - horizon;
+                for customer in data.customers() {
+                    let start = customer.events.partition_point(|e| e.at_us < from);
+                    let entries: Vec<Entry> = customer.events[start..].to_vec();
+                    if entries.is_empty() {
+                        continue;
+                    }
+                    let mut found = Outcome::default();
+                    evaluate(data, &compiled, customer, &entries, &mut found);
+                    outcome.timers.extend(found.timers);
+                    outcome.triggers.extend(
+                        found
+                            .triggers
+                            .into_iter()
+                            .filter(|t| t.alert.occurred_at.timestamp_micros() >= now_us - REPLAY_US),
+                    );
+                }
+                outcome
+            })
+            .await?;
+        tracing::info!(timers = outcome.timers.len(), "live engine rebuilt its timers");
+        self.settle(state, outcome).await
+    }
+}
+
+/// The engine's own memory: pending timers, when each rule last alerted on each customer,
+/// and which anchors have alerted.
+#[derive(Default)]
+struct EngineState {
+    timers: BinaryHeap<Reverse<Timer>>,
+    last_alert: HashMap<(String, String), i64>,
+    alerted: HashSet<(String, String, i64)>,
+}
+
+/// How long a condition can wait after its anchor.
+fn wait_us(condition: &Condition) -> i64 {
+    1_000_000
+        * match condition {
+            Condition::Sequence { within_seconds, then_absent, .. } => {
+                within_seconds + then_absent.as_ref().map_or(0, |a| a.for_seconds)
+            }
+            Condition::Count { within_seconds, .. } | Condition::Absence { within_seconds, .. } => *within_seconds,
+            Condition::Inactivity { for_seconds } => *for_seconds,
+            Condition::OffPath { .. } => 0,
+        }
+}
+
+/// A rule resolved against the index once per evaluation round: its patterns, and for
+/// off-path rules the journey's stage classifier and expected transitions.
+struct Compiled<'a> {
+    active: &'a Active,
+    patterns: Vec<Pattern<'a>>,
+    stages: Option<(StageClassifier<'a>, Vec<(usize, usize)>)>,
+}
+
+fn compile<'a>(data: &'a IndexData, active: &'a [Active]) -> Vec<Compiled<'a>> {
+    let names: Vec<&str> = (0..data.names_len() as u32).map(|id| data.name(id)).collect();
+    active
+        .iter()
+        .map(|rule| Compiled {
+            active: rule,
+            patterns: rule.patterns.iter().map(|p| Pattern::in_index(p, data)).collect(),
+            stages: rule.journey.as_ref().map(|journey| {
+                let index_of = |name: &str| journey.stages.iter().position(|s| s.name == name);
+                let expected =
+                    journey.expected_path.iter().filter_map(|(a, b)| Some((index_of(a)?, index_of(b)?))).collect();
+                (StageClassifier::new(journey, &names, |p| data.property(p)), expected)
+            }),
+        })
+        .collect()
+}
+
+/// Evaluates every active rule for `entries`, new events of `customer`.
+fn evaluate(
+    data: &IndexData,
+    compiled: &[Compiled<'_>],
+    customer: &CustomerEvents,
+    entries: &[Entry],
+    out: &mut Outcome,
+) {
+    let named: Vec<Entry> = customer.events.iter().filter(|e| e.is_named()).copied().collect();
+    for c in compiled {
+        let (rule, patterns) = (c.active, &c.patterns);
+        match &rule.rule.condition {
+            Condition::Sequence { steps, within_seconds, then_absent } => {
+                let steps_patterns = &patterns[..steps.len()];
+                let mut seen: HashSet<i64> = HashSet::new();
+                for entry in entries.iter().filter(|e| steps_patterns.iter().any(|p| p.matches(e))) {
+                    for instance in sequences(&named, steps_patterns, within_seconds * 1_000_000, entry.at_us) {
+                        let last = instance[instance.len() - 1];
+                        if !seen.insert(last.seq()) {
+                            continue;
+                        }
+                        match then_absent {
+                            None => out.triggers.push(trigger(
+                                data,
+                                rule,
+                                customer,
+                                &instance,
+                                last,
+                                last.at_us,
+                                sequence_message(steps, *within_seconds, None),
+                            )),
+                            Some(absent) => out.timers.push(timer(
+                                rule,
+                                customer,
+                                &instance,
+                                last.at_us + absent.for_seconds * 1_000_000,
+                            )),
+                        }
+                    }
+                }
+            }
+            Condition::Count { event, count, within_seconds } => {
+                let mut seen: HashSet<i64> = HashSet::new();
+                for entry in entries.iter().filter(|e| patterns[0].matches(e)) {
+                    if let Some(window) =
+                        burst(&named, &patterns[0], *count as usize, within_seconds * 1_000_000, entry.at_us)
+                    {
+                        let last = window[window.len() - 1];
+                        if seen.insert(last.seq()) {
+                            let message = format!("{count} × {event} within {}", span(*within_seconds));
+                            out.triggers.push(trigger(data, rule, customer, &window, last, last.at_us, message));
+                        }
+                    }
+                }
+            }
+            Condition::Absence { within_seconds, .. } => {
+                for entry in entries.iter().filter(|e| patterns[0].matches(e)) {
+                    out.timers.push(timer(rule, customer, &[*entry], entry.at_us + within_seconds * 1_000_000));
+                }
+            }
+            Condition::Inactivity { for_seconds } => {
+                // One wait per customer, from their latest event (a late event changes nothing).
+                if let Some(last) = customer.events.last() {
+                    if entries.iter().any(|e| e.seq() == last.seq()) {
+                        out.timers.push(timer(rule, customer, &[*last], last.at_us + for_seconds * 1_000_000));
+                    }
+                }
+            }
+            Condition::OffPath { journey } => {
+                let (Some(journey_def), Some((classifier, expected))) = (&rule.journey, &c.stages) else { continue };
+                for entry in entries.iter().filter(|e| e.is_named()) {
+                    if let Some((from, to)) = off_path(&named, entry, |e| classifier.stage(e), expected) {
+                        let (from_name, to_name) = (&journey_def.stages[from].name, &journey_def.stages[to].name);
+                        let mut message = format!(
+                            "moved from {from_name} to {to_name}, which the {journey:?} journey does not expect"
+                        );
+                        if to > from + 1 {
+                            let skipped: Vec<&str> =
+                                journey_def.stages[from + 1..to].iter().map(|s| s.name.as_str()).collect();
+                            message = format!("{message} (skipped {})", skipped.join(", "));
+                        }
+                        out.triggers.push(trigger(data, rule, customer, &[*entry], *entry, entry.at_us, message));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the wait of `timer` ended without what it waited against.
+fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Timer) -> Option<Trigger> {
+    let named: Vec<Entry> = customer.events.iter().filter(|e| e.is_named()).copied().collect();
+    let started_by: Vec<Entry> = timer
+        .started_by
+        .iter()
+        .filter_map(|(at, seq)| {
+            let i = customer.events.partition_point(|e| (e.at_us, e.seq()) < (*at, *seq));
+            customer.events.get(i).filter(|e| e.seq() == *seq).copied()
+        })
+        .collect();
+    let anchor = *started_by.last()?;
+    let message = match &rule.rule.condition {
+        Condition::Sequence { steps, within_seconds, then_absent: Some(absent_spec) } => {
+            let missing = Pattern::in_index(rule.patterns.last()?, data);
+            if !absent(&named, &missing, anchor.at_us, timer.deadline_us) {
+                return None;
+            }
+            sequence_message(steps, *within_seconds, Some(absent_spec))
+        }
+        Condition::Absence { after, missing, within_seconds } => {
+            if !absent(&named, &Pattern::in_index(&rule.patterns[1], data), anchor.at_us, timer.deadline_us) {
+                return None;
+            }
+            format!("{after}, then no {} within {}", missing.join(" or "), span(*within_seconds))
+        }
+        Condition::Inactivity { for_seconds } => {
+            let active_since = customer.events.iter().any(|e| e.at_us > anchor.at_us && e.at_us <= timer.deadline_us);
+            if active_since {
+                return None;
+            }
+            format!("no activity for {} since {}", span(*for_seconds), data.name(anchor.name()))
+        }
+        _ => return None,
+    };
+    Some(trigger(data, rule, customer, &started_by, anchor, timer.deadline_us, message))
+}
+
+fn timer(rule: &Active, customer: &CustomerEvents, started_by: &[Entry], deadline_us: i64) -> Timer {
+    let anchor = started_by[started_by.len() - 1];
+    Timer {
+        deadline_us,
+        anchor_seq: anchor.seq(),
+        rule_id: rule.rule.id.clone(),
+        customer: customer.id.to_string(),
+        anchor_at_us: anchor.at_us,
+        started_by: started_by.iter().map(|e| (e.at_us, e.seq())).collect(),
+    }
+}
+
+fn trigger(
+    data: &IndexData,
+    rule: &Active,
+    customer: &CustomerEvents,
+    events: &[Entry],
+    anchor: Entry,
+    occurred_us: i64,
+    message: String,
+) -> Trigger {
+    let alert_event = |e: &Entry| AlertEvent {
+        seq: e.seq(),
+        event: e.is_named().then(|| data.name(e.name()).to_string()),
+        at: time(e.at_us),
+    };
+    let before = customer.events.partition_point(|e| e.at_us <= occurred_us);
+    let context = customer.events[before.saturating_sub(CONTEXT_EVENTS)..before].iter().map(alert_event).collect();
+    Trigger {
+        rule_id: rule.rule.id.clone(),
+        alert: NewAlert {
+            rule_id: rule.rule.id.clone(),
+            rule_name: rule.rule.name.clone(),
+            customer_id: customer.id.to_string(),
+            anchor_seq: anchor.seq(),
+            message,
+            triggering: events.iter().map(alert_event).collect(),
+            context,
+            occurred_at: time(occurred_us),
+        },
+    }
+}
+
+fn sequence_message(steps: &[String], within_seconds: i64, absent: Option<&crate::rules::Absent>) -> String {
+    let mut message = format!("{} within {}", steps.join(" → "), span(within_seconds));
+    if let Some(absent) = absent {
+        message = format!("{message}, then no {} for {}", absent.events.join(" or "), span(absent.for_seconds));
+    }
+    message
+}
+
+fn time(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// A duration in the largest whole unit: "90 s", "5 min", "1 h", "3 d".
+pub fn span(seconds: i64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
