@@ -59,6 +59,8 @@ pub struct OpenOptions {
     pub cors_origins: Vec<String>,
     /// The longest gap between two events of one session.
     pub session_gap: chrono::Duration,
+    /// How long after its deadline a rule's timer fires, so late events still count.
+    pub rule_lateness: std::time::Duration,
 }
 
 /// Where the database lives: a file, or memory (tests).
@@ -84,12 +86,13 @@ impl Wayline {
         cors_origins: Vec<String>,
     ) -> Result<Self, OpenError> {
         let session_gap = chrono::Duration::minutes(config::DEFAULT_SESSION_GAP_MINUTES);
-        Self::open_with(db, OpenOptions { leptos_options, cors_origins, session_gap }).await
+        Self::open_with(db, OpenOptions { leptos_options, cors_origins, session_gap, rule_lateness: live::LATENESS })
+            .await
     }
 
     /// As [`Wayline::open`], with every option.
     pub async fn open_with(db: Database<'_>, options: OpenOptions) -> Result<Self, OpenError> {
-        let OpenOptions { leptos_options, cors_origins, session_gap } = options;
+        let OpenOptions { leptos_options, cors_origins, session_gap, rule_lateness } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
         let (live_feed, live_batches) = LiveFeed::new();
@@ -116,6 +119,7 @@ impl Wayline {
             rules: rules.clone(),
             journeys: journeys.clone(),
             alerts: alerts.clone(),
+            lateness: rule_lateness,
         };
         tokio::spawn(engine.run(live_batches));
         let (shutdown, stopping) = watch::channel(false);

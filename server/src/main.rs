@@ -179,6 +179,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         leptos_options: leptos_options(&settings.site_root, settings.addr),
         cors_origins: settings.cors_origins.clone(),
         session_gap: chrono::Duration::minutes(settings.session_gap_minutes),
+        rule_lateness: server::live::LATENESS,
     };
     let wayline = Wayline::open_with(Database::File(&settings.db), options)
         .await

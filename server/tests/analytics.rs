@@ -238,6 +238,7 @@ async fn a_configured_session_gap_decides_where_sessions_and_paths_end() {
         leptos_options: leptos_options(Path::new("target/site"), addr),
         cors_origins: vec![],
         session_gap: chrono::Duration::minutes(60),
+        rule_lateness: server::live::LATENESS,
     };
     let wayline = Wayline::open_with(Database::InMemory, options).await.unwrap();
     let router = wayline.router();

@@ -69,6 +69,8 @@ pub struct Engine {
     pub rules: Arc<Rules>,
     pub journeys: Arc<Journeys>,
     pub alerts: Alerts,
+    /// How far the timers' watermark runs behind the wall clock ([`LATENESS`] by default).
+    pub lateness: Duration,
 }
 
 /// A rule waiting for something not to happen until `deadline_us` (event time).
@@ -241,7 +243,7 @@ impl Engine {
 
     /// Fires the timers whose deadline the watermark has passed.
     async fn fire_due(&self, state: &mut EngineState) -> anyhow::Result<()> {
-        let watermark = Utc::now().timestamp_micros() - LATENESS.as_micros() as i64;
+        let watermark = Utc::now().timestamp_micros() - self.lateness.as_micros() as i64;
         let mut due = Vec::new();
         while state.timers.peek().is_some_and(|t| t.0.deadline_us <= watermark) {
             if let Some(Reverse(timer)) = state.timers.pop() {

@@ -1,0 +1,291 @@
+//! Rules and alerts through the real store, live engine and HTTP: each rule type on event
+//! sequences written by hand (late and out-of-order events included), timers that fire with
+//! no further events, cooldowns, a restart in the middle of a wait, the alert lifecycle and
+//! the alert stream. Timers run with no lateness here, so a wait of 2 s ends 2 s later.
+
+use std::{path::Path, time::Duration};
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use server::{leptos_options, sources::DEMO_WRITE_KEY, Database, OpenOptions, Wayline};
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    wayline: Wayline,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(db: Database<'_>) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = OpenOptions {
+        leptos_options: leptos_options(Path::new("target/site"), addr),
+        cors_origins: vec![],
+        session_gap: chrono::Duration::minutes(30),
+        rule_lateness: Duration::ZERO,
+    };
+    let wayline = Wayline::open_with(db, options).await.unwrap();
+    let router = wayline.router();
+    let task = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Server { base: format!("http://{addr}"), client: reqwest::Client::new(), wayline, task }
+}
+
+impl Server {
+    async fn put_rule(&self, rule: Value) {
+        let id = rule["id"].as_str().unwrap().to_string();
+        let response = self.client.put(format!("{}/api/v1/rules/{id}", self.base)).json(&rule).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    async fn post(&self, batch: Vec<Value>) {
+        let response = self
+            .client
+            .post(format!("{}/v1/batch", self.base))
+            .basic_auth(DEMO_WRITE_KEY, Some(""))
+            .json(&json!({ "batch": batch }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    async fn alerts(&self, query: &str) -> Vec<Value> {
+        let url = format!("{}/api/v1/alerts?{query}", self.base);
+        self.client.get(url).send().await.unwrap().json::<Vec<Value>>().await.unwrap()
+    }
+
+    /// Waits up to `seconds` for the alerts of `rule` to number `count`.
+    async fn wait_for(&self, rule: &str, count: usize, seconds: u64) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let found = self.alerts(&format!("rule={rule}")).await;
+            if found.len() >= count || tokio::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        self.wayline.close().await;
+    }
+}
+
+/// A track event `minutes_ago` minutes ago (fractions allowed).
+fn track(id: &str, user: &str, event: &str, minutes_ago: f64) -> Value {
+    let at = Utc::now() - chrono::Duration::milliseconds((minutes_ago * 60_000.0) as i64);
+    json!({ "type": "track", "messageId": id, "userId": user, "event": event, "timestamp": at.to_rfc3339() })
+}
+
+fn events_of(alert: &Value, key: &str) -> Vec<String> {
+    alert[key].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap_or("").to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_burst_of_views_raises_one_alert_and_the_cooldown_holds_the_next() {
+    let s = start(Database::InMemory).await;
+    s.put_rule(json!({ "id": "hot", "name": "3 views in 5 min",
+        "condition": { "type": "count", "event": "product_viewed", "count": 3, "within_seconds": 300 } }))
+        .await;
+    // ann: 3 views within 4 minutes → alert. bob: 3 views over 10 minutes → none.
+    s.post(vec![
+        track("a1", "ann", "product_viewed", 4.0),
+        track("a2", "ann", "Home", 3.0),
+        track("a3", "ann", "product_viewed", 2.0),
+        track("b1", "bob", "product_viewed", 10.0),
+        track("b2", "bob", "product_viewed", 5.5),
+        track("b3", "bob", "product_viewed", 0.5),
+    ])
+    .await;
+    s.post(vec![track("a4", "ann", "product_viewed", 0.1)]).await;
+    let alerts = s.wait_for("hot", 1, 5).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["customer_id"], "ann");
+    assert_eq!(events_of(&alerts[0], "triggering"), vec!["product_viewed"; 3]);
+    assert_eq!(alerts[0]["message"], "3 × product_viewed within 5 min");
+    // More views now: the same condition again, held back by the hour's cooldown.
+    s.post(vec![track("a5", "ann", "product_viewed", 0.05), track("a6", "ann", "product_viewed", 0.0)]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.alerts("rule=hot").await.len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_abandoned_cart_alerts_when_its_wait_runs_out_with_no_further_event() {
+    let s = start(Database::InMemory).await;
+    s.put_rule(json!({ "id": "cart", "name": "Cart abandoned",
+        "condition": { "type": "absence", "after": "added_to_cart", "missing": ["purchase_completed"], "within_seconds": 2 } }))
+    .await;
+    // cat buys within the 2 s; dan does not, and sends nothing more.
+    s.post(vec![track("c1", "cat", "added_to_cart", 0.0), track("d1", "dan", "added_to_cart", 0.0)]).await;
+    s.post(vec![track("c2", "cat", "purchase_completed", -0.01)]).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(s.alerts("rule=cart").await.is_empty(), "not before the wait is over");
+    let alerts = s.wait_for("cart", 1, 6).await;
+    let customers: Vec<&str> = alerts.iter().map(|a| a["customer_id"].as_str().unwrap()).collect();
+    assert_eq!(customers, vec!["dan"]);
+    assert_eq!(alerts[0]["message"], "added_to_cart, then no purchase_completed within 2 s");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.alerts("rule=cart").await.len(), 1, "cat bought in time");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_sequence_counts_events_in_event_time_even_when_they_arrive_out_of_order() {
+    let s = start(Database::InMemory).await;
+    s.put_rule(json!({ "id": "trouble", "name": "Payment trouble",
+        "condition": { "type": "sequence", "steps": ["payment_failed", "support_ticket_created"], "within_seconds": 3600 } }))
+    .await;
+    // The ticket (1 minute ago) arrives before the failure (5 minutes ago) that it followed.
+    s.post(vec![track("e2", "eve", "support_ticket_created", 1.0)]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s.alerts("rule=trouble").await.is_empty(), "half a sequence");
+    s.post(vec![track("e1", "eve", "payment_failed", 5.0)]).await;
+    // fay: ticket before the failure, in event time: not the sequence.
+    s.post(vec![track("f1", "fay", "support_ticket_created", 5.0), track("f2", "fay", "payment_failed", 1.0)]).await;
+    let alerts = s.wait_for("trouble", 1, 5).await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["customer_id"], "eve");
+    assert_eq!(events_of(&alerts[0], "triggering"), vec!["payment_failed", "support_ticket_created"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.alerts("rule=trouble").await.len(), 1, "fay's events are in the wrong order");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn leaving_the_expected_path_and_going_quiet_both_alert() {
+    let s = start(Database::InMemory).await;
+    let mut off_path: Value =
+        s.client.get(format!("{}/api/v1/rules/off-path", s.base)).send().await.unwrap().json().await.unwrap();
+    off_path["enabled"] = json!(true);
+    s.put_rule(off_path).await;
+    s.put_rule(json!({ "id": "quiet", "name": "Quiet", "condition": { "type": "inactivity", "for_seconds": 2 } }))
+        .await;
+    // gus: Home (Discovery) then straight to the cart (Conversion), skipping Engagement.
+    // hal: Home then a product (Discovery → Engagement), as expected.
+    s.post(vec![
+        track("g1", "gus", "Home", 0.2),
+        track("g2", "gus", "added_to_cart", 0.1),
+        track("h1", "hal", "Home", 0.2),
+        track("h2", "hal", "product_viewed", 0.1),
+    ])
+    .await;
+    let off = s.wait_for("off-path", 1, 5).await;
+    assert_eq!(off.len(), 1, "{off:?}");
+    assert_eq!(off[0]["customer_id"], "gus");
+    assert_eq!(
+        off[0]["message"],
+        "moved from Discovery to Conversion, which the \"default\" journey does not expect (skipped Engagement)"
+    );
+    assert_eq!(events_of(&off[0], "context"), vec!["Home", "added_to_cart"]);
+    // Neither sends anything more: both go quiet after 2 s.
+    let quiet = s.wait_for("quiet", 2, 8).await;
+    let mut customers: Vec<&str> = quiet.iter().map(|a| a["customer_id"].as_str().unwrap()).collect();
+    customers.sort();
+    assert_eq!(customers, vec!["gus", "hal"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_wait_pending_at_a_restart_still_ends_in_an_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wayline.duckdb");
+    let s = start(Database::File(&db)).await;
+    s.put_rule(json!({ "id": "cart", "name": "Cart abandoned",
+        "condition": { "type": "absence", "after": "added_to_cart", "missing": ["purchase_completed"], "within_seconds": 3 } }))
+    .await;
+    s.post(vec![track("i1", "ivy", "added_to_cart", 0.0)]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.stop().await;
+
+    // The process was down when the wait began to run out; the rebuilt engine still alerts,
+    // once.
+    let s = start(Database::File(&db)).await;
+    let alerts = s.wait_for("cart", 1, 8).await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["customer_id"], "ivy");
+    s.stop().await;
+    let s = start(Database::File(&db)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(s.alerts("rule=cart").await.len(), 1, "a second restart raises nothing again");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn alerts_are_acknowledged_assigned_resolved_and_streamed() {
+    let s = start(Database::InMemory).await;
+    s.put_rule(json!({ "id": "hot", "name": "2 views in a minute",
+        "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
+        .await;
+    let mut stream = s.client.get(format!("{}/api/v1/stream/alerts", s.base)).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut received = String::new();
+    read_until(&mut stream, "event: snapshot", &mut received).await;
+
+    s.post(vec![track("j1", "jo", "product_viewed", 0.5), track("j2", "jo", "product_viewed", 0.2)]).await;
+    read_until(&mut stream, "event: alert", &mut received).await;
+    assert!(received.contains("\"customer_id\":\"jo\""), "{received}");
+    let id = s.wait_for("hot", 1, 5).await[0]["id"].as_i64().unwrap();
+
+    let patch = |body: Value| {
+        let client = s.client.clone();
+        let url = format!("{}/api/v1/alerts/{id}", s.base);
+        async move { client.patch(url).json(&body).send().await.unwrap() }
+    };
+    let acked: Value = patch(json!({ "state": "acknowledged", "assignee": "sam" })).await.json().await.unwrap();
+    assert_eq!((acked["state"].as_str(), acked["assignee"].as_str()), (Some("acknowledged"), Some("sam")));
+    read_until(&mut stream, "\"state\":\"acknowledged\"", &mut received).await;
+    let resolved: Value = patch(json!({ "state": "resolved", "note": "sent a coupon" })).await.json().await.unwrap();
+    assert_eq!(resolved["note"], "sent a coupon");
+    let refused = patch(json!({ "state": "acknowledged" })).await;
+    assert_eq!(refused.status(), 409);
+    assert!(refused.text().await.unwrap().contains("reopen"));
+    assert_eq!(s.alerts("state=resolved&assignee=sam").await.len(), 1);
+    assert!(s.alerts("state=open").await.is_empty());
+    let missing = s.client.get(format!("{}/api/v1/alerts/999", s.base)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // A client that reconnects after the first version gets what changed since, as it is now.
+    let mut resumed = s
+        .client
+        .get(format!("{}/api/v1/stream/alerts", s.base))
+        .header("Last-Event-ID", acked["version"].as_i64().unwrap() - 1)
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    read_until(&mut resumed, "\"state\":\"resolved\"", &mut text).await;
+    assert!(text.contains("id: 3"), "{text}");
+    assert!(!text.contains("event: snapshot"));
+    s.stop().await;
+}
+
+/// Reads an SSE response into `received` until it holds `needle` (at most 5 s).
+async fn read_until(response: &mut reqwest::Response, needle: &str, received: &mut String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !received.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk()).await.expect("the stream went quiet");
+        let chunk = chunk.unwrap().expect("the stream ended");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn a_rule_that_cannot_work_is_refused_with_the_fix() {
+    let s = start(Database::InMemory).await;
+    let response = s
+        .client
+        .put(format!("{}/api/v1/rules/bad", s.base))
+        .json(&json!({ "id": "bad", "name": "Bad", "condition": { "type": "count", "event": "x", "count": 3, "within_seconds": 0 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("within_seconds must be 1"));
+    let rules: Vec<Value> =
+        s.client.get(format!("{}/api/v1/rules", s.base)).send().await.unwrap().json().await.unwrap();
+    assert!(rules.iter().any(|r| r["id"] == "cart-abandoned" && r["enabled"] == false), "examples, off");
+    s.stop().await;
+}
