@@ -109,11 +109,17 @@ pub enum AlertError {
     Store(#[from] StoreError),
 }
 
-/// Where ids and versions continue from; writes take it in turn.
+/// Where ids and versions continue from, and which (rule, customer, anchor) have alerted;
+/// writes take it in turn.
 struct Counters {
     last_id: i64,
     last_version: i64,
+    raised: std::collections::HashSet<(String, String, i64)>,
 }
+
+/// How far back raised anchors are remembered: longer than any rule can wait (90 days) plus
+/// the day after which conditions are too old to alert on.
+const REMEMBERED_DAYS: i64 = 92;
 
 /// The alert store and the channel that announces every change. Cheap to clone.
 #[derive(Clone)]
@@ -131,9 +137,17 @@ impl Alerts {
         let (last_id, last_version) = store
             .read(|conn| Ok(conn.query_row(sql::ALERTS_COUNTERS, [], |row| Ok((row.get(0)?, row.get(1)?)))?))
             .await?;
+        let since = Micros::of(Utc::now() - chrono::Duration::days(REMEMBERED_DAYS));
+        let raised = store
+            .read(move |conn| {
+                let mut stmt = conn.prepare(sql::ALERTS_ANCHORS_SINCE)?;
+                let rows = stmt.query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?;
         Ok(Alerts {
             store,
-            counters: Arc::new(Mutex::new(Counters { last_id, last_version })),
+            counters: Arc::new(Mutex::new(Counters { last_id, last_version, raised })),
             changes: broadcast::channel(CHANGES_CAPACITY).0,
         })
     }
@@ -145,56 +159,87 @@ impl Alerts {
 
     /// Stores a new alert; `None` when the rule already alerted on this customer and anchor.
     pub async fn raise(&self, alert: NewAlert) -> Result<Option<Alert>, AlertError> {
+        Ok(self.raise_all(vec![alert]).await?.pop())
+    }
+
+    /// Stores new alerts in one append and announces them; those the rule already raised
+    /// for the same customer and anchor are left out (and out of the answer).
+    pub async fn raise_all(&self, alerts: Vec<NewAlert>) -> Result<Vec<Alert>, AlertError> {
         let mut counters = self.counters.lock().await;
-        let (id, version, now) = (counters.last_id + 1, counters.last_version + 1, Utc::now());
-        let json = |events: &Vec<AlertEvent>| serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
-        let (triggering, context) = (json(&alert.triggering), json(&alert.context));
-        let row = alert.clone();
-        let inserted = self
+        let now = Utc::now();
+        let mut stored: Vec<Alert> = Vec::new();
+        for alert in alerts {
+            let key = (alert.rule_id.clone(), alert.customer_id.clone(), alert.anchor_seq);
+            if counters.raised.contains(&key) {
+                continue;
+            }
+            let (id, version) =
+                (counters.last_id + 1 + stored.len() as i64, counters.last_version + 1 + stored.len() as i64);
+            counters.raised.insert(key);
+            stored.push(Alert {
+                id,
+                rule_id: alert.rule_id,
+                rule_name: alert.rule_name,
+                customer_id: alert.customer_id,
+                anchor_seq: alert.anchor_seq,
+                state: AlertState::Open,
+                assignee: None,
+                note: None,
+                message: alert.message,
+                triggering: alert.triggering,
+                context: alert.context,
+                occurred_at: alert.occurred_at,
+                created_at: now,
+                updated_at: now,
+                version,
+            });
+        }
+        if stored.is_empty() {
+            return Ok(stored);
+        }
+        let rows = stored.clone();
+        let appended = self
             .store
             .read(move |conn| {
-                Ok(conn.execute(
-                    sql::ALERTS_INSERT,
-                    params![
-                        id,
-                        row.rule_id,
-                        row.rule_name,
-                        row.customer_id,
-                        row.anchor_seq,
-                        row.message,
-                        triggering,
-                        context,
-                        Micros::of(row.occurred_at),
-                        Micros::of(now),
-                        Micros::of(now),
-                        version
-                    ],
-                )?)
+                // The Appender: single-row INSERTs cost milliseconds each here.
+                let mut appender = conn.appender("alerts")?;
+                let json = |events: &Vec<AlertEvent>| serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
+                for a in &rows {
+                    appender.append_row(params![
+                        a.id,
+                        a.rule_id,
+                        a.rule_name,
+                        a.customer_id,
+                        a.anchor_seq,
+                        a.state.as_str(),
+                        a.assignee,
+                        a.note,
+                        a.message,
+                        json(&a.triggering),
+                        json(&a.context),
+                        Micros::of(a.occurred_at),
+                        Micros::of(a.created_at),
+                        Micros::of(a.updated_at),
+                        a.version
+                    ])?;
+                }
+                appender.flush()?;
+                Ok(())
             })
-            .await?;
-        if inserted == 0 {
-            return Ok(None);
+            .await;
+        if let Err(e) = appended {
+            for a in &stored {
+                counters.raised.remove(&(a.rule_id.clone(), a.customer_id.clone(), a.anchor_seq));
+            }
+            return Err(e.into());
         }
-        (counters.last_id, counters.last_version) = (id, version);
-        let stored = Alert {
-            id,
-            rule_id: alert.rule_id,
-            rule_name: alert.rule_name,
-            customer_id: alert.customer_id,
-            anchor_seq: alert.anchor_seq,
-            state: AlertState::Open,
-            assignee: None,
-            note: None,
-            message: alert.message,
-            triggering: alert.triggering,
-            context: alert.context,
-            occurred_at: alert.occurred_at,
-            created_at: now,
-            updated_at: now,
-            version,
-        };
-        let _ = self.changes.send(stored.clone());
-        Ok(Some(stored))
+        if let Some(last) = stored.last() {
+            (counters.last_id, counters.last_version) = (last.id, last.version);
+        }
+        for alert in &stored {
+            let _ = self.changes.send(alert.clone());
+        }
+        Ok(stored)
     }
 
     /// Changes an alert's state, assignee or note.

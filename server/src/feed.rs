@@ -74,21 +74,22 @@ pub async fn frames(
         Some(after) => {
             let missed = store.events_after(after, RESUME_LIMIT + 1).await?;
             if missed.len() > RESUME_LIMIT {
-                snapshot(store).await?
+                snapshot(hub)
             } else {
                 let id = missed.last().map(|e| e.seq).or(Some(after));
                 Frame { id, frame: StreamFrame::Events { events: missed.iter().map(live_event).collect() } }
             }
         }
-        None => snapshot(store).await?,
+        None => snapshot(hub),
     };
     let high_water = first.id.unwrap_or(0);
     Ok(stream::once(async move { first }).chain(live_frames(receiver, high_water)))
 }
 
-async fn snapshot(store: &Store) -> Result<Frame, StoreError> {
-    let events: Vec<LiveEvent> = store.recent_events(SNAPSHOT_EVENTS).await?.iter().map(live_event).collect();
-    Ok(Frame { id: events.first().map(|e| e.seq), frame: StreamFrame::Snapshot { events } })
+/// The newest events, from the hub's memory.
+fn snapshot(hub: &Hub) -> Frame {
+    let events: Vec<LiveEvent> = hub.recent().iter().take(SNAPSHOT_EVENTS).map(live_event).collect();
+    Frame { id: events.first().map(|e| e.seq), frame: StreamFrame::Snapshot { events } }
 }
 
 struct Live {

@@ -1,11 +1,17 @@
 //! The hub: fans every committed batch out to whoever listens (SSE streams today, the live
 //! engine later) over one tokio broadcast channel.
 
-use std::sync::Arc;
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
 
 use tokio::sync::broadcast;
 
-use crate::store::CommittedBatch;
+use crate::store::{CommittedBatch, StoredEvent};
+
+/// Newest events kept in memory, so a new stream's first frame costs no query.
+pub const RECENT_EVENTS: usize = 50;
 
 /// Batches a slow listener may fall behind before it is told to resync.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -14,16 +20,37 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<CommittedBatch>>,
+    recent: Arc<Mutex<VecDeque<StoredEvent>>>,
 }
 
 impl Hub {
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
-        Hub { sender }
+        Hub { sender, recent: Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_EVENTS))) }
+    }
+
+    /// Starts the in-memory list of newest events (oldest first) from the store's.
+    pub fn seed(&self, events: Vec<StoredEvent>) {
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.extend(events);
+            let excess = recent.len().saturating_sub(RECENT_EVENTS);
+            recent.drain(..excess);
+        }
+    }
+
+    /// The newest events, newest first.
+    pub fn recent(&self) -> Vec<StoredEvent> {
+        self.recent.lock().map(|r| r.iter().rev().cloned().collect()).unwrap_or_default()
     }
 
     /// Tells every current listener about a committed batch. Never blocks.
     pub fn publish(&self, batch: Arc<CommittedBatch>) {
+        if let Ok(mut recent) = self.recent.lock() {
+            let tail = batch.events.len().saturating_sub(RECENT_EVENTS);
+            recent.extend(batch.events[tail..].iter().cloned());
+            let excess = recent.len().saturating_sub(RECENT_EVENTS);
+            recent.drain(..excess);
+        }
         // No listener is not an error: nobody is watching right now.
         let _ = self.sender.send(batch);
     }

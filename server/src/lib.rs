@@ -109,10 +109,14 @@ impl Wayline {
             Database::InMemory => Store::open_in_memory(WriterConfig::default(), on_commit)?,
         };
         index.load(&store).await?;
+        let mut newest = store.recent_events(hub::RECENT_EVENTS).await?;
+        newest.reverse();
+        hub.seed(newest);
         let sources = std::sync::Arc::new(Sources::load(store.clone()).await?);
         let journeys = std::sync::Arc::new(Journeys::load(store.clone()).await?);
         let rules = std::sync::Arc::new(Rules::load(store.clone()).await?);
         let alerts = Alerts::load(store.clone()).await?;
+        let live_status = std::sync::Arc::new(live::LiveStatus::default());
         let engine = Engine {
             index: index.clone(),
             store: store.clone(),
@@ -120,6 +124,7 @@ impl Wayline {
             journeys: journeys.clone(),
             alerts: alerts.clone(),
             lateness: rule_lateness,
+            status: live_status.clone(),
         };
         tokio::spawn(engine.run(live_batches));
         let (shutdown, stopping) = watch::channel(false);
@@ -128,6 +133,7 @@ impl Wayline {
             index,
             rules,
             alerts,
+            live_status,
             session_gap_us: session_gap.num_microseconds().unwrap_or(analytics::stages::SESSION_GAP_US),
             cors_origins,
             leptos_options,

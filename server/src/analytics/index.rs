@@ -331,6 +331,11 @@ impl EventIndex {
         Ok(())
     }
 
+    /// The newest sequence number committed, and the newest applied to the index.
+    pub fn progress(&self) -> (i64, i64) {
+        (self.shared.committed.load(Ordering::SeqCst), *self.shared.applied.borrow())
+    }
+
     /// Makes sure the named properties are materialised: reads each missing one from the
     /// store for every event applied so far (holding the index still meanwhile, so no event
     /// is missed), after which every applied batch keeps it current.

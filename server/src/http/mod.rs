@@ -7,6 +7,7 @@ mod dead_letters;
 pub mod error;
 mod ingest;
 mod journeys;
+mod live;
 mod rules;
 mod stream;
 
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::get).patch(alerts::change))
         .route("/api/v1/stream/alerts", get(alerts::stream))
+        .route("/api/v1/live/status", get(live::status))
         .route("/api/v1/dead-letters", get(dead_letters::list))
         .route("/api/v1/dead-letters/{id}/replay", post(dead_letters::replay))
         .route("/healthz", get(|| async { "ok" }));

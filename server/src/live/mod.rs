@@ -12,7 +12,10 @@ pub mod conditions;
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap, HashSet},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicI64, AtomicUsize, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -45,6 +48,16 @@ const REPLAY_US: i64 = 10 * 60 * 1_000_000;
 /// The customer's latest events kept with an alert as context.
 const CONTEXT_EVENTS: usize = 10;
 
+/// How far the engine has got, for the status endpoint and the benchmarks.
+#[derive(Debug, Default)]
+pub struct LiveStatus {
+    /// The newest sequence number whose batch the rules have been evaluated for.
+    pub evaluated_seq: AtomicI64,
+    pub pending_timers: AtomicUsize,
+    pub active_rules: AtomicUsize,
+    pub alerts_raised: AtomicUsize,
+}
+
 /// Hands committed batches to the engine; called after the event index's feed.
 pub struct LiveFeed {
     sender: mpsc::UnboundedSender<Arc<CommittedBatch>>,
@@ -71,6 +84,7 @@ pub struct Engine {
     pub alerts: Alerts,
     /// How far the timers' watermark runs behind the wall clock ([`LATENESS`] by default).
     pub lateness: Duration,
+    pub status: Arc<LiveStatus>,
 }
 
 /// A rule waiting for something not to happen until `deadline_us` (event time).
@@ -146,6 +160,8 @@ impl Engine {
         if let Err(e) = self.rebuild(&mut state).await {
             tracing::error!(error = %e, "the live engine could not rebuild its timers");
         }
+        // Everything indexed before the rebuild has been evaluated by it.
+        self.status.evaluated_seq.fetch_max(self.index.progress().1, Ordering::SeqCst);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -182,7 +198,16 @@ impl Engine {
     }
 
     async fn on_batches(&self, state: &mut EngineState, batches: Vec<Arc<CommittedBatch>>) -> anyhow::Result<()> {
+        let newest = batches.iter().filter_map(|b| b.events.last()).map(|e| e.seq).max().unwrap_or(0);
+        let result = self.evaluate_batches(state, batches).await;
+        self.status.evaluated_seq.fetch_max(newest, Ordering::SeqCst);
+        self.status.pending_timers.store(state.timers.len(), Ordering::Relaxed);
+        result
+    }
+
+    async fn evaluate_batches(&self, state: &mut EngineState, batches: Vec<Arc<CommittedBatch>>) -> anyhow::Result<()> {
         let active = self.active_rules().await?;
+        self.status.active_rules.store(active.len(), Ordering::Relaxed);
         if active.is_empty() {
             return Ok(());
         }
@@ -222,21 +247,26 @@ impl Engine {
                 state.timers.push(Reverse(timer));
             }
         }
+        let mut raising: Vec<NewAlert> = Vec::new();
+        let mut keys: HashSet<(String, String)> = HashSet::new();
         for trigger in outcome.triggers {
             if trigger.alert.occurred_at.timestamp_micros() < now - STALE_US {
                 continue;
             }
             let key = (trigger.rule_id.clone(), trigger.alert.customer_id.clone());
             let cooldown = self.rules.get(&trigger.rule_id).map_or(0, |r| r.cooldown_seconds) * 1_000_000;
-            if state.last_alert.get(&key).is_some_and(|&last| now - last < cooldown) {
+            let cooling = state.last_alert.get(&key).is_some_and(|&last| now - last < cooldown);
+            // One alert per rule and customer per round; the cooldown holds back the rest.
+            if cooling || (cooldown > 0 && !keys.insert(key.clone())) {
                 continue;
             }
-            let anchor = (key.0.clone(), key.1.clone(), trigger.alert.anchor_seq);
-            if let Some(alert) = self.alerts.raise(trigger.alert).await? {
-                tracing::info!(rule = %alert.rule_id, customer = %alert.customer_id, id = alert.id, "alert raised");
-                state.last_alert.insert(key, now);
-            }
-            state.alerted.insert(anchor);
+            state.alerted.insert((key.0, key.1, trigger.alert.anchor_seq));
+            raising.push(trigger.alert);
+        }
+        for alert in self.alerts.raise_all(raising).await? {
+            tracing::info!(rule = %alert.rule_id, customer = %alert.customer_id, id = alert.id, "alert raised");
+            self.status.alerts_raised.fetch_add(1, Ordering::Relaxed);
+            state.last_alert.insert((alert.rule_id, alert.customer_id), now);
         }
         Ok(())
     }
@@ -250,6 +280,7 @@ impl Engine {
                 due.push(timer);
             }
         }
+        self.status.pending_timers.store(state.timers.len(), Ordering::Relaxed);
         if due.is_empty() {
             return Ok(());
         }

@@ -71,7 +71,6 @@ pub const WRITE_QUERIES: &[&str] = &[
     DEAD_LETTERS_MARK_REPLAYED,
     RULES_UPSERT,
     RULES_DELETE,
-    ALERTS_INSERT,
     ALERTS_UPDATE,
 ];
 
@@ -89,7 +88,6 @@ pub const RULES_SELECT_ALL: &str = query!("rules/select_all.sql");
 pub const RULES_UPSERT: &str = query!("rules/upsert.sql");
 pub const RULES_DELETE: &str = query!("rules/delete.sql");
 
-pub const ALERTS_INSERT: &str = query!("alerts/insert.sql");
 pub const ALERTS_UPDATE: &str = query!("alerts/update.sql");
 pub const ALERTS_SELECT: &str = query!("alerts/select.sql");
 pub const ALERTS_SELECT_ONE: &str = query!("alerts/select_one.sql");
