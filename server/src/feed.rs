@@ -1,6 +1,8 @@
 //! The live event feed behind the Live page: committed events as wire types, and the stream
 //! of frames one SSE connection receives (snapshot or resume, then live batches).
 
+use std::sync::Arc;
+
 use futures::{stream, Stream, StreamExt};
 use serde_json::Value;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -8,7 +10,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use app::types::{LiveEvent, StreamFrame};
 
 use crate::{
-    hub::Hub,
+    hub::{Hub, Published},
     store::{value_of, Store, StoreError, StoredEvent},
 };
 
@@ -52,11 +54,29 @@ pub fn channel(context: &Value) -> Option<String> {
     (!host.is_empty()).then(|| host.to_string())
 }
 
-/// A frame with the SSE id it carries (the newest sequence number in it).
+/// A frame ready to send: its SSE id (the newest sequence number in it), its SSE event
+/// name and its JSON, which streams share when they send the same batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     pub id: Option<i64>,
-    pub frame: StreamFrame,
+    pub name: &'static str,
+    pub json: Arc<str>,
+}
+
+impl Frame {
+    fn of(id: Option<i64>, frame: &StreamFrame) -> Self {
+        Frame { id, name: frame.sse_name(), json: Arc::from(encode(frame)) }
+    }
+
+    /// The frame decoded again (tests and tools).
+    pub fn decode(&self) -> Option<StreamFrame> {
+        serde_json::from_str(&self.json).ok()
+    }
+}
+
+fn encode(frame: &StreamFrame) -> String {
+    serde_json::to_string(frame)
+        .unwrap_or_else(|e| format!("{{\"kind\":\"resync\",\"reason\":\"encoding failed: {e}\"}}"))
 }
 
 /// The frames for one connection: first a snapshot (or, with `resume_after`, what was missed
@@ -77,7 +97,7 @@ pub async fn frames(
                 snapshot(hub)
             } else {
                 let id = missed.last().map(|e| e.seq).or(Some(after));
-                Frame { id, frame: StreamFrame::Events { events: missed.iter().map(live_event).collect() } }
+                Frame::of(id, &StreamFrame::Events { events: missed.iter().map(live_event).collect() })
             }
         }
         None => snapshot(hub),
@@ -89,44 +109,52 @@ pub async fn frames(
 /// The newest events, from the hub's memory.
 fn snapshot(hub: &Hub) -> Frame {
     let events: Vec<LiveEvent> = hub.recent().iter().take(SNAPSHOT_EVENTS).map(live_event).collect();
-    Frame { id: events.first().map(|e| e.seq), frame: StreamFrame::Snapshot { events } }
+    Frame::of(events.first().map(|e| e.seq), &StreamFrame::Snapshot { events })
 }
 
 struct Live {
-    receiver: broadcast::Receiver<std::sync::Arc<crate::store::CommittedBatch>>,
+    receiver: broadcast::Receiver<Arc<Published>>,
     high_water: i64,
     finished: bool,
 }
 
 /// Batches from the hub newer than `high_water`, as frames.
-fn live_frames(
-    receiver: broadcast::Receiver<std::sync::Arc<crate::store::CommittedBatch>>,
-    high_water: i64,
-) -> impl Stream<Item = Frame> {
+fn live_frames(receiver: broadcast::Receiver<Arc<Published>>, high_water: i64) -> impl Stream<Item = Frame> {
     stream::unfold(Live { receiver, high_water, finished: false }, |mut live| async move {
         if live.finished {
             return None;
         }
         loop {
             match live.receiver.recv().await {
-                Ok(batch) => {
-                    let events: Vec<LiveEvent> =
-                        batch.events.iter().filter(|e| e.seq > live.high_water).map(live_event).collect();
-                    let Some(newest) = events.last().map(|e| e.seq) else {
+                Ok(published) => {
+                    let batch = &published.batch;
+                    let Some(newest) = batch.events.last().map(|e| e.seq).filter(|&s| s > live.high_water) else {
                         continue;
                     };
-                    live.high_water = newest;
-                    return Some((Frame { id: Some(newest), frame: StreamFrame::Events { events } }, live));
+                    let high_water = std::mem::replace(&mut live.high_water, newest);
+                    let frame = if batch.events.first().is_some_and(|e| e.seq > high_water) {
+                        // The whole batch is new: the encoding every stream shares.
+                        let json = published.encoded(|b| encode(&events_frame(b.events.iter())));
+                        Frame { id: Some(newest), name: "events", json }
+                    } else {
+                        let newer = batch.events.iter().filter(|e| e.seq > high_water);
+                        Frame::of(Some(newest), &events_frame(newer))
+                    };
+                    return Some((frame, live));
                 }
                 Err(RecvError::Lagged(missed)) => {
                     live.finished = true;
                     let reason = format!("this connection fell {missed} batches behind; reconnect to resume");
-                    return Some((Frame { id: None, frame: StreamFrame::Resync { reason } }, live));
+                    return Some((Frame::of(None, &StreamFrame::Resync { reason }), live));
                 }
                 Err(RecvError::Closed) => return None,
             }
         }
     })
+}
+
+fn events_frame<'a>(events: impl Iterator<Item = &'a StoredEvent>) -> StreamFrame {
+    StreamFrame::Events { events: events.map(live_event).collect() }
 }
 
 #[cfg(test)]
@@ -159,7 +187,7 @@ mod tests {
     }
 
     fn seqs(frame: &Frame) -> Vec<i64> {
-        match &frame.frame {
+        match frame.decode().unwrap() {
             StreamFrame::Events { events } => events.iter().map(|e| e.seq).collect(),
             other => panic!("expected events, got {other:?}"),
         }
@@ -186,7 +214,9 @@ mod tests {
         }
         let frames: Vec<Frame> = frames.collect().await;
         assert_eq!(frames.len(), 1, "{frames:?}");
-        assert!(matches!(&frames[0].frame, StreamFrame::Resync { reason } if reason.contains("3 batches behind")));
+        assert!(
+            matches!(frames[0].decode(), Some(StreamFrame::Resync { reason }) if reason.contains("3 batches behind"))
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use tokio::sync::broadcast;
@@ -16,10 +16,25 @@ pub const RECENT_EVENTS: usize = 50;
 /// Batches a slow listener may fall behind before it is told to resync.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
+/// A committed batch as the hub hands it out, with room for its encoding, so that a frame
+/// sent to every stream is encoded once, not once per stream.
+#[derive(Debug)]
+pub struct Published {
+    pub batch: Arc<CommittedBatch>,
+    encoded: OnceLock<Arc<str>>,
+}
+
+impl Published {
+    /// The batch encoded by `encode`, the first caller's encoding shared by all.
+    pub fn encoded(&self, encode: impl FnOnce(&CommittedBatch) -> String) -> Arc<str> {
+        self.encoded.get_or_init(|| Arc::from(encode(&self.batch))).clone()
+    }
+}
+
 /// Cheap to clone; all clones share one channel.
 #[derive(Clone)]
 pub struct Hub {
-    sender: broadcast::Sender<Arc<CommittedBatch>>,
+    sender: broadcast::Sender<Arc<Published>>,
     recent: Arc<Mutex<VecDeque<StoredEvent>>>,
 }
 
@@ -52,11 +67,11 @@ impl Hub {
             recent.drain(..excess);
         }
         // No listener is not an error: nobody is watching right now.
-        let _ = self.sender.send(batch);
+        let _ = self.sender.send(Arc::new(Published { batch, encoded: OnceLock::new() }));
     }
 
     /// Listens for batches committed from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommittedBatch>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
     }
 

@@ -40,12 +40,11 @@ pub async fn events(
         let _ = shutdown.wait_for(|stopping| *stopping).await;
     };
     let events = frames.take_until(until_shutdown).map(|frame| {
-        let event = Event::default().event(frame.frame.sse_name());
-        let event = match frame.id {
+        let event = Event::default().event(frame.name).data(&*frame.json);
+        Ok(match frame.id {
             Some(id) => event.id(id.to_string()),
             None => event,
-        };
-        Ok(event.json_data(&frame.frame).unwrap_or_else(|e| Event::default().comment(format!("encoding failed: {e}"))))
+        })
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
