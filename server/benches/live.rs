@@ -187,7 +187,7 @@ async fn post(client: &reqwest::Client, addr: &str, batch: Vec<Value>) {
 async fn sse_client(
     addr: String,
     path: &'static str,
-    measure: Option<(fn(&Value) -> Vec<DateTime<Utc>>, mpsc::UnboundedSender<f64>)>,
+    measure: Option<(Extract, mpsc::UnboundedSender<f64>)>,
     connected: mpsc::UnboundedSender<()>,
 ) {
     let Ok(mut stream) = TcpStream::connect(&addr).await else { return };
@@ -223,6 +223,9 @@ async fn sse_client(
     }
 }
 
+/// Finds the timestamps to measure in one `data:` payload.
+type Extract = fn(&Value) -> Vec<DateTime<Utc>>;
+
 fn event_times(frame: &Value) -> Vec<DateTime<Utc>> {
     if frame["kind"] != "events" {
         return Vec::new();
@@ -255,7 +258,7 @@ async fn connect_many(
     count: usize,
     probes: usize,
     latencies: &mpsc::UnboundedSender<f64>,
-    extract: fn(&Value) -> Vec<DateTime<Utc>>,
+    extract: Extract,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let (connected_tx, mut connected) = mpsc::unbounded_channel();
     let mut tasks = Vec::with_capacity(count);
