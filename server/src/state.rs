@@ -15,7 +15,7 @@ use crate::{
     hub::Hub,
     ingest::{Ingestor, Limits},
     journeys::Journeys,
-    live::LiveStatus,
+    live::{occupancy::OccupancyFeeds, LiveStatus},
     rules::Rules,
     sources::Sources,
     store::Store,
@@ -32,6 +32,8 @@ pub struct AppState {
     pub alerts: Alerts,
     pub live_status: Arc<LiveStatus>,
     pub index: EventIndex,
+    /// Stage occupancy feeds for dashboards.
+    pub occupancy: OccupancyFeeds,
     pub ingestor: Ingestor,
     pub analytics: Analytics,
     pub backend: SharedBackend,
@@ -65,10 +67,12 @@ impl AppState {
         options: StateOptions,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        let analytics = Analytics::new(store.clone(), options.index.clone(), options.session_gap_us);
         AppState {
             ingestor: Ingestor::new(store.clone(), sources.clone(), options.limits),
             backend: Arc::new(StoreBackend::new(store.clone())),
-            analytics: Analytics::new(store.clone(), options.index.clone(), options.session_gap_us),
+            occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone()),
+            analytics,
             index: options.index,
             live_status: options.live_status,
             store,

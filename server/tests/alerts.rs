@@ -289,3 +289,26 @@ async fn a_rule_that_cannot_work_is_refused_with_the_fix() {
     assert!(rules.iter().any(|r| r["id"] == "cart-abandoned" && r["enabled"] == false), "examples, off");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn stage_counts_are_pushed_when_events_move_a_session() {
+    let s = start(Database::InMemory).await;
+    s.post(vec![track("k1", "kim", "product_viewed", 1.0)]).await;
+    let mut stream = s.client.get(format!("{}/api/v1/stream/stages", s.base)).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut received = String::new();
+    read_until(&mut stream, "event: stages", &mut received).await;
+    let counts = |text: &str| -> Vec<u64> {
+        let data = text.lines().rev().find_map(|l| l.strip_prefix("data: ")).unwrap();
+        let stages: Vec<Value> = serde_json::from_str(data).unwrap();
+        stages.iter().map(|s| s["active_sessions"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(counts(&received), vec![0, 1, 0, 0, 0], "kim is in Engagement");
+    // kim moves on to the cart: the counts are pushed without asking.
+    s.post(vec![track("k2", "kim", "added_to_cart", 0.0)]).await;
+    let mut update = String::new();
+    read_until(&mut stream, "event: stages", &mut update).await;
+    read_until(&mut stream, "\n\n", &mut update).await;
+    assert_eq!(counts(&update), vec![0, 0, 1, 0, 0], "{update}");
+    s.stop().await;
+}

@@ -63,7 +63,7 @@ pub async fn customer_timeline(
     Ok(Json(state.analytics.customer_timeline(&id, journey).await?))
 }
 
-fn journey(state: &AppState, name: Option<&str>) -> Result<Journey, ApiError> {
+pub(super) fn journey(state: &AppState, name: Option<&str>) -> Result<Journey, ApiError> {
     let name = name.unwrap_or(DEFAULT_JOURNEY);
     state.journeys.get(name).ok_or_else(|| JourneyError::NotFound(name.to_string()).into())
 }

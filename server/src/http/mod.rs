@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
 
     let api = Router::new()
         .route("/api/v1/stream/events", get(stream::events))
+        .route("/api/v1/stream/stages", get(stream::stages))
         .route("/api/v1/funnel", get(analytics::funnel))
         .route("/api/v1/funnel/dropped", get(analytics::funnel_dropped))
         .route("/api/v1/dropoffs", get(analytics::dropoffs))

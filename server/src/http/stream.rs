@@ -1,4 +1,5 @@
-//! `GET /api/v1/stream/events`: the live event feed over server-sent events.
+//! Server-sent event streams: the live event feed (`/api/v1/stream/events`) and the stage
+//! occupancy of a journey (`/api/v1/stream/stages`).
 
 use std::{convert::Infallible, time::Duration};
 
@@ -46,5 +47,41 @@ pub async fn events(
             None => event,
         })
     });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StagesQuery {
+    journey: Option<String>,
+    minutes: Option<i64>,
+}
+
+/// `GET /api/v1/stream/stages?journey=default&minutes=30`: a `stages` event with the active
+/// sessions per stage (as `/api/v1/stages/active` answers) on connect, then whenever they
+/// change, at most every 250 ms.
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn stages(
+    State(state): State<AppState>,
+    Query(query): Query<StagesQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let journey = super::analytics::journey(&state, query.journey.as_deref())?;
+    let mut feed = state.occupancy.watch(journey, query.minutes.unwrap_or(30)).await?;
+    let first = feed.borrow_and_update().clone();
+    let updates = futures::stream::unfold(feed, |mut feed| async move {
+        feed.changed().await.ok()?;
+        let counts = feed.borrow_and_update().clone();
+        Some((counts, feed))
+    });
+    let mut shutdown = state.shutdown.clone();
+    let until_shutdown = async move {
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+    };
+    let events =
+        futures::stream::once(std::future::ready(first)).chain(updates).take_until(until_shutdown).map(|counts| {
+            Ok(Event::default()
+                .event("stages")
+                .json_data(&*counts)
+                .unwrap_or_else(|e| Event::default().comment(format!("encoding failed: {e}"))))
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

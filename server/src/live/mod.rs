@@ -8,6 +8,7 @@
 //! wall clock, a watermark `LATENESS` behind it so that events a few seconds late still count.
 
 pub mod conditions;
+pub mod occupancy;
 
 use std::{
     cmp::Reverse,
