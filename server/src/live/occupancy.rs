@@ -23,13 +23,15 @@ pub const COALESCE: Duration = Duration::from_millis(250);
 const REFRESH: Duration = Duration::from_secs(5);
 
 type Key = (String, i64);
+/// The latest counts of one feed.
+pub type Counts = watch::Receiver<Arc<Vec<StageOccupancy>>>;
 
 /// The occupancy feeds being watched. Cheap to clone.
 #[derive(Clone)]
 pub struct OccupancyFeeds {
     analytics: Analytics,
     hub: Hub,
-    feeds: Arc<Mutex<HashMap<Key, watch::Receiver<Arc<Vec<StageOccupancy>>>>>>,
+    feeds: Arc<Mutex<HashMap<Key, Counts>>>,
 }
 
 impl OccupancyFeeds {
@@ -38,11 +40,7 @@ impl OccupancyFeeds {
     }
 
     /// The feed of `journey` counted over the last `minutes`, started if nobody watched it.
-    pub async fn watch(
-        &self,
-        journey: Journey,
-        minutes: i64,
-    ) -> Result<watch::Receiver<Arc<Vec<StageOccupancy>>>, crate::analytics::AnalyticsError> {
+    pub async fn watch(&self, journey: Journey, minutes: i64) -> Result<Counts, crate::analytics::AnalyticsError> {
         let key = (journey.name.clone(), minutes);
         if let Some(feed) = self.feeds.lock().ok().and_then(|f| f.get(&key).cloned()) {
             return Ok(feed);
