@@ -18,6 +18,7 @@ pub mod rules;
 pub mod sources;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 
 use std::path::Path;
 
@@ -35,6 +36,7 @@ use crate::{
     sources::Sources,
     state::{AppState, StateOptions},
     store::{Store, StoreError, WriterConfig},
+    webhooks::{RetryPolicy, WebhookError, Webhooks},
 };
 
 /// Why Wayline could not start.
@@ -50,6 +52,8 @@ pub enum OpenError {
     Rule(#[from] RuleError),
     #[error(transparent)]
     Alert(#[from] AlertError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 /// How to open Wayline besides where its database is.
@@ -61,6 +65,8 @@ pub struct OpenOptions {
     pub session_gap: chrono::Duration,
     /// How long after its deadline a rule's timer fires, so late events still count.
     pub rule_lateness: std::time::Duration,
+    /// How webhook deliveries are retried.
+    pub webhook_retry: RetryPolicy,
 }
 
 /// Where the database lives: a file, or memory (tests).
@@ -86,13 +92,19 @@ impl Wayline {
         cors_origins: Vec<String>,
     ) -> Result<Self, OpenError> {
         let session_gap = chrono::Duration::minutes(config::DEFAULT_SESSION_GAP_MINUTES);
-        Self::open_with(db, OpenOptions { leptos_options, cors_origins, session_gap, rule_lateness: live::LATENESS })
-            .await
+        let defaults = OpenOptions {
+            leptos_options,
+            cors_origins,
+            session_gap,
+            rule_lateness: live::LATENESS,
+            webhook_retry: RetryPolicy::default(),
+        };
+        Self::open_with(db, defaults).await
     }
 
     /// As [`Wayline::open`], with every option.
     pub async fn open_with(db: Database<'_>, options: OpenOptions) -> Result<Self, OpenError> {
-        let OpenOptions { leptos_options, cors_origins, session_gap, rule_lateness } = options;
+        let OpenOptions { leptos_options, cors_origins, session_gap, rule_lateness, webhook_retry } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
         let (live_feed, live_batches) = LiveFeed::new();
@@ -127,12 +139,15 @@ impl Wayline {
             status: live_status.clone(),
         };
         tokio::spawn(engine.run(live_batches));
+        let webhooks = std::sync::Arc::new(Webhooks::load(store.clone(), webhook_retry).await?);
+        tokio::spawn(webhooks.clone().run(alerts.clone()));
         let (shutdown, stopping) = watch::channel(false);
         let options = StateOptions {
             limits: Limits::default(),
             index,
             rules,
             alerts,
+            webhooks,
             live_status,
             session_gap_us: session_gap.num_microseconds().unwrap_or(analytics::stages::SESSION_GAP_US),
             cors_origins,

@@ -180,6 +180,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         cors_origins: settings.cors_origins.clone(),
         session_gap: chrono::Duration::minutes(settings.session_gap_minutes),
         rule_lateness: server::live::LATENESS,
+        webhook_retry: server::webhooks::RetryPolicy::default(),
     };
     let wayline = Wayline::open_with(Database::File(&settings.db), options)
         .await

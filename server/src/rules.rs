@@ -54,7 +54,9 @@ pub struct Absent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    /// Short stable id (letters, digits, `-`, `_`), e.g. `cart-abandoned`.
+    /// Short stable id (letters, digits, `-`, `_`), e.g. `cart-abandoned`; taken from the
+    /// path when the body leaves it out.
+    #[serde(default)]
     pub id: String,
     /// What a CS manager reads in the alert list.
     pub name: String,

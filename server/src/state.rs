@@ -19,6 +19,7 @@ use crate::{
     rules::Rules,
     sources::Sources,
     store::Store,
+    webhooks::Webhooks,
 };
 
 /// Services gathered in one place; cheap to clone.
@@ -30,6 +31,7 @@ pub struct AppState {
     pub journeys: Arc<Journeys>,
     pub rules: Arc<Rules>,
     pub alerts: Alerts,
+    pub webhooks: Arc<Webhooks>,
     pub live_status: Arc<LiveStatus>,
     pub index: EventIndex,
     /// Stage occupancy feeds for dashboards.
@@ -51,6 +53,7 @@ pub struct StateOptions {
     pub index: EventIndex,
     pub rules: Arc<Rules>,
     pub alerts: Alerts,
+    pub webhooks: Arc<Webhooks>,
     pub live_status: Arc<LiveStatus>,
     /// The longest gap between two events of one session, in µs.
     pub session_gap_us: i64,
@@ -81,6 +84,7 @@ impl AppState {
             journeys,
             rules: options.rules,
             alerts: options.alerts,
+            webhooks: options.webhooks,
             leptos_options: options.leptos_options,
             cors_origins: options.cors_origins,
             shutdown,

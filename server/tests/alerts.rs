@@ -24,6 +24,7 @@ async fn start(db: Database<'_>) -> Server {
         cors_origins: vec![],
         session_gap: chrono::Duration::minutes(30),
         rule_lateness: Duration::ZERO,
+        webhook_retry: server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_millis(50) },
     };
     let wayline = Wayline::open_with(db, options).await.unwrap();
     let router = wayline.router();
@@ -310,5 +311,84 @@ async fn stage_counts_are_pushed_when_events_move_a_session() {
     read_until(&mut stream, "event: stages", &mut update).await;
     read_until(&mut stream, "\n\n", &mut update).await;
     assert_eq!(counts(&update), vec![0, 0, 1, 0, 0], "{update}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn new_alerts_go_to_webhooks_with_retries_and_the_failures_stay_in_the_log() {
+    // A receiver that fails its first request, then takes everything.
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let receiver = {
+        let (received, calls) = (received.clone(), calls.clone());
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let (received, calls) = (received.clone(), calls.clone());
+                async move {
+                    if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    received.lock().unwrap().push(body);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    // Nothing listens on this one: every attempt fails.
+    let closed = format!("http://{}/hook", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+
+    let s = start(Database::InMemory).await;
+    let put = |id: &str, body: Value| {
+        let (client, url) = (s.client.clone(), format!("{}/api/v1/webhooks/{id}", s.base));
+        async move { client.put(url).json(&body).send().await.unwrap() }
+    };
+    assert_eq!(put("ops", json!({ "url": hook, "format": "json" })).await.status(), 200);
+    assert_eq!(put("gone", json!({ "url": closed, "format": "slack" })).await.status(), 200);
+    let refused = put("bad", json!({ "url": "hooks.example.com" })).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("http(s) URL"));
+    s.put_rule(json!({ "id": "hot", "name": "2 views in a minute",
+        "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
+        .await;
+    s.post(vec![track("l1", "lea", "product_viewed", 0.5), track("l2", "lea", "product_viewed", 0.2)]).await;
+
+    let log = |id: &'static str| {
+        let (client, url) = (s.client.clone(), format!("{}/api/v1/webhooks/{id}/deliveries", s.base));
+        async move { client.get(url).send().await.unwrap().json::<Vec<Value>>().await.unwrap() }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while (log("ops").await.len() < 2 || log("gone").await.len() < 3) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outcomes = |entries: Vec<Value>| -> Vec<(i64, String)> {
+        let mut o: Vec<(i64, String)> = entries
+            .iter()
+            .map(|d| (d["attempt"].as_i64().unwrap(), d["outcome"].as_str().unwrap().to_string()))
+            .collect();
+        o.sort();
+        o
+    };
+    assert_eq!(outcomes(log("ops").await), vec![(1, "retrying".to_string()), (2, "delivered".to_string())]);
+    let body = received.lock().unwrap()[0].clone();
+    assert_eq!((body["type"].as_str(), body["alert"]["customer_id"].as_str()), (Some("alert"), Some("lea")));
+    assert_eq!(
+        outcomes(log("gone").await),
+        vec![(1, "retrying".to_string()), (2, "retrying".to_string()), (3, "dead".to_string())],
+        "three attempts, then a dead letter"
+    );
+    let dead: Vec<Value> = s
+        .client
+        .get(format!("{}/api/v1/webhooks/gone/deliveries?outcome=dead", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(dead[0]["error"].as_str().unwrap().contains("could not reach"), "{dead:?}");
     s.stop().await;
 }

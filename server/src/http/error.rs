@@ -15,6 +15,7 @@ use crate::{
     journeys::JourneyError,
     rules::RuleError,
     store::StoreError,
+    webhooks::WebhookError,
 };
 
 #[derive(Debug)]
@@ -117,6 +118,18 @@ impl From<AlertError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "invalid_transition", error.to_string())
             }
             AlertError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::Invalid(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_webhook", error.to_string())
+            }
+            WebhookError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
+            WebhookError::Store(store) => store.into(),
         }
     }
 }

@@ -10,6 +10,7 @@ mod journeys;
 mod live;
 mod rules;
 mod stream;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -68,6 +69,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts/{id}", get(alerts::get).patch(alerts::change))
         .route("/api/v1/stream/alerts", get(alerts::stream))
         .route("/api/v1/live/status", get(live::status))
+        .route("/api/v1/webhooks", get(webhooks::list))
+        .route("/api/v1/webhooks/{id}", axum::routing::put(webhooks::put).delete(webhooks::delete))
+        .route("/api/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/api/v1/dead-letters", get(dead_letters::list))
         .route("/api/v1/dead-letters/{id}/replay", post(dead_letters::replay))
         .route("/healthz", get(|| async { "ok" }));

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "sources, identity links, dead-letter replay", sql: sql::MIGRATION_2 },
     Migration { version: 3, name: "journeys", sql: sql::MIGRATION_3 },
     Migration { version: 4, name: "rules and alerts", sql: sql::MIGRATION_4 },
+    Migration { version: 5, name: "webhooks", sql: sql::MIGRATION_5 },
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction,

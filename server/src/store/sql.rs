@@ -14,6 +14,7 @@ pub const SCHEMA_V1: &str = query!("schema.sql");
 pub const MIGRATION_2: &str = query!("migrations/0002_sources_dedup_identity.sql");
 pub const MIGRATION_3: &str = query!("migrations/0003_journeys.sql");
 pub const MIGRATION_4: &str = query!("migrations/0004_rules_alerts.sql");
+pub const MIGRATION_5: &str = query!("migrations/0005_webhooks.sql");
 
 pub const EVENTS_MAX_SEQ: &str = query!("events/max_seq.sql");
 pub const EVENTS_SELECT_RECENT: &str = query!("events/select_recent.sql");
@@ -60,6 +61,8 @@ pub const READ_QUERIES: &[&str] = &[
     ALERTS_COUNTERS,
     ALERTS_LATEST_PER_RULE_CUSTOMER,
     ALERTS_ANCHORS_SINCE,
+    WEBHOOKS_SELECT_ALL,
+    WEBHOOKS_SELECT_DELIVERIES,
 ];
 
 /// Every query that writes, prepared by the same test.
@@ -72,6 +75,9 @@ pub const WRITE_QUERIES: &[&str] = &[
     RULES_UPSERT,
     RULES_DELETE,
     ALERTS_UPDATE,
+    WEBHOOKS_UPSERT,
+    WEBHOOKS_DELETE,
+    WEBHOOKS_LOG_DELIVERY,
 ];
 
 pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
@@ -95,6 +101,12 @@ pub const ALERTS_SELECT_CHANGED_SINCE: &str = query!("alerts/select_changed_sinc
 pub const ALERTS_COUNTERS: &str = query!("alerts/counters.sql");
 pub const ALERTS_LATEST_PER_RULE_CUSTOMER: &str = query!("alerts/latest_per_rule_customer.sql");
 pub const ALERTS_ANCHORS_SINCE: &str = query!("alerts/anchors_since.sql");
+
+pub const WEBHOOKS_SELECT_ALL: &str = query!("webhooks/select_all.sql");
+pub const WEBHOOKS_UPSERT: &str = query!("webhooks/upsert.sql");
+pub const WEBHOOKS_DELETE: &str = query!("webhooks/delete.sql");
+pub const WEBHOOKS_LOG_DELIVERY: &str = query!("webhooks/log_delivery.sql");
+pub const WEBHOOKS_SELECT_DELIVERIES: &str = query!("webhooks/select_deliveries.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
 pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");

@@ -45,7 +45,7 @@ fn no_listener() -> CommitListener {
 #[test]
 fn migrations_create_the_schema_once() {
     let mut conn = Connection::open_in_memory().unwrap();
-    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5]);
     assert_eq!(migrate(&mut conn).unwrap(), Vec::<i32>::new());
     let tables: Vec<String> = conn
         .prepare("SELECT table_name FROM information_schema.tables ORDER BY table_name")
@@ -65,7 +65,9 @@ fn migrations_create_the_schema_once() {
             "journeys",
             "rules",
             "schema_migrations",
-            "sources"
+            "sources",
+            "webhook_deliveries",
+            "webhooks"
         ]
     );
 }
@@ -76,7 +78,7 @@ fn a_database_from_a_newer_wayline_is_refused() {
     migrate(&mut conn).unwrap();
     conn.execute(sql::RECORD_VERSION, params![99, "from the future"]).unwrap();
     match migrate(&mut conn) {
-        Err(StoreError::NewerSchema { found: 99, known: 4 }) => {}
+        Err(StoreError::NewerSchema { found: 99, known: 5 }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 }

@@ -1,0 +1,1 @@
+SELECT id, url, format, enabled FROM webhooks ORDER BY id;

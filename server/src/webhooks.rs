@@ -1,0 +1,284 @@
+//! Outgoing webhooks: every new alert is sent to each enabled webhook, as the alert's JSON or
+//! as a Slack incoming-webhook message, retried with exponential back-off; every attempt is
+//! logged, and an alert whose last attempt failed stays in the log as a dead letter.
+
+use std::{collections::HashMap, sync::RwLock, time::Duration};
+
+use chrono::Utc;
+use duckdb::params;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::{
+    alerts::{Alert, Alerts},
+    store::{sql, Micros, Store, StoreError},
+};
+
+/// How a webhook's body is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// `{"type": "alert", "alert": {...}}`
+    #[default]
+    Json,
+    /// `{"text": "..."}`, what Slack's incoming webhooks take.
+    Slack,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Slack => "slack",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Taken from the path when the body leaves it out.
+    #[serde(default)]
+    pub id: String,
+    pub url: String,
+    #[serde(default)]
+    pub format: Format,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// One logged attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    pub alert_id: i64,
+    pub attempt: i32,
+    /// `delivered`, `retrying` or `dead`.
+    pub outcome: String,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub attempted_at: chrono::DateTime<Utc>,
+}
+
+/// Retries: the first after `first_delay`, each next twice as late, `attempts` in all.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 8 attempts over about 4 minutes (1 s, 2 s, 4 s … 64 s apart).
+    fn default() -> Self {
+        RetryPolicy { attempts: 8, first_delay: Duration::from_secs(1) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the webhook is not valid: {0}")]
+    Invalid(String),
+    #[error("no webhook with id {0:?}; list them with GET /api/v1/webhooks")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The webhooks, cached in memory, and their delivery.
+pub struct Webhooks {
+    store: Store,
+    cache: RwLock<HashMap<String, Webhook>>,
+    http: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl Webhooks {
+    pub async fn load(store: Store, retry: RetryPolicy) -> Result<Self, WebhookError> {
+        let all: Vec<Webhook> = store
+            .read(|conn| {
+                let mut stmt = conn.prepare(sql::WEBHOOKS_SELECT_ALL)?;
+                let rows = stmt.query_map([], |r| {
+                    let format: String = r.get(2)?;
+                    Ok(Webhook {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        format: if format == "slack" { Format::Slack } else { Format::Json },
+                        enabled: r.get(3)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| WebhookError::Invalid(format!("could not build the HTTP client: {e}")))?;
+        Ok(Webhooks { store, cache: RwLock::new(all.into_iter().map(|w| (w.id.clone(), w)).collect()), http, retry })
+    }
+
+    pub fn list(&self) -> Vec<Webhook> {
+        let mut all: Vec<Webhook> = self.cache.read().map(|c| c.values().cloned().collect()).unwrap_or_default();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    pub async fn save(&self, webhook: Webhook) -> Result<(), WebhookError> {
+        if webhook.id.is_empty() || !webhook.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(WebhookError::Invalid(format!("id {:?} must be letters, digits, '-' or '_'", webhook.id)));
+        }
+        match reqwest::Url::parse(&webhook.url) {
+            Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {}
+            _ => {
+                return Err(WebhookError::Invalid(format!(
+                    "url {:?} is not an http(s) URL; give the full address, e.g. https://hooks.slack.com/services/…",
+                    webhook.url
+                )))
+            }
+        }
+        let row = webhook.clone();
+        self.store
+            .read(move |conn| {
+                conn.execute(
+                    sql::WEBHOOKS_UPSERT,
+                    params![row.id, row.url, row.format.as_str(), row.enabled, Micros::of(Utc::now())],
+                )?;
+                Ok(())
+            })
+            .await?;
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert(webhook.id.clone(), webhook);
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), WebhookError> {
+        if !self.cache.read().map(|c| c.contains_key(id)).unwrap_or(false) {
+            return Err(WebhookError::NotFound(id.to_string()));
+        }
+        let owned = id.to_string();
+        self.store
+            .read(move |conn| {
+                conn.execute(sql::WEBHOOKS_DELETE, params![owned])?;
+                Ok(())
+            })
+            .await?;
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(id);
+        }
+        Ok(())
+    }
+
+    /// The delivery log of a webhook, newest first, optionally one outcome (`dead`: the
+    /// dead letters).
+    pub async fn deliveries(
+        &self,
+        id: &str,
+        outcome: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, WebhookError> {
+        if !self.cache.read().map(|c| c.contains_key(id)).unwrap_or(false) {
+            return Err(WebhookError::NotFound(id.to_string()));
+        }
+        let id = id.to_string();
+        Ok(self
+            .store
+            .read(move |conn| {
+                let mut stmt = conn.prepare(sql::WEBHOOKS_SELECT_DELIVERIES)?;
+                let rows = stmt.query_map(params![id, outcome, limit.clamp(1, 1000) as i64], |r| {
+                    Ok(Delivery {
+                        alert_id: r.get(0)?,
+                        attempt: r.get(1)?,
+                        outcome: r.get(2)?,
+                        status_code: r.get(3)?,
+                        error: r.get(4)?,
+                        attempted_at: chrono::DateTime::from_timestamp_micros(r.get(5)?).unwrap_or_default(),
+                    })
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?)
+    }
+
+    /// Sends every new alert to every enabled webhook until the alert feed closes.
+    pub async fn run(self: std::sync::Arc<Self>, alerts: Alerts) {
+        let mut changes = alerts.subscribe();
+        loop {
+            match changes.recv().await {
+                // A change of an existing alert (acknowledged, resolved) is not sent.
+                Ok(alert) if alert.created_at != alert.updated_at => {}
+                Ok(alert) => {
+                    for webhook in self.list().into_iter().filter(|w| w.enabled) {
+                        tokio::spawn(self.clone().deliver(webhook, alert.clone()));
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "webhooks fell behind the alert feed"),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Tries until delivered or out of attempts, logging each attempt.
+    async fn deliver(self: std::sync::Arc<Self>, webhook: Webhook, alert: Alert) {
+        let body = payload(webhook.format, &alert);
+        let mut delay = self.retry.first_delay;
+        for attempt in 1..=self.retry.attempts.max(1) {
+            let result = self.http.post(&webhook.url).json(&body).send().await;
+            let (status, error) = match &result {
+                Ok(r) if r.status().is_success() => (Some(r.status().as_u16() as i32), None),
+                Ok(r) => (Some(r.status().as_u16() as i32), Some(format!("the receiver answered {}", r.status()))),
+                Err(e) => (None, Some(format!("could not reach the receiver: {e}"))),
+            };
+            let last = attempt == self.retry.attempts.max(1);
+            let outcome = match (&error, last) {
+                (None, _) => "delivered",
+                (Some(_), false) => "retrying",
+                (Some(_), true) => "dead",
+            };
+            self.log(&webhook.id, alert.id, attempt as i32, outcome, status, error.clone()).await;
+            if error.is_none() || last {
+                return;
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+
+    async fn log(
+        &self,
+        webhook: &str,
+        alert: i64,
+        attempt: i32,
+        outcome: &str,
+        status: Option<i32>,
+        error: Option<String>,
+    ) {
+        let (webhook, outcome) = (webhook.to_string(), outcome.to_string());
+        let logged = self
+            .store
+            .read(move |conn| {
+                conn.execute(
+                    sql::WEBHOOKS_LOG_DELIVERY,
+                    params![webhook, alert, attempt, outcome, status, error, Micros::of(Utc::now())],
+                )?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = logged {
+            tracing::error!(error = %e, "could not log a webhook delivery");
+        }
+    }
+}
+
+/// The body a webhook receives.
+pub fn payload(format: Format, alert: &Alert) -> Value {
+    match format {
+        Format::Json => json!({ "type": "alert", "alert": alert }),
+        Format::Slack => json!({
+            "text": format!("*{}*: customer `{}` — {}", alert.rule_name, alert.customer_id, alert.message)
+        }),
+    }
+}
