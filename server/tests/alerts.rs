@@ -311,6 +311,16 @@ async fn stage_counts_are_pushed_when_events_move_a_session() {
     read_until(&mut stream, "event: stages", &mut update).await;
     read_until(&mut stream, "\n\n", &mut update).await;
     assert_eq!(counts(&update), vec![0, 0, 1, 0, 0], "{update}");
+    // The status says what the per-customer state holds.
+    let status: Value =
+        s.client.get(format!("{}/api/v1/live/status", s.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (status["tracked_customers"].as_u64(), status["indexed_events"].as_u64()),
+        (Some(1), Some(2)),
+        "{status}"
+    );
+    assert!(status["bytes_per_tracked_customer"].as_u64().unwrap() > 0);
+    assert_eq!(status["engine_lag_events"], 0);
     s.stop().await;
 }
 

@@ -10,6 +10,12 @@ use crate::state::AppState;
 
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
     let (committed, indexed) = state.index.progress();
+    // What the per-customer state (the event index) holds, for sizing a machine.
+    let memory = state
+        .index
+        .read(|data| (data.customers_len(), data.events_len(), data.approximate_bytes(), data.property_bytes()))
+        .await
+        .ok();
     let live = &state.live_status;
     let evaluated = live.evaluated_seq.load(Ordering::SeqCst);
     Json(json!({
@@ -20,5 +26,10 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "pending_timers": live.pending_timers.load(Ordering::Relaxed),
         "active_rules": live.active_rules.load(Ordering::Relaxed),
         "alerts_raised": live.alerts_raised.load(Ordering::Relaxed),
+        "tracked_customers": memory.map(|m| m.0),
+        "indexed_events": memory.map(|m| m.1),
+        "index_bytes": memory.map(|m| m.2),
+        "bytes_per_tracked_customer": memory.map(|m| m.2.checked_div(m.0).unwrap_or(0)),
+        "property_column_bytes": memory.map(|m| m.3),
     }))
 }

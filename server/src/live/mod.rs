@@ -46,6 +46,11 @@ const STALE_US: i64 = 24 * 3_600 * 1_000_000;
 /// At start-up, events this recent are evaluated again, in case the process stopped between
 /// committing them and storing their alerts (an alert is never stored twice).
 const REPLAY_US: i64 = 10 * 60 * 1_000_000;
+/// The engine's record of raised anchors is halved when it grows past this; older anchors
+/// are also kept by the alert store, which refuses them again.
+const MAX_REMEMBERED_ANCHORS: usize = 1_000_000;
+/// Cooldowns and anchors are pruned every minute (in ticks of `TICK`).
+const PRUNE_EVERY_TICKS: u64 = 240;
 /// The customer's latest events kept with an alert as context.
 const CONTEXT_EVENTS: usize = 10;
 
@@ -164,6 +169,7 @@ impl Engine {
         // Everything indexed before the rebuild has been evaluated by it.
         self.status.evaluated_seq.fetch_max(self.index.progress().1, Ordering::SeqCst);
         let mut tick = tokio::time::interval(TICK);
+        let mut ticks: u64 = 0;
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -180,6 +186,10 @@ impl Engine {
                 _ = tick.tick() => {
                     if let Err(e) = self.fire_due(&mut state).await {
                         tracing::error!(error = %e, "the live engine could not fire its timers");
+                    }
+                    ticks += 1;
+                    if ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
+                        self.prune(&mut state);
                     }
                 }
             }
@@ -270,6 +280,21 @@ impl Engine {
             state.last_alert.insert((alert.rule_id, alert.customer_id), now);
         }
         Ok(())
+    }
+
+    /// Forgets cooldowns that have run out and raised anchors too old to come back, so the
+    /// engine's own memory stays bounded.
+    fn prune(&self, state: &mut EngineState) {
+        let now = Utc::now().timestamp_micros();
+        let longest_cooldown = self.rules.list().iter().map(|r| r.cooldown_seconds).max().unwrap_or(0) * 1_000_000;
+        state.last_alert.retain(|_, at| now - *at < longest_cooldown);
+        if state.alerted.len() > MAX_REMEMBERED_ANCHORS {
+            // The oldest anchors (lowest sequence numbers) go first.
+            let mut anchors: Vec<i64> = state.alerted.iter().map(|(_, _, seq)| *seq).collect();
+            let cut = anchors.len() - MAX_REMEMBERED_ANCHORS / 2;
+            let (_, &mut threshold, _) = anchors.select_nth_unstable(cut);
+            state.alerted.retain(|(_, _, seq)| *seq >= threshold);
+        }
     }
 
     /// Fires the timers whose deadline the watermark has passed.
