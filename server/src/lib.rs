@@ -1,6 +1,6 @@
 //! The Wayline server. Data flows one way:
-//! ingest → store (one writer, commit = ack) → event index and hub → analytics, SSE streams
-//! and pages.
+//! ingest → store (one writer, commit = ack) → event index → analytics and the live engine
+//! (rules → alerts → alert stream and webhooks), and → hub → event stream and pages.
 
 pub mod alerts;
 pub mod analytics;
