@@ -355,20 +355,10 @@ impl Analytics {
                     paths::Direction::After => (spec.from_us, i64::MAX),
                     paths::Direction::Before => (i64::MIN, spec.to_us),
                 };
-                let found: Vec<Vec<u32>> = data
-                    .customers()
-                    .par_chunks(CHUNK)
-                    .flat_map_iter(|chunk| {
-                        let mut named: Vec<Entry> = Vec::new();
-                        let mut found = Vec::new();
-                        for customer in chunk {
-                            named.clear();
-                            named.extend(in_span(&customer.events, from, to).iter().filter(|e| e.is_named()));
-                            found.extend(paths::customer_path(&spec, anchor, &named));
-                        }
-                        found
-                    })
-                    .collect();
+                let found: Vec<Vec<u32>> = each_customer(data, |customer, named| {
+                    named.extend(in_span(&customer.events, from, to).iter().filter(|e| e.is_named()));
+                    paths::customer_path(&spec, anchor, named)
+                });
                 paths::summarise(&spec, &found, |id| data.name(id))
             })
             .await?)
@@ -389,6 +379,27 @@ fn in_span(events: &[Entry], from_us: i64, to_us: i64) -> &[Entry] {
     let start = events.partition_point(|e| e.at_us < from_us);
     let end = events.partition_point(|e| e.at_us <= to_us);
     &events[start..end.max(start)]
+}
+
+/// Runs `visit` over every customer of the index on all cores, each call with an emptied
+/// scratch buffer (reused within a task), and collects what it finds.
+fn each_customer<T, V>(data: &IndexData, visit: V) -> Vec<T>
+where
+    T: Send,
+    V: Fn(&CustomerEvents, &mut Vec<Entry>) -> Option<T> + Sync,
+{
+    data.customers()
+        .par_chunks(CHUNK)
+        .flat_map_iter(|chunk| {
+            let mut scratch: Vec<Entry> = Vec::new();
+            let mut found = Vec::new();
+            for customer in chunk {
+                scratch.clear();
+                found.extend(visit(customer, &mut scratch));
+            }
+            found
+        })
+        .collect()
 }
 
 /// Runs the funnel over every customer of the index on all cores: each task folds its
@@ -552,25 +563,15 @@ impl Analytics {
                 let names: Vec<&str> = (0..data.names_len() as u32).map(|id| data.name(id)).collect();
                 let classifier = StageClassifier::new(&journey, &names, |key| data.property(key));
                 let stage = |e: &Entry| classifier.stage(e);
-                let positions: Vec<Position> = data
-                    .customers()
-                    .par_chunks(CHUNK)
-                    .flat_map_iter(|chunk| {
-                        let mut named: Vec<Entry> = Vec::new();
-                        let mut found = Vec::new();
-                        for customer in chunk {
-                            // Most customers were last seen long ago: one comparison each.
-                            if customer.events.last().is_none_or(|e| e.at_us < active_since) {
-                                continue;
-                            }
-                            named.clear();
-                            let recent = in_span(&customer.events, lookback, i64::MAX);
-                            named.extend(recent.iter().filter(|e| e.is_named() && e.at_us <= now_us));
-                            found.extend(stages::current_position(stage, &named, active_since, gap_us));
-                        }
-                        found
-                    })
-                    .collect();
+                let positions: Vec<Position> = each_customer(data, |customer, named| {
+                    // Most customers were last seen long ago: one comparison each.
+                    if customer.events.last().is_none_or(|e| e.at_us < active_since) {
+                        return None;
+                    }
+                    let recent = in_span(&customer.events, lookback, i64::MAX);
+                    named.extend(recent.iter().filter(|e| e.is_named() && e.at_us <= now_us));
+                    stages::current_position(stage, named, active_since, gap_us)
+                });
                 stages::occupancy(&journey, &positions, now_us)
             })
             .await?)

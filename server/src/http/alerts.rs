@@ -1,7 +1,7 @@
 //! `/api/v1/alerts`: the alert list, one alert, its lifecycle (acknowledge, assign, resolve,
 //! note), and the alert stream over server-sent events.
 
-use std::{convert::Infallible, time::Duration};
+use std::convert::Infallible;
 
 use axum::{
     extract::{Path, Query, State},
@@ -10,10 +10,12 @@ use axum::{
     Json,
 };
 use futures::{stream, Stream, StreamExt};
-use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::error::ApiError;
+use super::{
+    error::ApiError,
+    stream::{resume_point, until_shutdown, StreamQuery, KEEP_ALIVE},
+};
 use crate::{
     alerts::{Alert, AlertChange, AlertFilter, AlertState},
     state::AppState,
@@ -45,14 +47,6 @@ pub async fn change(
     Ok(Json(state.alerts.change(id, change).await?))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct StreamQuery {
-    #[serde(rename = "lastEventId")]
-    last_event_id: Option<i64>,
-}
-
-/// How often an idle stream sends a comment so proxies keep it open.
-const HEARTBEAT: Duration = Duration::from_secs(15);
 /// Open alerts sent when a stream starts without a resume point.
 const SNAPSHOT_ALERTS: usize = 50;
 
@@ -66,11 +60,7 @@ pub async fn stream(
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let resume_after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .or(query.last_event_id);
+    let resume_after = resume_point(&headers, &query);
     // Subscribe before reading, so nothing falls between the two.
     let changes = state.alerts.subscribe();
     let (first, seen): (Vec<Event>, i64) = match resume_after {
@@ -106,12 +96,8 @@ pub async fn stream(
             }
         }
     });
-    let mut shutdown = state.shutdown.clone();
-    let until_shutdown = async move {
-        let _ = shutdown.wait_for(|stopping| *stopping).await;
-    };
-    let events = stream::iter(first).chain(live).take_until(until_shutdown).map(Ok);
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
+    let events = stream::iter(first).chain(live).take_until(until_shutdown(&state)).map(Ok);
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
 fn alert_event(alert: &Alert) -> Event {

@@ -22,7 +22,24 @@ pub struct StreamQuery {
 }
 
 /// How often an idle stream sends a comment so proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Where a reconnecting client left off: the `Last-Event-ID` header, else the query parameter.
+pub(super) fn resume_point(headers: &HeaderMap, query: &StreamQuery) -> Option<i64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .or(query.last_event_id)
+}
+
+/// Resolves when the server begins to shut down, ending long-lived streams.
+pub(super) fn until_shutdown(state: &AppState) -> impl std::future::Future<Output = ()> + use<> {
+    let mut shutdown = state.shutdown.clone();
+    async move {
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+    }
+}
 
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn events(
@@ -30,17 +47,8 @@ pub async fn events(
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let resume_after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .or(query.last_event_id);
-    let frames = feed::frames(&state.store, &state.hub, resume_after).await?;
-    let mut shutdown = state.shutdown.clone();
-    let until_shutdown = async move {
-        let _ = shutdown.wait_for(|stopping| *stopping).await;
-    };
-    let events = frames.take_until(until_shutdown).map(|frame| {
+    let frames = feed::frames(&state.store, &state.hub, resume_point(&headers, &query)).await?;
+    let events = frames.take_until(until_shutdown(&state)).map(|frame| {
         let event = Event::default().event(frame.name).data(&*frame.json);
         Ok(match frame.id {
             Some(id) => event.id(id.to_string()),
