@@ -1,6 +1,6 @@
-//! Rules: conditions over one customer's events that raise an alert. Stored in DuckDB as
-//! the same JSON document the API takes and gives; the live engine (`live/`) evaluates them
-//! as events stream in.
+//! Rules: conditions over one customer's events, or over all customers' (aggregates), that
+//! raise an alert. Stored in DuckDB as the same JSON document the API takes and gives; the
+//! live engine (`live/`) evaluates them as events stream in.
 
 use std::{collections::HashMap, sync::RwLock};
 
@@ -40,6 +40,52 @@ pub enum Condition {
     /// A stage change that the journey's expected path does not have (a skipped stage, a
     /// step back, an unexpected jump).
     OffPath { journey: String },
+    /// Aggregate: of the customers whose first `from` in the last `window_seconds` started
+    /// them (counted once their `within_seconds` to convert has run out), the share that did
+    /// `to` crossing below `below_percent` or above `above_percent`, once at least
+    /// `min_sample` customers started.
+    Conversion {
+        from: String,
+        to: String,
+        within_seconds: i64,
+        window_seconds: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        below_percent: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        above_percent: Option<f64>,
+        #[serde(default = "default_min_sample")]
+        min_sample: u32,
+    },
+    /// Aggregate: the event's count over the last `window_seconds` crossing above `above` or
+    /// below `below`.
+    Volume {
+        event: String,
+        window_seconds: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        above: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        below: Option<u64>,
+    },
+    /// Aggregate: the event's count over the last `window_seconds` at least `drop_percent`
+    /// below its baseline, the average of the `baseline_windows` windows before, when the
+    /// baseline is at least `min_baseline`.
+    VolumeDip {
+        event: String,
+        window_seconds: i64,
+        #[serde(default = "default_baseline_windows")]
+        baseline_windows: u32,
+        drop_percent: f64,
+        #[serde(default = "default_min_sample")]
+        min_baseline: u32,
+    },
+}
+
+fn default_min_sample() -> u32 {
+    20
+}
+
+fn default_baseline_windows() -> u32 {
+    24
 }
 
 /// Events that must not happen for a time.
@@ -97,8 +143,15 @@ impl Condition {
             Condition::Count { event, .. } => vec![event],
             Condition::Absence { after, missing, .. } => std::iter::once(after).chain(missing).collect(),
             Condition::Inactivity { .. } | Condition::OffPath { .. } => Vec::new(),
+            Condition::Conversion { from, to, .. } => vec![from, to],
+            Condition::Volume { event, .. } | Condition::VolumeDip { event, .. } => vec![event],
         };
         texts.into_iter().filter_map(|t| StepEvent::parse(t).ok()).collect()
+    }
+
+    /// Whether the condition is about all customers at once rather than each one.
+    pub fn is_aggregate(&self) -> bool {
+        matches!(self, Condition::Conversion { .. } | Condition::Volume { .. } | Condition::VolumeDip { .. })
     }
 }
 
@@ -166,6 +219,38 @@ impl Rule {
                     );
                 }
             }
+            Condition::Conversion {
+                from, to, within_seconds, window_seconds, below_percent, above_percent, ..
+            } => {
+                events("from", std::slice::from_ref(from))?;
+                events("to", std::slice::from_ref(to))?;
+                seconds("within_seconds", *within_seconds)?;
+                seconds("window_seconds", *window_seconds)?;
+                let percents = [*below_percent, *above_percent];
+                if percents.iter().all(Option::is_none) {
+                    return invalid("a conversion rule needs below_percent or above_percent, e.g. 20".into());
+                }
+                if percents.iter().flatten().any(|p| !(0.0..=100.0).contains(p)) {
+                    return invalid("below_percent and above_percent are percentages, 0 to 100".into());
+                }
+            }
+            Condition::Volume { event, window_seconds, above, below } => {
+                events("event", std::slice::from_ref(event))?;
+                seconds("window_seconds", *window_seconds)?;
+                if above.is_none() && below.is_none() {
+                    return invalid("a volume rule needs above or below, e.g. \"below\": 10".into());
+                }
+            }
+            Condition::VolumeDip { event, window_seconds, baseline_windows, drop_percent, .. } => {
+                events("event", std::slice::from_ref(event))?;
+                seconds("window_seconds", *window_seconds)?;
+                if !(1..=1_000).contains(baseline_windows) {
+                    return invalid(format!("baseline_windows must be 1 to 1000, got {baseline_windows}"));
+                }
+                if !(*drop_percent > 0.0 && *drop_percent <= 100.0) {
+                    return invalid(format!("drop_percent must be above 0 and at most 100, got {drop_percent}"));
+                }
+            }
         }
         Ok(())
     }
@@ -205,6 +290,30 @@ impl Rule {
             ),
             rule("gone-quiet", "No activity for 14 days", Condition::Inactivity { for_seconds: 14 * 86_400 }),
             rule("off-path", "Left the expected journey", Condition::OffPath { journey: "default".into() }),
+            rule(
+                "checkout-conversion-low",
+                "Checkout conversion below 30 % over the last 6 hours",
+                Condition::Conversion {
+                    from: "checkout_started".into(),
+                    to: "purchase_completed".into(),
+                    within_seconds: 3_600,
+                    window_seconds: 6 * 3_600,
+                    below_percent: Some(30.0),
+                    above_percent: None,
+                    min_sample: default_min_sample(),
+                },
+            ),
+            rule(
+                "purchases-dip",
+                "Purchases in the last hour half of the day's hourly average",
+                Condition::VolumeDip {
+                    event: "purchase_completed".into(),
+                    window_seconds: 3_600,
+                    baseline_windows: default_baseline_windows(),
+                    drop_percent: 50.0,
+                    min_baseline: default_min_sample(),
+                },
+            ),
         ]
     }
 }
@@ -330,6 +439,12 @@ mod tests {
         assert!(rule.validate().unwrap_err().to_string().contains("within_seconds must be 1"));
         rule.condition = Condition::Sequence { steps: vec!["a".into()], within_seconds: 60, then_absent: None };
         assert!(rule.validate().unwrap_err().to_string().contains("2 to 10 steps"));
+        rule.condition = Condition::Volume { event: "x".into(), window_seconds: 60, above: None, below: None };
+        assert!(rule.validate().unwrap_err().to_string().contains("needs above or below"));
+        let json = serde_json::json!({ "type": "conversion", "from": "a", "to": "b", "within_seconds": 60,
+            "window_seconds": 600, "below_percent": 120 });
+        rule.condition = serde_json::from_value(json).unwrap();
+        assert!(rule.validate().unwrap_err().to_string().contains("0 to 100"));
     }
 
     #[tokio::test]

@@ -402,3 +402,63 @@ async fn new_alerts_go_to_webhooks_with_retries_and_the_failures_stay_in_the_log
     assert!(dead[0]["error"].as_str().unwrap().contains("could not reach"), "{dead:?}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn aggregate_rules_alert_once_when_they_cross_their_threshold_and_not_on_a_small_sample() {
+    let s = start(Database::InMemory).await;
+    s.put_rule(json!({ "id": "checkout", "name": "Checkout conversion low", "cooldown_seconds": 0,
+        "condition": { "type": "conversion", "from": "checkout_started", "to": "purchase_completed",
+            "within_seconds": 60, "window_seconds": 600, "below_percent": 50, "min_sample": 4 } }))
+        .await;
+    s.put_rule(json!({ "id": "searches", "name": "Search spike", "cooldown_seconds": 0,
+        "condition": { "type": "volume", "event": "search", "window_seconds": 60, "above": 3 } }))
+        .await;
+    s.put_rule(json!({ "id": "signups", "name": "Signups dipped",
+        "condition": { "type": "volume_dip", "event": "signup", "window_seconds": 60, "baseline_windows": 3,
+            "drop_percent": 50, "min_baseline": 2 } }))
+        .await;
+    // Three starters whose minute to convert is over, one converted: 33 %, but below the
+    // sample of 4. Three searches: not above 3.
+    s.post(vec![
+        track("k1", "kim", "checkout_started", 3.0),
+        track("k2", "kim", "purchase_completed", 2.5),
+        track("l1", "lea", "checkout_started", 3.0),
+        track("m1", "max", "checkout_started", 4.0),
+        track("m2", "max", "purchase_completed", 2.0), // 2 minutes later: too late to count
+        track("s1", "sam", "search", 0.5),
+        track("s2", "sam", "search", 0.4),
+        track("s3", "sue", "search", 0.3),
+    ])
+    .await;
+    // Signups: 3 in each of the three minutes before the last (baseline 3), 1 in the last.
+    let signups: Vec<Value> = [(1.2, 3), (2.2, 3), (3.2, 3), (0.2, 1)]
+        .iter()
+        .flat_map(|&(minutes_ago, n)| {
+            (0..n).map(move |i| {
+                track(&format!("g{minutes_ago}-{i}"), &format!("u{minutes_ago}-{i}"), "signup", minutes_ago)
+            })
+        })
+        .collect();
+    s.post(signups).await;
+    let dipped = s.wait_for("signups", 1, 6).await;
+    assert_eq!(dipped.len(), 1, "{dipped:?}");
+    assert_eq!(dipped[0]["customer_id"], "", "about all customers");
+    assert_eq!(dipped[0]["message"], "1 × signup in the last 1 min, 67 % below the average of the 3 before (3.0)");
+    assert!(s.alerts("rule=checkout").await.is_empty(), "3 starters are below the minimum sample of 4");
+    assert!(s.alerts("rule=searches").await.is_empty(), "3 searches are not above 3");
+
+    s.post(vec![track("n1", "ned", "checkout_started", 3.0), track("s4", "sam", "search", 0.1)]).await;
+    let low = s.wait_for("checkout", 1, 6).await;
+    assert_eq!(
+        low[0]["message"],
+        "checkout_started → purchase_completed within 1 min: 25.0 % (1 of 4) of the customers who started in the \
+         10 min before, below 50 %"
+    );
+    let spike = s.wait_for("searches", 1, 6).await;
+    assert_eq!(spike[0]["message"], "4 × search in the last 1 min, above 3");
+    // Still past both thresholds, with no cooldown: a crossing alerts once, not every measure.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    assert_eq!(s.alerts("rule=checkout").await.len(), 1);
+    assert_eq!(s.alerts("rule=searches").await.len(), 1);
+    s.stop().await;
+}

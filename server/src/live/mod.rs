@@ -7,6 +7,7 @@
 //! alerts table at start-up, so a restart gives the same pending timers. Timers fire on the
 //! wall clock, a watermark `LATENESS` behind it so that events a few seconds late still count.
 
+pub mod aggregates;
 pub mod conditions;
 pub mod occupancy;
 
@@ -51,6 +52,8 @@ const REPLAY_US: i64 = 10 * 60 * 1_000_000;
 const MAX_REMEMBERED_ANCHORS: usize = 1_000_000;
 /// Cooldowns and anchors are pruned every minute (in ticks of `TICK`).
 const PRUNE_EVERY_TICKS: u64 = 240;
+/// Aggregate rules are measured every two seconds (in ticks of `TICK`).
+const AGGREGATE_EVERY_TICKS: u64 = 8;
 /// The customer's latest events kept with an alert as context.
 const CONTEXT_EVENTS: usize = 10;
 
@@ -140,6 +143,8 @@ impl Active {
             Condition::Count { event, .. } => vec![one(event)],
             Condition::Absence { after, missing, .. } => vec![one(after), parse(missing)],
             Condition::Inactivity { .. } | Condition::OffPath { .. } => Vec::new(),
+            Condition::Conversion { from, to, .. } => vec![one(from), one(to)],
+            Condition::Volume { event, .. } | Condition::VolumeDip { event, .. } => vec![one(event)],
         };
         let journey = match &rule.condition {
             Condition::OffPath { journey } => journeys.get(journey),
@@ -188,6 +193,11 @@ impl Engine {
                         tracing::error!(error = %e, "the live engine could not fire its timers");
                     }
                     ticks += 1;
+                    if ticks.is_multiple_of(AGGREGATE_EVERY_TICKS) {
+                        if let Err(e) = self.measure_aggregates(&mut state).await {
+                            tracing::error!(error = %e, "the live engine could not measure its aggregate rules");
+                        }
+                    }
                     if ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
                         self.prune(&mut state);
                     }
@@ -328,6 +338,48 @@ impl Engine {
         self.settle(state, outcome).await
     }
 
+    /// Measures the aggregate rules up to the watermark and raises those that have just
+    /// crossed their threshold (an alert on the crossing, not on every measure past it).
+    async fn measure_aggregates(&self, state: &mut EngineState) -> anyhow::Result<()> {
+        let active = self.active_rules().await?;
+        if !active.iter().any(|a| a.rule.condition.is_aggregate()) {
+            state.breached.clear();
+            return Ok(());
+        }
+        let watermark = Utc::now().timestamp_micros() - self.lateness.as_micros() as i64;
+        let measured: Vec<(String, Option<String>)> = self
+            .index
+            .read(move |data| {
+                let customers: Vec<&[Entry]> = data.customers().iter().map(|c| c.events.as_slice()).collect();
+                active
+                    .iter()
+                    .filter(|a| a.rule.condition.is_aggregate())
+                    .filter_map(|a| Some((a.rule.id.clone(), measure(data, a, &customers, watermark)?)))
+                    .collect()
+            })
+            .await?;
+        let mut outcome = Outcome::default();
+        for (rule_id, breach) in measured {
+            let was = state.breached.insert(rule_id.clone(), breach.is_some()).unwrap_or(false);
+            let (Some(message), false) = (breach, was) else { continue };
+            let Some(rule) = self.rules.get(&rule_id) else { continue };
+            outcome.triggers.push(Trigger {
+                rule_id: rule_id.clone(),
+                alert: NewAlert {
+                    rule_id,
+                    rule_name: rule.name,
+                    customer_id: String::new(),
+                    anchor_seq: watermark / 1_000_000,
+                    message,
+                    triggering: Vec::new(),
+                    context: Vec::new(),
+                    occurred_at: time(watermark),
+                },
+            });
+        }
+        self.settle(state, outcome).await
+    }
+
     /// Cooldowns from the alerts table; timers and recent conditions from the index.
     async fn rebuild(&self, state: &mut EngineState) -> anyhow::Result<()> {
         let now = Utc::now();
@@ -378,6 +430,8 @@ struct EngineState {
     timers: BinaryHeap<Reverse<Timer>>,
     last_alert: HashMap<(String, String), i64>,
     alerted: HashSet<(String, String, i64)>,
+    /// Whether each aggregate rule was past its threshold when last measured.
+    breached: HashMap<String, bool>,
 }
 
 /// How long a condition can wait after its anchor.
@@ -389,8 +443,85 @@ fn wait_us(condition: &Condition) -> i64 {
             }
             Condition::Count { within_seconds, .. } | Condition::Absence { within_seconds, .. } => *within_seconds,
             Condition::Inactivity { for_seconds } => *for_seconds,
-            Condition::OffPath { .. } => 0,
+            Condition::OffPath { .. }
+            | Condition::Conversion { .. }
+            | Condition::Volume { .. }
+            | Condition::VolumeDip { .. } => 0,
         }
+}
+
+/// An aggregate rule measured up to `watermark`: `Some(message)` when past its threshold,
+/// `None` when within it or when the sample is too small to judge (a breach is kept then).
+fn measure(data: &IndexData, rule: &Active, customers: &[&[Entry]], watermark: i64) -> Option<Option<String>> {
+    let pattern = |i: usize| Pattern::in_index(&rule.patterns[i], data);
+    let outside = |value: f64, below: Option<f64>, above: Option<f64>| {
+        below
+            .filter(|b| value < *b)
+            .map(|b| format!("below {b}"))
+            .or(above.filter(|a| value > *a).map(|a| format!("above {a}")))
+    };
+    match &rule.rule.condition {
+        Condition::Conversion {
+            from,
+            to,
+            within_seconds,
+            window_seconds,
+            below_percent,
+            above_percent,
+            min_sample,
+        } => {
+            let until = watermark - within_seconds * 1_000_000;
+            let found = aggregates::conversion(
+                customers,
+                &pattern(0),
+                &pattern(1),
+                within_seconds * 1_000_000,
+                until - window_seconds * 1_000_000,
+                until,
+            );
+            if found.started < u64::from(*min_sample) {
+                return None;
+            }
+            let percent = found.percent();
+            Some(outside(percent, *below_percent, *above_percent).map(|threshold| {
+                format!(
+                    "{from} → {to} within {}: {percent:.1} % ({} of {}) of the customers who started in the {} before, {threshold} %",
+                    span(*within_seconds),
+                    found.converted,
+                    found.started,
+                    span(*window_seconds)
+                )
+            }))
+        }
+        Condition::Volume { event, window_seconds, above, below } => {
+            let count = aggregates::volume(customers, &pattern(0), watermark - window_seconds * 1_000_000, watermark);
+            let as_f64 = |v: &Option<u64>| v.map(|v| v as f64);
+            Some(
+                outside(count as f64, as_f64(below), as_f64(above))
+                    .map(|threshold| format!("{count} × {event} in the last {}, {threshold}", span(*window_seconds))),
+            )
+        }
+        Condition::VolumeDip { event, window_seconds, baseline_windows, drop_percent, min_baseline } => {
+            let (current, baseline) = aggregates::volume_against_baseline(
+                customers,
+                &pattern(0),
+                window_seconds * 1_000_000,
+                *baseline_windows,
+                watermark,
+            );
+            if baseline < f64::from(*min_baseline) {
+                return None;
+            }
+            let dropped = 100.0 * (1.0 - current as f64 / baseline);
+            Some((dropped >= *drop_percent).then(|| {
+                format!(
+                    "{current} × {event} in the last {}, {dropped:.0} % below the average of the {baseline_windows} before ({baseline:.1})",
+                    span(*window_seconds)
+                )
+            }))
+        }
+        _ => Some(None),
+    }
 }
 
 /// A rule resolved against the index once per evaluation round: its patterns, and for
@@ -486,6 +617,8 @@ fn evaluate(
                     }
                 }
             }
+            // Measured for all customers at once, on a schedule (`measure`).
+            Condition::Conversion { .. } | Condition::Volume { .. } | Condition::VolumeDip { .. } => {}
             Condition::OffPath { journey } => {
                 let (Some(journey_def), Some((classifier, expected))) = (&rule.journey, &c.stages) else { continue };
                 for entry in entries.iter().filter(|e| e.is_named()) {
