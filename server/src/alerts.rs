@@ -2,7 +2,7 @@
 //! customer did just before; and their lifecycle (open → acknowledged → resolved, with an
 //! assignee and a note). Every change gets a new version, the alert stream's event id.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use duckdb::params;
@@ -109,17 +109,24 @@ pub enum AlertError {
     Store(#[from] StoreError),
 }
 
-/// Where ids and versions continue from, and which (rule, customer, anchor) have alerted;
-/// writes take it in turn.
+/// A rule, a customer and the anchor event an alert is about: one alert each.
+type AnchorKey = (String, String, i64);
+
+/// Where ids and versions continue from, and which anchors have alerted recently (with when
+/// their condition was met, µs); writes take it in turn.
 struct Counters {
     last_id: i64,
     last_version: i64,
-    raised: std::collections::HashSet<(String, String, i64)>,
+    raised: HashMap<AnchorKey, i64>,
+    /// The record is pruned when it grows past this.
+    prune_at: usize,
 }
 
-/// How far back raised anchors are remembered: longer than any rule can wait (90 days) plus
-/// the day after which conditions are too old to alert on.
-const REMEMBERED_DAYS: i64 = 92;
+/// How far back raised anchors are remembered in memory. The live engine raises nothing met
+/// more than a day ago, so an older anchor does not come back; if it does (a rule's wait made
+/// longer), the table's unique key still refuses it.
+pub const REMEMBERED: chrono::Duration = chrono::Duration::days(2);
+const FIRST_PRUNE_AT: usize = 10_000;
 
 /// The alert store and the channel that announces every change. Cheap to clone.
 #[derive(Clone)]
@@ -137,17 +144,12 @@ impl Alerts {
         let (last_id, last_version) = store
             .read(|conn| Ok(conn.query_row(sql::ALERTS_COUNTERS, [], |row| Ok((row.get(0)?, row.get(1)?)))?))
             .await?;
-        let since = Micros::of(Utc::now() - chrono::Duration::days(REMEMBERED_DAYS));
-        let raised = store
-            .read(move |conn| {
-                let mut stmt = conn.prepare(sql::ALERTS_ANCHORS_SINCE)?;
-                let rows = stmt.query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .await?;
+        let raised: HashMap<AnchorKey, i64> =
+            anchors_since(&store, Utc::now() - REMEMBERED).await?.into_iter().collect();
+        let prune_at = FIRST_PRUNE_AT.max(raised.len() * 2);
         Ok(Alerts {
             store,
-            counters: Arc::new(Mutex::new(Counters { last_id, last_version, raised })),
+            counters: Arc::new(Mutex::new(Counters { last_id, last_version, raised, prune_at })),
             changes: broadcast::channel(CHANGES_CAPACITY).0,
         })
     }
@@ -167,15 +169,20 @@ impl Alerts {
     pub async fn raise_all(&self, alerts: Vec<NewAlert>) -> Result<Vec<Alert>, AlertError> {
         let mut counters = self.counters.lock().await;
         let now = Utc::now();
+        if counters.raised.len() > counters.prune_at {
+            let cutoff = (now - REMEMBERED).timestamp_micros();
+            counters.raised.retain(|_, occurred| *occurred >= cutoff);
+            counters.prune_at = FIRST_PRUNE_AT.max(counters.raised.len() * 2);
+        }
         let mut stored: Vec<Alert> = Vec::new();
         for alert in alerts {
             let key = (alert.rule_id.clone(), alert.customer_id.clone(), alert.anchor_seq);
-            if counters.raised.contains(&key) {
+            if counters.raised.contains_key(&key) {
                 continue;
             }
             let (id, version) =
                 (counters.last_id + 1 + stored.len() as i64, counters.last_version + 1 + stored.len() as i64);
-            counters.raised.insert(key);
+            counters.raised.insert(key, alert.occurred_at.timestamp_micros());
             stored.push(Alert {
                 id,
                 rule_id: alert.rule_id,
@@ -203,35 +210,43 @@ impl Alerts {
             .read(move |conn| {
                 // The Appender: single-row INSERTs cost milliseconds each here.
                 let mut appender = conn.appender("alerts")?;
-                let json = |events: &Vec<AlertEvent>| serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
                 for a in &rows {
-                    appender.append_row(params![
-                        a.id,
-                        a.rule_id,
-                        a.rule_name,
-                        a.customer_id,
-                        a.anchor_seq,
-                        a.state.as_str(),
-                        a.assignee,
-                        a.note,
-                        a.message,
-                        json(&a.triggering),
-                        json(&a.context),
-                        Micros::of(a.occurred_at),
-                        Micros::of(a.created_at),
-                        Micros::of(a.updated_at),
-                        a.version
-                    ])?;
+                    let values = alert_values(a);
+                    appender.append_row(values.iter().map(|v| v.as_ref()).collect::<Vec<_>>().as_slice())?;
                 }
                 appender.flush()?;
                 Ok(())
             })
             .await;
-        if let Err(e) = appended {
-            for a in &stored {
-                counters.raised.remove(&(a.rule_id.clone(), a.customer_id.clone(), a.anchor_seq));
+        if appended.is_err() {
+            // An anchor the table already has (one the memory no longer held) fails the
+            // whole append: insert one by one, leaving out those the table refuses.
+            let rows = stored.clone();
+            let inserted = self
+                .store
+                .read(move |conn| {
+                    let mut stmt = conn.prepare(sql::ALERTS_INSERT_OR_IGNORE)?;
+                    let mut inserted = Vec::new();
+                    for a in &rows {
+                        let values = alert_values(a);
+                        let row: Vec<&dyn duckdb::ToSql> = values.iter().map(|v| v.as_ref()).collect();
+                        inserted.push(stmt.execute(row.as_slice())? == 1);
+                    }
+                    Ok(inserted)
+                })
+                .await;
+            match inserted {
+                Ok(inserted) => {
+                    let mut kept = inserted.into_iter();
+                    stored.retain(|_| kept.next().unwrap_or(false));
+                }
+                Err(e) => {
+                    for a in &stored {
+                        counters.raised.remove(&(a.rule_id.clone(), a.customer_id.clone(), a.anchor_seq));
+                    }
+                    return Err(e.into());
+                }
             }
-            return Err(e.into());
         }
         if let Some(last) = stored.last() {
             (counters.last_id, counters.last_version) = (last.id, last.version);
@@ -343,16 +358,49 @@ impl Alerts {
     }
 
     /// (rule, customer, anchor) of the alerts that occurred since `since`.
-    pub async fn anchors_since(&self, since: DateTime<Utc>) -> Result<Vec<(String, String, i64)>, AlertError> {
-        Ok(self
-            .store
-            .read(move |conn| {
-                let mut stmt = conn.prepare(sql::ALERTS_ANCHORS_SINCE)?;
-                let rows = stmt.query_map(params![Micros::of(since)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .await?)
+    pub async fn anchors_since(&self, since: DateTime<Utc>) -> Result<Vec<AnchorKey>, AlertError> {
+        Ok(anchors_since(&self.store, since).await?.into_iter().map(|(key, _)| key).collect())
     }
+
+    /// How many anchors the store remembers in memory (for the status endpoint and tests).
+    pub async fn remembered_anchors(&self) -> usize {
+        self.counters.lock().await.raised.len()
+    }
+}
+
+/// Anchors alerted on for conditions met since `since`, with when (µs).
+async fn anchors_since(store: &Store, since: DateTime<Utc>) -> Result<Vec<(AnchorKey, i64)>, StoreError> {
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare(sql::ALERTS_ANCHORS_SINCE)?;
+            let rows = stmt.query_map(params![Micros::of(since)], |r| {
+                Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get::<_, i64>(3)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+}
+
+/// A new alert's columns in table order.
+fn alert_values(a: &Alert) -> Vec<Box<dyn duckdb::ToSql + '_>> {
+    let json = |events: &Vec<AlertEvent>| serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
+    vec![
+        Box::new(a.id) as Box<dyn duckdb::ToSql>,
+        Box::new(&a.rule_id),
+        Box::new(&a.rule_name),
+        Box::new(&a.customer_id),
+        Box::new(a.anchor_seq),
+        Box::new(a.state.as_str()),
+        Box::new(&a.assignee),
+        Box::new(&a.note),
+        Box::new(&a.message),
+        Box::new(json(&a.triggering)),
+        Box::new(json(&a.context)),
+        Box::new(Micros::of(a.occurred_at)),
+        Box::new(Micros::of(a.created_at)),
+        Box::new(Micros::of(a.updated_at)),
+        Box::new(a.version),
+    ]
 }
 
 fn alert_row(row: &duckdb::Row<'_>) -> duckdb::Result<Alert> {
@@ -397,6 +445,22 @@ mod tests {
             context: vec![],
             occurred_at: Utc::now(),
         }
+    }
+
+    #[tokio::test]
+    async fn an_old_anchor_the_memory_forgot_is_still_refused_by_the_table() {
+        let store = Store::open_in_memory(WriterConfig::default(), Box::new(|_| {})).unwrap();
+        let alerts = Alerts::load(store.clone()).await.unwrap();
+        let old = NewAlert { occurred_at: Utc::now() - chrono::Duration::days(3), ..new_alert("ann", 7) };
+        alerts.raise(old.clone()).await.unwrap().unwrap();
+        alerts.raise(new_alert("bob", 8)).await.unwrap().unwrap();
+        let reloaded = Alerts::load(store).await.unwrap();
+        assert_eq!(reloaded.remembered_anchors().await, 1, "only bob's recent anchor is kept in memory");
+        let raised = reloaded.raise_all(vec![old, new_alert("cat", 9)]).await.unwrap();
+        assert_eq!(raised.iter().map(|a| a.customer_id.as_str()).collect::<Vec<_>>(), vec!["cat"]);
+        let all = reloaded.list(AlertFilter::default()).await.unwrap();
+        assert_eq!(all.iter().filter(|a| a.customer_id == "ann").count(), 1, "ann's anchor stored once");
+        assert_eq!(reloaded.raise(new_alert("bob", 8)).await.unwrap(), None);
     }
 
     #[tokio::test]

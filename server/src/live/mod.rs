@@ -386,8 +386,7 @@ impl Engine {
         for (rule, customer, at) in self.alerts.latest_per_rule_customer(now - chrono::Duration::days(90)).await? {
             state.last_alert.insert((rule, customer), at);
         }
-        let since = now - chrono::Duration::days(91);
-        state.alerted.extend(self.alerts.anchors_since(since).await?);
+        state.alerted.extend(self.alerts.anchors_since(now - crate::alerts::REMEMBERED).await?);
         let active = self.active_rules().await?;
         let now_us = now.timestamp_micros();
         let outcome = self

@@ -61,6 +61,7 @@ pub const READ_QUERIES: &[&str] = &[
     ALERTS_COUNTERS,
     ALERTS_LATEST_PER_RULE_CUSTOMER,
     ALERTS_ANCHORS_SINCE,
+    ALERTS_INSERT_OR_IGNORE,
     WEBHOOKS_SELECT_ALL,
     WEBHOOKS_SELECT_DELIVERIES,
 ];
@@ -101,6 +102,7 @@ pub const ALERTS_SELECT_CHANGED_SINCE: &str = query!("alerts/select_changed_sinc
 pub const ALERTS_COUNTERS: &str = query!("alerts/counters.sql");
 pub const ALERTS_LATEST_PER_RULE_CUSTOMER: &str = query!("alerts/latest_per_rule_customer.sql");
 pub const ALERTS_ANCHORS_SINCE: &str = query!("alerts/anchors_since.sql");
+pub const ALERTS_INSERT_OR_IGNORE: &str = query!("alerts/insert_or_ignore.sql");
 
 pub const WEBHOOKS_SELECT_ALL: &str = query!("webhooks/select_all.sql");
 pub const WEBHOOKS_UPSERT: &str = query!("webhooks/upsert.sql");
