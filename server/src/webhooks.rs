@@ -1,6 +1,7 @@
 //! Outgoing webhooks: every new alert is sent to each enabled webhook, as the alert's JSON or
 //! as a Slack incoming-webhook message, retried with exponential back-off; every attempt is
-//! logged, and an alert whose last attempt failed stays in the log as a dead letter.
+//! logged, and an alert whose last attempt failed stays in the log as a dead letter. Retries
+//! that a stop cut short resume at the next start.
 
 use std::{collections::HashMap, sync::RwLock, time::Duration};
 
@@ -203,16 +204,20 @@ impl Webhooks {
             .await?)
     }
 
-    /// Sends every new alert to every enabled webhook until the alert feed closes.
+    /// Resumes the retries a stop cut short, then sends every new alert to every enabled
+    /// webhook until the alert feed closes.
     pub async fn run(self: std::sync::Arc<Self>, alerts: Alerts) {
         let mut changes = alerts.subscribe();
+        if let Err(e) = self.resume(&alerts).await {
+            tracing::error!(error = %e, "could not resume the webhook retries");
+        }
         loop {
             match changes.recv().await {
                 // A change of an existing alert (acknowledged, resolved) is not sent.
                 Ok(alert) if alert.created_at != alert.updated_at => {}
                 Ok(alert) => {
                     for webhook in self.list().into_iter().filter(|w| w.enabled) {
-                        tokio::spawn(self.clone().deliver(webhook, alert.clone()));
+                        tokio::spawn(self.clone().deliver(webhook, alert.clone(), 1));
                     }
                 }
                 Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "webhooks fell behind the alert feed"),
@@ -221,11 +226,34 @@ impl Webhooks {
         }
     }
 
-    /// Tries until delivered or out of attempts, logging each attempt.
-    async fn deliver(self: std::sync::Arc<Self>, webhook: Webhook, alert: Alert) {
+    /// Deliveries whose last logged attempt was to be retried go on from the next attempt.
+    async fn resume(self: &std::sync::Arc<Self>, alerts: &Alerts) -> Result<(), WebhookError> {
+        let pending: Vec<(String, i64, i32)> = self
+            .store
+            .read(|conn| {
+                let mut stmt = conn.prepare(sql::WEBHOOKS_PENDING_RETRIES)?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        let webhooks: HashMap<String, Webhook> =
+            self.list().into_iter().filter(|w| w.enabled).map(|w| (w.id.clone(), w)).collect();
+        for (webhook_id, alert_id, last_attempt) in pending {
+            let (Some(webhook), Ok(alert)) = (webhooks.get(&webhook_id), alerts.get(alert_id).await) else { continue };
+            tracing::info!(webhook = %webhook_id, alert = alert_id, "resuming a webhook delivery");
+            tokio::spawn(self.clone().deliver(webhook.clone(), alert, last_attempt.max(0) as u32 + 1));
+        }
+        Ok(())
+    }
+
+    /// Tries from attempt `first` until delivered or out of attempts, logging each attempt;
+    /// attempt n > 1 waits `first_delay × 2ⁿ⁻²` before it.
+    async fn deliver(self: std::sync::Arc<Self>, webhook: Webhook, alert: Alert, first: u32) {
         let body = payload(webhook.format, &alert);
-        let mut delay = self.retry.first_delay;
-        for attempt in 1..=self.retry.attempts.max(1) {
+        for attempt in first.max(1)..=self.retry.attempts.max(1) {
+            if attempt > 1 {
+                tokio::time::sleep(self.retry.first_delay * 2u32.saturating_pow(attempt - 2)).await;
+            }
             let result = self.http.post(&webhook.url).json(&body).send().await;
             let (status, error) = match &result {
                 Ok(r) if r.status().is_success() => (Some(r.status().as_u16() as i32), None),
@@ -242,8 +270,6 @@ impl Webhooks {
             if error.is_none() || last {
                 return;
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
         }
     }
 
@@ -277,6 +303,10 @@ impl Webhooks {
 pub fn payload(format: Format, alert: &Alert) -> Value {
     match format {
         Format::Json => json!({ "type": "alert", "alert": alert }),
+        // Aggregate rules' alerts are about all customers and name none.
+        Format::Slack if alert.customer_id.is_empty() => {
+            json!({ "text": format!("*{}*: {}", alert.rule_name, alert.message) })
+        }
         Format::Slack => json!({
             "text": format!("*{}*: customer `{}` — {}", alert.rule_name, alert.customer_id, alert.message)
         }),

@@ -17,6 +17,10 @@ struct Server {
 }
 
 async fn start(db: Database<'_>) -> Server {
+    start_with(db, server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_millis(50) }).await
+}
+
+async fn start_with(db: Database<'_>, webhook_retry: server::webhooks::RetryPolicy) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let options = OpenOptions {
@@ -24,7 +28,7 @@ async fn start(db: Database<'_>) -> Server {
         cors_origins: vec![],
         session_gap: chrono::Duration::minutes(30),
         rule_lateness: Duration::ZERO,
-        webhook_retry: server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_millis(50) },
+        webhook_retry,
     };
     let wayline = Wayline::open_with(db, options).await.unwrap();
     let router = wayline.router();
@@ -460,5 +464,63 @@ async fn aggregate_rules_alert_once_when_they_cross_their_threshold_and_not_on_a
     tokio::time::sleep(Duration::from_millis(4_500)).await;
     assert_eq!(s.alerts("rule=checkout").await.len(), 1);
     assert_eq!(s.alerts("rule=searches").await.len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_retry_cut_short_by_a_stop_resumes_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wayline.duckdb");
+    // The receiver is down at first: its port is free, so the first attempt is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let slow = server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_secs(60) };
+    let s = start_with(Database::File(&path), slow).await;
+    let hook = json!({ "url": format!("http://127.0.0.1:{port}/hook") });
+    let put = s.client.put(format!("{}/api/v1/webhooks/ops", s.base)).json(&hook).send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    s.put_rule(json!({ "id": "hot", "name": "2 views in a minute",
+        "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
+        .await;
+    s.post(vec![track("l1", "lea", "product_viewed", 0.5), track("l2", "lea", "product_viewed", 0.2)]).await;
+    let log_url = format!("{}/api/v1/webhooks/ops/deliveries", s.base);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut log: Vec<Value> = Vec::new();
+    while log.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        log = s.client.get(&log_url).send().await.unwrap().json().await.unwrap();
+    }
+    assert_eq!((log[0]["attempt"].as_i64(), log[0]["outcome"].as_str()), (Some(1), Some("retrying")));
+    s.stop().await; // a minute before the second attempt
+
+    // The receiver is back; the restarted server goes on from attempt 2.
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let receiver = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push(body);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let quick = server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_millis(50) };
+    let s = start_with(Database::File(&path), quick).await;
+    let log_url = format!("{}/api/v1/webhooks/ops/deliveries", s.base);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while received.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log: Vec<Value> = s.client.get(&log_url).send().await.unwrap().json().await.unwrap();
+    let mut outcomes: Vec<(i64, &str)> =
+        log.iter().map(|d| (d["attempt"].as_i64().unwrap(), d["outcome"].as_str().unwrap())).collect();
+    outcomes.sort();
+    assert_eq!(outcomes, vec![(1, "retrying"), (2, "delivered")]);
+    assert_eq!(received.lock().unwrap()[0]["alert"]["customer_id"], "lea");
     s.stop().await;
 }

@@ -79,6 +79,7 @@ pub const WRITE_QUERIES: &[&str] = &[
     WEBHOOKS_UPSERT,
     WEBHOOKS_DELETE,
     WEBHOOKS_LOG_DELIVERY,
+    WEBHOOKS_PENDING_RETRIES,
 ];
 
 pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
@@ -108,6 +109,7 @@ pub const WEBHOOKS_SELECT_ALL: &str = query!("webhooks/select_all.sql");
 pub const WEBHOOKS_UPSERT: &str = query!("webhooks/upsert.sql");
 pub const WEBHOOKS_DELETE: &str = query!("webhooks/delete.sql");
 pub const WEBHOOKS_LOG_DELIVERY: &str = query!("webhooks/log_delivery.sql");
+pub const WEBHOOKS_PENDING_RETRIES: &str = query!("webhooks/pending_retries.sql");
 pub const WEBHOOKS_SELECT_DELIVERIES: &str = query!("webhooks/select_deliveries.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
