@@ -10,7 +10,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use app::types::{LiveEvent, StreamFrame};
 
 use crate::{
-    hub::{Hub, Published},
+    hub::{Frame, Hub, Published},
     store::{value_of, Store, StoreError, StoredEvent},
 };
 
@@ -54,24 +54,14 @@ pub fn channel(context: &Value) -> Option<String> {
     (!host.is_empty()).then(|| host.to_string())
 }
 
-/// A frame ready to send: its SSE id (the newest sequence number in it), its SSE event
-/// name and its JSON, which streams share when they send the same batch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Frame {
-    pub id: Option<i64>,
-    pub name: &'static str,
-    pub json: Arc<str>,
+/// The frame of a stream message with the SSE id `id`.
+fn frame_of(id: Option<i64>, frame: &StreamFrame) -> Frame {
+    Frame::new(id, frame.sse_name(), &encode(frame))
 }
 
-impl Frame {
-    fn of(id: Option<i64>, frame: &StreamFrame) -> Self {
-        Frame { id, name: frame.sse_name(), json: Arc::from(encode(frame)) }
-    }
-
-    /// The frame decoded again (tests and tools).
-    pub fn decode(&self) -> Option<StreamFrame> {
-        serde_json::from_str(&self.json).ok()
-    }
+/// A frame decoded again (tests and tools).
+pub fn decode(frame: &Frame) -> Option<StreamFrame> {
+    serde_json::from_str(frame.json()).ok()
 }
 
 fn encode(frame: &StreamFrame) -> String {
@@ -97,7 +87,7 @@ pub async fn frames(
                 snapshot(hub)
             } else {
                 let id = missed.last().map(|e| e.seq).or(Some(after));
-                Frame::of(id, &StreamFrame::Events { events: missed.iter().map(live_event).collect() })
+                frame_of(id, &StreamFrame::Events { events: missed.iter().map(live_event).collect() })
             }
         }
         None => snapshot(hub),
@@ -106,10 +96,12 @@ pub async fn frames(
     Ok(stream::once(async move { first }).chain(live_frames(receiver, high_water)))
 }
 
-/// The newest events, from the hub's memory.
+/// The newest events, from the hub's memory, encoded once for every new stream.
 fn snapshot(hub: &Hub) -> Frame {
-    let events: Vec<LiveEvent> = hub.recent().iter().take(SNAPSHOT_EVENTS).map(live_event).collect();
-    Frame::of(events.first().map(|e| e.seq), &StreamFrame::Snapshot { events })
+    hub.snapshot(|recent| {
+        let events: Vec<LiveEvent> = recent.take(SNAPSHOT_EVENTS).map(live_event).collect();
+        frame_of(events.first().map(|e| e.seq), &StreamFrame::Snapshot { events })
+    })
 }
 
 struct Live {
@@ -134,18 +126,17 @@ fn live_frames(receiver: broadcast::Receiver<Arc<Published>>, high_water: i64) -
                     let high_water = std::mem::replace(&mut live.high_water, newest);
                     let frame = if batch.events.first().is_some_and(|e| e.seq > high_water) {
                         // The whole batch is new: the encoding every stream shares.
-                        let json = published.encoded(|b| encode(&events_frame(b.events.iter())));
-                        Frame { id: Some(newest), name: "events", json }
+                        published.frame(|b| frame_of(Some(newest), &events_frame(b.events.iter())))
                     } else {
                         let newer = batch.events.iter().filter(|e| e.seq > high_water);
-                        Frame::of(Some(newest), &events_frame(newer))
+                        frame_of(Some(newest), &events_frame(newer))
                     };
                     return Some((frame, live));
                 }
                 Err(RecvError::Lagged(missed)) => {
                     live.finished = true;
                     let reason = format!("this connection fell {missed} batches behind; reconnect to resume");
-                    return Some((Frame::of(None, &StreamFrame::Resync { reason }), live));
+                    return Some((frame_of(None, &StreamFrame::Resync { reason }), live));
                 }
                 Err(RecvError::Closed) => return None,
             }
@@ -187,7 +178,7 @@ mod tests {
     }
 
     fn seqs(frame: &Frame) -> Vec<i64> {
-        match frame.decode().unwrap() {
+        match decode(frame).unwrap() {
             StreamFrame::Events { events } => events.iter().map(|e| e.seq).collect(),
             other => panic!("expected events, got {other:?}"),
         }
@@ -215,7 +206,7 @@ mod tests {
         let frames: Vec<Frame> = frames.collect().await;
         assert_eq!(frames.len(), 1, "{frames:?}");
         assert!(
-            matches!(frames[0].decode(), Some(StreamFrame::Resync { reason }) if reason.contains("3 batches behind"))
+            matches!(decode(&frames[0]), Some(StreamFrame::Resync { reason }) if reason.contains("3 batches behind"))
         );
     }
 

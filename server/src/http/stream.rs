@@ -4,15 +4,20 @@
 use std::{convert::Infallible, time::Duration};
 
 use axum::{
+    body::Body,
     extract::{Query, State},
-    http::HeaderMap,
-    response::sse::{Event, KeepAlive, Sse},
+    http::{header, HeaderMap},
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
 };
-use futures::{Stream, StreamExt};
+use bytes::Bytes;
+use futures::{stream, Stream, StreamExt};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use crate::{feed, state::AppState};
+use crate::{feed, hub::Frame, state::AppState};
 
 /// Browsers that re-create an EventSource forget `Last-Event-ID`, so it may come as a query parameter.
 #[derive(Debug, Deserialize)]
@@ -46,16 +51,26 @@ pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let frames = feed::frames(&state.store, &state.hub, resume_point(&headers, &query)).await?;
-    let events = frames.take_until(until_shutdown(&state)).map(|frame| {
-        let event = Event::default().event(frame.name).data(&*frame.json);
-        Ok(match frame.id {
-            Some(id) => event.id(id.to_string()),
-            None => event,
-        })
+    Ok(shared_frames(frames.take_until(until_shutdown(&state))))
+}
+
+/// An SSE response of frames encoded once for all streams: each frame's bytes are shared,
+/// not copied into every connection as axum's `Sse` does with its events, so many idle
+/// streams cost little memory. A comment every [`KEEP_ALIVE`] keeps proxies from closing it.
+fn shared_frames(frames: impl Stream<Item = Frame> + Send + 'static) -> Response {
+    let keep_alive = stream::unfold((), |()| async {
+        tokio::time::sleep(KEEP_ALIVE).await;
+        Some((Some(Bytes::from_static(b":\n\n")), ()))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    // The frames end the response; the keep-alive comments never end on their own.
+    let frames = frames.map(|frame| Some(frame.wire())).chain(stream::once(std::future::ready(None)));
+    let body = stream::select(frames, keep_alive)
+        .take_while(|bytes| std::future::ready(bytes.is_some()))
+        .map(|bytes| Ok::<_, Infallible>(bytes.unwrap_or_default()));
+    ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], Body::from_stream(body))
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,12 +95,10 @@ pub async fn stages(
         let counts = feed.borrow_and_update().clone();
         Some((counts, feed))
     });
-    let mut shutdown = state.shutdown.clone();
-    let until_shutdown = async move {
-        let _ = shutdown.wait_for(|stopping| *stopping).await;
-    };
-    let events =
-        futures::stream::once(std::future::ready(first)).chain(updates).take_until(until_shutdown).map(|counts| {
+    let events = futures::stream::once(std::future::ready(first))
+        .chain(updates)
+        .take_until(until_shutdown(&state))
+        .map(|counts| {
             Ok(Event::default()
                 .event("stages")
                 .json_data(&*counts)
