@@ -3,7 +3,10 @@
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
-use crate::{error::AppError, types::LiveEvent};
+use crate::{
+    error::AppError,
+    types::{AlertQuery, AlertUpdate, AlertView, JourneyMap, LiveEvent, StageCustomer},
+};
 
 /// A boxed future answering one backend call.
 pub type BackendFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>> + Send>>;
@@ -12,6 +15,14 @@ pub type BackendFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>> + S
 pub trait DashboardBackend: Send + Sync + 'static {
     /// The newest `limit` committed events, newest first.
     fn recent_events(&self, limit: usize) -> BackendFuture<Vec<LiveEvent>>;
+    /// The journey's stages, transitions over the last `days` and active sessions now.
+    fn journey_map(&self, journey: Option<String>, days: u32) -> BackendFuture<JourneyMap>;
+    /// The customers whose active session is in `stage` now, longest there first.
+    fn stage_customers(&self, journey: Option<String>, stage: String) -> BackendFuture<Vec<StageCustomer>>;
+    /// Alerts, newest first.
+    fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
+    /// Acknowledges, assigns, resolves or notes an alert.
+    fn change_alert(&self, id: i64, update: AlertUpdate) -> BackendFuture<AlertView>;
 }
 
 /// The backend as it is put into Leptos context.

@@ -3,6 +3,7 @@
 //! the backend itself lives in the `server` crate and is reached through [`backend`].
 
 pub mod error;
+pub mod format;
 pub mod pages;
 pub mod server_fns;
 pub mod time;
@@ -18,7 +19,7 @@ use leptos_router::{
     path,
 };
 
-use crate::pages::{live::LivePage, not_found::NotFound};
+use crate::pages::{alerts::AlertsPage, journey_map::JourneyMapPage, live::LivePage, not_found::NotFound};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -57,12 +58,15 @@ pub fn App() -> impl IntoView {
                     "Wayline"
                 </a>
                 <nav aria-label="Main">
+                    <A href="/" exact=true>"Journey map"</A>
+                    <A href="/alerts">"Alerts"</A>
                     <A href="/live">"Live events"</A>
                 </nav>
             </header>
             <main id="content">
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=LivePage />
+                    <Route path=path!("/") view=JourneyMapPage />
+                    <Route path=path!("/alerts") view=AlertsPage />
                     <Route path=path!("/live") view=LivePage />
                 </Routes>
             </main>

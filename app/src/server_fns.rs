@@ -2,7 +2,10 @@
 
 use leptos::prelude::*;
 
-use crate::{error::AppError, types::LiveEvent};
+use crate::{
+    error::AppError,
+    types::{AlertQuery, AlertUpdate, AlertView, JourneyMap, LiveEvent, StageCustomer},
+};
 
 /// Most events one call returns; keeps a page request bounded.
 pub const MAX_RECENT_EVENTS: u32 = 500;
@@ -12,4 +15,28 @@ pub const MAX_RECENT_EVENTS: u32 = 500;
 pub async fn recent_events(limit: u32) -> Result<Vec<LiveEvent>, AppError> {
     let backend = crate::backend::use_backend()?;
     backend.recent_events(limit.min(MAX_RECENT_EVENTS) as usize).await
+}
+
+/// The journey map: stages, transitions over the last `days` (1 to 90), active sessions now.
+#[server]
+pub async fn load_journey_map(journey: Option<String>, days: u32) -> Result<JourneyMap, AppError> {
+    crate::backend::use_backend()?.journey_map(journey, days.clamp(1, 90)).await
+}
+
+/// The customers in a stage now.
+#[server]
+pub async fn stage_customers(journey: Option<String>, stage: String) -> Result<Vec<StageCustomer>, AppError> {
+    crate::backend::use_backend()?.stage_customers(journey, stage).await
+}
+
+/// Alerts for the inbox, newest first.
+#[server]
+pub async fn list_alerts(query: AlertQuery) -> Result<Vec<AlertView>, AppError> {
+    crate::backend::use_backend()?.alerts(query).await
+}
+
+/// Changes an alert's state, assignee or note.
+#[server]
+pub async fn change_alert(id: i64, update: AlertUpdate) -> Result<AlertView, AppError> {
+    crate::backend::use_backend()?.change_alert(id, update).await
 }

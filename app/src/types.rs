@@ -100,3 +100,116 @@ mod tests {
         assert_eq!(json, r#"{"kind":"resync","reason":"lagged"}"#);
     }
 }
+
+/// A journey as the map draws it: stages in order and the expected transitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JourneyView {
+    pub name: String,
+    pub stages: Vec<JourneyStage>,
+    pub expected_path: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JourneyStage {
+    pub name: String,
+    pub events: Vec<String>,
+}
+
+/// Active sessions in one stage now (the stage stream's items).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageCount {
+    pub stage: String,
+    pub active_sessions: u64,
+    pub median_seconds_in_stage: Option<f64>,
+}
+
+/// Customers moving on from one stage to the next over the chosen range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from_stage: String,
+    pub to_stage: String,
+    /// Customers with an event of `from_stage` in the range.
+    pub reached: u64,
+    /// Of those, the ones who did not reach `to_stage` within the window.
+    pub left: u64,
+    pub left_share: f64,
+    pub median_seconds_before_leaving: Option<f64>,
+}
+
+/// Everything the journey map shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JourneyMap {
+    pub journey: JourneyView,
+    /// Every journey's name, for the picker.
+    pub journeys: Vec<String>,
+    pub transitions: Vec<Transition>,
+    pub occupancy: Vec<StageCount>,
+    /// The range the transitions cover, in days up to now.
+    pub days: u32,
+}
+
+/// A customer in a stage now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageCustomer {
+    pub customer_id: String,
+    /// Seconds in the stage so far.
+    pub seconds_in_stage: f64,
+}
+
+/// One event as an alert shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEventView {
+    pub seq: i64,
+    pub event: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// An alert as the inbox shows it (the JSON of `GET /api/v1/alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    pub id: i64,
+    pub rule_id: String,
+    pub rule_name: String,
+    /// Empty for aggregate rules, which are about all customers.
+    pub customer_id: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: String,
+    pub assignee: Option<String>,
+    pub note: Option<String>,
+    pub message: String,
+    pub triggering: Vec<AlertEventView>,
+    pub context: Vec<AlertEventView>,
+    pub occurred_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// What the alert stream sends: the open alerts on connect, then each new or changed alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AlertFrame {
+    Many(Vec<AlertView>),
+    One(Box<AlertView>),
+    /// `resync` and anything else: reload.
+    Other(serde_json::Value),
+}
+
+/// Which alerts the inbox lists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertQuery {
+    pub state: Option<String>,
+    pub rule: Option<String>,
+    pub assignee: Option<String>,
+}
+
+/// A change to an alert; fields left out stay.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}

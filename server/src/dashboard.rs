@@ -1,25 +1,72 @@
-//! The server's side of [`app::backend::DashboardBackend`]: what the pages' server functions call.
+//! The server's side of [`app::backend::DashboardBackend`]: what the pages' server functions
+//! call. Thin: each answer comes from the analytics, journeys and alerts modules, turned into
+//! the app's wire types through their shared JSON (the same documents the REST API gives).
+
+use std::sync::Arc;
 
 use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
-    types::LiveEvent,
+    types::{AlertQuery, AlertUpdate, AlertView, JourneyMap, LiveEvent, StageCustomer},
+};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::json;
+
+use crate::{
+    alerts::{AlertChange, AlertError, AlertFilter, Alerts},
+    analytics::{window_and_range, Analytics, AnalyticsError},
+    feed::live_event,
+    journeys::{Journey, Journeys, DEFAULT_JOURNEY},
+    store::Store,
 };
 
-use crate::{feed::live_event, store::Store};
+/// Minutes of inactivity after which a session no longer counts as active on the map.
+pub const ACTIVE_MINUTES: i64 = 30;
+/// A transition counts customers who reach the next stage within this window.
+const TRANSITION_WINDOW_SECONDS: i64 = 7 * 86_400;
 
-/// Answers the dashboard from the store.
-pub struct StoreBackend {
-    store: Store,
+/// Answers the dashboard.
+pub struct Dashboard {
+    pub store: Store,
+    pub analytics: Analytics,
+    pub journeys: Arc<Journeys>,
+    pub alerts: Alerts,
 }
 
-impl StoreBackend {
-    pub fn new(store: Store) -> Self {
-        StoreBackend { store }
+/// The same JSON read as the app's type.
+fn wire<T: Serialize, U: DeserializeOwned>(value: &T) -> Result<U, AppError> {
+    serde_json::to_value(value)
+        .and_then(serde_json::from_value)
+        .map_err(|e| AppError::Store(format!("could not encode the answer: {e}")))
+}
+
+fn analytics_error(e: AnalyticsError) -> AppError {
+    match e {
+        AnalyticsError::BadQuery(message) => AppError::BadRequest(message),
+        other => {
+            tracing::error!(error = %other, "a dashboard question failed");
+            AppError::Store(other.to_string())
+        }
     }
 }
 
-impl DashboardBackend for StoreBackend {
+fn alert_error(e: AlertError) -> AppError {
+    match e {
+        AlertError::Store(store) => AppError::Store(store.to_string()),
+        other => AppError::BadRequest(other.to_string()),
+    }
+}
+
+impl Dashboard {
+    fn journey(&self, name: Option<&str>) -> Result<Journey, AppError> {
+        let name = name.filter(|n| !n.is_empty()).unwrap_or(DEFAULT_JOURNEY);
+        self.journeys.get(name).ok_or_else(|| {
+            AppError::BadRequest(format!("no journey named {name:?}; pick one of the journeys listed on the map"))
+        })
+    }
+}
+
+impl DashboardBackend for Dashboard {
     fn recent_events(&self, limit: usize) -> BackendFuture<Vec<LiveEvent>> {
         let store = self.store.clone();
         Box::pin(async move {
@@ -28,6 +75,78 @@ impl DashboardBackend for StoreBackend {
                 AppError::Store(e.to_string())
             })?;
             Ok(events.iter().map(live_event).collect())
+        })
+    }
+
+    fn journey_map(&self, journey: Option<String>, days: u32) -> BackendFuture<JourneyMap> {
+        let found = self.journey(journey.as_deref());
+        let (analytics, journeys) = (self.analytics.clone(), self.journeys.list());
+        Box::pin(async move {
+            let journey = found?;
+            let now = chrono::Utc::now();
+            let stages = journey.stages.iter().map(|s| s.matchers()).collect();
+            let spec = window_and_range(
+                Some(TRANSITION_WINDOW_SECONDS),
+                Some(now - chrono::Duration::days(i64::from(days))),
+                Some(now),
+                now,
+                stages,
+                crate::analytics::funnel::OrderMode::Sequential,
+            )
+            .map_err(analytics_error)?;
+            let transitions = analytics.journey_dropoffs(&journey, spec).await.map_err(analytics_error)?;
+            let occupancy =
+                analytics.active_stages(journey.clone(), ACTIVE_MINUTES, now).await.map_err(analytics_error)?;
+            wire(&json!({
+                "journey": journey,
+                "journeys": journeys.iter().map(|j| &j.name).collect::<Vec<_>>(),
+                "transitions": transitions,
+                "occupancy": occupancy,
+                "days": days,
+            }))
+        })
+    }
+
+    fn stage_customers(&self, journey: Option<String>, stage: String) -> BackendFuture<Vec<StageCustomer>> {
+        let found = self.journey(journey.as_deref());
+        let analytics = self.analytics.clone();
+        Box::pin(async move {
+            let journey = found?;
+            let index = journey.stages.iter().position(|s| s.name == stage).ok_or_else(|| {
+                AppError::BadRequest(format!("the {:?} journey has no stage {stage:?}", journey.name))
+            })?;
+            let found = analytics
+                .stage_customers(journey, index, ACTIVE_MINUTES, chrono::Utc::now())
+                .await
+                .map_err(analytics_error)?;
+            Ok(found
+                .into_iter()
+                .take(200)
+                .map(|(customer_id, seconds_in_stage)| StageCustomer { customer_id, seconds_in_stage })
+                .collect())
+        })
+    }
+
+    fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>> {
+        let alerts = self.alerts.clone();
+        Box::pin(async move {
+            let filter: AlertFilter = wire(&json!({
+                "state": query.state.filter(|s| !s.is_empty()),
+                "rule": query.rule.filter(|s| !s.is_empty()),
+                "assignee": query.assignee.filter(|s| !s.is_empty()),
+                "limit": 200,
+            }))
+            .map_err(|_| AppError::BadRequest("state must be open, acknowledged or resolved".into()))?;
+            wire(&alerts.list(filter).await.map_err(alert_error)?)
+        })
+    }
+
+    fn change_alert(&self, id: i64, update: AlertUpdate) -> BackendFuture<AlertView> {
+        let alerts = self.alerts.clone();
+        Box::pin(async move {
+            let change: AlertChange = wire(&update)
+                .map_err(|_| AppError::BadRequest("state must be open, acknowledged or resolved".into()))?;
+            wire(&alerts.change(id, change).await.map_err(alert_error)?)
         })
     }
 }

@@ -11,7 +11,7 @@ use app::backend::SharedBackend;
 use crate::{
     alerts::Alerts,
     analytics::{index::EventIndex, Analytics},
-    dashboard::StoreBackend,
+    dashboard::Dashboard,
     hub::Hub,
     ingest::{Ingestor, Limits},
     journeys::Journeys,
@@ -73,7 +73,12 @@ impl AppState {
         let analytics = Analytics::new(store.clone(), options.index.clone(), options.session_gap_us);
         AppState {
             ingestor: Ingestor::new(store.clone(), sources.clone(), options.limits),
-            backend: Arc::new(StoreBackend::new(store.clone())),
+            backend: Arc::new(Dashboard {
+                store: store.clone(),
+                analytics: analytics.clone(),
+                journeys: journeys.clone(),
+                alerts: options.alerts.clone(),
+            }),
             occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone()),
             analytics,
             index: options.index,

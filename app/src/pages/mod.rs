@@ -1,4 +1,6 @@
 //! One module per page.
 
+pub mod alerts;
+pub mod journey_map;
 pub mod live;
 pub mod not_found;

@@ -546,6 +546,37 @@ impl Analytics {
         minutes: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<StageOccupancy>, AnalyticsError> {
+        let positions = self.active_positions(&journey, minutes, now, |_, p| Some(p)).await?;
+        Ok(stages::occupancy(&journey, &positions, now.timestamp_micros()))
+    }
+
+    /// The customers whose session active in the last `minutes` is in stage `stage` now,
+    /// with the seconds they have been there, longest first.
+    pub async fn stage_customers(
+        &self,
+        journey: Journey,
+        stage: usize,
+        minutes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, f64)>, AnalyticsError> {
+        let now_us = now.timestamp_micros();
+        let mut found = self
+            .active_positions(&journey, minutes, now, move |customer, p| {
+                (p.stage == stage).then(|| (customer.id.to_string(), (now_us - p.since_us).max(0) as f64 / 1e6))
+            })
+            .await?;
+        found.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(found)
+    }
+
+    /// `keep` applied to where each session active in the last `minutes` is now.
+    async fn active_positions<T: Send + 'static>(
+        &self,
+        journey: &Journey,
+        minutes: i64,
+        now: DateTime<Utc>,
+        keep: impl Fn(&CustomerEvents, Position) -> Option<T> + Send + Sync + 'static,
+    ) -> Result<Vec<T>, AnalyticsError> {
         if !(1..=24 * 60).contains(&minutes) {
             return Err(AnalyticsError::BadQuery(format!("minutes={minutes} is out of range; use 1 to 1440")));
         }
@@ -557,22 +588,22 @@ impl Analytics {
         if !conditions.is_empty() {
             self.index.materialise(&self.store, conditions).await?;
         }
+        let journey = journey.clone();
         Ok(self
             .index
             .read(move |data| {
                 let names: Vec<&str> = (0..data.names_len() as u32).map(|id| data.name(id)).collect();
                 let classifier = StageClassifier::new(&journey, &names, |key| data.property(key));
                 let stage = |e: &Entry| classifier.stage(e);
-                let positions: Vec<Position> = each_customer(data, |customer, named| {
+                each_customer(data, |customer, named| {
                     // Most customers were last seen long ago: one comparison each.
                     if customer.events.last().is_none_or(|e| e.at_us < active_since) {
                         return None;
                     }
                     let recent = in_span(&customer.events, lookback, i64::MAX);
                     named.extend(recent.iter().filter(|e| e.is_named() && e.at_us <= now_us));
-                    stages::current_position(stage, named, active_since, gap_us)
-                });
-                stages::occupancy(&journey, &positions, now_us)
+                    keep(customer, stages::current_position(stage, named, active_since, gap_us)?)
+                })
             })
             .await?)
     }

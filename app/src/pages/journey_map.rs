@@ -1,0 +1,427 @@
+//! The journey map (home, for marketers): the journey's stages left to right, each with its
+//! live count of active sessions and median time in stage, the conversion between stages
+//! and the drop-off drawn so the worst leak stands out. Counts move over SSE; the range,
+//! the journey and the selected stage are in the URL.
+
+use codee::string::JsonSerdeCodec;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use leptos_use_event_source::{
+    use_event_source_with_options, ConnectionReadyState, ReconnectLimit, UseEventSourceOptions, UseEventSourceReturn,
+};
+
+use crate::{
+    format::{count, duration, percent},
+    server_fns::{load_journey_map, stage_customers},
+    types::{JourneyMap, StageCount, Transition},
+};
+
+/// The ranges the map offers, in days.
+pub const RANGES: [u32; 4] = [1, 7, 30, 90];
+const DEFAULT_DAYS: u32 = 7;
+
+/// One stage as drawn: its live numbers and the transition to the next stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageCard {
+    pub name: String,
+    pub events: Vec<String>,
+    pub active: u64,
+    pub median_seconds: Option<f64>,
+    /// To the next stage, if any.
+    pub next: Option<Link>,
+}
+
+/// Moving on from one stage to the next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub reached: u64,
+    pub continued: u64,
+    pub left: u64,
+    pub left_share: f64,
+    /// Whether the transition is on the journey's expected path.
+    pub expected: bool,
+    /// The transition losing the most customers.
+    pub worst: bool,
+}
+
+/// The map's cards from the journey, its transitions and the live counts: the worst leak is
+/// the transition that loses the most customers (ties: the larger share).
+pub fn stage_cards(map: &JourneyMap, live: &[StageCount]) -> Vec<StageCard> {
+    let worst = map
+        .transitions
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.left > 0)
+        .max_by(|(_, a), (_, b)| a.left.cmp(&b.left).then(a.left_share.total_cmp(&b.left_share)))
+        .map(|(i, _)| i);
+    map.journey
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
+            let counted = live.iter().find(|c| c.stage == stage.name);
+            let next = map.transitions.get(i).filter(|t| t.from_stage == stage.name).map(|t: &Transition| Link {
+                reached: t.reached,
+                continued: t.reached.saturating_sub(t.left),
+                left: t.left,
+                left_share: t.left_share,
+                expected: map.journey.expected_path.iter().any(|(a, b)| *a == t.from_stage && *b == t.to_stage),
+                worst: worst == Some(i),
+            });
+            StageCard {
+                name: stage.name.clone(),
+                events: stage.events.clone(),
+                active: counted.map_or(0, |c| c.active_sessions),
+                median_seconds: counted.and_then(|c| c.median_seconds_in_stage),
+                next,
+            }
+        })
+        .collect()
+}
+
+/// A link to the map with one query parameter changed.
+fn map_href(journey: &str, days: u32, stage: Option<&str>) -> String {
+    let mut href = format!("/?journey={}&days={days}", encode(journey));
+    if let Some(stage) = stage {
+        href.push_str(&format!("&stage={}", encode(stage)));
+    }
+    href
+}
+
+/// Percent-encodes what a query value cannot hold as is.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+pub fn JourneyMapPage() -> impl IntoView {
+    let query = use_query_map();
+    let journey = move || query.read().get("journey").filter(|j| !j.is_empty()).unwrap_or_else(|| "default".into());
+    let days = move || {
+        query
+            .read()
+            .get("days")
+            .and_then(|d| d.parse::<u32>().ok())
+            .filter(|d| RANGES.contains(d))
+            .unwrap_or(DEFAULT_DAYS)
+    };
+    let selected = move || query.read().get("stage").filter(|s| !s.is_empty());
+    let map = Resource::new(move || (journey(), days()), |(journey, days)| load_journey_map(Some(journey), days));
+    let in_stage = Resource::new(
+        move || (journey(), selected()),
+        |(journey, stage)| async move {
+            match stage {
+                Some(stage) => stage_customers(Some(journey), stage).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+
+    // Live counts: the stage stream of the journey shown (it reconnects when that changes).
+    let live = RwSignal::new(None::<Vec<StageCount>>);
+    let UseEventSourceReturn { ready_state, message, .. } =
+        use_event_source_with_options::<Vec<StageCount>, JsonSerdeCodec>(
+            Signal::derive(move || format!("/api/v1/stream/stages?journey={}", encode(&journey()))),
+            UseEventSourceOptions::default()
+                .named_events(["stages".to_string()])
+                .reconnect_limit(ReconnectLimit::Infinite)
+                .reconnect_interval(1000),
+        );
+    Effect::new(move |_| {
+        if let Some(counts) = message.get() {
+            live.set(Some(counts.data));
+        }
+    });
+    let chip = move || {
+        let (text, class) = match ready_state.get() {
+            ConnectionReadyState::Open => ("live", "chip chip-live"),
+            _ => ("connecting…", "chip chip-waiting"),
+        };
+        view! {
+            <span class=class role="status" data-testid="connection">
+                <span class="chip-dot" aria-hidden="true"></span>
+                {text}
+            </span>
+        }
+    };
+
+    view! {
+        <Title text="Journey map" />
+        <section class="page map-page">
+            <header class="page-header">
+                <div>
+                    <h1>"Journey map"</h1>
+                    <p class="lede">
+                        "Where customers are right now, and where they leave. Active: an event in the last 30 minutes."
+                    </p>
+                </div>
+                <div class="toolbar">
+                    {chip}
+                    <nav class="segmented" aria-label="Date range">
+                        {move || {
+                            RANGES
+                                .iter()
+                                .map(|&d| {
+                                    let current = d == days();
+                                    view! {
+                                        <a
+                                            href=map_href(&journey(), d, None)
+                                            class="segment"
+                                            aria-current=current.then_some("true")
+                                        >
+                                            {if d == 1 { "24 h".to_string() } else { format!("{d} days") }}
+                                        </a>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </nav>
+                </div>
+            </header>
+            <Transition fallback=|| view! { <p class="loading">"Loading the journey…"</p> }>
+                {move || Suspend::new(async move {
+                    match map.await {
+                        Err(e) => {
+                            view! {
+                                <p class="error-state" role="alert">{format!("Could not load the journey map: {e}")}</p>
+                            }
+                                .into_any()
+                        }
+                        Ok(data) => view! { <MapView data live journey=journey() days=days() /> }.into_any(),
+                    }
+                })}
+            </Transition>
+            {move || {
+                selected()
+                    .map(|stage| {
+                        view! {
+                            <section class="panel" aria-labelledby="in-stage" data-testid="stage-customers">
+                                <h2 id="in-stage">{format!("In {stage} now")}</h2>
+                                <Transition fallback=|| view! { <p class="loading">"Finding customers…"</p> }>
+                                    {move || Suspend::new(async move {
+                                        match in_stage.await {
+                                            Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                                            Ok(None) => ().into_any(),
+                                            Ok(Some(list)) if list.is_empty() => {
+                                                view! {
+                                                    <p class="empty-note">
+                                                        "Nobody is in this stage right now. Pick a stage with active sessions."
+                                                    </p>
+                                                }
+                                                    .into_any()
+                                            }
+                                            Ok(Some(list)) => {
+                                                view! {
+                                                    <table class="event-table">
+                                                        <thead>
+                                                            <tr>
+                                                                <th scope="col">"Customer"</th>
+                                                                <th scope="col">"In this stage for"</th>
+                                                            </tr>
+                                                        </thead>
+                                                        <tbody>
+                                                            {list
+                                                                .into_iter()
+                                                                .map(|c| {
+                                                                    view! {
+                                                                        <tr>
+                                                                            <td class="customer">
+                                                                                <a href=format!("/customers/{}", encode(&c.customer_id))>
+                                                                                    {c.customer_id.clone()}
+                                                                                </a>
+                                                                            </td>
+                                                                            <td class="num">{duration(c.seconds_in_stage)}</td>
+                                                                        </tr>
+                                                                    }
+                                                                })
+                                                                .collect_view()}
+                                                        </tbody>
+                                                    </table>
+                                                }
+                                                    .into_any()
+                                            }
+                                        }
+                                    })}
+                                </Transition>
+                            </section>
+                        }
+                    })
+            }}
+        </section>
+    }
+}
+
+/// The stages and links of one journey.
+#[component]
+fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageCount>>>, journey: String, days: u32) -> impl IntoView {
+    let first_counts = data.occupancy.clone();
+    let others: Vec<String> = data.journeys.iter().filter(|j| **j != journey).cloned().collect();
+    let expected: Vec<String> = data.journey.expected_path.iter().map(|(a, b)| format!("{a} → {b}")).collect();
+    let no_traffic = data.transitions.iter().all(|t| t.reached == 0);
+    let cards = move || live.with(|counts| stage_cards(&data, counts.as_deref().unwrap_or(&first_counts)));
+    let journey_name = journey.clone();
+    view! {
+        {no_traffic.then(|| view! {
+            <div class="empty-state" data-testid="map-empty">
+                <h2>"No customers in this range yet"</h2>
+                <p>
+                    "Send events named like the stages' events (listed on each stage), or start the demo with "
+                    <code>"scripts/demo.sh"</code> ". Counts appear here as they arrive."
+                </p>
+            </div>
+        })}
+        <div class="journey-map" data-testid="journey-map" role="list">
+            {move || {
+                cards()
+                    .into_iter()
+                    .map(|card| {
+                        let href = map_href(&journey_name, days, Some(&card.name));
+                        let label = format!(
+                            "{}: {} active sessions; list them",
+                            card.name,
+                            count(card.active),
+                        );
+                        let link = card.next.clone();
+                        view! {
+                            <div class="map-step" role="listitem">
+                                <a class="stage-card" href=href aria-label=label data-stage=card.name.clone()>
+                                    <span class="stage-name">{card.name.clone()}</span>
+                                    <span class="stage-count" data-testid="stage-count">{count(card.active)}</span>
+                                    <span class="stage-caption">"active sessions"</span>
+                                    <span class="stage-time">
+                                        {card
+                                            .median_seconds
+                                            .map(|s| format!("median {} in stage", duration(s)))
+                                            .unwrap_or_else(|| "nobody here now".into())}
+                                    </span>
+                                    <span class="stage-events" title=card.events.join(", ")>{card.events.join(" · ")}</span>
+                                </a>
+                                {link.map(|l| view! { <LinkView link=l /> })}
+                            </div>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </div>
+        <p class="map-legend">
+            <span class="legend-flow" aria-hidden="true"></span>
+            " continued to the next stage within 7 days · "
+            <span class="legend-leak" aria-hidden="true"></span>
+            " left; the thickest red is the biggest leak. Expected path: "
+            {expected.join(", ")}
+        </p>
+        {(!others.is_empty()).then(|| view! {
+            <p class="map-legend">
+                "Other journeys: "
+                {others
+                    .into_iter()
+                    .map(|j| view! { <a href=map_href(&j, days, None)>{j.clone()}</a> " " })
+                    .collect_view()}
+            </p>
+        })}
+    }
+}
+
+/// The arrow to the next stage (thickness: who continued) and the drop below it
+/// (thickness: who left), drawn as SVG.
+#[component]
+fn LinkView(link: Link) -> impl IntoView {
+    let conversion = if link.reached == 0 { 0.0 } else { link.continued as f64 / link.reached as f64 };
+    let flow_width = 2.0 + 14.0 * conversion;
+    let leak_width = 2.0 + 22.0 * link.left_share;
+    let class = if link.worst { "map-link worst" } else { "map-link" };
+    let title = format!(
+        "{} of {} continued ({}); {} left ({})",
+        count(link.continued),
+        count(link.reached),
+        percent(conversion),
+        count(link.left),
+        percent(link.left_share)
+    );
+    view! {
+        <div class=class title=title.clone() aria-label=title data-testid="map-link">
+            <span class="link-conversion">{percent(conversion)}</span>
+            <svg viewBox="0 0 80 90" width="80" height="90" aria-hidden="true" class:unexpected=!link.expected>
+                <path class="flow" d="M 0 22 L 66 22" stroke-width=flow_width.to_string() />
+                <path class="flow-head" d="M 64 12 L 80 22 L 64 32 Z" />
+                <path class="leak" d="M 18 22 C 30 22, 34 40, 34 88" stroke-width=leak_width.to_string() />
+            </svg>
+            <span class="link-left">{format!("−{} ({})", count(link.left), percent(link.left_share))}</span>
+            {link.worst.then(|| view! { <span class="leak-badge">"Biggest leak"</span> })}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{JourneyStage, JourneyView};
+
+    fn transition(from: &str, to: &str, reached: u64, left: u64) -> Transition {
+        Transition {
+            from_stage: from.into(),
+            to_stage: to.into(),
+            reached,
+            left,
+            left_share: if reached == 0 { 0.0 } else { left as f64 / reached as f64 },
+            median_seconds_before_leaving: None,
+        }
+    }
+
+    fn map() -> JourneyMap {
+        let stage = |n: &str| JourneyStage { name: n.into(), events: vec![n.to_lowercase()] };
+        JourneyMap {
+            journey: JourneyView {
+                name: "default".into(),
+                stages: vec![stage("Visit"), stage("Cart"), stage("Buy")],
+                expected_path: vec![("Visit".into(), "Cart".into())],
+            },
+            journeys: vec!["default".into()],
+            // Visit → Cart loses 60 of 100; Cart → Buy 30 of 40 (a larger share, fewer people).
+            transitions: vec![transition("Visit", "Cart", 100, 60), transition("Cart", "Buy", 40, 30)],
+            occupancy: vec![StageCount {
+                stage: "Cart".into(),
+                active_sessions: 3,
+                median_seconds_in_stage: Some(90.0),
+            }],
+            days: 7,
+        }
+    }
+
+    #[test]
+    fn the_worst_leak_loses_the_most_customers() {
+        let cards = stage_cards(&map(), &map().occupancy);
+        let links: Vec<&Link> = cards.iter().filter_map(|c| c.next.as_ref()).collect();
+        assert_eq!(links.len(), 2, "the last stage has no next");
+        assert!(links[0].worst && !links[1].worst);
+        assert_eq!((links[0].continued, links[0].left), (40, 60));
+        assert!(links[0].expected && !links[1].expected, "only Visit → Cart is on the expected path");
+    }
+
+    #[test]
+    fn live_counts_replace_the_first_ones_and_missing_stages_are_zero() {
+        let live = vec![StageCount { stage: "Buy".into(), active_sessions: 7, median_seconds_in_stage: Some(5.0) }];
+        let cards = stage_cards(&map(), &live);
+        assert_eq!(cards.iter().map(|c| c.active).collect::<Vec<_>>(), vec![0, 0, 7]);
+        assert_eq!(cards[2].median_seconds, Some(5.0));
+    }
+
+    #[test]
+    fn no_leak_is_worst_when_nobody_left() {
+        let mut quiet = map();
+        quiet.transitions = vec![transition("Visit", "Cart", 0, 0), transition("Cart", "Buy", 5, 0)];
+        assert!(stage_cards(&quiet, &[]).iter().filter_map(|c| c.next.as_ref()).all(|l| !l.worst));
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(encode("Home page/2"), "Home%20page%2F2");
+        assert_eq!(map_href("default", 7, Some("Cart & co")), "/?journey=default&days=7&stage=Cart%20%26%20co");
+    }
+}
