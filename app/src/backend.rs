@@ -5,7 +5,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::{
     error::AppError,
-    types::{AlertQuery, AlertUpdate, AlertView, JourneyMap, LiveEvent, StageCustomer},
+    types::{AlertQuery, AlertUpdate, AlertView, CustomerView, JourneyMap, LiveEvent, StageCustomer},
 };
 
 /// A boxed future answering one backend call.
@@ -19,6 +19,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn journey_map(&self, journey: Option<String>, days: u32) -> BackendFuture<JourneyMap>;
     /// The customers whose active session is in `stage` now, longest there first.
     fn stage_customers(&self, journey: Option<String>, stage: String) -> BackendFuture<Vec<StageCustomer>>;
+    /// A customer's timeline by session, with stages, and the alerts about them.
+    fn customer(&self, id: String) -> BackendFuture<CustomerView>;
     /// Alerts, newest first.
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.

@@ -19,7 +19,9 @@ use leptos_router::{
     path,
 };
 
-use crate::pages::{alerts::AlertsPage, journey_map::JourneyMapPage, live::LivePage, not_found::NotFound};
+use crate::pages::{
+    alerts::AlertsPage, customer::CustomerPage, journey_map::JourneyMapPage, live::LivePage, not_found::NotFound,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -67,6 +69,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=JourneyMapPage />
                     <Route path=path!("/alerts") view=AlertsPage />
+                    <Route path=path!("/customers/:id") view=CustomerPage />
                     <Route path=path!("/live") view=LivePage />
                 </Routes>
             </main>

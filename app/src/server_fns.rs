@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::{
     error::AppError,
-    types::{AlertQuery, AlertUpdate, AlertView, JourneyMap, LiveEvent, StageCustomer},
+    types::{AlertQuery, AlertUpdate, AlertView, CustomerView, JourneyMap, LiveEvent, StageCustomer},
 };
 
 /// Most events one call returns; keeps a page request bounded.
@@ -39,4 +39,10 @@ pub async fn list_alerts(query: AlertQuery) -> Result<Vec<AlertView>, AppError> 
 #[server]
 pub async fn change_alert(id: i64, update: AlertUpdate) -> Result<AlertView, AppError> {
     crate::backend::use_backend()?.change_alert(id, update).await
+}
+
+/// A customer's timeline and alerts.
+#[server]
+pub async fn load_customer(id: String) -> Result<CustomerView, AppError> {
+    crate::backend::use_backend()?.customer(id).await
 }

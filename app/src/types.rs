@@ -201,6 +201,9 @@ pub struct AlertQuery {
     pub state: Option<String>,
     pub rule: Option<String>,
     pub assignee: Option<String>,
+    /// Alerts about one customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
 }
 
 /// A change to an alert; fields left out stay.
@@ -212,4 +215,33 @@ pub struct AlertUpdate {
     pub assignee: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// One event on a customer's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEventView {
+    pub seq: i64,
+    pub kind: String,
+    pub name: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The journey stage the event puts the customer in, if any.
+    pub stage: Option<String>,
+    pub properties: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineSessionView {
+    pub number: i64,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub events: Vec<TimelineEventView>,
+}
+
+/// A customer's history across their identities, oldest session first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerView {
+    pub customer_id: String,
+    pub identities: Vec<String>,
+    pub sessions: Vec<TimelineSessionView>,
+    pub alerts: Vec<AlertView>,
 }

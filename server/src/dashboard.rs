@@ -7,7 +7,7 @@ use std::sync::Arc;
 use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
-    types::{AlertQuery, AlertUpdate, AlertView, JourneyMap, LiveEvent, StageCustomer},
+    types::{AlertQuery, AlertUpdate, AlertView, CustomerView, JourneyMap, LiveEvent, StageCustomer},
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
@@ -127,6 +127,23 @@ impl DashboardBackend for Dashboard {
         })
     }
 
+    fn customer(&self, id: String) -> BackendFuture<CustomerView> {
+        let found = self.journey(None);
+        let (analytics, alerts) = (self.analytics.clone(), self.alerts.clone());
+        Box::pin(async move {
+            let timeline = analytics.customer_timeline(&id, found?).await.map_err(analytics_error)?;
+            let filter =
+                AlertFilter { customer: Some(timeline.customer_id.clone()), limit: Some(50), ..Default::default() };
+            let about = alerts.list(filter).await.map_err(alert_error)?;
+            wire(&json!({
+                "customer_id": timeline.customer_id,
+                "identities": timeline.identities,
+                "sessions": timeline.sessions,
+                "alerts": about,
+            }))
+        })
+    }
+
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>> {
         let alerts = self.alerts.clone();
         Box::pin(async move {
@@ -134,6 +151,7 @@ impl DashboardBackend for Dashboard {
                 "state": query.state.filter(|s| !s.is_empty()),
                 "rule": query.rule.filter(|s| !s.is_empty()),
                 "assignee": query.assignee.filter(|s| !s.is_empty()),
+                "customer": query.customer.filter(|s| !s.is_empty()),
                 "limit": 200,
             }))
             .map_err(|_| AppError::BadRequest("state must be open, acknowledged or resolved".into()))?;

@@ -27,6 +27,7 @@ pub fn matches(alert: &AlertView, query: &AlertQuery) -> bool {
     wanted(&query.state, &alert.state)
         && wanted(&query.rule, &alert.rule_id)
         && wanted(&query.assignee, alert.assignee.as_deref().unwrap_or(""))
+        && wanted(&query.customer, &alert.customer_id)
 }
 
 /// The list as loaded, with the newer versions that arrived since (stream or own changes):
@@ -66,6 +67,7 @@ pub fn AlertsPage() -> impl IntoView {
             state: Some(read.get("state").unwrap_or_else(|| "open".into())),
             rule: read.get("rule").filter(|r| !r.is_empty()),
             assignee: read.get("assignee").filter(|a| !a.is_empty()),
+            customer: None,
         }
     });
     let loaded = Resource::new(move || query.get(), list_alerts);
@@ -335,7 +337,7 @@ mod tests {
     fn filters_match_rule_and_assignee() {
         let mut a = alert(1, 1, "open");
         a.assignee = Some("sam".into());
-        let q = AlertQuery { state: None, rule: Some("cart".into()), assignee: Some("sam".into()) };
+        let q = AlertQuery { state: None, rule: Some("cart".into()), assignee: Some("sam".into()), customer: None };
         assert!(matches(&a, &q));
         assert!(!matches(&a, &AlertQuery { rule: Some("other".into()), ..q.clone() }));
         assert!(!matches(&a, &AlertQuery { assignee: Some("kim".into()), ..q }));

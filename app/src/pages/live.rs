@@ -226,7 +226,7 @@ fn EmptyStream() -> impl IntoView {
 const INLINE_PROPERTIES: usize = 4;
 
 /// `key=value` pairs of the first few properties, strings unquoted.
-fn property_summary(properties: &serde_json::Value) -> String {
+pub fn property_summary(properties: &serde_json::Value) -> String {
     let Some(map) = properties.as_object() else {
         return String::new();
     };

@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod alerts;
+pub mod customer;
 pub mod journey_map;
 pub mod live;
 pub mod not_found;

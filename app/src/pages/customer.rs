@@ -1,0 +1,161 @@
+//! A customer (for CS managers and product owners): the timeline grouped by session, newest
+//! first, with the stage each event put them in, their identities, and the alerts about them.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::{
+    format::{count, duration},
+    pages::{journey_map::encode, live::property_summary},
+    server_fns::load_customer,
+    time::{clock_time, Hydrated},
+    types::CustomerView,
+};
+
+#[component]
+pub fn CustomerPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let customer = Resource::new(id, load_customer);
+    let hydrated = use_context::<Hydrated>().map(|h| h.0);
+    let local_times = Signal::derive(move || hydrated.map(|h| h.get()).unwrap_or(false));
+    let search = RwSignal::new(String::new());
+    let navigate = use_navigate();
+
+    view! {
+        <Title text=move || format!("Customer {}", id()) />
+        <section class="page customer-page">
+            <header class="page-header">
+                <div>
+                    <h1>"Customer " <span class="customer-id">{id}</span></h1>
+                    <p class="lede">"Everything they did, by session, newest first."</p>
+                </div>
+                <form
+                    class="inline-form"
+                    role="search"
+                    on:submit=move |ev| {
+                        ev.prevent_default();
+                        let wanted = search.get_untracked();
+                        if !wanted.trim().is_empty() {
+                            navigate(&format!("/customers/{}", encode(wanted.trim())), Default::default());
+                        }
+                    }
+                >
+                    <label>
+                        "Customer id "
+                        <input bind:value=search placeholder="user or anonymous id" data-testid="customer-search" />
+                    </label>
+                    <button class="button" type="submit">"Open"</button>
+                </form>
+            </header>
+            <Transition fallback=|| view! { <p class="loading">"Loading the timeline…"</p> }>
+                {move || Suspend::new(async move {
+                    match customer.await {
+                        Err(e) => view! { <p class="error-state" role="alert">{format!("Could not load the customer: {e}")}</p> }.into_any(),
+                        Ok(view) => view! { <CustomerView data=view local_times /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn CustomerView(data: CustomerView, local_times: Signal<bool>) -> impl IntoView {
+    if data.sessions.is_empty() {
+        return view! {
+            <div class="empty-state" data-testid="no-events">
+                <h2>"No events for this customer"</h2>
+                <p>
+                    "Check the id: it is the " <code>"userId"</code> " or " <code>"anonymousId"</code>
+                    " the events were sent with. Customers in a stage are listed on the "
+                    <a href="/">"journey map"</a> " (click a stage)."
+                </p>
+            </div>
+        }
+        .into_any();
+    }
+    let events: usize = data.sessions.iter().map(|s| s.events.len()).sum();
+    let summary = format!(
+        "{} events in {} sessions · known as {}",
+        count(events as u64),
+        count(data.sessions.len() as u64),
+        data.identities.join(", ")
+    );
+    let alerts = data.alerts.clone();
+    let mut sessions = data.sessions.clone();
+    sessions.reverse();
+    view! {
+        <p class="map-legend" data-testid="customer-summary">{summary}</p>
+        {(!alerts.is_empty()).then(|| view! {
+            <section class="panel" aria-labelledby="about-alerts">
+                <h2 id="about-alerts">"Alerts about this customer"</h2>
+                <ul class="alert-list">
+                    {alerts
+                        .into_iter()
+                        .map(|a| {
+                            let occurred = a.occurred_at;
+                            view! {
+                                <li class="alert-item" data-testid="customer-alert">
+                                    <div class="alert-head">
+                                        <span class=format!("state state-{}", a.state)>{a.state.clone()}</span>
+                                        <strong>{a.rule_name.clone()}</strong>
+                                        <time class="num">{move || clock_time(occurred, local_times.get())}</time>
+                                        <a href=format!("/alerts?state=&rule={}", encode(&a.rule_id))>"in the inbox"</a>
+                                    </div>
+                                    <p class="alert-message">{a.message.clone()}</p>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </section>
+        })}
+        <section class="panel" aria-labelledby="timeline">
+            <h2 id="timeline">"Timeline"</h2>
+            {sessions
+                .into_iter()
+                .map(|session| {
+                    let (start, end) = (session.started_at, session.ended_at);
+                    let length = (end - start).num_seconds() as f64;
+                    view! {
+                        <article class="session" data-testid="session">
+                            <h3>
+                                {format!("Session {} · ", session.number)}
+                                <time>{move || clock_time(start, local_times.get())}</time>
+                                {format!(" · {} · {} events", duration(length), session.events.len())}
+                            </h3>
+                            <table class="event-table">
+                                <tbody>
+                                    {session
+                                        .events
+                                        .into_iter()
+                                        .rev()
+                                        .map(|e| {
+                                            let at = e.at;
+                                            let summary = property_summary(&e.properties);
+                                            view! {
+                                                <tr>
+                                                    <td class="num"><time>{move || clock_time(at, local_times.get())}</time></td>
+                                                    <td>
+                                                        <span class=format!("kind kind-{}", e.kind)>{e.kind.clone()}</span>
+                                                        " "
+                                                        <strong class="event-name">{e.name.clone().unwrap_or_default()}</strong>
+                                                    </td>
+                                                    <td>{e.stage.clone().map(|s| view! { <span class="stage-badge">{s}</span> })}</td>
+                                                    <td class="props" title=summary.clone()>{summary.clone()}</td>
+                                                </tr>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </tbody>
+                            </table>
+                        </article>
+                    }
+                })
+                .collect_view()}
+        </section>
+    }
+    .into_any()
+}
