@@ -43,7 +43,7 @@ pub fn merge_alerts(loaded: &[AlertView], updates: &[AlertView], query: &AlertQu
         }
     }
     all.retain(|a| matches(a, query));
-    all.sort_by(|a, b| b.id.cmp(&a.id));
+    all.sort_by_key(|a| std::cmp::Reverse(a.id));
     all
 }
 
