@@ -38,6 +38,8 @@ test('the marketer sees a stage count change on the journey map as events are po
   const answer = await track(wayline.url, { messageId: 'map-1', userId: 'mia', event: 'Home' });
   assert.equal(answer.status, 200);
   await discovery.filter({ hasText: /^1$/ }).waitFor({ timeout: 5_000 });
+  // The first customer is counted live, so the map no longer says it is empty.
+  await page.getByTestId('map-empty').waitFor({ state: 'detached', timeout: 5_000 });
   // A second customer further along: Engagement counts her, Discovery still one.
   await track(wayline.url, { messageId: 'map-2', userId: 'noa', event: 'Home' });
   await track(wayline.url, { messageId: 'map-3', userId: 'noa', event: 'product_viewed' });

@@ -263,11 +263,16 @@ fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageCount>>>, journey: S
     let first_counts = data.occupancy.clone();
     let others: Vec<String> = data.journeys.iter().filter(|j| **j != journey).cloned().collect();
     let expected: Vec<String> = data.journey.expected_path.iter().map(|(a, b)| format!("{a} → {b}")).collect();
-    let no_traffic = data.transitions.iter().all(|t| t.reached == 0);
+    let none_in_range = data.transitions.iter().all(|t| t.reached == 0);
+    let nobody_now = first_counts.iter().all(|c| c.active_sessions == 0);
+    // The range's numbers load with the page; the live counts may show the first customers.
+    let no_traffic = move || {
+        none_in_range && live.with(|l| l.as_ref().map_or(nobody_now, |l| l.iter().all(|c| c.active_sessions == 0)))
+    };
     let cards = move || live.with(|counts| stage_cards(&data, counts.as_deref().unwrap_or(&first_counts)));
     let journey_name = journey.clone();
     view! {
-        {no_traffic.then(|| view! {
+        {move || no_traffic().then(|| view! {
             <div class="empty-state" data-testid="map-empty">
                 <h2>"No customers in this range yet"</h2>
                 <p>
@@ -346,13 +351,19 @@ fn LinkView(link: Link) -> impl IntoView {
     );
     view! {
         <div class=class title=title.clone() aria-label=title data-testid="map-link">
-            <span class="link-conversion">{percent(conversion)}</span>
+            <span class="link-conversion">{if link.reached == 0 { "—".to_string() } else { percent(conversion) }}</span>
             <svg viewBox="0 0 80 90" width="80" height="90" aria-hidden="true" class:unexpected=!link.expected>
                 <path class="flow" d="M 0 22 L 66 22" stroke-width=flow_width.to_string() />
                 <path class="flow-head" d="M 64 12 L 80 22 L 64 32 Z" />
                 <path class="leak" d="M 18 22 C 30 22, 34 40, 34 88" stroke-width=leak_width.to_string() />
             </svg>
-            <span class="link-left">{format!("−{} ({})", count(link.left), percent(link.left_share))}</span>
+            <span class="link-left">
+                {if link.reached == 0 {
+                    "nobody yet".to_string()
+                } else {
+                    format!("−{} ({})", count(link.left), percent(link.left_share))
+                }}
+            </span>
             {link.worst.then(|| view! { <span class="leak-badge">"Biggest leak"</span> })}
         </div>
     }
