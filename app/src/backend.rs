@@ -5,7 +5,10 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::{
     error::AppError,
-    types::{AlertQuery, AlertUpdate, AlertView, CustomerView, JourneyMap, LiveEvent, StageCustomer},
+    types::{
+        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
+        StageCustomer,
+    },
 };
 
 /// A boxed future answering one backend call.
@@ -21,6 +24,10 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn stage_customers(&self, journey: Option<String>, stage: String) -> BackendFuture<Vec<StageCustomer>>;
     /// A customer's timeline by session, with stages, and the alerts about them.
     fn customer(&self, id: String) -> BackendFuture<CustomerView>;
+    /// A funnel with its charts.
+    fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelView>;
+    /// The customers who reached `step` (1-based) but not the next.
+    fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView>;
     /// Alerts, newest first.
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.

@@ -20,7 +20,8 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    alerts::AlertsPage, customer::CustomerPage, journey_map::JourneyMapPage, live::LivePage, not_found::NotFound,
+    alerts::AlertsPage, customer::CustomerPage, funnels::FunnelsPage, journey_map::JourneyMapPage, live::LivePage,
+    not_found::NotFound,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -61,6 +62,7 @@ pub fn App() -> impl IntoView {
                 </a>
                 <nav aria-label="Main">
                     <A href="/" exact=true>"Journey map"</A>
+                    <A href="/funnels">"Funnels"</A>
                     <A href="/alerts">"Alerts"</A>
                     <A href="/live">"Live events"</A>
                 </nav>
@@ -69,6 +71,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=JourneyMapPage />
                     <Route path=path!("/alerts") view=AlertsPage />
+                    <Route path=path!("/funnels") view=FunnelsPage />
                     <Route path=path!("/customers/:id") view=CustomerPage />
                     <Route path=path!("/live") view=LivePage />
                 </Routes>

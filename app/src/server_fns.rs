@@ -4,7 +4,10 @@ use leptos::prelude::*;
 
 use crate::{
     error::AppError,
-    types::{AlertQuery, AlertUpdate, AlertView, CustomerView, JourneyMap, LiveEvent, StageCustomer},
+    types::{
+        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
+        StageCustomer,
+    },
 };
 
 /// Most events one call returns; keeps a page request bounded.
@@ -45,4 +48,16 @@ pub async fn change_alert(id: i64, update: AlertUpdate) -> Result<AlertView, App
 #[server]
 pub async fn load_customer(id: String) -> Result<CustomerView, AppError> {
     crate::backend::use_backend()?.customer(id).await
+}
+
+/// A funnel's figures and charts.
+#[server]
+pub async fn load_funnel(params: FunnelParams) -> Result<FunnelView, AppError> {
+    crate::backend::use_backend()?.funnel(params).await
+}
+
+/// Who dropped after a funnel step.
+#[server]
+pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<DroppedView, AppError> {
+    crate::backend::use_backend()?.funnel_dropped(params, step).await
 }

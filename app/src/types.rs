@@ -245,3 +245,99 @@ pub struct CustomerView {
     pub sessions: Vec<TimelineSessionView>,
     pub alerts: Vec<AlertView>,
 }
+
+/// A funnel as the builder asks for it (every field is in the page's URL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelParams {
+    /// Steps split by commas, alternatives by `|`, each `name` or `name[key=value]`.
+    pub steps: String,
+    pub window_seconds: i64,
+    /// `sequential`, `strict` or `any`.
+    pub mode: String,
+    /// The date range: the last `days` days.
+    pub days: u32,
+    /// Comma-separated events that disqualify an attempt between its steps.
+    pub exclude: String,
+    /// A property of the first step to split by.
+    pub breakdown: String,
+    /// A property that must stay the same across the steps.
+    pub hold: String,
+    /// `day` or `week`.
+    pub trend: String,
+}
+
+impl Default for FunnelParams {
+    fn default() -> Self {
+        FunnelParams {
+            steps: String::new(),
+            window_seconds: 86_400,
+            mode: "sequential".into(),
+            days: 30,
+            exclude: String::new(),
+            breakdown: String::new(),
+            hold: String::new(),
+            trend: "day".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelStepView {
+    pub step: usize,
+    pub event: String,
+    pub customers: u64,
+    pub conversion_from_first: f64,
+    pub conversion_from_previous: f64,
+    pub median_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakdownView {
+    pub value: String,
+    pub steps: Vec<FunnelStepView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendPointView {
+    pub period_start: DateTime<Utc>,
+    pub entered: u64,
+    pub converted: u64,
+    pub conversion: f64,
+}
+
+/// The funnel's charts, drawn by plotters on the server as SVG documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelCharts {
+    pub steps_svg: String,
+    pub time_to_convert_svg: String,
+    pub trend_svg: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelView {
+    pub steps: Vec<FunnelStepView>,
+    pub breakdown: Vec<BreakdownView>,
+    pub trend: Vec<TrendPointView>,
+    pub charts: FunnelCharts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedCustomerView {
+    pub customer_id: String,
+    pub next_event: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextEventView {
+    pub event: String,
+    pub customers: u64,
+}
+
+/// Who reached a step but not the next, and what they did instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedView {
+    pub step: usize,
+    pub total: u64,
+    pub customers: Vec<DroppedCustomerView>,
+    pub next_events: Vec<NextEventView>,
+}

@@ -121,3 +121,60 @@ test('the customer-success manager sees a new alert arrive and acknowledges and 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('the product owner builds a funnel whose numbers equal a hand-computed fixture', async () => {
+  // Sequential funnel f_view → f_cart → f_buy, worked out by hand:
+  //   po-1 view, cart, buy  → all three steps
+  //   po-2 view, cart       → steps 1–2
+  //   po-3 view             → step 1
+  //   po-4 cart, buy        → never entered (no view)
+  //   po-5 view, buy        → step 1 (skipped the cart)
+  // Step 1: 4 customers; step 2: 2 (50 %); step 3: 1 (25 %). Dropped after step 1: po-3, po-5.
+  const base = Date.now() - 10 * 60_000;
+  const plan = [
+    ['po-1', ['f_view', 'f_cart', 'f_buy']],
+    ['po-2', ['f_view', 'f_cart']],
+    ['po-3', ['f_view']],
+    ['po-4', ['f_cart', 'f_buy']],
+    ['po-5', ['f_view', 'f_buy']],
+  ];
+  for (const [user, events] of plan) {
+    for (const [i, event] of events.entries()) {
+      const at = new Date(base + i * 60_000).toISOString();
+      const answer = await track(wayline.url, { messageId: `${user}-${i}`, userId: user, event, timestamp: at });
+      assert.equal(answer.status, 200);
+    }
+  }
+
+  const { page, problems } = await openPage(browser);
+  await page.goto(`${wayline.url}/funnels`);
+  await page.getByTestId('funnel-empty').waitFor();
+  // Submitting before the page hydrated would cut its wasm download short.
+  await page.locator('[data-testid=builder][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  await page.getByTestId('steps').fill('f_view,f_cart,f_buy');
+  await page.getByTestId('run').click();
+  await page.waitForURL(/steps=f_view%2Cf_cart%2Cf_buy/);
+  const cells = page.locator('[data-testid=funnel-steps] [data-testid=step-customers]');
+  await cells.first().waitFor({ timeout: 10_000 });
+  assert.deepEqual(await cells.allInnerTexts(), ['4', '2', '1']);
+  const rows = await page.locator('[data-testid=funnel-steps] tbody tr').allInnerTexts();
+  assert.match(rows[1], /50%/);
+  assert.match(rows[2], /25%/);
+  // The step bars are a plotters SVG naming each step.
+  const chart = page.getByTestId('chart-steps').locator('svg');
+  await chart.waitFor();
+  assert.match(await chart.innerHTML(), /1\. f_view/);
+  assert.match(await page.getByTestId('export-csv').getAttribute('href'), /^data:text\/csv/);
+  await screenshot(page, 'funnels');
+
+  // The drop-off after step 1 leads to the customers.
+  await page.getByRole('link', { name: '2 — who?' }).click();
+  await page.waitForURL(/dropped=1/);
+  const dropped = page.getByTestId('dropped');
+  await dropped.getByRole('link', { name: 'po-3' }).waitFor({ timeout: 10_000 });
+  await dropped.getByRole('link', { name: 'po-5' }).waitFor();
+  assert.equal(await dropped.locator('tbody tr').count(), 2);
+  await screenshot(page, 'funnels-dropped');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

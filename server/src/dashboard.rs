@@ -7,14 +7,18 @@ use std::sync::Arc;
 use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
-    types::{AlertQuery, AlertUpdate, AlertView, CustomerView, JourneyMap, LiveEvent, StageCustomer},
+    types::{
+        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
+        StageCustomer,
+    },
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
 use crate::{
     alerts::{AlertChange, AlertError, AlertFilter, Alerts},
-    analytics::{window_and_range, Analytics, AnalyticsError},
+    analytics::{window_and_range, Analytics, AnalyticsError, FunnelQuery},
+    charts,
     feed::live_event,
     journeys::{Journey, Journeys, DEFAULT_JOURNEY},
     store::Store,
@@ -55,6 +59,28 @@ fn alert_error(e: AlertError) -> AppError {
         AlertError::Store(store) => AppError::Store(store.to_string()),
         other => AppError::BadRequest(other.to_string()),
     }
+}
+
+/// The builder's parameters as the analytics' funnel question (empty fields left out).
+fn funnel_query(params: &FunnelParams) -> Result<FunnelQuery, AppError> {
+    let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let now = chrono::Utc::now();
+    wire(&json!({
+        "steps": params.steps,
+        "window": params.window_seconds,
+        "mode": params.mode,
+        "from": now - chrono::Duration::days(i64::from(params.days.clamp(1, 365))),
+        "to": now,
+        "exclude": text(&params.exclude),
+        "breakdown": text(&params.breakdown),
+        "hold": text(&params.hold),
+        "trend": params.trend,
+    }))
+    .map_err(|_| {
+        AppError::BadRequest(
+            "mode must be sequential, strict or any, and trend day or week; the builder's choices are".into(),
+        )
+    })
 }
 
 impl Dashboard {
@@ -141,6 +167,36 @@ impl DashboardBackend for Dashboard {
                 "sessions": timeline.sessions,
                 "alerts": about,
             }))
+        })
+    }
+
+    fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelView> {
+        let analytics = self.analytics.clone();
+        Box::pin(async move {
+            let query = funnel_query(&params)?;
+            let spec = query.to_spec(chrono::Utc::now()).map_err(analytics_error)?;
+            let result = analytics.funnel(spec, query.trend.unwrap_or_default(), 5).await.map_err(analytics_error)?;
+            let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(|e| AppError::Store(e.to_string()));
+            let drawn = json!({
+                "steps_svg": chart(charts::funnel_steps(&result.steps))?,
+                "time_to_convert_svg": chart(charts::time_to_convert(&result.time_to_convert))?,
+                "trend_svg": chart(charts::conversion_trend(&result.trend))?,
+            });
+            wire(&json!({
+                "steps": result.steps,
+                "breakdown": result.breakdown,
+                "trend": result.trend,
+                "charts": drawn,
+            }))
+        })
+    }
+
+    fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView> {
+        let analytics = self.analytics.clone();
+        Box::pin(async move {
+            let query = funnel_query(&params)?;
+            let spec = query.to_spec(chrono::Utc::now()).map_err(analytics_error)?;
+            wire(&analytics.funnel_dropped(spec, step, 50, 0).await.map_err(analytics_error)?)
         })
     }
 

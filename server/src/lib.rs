@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod analytics;
+pub mod charts;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

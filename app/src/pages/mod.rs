@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod customer;
+pub mod funnels;
 pub mod journey_map;
 pub mod live;
 pub mod not_found;

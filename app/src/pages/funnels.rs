@@ -1,0 +1,406 @@
+//! Funnels (for product owners): a builder for steps, window, order mode, range, exclusions,
+//! breakdown and a property held constant, all in the URL so a funnel can be shared and
+//! bookmarked; the step bars, time to convert and conversion trend drawn by plotters (SVG,
+//! on the server); who dropped after each step, leading to the customers; CSV and SVG export.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    format::{count, duration, percent},
+    pages::journey_map::encode,
+    server_fns::{load_funnel, load_funnel_dropped},
+    types::{FunnelParams, FunnelView},
+};
+
+/// A funnel to start from, with the events the demo and the snippet send.
+pub const EXAMPLE_STEPS: &str = "product_viewed,added_to_cart,checkout_started,purchase_completed";
+const WINDOWS: [(i64, &str); 4] =
+    [(3_600, "1 hour"), (86_400, "1 day"), (7 * 86_400, "7 days"), (30 * 86_400, "30 days")];
+const MODES: [(&str, &str); 3] =
+    [("sequential", "in order, others between"), ("strict", "in order, nothing between"), ("any", "any order")];
+const RANGES: [u32; 4] = [1, 7, 30, 90];
+
+/// The builder's state from the page's query string.
+pub fn params_from(get: impl Fn(&str) -> Option<String>) -> FunnelParams {
+    let defaults = FunnelParams::default();
+    FunnelParams {
+        steps: get("steps").unwrap_or_default(),
+        window_seconds: get("window").and_then(|w| w.parse().ok()).unwrap_or(defaults.window_seconds),
+        mode: get("mode").filter(|m| MODES.iter().any(|(id, _)| id == m)).unwrap_or(defaults.mode),
+        days: get("days").and_then(|d| d.parse().ok()).filter(|d| (1..=365).contains(d)).unwrap_or(defaults.days),
+        exclude: get("exclude").unwrap_or_default(),
+        breakdown: get("breakdown").unwrap_or_default(),
+        hold: get("hold").unwrap_or_default(),
+        trend: get("trend").filter(|t| t == "week").unwrap_or(defaults.trend),
+    }
+}
+
+/// The page's URL for `params` (and, optionally, the step whose drop-offs are open).
+pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
+    let mut href = format!(
+        "/funnels?steps={}&window={}&mode={}&days={}&exclude={}&breakdown={}&hold={}&trend={}",
+        encode(&params.steps),
+        params.window_seconds,
+        encode(&params.mode),
+        params.days,
+        encode(&params.exclude),
+        encode(&params.breakdown),
+        encode(&params.hold),
+        encode(&params.trend)
+    );
+    if let Some(step) = dropped {
+        href.push_str(&format!("&dropped={step}"));
+    }
+    href
+}
+
+/// The funnel's steps (and breakdown rows) as CSV.
+pub fn funnel_csv(view: &FunnelView) -> String {
+    let mut csv =
+        String::from("group,step,event,customers,conversion_from_first,conversion_from_previous,median_seconds\n");
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut rows = |group: &str, steps: &[crate::types::FunnelStepView]| {
+        for s in steps {
+            csv.push_str(&format!(
+                "{},{},{},{},{:.4},{:.4},{}\n",
+                quote(group),
+                s.step,
+                quote(&s.event),
+                s.customers,
+                s.conversion_from_first,
+                s.conversion_from_previous,
+                s.median_seconds.map(|m| format!("{m:.0}")).unwrap_or_default()
+            ));
+        }
+    };
+    rows("all", &view.steps);
+    for group in &view.breakdown {
+        rows(&group.value, &group.steps);
+    }
+    csv
+}
+
+#[component]
+pub fn FunnelsPage() -> impl IntoView {
+    let query = use_query_map();
+    let params = Memo::new(move |_| params_from(|key| query.read().get(key)));
+    let dropped_step = move || query.read().get("dropped").and_then(|d| d.parse::<usize>().ok());
+    let funnel = Resource::new(
+        move || params.get(),
+        |p| async move {
+            if p.steps.split(',').filter(|s| !s.trim().is_empty()).count() < 2 {
+                return Ok(None);
+            }
+            load_funnel(p).await.map(Some)
+        },
+    );
+    let dropped = Resource::new(
+        move || (params.get(), dropped_step()),
+        |(p, step)| async move {
+            match step {
+                Some(step) => load_funnel_dropped(p, step).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+
+    view! {
+        <Title text="Funnels" />
+        <section class="page funnels-page">
+            <header class="page-header">
+                <div>
+                    <h1>"Funnels"</h1>
+                    <p class="lede">"How many customers get through each step, how fast, and who drops out."</p>
+                </div>
+            </header>
+            <Builder params />
+            <Transition fallback=|| view! { <p class="loading">"Counting customers…"</p> }>
+                {move || Suspend::new(async move {
+                    match funnel.await {
+                        Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(None) => view! {
+                            <div class="empty-state" data-testid="funnel-empty">
+                                <h2>"Pick at least two steps"</h2>
+                                <p>
+                                    "Type the events in order, separated by commas, or "
+                                    <a href=funnel_href(&FunnelParams { steps: EXAMPLE_STEPS.into(), ..Default::default() }, None)>
+                                        "start from the shop funnel"
+                                    </a>
+                                    ". A step may be " <code>"name[key=value]"</code> " and " <code>"a|b"</code>
+                                    " accepts either event."
+                                </p>
+                            </div>
+                        }
+                            .into_any(),
+                        Ok(Some(view)) => view! { <FunnelResultView view params=params.get_untracked() /> }.into_any(),
+                    }
+                })}
+            </Transition>
+            {move || dropped_step().map(|step| view! {
+                <section class="panel" aria-labelledby="dropped" data-testid="dropped">
+                    <h2 id="dropped">{format!("Reached step {step} but not step {}", step + 1)}</h2>
+                    <Transition fallback=|| view! { <p class="loading">"Finding who dropped…"</p> }>
+                        {move || Suspend::new(async move {
+                            match dropped.await {
+                                Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                                Ok(None) => ().into_any(),
+                                Ok(Some(page)) => view! {
+                                    <p class="map-legend">
+                                        {format!("{} customers. What they did next: ", count(page.total))}
+                                        {page.next_events.iter().map(|n| format!("{} ({})", n.event, count(n.customers))).collect::<Vec<_>>().join(", ")}
+                                    </p>
+                                    <table class="event-table">
+                                        <thead><tr><th scope="col">"Customer"</th><th scope="col">"Next event"</th></tr></thead>
+                                        <tbody>
+                                            {page.customers.into_iter().map(|c| view! {
+                                                <tr>
+                                                    <td class="customer"><a href=format!("/customers/{}", encode(&c.customer_id))>{c.customer_id.clone()}</a></td>
+                                                    <td>{c.next_event.unwrap_or_else(|| "nothing since".into())}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }
+                                    .into_any(),
+                            }
+                        })}
+                    </Transition>
+                </section>
+            })}
+        </section>
+    }
+}
+
+/// The builder: a plain GET form, so the funnel's URL is its saved, shareable state.
+#[component]
+fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
+    let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
+    move || {
+        let p = params.get();
+        view! {
+            <form
+                class="builder"
+                method="get"
+                action="/funnels"
+                data-testid="builder"
+                data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()
+            >
+                <label class="wide">
+                    "Steps, in order "
+                    <input name="steps" value=p.steps.clone() placeholder=EXAMPLE_STEPS data-testid="steps" />
+                </label>
+                <label>
+                    "Within "
+                    <select name="window">
+                        {WINDOWS.iter().map(|(s, label)| view! { <option value=s.to_string() selected=*s == p.window_seconds>{*label}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "Order "
+                    <select name="mode">
+                        {MODES.iter().map(|(id, label)| view! { <option value=*id selected=*id == p.mode>{*label}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "Entered in the last "
+                    <select name="days">
+                        {RANGES.iter().map(|d| view! { <option value=d.to_string() selected=*d == p.days>{format!("{d} days")}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "Excluding "
+                    <input name="exclude" value=p.exclude.clone() placeholder="e.g. support_ticket_created" />
+                </label>
+                <label>
+                    "Break down by "
+                    <input name="breakdown" value=p.breakdown.clone() placeholder="first step's property, e.g. channel" data-testid="breakdown" />
+                </label>
+                <label>
+                    "Same "
+                    <input name="hold" value=p.hold.clone() placeholder="property held constant, e.g. product_id" />
+                </label>
+                <label>
+                    "Trend by "
+                    <select name="trend">
+                        <option value="day" selected=p.trend == "day">"day"</option>
+                        <option value="week" selected=p.trend == "week">"week"</option>
+                    </select>
+                </label>
+                <button class="button" type="submit" data-testid="run">"Show funnel"</button>
+            </form>
+        }
+    }
+}
+
+#[component]
+fn FunnelResultView(view: FunnelView, params: FunnelParams) -> impl IntoView {
+    let csv = format!("data:text/csv;charset=utf-8,{}", encode(&funnel_csv(&view)));
+    let svg = format!("data:image/svg+xml;charset=utf-8,{}", encode(&view.charts.steps_svg));
+    let last = view.steps.len();
+    let steps = view.steps.clone();
+    view! {
+        <div class="toolbar exports">
+            <a class="button" href=csv download="funnel.csv" data-testid="export-csv">"Export CSV"</a>
+            <a class="button" href=svg download="funnel.svg">"Export chart (SVG)"</a>
+        </div>
+        <table class="event-table funnel-table" data-testid="funnel-steps">
+            <thead>
+                <tr>
+                    <th scope="col">"Step"</th>
+                    <th scope="col">"Customers"</th>
+                    <th scope="col">"From step 1"</th>
+                    <th scope="col">"From previous"</th>
+                    <th scope="col">"Median time from step 1"</th>
+                    <th scope="col">"Dropped before the next"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {steps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let next = view.steps.get(i + 1).map(|n| s.customers.saturating_sub(n.customers));
+                        let href = funnel_href(&params, Some(s.step));
+                        view! {
+                            <tr data-step=s.step>
+                                <td><strong>{format!("{}. {}", s.step, s.event)}</strong></td>
+                                <td class="num" data-testid="step-customers">{count(s.customers)}</td>
+                                <td class="num">{percent(s.conversion_from_first)}</td>
+                                <td class="num">{percent(s.conversion_from_previous)}</td>
+                                <td class="num">{s.median_seconds.map(duration).unwrap_or_else(|| "—".into())}</td>
+                                <td>
+                                    {(s.step < last).then(|| match next {
+                                        Some(n) if n > 0 => view! { <a href=href>{format!("{} — who?", count(n))}</a> }.into_any(),
+                                        _ => view! { <span class="num">"0"</span> }.into_any(),
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+        <div class="charts">
+            <figure class="chart" data-testid="chart-steps">
+                <figcaption>"Customers per step, with conversion from step 1"</figcaption>
+                <div inner_html=view.charts.steps_svg.clone()></div>
+            </figure>
+            <figure class="chart">
+                <figcaption>"Time to complete the funnel"</figcaption>
+                <div inner_html=view.charts.time_to_convert_svg.clone()></div>
+            </figure>
+            <figure class="chart">
+                <figcaption>{format!("Conversion by the {} customers entered", params.trend)}</figcaption>
+                <div inner_html=view.charts.trend_svg.clone()></div>
+            </figure>
+        </div>
+        {(!view.breakdown.is_empty()).then(|| view! {
+            <section class="panel">
+                <h2>{format!("By {}", params.breakdown)}</h2>
+                <table class="event-table" data-testid="breakdown">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Value"</th>
+                            {view.steps.iter().map(|s| view! { <th scope="col">{format!("{}. {}", s.step, s.event)}</th> }).collect_view()}
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {view.breakdown.iter().map(|g| view! {
+                            <tr>
+                                <td><strong>{g.value.clone()}</strong></td>
+                                {g.steps.iter().map(|s| view! {
+                                    <td class="num">{format!("{} · {}", count(s.customers), percent(s.conversion_from_first))}</td>
+                                }).collect_view()}
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        })}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{FunnelCharts, FunnelStepView};
+
+    #[test]
+    fn the_url_round_trips_the_builder() {
+        let params = FunnelParams {
+            steps: "a,b[plan=pro]|c".into(),
+            window_seconds: 3_600,
+            mode: "strict".into(),
+            days: 7,
+            exclude: "x".into(),
+            breakdown: "channel".into(),
+            hold: "sku".into(),
+            trend: "week".into(),
+        };
+        let href = funnel_href(&params, Some(2));
+        let query = href.split_once('?').unwrap().1;
+        let pairs: Vec<(String, String)> = query
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                let bytes = v.as_bytes();
+                let mut out = Vec::new();
+                let mut i = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'%' {
+                        out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                        i += 3;
+                    } else {
+                        out.push(bytes[i]);
+                        i += 1;
+                    }
+                }
+                (k.to_string(), String::from_utf8(out).unwrap())
+            })
+            .collect();
+        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        assert_eq!(params_from(get), params);
+        assert_eq!(pairs.last().unwrap(), &("dropped".to_string(), "2".to_string()));
+    }
+
+    #[test]
+    fn unknown_choices_fall_back_to_the_defaults() {
+        let p = params_from(|key| match key {
+            "mode" => Some("sideways".into()),
+            "days" => Some("0".into()),
+            "window" => Some("soon".into()),
+            _ => None,
+        });
+        assert_eq!((p.mode.as_str(), p.days, p.window_seconds), ("sequential", 30, 86_400));
+    }
+
+    #[test]
+    fn csv_has_a_row_per_step_and_quotes_text() {
+        let step = |n: usize, event: &str, customers: u64| FunnelStepView {
+            step: n,
+            event: event.into(),
+            customers,
+            conversion_from_first: customers as f64 / 10.0,
+            conversion_from_previous: 0.5,
+            median_seconds: (n > 1).then_some(90.0),
+        };
+        let view = FunnelView {
+            steps: vec![step(1, "view", 10), step(2, "buy \"now\"", 5)],
+            breakdown: vec![],
+            trend: vec![],
+            charts: FunnelCharts {
+                steps_svg: String::new(),
+                time_to_convert_svg: String::new(),
+                trend_svg: String::new(),
+            },
+        };
+        assert_eq!(
+            funnel_csv(&view),
+            "group,step,event,customers,conversion_from_first,conversion_from_previous,median_seconds\n\
+             \"all\",1,\"view\",10,1.0000,0.5000,\n\
+             \"all\",2,\"buy \"\"now\"\"\",5,0.5000,0.5000,90\n"
+        );
+    }
+}

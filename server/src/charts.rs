@@ -1,0 +1,172 @@
+//! Charts drawn with plotters as SVG on the server, so the browser bundle carries no chart
+//! code: a funnel's step bars with their conversion, its time-to-convert distribution and
+//! its conversion trend. Each function takes the numbers and returns the SVG document.
+
+use plotters::{coord::ranged1d::SegmentValue, prelude::*};
+
+use crate::analytics::funnel::{StepResult, TimeBucket, TrendPoint};
+
+const WIDTH: u32 = 720;
+const HEIGHT: u32 = 300;
+/// The palette of `style/main.css`: navy bars, green conversion, muted ink for text.
+const BAR: RGBColor = RGBColor(0x1d, 0x4e, 0xd8);
+const LINE: RGBColor = RGBColor(0x04, 0x78, 0x57);
+const INK: RGBColor = RGBColor(0x4a, 0x55, 0x68);
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not draw the chart: {0}")]
+pub struct ChartError(String);
+
+fn failed(e: impl std::fmt::Display) -> ChartError {
+    ChartError(e.to_string())
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    ("sans-serif", size).into_font().color(&INK)
+}
+
+/// Bars of labelled counts, each with a caption over it.
+fn bars(labels: &[String], values: &[u64], captions: &[String], y_label: &str) -> Result<String, ChartError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(failed)?;
+        let top = values.iter().copied().max().unwrap_or(0).max(1);
+        let y_max = top + top / 5 + 1;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            // A segmented 0..n has a slot after the last value; end at the last one.
+            .build_cartesian_2d((0..labels.len().max(2) - 1).into_segmented(), 0u64..y_max)
+            .map_err(failed)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(RGBColor(0xee, 0xf1, 0xf7))
+            .y_desc(y_label)
+            .x_labels(labels.len().max(1))
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .label_style(font(15))
+            .axis_desc_style(font(15))
+            .draw()
+            .map_err(failed)?;
+        chart
+            .draw_series(
+                Histogram::vertical(&chart)
+                    .style(BAR.filled())
+                    .margin(14)
+                    .data(values.iter().enumerate().map(|(i, v)| (i, *v))),
+            )
+            .map_err(failed)?;
+        chart
+            .draw_series(values.iter().zip(captions).enumerate().map(|(i, (v, caption))| {
+                Text::new(caption.clone(), (SegmentValue::CenterOf(i), *v + y_max / 30 + 1), font(16))
+            }))
+            .map_err(failed)?;
+        root.present().map_err(failed)?;
+    }
+    Ok(svg)
+}
+
+/// One bar per step: customers who reached it, captioned with the conversion from step 1.
+pub fn funnel_steps(steps: &[StepResult]) -> Result<String, ChartError> {
+    let labels: Vec<String> = steps.iter().map(|s| format!("{}. {}", s.step, s.event)).collect();
+    let values: Vec<u64> = steps.iter().map(|s| s.customers).collect();
+    let captions: Vec<String> =
+        steps.iter().map(|s| format!("{} · {:.0}%", s.customers, s.conversion_from_first * 100.0)).collect();
+    bars(&labels, &values, &captions, "customers")
+}
+
+/// How long the customers who completed the funnel took, by bucket.
+pub fn time_to_convert(buckets: &[TimeBucket]) -> Result<String, ChartError> {
+    let labels: Vec<String> = buckets.iter().map(|b| b.label.clone()).collect();
+    let values: Vec<u64> = buckets.iter().map(|b| b.customers).collect();
+    let captions: Vec<String> = values.iter().map(u64::to_string).collect();
+    bars(&labels, &values, &captions, "customers who completed")
+}
+
+/// Conversion (percent) by the period customers entered.
+pub fn conversion_trend(points: &[TrendPoint]) -> Result<String, ChartError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(failed)?;
+        let n = points.len().max(2);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .margin_right(32)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0..n - 1, 0f64..100f64)
+            .map_err(failed)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(0xee, 0xf1, 0xf7))
+            .y_desc("conversion %")
+            .x_labels(points.len().clamp(2, 6))
+            .x_label_formatter(&|i| {
+                points.get(*i).map(|p| p.period_start.format("%b %d").to_string()).unwrap_or_default()
+            })
+            .label_style(font(15))
+            .axis_desc_style(font(15))
+            .draw()
+            .map_err(failed)?;
+        // Periods nobody entered have no conversion to draw (not 0 %).
+        let series: Vec<(usize, f64)> =
+            points.iter().enumerate().filter(|(_, p)| p.entered > 0).map(|(i, p)| (i, p.conversion * 100.0)).collect();
+        chart.draw_series(LineSeries::new(series.clone(), LINE.stroke_width(3))).map_err(failed)?;
+        chart.draw_series(series.iter().map(|&(i, y)| Circle::new((i, y), 4, LINE.filled()))).map_err(failed)?;
+        root.present().map_err(failed)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(step: usize, event: &str, customers: u64, from_first: f64) -> StepResult {
+        StepResult {
+            step,
+            event: event.into(),
+            customers,
+            conversion_from_first: from_first,
+            conversion_from_previous: from_first,
+            median_seconds: None,
+            average_seconds: None,
+            time_to_convert: vec![],
+        }
+    }
+
+    #[test]
+    fn step_bars_name_each_step_and_its_conversion() {
+        let svg = funnel_steps(&[step(1, "viewed", 200, 1.0), step(2, "bought", 50, 0.25)]).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+        for text in ["1. viewed", "2. bought", "200 · 100%", "50 · 25%", "customers"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        // Two bars: filled rectangles in the bar colour.
+        assert_eq!(svg.matches("#1D4ED8").count(), 2, "{svg}");
+    }
+
+    #[test]
+    fn an_empty_trend_still_draws_its_axes() {
+        let svg = conversion_trend(&[]).unwrap();
+        assert!(svg.contains("conversion %"));
+        let point = |day: u32, conversion: f64| TrendPoint {
+            period_start: chrono::DateTime::parse_from_rfc3339(&format!("2026-11-{day:02}T00:00:00Z"))
+                .unwrap()
+                .to_utc(),
+            entered: 10,
+            converted: (conversion * 10.0) as u64,
+            conversion,
+        };
+        let svg = conversion_trend(&[point(20, 0.5), point(21, 0.3)]).unwrap();
+        assert!(svg.contains("Nov 20") && svg.contains("Nov 21"));
+        assert!(svg.contains("<polyline"), "the line is drawn");
+    }
+}
