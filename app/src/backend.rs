@@ -7,7 +7,7 @@ use crate::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        StageCustomer,
+        PathParams, PathsView, StageCustomer,
     },
 };
 
@@ -28,6 +28,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelView>;
     /// The customers who reached `step` (1-based) but not the next.
     fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView>;
+    /// What customers did after (or before) an event.
+    fn paths(&self, params: PathParams) -> BackendFuture<PathsView>;
     /// Alerts, newest first.
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.

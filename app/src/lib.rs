@@ -21,7 +21,7 @@ use leptos_router::{
 
 use crate::pages::{
     alerts::AlertsPage, customer::CustomerPage, funnels::FunnelsPage, journey_map::JourneyMapPage, live::LivePage,
-    not_found::NotFound,
+    not_found::NotFound, paths::PathsPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -63,6 +63,7 @@ pub fn App() -> impl IntoView {
                 <nav aria-label="Main">
                     <A href="/" exact=true>"Journey map"</A>
                     <A href="/funnels">"Funnels"</A>
+                    <A href="/paths">"Paths"</A>
                     <A href="/alerts">"Alerts"</A>
                     <A href="/live">"Live events"</A>
                 </nav>
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=JourneyMapPage />
                     <Route path=path!("/alerts") view=AlertsPage />
                     <Route path=path!("/funnels") view=FunnelsPage />
+                    <Route path=path!("/paths") view=PathsPage />
                     <Route path=path!("/customers/:id") view=CustomerPage />
                     <Route path=path!("/live") view=LivePage />
                 </Routes>

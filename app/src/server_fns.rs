@@ -6,7 +6,7 @@ use crate::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        StageCustomer,
+        PathParams, PathsView, StageCustomer,
     },
 };
 
@@ -60,4 +60,10 @@ pub async fn load_funnel(params: FunnelParams) -> Result<FunnelView, AppError> {
 #[server]
 pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<DroppedView, AppError> {
     crate::backend::use_backend()?.funnel_dropped(params, step).await
+}
+
+/// Paths from (or to) an event.
+#[server]
+pub async fn load_paths(params: PathParams) -> Result<PathsView, AppError> {
+    crate::backend::use_backend()?.paths(params).await
 }

@@ -341,3 +341,44 @@ pub struct DroppedView {
     pub customers: Vec<DroppedCustomerView>,
     pub next_events: Vec<NextEventView>,
 }
+
+/// A paths question: what customers did after (or before) an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathParams {
+    pub event: String,
+    /// `after` or `before`.
+    pub direction: String,
+    pub depth: usize,
+    pub top: usize,
+    pub days: u32,
+}
+
+impl Default for PathParams {
+    fn default() -> Self {
+        PathParams { event: String::new(), direction: "after".into(), depth: 5, top: 6, days: 30 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathNodeView {
+    pub level: usize,
+    pub event: String,
+    pub customers: u64,
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathLinkView {
+    pub level: usize,
+    pub from: String,
+    pub to: String,
+    pub customers: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathsView {
+    pub anchor: String,
+    pub customers: u64,
+    pub nodes: Vec<PathNodeView>,
+    pub links: Vec<PathLinkView>,
+}

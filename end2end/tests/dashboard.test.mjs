@@ -175,6 +175,23 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   await dropped.getByRole('link', { name: 'po-5' }).waitFor();
   assert.equal(await dropped.locator('tbody tr').count(), 2);
   await screenshot(page, 'funnels-dropped');
+
+  // Paths after f_view over the same customers: po-1 and po-2 went on to f_cart, po-5 to
+  // f_buy, po-3 stopped; after f_cart, po-1 bought.
+  await page.goto(`${wayline.url}/paths`);
+  await page.getByTestId('paths-empty').waitFor();
+  await page.locator('[data-testid=paths-form][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  await page.getByTestId('path-event').fill('f_view');
+  await page.getByTestId('path-run').click();
+  await page.waitForURL(/event=f_view/);
+  const sankey = page.getByTestId('sankey');
+  await sankey.waitFor({ timeout: 10_000 });
+  const node = (level, event) => sankey.locator(`g[data-level="${level}"][data-event="${event}"] text`);
+  assert.match(await node(0, 'f_view').textContent(), /^f_view · 4 /);
+  assert.match(await node(1, 'f_cart').textContent(), /^f_cart · 2 /);
+  assert.match(await node(1, 'f_buy').textContent(), /^f_buy · 1 /);
+  assert.match(await node(2, 'f_buy').textContent(), /^f_buy · 1 /);
+  await screenshot(page, 'paths');
   assert.deepEqual(problems, []);
   await page.close();
 });

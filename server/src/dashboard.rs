@@ -9,7 +9,7 @@ use app::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        StageCustomer,
+        PathParams, PathsView, StageCustomer,
     },
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::{
     alerts::{AlertChange, AlertError, AlertFilter, Alerts},
-    analytics::{window_and_range, Analytics, AnalyticsError, FunnelQuery},
+    analytics::{window_and_range, Analytics, AnalyticsError, FunnelQuery, PathQuery},
     charts,
     feed::live_event,
     journeys::{Journey, Journeys, DEFAULT_JOURNEY},
@@ -197,6 +197,25 @@ impl DashboardBackend for Dashboard {
             let query = funnel_query(&params)?;
             let spec = query.to_spec(chrono::Utc::now()).map_err(analytics_error)?;
             wire(&analytics.funnel_dropped(spec, step, 50, 0).await.map_err(analytics_error)?)
+        })
+    }
+
+    fn paths(&self, params: PathParams) -> BackendFuture<PathsView> {
+        let analytics = self.analytics.clone();
+        Box::pin(async move {
+            let now = chrono::Utc::now();
+            let event = Some(params.event.trim().to_string()).filter(|e| !e.is_empty());
+            let (start, end) = if params.direction == "before" { (None, event) } else { (event, None) };
+            let query = PathQuery {
+                start,
+                end,
+                depth: Some(params.depth),
+                top: Some(params.top),
+                from: Some(now - chrono::Duration::days(i64::from(params.days.clamp(1, 365)))),
+                to: Some(now),
+            };
+            let spec = query.to_spec(now).map_err(analytics_error)?;
+            wire(&analytics.paths(spec).await.map_err(analytics_error)?)
         })
     }
 

@@ -6,3 +6,4 @@ pub mod funnels;
 pub mod journey_map;
 pub mod live;
 pub mod not_found;
+pub mod paths;
