@@ -7,7 +7,7 @@ use crate::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        PathParams, PathsView, StageCustomer,
+        PathParams, PathsView, RuleView, StageCustomer,
     },
 };
 
@@ -30,6 +30,11 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView>;
     /// What customers did after (or before) an event.
     fn paths(&self, params: PathParams) -> BackendFuture<PathsView>;
+    /// Every rule, by id.
+    fn rules(&self) -> BackendFuture<Vec<RuleView>>;
+    /// Creates or replaces a rule; an invalid one is refused with what to change.
+    fn save_rule(&self, rule: RuleView) -> BackendFuture<()>;
+    fn delete_rule(&self, id: String) -> BackendFuture<()>;
     /// Alerts, newest first.
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.

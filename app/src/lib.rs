@@ -21,7 +21,7 @@ use leptos_router::{
 
 use crate::pages::{
     alerts::AlertsPage, customer::CustomerPage, funnels::FunnelsPage, journey_map::JourneyMapPage, live::LivePage,
-    not_found::NotFound, paths::PathsPage,
+    not_found::NotFound, paths::PathsPage, rules::RulesPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -65,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <A href="/funnels">"Funnels"</A>
                     <A href="/paths">"Paths"</A>
                     <A href="/alerts">"Alerts"</A>
+                    <A href="/rules">"Rules"</A>
                     <A href="/live">"Live events"</A>
                 </nav>
             </header>
@@ -74,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/alerts") view=AlertsPage />
                     <Route path=path!("/funnels") view=FunnelsPage />
                     <Route path=path!("/paths") view=PathsPage />
+                    <Route path=path!("/rules") view=RulesPage />
                     <Route path=path!("/customers/:id") view=CustomerPage />
                     <Route path=path!("/live") view=LivePage />
                 </Routes>

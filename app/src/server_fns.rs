@@ -6,7 +6,7 @@ use crate::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        PathParams, PathsView, StageCustomer,
+        PathParams, PathsView, RuleView, StageCustomer,
     },
 };
 
@@ -66,4 +66,23 @@ pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<Dr
 #[server]
 pub async fn load_paths(params: PathParams) -> Result<PathsView, AppError> {
     crate::backend::use_backend()?.paths(params).await
+}
+
+/// Every rule.
+#[server]
+pub async fn list_rules() -> Result<Vec<RuleView>, AppError> {
+    crate::backend::use_backend()?.rules().await
+}
+
+/// Creates or replaces a rule. Sent as JSON: the condition is a nested document, which the
+/// default URL encoding cannot carry.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn save_rule(rule: RuleView) -> Result<(), AppError> {
+    crate::backend::use_backend()?.save_rule(rule).await
+}
+
+/// Deletes a rule.
+#[server]
+pub async fn delete_rule(id: String) -> Result<(), AppError> {
+    crate::backend::use_backend()?.delete_rule(id).await
 }

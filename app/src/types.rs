@@ -382,3 +382,13 @@ pub struct PathsView {
     pub nodes: Vec<PathNodeView>,
     pub links: Vec<PathLinkView>,
 }
+
+/// A rule as the API stores it; its `condition` is the JSON document of its type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleView {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub condition: serde_json::Value,
+    pub cooldown_seconds: i64,
+}

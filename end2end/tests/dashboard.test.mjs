@@ -60,13 +60,29 @@ test('the marketer sees a stage count change on the journey map as events are po
 });
 
 test('the customer-success manager sees a new alert arrive and acknowledges and assigns it', async () => {
-  const rule = {
-    id: 'e2e-hot', name: 'Two product views in a minute', cooldown_seconds: 0,
-    condition: { type: 'count', event: 'product_viewed', count: 2, within_seconds: 60 },
-  };
-  assert.equal((await api('PUT', '/api/v1/rules/e2e-hot', rule)).status, 200);
-
   const { page, problems } = await openPage(browser);
+  // The rule, written in the rules editor.
+  await page.goto(`${wayline.url}/rules?edit=new`);
+  const editor = page.getByTestId('rule-editor');
+  // Typing only reaches the form's state once the page has hydrated.
+  await page.locator('[data-testid=rule-editor][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  const fill = (field, value) => editor.locator(`[data-field="${field}"]`).fill(value);
+  await fill('Id', 'e2e-hot');
+  await fill('Name', 'Two product views in a minute');
+  await fill('Event', 'product_viewed');
+  await fill('Count', '2');
+  await fill('Within (seconds)', '60');
+  await fill('Cooldown (seconds)', '0');
+  await page.getByTestId('save-rule').click();
+  const row = page.locator('[data-testid=rules] tr[data-rule=e2e-hot]');
+  await row.waitFor({ timeout: 5_000 });
+  assert.match(await row.innerText(), /2 × product_viewed within 1 min/);
+  assert.equal(await row.getByTestId('toggle').innerText(), 'On');
+  const savedRule = (await api("GET", "/api/v1/rules/e2e-hot")).body;
+  assert.deepEqual(savedRule.condition, { type: "count", event: "product_viewed", count: 2, within_seconds: 60 });
+  assert.equal(savedRule.cooldown_seconds, 0);
+  await screenshot(page, 'rules');
+
   await page.goto(`${wayline.url}/alerts`);
   await page.getByTestId('no-alerts').waitFor();
   await page.getByTestId('connection').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 });

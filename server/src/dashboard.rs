@@ -9,7 +9,7 @@ use app::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        PathParams, PathsView, StageCustomer,
+        PathParams, PathsView, RuleView, StageCustomer,
     },
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -21,6 +21,7 @@ use crate::{
     charts,
     feed::live_event,
     journeys::{Journey, Journeys, DEFAULT_JOURNEY},
+    rules::{Rule, RuleError, Rules},
     store::Store,
 };
 
@@ -35,6 +36,7 @@ pub struct Dashboard {
     pub analytics: Analytics,
     pub journeys: Arc<Journeys>,
     pub alerts: Alerts,
+    pub rules: Arc<Rules>,
 }
 
 /// The same JSON read as the app's type.
@@ -51,6 +53,13 @@ fn analytics_error(e: AnalyticsError) -> AppError {
             tracing::error!(error = %other, "a dashboard question failed");
             AppError::Store(other.to_string())
         }
+    }
+}
+
+fn rule_error(e: RuleError) -> AppError {
+    match e {
+        RuleError::Store(store) => AppError::Store(store.to_string()),
+        other => AppError::BadRequest(other.to_string()),
     }
 }
 
@@ -217,6 +226,26 @@ impl DashboardBackend for Dashboard {
             let spec = query.to_spec(now).map_err(analytics_error)?;
             wire(&analytics.paths(spec).await.map_err(analytics_error)?)
         })
+    }
+
+    fn rules(&self) -> BackendFuture<Vec<RuleView>> {
+        let listed = wire(&self.rules.list());
+        Box::pin(async move { listed })
+    }
+
+    fn save_rule(&self, rule: RuleView) -> BackendFuture<()> {
+        let rules = self.rules.clone();
+        Box::pin(async move {
+            let rule: Rule = serde_json::to_value(&rule)
+                .and_then(serde_json::from_value)
+                .map_err(|e| AppError::BadRequest(format!("the rule is not valid: {e}")))?;
+            rules.save(rule).await.map_err(rule_error)
+        })
+    }
+
+    fn delete_rule(&self, id: String) -> BackendFuture<()> {
+        let rules = self.rules.clone();
+        Box::pin(async move { rules.delete(&id).await.map_err(rule_error) })
     }
 
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>> {

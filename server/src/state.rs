@@ -78,6 +78,7 @@ impl AppState {
                 analytics: analytics.clone(),
                 journeys: journeys.clone(),
                 alerts: options.alerts.clone(),
+                rules: options.rules.clone(),
             }),
             occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone()),
             analytics,

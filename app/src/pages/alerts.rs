@@ -205,9 +205,9 @@ fn NoAlerts() -> impl IntoView {
         <div class="empty-state" data-testid="no-alerts">
             <h2>"Nothing needs you right now"</h2>
             <p>
-                "New alerts appear here within a second. No rule switched on yet? List them with "
-                <code>"curl http://127.0.0.1:3000/api/v1/rules"</code>
-                " and switch one on (README, “Rules and alerts”), e.g. “Cart abandoned for an hour”."
+                "New alerts appear here within a second. No rule switched on yet? Open "
+                <a href="/rules">"Rules"</a>
+                " and switch one on, e.g. “Cart abandoned for an hour”."
             </p>
         </div>
     }

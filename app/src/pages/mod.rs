@@ -7,3 +7,4 @@ pub mod journey_map;
 pub mod live;
 pub mod not_found;
 pub mod paths;
+pub mod rules;
