@@ -6,8 +6,8 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use crate::{
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        PathParams, PathsView, RuleView, StageCustomer,
+        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
+        JourneyMap, LiveEvent, PathParams, PathsView, RuleView, StageCustomer,
     },
 };
 
@@ -35,6 +35,10 @@ pub trait DashboardBackend: Send + Sync + 'static {
     /// Creates or replaces a rule; an invalid one is refused with what to change.
     fn save_rule(&self, rule: RuleView) -> BackendFuture<()>;
     fn delete_rule(&self, id: String) -> BackendFuture<()>;
+    /// Data health: volume, lag, clock skew, duplicates, dead letters, unknown names, drift.
+    fn health(&self) -> BackendFuture<HealthView>;
+    /// Ingests a dead letter again as it was stored.
+    fn replay_dead_letter(&self, id: i64) -> BackendFuture<()>;
     /// Alerts, newest first.
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.

@@ -20,8 +20,8 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    alerts::AlertsPage, customer::CustomerPage, funnels::FunnelsPage, journey_map::JourneyMapPage, live::LivePage,
-    not_found::NotFound, paths::PathsPage, rules::RulesPage,
+    alerts::AlertsPage, customer::CustomerPage, funnels::FunnelsPage, health::HealthPage, journey_map::JourneyMapPage,
+    live::LivePage, not_found::NotFound, paths::PathsPage, rules::RulesPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <A href="/alerts">"Alerts"</A>
                     <A href="/rules">"Rules"</A>
                     <A href="/live">"Live events"</A>
+                    <A href="/health">"Data health"</A>
                 </nav>
             </header>
             <main id="content">
@@ -76,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/funnels") view=FunnelsPage />
                     <Route path=path!("/paths") view=PathsPage />
                     <Route path=path!("/rules") view=RulesPage />
+                    <Route path=path!("/health") view=HealthPage />
                     <Route path=path!("/customers/:id") view=CustomerPage />
                     <Route path=path!("/live") view=LivePage />
                 </Routes>

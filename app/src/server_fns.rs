@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        PathParams, PathsView, RuleView, StageCustomer,
+        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
+        JourneyMap, LiveEvent, PathParams, PathsView, RuleView, StageCustomer,
     },
 };
 
@@ -85,4 +85,16 @@ pub async fn save_rule(rule: RuleView) -> Result<(), AppError> {
 #[server]
 pub async fn delete_rule(id: String) -> Result<(), AppError> {
     crate::backend::use_backend()?.delete_rule(id).await
+}
+
+/// The data health report.
+#[server]
+pub async fn load_health() -> Result<HealthView, AppError> {
+    crate::backend::use_backend()?.health().await
+}
+
+/// Replays a dead letter.
+#[server]
+pub async fn replay_dead_letter(id: i64) -> Result<(), AppError> {
+    crate::backend::use_backend()?.replay_dead_letter(id).await
 }

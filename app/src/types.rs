@@ -392,3 +392,46 @@ pub struct RuleView {
     pub condition: serde_json::Value,
     pub cooldown_seconds: i64,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameCountView {
+    pub event: String,
+    pub events: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftView {
+    pub event: String,
+    pub key: String,
+    /// `new` or `gone`.
+    pub change: String,
+}
+
+/// A refused payload, with why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    pub id: i64,
+    pub source_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub reason_code: String,
+    pub reason: String,
+    pub payload: String,
+    pub replayed_at: Option<DateTime<Utc>>,
+}
+
+/// What the data health page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthView {
+    pub events_last_hour: u64,
+    pub lag_p50_ms: Option<f64>,
+    pub lag_p95_ms: Option<f64>,
+    pub skew_p50_ms: Option<f64>,
+    pub skew_p95_abs_ms: Option<f64>,
+    pub stored_since_start: u64,
+    pub duplicates_since_start: u64,
+    pub unknown_names: Vec<NameCountView>,
+    pub drift: Vec<DriftView>,
+    /// Events per hour by source over the last day, drawn by plotters.
+    pub volume_svg: String,
+    pub dead_letters: Vec<DeadLetterView>,
+}

@@ -211,3 +211,31 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('the engineer sees refused events, duplicates and unknown names on data health, and every page loads cleanly', async () => {
+  // A refused event (no identity), a duplicate, and an event no journey stage knows.
+  const refused = await track(wayline.url, { messageId: 'bad-1', event: 'Home' });
+  assert.equal(refused.status, 400);
+  await track(wayline.url, { messageId: 'dup-1', userId: 'eng', event: 'mystery_event' });
+  const again = await track(wayline.url, { messageId: 'dup-1', userId: 'eng', event: 'mystery_event' });
+  assert.equal(again.body.duplicates, 1);
+
+  const { page, problems } = await openPage(browser);
+  await page.goto(`${wayline.url}/health`);
+  const letters = page.getByTestId('dead-letters');
+  await letters.waitFor({ timeout: 10_000 });
+  assert.match(await letters.innerText(), /userId|anonymousId/);
+  assert.notEqual(await page.getByTestId('duplicate-rate').innerText(), '—');
+  await page.getByTestId('unknown-names').getByText('mystery_event').waitFor();
+  await screenshot(page, 'health');
+
+  for (const [path, name] of [['/', 'page-map'], ['/funnels', 'page-funnels'], ['/paths', 'page-paths'],
+    ['/alerts', 'page-alerts'], ['/rules', 'page-rules'], ['/live', 'page-live'], ['/customers/eng', 'page-customer']]) {
+    await page.goto(`${wayline.url}${path}`);
+    await page.locator('main h1').waitFor();
+    await page.waitForLoadState('networkidle').catch(() => {});
+    await screenshot(page, name);
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+});

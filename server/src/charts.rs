@@ -4,7 +4,10 @@
 
 use plotters::{coord::ranged1d::SegmentValue, prelude::*};
 
-use crate::analytics::funnel::{StepResult, TimeBucket, TrendPoint};
+use crate::{
+    analytics::funnel::{StepResult, TimeBucket, TrendPoint},
+    health::SourceHour,
+};
 
 const WIDTH: u32 = 720;
 const HEIGHT: u32 = 300;
@@ -125,6 +128,69 @@ pub fn conversion_trend(points: &[TrendPoint]) -> Result<String, ChartError> {
     Ok(svg)
 }
 
+/// Events per hour, one line per source, over the hours given.
+pub fn volume_by_source(volume: &[SourceHour]) -> Result<String, ChartError> {
+    let mut hours: Vec<chrono::DateTime<chrono::Utc>> = volume.iter().map(|v| v.hour).collect();
+    hours.sort();
+    hours.dedup();
+    let mut sources: Vec<&str> = volume.iter().map(|v| v.source_id.as_str()).collect();
+    sources.sort();
+    sources.dedup();
+    let top = volume.iter().map(|v| v.events).max().unwrap_or(0).max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(failed)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .margin_right(32)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0..hours.len().max(2) - 1, 0u64..top + top / 5 + 1)
+            .map_err(failed)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(0xee, 0xf1, 0xf7))
+            .y_desc("events per hour")
+            .x_labels(hours.len().clamp(2, 8))
+            .x_label_formatter(&|i| hours.get(*i).map(|h| h.format("%H:00").to_string()).unwrap_or_default())
+            .label_style(font(15))
+            .axis_desc_style(font(15))
+            .draw()
+            .map_err(failed)?;
+        let palette = [BAR, LINE, RGBColor(0xc2, 0x41, 0x0c), RGBColor(0x7c, 0x3a, 0xed), RGBColor(0x92, 0x40, 0x0e)];
+        for (n, source) in sources.iter().enumerate() {
+            let colour = palette[n % palette.len()];
+            let points: Vec<(usize, u64)> = hours
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let events = volume.iter().find(|v| v.hour == *h && v.source_id == *source).map_or(0, |v| v.events);
+                    (i, events)
+                })
+                .collect();
+            // Dots too, so that a single hour still shows.
+            chart.draw_series(points.iter().map(|&(i, y)| Circle::new((i, y), 4, colour.filled()))).map_err(failed)?;
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(3)))
+                .map_err(failed)?
+                .label(source.to_string())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(3)));
+        }
+        if !sources.is_empty() {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.9))
+                .border_style(RGBColor(0xdd, 0xe3, 0xee))
+                .label_font(font(14))
+                .draw()
+                .map_err(failed)?;
+        }
+        root.present().map_err(failed)?;
+    }
+    Ok(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +217,21 @@ mod tests {
         }
         // Two bars: filled rectangles in the bar colour.
         assert_eq!(svg.matches("#1D4ED8").count(), 2, "{svg}");
+    }
+
+    #[test]
+    fn volume_has_a_line_and_a_legend_entry_per_source() {
+        let hour =
+            |h: u32| chrono::DateTime::parse_from_rfc3339(&format!("2026-11-23T{h:02}:00:00Z")).unwrap().to_utc();
+        let v = |source: &str, h: u32, events: u64| SourceHour { source_id: source.into(), hour: hour(h), events };
+        let svg = volume_by_source(&[v("web", 10, 5), v("ios", 11, 2), v("web", 11, 7)]).unwrap();
+        // One thick line per source, in the first two palette colours (ios, then web).
+        let lines = svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(r#"stroke-width="3""#));
+        assert_eq!(lines.count(), 2 + 2, "two series lines and two legend marks");
+        assert!(svg.contains(r##"stroke="#1D4ED8" stroke-width="3""##));
+        assert!(svg.contains(r##"stroke="#047857" stroke-width="3""##));
+        let texts: Vec<&str> = svg.lines().map(str::trim).collect();
+        assert!(texts.contains(&"web") && texts.contains(&"ios") && texts.contains(&"10:00"), "{svg}");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, JourneyMap, LiveEvent,
-        PathParams, PathsView, RuleView, StageCustomer,
+        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
+        JourneyMap, LiveEvent, PathParams, PathsView, RuleView, StageCustomer,
     },
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -37,6 +37,7 @@ pub struct Dashboard {
     pub journeys: Arc<Journeys>,
     pub alerts: Alerts,
     pub rules: Arc<Rules>,
+    pub ingestor: crate::ingest::Ingestor,
 }
 
 /// The same JSON read as the app's type.
@@ -246,6 +247,46 @@ impl DashboardBackend for Dashboard {
     fn delete_rule(&self, id: String) -> BackendFuture<()> {
         let rules = self.rules.clone();
         Box::pin(async move { rules.delete(&id).await.map_err(rule_error) })
+    }
+
+    fn health(&self) -> BackendFuture<HealthView> {
+        let (store, journeys, counters) = (self.store.clone(), self.journeys.list(), self.ingestor.counters());
+        Box::pin(async move {
+            let store_error = |e: crate::store::StoreError| AppError::Store(e.to_string());
+            let report =
+                crate::health::report(&store, journeys, &counters, chrono::Utc::now()).await.map_err(store_error)?;
+            let volume_svg = charts::volume_by_source(&report.volume).map_err(|e| AppError::Store(e.to_string()))?;
+            let letters = store.recent_dead_letters(50).await.map_err(store_error)?;
+            let letters: Vec<serde_json::Value> = letters
+                .into_iter()
+                .map(|d| {
+                    json!({
+                        "id": d.id,
+                        "source_id": d.letter.source_id,
+                        "received_at": d.letter.received_at,
+                        "reason_code": d.letter.reason_code,
+                        "reason": d.letter.reason,
+                        "payload": d.letter.payload,
+                        "replayed_at": d.replayed_at,
+                    })
+                })
+                .collect();
+            let mut view = serde_json::to_value(&report).map_err(|e| AppError::Store(e.to_string()))?;
+            view["volume_svg"] = json!(volume_svg);
+            view["dead_letters"] = json!(letters);
+            wire(&view)
+        })
+    }
+
+    fn replay_dead_letter(&self, id: i64) -> BackendFuture<()> {
+        let ingestor = self.ingestor.clone();
+        Box::pin(async move {
+            ingestor
+                .replay(id, None, chrono::Utc::now())
+                .await
+                .map(|_| ())
+                .map_err(|e| AppError::BadRequest(e.to_string()))
+        })
     }
 
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>> {

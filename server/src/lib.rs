@@ -9,6 +9,7 @@ pub mod config;
 pub mod dashboard;
 pub mod demo;
 pub mod feed;
+pub mod health;
 pub mod http;
 pub mod hub;
 pub mod import;

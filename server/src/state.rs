@@ -71,14 +71,16 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let analytics = Analytics::new(store.clone(), options.index.clone(), options.session_gap_us);
+        let ingestor = Ingestor::new(store.clone(), sources.clone(), options.limits);
         AppState {
-            ingestor: Ingestor::new(store.clone(), sources.clone(), options.limits),
+            ingestor: ingestor.clone(),
             backend: Arc::new(Dashboard {
                 store: store.clone(),
                 analytics: analytics.clone(),
                 journeys: journeys.clone(),
                 alerts: options.alerts.clone(),
                 rules: options.rules.clone(),
+                ingestor,
             }),
             occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone()),
             analytics,

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod customer;
 pub mod funnels;
+pub mod health;
 pub mod journey_map;
 pub mod live;
 pub mod not_found;

@@ -120,11 +120,17 @@ pub struct Ingestor {
     store: Store,
     sources: Arc<Sources>,
     limits: Limits,
+    counters: Arc<crate::health::IngestCounters>,
 }
 
 impl Ingestor {
     pub fn new(store: Store, sources: Arc<Sources>, limits: Limits) -> Self {
-        Ingestor { store, sources, limits }
+        Ingestor { store, sources, limits, counters: Arc::default() }
+    }
+
+    /// Events stored and duplicates dropped since start, for data health.
+    pub fn counters(&self) -> Arc<crate::health::IngestCounters> {
+        self.counters.clone()
     }
 
     pub fn limits(&self) -> Limits {
@@ -193,6 +199,7 @@ impl Ingestor {
             }
         }
         let receipt = self.store.write(events, dead_letters).await?;
+        self.counters.add(receipt.events, receipt.duplicates);
         Ok(IngestOutcome { receipt, rejected })
     }
 

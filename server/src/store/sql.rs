@@ -62,6 +62,10 @@ pub const READ_QUERIES: &[&str] = &[
     ALERTS_LATEST_PER_RULE_CUSTOMER,
     ALERTS_ANCHORS_SINCE,
     ALERTS_INSERT_OR_IGNORE,
+    HEALTH_VOLUME_BY_SOURCE,
+    HEALTH_LAG_AND_SKEW,
+    HEALTH_EVENT_NAMES,
+    HEALTH_PROPERTY_KEYS,
     WEBHOOKS_SELECT_ALL,
     WEBHOOKS_SELECT_DELIVERIES,
 ];
@@ -114,3 +118,7 @@ pub const WEBHOOKS_SELECT_DELIVERIES: &str = query!("webhooks/select_deliveries.
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
 pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");
+pub const HEALTH_VOLUME_BY_SOURCE: &str = query!("health/volume_by_source.sql");
+pub const HEALTH_LAG_AND_SKEW: &str = query!("health/lag_and_skew.sql");
+pub const HEALTH_EVENT_NAMES: &str = query!("health/event_names.sql");
+pub const HEALTH_PROPERTY_KEYS: &str = query!("health/property_keys.sql");
