@@ -7,7 +7,7 @@ use crate::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
-        JourneyMap, LiveEvent, PathParams, PathsView, RuleView, StageCustomer,
+        JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
     },
 };
 
@@ -39,6 +39,14 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn health(&self) -> BackendFuture<HealthView>;
     /// Ingests a dead letter again as it was stored.
     fn replay_dead_letter(&self, id: i64) -> BackendFuture<()>;
+    /// Every source; the demo source with its public write key.
+    fn sources(&self) -> BackendFuture<Vec<SourceView>>;
+    /// Registers a source and returns it with its new write key (shown only now).
+    fn create_source(&self, name: String) -> BackendFuture<SourceView>;
+    /// Every journey.
+    fn journeys(&self) -> BackendFuture<Vec<JourneyView>>;
+    /// Creates or replaces a journey; an invalid one is refused with what to change.
+    fn save_journey(&self, journey: JourneyView) -> BackendFuture<()>;
     /// Alerts, newest first.
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.

@@ -2,6 +2,9 @@
 //! browser (`hydrate`). Pages read the backend through server functions and the SSE streams;
 //! the backend itself lives in the `server` crate and is reached through [`backend`].
 
+// Leptos views are deeply nested types; the hydrate build needs more room than the default.
+#![recursion_limit = "256"]
+
 pub mod error;
 pub mod format;
 pub mod pages;
@@ -21,7 +24,7 @@ use leptos_router::{
 
 use crate::pages::{
     alerts::AlertsPage, customer::CustomerPage, funnels::FunnelsPage, health::HealthPage, journey_map::JourneyMapPage,
-    live::LivePage, not_found::NotFound, paths::PathsPage, rules::RulesPage,
+    live::LivePage, not_found::NotFound, paths::PathsPage, rules::RulesPage, settings::SettingsPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -68,6 +71,7 @@ pub fn App() -> impl IntoView {
                     <A href="/rules">"Rules"</A>
                     <A href="/live">"Live events"</A>
                     <A href="/health">"Data health"</A>
+                    <A href="/settings">"Settings"</A>
                 </nav>
             </header>
             <main id="content">
@@ -78,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/paths") view=PathsPage />
                     <Route path=path!("/rules") view=RulesPage />
                     <Route path=path!("/health") view=HealthPage />
+                    <Route path=path!("/settings") view=SettingsPage />
                     <Route path=path!("/customers/:id") view=CustomerPage />
                     <Route path=path!("/live") view=LivePage />
                 </Routes>

@@ -6,7 +6,7 @@ use crate::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
-        JourneyMap, LiveEvent, PathParams, PathsView, RuleView, StageCustomer,
+        JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
     },
 };
 
@@ -97,4 +97,28 @@ pub async fn load_health() -> Result<HealthView, AppError> {
 #[server]
 pub async fn replay_dead_letter(id: i64) -> Result<(), AppError> {
     crate::backend::use_backend()?.replay_dead_letter(id).await
+}
+
+/// Every source.
+#[server]
+pub async fn list_sources() -> Result<Vec<SourceView>, AppError> {
+    crate::backend::use_backend()?.sources().await
+}
+
+/// Registers a source; its write key is in the answer, and only there.
+#[server]
+pub async fn create_source(name: String) -> Result<SourceView, AppError> {
+    crate::backend::use_backend()?.create_source(name).await
+}
+
+/// Every journey.
+#[server]
+pub async fn list_journeys() -> Result<Vec<JourneyView>, AppError> {
+    crate::backend::use_backend()?.journeys().await
+}
+
+/// Saves a journey (sent as JSON: stages are nested).
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn save_journey(journey: JourneyView) -> Result<(), AppError> {
+    crate::backend::use_backend()?.save_journey(journey).await
 }

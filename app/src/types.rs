@@ -435,3 +435,13 @@ pub struct HealthView {
     pub volume_svg: String,
     pub dead_letters: Vec<DeadLetterView>,
 }
+
+/// A source (an app or site that sends events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceView {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// Only when it is known: the demo source's public key, or a new source's key (shown once).
+    pub write_key: Option<String>,
+}

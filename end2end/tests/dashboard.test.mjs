@@ -230,12 +230,53 @@ test('the engineer sees refused events, duplicates and unknown names on data hea
   await screenshot(page, 'health');
 
   for (const [path, name] of [['/', 'page-map'], ['/funnels', 'page-funnels'], ['/paths', 'page-paths'],
-    ['/alerts', 'page-alerts'], ['/rules', 'page-rules'], ['/live', 'page-live'], ['/customers/eng', 'page-customer']]) {
+    ['/alerts', 'page-alerts'], ['/rules', 'page-rules'], ['/live', 'page-live'], ['/customers/eng', 'page-customer'], ['/settings', 'page-settings']]) {
     await page.goto(`${wayline.url}${path}`);
     await page.locator('main h1').waitFor();
     await page.waitForLoadState('networkidle').catch(() => {});
     await screenshot(page, name);
   }
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the engineer adds a journey stage and a source, and the new key sends events', async () => {
+  const { page, problems } = await openPage(browser);
+  await page.goto(`${wayline.url}/settings`);
+  await page.locator('[data-testid=journey-editor][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  await page.getByRole('button', { name: 'Add stage' }).click();
+  await page.getByTestId('stage-name').last().fill('Support');
+  await page.getByTestId('stage-events').last().fill('ticket_opened, chat_started');
+  const path = page.getByTestId('expected-path');
+  await path.fill(`${await path.inputValue()}\nRetention -> Support`);
+  await page.getByTestId('save-journey').click();
+  await page.getByText('Saved. The map and the rules use it now.').waitFor({ timeout: 5_000 });
+  const journey = (await api('GET', '/api/v1/journeys/default')).body;
+  assert.deepEqual(journey.stages.at(-1), { name: 'Support', events: ['ticket_opened', 'chat_started'] });
+  assert.deepEqual(journey.expected_path.at(-1), ['Retention', 'Support']);
+
+  // A path line without an arrow is refused on the page, naming the fix.
+  await path.fill('Discovery, Engagement');
+  await page.getByTestId('save-journey').click();
+  await page.getByText('needs an arrow').waitFor();
+
+  await page.getByTestId('source-name').fill('Web shop');
+  await page.getByTestId('create-source').click();
+  const key = await page.getByTestId('new-key').innerText({ timeout: 5_000 });
+  assert.match(key, /^wl_[0-9a-f]{32}$/);
+  await page.getByTestId('sources').getByText('Web shop').waitFor();
+  assert.equal(await page.getByTestId('new-key').innerText(), key, 'the key stays on screen after the list reloads');
+  await screenshot(page, 'settings');
+  const sent = await fetch(`${wayline.url}/v1/track`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${key}:`).toString('base64')}` },
+    body: JSON.stringify({ userId: 'shop-1', event: 'ticket_opened' }),
+  });
+  assert.equal(sent.status, 200);
+
+  // The map draws the new stage.
+  await page.goto(`${wayline.url}/`);
+  await page.locator('.stage-card[data-stage=Support]').waitFor();
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -9,7 +9,7 @@ use app::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
-        JourneyMap, LiveEvent, PathParams, PathsView, RuleView, StageCustomer,
+        JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
     },
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -38,6 +38,7 @@ pub struct Dashboard {
     pub alerts: Alerts,
     pub rules: Arc<Rules>,
     pub ingestor: crate::ingest::Ingestor,
+    pub sources: Arc<crate::sources::Sources>,
 }
 
 /// The same JSON read as the app's type.
@@ -286,6 +287,50 @@ impl DashboardBackend for Dashboard {
                 .await
                 .map(|_| ())
                 .map_err(|e| AppError::BadRequest(e.to_string()))
+        })
+    }
+
+    fn sources(&self) -> BackendFuture<Vec<SourceView>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            let records = store.sources().await.map_err(|e| AppError::Store(e.to_string()))?;
+            Ok(records
+                .into_iter()
+                .map(|r| SourceView {
+                    write_key: (r.id == crate::sources::DEMO_SOURCE_ID)
+                        .then(|| crate::sources::DEMO_WRITE_KEY.to_string()),
+                    id: r.id,
+                    name: r.name,
+                    created_at: r.created_at,
+                })
+                .collect())
+        })
+    }
+
+    fn create_source(&self, name: String) -> BackendFuture<SourceView> {
+        let sources = self.sources.clone();
+        Box::pin(async move {
+            if name.trim().is_empty() {
+                return Err(AppError::BadRequest("give the source a name, e.g. \"Web shop\"".into()));
+            }
+            let (record, key) = sources.create(&name).await.map_err(|e| AppError::Store(e.to_string()))?;
+            Ok(SourceView { id: record.id, name: record.name, created_at: record.created_at, write_key: Some(key) })
+        })
+    }
+
+    fn journeys(&self) -> BackendFuture<Vec<JourneyView>> {
+        let listed = wire(&self.journeys.list());
+        Box::pin(async move { listed })
+    }
+
+    fn save_journey(&self, journey: JourneyView) -> BackendFuture<()> {
+        let journeys = self.journeys.clone();
+        Box::pin(async move {
+            let journey: Journey = wire(&journey)?;
+            journeys.save(journey).await.map_err(|e| match e {
+                crate::journeys::JourneyError::Store(store) => AppError::Store(store.to_string()),
+                other => AppError::BadRequest(other.to_string()),
+            })
         })
     }
 

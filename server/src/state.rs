@@ -81,6 +81,7 @@ impl AppState {
                 alerts: options.alerts.clone(),
                 rules: options.rules.clone(),
                 ingestor,
+                sources: sources.clone(),
             }),
             occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone()),
             analytics,

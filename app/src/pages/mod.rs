@@ -9,3 +9,4 @@ pub mod live;
 pub mod not_found;
 pub mod paths;
 pub mod rules;
+pub mod settings;
