@@ -41,6 +41,15 @@ test('an event posted over HTTP appears on the open Live page without reload', a
   await assert.doesNotReject(row.getByText('newsletter').waitFor());
   assert.match(await row.locator('.props').innerText(), /value=129/);
 
+  // Filtering narrows what is on screen; a filter nothing matches says so.
+  await page.getByTestId('live-filter').fill('newsletter checkout');
+  await row.waitFor();
+  await page.getByTestId('live-filter').fill('no-such-thing');
+  await page.getByTestId('no-match').waitFor();
+  assert.equal(await row.count(), 0);
+  await page.getByTestId('live-filter').fill('');
+  await row.waitFor();
+
   await screenshot(page, 'live');
   assert.deepEqual(problems, []);
   await page.close();

@@ -32,6 +32,21 @@ pub fn merge_newest(shown: &mut Vec<LiveEvent>, arrived: Vec<LiveEvent>, cap: us
     *shown = fresh;
 }
 
+/// Whether an event passes the page's filter: every word of `filter` must appear
+/// (case-insensitive) in its name, call type, customer, channel or properties.
+pub fn passes(event: &LiveEvent, filter: &str) -> bool {
+    let haystack = format!(
+        "{} {} {} {} {}",
+        event.label(),
+        event.kind,
+        event.customer(),
+        event.channel.as_deref().unwrap_or(""),
+        event.properties
+    )
+    .to_lowercase();
+    filter.split_whitespace().all(|word| haystack.contains(&word.to_lowercase()))
+}
+
 /// The connection chip's text and style class.
 fn connection_label(state: ConnectionReadyState, ever_open: bool, paused: bool) -> (&'static str, &'static str) {
     match (paused, state) {
@@ -131,12 +146,13 @@ pub fn LivePage() -> impl IntoView {
         }
     };
 
+    // Filters what is shown (and what the stream adds) without touching what is kept.
+    let filter = RwSignal::new(String::new());
+    let all_rows =
+        move || if streaming.get() { shown.get() } else { first_page.get().and_then(Result::ok).unwrap_or_default() };
     let rows = move || {
-        if streaming.get() {
-            shown.get()
-        } else {
-            first_page.get().and_then(Result::ok).unwrap_or_default()
-        }
+        let f = filter.get();
+        all_rows().into_iter().filter(|e| passes(e, &f)).collect::<Vec<_>>()
     };
 
     view! {
@@ -148,6 +164,15 @@ pub fn LivePage() -> impl IntoView {
                     <p class="lede">"Every event the moment its write commits, newest first."</p>
                 </div>
                 <div class="toolbar">
+                    <label>
+                        <span class="visually-hidden">"Filter events"</span>
+                        <input
+                            type="search"
+                            bind:value=filter
+                            placeholder="Filter: event, customer, channel, property"
+                            data-testid="live-filter"
+                        />
+                    </label>
                     {chip}
                     <button
                         class="button"
@@ -178,7 +203,7 @@ pub fn LivePage() -> impl IntoView {
                         {error.map(|e| view! {
                             <p class="error-state" role="alert">{format!("Could not load events: {e}")}</p>
                         })}
-                        <Show when=move || !rows().is_empty() fallback=EmptyStream>
+                        <Show when=move || !all_rows().is_empty() fallback=EmptyStream>
                             <table class="event-table" data-testid="events">
                                 <thead>
                                     <tr>
@@ -199,6 +224,9 @@ pub fn LivePage() -> impl IntoView {
                                     </For>
                                 </tbody>
                             </table>
+                            {move || (rows().is_empty() && !filter.get().is_empty()).then(|| view! {
+                                <p class="empty-note" data-testid="no-match">"No event on screen matches the filter."</p>
+                            })}
                         </Show>
                     }
                 })}
@@ -297,6 +325,18 @@ mod tests {
         let mut shown = vec![ev(5), ev(4)];
         merge_newest(&mut shown, vec![ev(5), ev(6), ev(7)], 10);
         assert_eq!(seqs(&shown), vec![7, 6, 5, 4]);
+    }
+
+    #[test]
+    fn the_filter_needs_every_word_somewhere_in_the_event() {
+        let mut e = ev(1);
+        e.name = Some("Checkout Started".into());
+        e.channel = Some("newsletter".into());
+        e.properties = serde_json::json!({ "value": 129 });
+        assert!(passes(&e, ""));
+        assert!(passes(&e, "checkout NEWSLETTER"));
+        assert!(passes(&e, "129 a"), "the customer is the anonymous id a");
+        assert!(!passes(&e, "checkout google"));
     }
 
     #[test]
