@@ -229,6 +229,32 @@ async fn main() {
     let index_load_seconds = indexing.elapsed().as_secs_f64();
     println!("restart       {index_load_seconds:>8.1} s to rebuild the index from the file");
     store.close().await;
+
+    // The journey map (the home page) as a browser asks for it, from the whole server on this
+    // file: the first byte (the page streams; the range's numbers follow as they are
+    // computed) and the whole page.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let site = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site"));
+    let wayline = server::Wayline::open(server::Database::File(&db), server::leptos_options(&site, addr), vec![])
+        .await
+        .unwrap();
+    let router = wayline.router().into_make_service();
+    let serving = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::new();
+    let (mut first_byte, mut whole) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let started = Instant::now();
+        let response = http.get(format!("http://{addr}/?days=7")).send().await.unwrap();
+        first_byte.push(started.elapsed());
+        let body = response.text().await.unwrap();
+        whole.push(started.elapsed());
+        assert!(body.contains("data-testid=\"stage-count\""), "the map rendered its stages");
+    }
+    let (map_first_byte_ms, map_whole_ms) = (p50(first_byte), p50(whole));
+    println!("journey map   {map_first_byte_ms:>8.1} ms p50 to first byte, {map_whole_ms:.1} ms to the whole page");
+    serving.abort();
+    wayline.close().await;
     let rss = peak_rss_mib();
     println!("disk          {:>8.1} bytes/event   peak RSS {rss:.0} MiB", bytes / events_total as f64);
     let report = json!({
@@ -246,6 +272,8 @@ async fn main() {
         "index_bytes_per_event": index_bytes / events_total as f64,
         "active_sessions_per_stage_ms_p50": active_ms,
         "customer_timeline_ms_p50": timeline_ms,
+        "journey_map_first_byte_ms_p50": map_first_byte_ms,
+        "journey_map_whole_page_ms_p50": map_whole_ms,
         "database_bytes_per_event": bytes / events_total as f64,
         "peak_rss_mib": rss,
     });
