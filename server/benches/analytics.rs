@@ -236,9 +236,8 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let site = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site"));
-    let wayline = server::Wayline::open(server::Database::File(&db), server::leptos_options(&site, addr), vec![])
-        .await
-        .unwrap();
+    let wayline =
+        server::Wayline::open(server::Database::File(&db), server::leptos_options(&site, addr), vec![]).await.unwrap();
     let router = wayline.router().into_make_service();
     let serving = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let http = reqwest::Client::new();
