@@ -6,8 +6,8 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use crate::{
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
-        JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
+        AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
+        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
     },
 };
 
@@ -47,6 +47,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn journeys(&self) -> BackendFuture<Vec<JourneyView>>;
     /// Creates or replaces a journey; an invalid one is refused with what to change.
     fn save_journey(&self, journey: JourneyView) -> BackendFuture<()>;
+    /// Customers whose id or traits contain `text`.
+    fn search_customers(&self, text: String) -> BackendFuture<Vec<CustomerMatch>>;
     /// Alerts, newest first.
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.

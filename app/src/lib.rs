@@ -23,8 +23,16 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    alerts::AlertsPage, customer::CustomerPage, funnels::FunnelsPage, health::HealthPage, journey_map::JourneyMapPage,
-    live::LivePage, not_found::NotFound, paths::PathsPage, rules::RulesPage, settings::SettingsPage,
+    alerts::AlertsPage,
+    customer::{CustomerPage, CustomersPage},
+    funnels::FunnelsPage,
+    health::HealthPage,
+    journey_map::JourneyMapPage,
+    live::LivePage,
+    not_found::NotFound,
+    paths::PathsPage,
+    rules::RulesPage,
+    settings::SettingsPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -67,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <A href="/" exact=true>"Journey map"</A>
                     <A href="/funnels">"Funnels"</A>
                     <A href="/paths">"Paths"</A>
+                    <A href="/customers">"Customers"</A>
                     <A href="/alerts">"Alerts"</A>
                     <A href="/rules">"Rules"</A>
                     <A href="/live">"Live events"</A>
@@ -83,6 +92,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/rules") view=RulesPage />
                     <Route path=path!("/health") view=HealthPage />
                     <Route path=path!("/settings") view=SettingsPage />
+                    <Route path=path!("/customers") view=CustomersPage />
                     <Route path=path!("/customers/:id") view=CustomerPage />
                     <Route path=path!("/live") view=LivePage />
                 </Routes>

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use crate::{
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
-        JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
+        AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
+        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
     },
 };
 
@@ -121,4 +121,10 @@ pub async fn list_journeys() -> Result<Vec<JourneyView>, AppError> {
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn save_journey(journey: JourneyView) -> Result<(), AppError> {
     crate::backend::use_backend()?.save_journey(journey).await
+}
+
+/// Customers by id or trait.
+#[server]
+pub async fn search_customers(text: String) -> Result<Vec<CustomerMatch>, AppError> {
+    crate::backend::use_backend()?.search_customers(text).await
 }

@@ -445,3 +445,11 @@ pub struct SourceView {
     /// Only when it is known: the demo source's public key, or a new source's key (shown once).
     pub write_key: Option<String>,
 }
+
+/// A customer found by id or traits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerMatch {
+    pub customer_id: String,
+    /// Their latest identify traits, as JSON text.
+    pub traits: Option<String>,
+}

@@ -229,6 +229,17 @@ test('the engineer sees refused events, duplicates and unknown names on data hea
   await page.getByTestId('unknown-names').getByText('mystery_event').waitFor();
   await screenshot(page, 'health');
 
+  // Customers are found by a trait they were identified with.
+  const identified = await fetch(`${wayline.url}/v1/identify`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from('wl_demo_public_write_key:').toString('base64')}` },
+    body: JSON.stringify({ userId: 'eng', traits: { email: 'eng@acme.test' } }),
+  });
+  assert.equal(identified.status, 200);
+  await page.goto(`${wayline.url}/customers?q=ACME`);
+  await page.getByTestId('customers').getByRole('link', { name: 'eng' }).waitFor({ timeout: 5_000 });
+  await screenshot(page, 'customers-search');
+
   for (const [path, name] of [['/', 'page-map'], ['/funnels', 'page-funnels'], ['/paths', 'page-paths'],
     ['/alerts', 'page-alerts'], ['/rules', 'page-rules'], ['/live', 'page-live'], ['/customers/eng', 'page-customer'], ['/settings', 'page-settings']]) {
     await page.goto(`${wayline.url}${path}`);

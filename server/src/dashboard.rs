@@ -8,8 +8,8 @@ use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerView, DroppedView, FunnelParams, FunnelView, HealthView,
-        JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
+        AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
+        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
     },
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -331,6 +331,14 @@ impl DashboardBackend for Dashboard {
                 crate::journeys::JourneyError::Store(store) => AppError::Store(store.to_string()),
                 other => AppError::BadRequest(other.to_string()),
             })
+        })
+    }
+
+    fn search_customers(&self, text: String) -> BackendFuture<Vec<CustomerMatch>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            let found = store.search_customers(&text).await.map_err(|e| AppError::Store(e.to_string()))?;
+            Ok(found.into_iter().map(|(customer_id, traits)| CustomerMatch { customer_id, traits }).collect())
         })
     }
 

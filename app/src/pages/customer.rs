@@ -3,12 +3,12 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::{
     format::{count, duration},
     pages::{journey_map::encode, live::property_summary},
-    server_fns::load_customer,
+    server_fns::{load_customer, search_customers},
     time::{clock_time, Hydrated},
     types::CustomerView,
 };
@@ -38,13 +38,13 @@ pub fn CustomerPage() -> impl IntoView {
                         ev.prevent_default();
                         let wanted = search.get_untracked();
                         if !wanted.trim().is_empty() {
-                            navigate(&format!("/customers/{}", encode(wanted.trim())), Default::default());
+                            navigate(&format!("/customers?q={}", encode(wanted.trim())), Default::default());
                         }
                     }
                 >
                     <label>
-                        "Customer id "
-                        <input bind:value=search placeholder="user or anonymous id" data-testid="customer-search" />
+                        "Find "
+                        <input bind:value=search placeholder="id, email or any trait" data-testid="customer-search" />
                     </label>
                     <button class="button" type="submit">"Open"</button>
                 </form>
@@ -158,4 +158,58 @@ fn CustomerView(data: CustomerView, local_times: Signal<bool>) -> impl IntoView 
         </section>
     }
     .into_any()
+}
+
+/// Customer search: by user or anonymous id, or by any identify trait (email, name, plan…).
+#[component]
+pub fn CustomersPage() -> impl IntoView {
+    let query = use_query_map();
+    let text = move || query.read().get("q").unwrap_or_default();
+    let found = Resource::new(text, |text| async move {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        search_customers(text).await.map(Some)
+    });
+    view! {
+        <Title text="Customers" />
+        <section class="page customers-page">
+            <header class="page-header">
+                <div>
+                    <h1>"Customers"</h1>
+                    <p class="lede">"Find a customer by id, email or any trait they were identified with."</p>
+                </div>
+            </header>
+            <form class="inline-form" method="get" action="/customers" role="search">
+                <label>"Find " <input name="q" value=text placeholder="id, email or any trait" data-testid="customers-q" /></label>
+                <button class="button" type="submit">"Search"</button>
+            </form>
+            <Transition fallback=|| view! { <p class="loading">"Searching…"</p> }>
+                {move || Suspend::new(async move {
+                    match found.await {
+                        Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(None) => view! {
+                            <p class="empty-note">"Type part of an id or a trait, e.g. an email domain. The journey map lists who is in each stage now."</p>
+                        }.into_any(),
+                        Ok(Some(list)) if list.is_empty() => view! {
+                            <p class="empty-note" data-testid="no-customers">"Nobody matches. Ids and traits are matched as typed, ignoring case."</p>
+                        }.into_any(),
+                        Ok(Some(list)) => view! {
+                            <table class="event-table" data-testid="customers">
+                                <thead><tr><th scope="col">"Customer"</th><th scope="col">"Traits"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|c| view! {
+                                        <tr>
+                                            <td class="customer"><a href=format!("/customers/{}", encode(&c.customer_id))>{c.customer_id.clone()}</a></td>
+                                            <td class="props">{c.traits.clone().unwrap_or_default()}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
 }

@@ -331,6 +331,18 @@ impl Store {
     }
 
     /// Every identity (anonymous or user id) of the customer known by `id`.
+    /// Customers whose id or identify traits contain `text`: (customer id, latest traits as
+    /// JSON text), most recently seen first, at most 50.
+    pub async fn search_customers(&self, text: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let text = text.trim().to_string();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(sql::CUSTOMERS_SEARCH)?;
+            let rows = stmt.query_map(params![text], |row| Ok((row.get(0)?, row.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     pub async fn customer_ids(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| {

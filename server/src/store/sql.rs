@@ -66,6 +66,7 @@ pub const READ_QUERIES: &[&str] = &[
     HEALTH_LAG_AND_SKEW,
     HEALTH_EVENT_NAMES,
     HEALTH_PROPERTY_KEYS,
+    CUSTOMERS_SEARCH,
     WEBHOOKS_SELECT_ALL,
     WEBHOOKS_SELECT_DELIVERIES,
 ];
@@ -122,3 +123,4 @@ pub const HEALTH_VOLUME_BY_SOURCE: &str = query!("health/volume_by_source.sql");
 pub const HEALTH_LAG_AND_SKEW: &str = query!("health/lag_and_skew.sql");
 pub const HEALTH_EVENT_NAMES: &str = query!("health/event_names.sql");
 pub const HEALTH_PROPERTY_KEYS: &str = query!("health/property_keys.sql");
+pub const CUSTOMERS_SEARCH: &str = query!("customers/search.sql");

@@ -257,3 +257,38 @@ async fn a_replay_marks_its_dead_letter_in_the_same_commit() {
     assert!(store.dead_letter(1).await.unwrap().unwrap().replayed_at.is_some());
     assert_eq!(store.dead_letter(2).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn customers_are_found_by_id_or_by_identify_traits() {
+    let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
+    let identify = |id: &str, user: &str, email: &str| NewEvent {
+        kind: "identify".into(),
+        name: None,
+        user_id: Some(user.into()),
+        anonymous_id: None,
+        traits: Some(JsonText::from_value(&json!({ "email": email, "plan": "pro" }))),
+        properties: None,
+        ..event(id, "")
+    };
+    store
+        .write(
+            vec![
+                identify("i1", "ada", "ada@example.com"),
+                identify("i2", "bob", "bob@shop.example"),
+                // anon-1 has only track events: found by id, never by traits.
+                event("t1", "Home"),
+            ],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let ids = |found: Vec<(String, Option<String>)>| found.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    assert_eq!(ids(store.search_customers("EXAMPLE.COM").await.unwrap()), vec!["ada"], "trait text, any case");
+    let mut both = ids(store.search_customers("example").await.unwrap());
+    both.sort();
+    assert_eq!(both, vec!["ada", "bob"]);
+    assert_eq!(ids(store.search_customers("anon").await.unwrap()), vec!["anon-1"], "by id");
+    let (_, traits) = store.search_customers("bob").await.unwrap().remove(0);
+    assert!(traits.unwrap().contains("bob@shop.example"), "the matching customer's traits come along");
+    assert!(store.search_customers("nobody-here").await.unwrap().is_empty());
+}
