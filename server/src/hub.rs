@@ -108,11 +108,6 @@ impl Hub {
         }
     }
 
-    /// The newest events, newest first.
-    pub fn recent(&self) -> Vec<StoredEvent> {
-        self.recent.lock().map(|r| r.events.iter().rev().cloned().collect()).unwrap_or_default()
-    }
-
     /// The frame `make` makes of the newest events (newest first), made once and shared
     /// until a batch changes them: a thousand new streams cost one encoding.
     pub fn snapshot(&self, make: impl FnOnce(&mut dyn Iterator<Item = &StoredEvent>) -> Frame) -> Frame {
