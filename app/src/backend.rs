@@ -7,7 +7,8 @@ use crate::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
-        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
+        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SavedFunnelView, SourceView,
+        StageCustomer,
     },
 };
 
@@ -18,14 +19,28 @@ pub type BackendFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>> + S
 pub trait DashboardBackend: Send + Sync + 'static {
     /// The newest `limit` committed events, newest first.
     fn recent_events(&self, limit: usize) -> BackendFuture<Vec<LiveEvent>>;
-    /// The journey's stages, transitions over the last `days` and active sessions now.
-    fn journey_map(&self, journey: Option<String>, days: u32) -> BackendFuture<JourneyMap>;
-    /// The customers whose active session is in `stage` now, longest there first.
-    fn stage_customers(&self, journey: Option<String>, stage: String) -> BackendFuture<Vec<StageCustomer>>;
+    /// The journey's stages, transitions over the last `days` and active sessions now, of the
+    /// customers `channel` brought (all when `None`).
+    fn journey_map(&self, journey: Option<String>, days: u32, channel: Option<String>) -> BackendFuture<JourneyMap>;
+    /// The customers (of `channel`, if given) whose active session is in `stage` now, longest
+    /// there first.
+    fn stage_customers(
+        &self,
+        journey: Option<String>,
+        stage: String,
+        channel: Option<String>,
+    ) -> BackendFuture<Vec<StageCustomer>>;
     /// A customer's timeline by session, with stages, and the alerts about them.
     fn customer(&self, id: String) -> BackendFuture<CustomerView>;
     /// A funnel with its charts.
     fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelView>;
+    /// Every saved funnel, by name.
+    fn saved_funnels(&self) -> BackendFuture<Vec<SavedFunnelView>>;
+    /// Saves a funnel the analytics can answer under `name` (replacing one of that name) and
+    /// returns the name as saved.
+    fn save_funnel(&self, name: String, params: FunnelParams) -> BackendFuture<String>;
+    /// Forgets a saved funnel.
+    fn delete_funnel(&self, name: String) -> BackendFuture<()>;
     /// The customers who reached `step` (1-based) but not the next.
     fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView>;
     /// What customers did after (or before) an event.

@@ -6,6 +6,7 @@
 #![recursion_limit = "256"]
 
 pub mod error;
+pub mod export;
 pub mod format;
 pub mod pages;
 pub mod server_fns;

@@ -6,7 +6,8 @@ use crate::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
-        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
+        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SavedFunnelView, SourceView,
+        StageCustomer,
     },
 };
 
@@ -20,16 +21,25 @@ pub async fn recent_events(limit: u32) -> Result<Vec<LiveEvent>, AppError> {
     backend.recent_events(limit.min(MAX_RECENT_EVENTS) as usize).await
 }
 
-/// The journey map: stages, transitions over the last `days` (1 to 90), active sessions now.
+/// The journey map: stages, transitions over the last `days` (1 to 90), active sessions now;
+/// of the customers a channel brought, when one is given.
 #[server]
-pub async fn load_journey_map(journey: Option<String>, days: u32) -> Result<JourneyMap, AppError> {
-    crate::backend::use_backend()?.journey_map(journey, days.clamp(1, 90)).await
+pub async fn load_journey_map(
+    journey: Option<String>,
+    days: u32,
+    channel: Option<String>,
+) -> Result<JourneyMap, AppError> {
+    crate::backend::use_backend()?.journey_map(journey, days.clamp(1, 90), channel).await
 }
 
-/// The customers in a stage now.
+/// The customers in a stage now (of a channel, when one is given).
 #[server]
-pub async fn stage_customers(journey: Option<String>, stage: String) -> Result<Vec<StageCustomer>, AppError> {
-    crate::backend::use_backend()?.stage_customers(journey, stage).await
+pub async fn stage_customers(
+    journey: Option<String>,
+    stage: String,
+    channel: Option<String>,
+) -> Result<Vec<StageCustomer>, AppError> {
+    crate::backend::use_backend()?.stage_customers(journey, stage, channel).await
 }
 
 /// Alerts for the inbox, newest first.
@@ -54,6 +64,24 @@ pub async fn load_customer(id: String) -> Result<CustomerView, AppError> {
 #[server]
 pub async fn load_funnel(params: FunnelParams) -> Result<FunnelView, AppError> {
     crate::backend::use_backend()?.funnel(params).await
+}
+
+/// Every saved funnel, by name.
+#[server]
+pub async fn list_saved_funnels() -> Result<Vec<SavedFunnelView>, AppError> {
+    crate::backend::use_backend()?.saved_funnels().await
+}
+
+/// Saves the funnel under a name; returns the name as saved.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn save_funnel(name: String, params: FunnelParams) -> Result<String, AppError> {
+    crate::backend::use_backend()?.save_funnel(name, params).await
+}
+
+/// Forgets a saved funnel.
+#[server]
+pub async fn delete_saved_funnel(name: String) -> Result<(), AppError> {
+    crate::backend::use_backend()?.delete_funnel(name).await
 }
 
 /// Who dropped after a funnel step.

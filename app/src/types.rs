@@ -146,6 +146,10 @@ pub struct JourneyMap {
     pub occupancy: Vec<StageCount>,
     /// The range the transitions cover, in days up to now.
     pub days: u32,
+    /// The channel the counts are narrowed to (customers whose first touch it was), if any.
+    pub channel: Option<String>,
+    /// The channels that brought customers so far, for the filter (`direct` included).
+    pub channels: Vec<String>,
 }
 
 /// A customer in a stage now.
@@ -246,8 +250,10 @@ pub struct CustomerView {
     pub alerts: Vec<AlertView>,
 }
 
-/// A funnel as the builder asks for it (every field is in the page's URL).
+/// A funnel as the builder asks for it (every field is in the page's URL). Fields missing
+/// from a saved definition take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FunnelParams {
     /// Steps split by commas, alternatives by `|`, each `name` or `name[key=value]`.
     pub steps: String,
@@ -264,6 +270,8 @@ pub struct FunnelParams {
     pub hold: String,
     /// `day` or `week`.
     pub trend: String,
+    /// Only customers whose first touch came through this channel (empty: every channel).
+    pub channel: String,
 }
 
 impl Default for FunnelParams {
@@ -277,8 +285,17 @@ impl Default for FunnelParams {
             breakdown: String::new(),
             hold: String::new(),
             trend: "day".into(),
+            channel: String::new(),
         }
     }
+}
+
+/// A funnel saved under a name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedFunnelView {
+    pub name: String,
+    pub params: FunnelParams,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 // the open inbox, acknowledges and assigns it. Every page is screenshotted.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { startWayline, launchBrowser, openPage, screenshot, track } from './support.mjs';
 
 let wayline;
@@ -55,6 +56,23 @@ test('the marketer sees a stage count change on the journey map as events are po
   await list.getByText('mia').waitFor({ timeout: 5_000 });
   assert.equal(await list.getByText('noa').count(), 0, 'noa moved on to Engagement');
   await screenshot(page, 'journey-map-stage');
+
+  // A visitor from the newsletter: with the channel filter on "email" the map counts only her.
+  const fromNewsletter = { campaign: { source: 'newsletter', medium: 'email', name: 'weekly' } };
+  await track(wayline.url, { messageId: 'map-4', userId: 'ema', event: 'Home', context: fromNewsletter });
+  await page.goto(`${wayline.url}/`);
+  await page.locator('[data-testid=channel-filter][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  await page.getByTestId('channel').selectOption('email');
+  await page.waitForURL(/channel=email/);
+  await page.getByTestId('connection').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 });
+  await discovery.filter({ hasText: /^1$/ }).waitFor({ timeout: 5_000 });
+  assert.equal(await engagement.innerText(), '0', 'noa came direct');
+  // Live counts keep to the channel: a direct visitor does not move them, a second one from
+  // the newsletter does.
+  await track(wayline.url, { messageId: 'map-5', userId: 'dex', event: 'Home' });
+  await track(wayline.url, { messageId: 'map-6', userId: 'eli', event: 'Home', context: fromNewsletter });
+  await discovery.filter({ hasText: /^2$/ }).waitFor({ timeout: 5_000 });
+  await screenshot(page, 'journey-map-channel');
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -181,6 +199,20 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   await chart.waitFor();
   assert.match(await chart.innerHTML(), /1\. f_view/);
   assert.match(await page.getByTestId('export-csv').getAttribute('href'), /^data:text\/csv/);
+  // The chart as PNG: drawn by the browser's canvas and downloaded.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-png').click()]);
+  assert.equal(download.suggestedFilename(), 'funnel.png');
+  const png = await readFile(await download.path());
+  assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'a PNG file');
+  assert.ok(png.length > 2_000, `a drawn chart, not an empty image (${png.length} bytes)`);
+  // Saved under a name, it is listed above the builder and marked as the one on screen.
+  await page.locator('[data-testid=save-funnel][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  await page.getByTestId('save-name').fill('PO checkout');
+  await page.getByRole('button', { name: 'Save funnel' }).click();
+  await page.getByText('Saved as “PO checkout”').waitFor({ timeout: 5_000 });
+  const saved = page.getByTestId('saved-funnels').getByRole('link', { name: 'PO checkout' });
+  await saved.waitFor({ timeout: 5_000 });
+  assert.equal(await saved.getAttribute('aria-current'), 'page');
   await screenshot(page, 'funnels');
 
   // The drop-off after step 1 leads to the customers.
@@ -191,6 +223,16 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   await dropped.getByRole('link', { name: 'po-5' }).waitFor();
   assert.equal(await dropped.locator('tbody tr').count(), 2);
   await screenshot(page, 'funnels-dropped');
+
+  // The saved funnel opens again from an empty builder with the same numbers, and can go.
+  await page.goto(`${wayline.url}/funnels`);
+  await page.getByTestId('saved-funnels').getByRole('link', { name: 'PO checkout' }).click();
+  await page.waitForURL(/steps=f_view%2Cf_cart%2Cf_buy/);
+  await cells.first().waitFor({ timeout: 10_000 });
+  assert.deepEqual(await cells.allInnerTexts(), ['4', '2', '1']);
+  await page.locator('[data-testid=save-funnel][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  await page.getByRole('button', { name: 'Delete the saved funnel “PO checkout”' }).click();
+  await page.getByTestId('saved-funnels-empty').waitFor({ timeout: 5_000 });
 
   // Paths after f_view over the same customers: po-1 and po-2 went on to f_cart, po-5 to
   // f_buy, po-3 stopped; after f_cart, po-1 bought.

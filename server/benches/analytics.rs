@@ -15,7 +15,8 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 use server::{
     analytics::{
-        funnel::OrderMode, index::EventIndex, stages::SESSION_GAP_US, Analytics, FunnelQuery, PathQuery, TrendPeriod,
+        funnel::OrderMode, index::EventIndex, stages::SESSION_GAP_US, Active, Analytics, FunnelQuery, PathQuery,
+        TrendPeriod,
     },
     journeys::Journey,
     store::{JsonText, NewEvent, Store, WriterConfig},
@@ -202,7 +203,7 @@ async fn main() {
     let mut active_times = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        analytics.active_stages(journey.clone(), 30, now).await.unwrap();
+        analytics.active_stages(journey.clone(), Active::within(30), now).await.unwrap();
         active_times.push(started.elapsed());
     }
     let active_ms = p50(active_times);

@@ -9,7 +9,8 @@ use app::{
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
-        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SourceView, StageCustomer,
+        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SavedFunnelView, SourceView,
+        StageCustomer,
     },
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -17,11 +18,12 @@ use serde_json::json;
 
 use crate::{
     alerts::{AlertChange, AlertError, AlertFilter, Alerts},
-    analytics::{window_and_range, Analytics, AnalyticsError, FunnelQuery, PathQuery},
+    analytics::{funnel::FunnelSpec, window_and_range, Active, Analytics, AnalyticsError, FunnelQuery, PathQuery},
     charts,
     feed::live_event,
     journeys::{Journey, Journeys, DEFAULT_JOURNEY},
     rules::{Rule, RuleError, Rules},
+    saved_funnels::{SavedFunnelError, SavedFunnels},
     store::Store,
 };
 
@@ -39,6 +41,7 @@ pub struct Dashboard {
     pub rules: Arc<Rules>,
     pub ingestor: crate::ingest::Ingestor,
     pub sources: Arc<crate::sources::Sources>,
+    pub saved_funnels: SavedFunnels,
 }
 
 /// The same JSON read as the app's type.
@@ -72,6 +75,14 @@ fn alert_error(e: AlertError) -> AppError {
     }
 }
 
+fn saved_funnel_error(e: SavedFunnelError) -> AppError {
+    match e {
+        SavedFunnelError::Store(store) => AppError::Store(store.to_string()),
+        SavedFunnelError::Corrupt { .. } => AppError::Store(e.to_string()),
+        other => AppError::BadRequest(other.to_string()),
+    }
+}
+
 /// The builder's parameters as the analytics' funnel question (empty fields left out).
 fn funnel_query(params: &FunnelParams) -> Result<FunnelQuery, AppError> {
     let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
@@ -86,6 +97,7 @@ fn funnel_query(params: &FunnelParams) -> Result<FunnelQuery, AppError> {
         "breakdown": text(&params.breakdown),
         "hold": text(&params.hold),
         "trend": params.trend,
+        "channel": text(&params.channel),
     }))
     .map_err(|_| {
         AppError::BadRequest(
@@ -115,7 +127,8 @@ impl DashboardBackend for Dashboard {
         })
     }
 
-    fn journey_map(&self, journey: Option<String>, days: u32) -> BackendFuture<JourneyMap> {
+    fn journey_map(&self, journey: Option<String>, days: u32, channel: Option<String>) -> BackendFuture<JourneyMap> {
+        let channel = channel.filter(|c| !c.trim().is_empty());
         let found = self.journey(journey.as_deref());
         let (analytics, journeys) = (self.analytics.clone(), self.journeys.list());
         Box::pin(async move {
@@ -131,20 +144,30 @@ impl DashboardBackend for Dashboard {
                 crate::analytics::funnel::OrderMode::Sequential,
             )
             .map_err(analytics_error)?;
+            let spec = FunnelSpec { channel: channel.clone(), ..spec };
             let transitions = analytics.journey_dropoffs(&journey, spec).await.map_err(analytics_error)?;
-            let occupancy =
-                analytics.active_stages(journey.clone(), ACTIVE_MINUTES, now).await.map_err(analytics_error)?;
+            let active = Active { minutes: ACTIVE_MINUTES, channel: channel.clone() };
+            let occupancy = analytics.active_stages(journey.clone(), active, now).await.map_err(analytics_error)?;
+            let channels = analytics.channels().await.map_err(analytics_error)?;
             wire(&json!({
                 "journey": journey,
                 "journeys": journeys.iter().map(|j| &j.name).collect::<Vec<_>>(),
                 "transitions": transitions,
                 "occupancy": occupancy,
                 "days": days,
+                "channel": channel,
+                "channels": channels,
             }))
         })
     }
 
-    fn stage_customers(&self, journey: Option<String>, stage: String) -> BackendFuture<Vec<StageCustomer>> {
+    fn stage_customers(
+        &self,
+        journey: Option<String>,
+        stage: String,
+        channel: Option<String>,
+    ) -> BackendFuture<Vec<StageCustomer>> {
+        let active = Active { minutes: ACTIVE_MINUTES, channel: channel.filter(|c| !c.trim().is_empty()) };
         let found = self.journey(journey.as_deref());
         let analytics = self.analytics.clone();
         Box::pin(async move {
@@ -152,10 +175,8 @@ impl DashboardBackend for Dashboard {
             let index = journey.stages.iter().position(|s| s.name == stage).ok_or_else(|| {
                 AppError::BadRequest(format!("the {:?} journey has no stage {stage:?}", journey.name))
             })?;
-            let found = analytics
-                .stage_customers(journey, index, ACTIVE_MINUTES, chrono::Utc::now())
-                .await
-                .map_err(analytics_error)?;
+            let found =
+                analytics.stage_customers(journey, index, active, chrono::Utc::now()).await.map_err(analytics_error)?;
             Ok(found
                 .into_iter()
                 .take(200)
@@ -200,6 +221,33 @@ impl DashboardBackend for Dashboard {
                 "charts": drawn,
             }))
         })
+    }
+
+    fn saved_funnels(&self) -> BackendFuture<Vec<SavedFunnelView>> {
+        let saved = self.saved_funnels.clone();
+        Box::pin(async move {
+            let list = saved.list().await.map_err(saved_funnel_error)?;
+            list.iter()
+                .map(|f| {
+                    Ok(SavedFunnelView { name: f.name.clone(), params: wire(&f.definition)?, updated_at: f.updated_at })
+                })
+                .collect()
+        })
+    }
+
+    fn save_funnel(&self, name: String, params: FunnelParams) -> BackendFuture<String> {
+        let saved = self.saved_funnels.clone();
+        Box::pin(async move {
+            // Only a funnel the analytics can answer is worth keeping.
+            funnel_query(&params)?.to_spec(chrono::Utc::now()).map_err(analytics_error)?;
+            let definition = serde_json::to_value(&params).map_err(|e| AppError::Store(e.to_string()))?;
+            saved.save(&name, definition).await.map_err(saved_funnel_error)
+        })
+    }
+
+    fn delete_funnel(&self, name: String) -> BackendFuture<()> {
+        let saved = self.saved_funnels.clone();
+        Box::pin(async move { saved.delete(&name).await.map_err(saved_funnel_error) })
     }
 
     fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView> {
@@ -258,20 +306,6 @@ impl DashboardBackend for Dashboard {
                 crate::health::report(&store, journeys, &counters, chrono::Utc::now()).await.map_err(store_error)?;
             let volume_svg = charts::volume_by_source(&report.volume).map_err(|e| AppError::Store(e.to_string()))?;
             let letters = store.recent_dead_letters(50).await.map_err(store_error)?;
-            let letters: Vec<serde_json::Value> = letters
-                .into_iter()
-                .map(|d| {
-                    json!({
-                        "id": d.id,
-                        "source_id": d.letter.source_id,
-                        "received_at": d.letter.received_at,
-                        "reason_code": d.letter.reason_code,
-                        "reason": d.letter.reason,
-                        "payload": d.letter.payload,
-                        "replayed_at": d.replayed_at,
-                    })
-                })
-                .collect();
             let mut view = serde_json::to_value(&report).map_err(|e| AppError::Store(e.to_string()))?;
             view["volume_svg"] = json!(volume_svg);
             view["dead_letters"] = json!(letters);

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod journeys;
 pub mod live;
 pub mod rules;
+pub mod saved_funnels;
 pub mod sources;
 pub mod state;
 pub mod store;

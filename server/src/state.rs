@@ -82,6 +82,7 @@ impl AppState {
                 rules: options.rules.clone(),
                 ingestor,
                 sources: sources.clone(),
+                saved_funnels: crate::saved_funnels::SavedFunnels::new(store.clone()),
             }),
             occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone()),
             analytics,

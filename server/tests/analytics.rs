@@ -165,6 +165,72 @@ async fn active_sessions_are_counted_by_their_current_stage() {
     assert_eq!(wider[0]["active_sessions"], 1, "dan counts within the hour");
 }
 
+/// A track call with a Segment `context`.
+fn track_from(id: &str, user: &str, event: &str, at: &str, context: Value) -> Value {
+    let mut m = track(id, ("userId", user), event, at);
+    m["context"] = context;
+    m
+}
+
+#[tokio::test]
+async fn the_channel_filter_counts_customers_by_their_first_touch() {
+    let (base, client) = start().await;
+    let shop = |path: &str| format!("https://shop.example.com{path}");
+    // ann: Home from the newsletter (utm email) 20 min ago, viewed 15, carted 10 → email, Conversion
+    // bob: Home from a Google result 25 min ago, viewed 5                    → organic search, Engagement
+    // cat: Home with nothing 9 min ago, viewed from a cpc ad 7 min ago        → paid search (first
+    //      event that names a source), Engagement
+    // dan: viewed 6, carted 2, no context                                      → direct, Conversion
+    // eve: Home "referred" by the shop's own cart page 4 min ago, viewed 1    → direct, Engagement
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track_from("a1", "ann", "Home", &ago(20), json!({ "campaign": { "source": "newsletter", "medium": "email" } })),
+            track("a2", ("userId", "ann"), "product_viewed", &ago(15)),
+            track("a3", ("userId", "ann"), "added_to_cart", &ago(10)),
+            track_from("b1", "bob", "Home", &ago(25), json!({ "page": { "referrer": "https://www.google.com/", "url": shop("/") } })),
+            track("b2", ("userId", "bob"), "product_viewed", &ago(5)),
+            track("c1", ("userId", "cat"), "Home", &ago(9)),
+            track_from("c2", "cat", "product_viewed", &ago(7), json!({ "campaign": { "source": "google", "medium": "cpc" } })),
+            track("d1", ("userId", "dan"), "product_viewed", &ago(6)),
+            track("d2", ("userId", "dan"), "added_to_cart", &ago(2)),
+            track_from("e1", "eve", "Home", &ago(4), json!({ "page": { "referrer": shop("/cart"), "url": shop("/") } })),
+            track("e2", ("userId", "eve"), "product_viewed", &ago(1)),
+        ]}),
+    )
+    .await;
+    let active = |channel: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let stages = get_json(&client, format!("{base}/api/v1/stages/active?channel={channel}")).await;
+            stages.as_array().unwrap().iter().map(|s| s["active_sessions"].as_u64().unwrap()).collect::<Vec<u64>>()
+        }
+    };
+    // Discovery, Engagement, Conversion, Post-purchase, Retention.
+    assert_eq!(active("").await, vec![0, 3, 2, 0, 0], "every channel");
+    assert_eq!(active("email").await, vec![0, 0, 1, 0, 0]);
+    assert_eq!(active("direct").await, vec![0, 1, 1, 0, 0]);
+    assert_eq!(active("paid%20search").await, vec![0, 1, 0, 0, 0]);
+    assert_eq!(active("organic%20search").await, vec![0, 1, 0, 0, 0]);
+    assert_eq!(active("display").await, vec![0, 0, 0, 0, 0], "nobody came through display");
+
+    let from = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339().replace('+', "%2B");
+    let funnel = |channel: &'static str| {
+        let (client, base, from) = (client.clone(), base.clone(), from.clone());
+        async move {
+            let url = format!(
+                "{base}/api/v1/funnel?steps=product_viewed,added_to_cart&window=3600&from={from}&channel={channel}"
+            );
+            step_counts(&get_json(&client, url).await)
+        }
+    };
+    assert_eq!(funnel("").await, vec![5, 2]);
+    assert_eq!(funnel("direct").await, vec![2, 1], "dan and eve; dan carted");
+    assert_eq!(funnel("email").await, vec![1, 1]);
+    assert_eq!(funnel("paid%20search").await, vec![1, 0]);
+}
+
 #[tokio::test]
 async fn a_customer_timeline_spans_identities_and_sessions() {
     let (base, client) = start().await;

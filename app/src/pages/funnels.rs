@@ -1,7 +1,8 @@
 //! Funnels (for product owners): a builder for steps, window, order mode, range, exclusions,
 //! breakdown and a property held constant, all in the URL so a funnel can be shared and
 //! bookmarked; the step bars, time to convert and conversion trend drawn by plotters (SVG,
-//! on the server); who dropped after each step, leading to the customers; CSV and SVG export.
+//! on the server); who dropped after each step, leading to the customers; funnels saved under a
+//! name; CSV, SVG and PNG export.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -10,8 +11,8 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     format::{count, duration, percent},
     pages::journey_map::encode,
-    server_fns::{load_funnel, load_funnel_dropped},
-    types::{FunnelParams, FunnelView},
+    server_fns::{delete_saved_funnel, list_saved_funnels, load_funnel, load_funnel_dropped, save_funnel},
+    types::{FunnelParams, FunnelView, SavedFunnelView},
 };
 
 /// A funnel to start from, with the events the demo and the snippet send.
@@ -34,13 +35,14 @@ pub fn params_from(get: impl Fn(&str) -> Option<String>) -> FunnelParams {
         breakdown: get("breakdown").unwrap_or_default(),
         hold: get("hold").unwrap_or_default(),
         trend: get("trend").filter(|t| t == "week").unwrap_or(defaults.trend),
+        channel: get("channel").unwrap_or_default(),
     }
 }
 
 /// The page's URL for `params` (and, optionally, the step whose drop-offs are open).
 pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
     let mut href = format!(
-        "/funnels?steps={}&window={}&mode={}&days={}&exclude={}&breakdown={}&hold={}&trend={}",
+        "/funnels?steps={}&window={}&mode={}&days={}&exclude={}&breakdown={}&hold={}&trend={}&channel={}",
         encode(&params.steps),
         params.window_seconds,
         encode(&params.mode),
@@ -48,7 +50,8 @@ pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
         encode(&params.exclude),
         encode(&params.breakdown),
         encode(&params.hold),
-        encode(&params.trend)
+        encode(&params.trend),
+        encode(&params.channel)
     );
     if let Some(step) = dropped {
         href.push_str(&format!("&dropped={step}"));
@@ -96,6 +99,16 @@ pub fn FunnelsPage() -> impl IntoView {
             load_funnel(p).await.map(Some)
         },
     );
+    // Saved funnels reload after each save or delete.
+    let saved_version = RwSignal::new(0u32);
+    let saved = Resource::new(move || saved_version.get(), |_| list_saved_funnels());
+    let save = Action::new(|(name, params): &(String, FunnelParams)| save_funnel(name.clone(), params.clone()));
+    let delete = Action::new(|name: &String| delete_saved_funnel(name.clone()));
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(_))) || matches!(delete.value().get(), Some(Ok(_))) {
+            saved_version.update(|v| *v += 1);
+        }
+    });
     let dropped = Resource::new(
         move || (params.get(), dropped_step()),
         |(p, step)| async move {
@@ -115,6 +128,14 @@ pub fn FunnelsPage() -> impl IntoView {
                     <p class="lede">"How many customers get through each step, how fast, and who drops out."</p>
                 </div>
             </header>
+            <Transition fallback=|| view! { <p class="loading">"Loading the saved funnels…"</p> }>
+                {move || Suspend::new(async move {
+                    match saved.await {
+                        Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(list) => view! { <SavedFunnelList list current=params.get() delete /> }.into_any(),
+                    }
+                })}
+            </Transition>
             <Builder params />
             <Transition fallback=|| view! { <p class="loading">"Counting customers…"</p> }>
                 {move || Suspend::new(async move {
@@ -134,7 +155,11 @@ pub fn FunnelsPage() -> impl IntoView {
                             </div>
                         }
                             .into_any(),
-                        Ok(Some(view)) => view! { <FunnelResultView view params=params.get_untracked() /> }.into_any(),
+                        Ok(Some(view)) => view! {
+                            <SaveFunnelForm params=params.get_untracked() save />
+                            <FunnelResultView view params=params.get_untracked() />
+                        }
+                            .into_any(),
                     }
                 })}
             </Transition>
@@ -170,6 +195,90 @@ pub fn FunnelsPage() -> impl IntoView {
                 </section>
             })}
         </section>
+    }
+}
+
+/// The saved funnels as links that open them (the one on screen marked), each deletable.
+#[component]
+fn SavedFunnelList(
+    list: Vec<SavedFunnelView>,
+    current: FunnelParams,
+    delete: Action<String, Result<(), crate::error::AppError>>,
+) -> impl IntoView {
+    if list.is_empty() {
+        return view! {
+            <p class="map-legend" data-testid="saved-funnels-empty">
+                "No saved funnels yet: build one below and save it under a name to find it here."
+            </p>
+        }
+        .into_any();
+    }
+    let problem = move || delete.value().get().and_then(Result::err).map(|e| e.to_string());
+    view! {
+        <nav class="saved-funnels" aria-label="Saved funnels" data-testid="saved-funnels">
+            <span class="saved-label">"Saved:"</span>
+            <ul>
+                {list.into_iter().map(|f| {
+                    let is_current = f.params == current;
+                    let name = f.name.clone();
+                    view! {
+                        <li class="saved-funnel" class:current=is_current>
+                            <a href=funnel_href(&f.params, None) aria-current=is_current.then_some("page")>{f.name.clone()}</a>
+                            <button
+                                class="link-button"
+                                type="button"
+                                aria-label=format!("Delete the saved funnel “{}”", f.name)
+                                on:click=move |_| { delete.dispatch(name.clone()); }
+                            >"×"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            {move || problem().map(|p| view! { <p class="error-state" role="alert">{p}</p> })}
+        </nav>
+    }
+    .into_any()
+}
+
+/// Saves the funnel on screen under a name.
+#[component]
+fn SaveFunnelForm(
+    params: FunnelParams,
+    save: Action<(String, FunnelParams), Result<String, crate::error::AppError>>,
+) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
+    let outcome = move || {
+        save.value().get().map(|r| match r {
+            Ok(saved) => {
+                view! { <span class="saved-note" role="status">{format!("Saved as “{saved}”")}</span> }.into_any()
+            }
+            Err(e) => view! { <span class="error-state" role="alert">{e.to_string()}</span> }.into_any(),
+        })
+    };
+    view! {
+        <form
+            class="save-funnel"
+            data-testid="save-funnel"
+            data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()
+            on:submit=move |ev| {
+                ev.prevent_default();
+                save.dispatch((name.get_untracked(), params.clone()));
+            }
+        >
+            <label>
+                "Save as "
+                <input
+                    name="name"
+                    placeholder="e.g. Checkout, last 30 days"
+                    maxlength="80"
+                    data-testid="save-name"
+                    bind:value=name
+                />
+            </label>
+            <button class="button" type="submit" disabled=move || save.pending().get()>"Save funnel"</button>
+            {outcome}
+        </form>
     }
 }
 
@@ -222,6 +331,10 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                     <input name="hold" value=p.hold.clone() placeholder="property held constant, e.g. product_id" />
                 </label>
                 <label>
+                    "Only customers from "
+                    <input name="channel" value=p.channel.clone() placeholder="channel, e.g. email or direct" data-testid="funnel-channel" />
+                </label>
+                <label>
                     "Trend by "
                     <select name="trend">
                         <option value="day" selected=p.trend == "day">"day"</option>
@@ -238,12 +351,21 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
 fn FunnelResultView(view: FunnelView, params: FunnelParams) -> impl IntoView {
     let csv = format!("data:text/csv;charset=utf-8,{}", encode(&funnel_csv(&view)));
     let svg = format!("data:image/svg+xml;charset=utf-8,{}", encode(&view.charts.steps_svg));
+    let steps_svg = view.charts.steps_svg.clone();
     let last = view.steps.len();
     let steps = view.steps.clone();
     view! {
         <div class="toolbar exports">
             <a class="button" href=csv download="funnel.csv" data-testid="export-csv">"Export CSV"</a>
             <a class="button" href=svg download="funnel.svg">"Export chart (SVG)"</a>
+            <button
+                class="button"
+                type="button"
+                data-testid="export-png"
+                on:click=move |_| crate::export::download_png(steps_svg.clone(), "funnel.png".into())
+            >
+                "Export chart (PNG)"
+            </button>
         </div>
         <table class="event-table funnel-table" data-testid="funnel-steps">
             <thead>
@@ -338,6 +460,7 @@ mod tests {
             breakdown: "channel".into(),
             hold: "sku".into(),
             trend: "week".into(),
+            channel: "paid search".into(),
         };
         let href = funnel_href(&params, Some(2));
         let query = href.split_once('?').unwrap().1;

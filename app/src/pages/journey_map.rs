@@ -80,13 +80,55 @@ pub fn stage_cards(map: &JourneyMap, live: &[StageCount]) -> Vec<StageCard> {
         .collect()
 }
 
-/// A link to the map with one query parameter changed.
-fn map_href(journey: &str, days: u32, stage: Option<&str>) -> String {
-    let mut href = format!("/?journey={}&days={days}", encode(journey));
-    if let Some(stage) = stage {
-        href.push_str(&format!("&stage={}", encode(stage)));
+/// What the map shows, all in its URL: the journey, the range, and the channel (if any) whose
+/// customers it counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapFilters {
+    pub journey: String,
+    pub days: u32,
+    pub channel: Option<String>,
+}
+
+impl MapFilters {
+    /// The filters from the page's query string (unknown ranges fall back to the default).
+    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> Self {
+        MapFilters {
+            journey: get("journey").filter(|j| !j.is_empty()).unwrap_or_else(|| "default".into()),
+            days: get("days")
+                .and_then(|d| d.parse::<u32>().ok())
+                .filter(|d| RANGES.contains(d))
+                .unwrap_or(DEFAULT_DAYS),
+            channel: get("channel").filter(|c| !c.is_empty()),
+        }
     }
-    href
+
+    /// The map's URL with these filters (and, optionally, a stage's customers listed).
+    pub fn href(&self, stage: Option<&str>) -> String {
+        let mut href = format!("/?journey={}&days={}", encode(&self.journey), self.days);
+        if let Some(channel) = &self.channel {
+            href.push_str(&format!("&channel={}", encode(channel)));
+        }
+        if let Some(stage) = stage {
+            href.push_str(&format!("&stage={}", encode(stage)));
+        }
+        href
+    }
+
+    /// The same filters with another journey, range or channel.
+    fn with(&self, change: impl FnOnce(&mut MapFilters)) -> MapFilters {
+        let mut changed = self.clone();
+        change(&mut changed);
+        changed
+    }
+
+    /// The live stage counts' stream for these filters.
+    pub fn stream_url(&self) -> String {
+        let mut url = format!("/api/v1/stream/stages?journey={}", encode(&self.journey));
+        if let Some(channel) = &self.channel {
+            url.push_str(&format!("&channel={}", encode(channel)));
+        }
+        url
+    }
 }
 
 /// Percent-encodes what a query value cannot hold as is.
@@ -102,22 +144,14 @@ pub fn encode(text: &str) -> String {
 #[component]
 pub fn JourneyMapPage() -> impl IntoView {
     let query = use_query_map();
-    let journey = move || query.read().get("journey").filter(|j| !j.is_empty()).unwrap_or_else(|| "default".into());
-    let days = move || {
-        query
-            .read()
-            .get("days")
-            .and_then(|d| d.parse::<u32>().ok())
-            .filter(|d| RANGES.contains(d))
-            .unwrap_or(DEFAULT_DAYS)
-    };
+    let filters = Memo::new(move |_| MapFilters::from_query(|key| query.read().get(key)));
     let selected = move || query.read().get("stage").filter(|s| !s.is_empty());
-    let map = Resource::new(move || (journey(), days()), |(journey, days)| load_journey_map(Some(journey), days));
+    let map = Resource::new(move || filters.get(), |f| load_journey_map(Some(f.journey), f.days, f.channel));
     let in_stage = Resource::new(
-        move || (journey(), selected()),
-        |(journey, stage)| async move {
+        move || (filters.get(), selected()),
+        |(f, stage)| async move {
             match stage {
-                Some(stage) => stage_customers(Some(journey), stage).await.map(Some),
+                Some(stage) => stage_customers(Some(f.journey), stage, f.channel).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -127,7 +161,7 @@ pub fn JourneyMapPage() -> impl IntoView {
     let live = RwSignal::new(None::<Vec<StageCount>>);
     let UseEventSourceReturn { ready_state, message, .. } =
         use_event_source_with_options::<Vec<StageCount>, JsonSerdeCodec>(
-            Signal::derive(move || format!("/api/v1/stream/stages?journey={}", encode(&journey()))),
+            Signal::derive(move || filters.with(MapFilters::stream_url)),
             UseEventSourceOptions::default()
                 .named_events(["stages".to_string()])
                 .reconnect_limit(ReconnectLimit::Infinite)
@@ -168,10 +202,10 @@ pub fn JourneyMapPage() -> impl IntoView {
                             RANGES
                                 .iter()
                                 .map(|&d| {
-                                    let current = d == days();
+                                    let current = d == filters.with(|f| f.days);
                                     view! {
                                         <a
-                                            href=map_href(&journey(), d, None)
+                                            href=filters.with(|f| f.with(|f| f.days = d).href(None))
                                             class="segment"
                                             aria-current=current.then_some("true")
                                         >
@@ -193,7 +227,7 @@ pub fn JourneyMapPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Ok(data) => view! { <MapView data live journey=journey() days=days() /> }.into_any(),
+                        Ok(data) => view! { <MapView data live filters=filters.get_untracked() /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -259,9 +293,10 @@ pub fn JourneyMapPage() -> impl IntoView {
 
 /// The stages and links of one journey.
 #[component]
-fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageCount>>>, journey: String, days: u32) -> impl IntoView {
+fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageCount>>>, filters: MapFilters) -> impl IntoView {
     let first_counts = data.occupancy.clone();
-    let others: Vec<String> = data.journeys.iter().filter(|j| **j != journey).cloned().collect();
+    let others: Vec<String> = data.journeys.iter().filter(|j| **j != filters.journey).cloned().collect();
+    let channels = data.channels.clone();
     let expected: Vec<String> = data.journey.expected_path.iter().map(|(a, b)| format!("{a} → {b}")).collect();
     let none_in_range = data.transitions.iter().all(|t| t.reached == 0);
     let nobody_now = first_counts.iter().all(|c| c.active_sessions == 0);
@@ -270,23 +305,39 @@ fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageCount>>>, journey: S
         none_in_range && live.with(|l| l.as_ref().map_or(nobody_now, |l| l.iter().all(|c| c.active_sessions == 0)))
     };
     let cards = move || live.with(|counts| stage_cards(&data, counts.as_deref().unwrap_or(&first_counts)));
-    let journey_name = journey.clone();
+    let stage_filters = filters.clone();
+    let other_filters = filters.clone();
+    let narrowed = filters.channel.clone();
     view! {
-        {move || no_traffic().then(|| view! {
-            <div class="empty-state" data-testid="map-empty">
-                <h2>"No customers in this range yet"</h2>
-                <p>
-                    "Send events named like the stages' events (listed on each stage), or start the demo with "
-                    <code>"scripts/demo.sh"</code> ". Counts appear here as they arrive."
-                </p>
-            </div>
+        <ChannelFilter channels filters=filters.clone() />
+        {move || no_traffic().then(|| match narrowed.clone() {
+            Some(channel) => view! {
+                <div class="empty-state" data-testid="map-empty">
+                    <h2>{format!("No customers from “{channel}” in this range yet")}</h2>
+                    <p>
+                        "Pick another channel or a longer range, or show "
+                        <a href=other_filters.with(|f| f.channel = None).href(None)>"every channel"</a> "."
+                    </p>
+                </div>
+            }
+                .into_any(),
+            None => view! {
+                <div class="empty-state" data-testid="map-empty">
+                    <h2>"No customers in this range yet"</h2>
+                    <p>
+                        "Send events named like the stages' events (listed on each stage), or start the demo with "
+                        <code>"scripts/demo.sh"</code> ". Counts appear here as they arrive."
+                    </p>
+                </div>
+            }
+                .into_any(),
         })}
         <div class="journey-map" data-testid="journey-map" role="list">
             {move || {
                 cards()
                     .into_iter()
                     .map(|card| {
-                        let href = map_href(&journey_name, days, Some(&card.name));
+                        let href = stage_filters.href(Some(&card.name));
                         let label = format!(
                             "{}: {} active sessions; list them",
                             card.name,
@@ -326,10 +377,53 @@ fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageCount>>>, journey: S
                 "Other journeys: "
                 {others
                     .into_iter()
-                    .map(|j| view! { <a href=map_href(&j, days, None)>{j.clone()}</a> " " })
+                    .map(|j| view! { <a href=filters.with(|f| f.journey = j.clone()).href(None)>{j.clone()}</a> " " })
                     .collect_view()}
             </p>
         })}
+    }
+}
+
+/// The channel picker: the map counts only the customers the chosen channel first brought.
+/// A GET form, so it works before the page is interactive; once it is, picking a channel is
+/// enough.
+#[component]
+fn ChannelFilter(channels: Vec<String>, filters: MapFilters) -> impl IntoView {
+    let navigate = leptos_router::hooks::use_navigate();
+    let current = filters.channel.clone().unwrap_or_default();
+    let base = filters.clone();
+    let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
+    view! {
+        <form
+            class="filter-bar"
+            method="get"
+            action="/"
+            data-testid="channel-filter"
+            data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()
+        >
+            <input type="hidden" name="journey" value=filters.journey.clone() />
+            <input type="hidden" name="days" value=filters.days.to_string() />
+            <label>
+                "Channel "
+                <select
+                    name="channel"
+                    data-testid="channel"
+                    on:change=move |ev| {
+                        let channel = event_target_value(&ev);
+                        let href = base.with(|f| f.channel = Some(channel).filter(|c| !c.is_empty())).href(None);
+                        navigate(&href, Default::default());
+                    }
+                >
+                    <option value="" selected=current.is_empty()>"every channel"</option>
+                    {channels
+                        .into_iter()
+                        .map(|c| view! { <option value=c.clone() selected=c == current>{c.clone()}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <noscript><button class="button" type="submit">"Apply"</button></noscript>
+            <span class="map-legend">"A customer's channel is where their first visit came from (UTM tags or referrer)."</span>
+        </form>
     }
 }
 
@@ -402,6 +496,8 @@ mod tests {
                 median_seconds_in_stage: Some(90.0),
             }],
             days: 7,
+            channel: None,
+            channels: vec!["direct".into()],
         }
     }
 
@@ -433,6 +529,29 @@ mod tests {
     #[test]
     fn query_values_are_percent_encoded() {
         assert_eq!(encode("Home page/2"), "Home%20page%2F2");
-        assert_eq!(map_href("default", 7, Some("Cart & co")), "/?journey=default&days=7&stage=Cart%20%26%20co");
+        let all = MapFilters { journey: "default".into(), days: 7, channel: None };
+        assert_eq!(all.href(Some("Cart & co")), "/?journey=default&days=7&stage=Cart%20%26%20co");
+    }
+
+    #[test]
+    fn the_filters_round_trip_through_the_url() {
+        let email = MapFilters { journey: "b2b".into(), days: 30, channel: Some("paid search".into()) };
+        let href = email.href(Some("Cart"));
+        assert_eq!(href, "/?journey=b2b&days=30&channel=paid%20search&stage=Cart");
+        let query: Vec<(&str, String)> = href[2..]
+            .split('&')
+            .map(|kv| kv.split_once('=').unwrap())
+            .map(|(k, v)| (k, v.replace("%20", " ")))
+            .collect();
+        let back = MapFilters::from_query(|key| query.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()));
+        assert_eq!(back, email);
+        assert_eq!(email.stream_url(), "/api/v1/stream/stages?journey=b2b&channel=paid%20search");
+        // A range the map does not offer falls back to the default; an empty channel is none.
+        let odd = MapFilters::from_query(|key| match key {
+            "days" => Some("5".into()),
+            "channel" => Some(String::new()),
+            _ => None,
+        });
+        assert_eq!((odd.journey.as_str(), odd.days, odd.channel), ("default", DEFAULT_DAYS, None));
     }
 }

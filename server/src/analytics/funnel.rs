@@ -44,6 +44,9 @@ pub struct FunnelSpec {
     pub hold_property: Option<String>,
     /// When set, the funnel is also split by this property of the first step's event.
     pub breakdown_property: Option<String>,
+    /// When set, only customers whose first touch came through this channel count (see
+    /// [`super::channels`]).
+    pub channel: Option<String>,
 }
 
 /// An event that counts as a step: its name, and property values it must carry.
@@ -238,9 +241,13 @@ impl FunnelSpec {
         self.steps.iter().flatten().any(|s| !s.filters.is_empty())
     }
 
-    /// The properties the funnel reads: breakdown, held, and those its steps filter on.
+    /// The properties the funnel reads: breakdown, held, the channel column when it filters
+    /// by channel, and those its steps filter on.
     pub fn properties(&self) -> Vec<String> {
         let mut names: Vec<String> = self.breakdown_property.iter().chain(&self.hold_property).cloned().collect();
+        if self.channel.is_some() {
+            names.push(super::channels::CHANNEL_COLUMN.to_string());
+        }
         for (key, _) in self.steps.iter().flatten().flat_map(|s| &s.filters) {
             if !names.contains(key) {
                 names.push(key.clone());
@@ -692,6 +699,7 @@ mod tests {
             exclusions: Vec::new(),
             hold_property: None,
             breakdown_property: None,
+            channel: None,
         }
     }
 

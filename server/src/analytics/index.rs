@@ -21,7 +21,10 @@ use duckdb::{
 };
 use tokio::sync::watch;
 
-use super::columns::{self, PropertyColumn};
+use super::{
+    channels::{self, CHANNEL_COLUMN},
+    columns::{self, PropertyColumn},
+};
 use crate::store::{identity_link, sql, CommittedBatch, Store, StoreError};
 
 /// The name id of events without a name (identify, group, alias).
@@ -246,10 +249,19 @@ impl IndexData {
             if let (Some(properties), false) = (&event.properties, self.properties.is_empty()) {
                 let keys = self.properties.iter().map(|(key, _)| key.as_str());
                 let values = columns::extract(properties.as_str(), keys);
-                for ((_, column), value) in self.properties.iter_mut().zip(values) {
-                    if let Some(value) = value {
+                for ((key, column), value) in self.properties.iter_mut().zip(values) {
+                    if let (Some(value), false) = (value, key == CHANNEL_COLUMN) {
                         column.set(stored.seq, &value);
                     }
+                }
+            }
+            if let Some((_, column)) = self.properties.iter_mut().find(|(key, _)| key == CHANNEL_COLUMN) {
+                let channel = channels::of_event(
+                    event.context.as_ref().map(|c| c.as_str()),
+                    event.properties.as_ref().map(|p| p.as_str()),
+                );
+                if let Some(channel) = channel {
+                    column.set(stored.seq, channel);
                 }
             }
             self.applied_seq = stored.seq;
@@ -354,7 +366,11 @@ impl EventIndex {
                     continue;
                 }
                 let started = std::time::Instant::now();
-                let column = load_property(&conn, &name, data.applied_seq)?;
+                let column = if name == CHANNEL_COLUMN {
+                    load_channels(&conn, data.applied_seq)?
+                } else {
+                    load_property(&conn, &name, data.applied_seq)?
+                };
                 if data.properties.len() >= MAX_PROPERTY_COLUMNS {
                     let (oldest, _) = data.properties.remove(0);
                     tracing::info!(property = %oldest, "dropped the oldest materialised property");
@@ -457,6 +473,35 @@ fn load_property(conn: &duckdb::Connection, name: &str, max_seq: i64) -> Result<
         }
     }
     Ok(column)
+}
+
+/// Every event's channel up to `max_seq`, for the events whose attribution names one.
+fn load_channels(conn: &duckdb::Connection, max_seq: i64) -> Result<PropertyColumn, StoreError> {
+    let mut column = PropertyColumn::default();
+    let mut stmt = conn.prepare(sql::INDEX_CHANNEL_VALUES)?;
+    for batch in stmt.query_arrow(params![max_seq])? {
+        let bad = |i: usize| StoreError::Task(format!("column {i} of the channel query has an unexpected type"));
+        let seqs = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad(0))?;
+        let text = |i: usize| batch.column(i).as_any().downcast_ref::<StringArray>().ok_or_else(|| bad(i));
+        let (source, medium, referrer, page_url) = (text(1)?, text(2)?, text(3)?, text(4)?);
+        for i in 0..batch.num_rows() {
+            let attribution = channels::Attribution {
+                source: text_at(source, i),
+                medium: text_at(medium, i),
+                referrer: text_at(referrer, i),
+                page_url: text_at(page_url, i),
+            };
+            if let Some(channel) = channels::classify(&attribution) {
+                column.set(seqs.value(i), channel);
+            }
+        }
+    }
+    Ok(column)
+}
+
+/// Row `i` of a text column, `None` when null.
+fn text_at(column: &StringArray, i: usize) -> Option<&str> {
+    (!column.is_null(i)).then(|| column.value(i))
 }
 
 /// The JSON path of a top-level property (names are checked to be plain identifiers).

@@ -2,6 +2,7 @@
 //! Each question is a query in `queries/analytics/` plus, where SQL would be contorted, a
 //! small tested Rust step (see [`funnel`]).
 
+pub mod channels;
 pub mod columns;
 pub mod funnel;
 pub mod index;
@@ -21,6 +22,7 @@ use crate::{
     journeys::Journey,
     store::{sql, JsonText, Store, StoreError},
 };
+use channels::{ChannelFilter, CHANNEL_COLUMN};
 use funnel::{Classifier, CustomerProgress, FunnelEvent, FunnelResult, FunnelSpec, FunnelTally, OrderMode, StepEvent};
 use index::{CustomerEvents, Entry, EventIndex, IndexData, IndexError};
 use stages::{Position, StageClassifier, StageOccupancy, SESSION_GAP_US};
@@ -64,6 +66,8 @@ pub struct FunnelQuery {
     pub hold: Option<String>,
     /// `day` (default) or `week`: the conversion trend's period.
     pub trend: Option<TrendPeriod>,
+    /// Only customers whose first touch came through this channel (`email`, `direct`, …).
+    pub channel: Option<String>,
 }
 
 /// The period of a funnel's conversion trend.
@@ -135,6 +139,7 @@ impl FunnelQuery {
             .collect();
         spec.breakdown_property = property_name(self.breakdown.as_ref(), "breakdown")?;
         spec.hold_property = property_name(self.hold.as_ref(), "hold")?;
+        spec.channel = self.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
         Ok(spec)
     }
 }
@@ -171,6 +176,7 @@ pub fn window_and_range(
         exclusions: Vec::new(),
         hold_property: None,
         breakdown_property: None,
+        channel: None,
     })
 }
 
@@ -279,7 +285,8 @@ impl Analytics {
     /// window after it, and how long those who did not stayed before their last event.
     /// `spec` gives the window and range; its steps are the journey's stages.
     pub async fn journey_dropoffs(&self, journey: &Journey, spec: FunnelSpec) -> Result<Vec<Dropoff>, AnalyticsError> {
-        let conditions = journey.condition_properties();
+        let mut conditions = journey.condition_properties();
+        conditions.extend(spec.channel.as_ref().map(|_| CHANNEL_COLUMN.to_string()));
         if !conditions.is_empty() {
             self.index.materialise(&self.store, conditions).await?;
         }
@@ -414,12 +421,13 @@ where
     let classifier =
         Classifier::new(spec, data.names_len(), |name| data.name_id(name), |property| data.property(property));
     let (from, to) = (spec.from_us, spec.to_us + spec.window_us);
+    let channel = ChannelFilter::new(data, spec.channel.as_deref());
     data.customers()
         .par_chunks(CHUNK)
         .map(|chunk| {
             let mut events: Vec<FunnelEvent> = Vec::new();
             let mut acc = init();
-            for customer in chunk {
+            for customer in chunk.iter().filter(|c| channel.admits(c)) {
                 events.clear();
                 for e in in_span(&customer.events, from, to) {
                     if e.is_named() && (all_events || classifier.is_relevant(e.name())) {
@@ -538,15 +546,37 @@ fn time_of(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
+/// Which sessions count as active: those with an event in the last `minutes`, of customers
+/// whose first touch came through `channel` (every customer when `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Active {
+    pub minutes: i64,
+    pub channel: Option<String>,
+}
+
+impl Active {
+    /// Active in the last `minutes`, any channel.
+    pub fn within(minutes: i64) -> Self {
+        Active { minutes, channel: None }
+    }
+}
+
 impl Analytics {
+    /// The channels that brought customers so far (see [`channels`]), by name, `direct`
+    /// included.
+    pub async fn channels(&self) -> Result<Vec<String>, AnalyticsError> {
+        self.index.materialise(&self.store, vec![CHANNEL_COLUMN.to_string()]).await?;
+        Ok(self.index.read(channels::seen).await?)
+    }
+
     /// Sessions active in the last `minutes`, counted by the stage they are in now.
     pub async fn active_stages(
         &self,
         journey: Journey,
-        minutes: i64,
+        active: Active,
         now: DateTime<Utc>,
     ) -> Result<Vec<StageOccupancy>, AnalyticsError> {
-        let positions = self.active_positions(&journey, minutes, now, |_, p| Some(p)).await?;
+        let positions = self.active_positions(&journey, active, now, |_, p| Some(p)).await?;
         Ok(stages::occupancy(&journey, &positions, now.timestamp_micros()))
     }
 
@@ -556,12 +586,12 @@ impl Analytics {
         &self,
         journey: Journey,
         stage: usize,
-        minutes: i64,
+        active: Active,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, f64)>, AnalyticsError> {
         let now_us = now.timestamp_micros();
         let mut found = self
-            .active_positions(&journey, minutes, now, move |customer, p| {
+            .active_positions(&journey, active, now, move |customer, p| {
                 (p.stage == stage).then(|| (customer.id.to_string(), (now_us - p.since_us).max(0) as f64 / 1e6))
             })
             .await?;
@@ -573,7 +603,7 @@ impl Analytics {
     async fn active_positions<T: Send + 'static>(
         &self,
         journey: &Journey,
-        minutes: i64,
+        Active { minutes, channel }: Active,
         now: DateTime<Utc>,
         keep: impl Fn(&CustomerEvents, Position) -> Option<T> + Send + Sync + 'static,
     ) -> Result<Vec<T>, AnalyticsError> {
@@ -584,7 +614,8 @@ impl Analytics {
         let lookback = active_since - SESSION_LOOKBACK.num_microseconds().unwrap_or(0);
         let now_us = now.timestamp_micros();
         let gap_us = self.session_gap_us;
-        let conditions = journey.condition_properties();
+        let mut conditions = journey.condition_properties();
+        conditions.extend(channel.as_ref().map(|_| CHANNEL_COLUMN.to_string()));
         if !conditions.is_empty() {
             self.index.materialise(&self.store, conditions).await?;
         }
@@ -595,9 +626,10 @@ impl Analytics {
                 let names: Vec<&str> = (0..data.names_len() as u32).map(|id| data.name(id)).collect();
                 let classifier = StageClassifier::new(&journey, &names, |key| data.property(key));
                 let stage = |e: &Entry| classifier.stage(e);
+                let channel = ChannelFilter::new(data, channel.as_deref());
                 each_customer(data, |customer, named| {
                     // Most customers were last seen long ago: one comparison each.
-                    if customer.events.last().is_none_or(|e| e.at_us < active_since) {
+                    if customer.events.last().is_none_or(|e| e.at_us < active_since) || !channel.admits(customer) {
                         return None;
                     }
                     let recent = in_span(&customer.events, lookback, i64::MAX);

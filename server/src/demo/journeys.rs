@@ -51,7 +51,7 @@ pub const CHANNELS: &[Channel] = &[
     Channel {
         name: "referral",
         campaign: None,
-        referrer: Some("https://www.reddit.com/r/BuyItForLife/"),
+        referrer: Some("https://www.outdoorgearlab.com/topics/shoes-and-boots"),
         weight: 0.08,
         intent: 0.8,
     },

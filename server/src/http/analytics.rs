@@ -12,7 +12,7 @@ use crate::{
         funnel::{FunnelResult, OrderMode},
         paths::PathResult,
         stages::StageOccupancy,
-        window_and_range, Dropoff, DroppedPage, FunnelQuery, PathQuery, Timeline,
+        window_and_range, Active, Dropoff, DroppedPage, FunnelQuery, PathQuery, Timeline,
     },
     journeys::{Journey, JourneyError, DEFAULT_JOURNEY},
     state::AppState,
@@ -29,21 +29,34 @@ pub async fn funnel(
     Ok(Json(result))
 }
 
+/// Which stages' occupancy: `journey=default&minutes=30&channel=email` (channel optional).
 #[derive(Debug, Deserialize)]
 pub struct StagesQuery {
-    journey: Option<String>,
-    minutes: Option<i64>,
+    pub journey: Option<String>,
+    pub minutes: Option<i64>,
+    pub channel: Option<String>,
 }
 
-/// `GET /api/v1/stages/active?journey=default&minutes=30`: sessions active in the last
-/// minutes, by the stage they are in now, with the median time in that stage.
+impl StagesQuery {
+    /// The sessions that count as active (30 minutes by default; every channel unless named).
+    pub fn active(&self) -> Active {
+        Active {
+            minutes: self.minutes.unwrap_or(30),
+            channel: self.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string),
+        }
+    }
+}
+
+/// `GET /api/v1/stages/active?journey=default&minutes=30&channel=email`: sessions active in
+/// the last minutes (of customers whose first touch was that channel), by the stage they are
+/// in now, with the median time in that stage.
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn active_stages(
     State(state): State<AppState>,
     Query(query): Query<StagesQuery>,
 ) -> Result<Json<Vec<StageOccupancy>>, ApiError> {
     let journey = journey(&state, query.journey.as_deref())?;
-    Ok(Json(state.analytics.active_stages(journey, query.minutes.unwrap_or(30), chrono::Utc::now()).await?))
+    Ok(Json(state.analytics.active_stages(journey, query.active(), chrono::Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures::{stream, Stream, StreamExt};
 use serde::Deserialize;
 
+use super::analytics::StagesQuery;
 use super::error::ApiError;
 use crate::{feed, hub::Frame, state::AppState};
 
@@ -73,13 +74,7 @@ fn shared_frames(frames: impl Stream<Item = Frame> + Send + 'static) -> Response
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
-pub struct StagesQuery {
-    journey: Option<String>,
-    minutes: Option<i64>,
-}
-
-/// `GET /api/v1/stream/stages?journey=default&minutes=30`: a `stages` event with the active
+/// `GET /api/v1/stream/stages?journey=default&minutes=30&channel=email`: a `stages` event with the active
 /// sessions per stage (as `/api/v1/stages/active` answers) on connect, then whenever they
 /// change, at most every 250 ms.
 #[tracing::instrument(skip_all, err(Debug))]
@@ -88,7 +83,7 @@ pub async fn stages(
     Query(query): Query<StagesQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let journey = super::analytics::journey(&state, query.journey.as_deref())?;
-    let mut feed = state.occupancy.watch(journey, query.minutes.unwrap_or(30)).await?;
+    let mut feed = state.occupancy.watch(journey, query.active()).await?;
     let first = feed.borrow_and_update().clone();
     let updates = futures::stream::unfold(feed, |mut feed| async move {
         feed.changed().await.ok()?;

@@ -1,4 +1,4 @@
-//! Stage occupancy pushed to dashboards: for each journey and activity window being watched,
+//! Stage occupancy pushed to dashboards: for each journey, activity window and channel watched,
 //! one task recounts the active sessions per stage from the event index at most every
 //! 250 ms after events commit (and every few seconds anyway, as sessions age and time in
 //! stage grows), and every stream watching it gets the new counts when they change.
@@ -12,7 +12,7 @@ use std::{
 use tokio::sync::watch;
 
 use crate::{
-    analytics::{stages::StageOccupancy, Analytics},
+    analytics::{stages::StageOccupancy, Active, Analytics},
     hub::Hub,
     journeys::Journey,
 };
@@ -22,7 +22,7 @@ pub const COALESCE: Duration = Duration::from_millis(250);
 /// ... and at least this often, for sessions that end and times that grow without events.
 const REFRESH: Duration = Duration::from_secs(5);
 
-type Key = (String, i64);
+type Key = (String, Active);
 /// The latest counts of one feed.
 pub type Counts = watch::Receiver<Arc<Vec<StageOccupancy>>>;
 
@@ -39,13 +39,13 @@ impl OccupancyFeeds {
         OccupancyFeeds { analytics, hub, feeds: Arc::new(Mutex::new(HashMap::new())) }
     }
 
-    /// The feed of `journey` counted over the last `minutes`, started if nobody watched it.
-    pub async fn watch(&self, journey: Journey, minutes: i64) -> Result<Counts, crate::analytics::AnalyticsError> {
-        let key = (journey.name.clone(), minutes);
+    /// The feed of `journey` counted over the `active` sessions, started if nobody watched it.
+    pub async fn watch(&self, journey: Journey, active: Active) -> Result<Counts, crate::analytics::AnalyticsError> {
+        let key = (journey.name.clone(), active.clone());
         if let Some(feed) = self.feeds.lock().ok().and_then(|f| f.get(&key).cloned()) {
             return Ok(feed);
         }
-        let first = self.analytics.active_stages(journey.clone(), minutes, chrono::Utc::now()).await?;
+        let first = self.analytics.active_stages(journey.clone(), active.clone(), chrono::Utc::now()).await?;
         let (sender, receiver) = watch::channel(Arc::new(first));
         if let Ok(mut feeds) = self.feeds.lock() {
             if let Some(existing) = feeds.get(&key) {
@@ -53,12 +53,18 @@ impl OccupancyFeeds {
             }
             feeds.insert(key.clone(), receiver.clone());
         }
-        tokio::spawn(self.clone().recount(journey, minutes, sender, key));
+        tokio::spawn(self.clone().recount(journey, active, sender, key));
         Ok(receiver)
     }
 
     /// Recounts after commits (coalesced) and on a timer, until nobody watches.
-    async fn recount(self, journey: Journey, minutes: i64, sender: watch::Sender<Arc<Vec<StageOccupancy>>>, key: Key) {
+    async fn recount(
+        self,
+        journey: Journey,
+        active: Active,
+        sender: watch::Sender<Arc<Vec<StageOccupancy>>>,
+        key: Key,
+    ) {
         let mut commits = self.hub.subscribe();
         loop {
             // Wait for a commit or the refresh, then let more commits gather.
@@ -69,7 +75,7 @@ impl OccupancyFeeds {
             if sender.receiver_count() <= 1 {
                 break;
             }
-            match self.analytics.active_stages(journey.clone(), minutes, chrono::Utc::now()).await {
+            match self.analytics.active_stages(journey.clone(), active.clone(), chrono::Utc::now()).await {
                 Ok(counts) => {
                     sender.send_if_modified(|current| {
                         let changed = **current != counts;

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "journeys", sql: sql::MIGRATION_3 },
     Migration { version: 4, name: "rules and alerts", sql: sql::MIGRATION_4 },
     Migration { version: 5, name: "webhooks", sql: sql::MIGRATION_5 },
+    Migration { version: 6, name: "saved funnels", sql: sql::MIGRATION_6 },
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction,

@@ -71,7 +71,7 @@ pub struct StoredEvent {
 }
 
 /// A refused payload and why it was refused.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NewDeadLetter {
     pub source_id: Option<String>,
     pub received_at: DateTime<Utc>,
@@ -82,10 +82,12 @@ pub struct NewDeadLetter {
     pub call_type: Option<String>,
 }
 
-/// A stored dead letter.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored dead letter. As JSON (the API's list and the health page) its letter's fields sit
+/// beside `id` and `replayed_at`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DeadLetter {
     pub id: i64,
+    #[serde(flatten)]
     pub letter: NewDeadLetter,
     pub replayed_at: Option<DateTime<Utc>>,
 }
@@ -330,7 +332,6 @@ impl Store {
         self.read(move |conn| Ok(conn.query_row(sql::IDENTITY_RESOLVE_CUSTOMER, params![id], |row| row.get(0))?)).await
     }
 
-    /// Every identity (anonymous or user id) of the customer known by `id`.
     /// Customers whose id or identify traits contain `text`: (customer id, latest traits as
     /// JSON text), most recently seen first, at most 50.
     pub async fn search_customers(&self, text: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
@@ -343,6 +344,7 @@ impl Store {
         .await
     }
 
+    /// Every identity (anonymous or user id) of the customer known by `id`.
     pub async fn customer_ids(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| {

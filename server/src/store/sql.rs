@@ -15,6 +15,7 @@ pub const MIGRATION_2: &str = query!("migrations/0002_sources_dedup_identity.sql
 pub const MIGRATION_3: &str = query!("migrations/0003_journeys.sql");
 pub const MIGRATION_4: &str = query!("migrations/0004_rules_alerts.sql");
 pub const MIGRATION_5: &str = query!("migrations/0005_webhooks.sql");
+pub const MIGRATION_6: &str = query!("migrations/0006_saved_funnels.sql");
 
 pub const EVENTS_MAX_SEQ: &str = query!("events/max_seq.sql");
 pub const EVENTS_SELECT_RECENT: &str = query!("events/select_recent.sql");
@@ -50,6 +51,7 @@ pub const READ_QUERIES: &[&str] = &[
     INDEX_LOAD_EVENTS,
     INDEX_LOAD_LINKS,
     INDEX_PROPERTY_VALUES,
+    INDEX_CHANNEL_VALUES,
     ANALYTICS_CUSTOMER_TIMELINE,
     ANALYTICS_EVENTS_BY_SEQ,
     JOURNEYS_SELECT_ALL,
@@ -69,6 +71,7 @@ pub const READ_QUERIES: &[&str] = &[
     CUSTOMERS_SEARCH,
     WEBHOOKS_SELECT_ALL,
     WEBHOOKS_SELECT_DELIVERIES,
+    SAVED_FUNNELS_SELECT_ALL,
 ];
 
 /// Every query that writes, prepared by the same test.
@@ -85,11 +88,14 @@ pub const WRITE_QUERIES: &[&str] = &[
     WEBHOOKS_DELETE,
     WEBHOOKS_LOG_DELIVERY,
     WEBHOOKS_PENDING_RETRIES,
+    SAVED_FUNNELS_UPSERT,
+    SAVED_FUNNELS_DELETE,
 ];
 
 pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
 pub const INDEX_LOAD_LINKS: &str = query!("index/load_links.sql");
 pub const INDEX_PROPERTY_VALUES: &str = query!("index/property_values.sql");
+pub const INDEX_CHANNEL_VALUES: &str = query!("index/channel_values.sql");
 pub const ANALYTICS_CUSTOMER_TIMELINE: &str = query!("analytics/customer_timeline.sql");
 pub const ANALYTICS_EVENTS_BY_SEQ: &str = query!("analytics/events_by_seq.sql");
 
@@ -116,6 +122,10 @@ pub const WEBHOOKS_DELETE: &str = query!("webhooks/delete.sql");
 pub const WEBHOOKS_LOG_DELIVERY: &str = query!("webhooks/log_delivery.sql");
 pub const WEBHOOKS_PENDING_RETRIES: &str = query!("webhooks/pending_retries.sql");
 pub const WEBHOOKS_SELECT_DELIVERIES: &str = query!("webhooks/select_deliveries.sql");
+
+pub const SAVED_FUNNELS_SELECT_ALL: &str = query!("saved_funnels/select_all.sql");
+pub const SAVED_FUNNELS_UPSERT: &str = query!("saved_funnels/upsert.sql");
+pub const SAVED_FUNNELS_DELETE: &str = query!("saved_funnels/delete.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
 pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");

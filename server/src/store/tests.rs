@@ -45,7 +45,7 @@ fn no_listener() -> CommitListener {
 #[test]
 fn migrations_create_the_schema_once() {
     let mut conn = Connection::open_in_memory().unwrap();
-    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(migrate(&mut conn).unwrap(), Vec::<i32>::new());
     let tables: Vec<String> = conn
         .prepare("SELECT table_name FROM information_schema.tables ORDER BY table_name")
@@ -64,6 +64,7 @@ fn migrations_create_the_schema_once() {
             "identity_links",
             "journeys",
             "rules",
+            "saved_funnels",
             "schema_migrations",
             "sources",
             "webhook_deliveries",
@@ -78,7 +79,7 @@ fn a_database_from_a_newer_wayline_is_refused() {
     migrate(&mut conn).unwrap();
     conn.execute(sql::RECORD_VERSION, params![99, "from the future"]).unwrap();
     match migrate(&mut conn) {
-        Err(StoreError::NewerSchema { found: 99, known: 5 }) => {}
+        Err(StoreError::NewerSchema { found: 99, known: 6 }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 }

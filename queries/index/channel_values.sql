@@ -1,0 +1,15 @@
+-- The attribution of every event that carries any, up to sequence number $1, from which the
+-- event index derives each event's channel: the campaign's source and medium (UTM tags), the
+-- referrer (Segment puts it in context.page, page calls also in properties) and the page's own
+-- URL (a referrer on the same site is navigation).
+SELECT seq,
+       json_extract_string(context, '$.campaign.source') AS source,
+       json_extract_string(context, '$.campaign.medium') AS medium,
+       coalesce(json_extract_string(context, '$.page.referrer'),
+                json_extract_string(properties, '$.referrer')) AS referrer,
+       json_extract_string(context, '$.page.url') AS page_url
+FROM events
+WHERE seq <= $1
+  AND (json_extract(context, '$.campaign') IS NOT NULL
+       OR json_extract_string(context, '$.page.referrer') IS NOT NULL
+       OR json_extract_string(properties, '$.referrer') IS NOT NULL);
