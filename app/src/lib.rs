@@ -60,6 +60,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     time::provide_hydration_flag();
+    let hydrated = use_context::<time::Hydrated>().map(|h| h.0);
 
     view! {
         <Stylesheet id="wayline" href="/pkg/app.css" />
@@ -84,7 +85,8 @@ pub fn App() -> impl IntoView {
                     <A href="/settings">"Settings"</A>
                 </nav>
             </header>
-            <main id="content">
+            // Tests wait for this before they act: a page left mid-download fails its requests.
+            <main id="content" data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=JourneyMapPage />
                     <Route path=path!("/alerts") view=AlertsPage />

@@ -285,8 +285,20 @@ test('the engineer sees refused events, duplicates and unknown names on data hea
   for (const [path, name] of [['/', 'page-map'], ['/funnels', 'page-funnels'], ['/paths', 'page-paths'],
     ['/alerts', 'page-alerts'], ['/rules', 'page-rules'], ['/live', 'page-live'], ['/customers/eng', 'page-customer'], ['/settings', 'page-settings']]) {
     await page.goto(`${wayline.url}${path}`);
-    await page.locator('main h1').waitFor();
+    await page.locator('main[data-hydrated=true] h1').waitFor({ timeout: 15_000 });
     await page.waitForLoadState('networkidle').catch(() => {});
+    await screenshot(page, name);
+  }
+  // From tablet width up: no page is wider than the screen (wide parts scroll in place).
+  await page.setViewportSize({ width: 768, height: 1024 });
+  for (const [path, name] of [['/', 'tablet-map'], ['/funnels?steps=f_view,f_cart,f_buy', 'tablet-funnels'],
+    ['/paths?event=f_view', 'tablet-paths'], ['/alerts', 'tablet-alerts'], ['/health', 'tablet-health'],
+    ['/rules', 'tablet-rules'], ['/live', 'tablet-live'], ['/customers/eng', 'tablet-customer'], ['/settings', 'tablet-settings']]) {
+    await page.goto(`${wayline.url}${path}`);
+    await page.locator('main[data-hydrated=true] h1').waitFor({ timeout: 15_000 });
+    await page.waitForLoadState('networkidle').catch(() => {});
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${path} is ${overflow}px wider than a 768px tablet`);
     await screenshot(page, name);
   }
   assert.deepEqual(problems, []);

@@ -1,4 +1,4 @@
--- The attribution of every event that carries any, up to sequence number $1, from which the
+-- The attribution of the events in ($1, $2] that carry any, from which the
 -- event index derives each event's channel: the campaign's source and medium (UTM tags), the
 -- referrer (Segment puts it in context.page, page calls also in properties) and the page's own
 -- URL (a referrer on the same site is navigation).
@@ -9,7 +9,8 @@ SELECT seq,
                 json_extract_string(properties, '$.referrer')) AS referrer,
        json_extract_string(context, '$.page.url') AS page_url
 FROM events
-WHERE seq <= $1
+WHERE seq > $1
+  AND seq <= $2
   AND (json_extract(context, '$.campaign') IS NOT NULL
        OR json_extract_string(context, '$.page.referrer') IS NOT NULL
        OR json_extract_string(properties, '$.referrer') IS NOT NULL);

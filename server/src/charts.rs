@@ -38,8 +38,8 @@ fn bars(labels: &[String], values: &[u64], captions: &[String], y_label: &str) -
         let y_max = top + top / 5 + 1;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
+            .x_label_area_size(44)
+            .y_label_area_size(68)
             // A segmented 0..n has a slot after the last value; end at the last one.
             .build_cartesian_2d((0..labels.len().max(2) - 1).into_segmented(), 0u64..y_max)
             .map_err(failed)?;
@@ -53,8 +53,8 @@ fn bars(labels: &[String], values: &[u64], captions: &[String], y_label: &str) -
                 SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
                 _ => String::new(),
             })
-            .label_style(font(15))
-            .axis_desc_style(font(15))
+            .label_style(font(19))
+            .axis_desc_style(font(18))
             .draw()
             .map_err(failed)?;
         chart
@@ -67,7 +67,7 @@ fn bars(labels: &[String], values: &[u64], captions: &[String], y_label: &str) -
             .map_err(failed)?;
         chart
             .draw_series(values.iter().zip(captions).enumerate().map(|(i, (v, caption))| {
-                Text::new(caption.clone(), (SegmentValue::CenterOf(i), *v + y_max / 30 + 1), font(16))
+                Text::new(caption.clone(), (SegmentValue::CenterOf(i), *v + y_max / 30 + 1), font(20))
             }))
             .map_err(failed)?;
         root.present().map_err(failed)?;
@@ -102,8 +102,8 @@ pub fn conversion_trend(points: &[TrendPoint]) -> Result<String, ChartError> {
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .margin_right(32)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
+            .x_label_area_size(44)
+            .y_label_area_size(68)
             .build_cartesian_2d(0..n - 1, 0f64..100f64)
             .map_err(failed)?;
         chart
@@ -114,8 +114,8 @@ pub fn conversion_trend(points: &[TrendPoint]) -> Result<String, ChartError> {
             .x_label_formatter(&|i| {
                 points.get(*i).map(|p| p.period_start.format("%b %d").to_string()).unwrap_or_default()
             })
-            .label_style(font(15))
-            .axis_desc_style(font(15))
+            .label_style(font(19))
+            .axis_desc_style(font(18))
             .draw()
             .map_err(failed)?;
         // Periods nobody entered have no conversion to draw (not 0 %).
@@ -144,8 +144,8 @@ pub fn volume_by_source(volume: &[SourceHour]) -> Result<String, ChartError> {
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .margin_right(32)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
+            .x_label_area_size(44)
+            .y_label_area_size(76)
             .build_cartesian_2d(0..hours.len().max(2) - 1, 0u64..top + top / 5 + 1)
             .map_err(failed)?;
         chart
@@ -154,8 +154,8 @@ pub fn volume_by_source(volume: &[SourceHour]) -> Result<String, ChartError> {
             .y_desc("events per hour")
             .x_labels(hours.len().clamp(2, 8))
             .x_label_formatter(&|i| hours.get(*i).map(|h| h.format("%H:00").to_string()).unwrap_or_default())
-            .label_style(font(15))
-            .axis_desc_style(font(15))
+            .label_style(font(19))
+            .axis_desc_style(font(18))
             .draw()
             .map_err(failed)?;
         let palette = [BAR, LINE, RGBColor(0xc2, 0x41, 0x0c), RGBColor(0x7c, 0x3a, 0xed), RGBColor(0x92, 0x40, 0x0e)];
@@ -182,7 +182,7 @@ pub fn volume_by_source(volume: &[SourceHour]) -> Result<String, ChartError> {
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.9))
                 .border_style(RGBColor(0xdd, 0xe3, 0xee))
-                .label_font(font(14))
+                .label_font(font(17))
                 .draw()
                 .map_err(failed)?;
         }

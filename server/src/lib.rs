@@ -124,6 +124,17 @@ impl Wayline {
             Database::InMemory => Store::open_in_memory(WriterConfig::default(), on_commit)?,
         };
         index.load(&store).await?;
+        // Channels come from every event's context, a long read on a big file: started now, in
+        // the background, so the journey map rarely waits for it.
+        tokio::spawn({
+            let (index, store) = (index.clone(), store.clone());
+            async move {
+                let channel = vec![analytics::channels::CHANNEL_COLUMN.to_string()];
+                if let Err(e) = index.materialise(&store, channel).await {
+                    tracing::warn!(error = %e, "could not read the events' channels");
+                }
+            }
+        });
         let mut newest = store.recent_events(hub::RECENT_EVENTS).await?;
         newest.reverse();
         hub.seed(newest);

@@ -332,7 +332,7 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                 </label>
                 <label>
                     "Only customers from "
-                    <input name="channel" value=p.channel.clone() placeholder="channel, e.g. email or direct" data-testid="funnel-channel" />
+                    <input name="channel" value=p.channel.clone() placeholder="e.g. email, direct" data-testid="funnel-channel" />
                 </label>
                 <label>
                     "Trend by "

@@ -301,6 +301,9 @@ struct Shared {
     /// The highest sequence number applied to `data`; -1 until loaded.
     applied: watch::Sender<i64>,
     pending: Mutex<Option<mpsc::Receiver<Arc<CommittedBatch>>>>,
+    /// Held while a property is materialised, so two questions needing the same new property
+    /// read it once.
+    materialising: Mutex<()>,
 }
 
 /// Handle to the index; cheap to clone.
@@ -319,6 +322,7 @@ impl EventIndex {
             committed: AtomicI64::new(0),
             applied: watch::channel(-1).0,
             pending: Mutex::new(Some(receiver)),
+            materialising: Mutex::new(()),
         });
         (EventIndex { shared: shared.clone() }, IndexFeed { sender, shared })
     }
@@ -349,8 +353,9 @@ impl EventIndex {
     }
 
     /// Makes sure the named properties are materialised: reads each missing one from the
-    /// store for every event applied so far (holding the index still meanwhile, so no event
-    /// is missed), after which every applied batch keeps it current.
+    /// store for the events applied so far without holding the index (a long scan must not
+    /// stop questions and the live engine), then, holding it still, the few events applied
+    /// meanwhile, so none is missed; after that every applied batch keeps it current.
     pub async fn materialise(&self, store: &Store, names: Vec<String>) -> Result<(), IndexError> {
         let missing: Vec<String> =
             self.read(move |data| names.into_iter().filter(|n| data.property(n).is_none()).collect()).await?;
@@ -359,18 +364,22 @@ impl EventIndex {
         }
         let conn = store.read_connection()?;
         let shared = self.shared.clone();
+        let stopped = |e: String| IndexError::Stopped(e);
         tokio::task::spawn_blocking(move || {
-            let mut data = shared.data.write().map_err(|e| IndexError::Stopped(e.to_string()))?;
+            let _one_at_a_time = shared.materialising.lock().map_err(|e| stopped(e.to_string()))?;
             for name in missing {
-                if data.property(&name).is_some() {
-                    continue;
-                }
-                let started = std::time::Instant::now();
-                let column = if name == CHANNEL_COLUMN {
-                    load_channels(&conn, data.applied_seq)?
-                } else {
-                    load_property(&conn, &name, data.applied_seq)?
+                let upto = {
+                    let data = shared.data.read().map_err(|e| stopped(e.to_string()))?;
+                    if data.property(&name).is_some() {
+                        continue;
+                    }
+                    data.applied_seq
                 };
+                let started = std::time::Instant::now();
+                let mut column = PropertyColumn::default();
+                load_column(&conn, &name, -1, upto, &mut column)?;
+                let mut data = shared.data.write().map_err(|e| stopped(e.to_string()))?;
+                load_column(&conn, &name, upto, data.applied_seq, &mut column)?;
                 if data.properties.len() >= MAX_PROPERTY_COLUMNS {
                     let (oldest, _) = data.properties.remove(0);
                     tracing::info!(property = %oldest, "dropped the oldest materialised property");
@@ -458,11 +467,34 @@ fn load_snapshot(conn: &duckdb::Connection) -> Result<IndexData, StoreError> {
     Ok(data)
 }
 
-/// One property's values for every event up to `max_seq`.
-fn load_property(conn: &duckdb::Connection, name: &str, max_seq: i64) -> Result<PropertyColumn, StoreError> {
-    let mut column = PropertyColumn::default();
+/// Adds to `column` the values of the events in `after < seq <= upto`: a property's, or each
+/// event's channel for [`CHANNEL_COLUMN`].
+fn load_column(
+    conn: &duckdb::Connection,
+    name: &str,
+    after: i64,
+    upto: i64,
+    column: &mut PropertyColumn,
+) -> Result<(), StoreError> {
+    if after >= upto {
+        return Ok(());
+    }
+    if name == CHANNEL_COLUMN {
+        load_channels(conn, after, upto, column)
+    } else {
+        load_property(conn, name, after, upto, column)
+    }
+}
+
+fn load_property(
+    conn: &duckdb::Connection,
+    name: &str,
+    after: i64,
+    upto: i64,
+    column: &mut PropertyColumn,
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(sql::INDEX_PROPERTY_VALUES)?;
-    for batch in stmt.query_arrow(params![json_path(name), max_seq])? {
+    for batch in stmt.query_arrow(params![json_path(name), after, upto])? {
         let bad = |i: usize| StoreError::Task(format!("column {i} of the property query has an unexpected type"));
         let seqs = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad(0))?;
         let values = batch.column(1).as_any().downcast_ref::<StringArray>().ok_or_else(|| bad(1))?;
@@ -472,14 +504,18 @@ fn load_property(conn: &duckdb::Connection, name: &str, max_seq: i64) -> Result<
             }
         }
     }
-    Ok(column)
+    Ok(())
 }
 
-/// Every event's channel up to `max_seq`, for the events whose attribution names one.
-fn load_channels(conn: &duckdb::Connection, max_seq: i64) -> Result<PropertyColumn, StoreError> {
-    let mut column = PropertyColumn::default();
+/// Each event's channel, for the events whose attribution names one.
+fn load_channels(
+    conn: &duckdb::Connection,
+    after: i64,
+    upto: i64,
+    column: &mut PropertyColumn,
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(sql::INDEX_CHANNEL_VALUES)?;
-    for batch in stmt.query_arrow(params![max_seq])? {
+    for batch in stmt.query_arrow(params![after, upto])? {
         let bad = |i: usize| StoreError::Task(format!("column {i} of the channel query has an unexpected type"));
         let seqs = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad(0))?;
         let text = |i: usize| batch.column(i).as_any().downcast_ref::<StringArray>().ok_or_else(|| bad(i));
@@ -496,7 +532,7 @@ fn load_channels(conn: &duckdb::Connection, max_seq: i64) -> Result<PropertyColu
             }
         }
     }
-    Ok(column)
+    Ok(())
 }
 
 /// Row `i` of a text column, `None` when null.
