@@ -2,7 +2,11 @@
 //! code: a funnel's step bars with their conversion, its time-to-convert distribution and
 //! its conversion trend. Each function takes the numbers and returns the SVG document.
 
-use plotters::{coord::ranged1d::SegmentValue, prelude::*};
+use plotters::{
+    coord::ranged1d::SegmentValue,
+    prelude::*,
+    style::text_anchor::{HPos, Pos, VPos},
+};
 
 use crate::{
     analytics::funnel::{StepResult, TimeBucket, TrendPoint},
@@ -67,7 +71,9 @@ fn bars(labels: &[String], values: &[u64], captions: &[String], y_label: &str) -
             .map_err(failed)?;
         chart
             .draw_series(values.iter().zip(captions).enumerate().map(|(i, (v, caption))| {
-                Text::new(caption.clone(), (SegmentValue::CenterOf(i), *v + y_max / 30 + 1), font(20))
+                // Centred over the bar, standing on it.
+                let over = font(20).pos(Pos::new(HPos::Center, VPos::Bottom));
+                Text::new(caption.clone(), (SegmentValue::CenterOf(i), *v + y_max / 60), over)
             }))
             .map_err(failed)?;
         root.present().map_err(failed)?;

@@ -229,6 +229,25 @@ async fn the_channel_filter_counts_customers_by_their_first_touch() {
     assert_eq!(funnel("direct").await, vec![2, 1], "dan and eve; dan carted");
     assert_eq!(funnel("email").await, vec![1, 1]);
     assert_eq!(funnel("paid%20search").await, vec![1, 0]);
+
+    // Split by channel (`$channel`): each customer in the group of their first touch.
+    let url =
+        format!("{base}/api/v1/funnel?steps=product_viewed,added_to_cart&window=3600&from={from}&breakdown=%24channel");
+    let split = get_json(&client, url).await;
+    let mut groups: Vec<(String, Vec<u64>)> = split["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["value"].as_str().unwrap().to_string(), step_counts(g)))
+        .collect();
+    groups.sort();
+    let expected: Vec<(String, Vec<u64>)> = vec![
+        ("direct".into(), vec![2, 1]),
+        ("email".into(), vec![1, 1]),
+        ("organic search".into(), vec![1, 0]),
+        ("paid search".into(), vec![1, 0]),
+    ];
+    assert_eq!(groups, expected, "{split}");
 }
 
 #[tokio::test]

@@ -324,7 +324,7 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                 </label>
                 <label>
                     "Break down by "
-                    <input name="breakdown" value=p.breakdown.clone() placeholder="first step's property, e.g. channel" data-testid="breakdown" />
+                    <input name="breakdown" value=p.breakdown.clone() placeholder="a first-step property, or $channel" data-testid="breakdown" />
                 </label>
                 <label>
                     "Same "
@@ -420,7 +420,7 @@ fn FunnelResultView(view: FunnelView, params: FunnelParams) -> impl IntoView {
         </div>
         {(!view.breakdown.is_empty()).then(|| view! {
             <section class="panel">
-                <h2>{format!("By {}", params.breakdown)}</h2>
+                <h2>{format!("By {}", params.breakdown.trim_start_matches('$'))}</h2>
                 <table class="event-table" data-testid="breakdown">
                     <thead>
                         <tr>

@@ -137,7 +137,11 @@ impl FunnelQuery {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        spec.breakdown_property = property_name(self.breakdown.as_ref(), "breakdown")?;
+        // `$channel` splits by the customers' channel (first touch), not an event property.
+        spec.breakdown_property = match self.breakdown.as_deref().map(str::trim) {
+            Some(CHANNEL_COLUMN) => Some(CHANNEL_COLUMN.to_string()),
+            _ => property_name(self.breakdown.as_ref(), "breakdown")?,
+        };
         spec.hold_property = property_name(self.hold.as_ref(), "hold")?;
         spec.channel = self.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
         Ok(spec)
@@ -214,16 +218,30 @@ impl Analytics {
                 let all_events = spec.mode == OrderMode::Strict;
                 let by_value = spec.breakdown_property.is_some();
                 let period = Some(period.micros_and_origin());
+                let values = spec.breakdown_property.as_deref().and_then(|p| data.property(p));
+                let mut names: Vec<String> = values.map_or(Vec::new(), |c| c.dictionary().to_vec());
+                // By channel: each customer's first touch, direct (no touch) named after the rest.
+                let by_channel = spec.breakdown_property.as_deref() == Some(CHANNEL_COLUMN);
+                let direct = names.len() as u32;
+                if by_channel {
+                    names.push(channels::DIRECT.to_string());
+                }
                 let tally = scan_funnel(
                     data,
                     &spec,
                     all_events,
                     || FunnelTally::new(&spec, period, by_value),
-                    |tally, _, progress| tally.add(progress),
+                    |tally, customer, progress| match (by_channel, values) {
+                        (true, Some(column)) => {
+                            let touch = channels::first_touch(&customer.events, column);
+                            let breakdown = Some(if touch == columns::NONE { direct } else { touch });
+                            tally.add(&CustomerProgress { breakdown, ..progress.clone() })
+                        }
+                        _ => tally.add(progress),
+                    },
                     FunnelTally::merge,
                 );
-                let values = spec.breakdown_property.as_deref().and_then(|p| data.property(p));
-                tally.result(&spec, values.map_or(&[][..], |c| c.dictionary()), top.clamp(1, 50))
+                tally.result(&spec, &names, top.clamp(1, 50))
             })
             .await?)
     }
