@@ -5,7 +5,10 @@
 //! is that of their first such event (first touch), and "direct" when none has any. The rules
 //! follow the default channel grouping of the big analytics products, simplified.
 
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{
     columns::{PropertyColumn, NONE},
@@ -86,20 +89,72 @@ pub fn classify(a: &Attribution<'_>) -> Option<&'static str> {
     })
 }
 
+/// The parts of a Segment `context` (or page call `properties`) that name a source. Read
+/// into borrowed text, not a JSON tree: the index does this for every event it applies.
+/// Each part is read on its own, so one of an unexpected shape does not hide the others (as
+/// DuckDB's `json_extract` reads them when the column is first built).
+#[derive(Debug, Default, Deserialize)]
+struct SourceParts<'a> {
+    #[serde(borrow, default)]
+    campaign: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    page: Option<&'a RawValue>,
+    /// A page call's own `properties.referrer`.
+    #[serde(borrow, default)]
+    referrer: Option<&'a RawValue>,
+}
+
+/// A part as `T`, or its default when it is missing or of another shape.
+fn part<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or_default()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Campaign<'a> {
+    #[serde(borrow, default)]
+    source: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    medium: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Page<'a> {
+    #[serde(borrow, default)]
+    referrer: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    url: Option<&'a RawValue>,
+}
+
+/// A part that should be text (a number or an object is none).
+fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    part(raw)
+}
+
+/// Reads the parts, or none when the text is not a JSON object.
+fn parts(json: Option<&str>) -> SourceParts<'_> {
+    json.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
+}
+
 /// The channel of an event from its context and properties (JSON object text), as
 /// Segment's libraries send them: `context.campaign.source|medium`, `context.page.referrer`
 /// (or a page call's `properties.referrer`), `context.page.url`.
 pub fn of_event(context: Option<&str>, properties: Option<&str>) -> Option<&'static str> {
-    let context: Value = context.and_then(|c| serde_json::from_str(c).ok()).unwrap_or(Value::Null);
-    let properties: Value = properties.and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
+    // Most events name no source; a substring test spares parsing them.
+    let names_one = |text: Option<&str>, keys: &[&str]| text.is_some_and(|t| keys.iter().any(|k| t.contains(k)));
+    if !names_one(context, &["\"campaign\"", "\"referrer\""]) && !names_one(properties, &["\"referrer\""]) {
+        return None;
+    }
+    let context = parts(context);
+    let properties = parts(properties);
+    let campaign: Campaign = part(context.campaign);
+    let page: Page = part(context.page);
+    let (source, medium) = (text(campaign.source), text(campaign.medium));
+    let (referrer, url) = (text(page.referrer).or_else(|| text(properties.referrer)), text(page.url));
     classify(&Attribution {
-        source: context.pointer("/campaign/source").and_then(Value::as_str),
-        medium: context.pointer("/campaign/medium").and_then(Value::as_str),
-        referrer: context
-            .pointer("/page/referrer")
-            .and_then(Value::as_str)
-            .or_else(|| properties.get("referrer").and_then(Value::as_str)),
-        page_url: context.pointer("/page/url").and_then(Value::as_str),
+        source: source.as_deref(),
+        medium: medium.as_deref(),
+        referrer: referrer.as_deref(),
+        page_url: url.as_deref(),
     })
 }
 
@@ -226,6 +281,11 @@ mod tests {
         assert_eq!(of_event(Some(page), Some(r#"{"referrer":"https://bing.com/"}"#)), Some("organic search"));
         assert_eq!(of_event(Some(page), None), None);
         assert_eq!(of_event(None, Some("not json")), None);
+        // Escaped text is read too, and a field of an unexpected type names no source.
+        let escaped = r#"{"page":{"referrer":"https:\/\/www.google.com\/","url":"https://shop.example.com/"}}"#;
+        assert_eq!(of_event(Some(escaped), None), Some("organic search"));
+        let odd = r#"{"campaign":"summer","page":{"referrer":"https://bing.com/","url":7}}"#;
+        assert_eq!(of_event(Some(odd), None), Some("organic search"), "the referrer still counts");
     }
 
     #[test]

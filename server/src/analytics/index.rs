@@ -628,6 +628,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_channel_column_reads_the_same_from_the_store_as_from_live_events() {
+        use crate::store::JsonText;
+        let attributed = |seq: i64, context: Option<serde_json::Value>, properties: Option<serde_json::Value>| {
+            let mut e = event(seq, seq * 10, Some("Home"), None, Some("u"));
+            e.event.context = context.as_ref().map(JsonText::from_value);
+            e.event.properties = properties.as_ref().map(JsonText::from_value);
+            e
+        };
+        let shop = "https://shop.example.com/";
+        let events = vec![
+            attributed(1, Some(serde_json::json!({ "campaign": { "source": "newsletter", "medium": "email" } })), None),
+            attributed(
+                2,
+                Some(serde_json::json!({ "page": { "referrer": "https://www.google.com/", "url": shop } })),
+                None,
+            ),
+            attributed(
+                3,
+                Some(serde_json::json!({ "page": { "referrer": format!("{shop}cart"), "url": shop } })),
+                None,
+            ),
+            attributed(4, None, Some(serde_json::json!({ "referrer": "https://blog.example.org/post" }))),
+            attributed(
+                5,
+                Some(serde_json::json!({ "campaign": "summer", "page": { "referrer": "https://bing.com/" } })),
+                None,
+            ),
+            attributed(6, Some(serde_json::json!({ "page": { "url": shop }, "locale": "en-GB" })), None),
+        ];
+        let expected =
+            vec![Some("email"), Some("organic search"), None, Some("referral"), Some("organic search"), None];
+        let channels_of = |data: &IndexData| -> Vec<Option<String>> {
+            let column = data.property(CHANNEL_COLUMN).expect("the channel column");
+            (1..=6).map(|seq| column.dictionary().get(column.get(seq) as usize).cloned()).collect()
+        };
+        let expected: Vec<Option<String>> = expected.into_iter().map(|c| c.map(str::to_string)).collect();
+
+        // Live: applied to an index that already keeps the column.
+        let mut live = IndexData::default();
+        live.properties.push((CHANNEL_COLUMN.to_string(), PropertyColumn::default()));
+        live.apply(&CommittedBatch { events: events.clone() });
+        assert_eq!(channels_of(&live), expected);
+
+        // Stored, then read by `queries/index/channel_values.sql`.
+        let (index, _feed) = EventIndex::new();
+        let store = Store::open_in_memory(crate::store::WriterConfig::default(), Box::new(|_| {})).unwrap();
+        store.write(events.into_iter().map(|e| e.event).collect(), vec![]).await.unwrap();
+        index.load(&store).await.unwrap();
+        index.materialise(&store, vec![CHANNEL_COLUMN.to_string()]).await.unwrap();
+        assert_eq!(index.read(move |data| channels_of(data)).await.unwrap(), expected);
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn loading_from_the_store_matches_applying_the_batches() {
         let (index, feed) = EventIndex::new();
         let store = Store::open_in_memory(
