@@ -102,10 +102,9 @@ pub fn FunnelsPage() -> impl IntoView {
     // Saved funnels reload after each save or delete.
     let saved_version = RwSignal::new(0u32);
     let saved = Resource::new(move || saved_version.get(), |_| list_saved_funnels());
-    let save = Action::new(|(name, params): &(String, FunnelParams)| save_funnel(name.clone(), params.clone()));
     let delete = Action::new(|name: &String| delete_saved_funnel(name.clone()));
     Effect::new(move |_| {
-        if matches!(save.value().get(), Some(Ok(_))) || matches!(delete.value().get(), Some(Ok(_))) {
+        if matches!(delete.value().get(), Some(Ok(_))) {
             saved_version.update(|v| *v += 1);
         }
     });
@@ -156,7 +155,7 @@ pub fn FunnelsPage() -> impl IntoView {
                         }
                             .into_any(),
                         Ok(Some(view)) => view! {
-                            <SaveFunnelForm params=params.get_untracked() save />
+                            <SaveFunnelForm params=params.get_untracked() saved_version />
                             <FunnelResultView view params=params.get_untracked() />
                         }
                             .into_any(),
@@ -240,12 +239,16 @@ fn SavedFunnelList(
     .into_any()
 }
 
-/// Saves the funnel on screen under a name.
+/// Saves the funnel on screen under a name. Its own action, so "Saved as" belongs to this
+/// funnel and goes when another is shown; a save reloads the list (`saved_version`).
 #[component]
-fn SaveFunnelForm(
-    params: FunnelParams,
-    save: Action<(String, FunnelParams), Result<String, crate::error::AppError>>,
-) -> impl IntoView {
+fn SaveFunnelForm(params: FunnelParams, saved_version: RwSignal<u32>) -> impl IntoView {
+    let save = Action::new(|(name, params): &(String, FunnelParams)| save_funnel(name.clone(), params.clone()));
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(_))) {
+            saved_version.update(|v| *v += 1);
+        }
+    });
     let name = RwSignal::new(String::new());
     let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
     let outcome = move || {
