@@ -16,7 +16,10 @@ use std::{
 };
 
 use duckdb::{
-    arrow::array::{Array, BooleanArray, Int64Array, StringArray},
+    arrow::{
+        array::{Array, BooleanArray, Int64Array, StringArray},
+        record_batch::RecordBatch,
+    },
     params,
 };
 use tokio::sync::watch;
@@ -444,13 +447,11 @@ fn load_snapshot(conn: &duckdb::Connection) -> Result<IndexData, StoreError> {
     }
     let mut events = conn.prepare(sql::INDEX_LOAD_EVENTS)?;
     for batch in events.query_arrow(params![max_seq])? {
-        let column = |i: usize| batch.column(i).as_any();
-        let bad = |i: usize| StoreError::Task(format!("column {i} of the index query has an unexpected type"));
-        let customers = column(0).downcast_ref::<StringArray>().ok_or_else(|| bad(0))?;
-        let times = column(1).downcast_ref::<Int64Array>().ok_or_else(|| bad(1))?;
-        let seqs = column(2).downcast_ref::<Int64Array>().ok_or_else(|| bad(2))?;
-        let names = column(3).downcast_ref::<StringArray>().ok_or_else(|| bad(3))?;
-        let anonymous = column(4).downcast_ref::<BooleanArray>().ok_or_else(|| bad(4))?;
+        let customers: &StringArray = typed(&batch, 0, "index")?;
+        let times: &Int64Array = typed(&batch, 1, "index")?;
+        let seqs: &Int64Array = typed(&batch, 2, "index")?;
+        let names: &StringArray = typed(&batch, 3, "index")?;
+        let anonymous: &BooleanArray = typed(&batch, 4, "index")?;
         for i in 0..batch.num_rows() {
             let name = data.intern((!names.is_null(i)).then(|| names.value(i)));
             let entry = Entry::new(times.value(i), seqs.value(i), name, anonymous.value(i));
@@ -495,9 +496,8 @@ fn load_property(
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(sql::INDEX_PROPERTY_VALUES)?;
     for batch in stmt.query_arrow(params![json_path(name), after, upto])? {
-        let bad = |i: usize| StoreError::Task(format!("column {i} of the property query has an unexpected type"));
-        let seqs = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad(0))?;
-        let values = batch.column(1).as_any().downcast_ref::<StringArray>().ok_or_else(|| bad(1))?;
+        let seqs: &Int64Array = typed(&batch, 0, "property")?;
+        let values: &StringArray = typed(&batch, 1, "property")?;
         for i in 0..batch.num_rows() {
             if !values.is_null(i) {
                 column.set(seqs.value(i), values.value(i));
@@ -516,9 +516,8 @@ fn load_channels(
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(sql::INDEX_CHANNEL_VALUES)?;
     for batch in stmt.query_arrow(params![after, upto])? {
-        let bad = |i: usize| StoreError::Task(format!("column {i} of the channel query has an unexpected type"));
-        let seqs = batch.column(0).as_any().downcast_ref::<Int64Array>().ok_or_else(|| bad(0))?;
-        let text = |i: usize| batch.column(i).as_any().downcast_ref::<StringArray>().ok_or_else(|| bad(i));
+        let seqs: &Int64Array = typed(&batch, 0, "channel")?;
+        let text = |i: usize| typed::<StringArray>(&batch, i, "channel");
         let (source, medium, referrer, page_url) = (text(1)?, text(2)?, text(3)?, text(4)?);
         for i in 0..batch.num_rows() {
             let attribution = channels::Attribution {
@@ -533,6 +532,15 @@ fn load_channels(
         }
     }
     Ok(())
+}
+
+/// Column `i` of a query's result batch as the array type the query gives it.
+fn typed<'a, T: 'static>(batch: &'a RecordBatch, i: usize, query: &str) -> Result<&'a T, StoreError> {
+    batch
+        .column(i)
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| StoreError::Task(format!("column {i} of the {query} query has an unexpected type")))
 }
 
 /// Row `i` of a text column, `None` when null.
