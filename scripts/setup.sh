@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, once and idempotently, what building Wayline needs on a fresh machine:
 # the prebuilt DuckDB library, a wasm32 toolchain, wasm-bindgen matching Cargo.lock,
-# and with --test also Chromium and the browser-test packages.
+# and with --test also Chromium, faketime and the browser-test packages.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -62,6 +62,11 @@ if [ -n "$with_tests" ]; then
   if [ ! -x /usr/bin/chromium ]; then
     log "installing Debian's chromium for the browser tests"
     apt_install chromium
+  fi
+  # libfaketime runs the Rust tests a second time 400 days ahead (scripts/test.sh).
+  if ! command -v faketime >/dev/null 2>&1; then
+    log "installing Debian's faketime for the shifted-clock test run"
+    apt_install faketime
   fi
   if [ ! -d "$WAYLINE_ROOT/end2end/node_modules/playwright-core" ]; then
     log "installing the browser-test packages"

@@ -145,7 +145,7 @@ impl Alerts {
             .read(|conn| Ok(conn.query_row(sql::ALERTS_COUNTERS, [], |row| Ok((row.get(0)?, row.get(1)?)))?))
             .await?;
         let raised: HashMap<AnchorKey, i64> =
-            anchors_since(&store, Utc::now() - REMEMBERED).await?.into_iter().collect();
+            anchors_since(&store, store.clock().now() - REMEMBERED).await?.into_iter().collect();
         let prune_at = FIRST_PRUNE_AT.max(raised.len() * 2);
         Ok(Alerts {
             store,
@@ -168,7 +168,7 @@ impl Alerts {
     /// for the same customer and anchor are left out (and out of the answer).
     pub async fn raise_all(&self, alerts: Vec<NewAlert>) -> Result<Vec<Alert>, AlertError> {
         let mut counters = self.counters.lock().await;
-        let now = Utc::now();
+        let now = self.store.clock().now();
         if counters.raised.len() > counters.prune_at {
             let cutoff = (now - REMEMBERED).timestamp_micros();
             counters.raised.retain(|_, occurred| *occurred >= cutoff);
@@ -272,7 +272,7 @@ impl Alerts {
         if let Some(note) = change.note {
             alert.note = Some(note);
         }
-        alert.updated_at = Utc::now();
+        alert.updated_at = self.store.clock().now();
         alert.version = counters.last_version + 1;
         let row = alert.clone();
         self.store

@@ -84,9 +84,8 @@ fn saved_funnel_error(e: SavedFunnelError) -> AppError {
 }
 
 /// The builder's parameters as the analytics' funnel question (empty fields left out).
-fn funnel_query(params: &FunnelParams) -> Result<FunnelQuery, AppError> {
+fn funnel_query(params: &FunnelParams, now: chrono::DateTime<chrono::Utc>) -> Result<FunnelQuery, AppError> {
     let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    let now = chrono::Utc::now();
     wire(&json!({
         "steps": params.steps,
         "window": params.window_seconds,
@@ -131,9 +130,9 @@ impl DashboardBackend for Dashboard {
         let channel = channel.filter(|c| !c.trim().is_empty());
         let found = self.journey(journey.as_deref());
         let (analytics, journeys) = (self.analytics.clone(), self.journeys.list());
+        let now = self.store.clock().now();
         Box::pin(async move {
             let journey = found?;
-            let now = chrono::Utc::now();
             let stages = journey.stages.iter().map(|s| s.matchers()).collect();
             let spec = window_and_range(
                 Some(TRANSITION_WINDOW_SECONDS),
@@ -170,13 +169,13 @@ impl DashboardBackend for Dashboard {
         let active = Active { minutes: ACTIVE_MINUTES, channel: channel.filter(|c| !c.trim().is_empty()) };
         let found = self.journey(journey.as_deref());
         let analytics = self.analytics.clone();
+        let now = self.store.clock().now();
         Box::pin(async move {
             let journey = found?;
             let index = journey.stages.iter().position(|s| s.name == stage).ok_or_else(|| {
                 AppError::BadRequest(format!("the {:?} journey has no stage {stage:?}", journey.name))
             })?;
-            let found =
-                analytics.stage_customers(journey, index, active, chrono::Utc::now()).await.map_err(analytics_error)?;
+            let found = analytics.stage_customers(journey, index, active, now).await.map_err(analytics_error)?;
             Ok(found
                 .into_iter()
                 .take(200)
@@ -204,9 +203,10 @@ impl DashboardBackend for Dashboard {
 
     fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelView> {
         let analytics = self.analytics.clone();
+        let now = self.store.clock().now();
         Box::pin(async move {
-            let query = funnel_query(&params)?;
-            let spec = query.to_spec(chrono::Utc::now()).map_err(analytics_error)?;
+            let query = funnel_query(&params, now)?;
+            let spec = query.to_spec(now).map_err(analytics_error)?;
             let result = analytics.funnel(spec, query.trend.unwrap_or_default(), 5).await.map_err(analytics_error)?;
             let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(|e| AppError::Store(e.to_string()));
             let drawn = json!({
@@ -237,9 +237,10 @@ impl DashboardBackend for Dashboard {
 
     fn save_funnel(&self, name: String, params: FunnelParams) -> BackendFuture<String> {
         let saved = self.saved_funnels.clone();
+        let now = self.store.clock().now();
         Box::pin(async move {
             // Only a funnel the analytics can answer is worth keeping.
-            funnel_query(&params)?.to_spec(chrono::Utc::now()).map_err(analytics_error)?;
+            funnel_query(&params, now)?.to_spec(now).map_err(analytics_error)?;
             let definition = serde_json::to_value(&params).map_err(|e| AppError::Store(e.to_string()))?;
             saved.save(&name, definition).await.map_err(saved_funnel_error)
         })
@@ -252,17 +253,18 @@ impl DashboardBackend for Dashboard {
 
     fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView> {
         let analytics = self.analytics.clone();
+        let now = self.store.clock().now();
         Box::pin(async move {
-            let query = funnel_query(&params)?;
-            let spec = query.to_spec(chrono::Utc::now()).map_err(analytics_error)?;
+            let query = funnel_query(&params, now)?;
+            let spec = query.to_spec(now).map_err(analytics_error)?;
             wire(&analytics.funnel_dropped(spec, step, 50, 0).await.map_err(analytics_error)?)
         })
     }
 
     fn paths(&self, params: PathParams) -> BackendFuture<PathsView> {
         let analytics = self.analytics.clone();
+        let now = self.store.clock().now();
         Box::pin(async move {
-            let now = chrono::Utc::now();
             let event = Some(params.event.trim().to_string()).filter(|e| !e.is_empty());
             let (start, end) = if params.direction == "before" { (None, event) } else { (event, None) };
             let query = PathQuery {
@@ -300,10 +302,10 @@ impl DashboardBackend for Dashboard {
 
     fn health(&self) -> BackendFuture<HealthView> {
         let (store, journeys, counters) = (self.store.clone(), self.journeys.list(), self.ingestor.counters());
+        let now = self.store.clock().now();
         Box::pin(async move {
             let store_error = |e: crate::store::StoreError| AppError::Store(e.to_string());
-            let report =
-                crate::health::report(&store, journeys, &counters, chrono::Utc::now()).await.map_err(store_error)?;
+            let report = crate::health::report(&store, journeys, &counters, now).await.map_err(store_error)?;
             let volume_svg = charts::volume_by_source(&report.volume).map_err(|e| AppError::Store(e.to_string()))?;
             let letters = store.recent_dead_letters(50).await.map_err(store_error)?;
             let mut view = serde_json::to_value(&report).map_err(|e| AppError::Store(e.to_string()))?;
@@ -315,12 +317,9 @@ impl DashboardBackend for Dashboard {
 
     fn replay_dead_letter(&self, id: i64) -> BackendFuture<()> {
         let ingestor = self.ingestor.clone();
+        let now = self.store.clock().now();
         Box::pin(async move {
-            ingestor
-                .replay(id, None, chrono::Utc::now())
-                .await
-                .map(|_| ())
-                .map_err(|e| AppError::BadRequest(e.to_string()))
+            ingestor.replay(id, None, now).await.map(|_| ()).map_err(|e| AppError::BadRequest(e.to_string()))
         })
     }
 

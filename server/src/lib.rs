@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod analytics;
 pub mod charts;
+pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 use crate::{
     alerts::{AlertError, Alerts},
     analytics::index::{EventIndex, IndexError},
+    clock::Clock,
     hub::Hub,
     ingest::Limits,
     journeys::{JourneyError, Journeys},
@@ -70,6 +72,8 @@ pub struct OpenOptions {
     pub rule_lateness: std::time::Duration,
     /// How webhook deliveries are retried.
     pub webhook_retry: RetryPolicy,
+    /// Where every part of the server reads the time of day ([`Clock::system`] in production).
+    pub clock: Clock,
 }
 
 /// Where the database lives: a file, or memory (tests).
@@ -101,13 +105,14 @@ impl Wayline {
             session_gap,
             rule_lateness: live::LATENESS,
             webhook_retry: RetryPolicy::default(),
+            clock: Clock::system(),
         };
         Self::open_with(db, defaults).await
     }
 
     /// As [`Wayline::open`], with every option.
     pub async fn open_with(db: Database<'_>, options: OpenOptions) -> Result<Self, OpenError> {
-        let OpenOptions { leptos_options, cors_origins, session_gap, rule_lateness, webhook_retry } = options;
+        let OpenOptions { leptos_options, cors_origins, session_gap, rule_lateness, webhook_retry, clock } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
         let (live_feed, live_batches) = LiveFeed::new();
@@ -119,9 +124,10 @@ impl Wayline {
                 hub.publish(batch);
             })
         };
+        let writer = WriterConfig { clock, ..WriterConfig::default() };
         let store = match db {
-            Database::File(path) => Store::open(path, WriterConfig::default(), on_commit)?,
-            Database::InMemory => Store::open_in_memory(WriterConfig::default(), on_commit)?,
+            Database::File(path) => Store::open(path, writer, on_commit)?,
+            Database::InMemory => Store::open_in_memory(writer, on_commit)?,
         };
         index.load(&store).await?;
         // Channels come from every event's context, a long read on a big file: started now, in

@@ -181,6 +181,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         session_gap: chrono::Duration::minutes(settings.session_gap_minutes),
         rule_lateness: server::live::LATENESS,
         webhook_retry: server::webhooks::RetryPolicy::default(),
+        clock: server::clock::Clock::system(),
     };
     let wayline = Wayline::open_with(Database::File(&settings.db), options)
         .await

@@ -4,7 +4,6 @@
 
 use std::{collections::HashMap, sync::RwLock};
 
-use chrono::Utc;
 use duckdb::params;
 use serde::{Deserialize, Serialize};
 
@@ -375,9 +374,10 @@ impl Rules {
         rule.validate()?;
         let definition = serde_json::to_string(&rule).map_err(|e| RuleError::Invalid(e.to_string()))?;
         let id = rule.id.clone();
+        let now = self.store.clock().now();
         self.store
             .read(move |conn| {
-                conn.execute(sql::RULES_UPSERT, params![id, definition, Micros::of(Utc::now())])?;
+                conn.execute(sql::RULES_UPSERT, params![id, definition, Micros::of(now)])?;
                 Ok(())
             })
             .await?;

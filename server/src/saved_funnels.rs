@@ -82,9 +82,10 @@ impl SavedFunnels {
     pub async fn save(&self, name: &str, definition: serde_json::Value) -> Result<String, SavedFunnelError> {
         let name = clean_name(name)?;
         let saved = name.clone();
+        let now = self.store.clock().now();
         self.store
             .read(move |conn| {
-                conn.execute(sql::SAVED_FUNNELS_UPSERT, params![name, definition.to_string(), Micros::of(Utc::now())])?;
+                conn.execute(sql::SAVED_FUNNELS_UPSERT, params![name, definition.to_string(), Micros::of(now)])?;
                 Ok(())
             })
             .await?;

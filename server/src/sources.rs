@@ -3,7 +3,6 @@
 
 use std::{collections::HashMap, sync::RwLock};
 
-use chrono::Utc;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -40,7 +39,7 @@ impl Sources {
                 id: DEMO_SOURCE_ID.into(),
                 name: "Demo".into(),
                 key_hash: hash_key(DEMO_WRITE_KEY),
-                created_at: Utc::now(),
+                created_at: store.clock().now(),
             };
             store.insert_source(demo.clone()).await?;
             records.push(demo);
@@ -61,8 +60,12 @@ impl Sources {
             let mut rng = rand::thread_rng();
             (new_key(&mut rng), format!("src_{:08x}", rng.gen::<u32>()))
         };
-        let record =
-            SourceRecord { id, name: name.trim().to_string(), key_hash: hash_key(&key), created_at: Utc::now() };
+        let record = SourceRecord {
+            id,
+            name: name.trim().to_string(),
+            key_hash: hash_key(&key),
+            created_at: self.store.clock().now(),
+        };
         self.store.insert_source(record.clone()).await?;
         if let Ok(mut by_hash) = self.by_hash.write() {
             by_hash.insert(record.key_hash.clone(), record.id.clone());

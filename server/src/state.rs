@@ -11,6 +11,7 @@ use app::backend::SharedBackend;
 use crate::{
     alerts::Alerts,
     analytics::{index::EventIndex, Analytics},
+    clock::Clock,
     dashboard::Dashboard,
     hub::Hub,
     ingest::{Ingestor, Limits},
@@ -39,6 +40,8 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub analytics: Analytics,
     pub backend: SharedBackend,
+    /// Where "now" comes from: default ranges, receive times, replays.
+    pub clock: Clock,
     pub leptos_options: LeptosOptions,
     /// Origins allowed to send events from browsers (`*` for any).
     pub cors_origins: Vec<String>,
@@ -84,7 +87,8 @@ impl AppState {
                 sources: sources.clone(),
                 saved_funnels: crate::saved_funnels::SavedFunnels::new(store.clone()),
             }),
-            occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone()),
+            occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone(), store.clock().clone()),
+            clock: store.clock().clone(),
             analytics,
             index: options.index,
             live_status: options.live_status,

@@ -141,11 +141,12 @@ impl Webhooks {
             }
         }
         let row = webhook.clone();
+        let now = self.store.clock().now();
         self.store
             .read(move |conn| {
                 conn.execute(
                     sql::WEBHOOKS_UPSERT,
-                    params![row.id, row.url, row.format.as_str(), row.enabled, Micros::of(Utc::now())],
+                    params![row.id, row.url, row.format.as_str(), row.enabled, Micros::of(now)],
                 )?;
                 Ok(())
             })
@@ -283,12 +284,13 @@ impl Webhooks {
         error: Option<String>,
     ) {
         let (webhook, outcome) = (webhook.to_string(), outcome.to_string());
+        let now = self.store.clock().now();
         let logged = self
             .store
             .read(move |conn| {
                 conn.execute(
                     sql::WEBHOOKS_LOG_DELIVERY,
-                    params![webhook, alert, attempt, outcome, status, error, Micros::of(Utc::now())],
+                    params![webhook, alert, attempt, outcome, status, error, Micros::of(now)],
                 )?;
                 Ok(())
             })

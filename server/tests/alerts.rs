@@ -29,6 +29,7 @@ async fn start_with(db: Database<'_>, webhook_retry: server::webhooks::RetryPoli
         session_gap: chrono::Duration::minutes(30),
         rule_lateness: Duration::ZERO,
         webhook_retry,
+        clock: server::clock::Clock::system(),
     };
     let wayline = Wayline::open_with(db, options).await.unwrap();
     let router = wayline.router();

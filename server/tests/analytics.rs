@@ -325,6 +325,7 @@ async fn a_configured_session_gap_decides_where_sessions_and_paths_end() {
         session_gap: chrono::Duration::minutes(60),
         rule_lateness: server::live::LATENESS,
         webhook_retry: server::webhooks::RetryPolicy::default(),
+        clock: server::clock::Clock::system(),
     };
     let wayline = Wayline::open_with(Database::InMemory, options).await.unwrap();
     let router = wayline.router();

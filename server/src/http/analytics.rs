@@ -24,7 +24,7 @@ pub async fn funnel(
     State(state): State<AppState>,
     Query(query): Query<FunnelQuery>,
 ) -> Result<Json<FunnelResult>, ApiError> {
-    let spec = query.to_spec(chrono::Utc::now())?;
+    let spec = query.to_spec(state.clock.now())?;
     let result = state.analytics.funnel(spec, query.trend.unwrap_or_default(), query.top.unwrap_or(5)).await?;
     Ok(Json(result))
 }
@@ -56,7 +56,7 @@ pub async fn active_stages(
     Query(query): Query<StagesQuery>,
 ) -> Result<Json<Vec<StageOccupancy>>, ApiError> {
     let journey = journey(&state, query.journey.as_deref())?;
-    Ok(Json(state.analytics.active_stages(journey, query.active(), chrono::Utc::now()).await?))
+    Ok(Json(state.analytics.active_stages(journey, query.active(), state.clock.now()).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,7 +87,7 @@ pub async fn paths(
     State(state): State<AppState>,
     Query(query): Query<PathQuery>,
 ) -> Result<Json<PathResult>, ApiError> {
-    let spec = query.to_spec(chrono::Utc::now())?;
+    let spec = query.to_spec(state.clock.now())?;
     Ok(Json(state.analytics.paths(spec).await?))
 }
 
@@ -120,7 +120,7 @@ pub async fn funnel_dropped(
         mode: query.mode,
         ..FunnelQuery::default()
     };
-    let spec = funnel.to_spec(chrono::Utc::now())?;
+    let spec = funnel.to_spec(state.clock.now())?;
     let limit = query.limit.unwrap_or(50).min(500);
     Ok(Json(state.analytics.funnel_dropped(spec, query.step.unwrap_or(1), limit, query.offset.unwrap_or(0)).await?))
 }
@@ -142,6 +142,6 @@ pub async fn dropoffs(
 ) -> Result<Json<Vec<Dropoff>>, ApiError> {
     let journey = journey(&state, query.journey.as_deref())?;
     let stages = journey.stages.iter().map(|s| s.matchers()).collect();
-    let spec = window_and_range(query.window, query.from, query.to, chrono::Utc::now(), stages, OrderMode::Sequential)?;
+    let spec = window_and_range(query.window, query.from, query.to, state.clock.now(), stages, OrderMode::Sequential)?;
     Ok(Json(state.analytics.journey_dropoffs(&journey, spec).await?))
 }

@@ -33,6 +33,6 @@ pub async fn list(
 #[tracing::instrument(skip_all, fields(id), err(Debug))]
 pub async fn replay(State(state): State<AppState>, Path(id): Path<i64>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let corrected = (!body.iter().all(u8::is_ascii_whitespace)).then_some(&body[..]);
-    let receipt = state.ingestor.replay(id, corrected, chrono::Utc::now()).await?;
+    let receipt = state.ingestor.replay(id, corrected, state.clock.now()).await?;
     Ok(Json(json!({ "success": true, "stored": receipt.events, "duplicates": receipt.duplicates })))
 }

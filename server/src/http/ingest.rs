@@ -8,7 +8,6 @@ use axum::{
     Json,
 };
 use base64::Engine;
-use chrono::Utc;
 use serde_json::json;
 
 use super::error::ApiError;
@@ -59,7 +58,7 @@ pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Byte
 
 async fn ingest(state: AppState, endpoint: Endpoint, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let key = basic_auth_user(headers);
-    let outcome = state.ingestor.ingest(endpoint, &body, key.as_deref(), Utc::now()).await?;
+    let outcome = state.ingestor.ingest(endpoint, &body, key.as_deref(), state.clock.now()).await?;
     Ok(answer(endpoint, outcome))
 }
 

@@ -260,7 +260,7 @@ impl Engine {
 
     /// Raises triggers that are fresh and out of cooldown; keeps the new timers.
     async fn settle(&self, state: &mut EngineState, outcome: Outcome) -> anyhow::Result<()> {
-        let now = Utc::now().timestamp_micros();
+        let now = self.store.clock().now().timestamp_micros();
         for timer in outcome.timers {
             if timer.deadline_us >= now - STALE_US
                 && !state.alerted.contains(&(timer.rule_id.clone(), timer.customer.clone(), timer.anchor_seq))
@@ -295,7 +295,7 @@ impl Engine {
     /// Forgets cooldowns that have run out and raised anchors too old to come back, so the
     /// engine's own memory stays bounded.
     fn prune(&self, state: &mut EngineState) {
-        let now = Utc::now().timestamp_micros();
+        let now = self.store.clock().now().timestamp_micros();
         let longest_cooldown = self.rules.list().iter().map(|r| r.cooldown_seconds).max().unwrap_or(0) * 1_000_000;
         state.last_alert.retain(|_, at| now - *at < longest_cooldown);
         if state.alerted.len() > MAX_REMEMBERED_ANCHORS {
@@ -309,7 +309,7 @@ impl Engine {
 
     /// Fires the timers whose deadline the watermark has passed.
     async fn fire_due(&self, state: &mut EngineState) -> anyhow::Result<()> {
-        let watermark = Utc::now().timestamp_micros() - self.lateness.as_micros() as i64;
+        let watermark = self.store.clock().now().timestamp_micros() - self.lateness.as_micros() as i64;
         let mut due = Vec::new();
         while state.timers.peek().is_some_and(|t| t.0.deadline_us <= watermark) {
             if let Some(Reverse(timer)) = state.timers.pop() {
@@ -346,7 +346,7 @@ impl Engine {
             state.breached.clear();
             return Ok(());
         }
-        let watermark = Utc::now().timestamp_micros() - self.lateness.as_micros() as i64;
+        let watermark = self.store.clock().now().timestamp_micros() - self.lateness.as_micros() as i64;
         let measured: Vec<(String, Option<String>)> = self
             .index
             .read(move |data| {
@@ -382,7 +382,7 @@ impl Engine {
 
     /// Cooldowns from the alerts table; timers and recent conditions from the index.
     async fn rebuild(&self, state: &mut EngineState) -> anyhow::Result<()> {
-        let now = Utc::now();
+        let now = self.store.clock().now();
         for (rule, customer, at) in self.alerts.latest_per_rule_customer(now - chrono::Duration::days(90)).await? {
             state.last_alert.insert((rule, customer), at);
         }

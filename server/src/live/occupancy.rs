@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::{
     analytics::{stages::StageOccupancy, Active, Analytics},
+    clock::Clock,
     hub::Hub,
     journeys::Journey,
 };
@@ -30,13 +31,14 @@ pub type Counts = watch::Receiver<Arc<Vec<StageOccupancy>>>;
 #[derive(Clone)]
 pub struct OccupancyFeeds {
     analytics: Analytics,
+    clock: Clock,
     hub: Hub,
     feeds: Arc<Mutex<HashMap<Key, Counts>>>,
 }
 
 impl OccupancyFeeds {
-    pub fn new(analytics: Analytics, hub: Hub) -> Self {
-        OccupancyFeeds { analytics, hub, feeds: Arc::new(Mutex::new(HashMap::new())) }
+    pub fn new(analytics: Analytics, hub: Hub, clock: Clock) -> Self {
+        OccupancyFeeds { analytics, clock, hub, feeds: Arc::new(Mutex::new(HashMap::new())) }
     }
 
     /// The feed of `journey` counted over the `active` sessions, started if nobody watched it.
@@ -45,7 +47,7 @@ impl OccupancyFeeds {
         if let Some(feed) = self.feeds.lock().ok().and_then(|f| f.get(&key).cloned()) {
             return Ok(feed);
         }
-        let first = self.analytics.active_stages(journey.clone(), active.clone(), chrono::Utc::now()).await?;
+        let first = self.analytics.active_stages(journey.clone(), active.clone(), self.clock.now()).await?;
         let (sender, receiver) = watch::channel(Arc::new(first));
         if let Ok(mut feeds) = self.feeds.lock() {
             if let Some(existing) = feeds.get(&key) {
@@ -75,7 +77,7 @@ impl OccupancyFeeds {
             if sender.receiver_count() <= 1 {
                 break;
             }
-            match self.analytics.active_stages(journey.clone(), active.clone(), chrono::Utc::now()).await {
+            match self.analytics.active_stages(journey.clone(), active.clone(), self.clock.now()).await {
                 Ok(counts) => {
                     sender.send_if_modified(|current| {
                         let changed = **current != counts;

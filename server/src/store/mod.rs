@@ -16,6 +16,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use duckdb::{params, Connection};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
 pub use dedup::DEDUP_WINDOW;
 pub use json_text::{value_of, JsonText};
 pub use migrations::{migrate, MIGRATIONS};
@@ -150,6 +151,7 @@ struct StoreInner {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Read connections are cloned from this one; DuckDB shares the database between them.
     reader: Mutex<Connection>,
+    clock: Clock,
 }
 
 impl Store {
@@ -173,14 +175,21 @@ impl Store {
             tracing::info!(?applied, "applied schema migrations");
         }
         let reader = conn.try_clone()?;
+        let clock = config.clock.clone();
         let (sender, thread) = writer::spawn(conn, config, on_commit)?;
         Ok(Store {
             inner: Arc::new(StoreInner {
                 writer: Mutex::new(Some(sender)),
                 writer_thread: Mutex::new(Some(thread)),
                 reader: Mutex::new(reader),
+                clock,
             }),
         })
+    }
+
+    /// The clock this store dates its records by; the services built on the store share it.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// Queues events and dead letters for the writer and waits until they are committed.
@@ -319,8 +328,9 @@ impl Store {
 
     /// Creates or replaces a journey's JSON definition.
     pub async fn upsert_journey(&self, name: String, definition: String) -> Result<(), StoreError> {
+        let now = self.clock().now();
         self.read(move |conn| {
-            conn.execute(sql::JOURNEYS_UPSERT, params![name, definition, Micros::of(Utc::now())])?;
+            conn.execute(sql::JOURNEYS_UPSERT, params![name, definition, Micros::of(now)])?;
             Ok(())
         })
         .await

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::*;
+use crate::clock::Clock;
 
 fn event(message_id: &str, name: &str) -> NewEvent {
     NewEvent {
@@ -154,7 +155,7 @@ async fn a_full_queue_is_reported_not_dropped() {
     let listener: CommitListener = Box::new(move |_| {
         let _ = gate.lock().unwrap().recv();
     });
-    let config = WriterConfig { queue_capacity: 1, max_group_events: 1 };
+    let config = WriterConfig { queue_capacity: 1, max_group_events: 1, ..WriterConfig::default() };
     let store = Store::open_in_memory(config, listener).unwrap();
     let first = tokio::spawn({
         let store = store.clone();
@@ -196,7 +197,10 @@ fn with_ids(message_id: &str, anonymous: Option<&str>, user: Option<&str>, kind:
 async fn a_repeated_message_id_is_acknowledged_but_stored_once_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wayline.duckdb");
-    let store = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
+    // The events arrive on 2026-11-23; the restart comes six days later, inside the window.
+    let clock = Clock::manual(at("2026-11-23T10:00:01Z"));
+    let config = WriterConfig { clock: clock.clone(), ..WriterConfig::default() };
+    let store = Store::open(&path, config.clone(), no_listener()).unwrap();
     let receipt = store.write(vec![event("m1", "a"), event("m1", "a"), event("m2", "b")], vec![]).await.unwrap();
     assert_eq!((receipt.events, receipt.duplicates), (2, 1));
     // The same id from another source is a different message.
@@ -205,10 +209,19 @@ async fn a_repeated_message_id_is_acknowledged_but_stored_once_even_after_a_rest
     store.close().await;
     drop(store);
 
-    let reopened = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
+    clock.advance(chrono::Duration::days(6));
+    let reopened = Store::open(&path, config.clone(), no_listener()).unwrap();
     let receipt = reopened.write(vec![event("m2", "b"), event("m3", "c")], vec![]).await.unwrap();
     assert_eq!((receipt.events, receipt.duplicates), (1, 1));
     assert_eq!(reopened.recent_events(10).await.unwrap().len(), 4);
+    reopened.close().await;
+    drop(reopened);
+
+    // Past the seven days the id is forgotten at the next start, as the product promises.
+    clock.advance(chrono::Duration::days(3));
+    let later = Store::open(&path, config, no_listener()).unwrap();
+    let receipt = later.write(vec![event("m2", "b")], vec![]).await.unwrap();
+    assert_eq!((receipt.events, receipt.duplicates), (1, 0));
 }
 
 #[tokio::test]

@@ -4,9 +4,10 @@
 
 use std::{borrow::Cow, collections::HashSet, sync::Arc};
 
-use chrono::Utc;
 use duckdb::{params, Appender, Connection};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
 
 use super::{
     dedup::{Deduper, DEDUP_WINDOW},
@@ -16,18 +17,20 @@ use super::{
 /// Called on the writer thread after each commit, in commit order. Keep it quick.
 pub type CommitListener = Box<dyn Fn(Arc<CommittedBatch>) + Send + 'static>;
 
-/// Tuning for the writer.
-#[derive(Debug, Clone, Copy)]
+/// Tuning for the writer, and the clock it dates its work by.
+#[derive(Debug, Clone)]
 pub struct WriterConfig {
     /// Requests that may wait in the queue before writers are told to retry.
     pub queue_capacity: usize,
     /// Most events committed in one transaction.
     pub max_group_events: usize,
+    /// Decides which message ids are still inside the deduplication window.
+    pub clock: Clock,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        WriterConfig { queue_capacity: 1024, max_group_events: 20_000 }
+        WriterConfig { queue_capacity: 1024, max_group_events: 20_000, clock: Clock::system() }
     }
 }
 
@@ -47,7 +50,7 @@ pub(super) fn spawn(
     conn.execute_batch(sql::WRITER_SETTINGS)?;
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
     let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
-    let seen = load_recent_message_ids(&conn)?;
+    let seen = load_recent_message_ids(&conn, &config.clock)?;
     let linked = conn
         .prepare(sql::IDENTITY_LINKED_ANONYMOUS_IDS)?
         .query_map([], |row| row.get::<_, String>(0))?
@@ -62,12 +65,12 @@ pub(super) fn spawn(
     Ok((sender, thread))
 }
 
-fn load_recent_message_ids(conn: &Connection) -> Result<Deduper, StoreError> {
-    let since = (Utc::now() - DEDUP_WINDOW).naive_utc();
+fn load_recent_message_ids(conn: &Connection, clock: &Clock) -> Result<Deduper, StoreError> {
+    let now = clock.now();
+    let since = (now - DEDUP_WINDOW).naive_utc();
     let mut seen = Deduper::default();
     let mut stmt = conn.prepare(sql::EVENTS_RECENT_MESSAGE_IDS)?;
     let mut rows = stmt.query(params![since])?;
-    let now = Utc::now();
     while let Some(row) = rows.next()? {
         let source: String = row.get(0)?;
         let message: String = row.get(1)?;
@@ -174,7 +177,7 @@ impl Writer {
         requests: Vec<(Vec<NewEvent>, Vec<NewDeadLetter>, Option<i64>)>,
         undo: &mut Undo,
     ) -> Result<(Vec<StoredEvent>, Vec<WriteReceipt>), StoreError> {
-        let now = Utc::now();
+        let now = self.config.clock.now();
         let tx = self.conn.transaction()?;
         let mut stored = Vec::new();
         let mut receipts = Vec::with_capacity(requests.len());
