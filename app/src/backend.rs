@@ -68,6 +68,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.
     fn change_alert(&self, id: i64, update: AlertUpdate) -> BackendFuture<AlertView>;
+    /// True while nobody can sign in yet, so the first admin may be created at `/setup`.
+    fn setup_open(&self) -> bool;
 }
 
 /// The backend as it is put into Leptos context.
@@ -77,4 +79,9 @@ pub type SharedBackend = Arc<dyn DashboardBackend>;
 pub fn use_backend() -> Result<SharedBackend, AppError> {
     leptos::prelude::use_context::<SharedBackend>()
         .ok_or_else(|| AppError::Store("the dashboard backend was not provided to the app".into()))
+}
+
+/// Who is asking, as the server's guard recorded it on the request being answered.
+pub fn principal() -> Option<crate::auth::Principal> {
+    leptos::prelude::use_context::<http::request::Parts>()?.extensions.get::<crate::auth::Principal>().cloned()
 }

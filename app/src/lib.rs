@@ -5,6 +5,7 @@
 // Leptos views are deeply nested types; the hydrate build needs more room than the default.
 #![recursion_limit = "256"]
 
+pub mod auth;
 pub mod error;
 pub mod export;
 pub mod format;
@@ -34,6 +35,7 @@ use crate::pages::{
     paths::PathsPage,
     rules::RulesPage,
     settings::SettingsPage,
+    sign_in::{SetupPage, SignInPage},
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -84,6 +86,7 @@ pub fn App() -> impl IntoView {
                     <A href="/health">"Data health"</A>
                     <A href="/settings">"Settings"</A>
                 </nav>
+                <SignedIn />
             </header>
             // Tests wait for this before they act: a page left mid-download fails its requests.
             <main id="content" data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()>
@@ -98,9 +101,34 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/customers") view=CustomersPage />
                     <Route path=path!("/customers/:id") view=CustomerPage />
                     <Route path=path!("/live") view=LivePage />
+                    <Route path=path!("/login") view=SignInPage />
+                    <Route path=path!("/setup") view=SetupPage />
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// Who is signed in, with their role and a way out; nothing on the sign-in pages.
+#[component]
+fn SignedIn() -> impl IntoView {
+    let me = Resource::new(|| (), |_| server_fns::current_user());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                me.get().and_then(Result::ok).flatten().map(|who| {
+                    view! {
+                        <div class="signed-in">
+                            <span class="who" data-testid="signed-in-as">{who.name}</span>
+                            <span class="role-badge" data-testid="signed-in-role">{who.role.as_str()}</span>
+                            <form method="post" action="/logout">
+                                <button class="link-button" type="submit">"Sign out"</button>
+                            </form>
+                        </div>
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 

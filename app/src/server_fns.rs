@@ -1,8 +1,9 @@
 //! Server functions: thin calls from the pages into the backend.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 
 use crate::{
+    auth::{Principal, Role},
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
@@ -156,3 +157,39 @@ pub async fn save_journey(journey: JourneyView) -> Result<(), AppError> {
 pub async fn search_customers(text: String) -> Result<Vec<CustomerMatch>, AppError> {
     crate::backend::use_backend()?.search_customers(text).await
 }
+
+/// Who is signed in (`None` on the pages open to everyone: sign-in and setup).
+#[server]
+pub async fn current_user() -> Result<Option<Principal>, AppError> {
+    Ok(crate::backend::principal())
+}
+
+/// The least role each server function needs, by its URL. The server's guard enforces this
+/// table in front of every call from a browser; a server function missing from it is refused
+/// to everyone, and a test fails until it is listed.
+pub const REQUIRED_ROLES: &[(&str, Role)] = &[
+    (<CurrentUser as ServerFn>::PATH, Role::Viewer),
+    (<RecentEvents as ServerFn>::PATH, Role::Viewer),
+    (<LoadJourneyMap as ServerFn>::PATH, Role::Viewer),
+    (<StageCustomers as ServerFn>::PATH, Role::Viewer),
+    (<ListAlerts as ServerFn>::PATH, Role::Viewer),
+    (<LoadCustomer as ServerFn>::PATH, Role::Viewer),
+    (<LoadFunnel as ServerFn>::PATH, Role::Viewer),
+    (<ListSavedFunnels as ServerFn>::PATH, Role::Viewer),
+    (<LoadFunnelDropped as ServerFn>::PATH, Role::Viewer),
+    (<LoadPaths as ServerFn>::PATH, Role::Viewer),
+    (<ListRules as ServerFn>::PATH, Role::Viewer),
+    (<LoadHealth as ServerFn>::PATH, Role::Viewer),
+    (<ListSources as ServerFn>::PATH, Role::Viewer),
+    (<ListJourneys as ServerFn>::PATH, Role::Viewer),
+    (<SearchCustomers as ServerFn>::PATH, Role::Viewer),
+    // Changing an alert is acting on a customer, who is personal data.
+    (<ChangeAlert as ServerFn>::PATH, Role::Analyst),
+    (<SaveFunnel as ServerFn>::PATH, Role::Analyst),
+    (<DeleteSavedFunnel as ServerFn>::PATH, Role::Analyst),
+    (<SaveRule as ServerFn>::PATH, Role::Analyst),
+    (<DeleteRule as ServerFn>::PATH, Role::Analyst),
+    (<SaveJourney as ServerFn>::PATH, Role::Analyst),
+    (<ReplayDeadLetter as ServerFn>::PATH, Role::Admin),
+    (<CreateSource as ServerFn>::PATH, Role::Admin),
+];

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { startWayline, launchBrowser, openPage, waitForEvents, DEMO_WRITE_KEY } from './support.mjs';
+import { startWayline, launchBrowser, openPage, waitForEvents } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const umd = path.join(path.dirname(require.resolve('@segment/analytics-next/package.json')), 'dist', 'umd');
@@ -34,7 +34,7 @@ before(async () => {
     res.end(`<!doctype html><html><head><title>Segment SDK page</title>
       <script src="/lib/index.js"></script></head><body>
       <script>
-        AnalyticsNext.AnalyticsBrowser.load({ writeKey: '${DEMO_WRITE_KEY}', cdnURL: '${wayline.url}' })
+        AnalyticsNext.AnalyticsBrowser.load({ writeKey: '${wayline.writeKey}', cdnURL: '${wayline.url}' })
           .then(([analytics]) => {
             window.analytics = analytics;
             return analytics.identify('segment-user-1', { plan: 'pro' })

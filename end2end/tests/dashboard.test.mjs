@@ -22,7 +22,7 @@ after(async () => {
 async function api(method, path, body) {
   const response = await fetch(`${wayline.url}${path}`, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...wayline.authorization },
     body: body ? JSON.stringify(body) : undefined,
   });
   return { status: response.status, body: await response.json() };
@@ -274,7 +274,7 @@ test('the engineer sees refused events, duplicates and unknown names on data hea
   // Customers are found by a trait they were identified with.
   const identified = await fetch(`${wayline.url}/v1/identify`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from('wl_demo_public_write_key:').toString('base64')}` },
+    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${wayline.writeKey}:`).toString('base64')}` },
     body: JSON.stringify({ userId: 'eng', traits: { email: 'eng@acme.test' } }),
   });
   assert.equal(identified.status, 200);

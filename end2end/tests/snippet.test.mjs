@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startWayline, launchBrowser, openPage, waitForEvents, DEMO_WRITE_KEY } from './support.mjs';
+import { startWayline, launchBrowser, openPage, waitForEvents } from './support.mjs';
 
 let wayline;
 let browser;
@@ -17,7 +17,7 @@ before(async () => {
     res.setHeader('content-type', 'text/html');
     if (req.url.startsWith('/bye')) return res.end('<!doctype html><title>Bye</title><p>bye</p>');
     res.end(`<!doctype html><html><head><title>Example shop</title>
-      <script src="${wayline.url}/wayline.js" data-write-key="${DEMO_WRITE_KEY}"></script></head>
+      <script src="${wayline.url}/wayline.js" data-write-key="${wayline.writeKey}"></script></head>
       <body><button data-wayline-event="pricing_clicked" data-wayline-plan="pro">See pricing</button>
       <a id="leave" href="/bye">leave</a></body></html>`);
   });
@@ -49,7 +49,7 @@ test('the snippet sends page views, clicks and identify from another origin', as
   assert.deepEqual(click.properties, { plan: 'pro', text: 'See pricing' });
   assert.equal(identify.user_id, 'user-7');
   assert.equal(click.anonymous_id, page_view.anonymous_id);
-  assert.ok(events.every((e) => e.source_id === 'demo'));
+  assert.ok(events.every((e) => e.source_id.startsWith('src_')), 'sent with the test source\'s key, not the demo key');
   assert.deepEqual(problems, []);
   await page.close();
 });

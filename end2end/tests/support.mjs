@@ -1,6 +1,6 @@
 // Starts the real `wayline` binary on a temporary DuckDB file and a free port, and
 // launches Debian's Chromium through playwright-core.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,15 @@ export async function startWayline() {
     throw new Error('set WAYLINE_BIN and WAYLINE_SITE_ROOT (scripts/test.sh does)');
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'wayline-e2e-'));
+  const db = path.join(dir, 'wayline.duckdb');
+  // As an installer would: an admin, a source with its write key and an API token, each
+  // printed on the last line of its command (the public demo key works only with --demo).
+  const lastLine = (args) => execFileSync(bin, [...args, '--db', db], { env: { ...process.env, RUST_LOG: 'warn' } })
+    .toString().trim().split('\n').pop().trim();
+  const email = 'e2e-admin@example.com';
+  const password = lastLine(['user', 'add', email, '--role', 'admin']);
+  const writeKey = lastLine(['source', 'add', 'End-to-end tests']);
+  const token = lastLine(['token', 'add', 'end-to-end tests', '--role', 'admin']);
   const child = spawn(bin, ['serve', '--db', path.join(dir, 'wayline.duckdb'), '--addr', '127.0.0.1:0', '--site-root', siteRoot], {
     env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,9 +45,25 @@ export async function startWayline() {
     child.stderr.on('data', onData);
     child.on('exit', (code) => reject(new Error(`wayline exited with ${code}:\n${output}`)));
   });
+  // The session cookie of the admin, for the pages the tests open.
+  const signedIn = await fetch(`${url}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url },
+    body: new URLSearchParams({ email, password }),
+  });
+  const cookie = (signedIn.headers.get('set-cookie') ?? '').split(';')[0];
+  if (!cookie.startsWith('wayline_session=')) throw new Error(`signing in failed: ${signedIn.status}`);
+  current = { url, writeKey, token, cookie };
   return {
     url,
     dir,
+    writeKey,
+    token,
+    email,
+    password,
+    /// Headers of a script calling the JSON API with the admin token.
+    authorization: { authorization: `Bearer ${token}` },
     output: () => output,
     /// Stops with SIGTERM, as a service manager would, and checks that the shutdown was
     /// clean: exit code 0 and the write-ahead log folded into the database file.
@@ -62,9 +87,16 @@ export async function launchBrowser() {
   });
 }
 
-/// Opens a page that records console errors and failed requests.
-export async function openPage(browser) {
+/// The server the tests talk to: its address, write key, admin token and session cookie.
+let current = null;
+
+/// Opens a page, signed in as the admin, that records console errors and failed requests.
+export async function openPage(browser, { signedIn = true } = {}) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  if (signedIn && current) {
+    const [name, value] = current.cookie.split('=');
+    await page.context().addCookies([{ name, value, url: current.url, httpOnly: true, sameSite: 'Lax' }]);
+  }
   const problems = [];
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -83,15 +115,13 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
 }
 
-/// The demo source's public write key (server/src/sources.rs), sent as the Basic user name.
-export const DEMO_WRITE_KEY = 'wl_demo_public_write_key';
-
+/// Sends one track call with the test source's write key (the HTTP Basic user name).
 export async function track(baseUrl, message) {
   const response = await fetch(`${baseUrl}/v1/track`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      authorization: `Basic ${Buffer.from(`${DEMO_WRITE_KEY}:`).toString('base64')}`,
+      authorization: `Basic ${Buffer.from(`${current.writeKey}:`).toString('base64')}`,
     },
     body: JSON.stringify(message),
   });
@@ -101,7 +131,10 @@ export async function track(baseUrl, message) {
 /// The newest events as the live stream's first frame shows them (newest first).
 export async function newestEvents(baseUrl) {
   const controller = new AbortController();
-  const response = await fetch(`${baseUrl}/api/v1/stream/events`, { signal: controller.signal });
+  const response = await fetch(`${baseUrl}/api/v1/stream/events`, {
+    signal: controller.signal,
+    headers: { authorization: `Bearer ${current.token}` },
+  });
   const reader = response.body.getReader();
   let text = '';
   while (!text.includes('\n\n')) {

@@ -241,11 +241,12 @@ async fn main() {
         server::Wayline::open(server::Database::File(&db), server::leptos_options(&site, addr), vec![]).await.unwrap();
     let router = wayline.router().into_make_service();
     let serving = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (_, token) = wayline.state.accounts.add_token("bench", server::auth::Role::Viewer).await.unwrap();
     let http = reqwest::Client::new();
     let (mut first_byte, mut whole) = (Vec::new(), Vec::new());
     for _ in 0..7 {
         let started = Instant::now();
-        let response = http.get(format!("http://{addr}/?days=7")).send().await.unwrap();
+        let response = http.get(format!("http://{addr}/?days=7")).bearer_auth(&token).send().await.unwrap();
         first_byte.push(started.elapsed());
         let body = response.text().await.unwrap();
         whole.push(started.elapsed());

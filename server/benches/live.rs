@@ -27,7 +27,6 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use server::sources::DEMO_WRITE_KEY;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -57,6 +56,8 @@ fn args() -> Args {
 struct ServerProcess {
     child: Child,
     addr: String,
+    write_key: String,
+    token: String,
 }
 
 impl Drop for ServerProcess {
@@ -75,7 +76,25 @@ impl ServerProcess {
     }
 }
 
+/// Runs a `wayline` command on the bench's database and returns the last line it printed
+/// (where commands print a new secret).
+fn last_line_of(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_wayline"))
+        .args(args)
+        .arg("--db")
+        .arg(dir.join("live.duckdb"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the wayline binary runs");
+    assert!(output.status.success(), "wayline {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_string()
+}
+
 async fn start_server(dir: &std::path::Path) -> ServerProcess {
+    // A write key to send with and an admin token to read and configure with, as an
+    // installation would have them (the public demo key works only with --demo).
+    let write_key = last_line_of(dir, &["source", "add", "bench"]);
+    let token = last_line_of(dir, &["token", "add", "bench", "--role", "admin"]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_wayline"))
@@ -88,7 +107,7 @@ async fn start_server(dir: &std::path::Path) -> ServerProcess {
         .stderr(Stdio::null())
         .spawn()
         .expect("the wayline binary runs");
-    let server = ServerProcess { child, addr };
+    let server = ServerProcess { child, addr, write_key, token };
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if client.get(format!("http://{}/healthz", server.addr)).send().await.is_ok() {
@@ -168,10 +187,10 @@ fn event(id: u64, customer: u64, name: &str) -> Value {
             "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true) })
 }
 
-async fn post(client: &reqwest::Client, addr: &str, batch: Vec<Value>) {
+async fn post(client: &reqwest::Client, addr: &str, write_key: &str, batch: Vec<Value>) {
     let response = client
         .post(format!("http://{addr}/v1/batch"))
-        .basic_auth(DEMO_WRITE_KEY, Some(""))
+        .basic_auth(write_key, Some(""))
         .json(&json!({ "batch": batch }))
         .send()
         .await
@@ -184,12 +203,15 @@ async fn post(client: &reqwest::Client, addr: &str, batch: Vec<Value>) {
 /// read and dropped. Reports when its first frame arrived.
 async fn sse_client(
     addr: String,
+    token: String,
     path: &'static str,
     measure: Option<(Extract, mpsc::UnboundedSender<f64>)>,
     connected: mpsc::UnboundedSender<()>,
 ) {
     let Ok(mut stream) = TcpStream::connect(&addr).await else { return };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    );
     if stream.write_all(request.as_bytes()).await.is_err() {
         return;
     }
@@ -252,6 +274,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn connect_many(
     addr: &str,
+    token: &str,
     path: &'static str,
     count: usize,
     probes: usize,
@@ -262,7 +285,7 @@ async fn connect_many(
     let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
         let measure = (i < probes).then(|| (extract, latencies.clone()));
-        tasks.push(tokio::spawn(sse_client(addr.to_string(), path, measure, connected_tx.clone())));
+        tasks.push(tokio::spawn(sse_client(addr.to_string(), token.to_string(), path, measure, connected_tx.clone())));
         if i % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -289,7 +312,10 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let addr = server.addr.clone();
-    let http = reqwest::Client::new();
+    let (write_key, token) = (server.write_key.clone(), server.token.clone());
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
     for rule in rules() {
         let id = rule["id"].as_str().unwrap().to_string();
         let response = http.put(format!("http://{addr}/api/v1/rules/{id}")).json(&rule).send().await.unwrap();
@@ -301,8 +327,8 @@ async fn main() {
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<f64>();
     let (alert_tx, mut alert_rx) = mpsc::unbounded_channel::<f64>();
     let listeners =
-        connect_many(&addr, "/api/v1/stream/events", clients, 20.min(clients), &event_tx, event_times).await;
-    let alert_listener = connect_many(&addr, "/api/v1/stream/alerts", 1, 1, &alert_tx, alert_times).await;
+        connect_many(&addr, &token, "/api/v1/stream/events", clients, 20.min(clients), &event_tx, event_times).await;
+    let alert_listener = connect_many(&addr, &token, "/api/v1/stream/alerts", 1, 1, &alert_tx, alert_times).await;
     let rss_with_clients = server.rss_kib();
     println!("connected     {clients} event-stream clients (server RSS {:.0} MiB)", rss_with_clients / 1024.0);
 
@@ -326,8 +352,8 @@ async fn main() {
                 batch.push(event(next_id, 1_000_000 + probes, "alert_probe"));
             }
         }
-        let (http, addr) = (http.clone(), addr.clone());
-        sends.push(tokio::spawn(async move { post(&http, &addr, batch).await }));
+        let (http, addr, write_key) = (http.clone(), addr.clone(), write_key.clone());
+        sends.push(tokio::spawn(async move { post(&http, &addr, &write_key, batch).await }));
     }
     for send in sends {
         send.await.unwrap();
@@ -372,7 +398,7 @@ async fn main() {
     let started = Instant::now();
     let senders: Vec<_> = (0..8)
         .map(|sender| {
-            let (http, addr) = (http.clone(), addr.clone());
+            let (http, addr, write_key) = (http.clone(), addr.clone(), write_key.clone());
             tokio::spawn(async move {
                 for chunk in 0..(burst_events / 8 / 500) {
                     let batch = (0..500)
@@ -381,7 +407,7 @@ async fn main() {
                             event(id as u64, (id % 50_000) as u64, NAMES[id % NAMES.len()])
                         })
                         .collect();
-                    post(&http, &addr, batch).await;
+                    post(&http, &addr, &write_key, batch).await;
                 }
             })
         })
@@ -410,7 +436,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = server.rss_kib();
     let (idle_tx, _idle_rx) = mpsc::unbounded_channel();
-    let idle = connect_many(&addr, "/api/v1/stream/events", memory_clients, 0, &idle_tx, event_times).await;
+    let idle = connect_many(&addr, &token, "/api/v1/stream/events", memory_clients, 0, &idle_tx, event_times).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = server.rss_kib();
     let per_client_kib = (rss_after - rss_before) / memory_clients as f64;

@@ -43,6 +43,8 @@ pub struct FileConfig {
     pub site_root: Option<PathBuf>,
     pub cors_origins: Option<Vec<String>>,
     pub session_gap_minutes: Option<i64>,
+    /// Mark the session cookie `Secure` (Wayline is served over HTTPS).
+    pub secure_cookies: Option<bool>,
     #[serde(default)]
     pub demo: DemoFileConfig,
 }
@@ -81,6 +83,8 @@ pub struct ServeSettings {
     pub cors_origins: Vec<String>,
     /// The longest gap between two events of one session.
     pub session_gap_minutes: i64,
+    /// Session cookies carry `Secure`.
+    pub secure_cookies: bool,
     pub demo: Option<DemoSettings>,
 }
 
@@ -102,6 +106,7 @@ pub struct Overrides {
     pub demo_rate: Option<f64>,
     pub demo_seed: Option<u64>,
     pub session_gap_minutes: Option<i64>,
+    pub secure_cookies: Option<bool>,
 }
 
 impl ServeSettings {
@@ -121,6 +126,7 @@ impl ServeSettings {
             site_root: overrides.site_root.or(file.site_root).unwrap_or_else(|| DEFAULT_SITE_ROOT.into()),
             cors_origins: overrides.cors_origins.or(file.cors_origins).unwrap_or_else(|| vec!["*".to_string()]),
             session_gap_minutes,
+            secure_cookies: overrides.secure_cookies.or(file.secure_cookies).unwrap_or(false),
             demo: demo_enabled.then(|| DemoSettings {
                 rate: overrides.demo_rate.or(file.demo.rate).unwrap_or(DEFAULT_DEMO_RATE),
                 seed: overrides.demo_seed.or(file.demo.seed),

@@ -42,6 +42,7 @@ pub struct Dashboard {
     pub ingestor: crate::ingest::Ingestor,
     pub sources: Arc<crate::sources::Sources>,
     pub saved_funnels: SavedFunnels,
+    pub accounts: Arc<crate::auth::Accounts>,
 }
 
 /// The same JSON read as the app's type.
@@ -397,5 +398,9 @@ impl DashboardBackend for Dashboard {
                 .map_err(|_| AppError::BadRequest("state must be open, acknowledged or resolved".into()))?;
             wire(&alerts.change(id, change).await.map_err(alert_error)?)
         })
+    }
+
+    fn setup_open(&self) -> bool {
+        !self.accounts.has_users()
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod analytics;
+pub mod auth;
 pub mod charts;
 pub mod clock;
 pub mod config;
@@ -32,6 +33,7 @@ use tokio::sync::watch;
 use crate::{
     alerts::{AlertError, Alerts},
     analytics::index::{EventIndex, IndexError},
+    auth::{Accounts, AuthError, SessionPolicy},
     clock::Clock,
     hub::Hub,
     ingest::Limits,
@@ -59,6 +61,8 @@ pub enum OpenError {
     Alert(#[from] AlertError),
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// How to open Wayline besides where its database is.
@@ -74,6 +78,12 @@ pub struct OpenOptions {
     pub webhook_retry: RetryPolicy,
     /// Where every part of the server reads the time of day ([`Clock::system`] in production).
     pub clock: Clock,
+    /// Accept the demo source's public write key (only while `--demo` is on).
+    pub demo_key: bool,
+    /// How long sign-ins last.
+    pub session_policy: SessionPolicy,
+    /// Session cookies carry `Secure` (Wayline is served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 /// Where the database lives: a file, or memory (tests).
@@ -92,7 +102,8 @@ pub struct Wayline {
 
 impl Wayline {
     /// Opens the store, loads the sources and wires store → hub → streams, with the default
-    /// session gap (30 minutes).
+    /// session gap (30 minutes) and the demo write key accepted (tests and tools; `wayline
+    /// serve` uses [`Wayline::open_with`] and accepts it only with `--demo`).
     pub async fn open(
         db: Database<'_>,
         leptos_options: LeptosOptions,
@@ -106,13 +117,26 @@ impl Wayline {
             rule_lateness: live::LATENESS,
             webhook_retry: RetryPolicy::default(),
             clock: Clock::system(),
+            demo_key: true,
+            session_policy: SessionPolicy::default(),
+            secure_cookies: false,
         };
         Self::open_with(db, defaults).await
     }
 
     /// As [`Wayline::open`], with every option.
     pub async fn open_with(db: Database<'_>, options: OpenOptions) -> Result<Self, OpenError> {
-        let OpenOptions { leptos_options, cors_origins, session_gap, rule_lateness, webhook_retry, clock } = options;
+        let OpenOptions {
+            leptos_options,
+            cors_origins,
+            session_gap,
+            rule_lateness,
+            webhook_retry,
+            clock,
+            demo_key,
+            session_policy,
+            secure_cookies,
+        } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
         let (live_feed, live_batches) = LiveFeed::new();
@@ -144,7 +168,8 @@ impl Wayline {
         let mut newest = store.recent_events(hub::RECENT_EVENTS).await?;
         newest.reverse();
         hub.seed(newest);
-        let sources = std::sync::Arc::new(Sources::load(store.clone()).await?);
+        let sources = std::sync::Arc::new(Sources::load(store.clone(), demo_key).await?);
+        let accounts = std::sync::Arc::new(Accounts::load(store.clone(), session_policy).await?);
         let journeys = std::sync::Arc::new(Journeys::load(store.clone()).await?);
         let rules = std::sync::Arc::new(Rules::load(store.clone()).await?);
         let alerts = Alerts::load(store.clone()).await?;
@@ -172,6 +197,8 @@ impl Wayline {
             session_gap_us: session_gap.num_microseconds().unwrap_or(analytics::stages::SESSION_GAP_US),
             cors_origins,
             leptos_options,
+            accounts,
+            secure_cookies,
         };
         let state = AppState::new(store, hub, sources, journeys, options, stopping);
         Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown) })

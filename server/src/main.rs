@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use server::{
+    auth::Role,
     config::{FileConfig, Overrides, ServeSettings, DEFAULT_DEMO_RATE},
     demo::{self, DemoConfig},
     import::ImportConfig,
@@ -38,6 +39,75 @@ enum Command {
     Source(SourceCommand),
     /// Send a file of Segment messages (NDJSON, optionally gzip) to a running Wayline.
     Import(ImportArgs),
+    /// Manage the people who sign in to the dashboard, and their roles.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens for scripts and BI tools (sent as `Authorization: Bearer …`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// The DuckDB file an offline command works on.
+#[derive(Debug, Args, Clone)]
+struct DbArg {
+    /// DuckDB file (default: data/wayline.duckdb). Stop the server first: DuckDB allows one process.
+    #[arg(long, env = "WAYLINE__DB")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; prints a generated password on the last line (shown only once).
+    Add {
+        email: String,
+        /// viewer (reads, personal data masked), analyst (also edits, sees personal data) or admin.
+        #[arg(long)]
+        role: Role,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List users and their roles.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Remove a user; their sessions end.
+    Remove {
+        email: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Give a user a new generated password, printed on the last line; their sessions end.
+    Password {
+        email: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints it on the last line (shown only once, stored hashed).
+    Add {
+        /// Who uses it, e.g. "metabase".
+        name: String,
+        /// viewer, analyst or admin.
+        #[arg(long)]
+        role: Role,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke a token by id: from now on it is refused.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +165,9 @@ struct ServeArgs {
     /// Origin browsers may send events from (repeat for several; default any).
     #[arg(long = "cors-origin", env = "WAYLINE__CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// Mark the session cookie `Secure`: set it when Wayline is served over HTTPS.
+    #[arg(long, env = "WAYLINE__SECURE_COOKIES")]
+    secure_cookies: bool,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +203,8 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(cli.config, args).await,
         Some(Command::Source(command)) => source(cli.config, command).await,
         Some(Command::Import(args)) => import(args).await,
+        Some(Command::User(command)) => user(cli.config, command).await,
+        Some(Command::Token(command)) => token(cli.config, command).await,
         None => serve(cli.config, cli.serve).await,
     }
 }
@@ -166,6 +241,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         demo_rate: args.demo_rate,
         demo_seed: args.demo_seed,
         session_gap_minutes: args.session_gap_minutes,
+        secure_cookies: args.secure_cookies.then_some(true),
     };
     let settings = ServeSettings::resolve(file, overrides)?;
     if !settings.site_root.join("pkg").exists() {
@@ -182,6 +258,10 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         rule_lateness: server::live::LATENESS,
         webhook_retry: server::webhooks::RetryPolicy::default(),
         clock: server::clock::Clock::system(),
+        // The public demo key works only while the demo runs.
+        demo_key: settings.demo.is_some(),
+        session_policy: server::auth::SessionPolicy::default(),
+        secure_cookies: settings.secure_cookies,
     };
     let wayline = Wayline::open_with(Database::File(&settings.db), options)
         .await
@@ -210,7 +290,8 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
     // `into_make_service` hands each connection a clone of the finished router (one shared
     // pointer); serving the `Router` itself rebuilds its route tables for every connection,
     // about 60 KB each, which many open event streams multiply.
-    let router = wayline.router().into_make_service();
+    // Connection info gives the sign-in throttle the client's address.
+    let router = wayline.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, router).with_graceful_shutdown({
         let stopping = async {
             shutdown_signal().await;
@@ -232,21 +313,25 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Result<()> {
+/// Opens the database for a command that works on it while the server is stopped.
+async fn open_offline(config: Option<PathBuf>, db: Option<PathBuf>) -> anyhow::Result<Wayline> {
     let file = FileConfig::load(config.as_deref())?;
+    let settings = ServeSettings::resolve(file, Overrides { db, ..Default::default() })?;
+    Wayline::open(Database::File(&settings.db), leptos_options(&settings.site_root, settings.addr), vec![])
+        .await
+        .with_context(|| {
+            format!(
+                "opening {} (if `wayline serve` is running on it, stop it first: DuckDB lets one process open the file)",
+                settings.db.display()
+            )
+        })
+}
+
+async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Result<()> {
     let db = match &command {
         SourceCommand::Add { db, .. } | SourceCommand::List { db } => db.clone(),
     };
-    let settings = ServeSettings::resolve(file, Overrides { db, ..Default::default() })?;
-    let wayline =
-        Wayline::open(Database::File(&settings.db), leptos_options(&settings.site_root, settings.addr), vec![])
-            .await
-            .with_context(|| {
-            format!(
-            "opening {} (if `wayline serve` is running on it, stop it first: DuckDB lets one process open the file)",
-            settings.db.display()
-        )
-        })?;
+    let wayline = open_offline(config, db).await?;
     match command {
         SourceCommand::Add { name, .. } => {
             let (record, key) = wayline.state.sources.create(&name).await?;
@@ -263,6 +348,85 @@ async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Resu
     }
     wayline.close().await;
     Ok(())
+}
+
+async fn user(config: Option<PathBuf>, command: UserCommand) -> anyhow::Result<()> {
+    let db = match &command {
+        UserCommand::Add { db, .. }
+        | UserCommand::List { db }
+        | UserCommand::Remove { db, .. }
+        | UserCommand::Password { db, .. } => db.db.clone(),
+    };
+    let wayline = open_offline(config, db).await?;
+    let accounts = &wayline.state.accounts;
+    let outcome = async {
+        match command {
+            UserCommand::Add { email, role, .. } => {
+                let (user, password) = accounts.add_user(&email, role).await?;
+                println!("created {} ({}); sign in at /login. it is shown only now. password:", user.email, user.role);
+                println!("{password}");
+            }
+            UserCommand::List { .. } => {
+                for user in accounts.users() {
+                    println!("{}\t{}\tcreated {}", user.email, user.role, user.created_at.to_rfc3339());
+                }
+            }
+            UserCommand::Remove { email, .. } => {
+                accounts.remove_user(&email).await?;
+                println!("removed {email}; their sessions have ended");
+            }
+            UserCommand::Password { email, .. } => {
+                let password = accounts.reset_password(&email).await?;
+                println!("new password for {email} (their sessions have ended). it is shown only now. password:");
+                println!("{password}");
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    wayline.close().await;
+    outcome
+}
+
+async fn token(config: Option<PathBuf>, command: TokenCommand) -> anyhow::Result<()> {
+    let db = match &command {
+        TokenCommand::Add { db, .. } | TokenCommand::List { db } | TokenCommand::Revoke { db, .. } => db.db.clone(),
+    };
+    let wayline = open_offline(config, db).await?;
+    let accounts = &wayline.state.accounts;
+    let outcome = async {
+        match command {
+            TokenCommand::Add { name, role, .. } => {
+                let (token, secret) = accounts.add_token(&name, role).await?;
+                println!("created token {} \"{}\" ({})", token.id, token.name, token.role);
+                println!(
+                    "send it as `Authorization: Bearer …`. it is shown only now; Wayline keeps only its hash. token:"
+                );
+                println!("{secret}");
+            }
+            TokenCommand::List { .. } => {
+                for token in accounts.tokens() {
+                    let state =
+                        token.revoked_at.map_or("active".to_string(), |at| format!("revoked {}", at.to_rfc3339()));
+                    println!(
+                        "{}\t{}\t{}\tcreated {}\t{state}",
+                        token.id,
+                        token.name,
+                        token.role,
+                        token.created_at.to_rfc3339()
+                    );
+                }
+            }
+            TokenCommand::Revoke { id, .. } => {
+                let token = accounts.revoke_token(&id).await?;
+                println!("revoked {} \"{}\"", token.id, token.name);
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    wayline.close().await;
+    outcome
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {

@@ -31,8 +31,10 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Loads every source and makes sure the demo source exists.
-    pub async fn load(store: Store) -> Result<Self, StoreError> {
+    /// Loads every source and makes sure the demo source exists. Its public key is accepted
+    /// only when `accept_demo_key` (the server runs with `--demo`): on every other install
+    /// it is a key anyone could read in the README.
+    pub async fn load(store: Store, accept_demo_key: bool) -> Result<Self, StoreError> {
         let mut records = store.sources().await?;
         if !records.iter().any(|r| r.id == DEMO_SOURCE_ID) {
             let demo = SourceRecord {
@@ -44,7 +46,11 @@ impl Sources {
             store.insert_source(demo.clone()).await?;
             records.push(demo);
         }
-        let by_hash = records.into_iter().map(|r| (r.key_hash, r.id)).collect();
+        let by_hash = records
+            .into_iter()
+            .filter(|r| accept_demo_key || r.id != DEMO_SOURCE_ID)
+            .map(|r| (r.key_hash, r.id))
+            .collect();
         Ok(Sources { store, by_hash: RwLock::new(by_hash) })
     }
 
@@ -93,16 +99,21 @@ mod tests {
     #[tokio::test]
     async fn created_keys_authenticate_and_survive_a_reload_while_others_do_not() {
         let store = Store::open_in_memory(WriterConfig::default(), Box::new(|_| {})).unwrap();
-        let sources = Sources::load(store.clone()).await.unwrap();
+        let sources = Sources::load(store.clone(), true).await.unwrap();
         assert_eq!(sources.authenticate(DEMO_WRITE_KEY).as_deref(), Some(DEMO_SOURCE_ID));
         let (record, key) = sources.create("Web shop").await.unwrap();
         assert_eq!(sources.authenticate(&key), Some(record.id.clone()));
         assert_eq!(sources.authenticate("wl_wrong"), None);
 
-        let reloaded = Sources::load(store.clone()).await.unwrap();
+        let reloaded = Sources::load(store.clone(), true).await.unwrap();
         assert_eq!(reloaded.authenticate(&key), Some(record.id));
         let stored = store.sources().await.unwrap();
         assert_eq!(stored.len(), 2, "the demo source is created once");
         assert!(stored.iter().all(|s| s.key_hash.len() == 64 && !s.key_hash.contains("wl_")));
+
+        // Without --demo the public key is refused; real keys still work.
+        let without_demo = Sources::load(store, false).await.unwrap();
+        assert_eq!(without_demo.authenticate(DEMO_WRITE_KEY), None);
+        assert!(without_demo.authenticate(&key).is_some());
     }
 }

@@ -11,8 +11,10 @@ use app::backend::SharedBackend;
 use crate::{
     alerts::Alerts,
     analytics::{index::EventIndex, Analytics},
+    auth::Accounts,
     clock::Clock,
     dashboard::Dashboard,
+    http::guard::AccessRules,
     hub::Hub,
     ingest::{Ingestor, Limits},
     journeys::Journeys,
@@ -45,6 +47,12 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Origins allowed to send events from browsers (`*` for any).
     pub cors_origins: Vec<String>,
+    /// Users, API tokens and sessions: who is asking.
+    pub accounts: Arc<Accounts>,
+    /// What each request needs at the door.
+    pub access: Arc<AccessRules>,
+    /// Session cookies carry `Secure` (set when Wayline is served over HTTPS).
+    pub secure_cookies: bool,
     /// Flips to `true` when the server shuts down, ending long-lived streams.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -62,6 +70,8 @@ pub struct StateOptions {
     pub session_gap_us: i64,
     pub cors_origins: Vec<String>,
     pub leptos_options: LeptosOptions,
+    pub accounts: Arc<Accounts>,
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -86,6 +96,7 @@ impl AppState {
                 ingestor,
                 sources: sources.clone(),
                 saved_funnels: crate::saved_funnels::SavedFunnels::new(store.clone()),
+                accounts: options.accounts.clone(),
             }),
             occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone(), store.clock().clone()),
             clock: store.clock().clone(),
@@ -99,8 +110,11 @@ impl AppState {
             rules: options.rules,
             alerts: options.alerts,
             webhooks: options.webhooks,
+            access: Arc::new(AccessRules::new(std::path::Path::new(options.leptos_options.site_root.as_ref()))),
             leptos_options: options.leptos_options,
             cors_origins: options.cors_origins,
+            accounts: options.accounts,
+            secure_cookies: options.secure_cookies,
             shutdown,
         }
     }

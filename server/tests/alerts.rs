@@ -9,6 +9,8 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use server::{leptos_options, sources::DEMO_WRITE_KEY, Database, OpenOptions, Wayline};
 
+mod common;
+
 struct Server {
     base: String,
     client: reqwest::Client,
@@ -30,11 +32,15 @@ async fn start_with(db: Database<'_>, webhook_retry: server::webhooks::RetryPoli
         rule_lateness: Duration::ZERO,
         webhook_retry,
         clock: server::clock::Clock::system(),
+        demo_key: true,
+        session_policy: Default::default(),
+        secure_cookies: false,
     };
     let wayline = Wayline::open_with(db, options).await.unwrap();
     let router = wayline.router();
     let task = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Server { base: format!("http://{addr}"), client: reqwest::Client::new(), wayline, task }
+    let client = common::admin_client(&wayline).await;
+    Server { base: format!("http://{addr}"), client, wayline, task }
 }
 
 impl Server {

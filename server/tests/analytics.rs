@@ -7,6 +7,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 use server::{leptos_options, sources::DEMO_WRITE_KEY, Database, OpenOptions, Wayline};
 
+mod common;
+
 async fn start() -> (String, reqwest::Client) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -14,7 +16,7 @@ async fn start() -> (String, reqwest::Client) {
         Wayline::open(Database::InMemory, leptos_options(Path::new("target/site"), addr), vec![]).await.unwrap();
     let router = wayline.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (format!("http://{addr}"), reqwest::Client::new())
+    (format!("http://{addr}"), common::admin_client(&wayline).await)
 }
 
 /// GETs `url` and parses the JSON answer.
@@ -326,11 +328,14 @@ async fn a_configured_session_gap_decides_where_sessions_and_paths_end() {
         rule_lateness: server::live::LATENESS,
         webhook_retry: server::webhooks::RetryPolicy::default(),
         clock: server::clock::Clock::system(),
+        demo_key: true,
+        session_policy: Default::default(),
+        secure_cookies: false,
     };
     let wayline = Wayline::open_with(Database::InMemory, options).await.unwrap();
     let router = wayline.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let (base, client) = (format!("http://{addr}"), reqwest::Client::new());
+    let (base, client) = (format!("http://{addr}"), common::admin_client(&wayline).await);
     // 45 minutes between the view and the cart: one session with a 60-minute gap (two with
     // the default 30).
     post_batch(
@@ -578,7 +583,7 @@ async fn start_on(db: &Path) -> (String, reqwest::Client, Wayline, tokio::task::
         Wayline::open(Database::File(db), leptos_options(Path::new("target/site"), addr), vec![]).await.unwrap();
     let router = wayline.router();
     let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (format!("http://{addr}"), reqwest::Client::new(), wayline, server)
+    (format!("http://{addr}"), common::admin_client(&wayline).await, wayline, server)
 }
 
 #[tokio::test]

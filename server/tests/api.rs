@@ -5,6 +5,8 @@ use std::{io::Write, net::SocketAddr, path::Path, time::Duration};
 use serde_json::{json, Value};
 use server::{leptos_options, sources::DEMO_WRITE_KEY, store::value_of, Database, Wayline};
 
+mod common;
+
 struct TestServer {
     addr: SocketAddr,
     client: reqwest::Client,
@@ -19,7 +21,8 @@ impl TestServer {
         let wayline = Wayline::open(Database::InMemory, options, vec!["*".into()]).await.unwrap();
         let router = wayline.router();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        TestServer { addr, client: reqwest::Client::new(), wayline }
+        let client = common::admin_client(&wayline).await;
+        TestServer { addr, client, wayline }
     }
 
     fn url(&self, path: &str) -> String {

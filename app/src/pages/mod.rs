@@ -10,3 +10,4 @@ pub mod not_found;
 pub mod paths;
 pub mod rules;
 pub mod settings;
+pub mod sign_in;

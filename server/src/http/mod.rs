@@ -1,14 +1,16 @@
-//! The HTTP surface: one router holding every route, so that one auth layer can later sit
-//! in front of all of them.
+//! The HTTP surface: one router holding every route, behind one door (`guard`) that knows who
+//! is asking and what each route asks of them.
 
 mod alerts;
 mod analytics;
 mod dead_letters;
 pub mod error;
+pub mod guard;
 mod ingest;
 mod journeys;
 mod live;
 mod rules;
+mod sign_in;
 mod stream;
 mod webhooks;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 use axum::{
     extract::DefaultBodyLimit,
     http::{header, HeaderValue, Method, StatusCode},
+    middleware,
     routing::{get, post},
     Router,
 };
@@ -29,6 +32,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+use self::guard::{Access, Guarded, RouteAccess};
 use crate::state::AppState;
 
 /// Hard cap on a request body after decompression; the ingestor enforces the finer
@@ -36,9 +40,12 @@ use crate::state::AppState;
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Ingestion requests that take longer than this are cut off (the sender retries).
 const INGEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The sign-in and setup forms are small.
+const FORM_BYTES: usize = 16 * 1024;
 
-/// Every route of Wayline.
+/// Every route of Wayline, behind the [`guard`] door.
 pub fn router(state: AppState) -> Router {
+    let (api, _) = api_routes();
     let ingestion = Router::new()
         .route("/v1/batch", post(ingest::batch))
         .route("/v1/import", post(ingest::batch))
@@ -52,29 +59,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projects/{write_key}/settings", get(ingest::browser_settings))
         .layer(CorsLayer::new().allow_origin(AllowOrigin::any()).allow_methods([Method::GET]));
 
-    let api = Router::new()
-        .route("/api/v1/stream/events", get(stream::events))
-        .route("/api/v1/stream/stages", get(stream::stages))
-        .route("/api/v1/funnel", get(analytics::funnel))
-        .route("/api/v1/funnel/dropped", get(analytics::funnel_dropped))
-        .route("/api/v1/dropoffs", get(analytics::dropoffs))
-        .route("/api/v1/paths", get(analytics::paths))
-        .route("/api/v1/stages/active", get(analytics::active_stages))
-        .route("/api/v1/customers/{id}/timeline", get(analytics::customer_timeline))
-        .route("/api/v1/journeys", get(journeys::list))
-        .route("/api/v1/journeys/{name}", get(journeys::export).put(journeys::import))
-        .route("/api/v1/rules", get(rules::list))
-        .route("/api/v1/rules/{id}", get(rules::get).put(rules::put).delete(rules::delete))
-        .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/alerts/{id}", get(alerts::get).patch(alerts::change))
-        .route("/api/v1/stream/alerts", get(alerts::stream))
-        .route("/api/v1/live/status", get(live::status))
-        .route("/api/v1/webhooks", get(webhooks::list))
-        .route("/api/v1/webhooks/{id}", axum::routing::put(webhooks::put).delete(webhooks::delete))
-        .route("/api/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/api/v1/dead-letters", get(dead_letters::list))
-        .route("/api/v1/dead-letters/{id}/replay", post(dead_letters::replay))
-        .route("/healthz", get(|| async { "ok" }));
+    let open = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/login", post(sign_in::sign_in))
+        .route("/logout", post(sign_in::sign_out))
+        .route("/setup", post(sign_in::set_up))
+        .layer(DefaultBodyLimit::max(FORM_BYTES));
 
     let routes = generate_route_list(app::App);
     let backend = state.backend.clone();
@@ -88,11 +78,71 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingestion)
         .merge(browser_settings)
+        .merge(open)
         .merge(api)
         .merge(dashboard)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The JSON API and its event streams, each route with the least role it needs.
+fn api_routes() -> (Router<AppState>, Vec<RouteAccess>) {
+    use crate::auth::Role::{Admin, Analyst, Viewer};
+    Guarded::new()
+        .get("/api/v1/stream/events", Viewer, stream::events)
+        .get("/api/v1/stream/stages", Viewer, stream::stages)
+        .get("/api/v1/funnel", Viewer, analytics::funnel)
+        .get("/api/v1/funnel/dropped", Viewer, analytics::funnel_dropped)
+        .get("/api/v1/dropoffs", Viewer, analytics::dropoffs)
+        .get("/api/v1/paths", Viewer, analytics::paths)
+        .get("/api/v1/stages/active", Viewer, analytics::active_stages)
+        .get("/api/v1/customers/{id}/timeline", Viewer, analytics::customer_timeline)
+        .get("/api/v1/journeys", Viewer, journeys::list)
+        .get("/api/v1/journeys/{name}", Viewer, journeys::export)
+        .put("/api/v1/journeys/{name}", Analyst, journeys::import)
+        .get("/api/v1/rules", Viewer, rules::list)
+        .get("/api/v1/rules/{id}", Viewer, rules::get)
+        .put("/api/v1/rules/{id}", Analyst, rules::put)
+        .delete("/api/v1/rules/{id}", Analyst, rules::delete)
+        .get("/api/v1/alerts", Viewer, alerts::list)
+        .get("/api/v1/alerts/{id}", Viewer, alerts::get)
+        .patch("/api/v1/alerts/{id}", Analyst, alerts::change)
+        .get("/api/v1/stream/alerts", Viewer, alerts::stream)
+        .get("/api/v1/live/status", Viewer, live::status)
+        .get("/api/v1/webhooks", Analyst, webhooks::list)
+        .put("/api/v1/webhooks/{id}", Analyst, webhooks::put)
+        .delete("/api/v1/webhooks/{id}", Analyst, webhooks::delete)
+        .get("/api/v1/webhooks/{id}/deliveries", Analyst, webhooks::deliveries)
+        .get("/api/v1/dead-letters", Admin, dead_letters::list)
+        .post("/api/v1/dead-letters/{id}/replay", Admin, dead_letters::replay)
+        .finish()
+}
+
+/// Every route and what it asks, for the test that tries each one: the JSON API as declared,
+/// the server functions and pages as the door sees them, and the open routes.
+pub fn route_table(state: &AppState) -> Vec<RouteAccess> {
+    let (_, mut table) = api_routes();
+    for (path, role) in state.access.server_functions() {
+        table.push(RouteAccess { method: Method::POST, path: path.to_string(), access: Access::AtLeast(role) });
+    }
+    for page in generate_route_list(app::App) {
+        let path = page.path().to_string();
+        table.push(RouteAccess { method: Method::GET, access: state.access.required(&path), path });
+    }
+    for (method, path) in [
+        (Method::POST, "/v1/track"),
+        (Method::POST, "/v1/batch"),
+        (Method::GET, "/v1/projects/{write_key}/settings"),
+        (Method::GET, "/healthz"),
+        (Method::POST, "/login"),
+        (Method::POST, "/logout"),
+        (Method::POST, "/setup"),
+    ] {
+        table.push(RouteAccess { method, path: path.to_string(), access: Access::Open });
+    }
+    table
 }
 
 /// CORS for `/v1/*`: browsers may send events from the configured origins (`*` for any),

@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "rules and alerts", sql: sql::MIGRATION_4 },
     Migration { version: 5, name: "webhooks", sql: sql::MIGRATION_5 },
     Migration { version: 6, name: "saved funnels", sql: sql::MIGRATION_6 },
+    Migration { version: 7, name: "accounts: users, API tokens, sessions", sql: sql::MIGRATION_7 },
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction,

@@ -16,6 +16,7 @@ pub const MIGRATION_3: &str = query!("migrations/0003_journeys.sql");
 pub const MIGRATION_4: &str = query!("migrations/0004_rules_alerts.sql");
 pub const MIGRATION_5: &str = query!("migrations/0005_webhooks.sql");
 pub const MIGRATION_6: &str = query!("migrations/0006_saved_funnels.sql");
+pub const MIGRATION_7: &str = query!("migrations/0007_accounts.sql");
 
 pub const EVENTS_MAX_SEQ: &str = query!("events/max_seq.sql");
 pub const EVENTS_SELECT_RECENT: &str = query!("events/select_recent.sql");
@@ -72,6 +73,9 @@ pub const READ_QUERIES: &[&str] = &[
     WEBHOOKS_SELECT_ALL,
     WEBHOOKS_SELECT_DELIVERIES,
     SAVED_FUNNELS_SELECT_ALL,
+    USERS_SELECT_ALL,
+    TOKENS_SELECT_ALL,
+    SESSIONS_SELECT_ALL,
 ];
 
 /// Every query that writes, prepared by the same test.
@@ -90,6 +94,15 @@ pub const WRITE_QUERIES: &[&str] = &[
     WEBHOOKS_PENDING_RETRIES,
     SAVED_FUNNELS_UPSERT,
     SAVED_FUNNELS_DELETE,
+    USER_INSERT,
+    USER_SET_PASSWORD,
+    USER_DELETE,
+    TOKEN_INSERT,
+    TOKEN_REVOKE,
+    SESSION_INSERT,
+    SESSION_DELETE,
+    SESSIONS_DELETE_FOR_USER,
+    SESSIONS_DELETE_OLDER,
 ];
 
 pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
@@ -126,6 +139,19 @@ pub const WEBHOOKS_SELECT_DELIVERIES: &str = query!("webhooks/select_deliveries.
 pub const SAVED_FUNNELS_SELECT_ALL: &str = query!("saved_funnels/select_all.sql");
 pub const SAVED_FUNNELS_UPSERT: &str = query!("saved_funnels/upsert.sql");
 pub const SAVED_FUNNELS_DELETE: &str = query!("saved_funnels/delete.sql");
+
+pub const USERS_SELECT_ALL: &str = query!("accounts/users_select_all.sql");
+pub const USER_INSERT: &str = query!("accounts/user_insert.sql");
+pub const USER_SET_PASSWORD: &str = query!("accounts/user_set_password.sql");
+pub const USER_DELETE: &str = query!("accounts/user_delete.sql");
+pub const TOKENS_SELECT_ALL: &str = query!("accounts/tokens_select_all.sql");
+pub const TOKEN_INSERT: &str = query!("accounts/token_insert.sql");
+pub const TOKEN_REVOKE: &str = query!("accounts/token_revoke.sql");
+pub const SESSIONS_SELECT_ALL: &str = query!("accounts/sessions_select_all.sql");
+pub const SESSION_INSERT: &str = query!("accounts/session_insert.sql");
+pub const SESSION_DELETE: &str = query!("accounts/session_delete.sql");
+pub const SESSIONS_DELETE_FOR_USER: &str = query!("accounts/sessions_delete_for_user.sql");
+pub const SESSIONS_DELETE_OLDER: &str = query!("accounts/sessions_delete_older.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
 pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");

@@ -1,0 +1,1 @@
+SELECT token_hash, email, created_at FROM login_sessions;

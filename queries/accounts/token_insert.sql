@@ -1,0 +1,1 @@
+INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?);

@@ -1,0 +1,1 @@
+SELECT id, name, role, token_hash, created_at, revoked_at FROM api_tokens ORDER BY created_at, id;

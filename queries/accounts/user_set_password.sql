@@ -1,0 +1,1 @@
+UPDATE users SET password_hash = ?, updated_at = ? WHERE email = ?;

@@ -1,0 +1,1 @@
+SELECT email, role, password_hash, created_at FROM users ORDER BY email;
