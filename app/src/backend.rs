@@ -58,6 +58,12 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn sources(&self) -> BackendFuture<Vec<SourceView>>;
     /// Registers a source and returns it with its new write key (shown only now).
     fn create_source(&self, name: String) -> BackendFuture<SourceView>;
+    /// The users, the API tokens and the personal-data keys.
+    fn access(&self) -> BackendFuture<crate::types::AccessView>;
+    /// Revokes an API token.
+    fn revoke_token(&self, id: String) -> BackendFuture<()>;
+    /// Revokes a source's write key.
+    fn revoke_source(&self, id: String) -> BackendFuture<()>;
     /// Every journey.
     fn journeys(&self) -> BackendFuture<Vec<JourneyView>>;
     /// Creates or replaces a journey; an invalid one is refused with what to change.
@@ -68,8 +74,14 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
     /// Acknowledges, assigns, resolves or notes an alert.
     fn change_alert(&self, id: i64, update: AlertUpdate) -> BackendFuture<AlertView>;
+    /// Erases a customer across their identities; answers what was removed, in words.
+    fn erase_customer(&self, id: String) -> BackendFuture<String>;
+    /// The newest `limit` audit entries, newest first.
+    fn audit_log(&self, limit: usize) -> BackendFuture<Vec<crate::types::AuditEntry>>;
     /// True while nobody can sign in yet, so the first admin may be created at `/setup`.
     fn setup_open(&self) -> bool;
+    /// The traits and properties that hold personal data, masked for viewers.
+    fn pii_keys(&self) -> crate::privacy::PiiKeys;
 }
 
 /// The backend as it is put into Leptos context.
@@ -79,6 +91,13 @@ pub type SharedBackend = Arc<dyn DashboardBackend>;
 pub fn use_backend() -> Result<SharedBackend, AppError> {
     leptos::prelude::use_context::<SharedBackend>()
         .ok_or_else(|| AppError::Store("the dashboard backend was not provided to the app".into()))
+}
+
+/// `answer` as the one asking may read it: masked unless their role sees personal data (and
+/// masked when nobody is known to be asking).
+pub fn for_caller<T: crate::privacy::Masked>(answer: T, backend: &SharedBackend) -> T {
+    let role = principal().map_or(crate::auth::Role::Viewer, |who| who.role);
+    crate::privacy::for_role(answer, role, &backend.pii_keys())
 }
 
 /// Who is asking, as the server's guard recorded it on the request being answered.

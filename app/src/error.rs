@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 /// What can go wrong when a page asks the backend for data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
-    /// The event store could not answer; the message says what to check.
-    #[error("the event store could not answer: {0}")]
+    /// The server failed inside (DuckDB, a chart); the message says to retry, and the details
+    /// stay in the server's log, never in the browser.
+    #[error("{0}")]
     Store(String),
     /// The request itself was wrong; the message names the field and the fix.
     #[error("{0}")]

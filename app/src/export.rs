@@ -1,6 +1,16 @@
-//! Chart downloads drawn in the browser: a chart's SVG painted on a canvas and saved as PNG
-//! (for slides and documents that do not take SVG). The SVG itself and CSV are plain `data:`
-//! links and need no code.
+//! Downloads: CSV cells made safe for spreadsheets, and a chart's SVG painted on a canvas and
+//! saved as PNG (for slides and documents that do not take SVG). The SVG itself and CSV are
+//! plain `data:` links.
+
+/// One CSV text cell: quoted, with inner quotes doubled, and with a leading `'` when the text
+/// starts like a spreadsheet formula (`=`, `+`, `-`, `@`, tab, carriage return). Event names and
+/// property values come from whoever sends events, so an export opened in Excel or Sheets must
+/// never run `=cmd|...` or `=HYPERLINK(...)` (OWASP's advice on CSV injection).
+pub fn csv_cell(text: &str) -> String {
+    let formula_like = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let prefix = if formula_like { "'" } else { "" };
+    format!("\"{prefix}{}\"", text.replace('"', "\"\""))
+}
 
 /// Saves `svg` as a PNG file named `file_name`, drawn at twice its size so it stays sharp on
 /// high-density screens. Does nothing on the server; failures go to the browser console, as
@@ -42,5 +52,22 @@ mod browser {
         link.set_download(file_name);
         link.click();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_neutralised() {
+        assert_eq!(csv_cell("view"), "\"view\"");
+        assert_eq!(csv_cell("buy \"now\""), "\"buy \"\"now\"\"\"");
+        assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "\"'=cmd|' /C calc'!A0\"");
+        for risky in ["+1", "-1+2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_cell(risky).starts_with("\"'"), "{risky:?} must be neutralised");
+        }
+        // A formula character later in the text is harmless.
+        assert_eq!(csv_cell("a=b"), "\"a=b\"");
     }
 }

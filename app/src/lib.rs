@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod format;
 pub mod pages;
+pub mod privacy;
 pub mod server_fns;
 pub mod time;
 pub mod types;
@@ -62,6 +63,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     time::provide_hydration_flag();
+    provide_me();
     let hydrated = use_context::<time::Hydrated>().map(|h| h.0);
 
     view! {
@@ -109,27 +111,59 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// Who is signed in: known to the server from the request, and handed to the browser with
+/// the page (a shared value, serialised into the HTML), so both render the same buttons
+/// without waiting for a call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Me(pub Option<auth::Principal>);
+
+impl Me {
+    /// True when someone with at least `role` is signed in.
+    pub fn may(&self, role: auth::Role) -> bool {
+        self.0.as_ref().is_some_and(|who| who.role.includes(role))
+    }
+}
+
+/// Reads who is asking (on the server) or what the server said (in the browser).
+fn provide_me() {
+    #[cfg(feature = "ssr")]
+    let asking = backend::principal;
+    #[cfg(not(feature = "ssr"))]
+    let asking = || None::<auth::Principal>;
+    provide_context(Me(SharedValue::new(asking).into_inner()));
+}
+
+/// Renders `children` only for someone whose role includes `at_least`: an edit button is not
+/// shown to a role the server would refuse (the server refuses it all the same).
+#[component]
+pub fn WithRole(
+    at_least: auth::Role,
+    children: ChildrenFn,
+    /// What the others see instead (nothing by default).
+    #[prop(optional, into)]
+    otherwise: ViewFn,
+) -> impl IntoView {
+    if use_context::<Me>().is_some_and(|me| me.may(at_least)) {
+        children().into_any()
+    } else {
+        otherwise.run()
+    }
+}
+
 /// Who is signed in, with their role and a way out; nothing on the sign-in pages.
 #[component]
 fn SignedIn() -> impl IntoView {
-    let me = Resource::new(|| (), |_| server_fns::current_user());
-    view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                me.get().and_then(Result::ok).flatten().map(|who| {
-                    view! {
-                        <div class="signed-in">
-                            <span class="who" data-testid="signed-in-as">{who.name}</span>
-                            <span class="role-badge" data-testid="signed-in-role">{who.role.as_str()}</span>
-                            <form method="post" action="/logout">
-                                <button class="link-button" type="submit">"Sign out"</button>
-                            </form>
-                        </div>
-                    }
-                })
-            }}
-        </Suspense>
-    }
+    use_context::<Me>().and_then(|Me(who)| who).map(|who| {
+        view! {
+            <div class="signed-in">
+                <span class="who" data-testid="signed-in-as">{who.name}</span>
+                <span class="role-badge" data-testid="signed-in-role">{who.role.as_str()}</span>
+                <form method="post" action="/logout">
+                    <button class="link-button" type="submit">"Sign out"</button>
+                </form>
+            </div>
+        }
+    })
 }
 
 /// The browser entry point: hydrates the server-rendered page.

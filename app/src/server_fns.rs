@@ -19,7 +19,8 @@ pub const MAX_RECENT_EVENTS: u32 = 500;
 #[server]
 pub async fn recent_events(limit: u32) -> Result<Vec<LiveEvent>, AppError> {
     let backend = crate::backend::use_backend()?;
-    backend.recent_events(limit.min(MAX_RECENT_EVENTS) as usize).await
+    let events = backend.recent_events(limit.min(MAX_RECENT_EVENTS) as usize).await?;
+    Ok(crate::backend::for_caller(events, &backend))
 }
 
 /// The journey map: stages, transitions over the last `days` (1 to 90), active sessions now;
@@ -58,13 +59,21 @@ pub async fn change_alert(id: i64, update: AlertUpdate) -> Result<AlertView, App
 /// A customer's timeline and alerts.
 #[server]
 pub async fn load_customer(id: String) -> Result<CustomerView, AppError> {
-    crate::backend::use_backend()?.customer(id).await
+    let backend = crate::backend::use_backend()?;
+    let customer = backend.customer(id).await?;
+    Ok(crate::backend::for_caller(customer, &backend))
 }
 
 /// A funnel's figures and charts.
 #[server]
 pub async fn load_funnel(params: FunnelParams) -> Result<FunnelView, AppError> {
-    crate::backend::use_backend()?.funnel(params).await
+    let backend = crate::backend::use_backend()?;
+    let breakdown = params.breakdown.trim().to_string();
+    let mut view = backend.funnel(params).await?;
+    if !crate::backend::principal().is_some_and(|who| crate::privacy::sees_personal_data(who.role)) {
+        crate::privacy::mask_breakdown(&mut view, &breakdown, &backend.pii_keys());
+    }
+    Ok(view)
 }
 
 /// Every saved funnel, by name.
@@ -119,7 +128,9 @@ pub async fn delete_rule(id: String) -> Result<(), AppError> {
 /// The data health report.
 #[server]
 pub async fn load_health() -> Result<HealthView, AppError> {
-    crate::backend::use_backend()?.health().await
+    let backend = crate::backend::use_backend()?;
+    let health = backend.health().await?;
+    Ok(crate::backend::for_caller(health, &backend))
 }
 
 /// Replays a dead letter.
@@ -140,6 +151,24 @@ pub async fn create_source(name: String) -> Result<SourceView, AppError> {
     crate::backend::use_backend()?.create_source(name).await
 }
 
+/// Users, API tokens and what is masked for viewers.
+#[server]
+pub async fn load_access() -> Result<crate::types::AccessView, AppError> {
+    crate::backend::use_backend()?.access().await
+}
+
+/// Revokes an API token: refused from now on.
+#[server]
+pub async fn revoke_token(id: String) -> Result<(), AppError> {
+    crate::backend::use_backend()?.revoke_token(id).await
+}
+
+/// Revokes a source's write key: refused from now on (its events stay).
+#[server]
+pub async fn revoke_source(id: String) -> Result<(), AppError> {
+    crate::backend::use_backend()?.revoke_source(id).await
+}
+
 /// Every journey.
 #[server]
 pub async fn list_journeys() -> Result<Vec<JourneyView>, AppError> {
@@ -155,7 +184,27 @@ pub async fn save_journey(journey: JourneyView) -> Result<(), AppError> {
 /// Customers by id or trait.
 #[server]
 pub async fn search_customers(text: String) -> Result<Vec<CustomerMatch>, AppError> {
-    crate::backend::use_backend()?.search_customers(text).await
+    let backend = crate::backend::use_backend()?;
+    let wanted = text.trim().to_lowercase();
+    let mut found = backend.search_customers(text).await?;
+    // A viewer finds customers by id only: finding one by an email would tell them whose
+    // email it is, which the masking hides.
+    if !crate::backend::principal().is_some_and(|who| crate::privacy::sees_personal_data(who.role)) {
+        found.retain(|c| c.customer_id.to_lowercase().contains(&wanted));
+    }
+    Ok(crate::backend::for_caller(found, &backend))
+}
+
+/// The newest changes people and tokens made (at most 200).
+#[server]
+pub async fn load_audit_log() -> Result<Vec<crate::types::AuditEntry>, AppError> {
+    crate::backend::use_backend()?.audit_log(200).await
+}
+
+/// Erases a customer, across every identity linked to them, from everything Wayline keeps.
+#[server]
+pub async fn erase_customer(id: String) -> Result<String, AppError> {
+    crate::backend::use_backend()?.erase_customer(id).await
 }
 
 /// Who is signed in (`None` on the pages open to everyone: sign-in and setup).
@@ -192,4 +241,9 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<SaveJourney as ServerFn>::PATH, Role::Analyst),
     (<ReplayDeadLetter as ServerFn>::PATH, Role::Admin),
     (<CreateSource as ServerFn>::PATH, Role::Admin),
+    (<RevokeSource as ServerFn>::PATH, Role::Admin),
+    (<LoadAccess as ServerFn>::PATH, Role::Admin),
+    (<RevokeToken as ServerFn>::PATH, Role::Admin),
+    (<EraseCustomer as ServerFn>::PATH, Role::Admin),
+    (<LoadAuditLog as ServerFn>::PATH, Role::Admin),
 ];

@@ -461,6 +461,8 @@ pub struct SourceView {
     pub created_at: DateTime<Utc>,
     /// Only when it is known: the demo source's public key, or a new source's key (shown once).
     pub write_key: Option<String>,
+    /// When its write key was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A customer found by id or traits.
@@ -469,4 +471,45 @@ pub struct CustomerMatch {
     pub customer_id: String,
     /// Their latest identify traits, as JSON text.
     pub traits: Option<String>,
+}
+
+/// One change in the audit log: who (a user's email or a token's name), with which role and
+/// credential, did what (method and route), and the HTTP status it ended with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub via: crate::auth::Credential,
+    pub role: crate::auth::Role,
+    pub action: String,
+    pub status: u16,
+}
+
+/// A person who signs in, as the settings page lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub email: String,
+    pub role: crate::auth::Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API token, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub role: crate::auth::Role,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Who may sign in and which tokens exist, for admins; and what is masked for viewers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessView {
+    pub users: Vec<UserView>,
+    pub tokens: Vec<TokenView>,
+    pub pii_keys: Vec<String>,
+    /// Days after which events, dead letters, resolved alerts and delivery logs are deleted.
+    pub retention_days: Option<u32>,
 }

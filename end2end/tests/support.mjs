@@ -10,7 +10,9 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const screenshotDir = path.join(here, '..', 'screenshots');
 
-export async function startWayline() {
+/// `fresh: true` starts with no user at all (the one-time setup page is open); otherwise an
+/// admin and a viewer exist and both are signed in.
+export async function startWayline({ fresh = false } = {}) {
   const bin = process.env.WAYLINE_BIN;
   const siteRoot = process.env.WAYLINE_SITE_ROOT;
   if (!bin || !siteRoot) {
@@ -23,7 +25,9 @@ export async function startWayline() {
   const lastLine = (args) => execFileSync(bin, [...args, '--db', db], { env: { ...process.env, RUST_LOG: 'warn' } })
     .toString().trim().split('\n').pop().trim();
   const email = 'e2e-admin@example.com';
-  const password = lastLine(['user', 'add', email, '--role', 'admin']);
+  const viewerEmail = 'e2e-viewer@example.com';
+  const password = fresh ? null : lastLine(['user', 'add', email, '--role', 'admin']);
+  const viewerPassword = fresh ? null : lastLine(['user', 'add', viewerEmail, '--role', 'viewer']);
   const writeKey = lastLine(['source', 'add', 'End-to-end tests']);
   const token = lastLine(['token', 'add', 'end-to-end tests', '--role', 'admin']);
   const child = spawn(bin, ['serve', '--db', path.join(dir, 'wayline.duckdb'), '--addr', '127.0.0.1:0', '--site-root', siteRoot], {
@@ -45,16 +49,21 @@ export async function startWayline() {
     child.stderr.on('data', onData);
     child.on('exit', (code) => reject(new Error(`wayline exited with ${code}:\n${output}`)));
   });
-  // The session cookie of the admin, for the pages the tests open.
-  const signedIn = await fetch(`${url}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url },
-    body: new URLSearchParams({ email, password }),
-  });
-  const cookie = (signedIn.headers.get('set-cookie') ?? '').split(';')[0];
-  if (!cookie.startsWith('wayline_session=')) throw new Error(`signing in failed: ${signedIn.status}`);
-  current = { url, writeKey, token, cookie };
+  // The session cookies of the admin and the viewer, for the pages the tests open.
+  const signIn = async (who, secret) => {
+    const signedIn = await fetch(`${url}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url },
+      body: new URLSearchParams({ email: who, password: secret }),
+    });
+    const cookie = (signedIn.headers.get('set-cookie') ?? '').split(';')[0];
+    if (!cookie.startsWith('wayline_session=')) throw new Error(`signing in ${who} failed: ${signedIn.status}`);
+    return cookie;
+  };
+  const cookie = fresh ? null : await signIn(email, password);
+  const viewerCookie = fresh ? null : await signIn(viewerEmail, viewerPassword);
+  current = { url, writeKey, token, cookie, viewerCookie };
   return {
     url,
     dir,
@@ -90,11 +99,13 @@ export async function launchBrowser() {
 /// The server the tests talk to: its address, write key, admin token and session cookie.
 let current = null;
 
-/// Opens a page, signed in as the admin, that records console errors and failed requests.
-export async function openPage(browser, { signedIn = true } = {}) {
+/// Opens a page, signed in as the admin (or `as: 'viewer'`), that records console errors and
+/// failed requests.
+export async function openPage(browser, { signedIn = true, as = 'admin' } = {}) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  if (signedIn && current) {
-    const [name, value] = current.cookie.split('=');
+  const cookie = as === 'viewer' ? current?.viewerCookie : current?.cookie;
+  if (signedIn && cookie) {
+    const [name, value] = cookie.split('=');
     await page.context().addCookies([{ name, value, url: current.url, httpOnly: true, sameSite: 'Lax' }]);
   }
   const problems = [];

@@ -1,1 +1,1 @@
-SELECT id, name, key_hash, created_at FROM sources ORDER BY created_at, id;
+SELECT id, name, key_hash, created_at, revoked_at FROM sources ORDER BY created_at, id;

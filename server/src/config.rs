@@ -8,6 +8,10 @@ use std::{
 
 use serde::Deserialize;
 
+use app::privacy::PiiKeys;
+
+use crate::ingest::{IpPolicy, RateLimits};
+
 /// Default location of the DuckDB file, relative to the working directory.
 pub const DEFAULT_DB: &str = "data/wayline.duckdb";
 /// Default listening address.
@@ -29,6 +33,10 @@ pub enum ConfigError {
     Addr { value: String },
     #[error("session_gap_minutes = {value} is out of range; use 1 to 1440 (a day)")]
     SessionGap { value: i64 },
+    #[error("retention_days = {value} is out of range; use 1 to 36500, or leave it out to keep everything")]
+    Retention { value: u32 },
+    #[error("ip = {value:?} is not an address policy; use truncated (the default), full or none")]
+    IpPolicy { value: String },
 }
 
 /// A customer's events with no gap over this many minutes are one session, by default.
@@ -45,6 +53,20 @@ pub struct FileConfig {
     pub session_gap_minutes: Option<i64>,
     /// Mark the session cookie `Secure` (Wayline is served over HTTPS).
     pub secure_cookies: Option<bool>,
+    /// The host name Wayline is reached by; other names are refused.
+    pub public_host: Option<String>,
+    /// Webhooks may point at loopback and private addresses.
+    pub allow_private_webhooks: Option<bool>,
+    /// How much of `context.ip` is stored: truncated, full or none.
+    pub ip: Option<String>,
+    /// Ingestion requests per second per write key (0: no limit).
+    pub ingest_rate_per_key: Option<u32>,
+    /// Ingestion requests per second per client address (0: no limit).
+    pub ingest_rate_per_address: Option<u32>,
+    /// Traits and properties masked for viewers (replaces the default list).
+    pub pii_keys: Option<Vec<String>>,
+    /// Delete data older than this many days, once a day (default: keep everything).
+    pub retention_days: Option<u32>,
     #[serde(default)]
     pub demo: DemoFileConfig,
 }
@@ -85,6 +107,18 @@ pub struct ServeSettings {
     pub session_gap_minutes: i64,
     /// Session cookies carry `Secure`.
     pub secure_cookies: bool,
+    /// The host name Wayline is reached by, if set.
+    pub public_host: Option<String>,
+    /// Webhooks may point at loopback and private addresses.
+    pub allow_private_webhooks: bool,
+    /// How much of a client address is stored.
+    pub ip: IpPolicy,
+    /// Ingestion rate limits.
+    pub ingest_rates: RateLimits,
+    /// Traits and properties masked for viewers.
+    pub pii_keys: PiiKeys,
+    /// Delete data older than this many days (off when `None`).
+    pub retention_days: Option<u32>,
     pub demo: Option<DemoSettings>,
 }
 
@@ -107,6 +141,13 @@ pub struct Overrides {
     pub demo_seed: Option<u64>,
     pub session_gap_minutes: Option<i64>,
     pub secure_cookies: Option<bool>,
+    pub public_host: Option<String>,
+    pub allow_private_webhooks: Option<bool>,
+    pub ip: Option<String>,
+    pub ingest_rate_per_key: Option<u32>,
+    pub ingest_rate_per_address: Option<u32>,
+    pub pii_keys: Option<Vec<String>>,
+    pub retention_days: Option<u32>,
 }
 
 impl ServeSettings {
@@ -120,6 +161,22 @@ impl ServeSettings {
         if !(1..=1440).contains(&session_gap_minutes) {
             return Err(ConfigError::SessionGap { value: session_gap_minutes });
         }
+        let ip = match overrides.ip.or(file.ip) {
+            Some(value) => IpPolicy::parse(&value).ok_or(ConfigError::IpPolicy { value })?,
+            None => IpPolicy::default(),
+        };
+        let retention_days = overrides.retention_days.or(file.retention_days);
+        if let Some(value) = retention_days.filter(|d| !(1..=crate::retention::MAX_RETENTION_DAYS).contains(d)) {
+            return Err(ConfigError::Retention { value });
+        }
+        let default_rates = RateLimits::default();
+        let ingest_rates = RateLimits {
+            per_source: overrides.ingest_rate_per_key.or(file.ingest_rate_per_key).unwrap_or(default_rates.per_source),
+            per_address: overrides
+                .ingest_rate_per_address
+                .or(file.ingest_rate_per_address)
+                .unwrap_or(default_rates.per_address),
+        };
         Ok(ServeSettings {
             db: overrides.db.or(file.db).unwrap_or_else(|| DEFAULT_DB.into()),
             addr,
@@ -127,6 +184,12 @@ impl ServeSettings {
             cors_origins: overrides.cors_origins.or(file.cors_origins).unwrap_or_else(|| vec!["*".to_string()]),
             session_gap_minutes,
             secure_cookies: overrides.secure_cookies.or(file.secure_cookies).unwrap_or(false),
+            public_host: overrides.public_host.or(file.public_host),
+            allow_private_webhooks: overrides.allow_private_webhooks.or(file.allow_private_webhooks).unwrap_or(false),
+            ip,
+            ingest_rates,
+            pii_keys: overrides.pii_keys.or(file.pii_keys).map(PiiKeys::new).unwrap_or_default(),
+            retention_days,
             demo: demo_enabled.then(|| DemoSettings {
                 rate: overrides.demo_rate.or(file.demo.rate).unwrap_or(DEFAULT_DEMO_RATE),
                 seed: overrides.demo_seed.or(file.demo.seed),
@@ -175,6 +238,24 @@ mod tests {
         let zero = Overrides { session_gap_minutes: Some(0), ..Default::default() };
         let error = ServeSettings::resolve(FileConfig::default(), zero).unwrap_err();
         assert!(error.to_string().contains("1 to 1440"), "{error}");
+    }
+
+    #[test]
+    fn the_address_policy_and_rate_limits_have_safe_defaults_and_can_be_set() {
+        let defaults = ServeSettings::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!((defaults.ip, defaults.ingest_rates), (IpPolicy::Truncated, RateLimits::default()));
+        let file: FileConfig = toml::from_str("ip = \"none\"\ningest_rate_per_key = 0").unwrap();
+        let set =
+            ServeSettings::resolve(file, Overrides { ingest_rate_per_address: Some(5), ..Default::default() }).unwrap();
+        assert_eq!(set.ip, IpPolicy::None);
+        assert_eq!(set.ingest_rates, RateLimits { per_source: 0, per_address: 5 });
+        assert_eq!(defaults.pii_keys, PiiKeys::default());
+        let file: FileConfig = toml::from_str("pii_keys = [\"email\", \"iban\"]").unwrap();
+        let keys = ServeSettings::resolve(file, Overrides::default()).unwrap().pii_keys;
+        assert!(keys.contains("iban") && !keys.contains("phone"));
+        let bad = Overrides { ip: Some("half".into()), ..Default::default() };
+        let error = ServeSettings::resolve(FileConfig::default(), bad).unwrap_err();
+        assert!(error.to_string().contains("truncated"), "{error}");
     }
 
     #[test]

@@ -43,43 +43,52 @@ pub struct Dashboard {
     pub sources: Arc<crate::sources::Sources>,
     pub saved_funnels: SavedFunnels,
     pub accounts: Arc<crate::auth::Accounts>,
+    pub pii_keys: app::privacy::PiiKeys,
+    pub index: crate::analytics::index::EventIndex,
+    pub hub: crate::hub::Hub,
+    pub audit: crate::audit::Audit,
+    pub retention_days: Option<u32>,
 }
 
 /// The same JSON read as the app's type.
 fn wire<T: Serialize, U: DeserializeOwned>(value: &T) -> Result<U, AppError> {
-    serde_json::to_value(value)
-        .and_then(serde_json::from_value)
-        .map_err(|e| AppError::Store(format!("could not encode the answer: {e}")))
+    serde_json::to_value(value).and_then(serde_json::from_value).map_err(hidden)
+}
+
+/// A failure inside the server (DuckDB, a chart, encoding): the details go to the server's
+/// log and never to the browser, which learns only that it may retry.
+fn hidden(error: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %error, "a dashboard request failed");
+    AppError::Store(
+        "the server could not answer; retry, and if it keeps failing the details are in the server's log".into(),
+    )
 }
 
 fn analytics_error(e: AnalyticsError) -> AppError {
     match e {
-        AnalyticsError::BadQuery(message) => AppError::BadRequest(message),
-        other => {
-            tracing::error!(error = %other, "a dashboard question failed");
-            AppError::Store(other.to_string())
-        }
+        AnalyticsError::BadQuery(message) | AnalyticsError::Busy(message) => AppError::BadRequest(message),
+        other => hidden(other),
     }
 }
 
 fn rule_error(e: RuleError) -> AppError {
     match e {
-        RuleError::Store(store) => AppError::Store(store.to_string()),
+        RuleError::Store(store) => hidden(store),
         other => AppError::BadRequest(other.to_string()),
     }
 }
 
 fn alert_error(e: AlertError) -> AppError {
     match e {
-        AlertError::Store(store) => AppError::Store(store.to_string()),
+        AlertError::Store(store) => hidden(store),
         other => AppError::BadRequest(other.to_string()),
     }
 }
 
 fn saved_funnel_error(e: SavedFunnelError) -> AppError {
     match e {
-        SavedFunnelError::Store(store) => AppError::Store(store.to_string()),
-        SavedFunnelError::Corrupt { .. } => AppError::Store(e.to_string()),
+        SavedFunnelError::Store(store) => hidden(store),
+        SavedFunnelError::Corrupt { .. } => hidden(e),
         other => AppError::BadRequest(other.to_string()),
     }
 }
@@ -119,10 +128,7 @@ impl DashboardBackend for Dashboard {
     fn recent_events(&self, limit: usize) -> BackendFuture<Vec<LiveEvent>> {
         let store = self.store.clone();
         Box::pin(async move {
-            let events = store.recent_events(limit).await.map_err(|e| {
-                tracing::error!(error = %e, "recent events query failed");
-                AppError::Store(e.to_string())
-            })?;
+            let events = store.recent_events(limit).await.map_err(hidden)?;
             Ok(events.iter().map(live_event).collect())
         })
     }
@@ -209,7 +215,7 @@ impl DashboardBackend for Dashboard {
             let query = funnel_query(&params, now)?;
             let spec = query.to_spec(now).map_err(analytics_error)?;
             let result = analytics.funnel(spec, query.trend.unwrap_or_default(), 5).await.map_err(analytics_error)?;
-            let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(|e| AppError::Store(e.to_string()));
+            let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(hidden);
             let drawn = json!({
                 "steps_svg": chart(charts::funnel_steps(&result.steps))?,
                 "time_to_convert_svg": chart(charts::time_to_convert(&result.time_to_convert))?,
@@ -242,7 +248,7 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move {
             // Only a funnel the analytics can answer is worth keeping.
             funnel_query(&params, now)?.to_spec(now).map_err(analytics_error)?;
-            let definition = serde_json::to_value(&params).map_err(|e| AppError::Store(e.to_string()))?;
+            let definition = serde_json::to_value(&params).map_err(hidden)?;
             saved.save(&name, definition).await.map_err(saved_funnel_error)
         })
     }
@@ -305,11 +311,10 @@ impl DashboardBackend for Dashboard {
         let (store, journeys, counters) = (self.store.clone(), self.journeys.list(), self.ingestor.counters());
         let now = self.store.clock().now();
         Box::pin(async move {
-            let store_error = |e: crate::store::StoreError| AppError::Store(e.to_string());
-            let report = crate::health::report(&store, journeys, &counters, now).await.map_err(store_error)?;
-            let volume_svg = charts::volume_by_source(&report.volume).map_err(|e| AppError::Store(e.to_string()))?;
-            let letters = store.recent_dead_letters(50).await.map_err(store_error)?;
-            let mut view = serde_json::to_value(&report).map_err(|e| AppError::Store(e.to_string()))?;
+            let report = crate::health::report(&store, journeys, &counters, now).await.map_err(hidden)?;
+            let volume_svg = charts::volume_by_source(&report.volume).map_err(hidden)?;
+            let letters = store.recent_dead_letters(50).await.map_err(hidden)?;
+            let mut view = serde_json::to_value(&report).map_err(hidden)?;
             view["volume_svg"] = json!(volume_svg);
             view["dead_letters"] = json!(letters);
             wire(&view)
@@ -320,24 +325,78 @@ impl DashboardBackend for Dashboard {
         let ingestor = self.ingestor.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
-            ingestor.replay(id, None, now).await.map(|_| ()).map_err(|e| AppError::BadRequest(e.to_string()))
+            ingestor.replay(id, None, now).await.map(|_| ()).map_err(|e| match e {
+                crate::ingest::IngestError::Store(store) => hidden(store),
+                refused => AppError::BadRequest(refused.to_string()),
+            })
         })
     }
 
     fn sources(&self) -> BackendFuture<Vec<SourceView>> {
         let store = self.store.clone();
+        // The demo's public key is shown only while it works (with --demo).
+        let demo_key_works = self.sources.accepts(crate::sources::DEMO_SOURCE_ID);
         Box::pin(async move {
-            let records = store.sources().await.map_err(|e| AppError::Store(e.to_string()))?;
+            let records = store.sources().await.map_err(hidden)?;
             Ok(records
                 .into_iter()
                 .map(|r| SourceView {
-                    write_key: (r.id == crate::sources::DEMO_SOURCE_ID)
+                    write_key: (r.id == crate::sources::DEMO_SOURCE_ID && demo_key_works)
                         .then(|| crate::sources::DEMO_WRITE_KEY.to_string()),
                     id: r.id,
                     name: r.name,
                     created_at: r.created_at,
+                    revoked_at: r.revoked_at,
                 })
                 .collect())
+        })
+    }
+
+    fn access(&self) -> BackendFuture<app::types::AccessView> {
+        use app::types::{AccessView, TokenView, UserView};
+        let view = AccessView {
+            users: self
+                .accounts
+                .users()
+                .into_iter()
+                .map(|u| UserView { email: u.email, role: u.role, created_at: u.created_at })
+                .collect(),
+            tokens: self
+                .accounts
+                .tokens()
+                .into_iter()
+                .map(|t| TokenView {
+                    id: t.id,
+                    name: t.name,
+                    role: t.role,
+                    created_at: t.created_at,
+                    revoked_at: t.revoked_at,
+                })
+                .collect(),
+            pii_keys: self.pii_keys.keys().to_vec(),
+            retention_days: self.retention_days,
+        };
+        Box::pin(async move { Ok(view) })
+    }
+
+    fn revoke_token(&self, id: String) -> BackendFuture<()> {
+        let accounts = self.accounts.clone();
+        Box::pin(async move {
+            match accounts.revoke_token(id.trim()).await {
+                Ok(_) => Ok(()),
+                Err(crate::auth::AuthError::Store(store)) => Err(hidden(store)),
+                Err(refused) => Err(AppError::BadRequest(refused.to_string())),
+            }
+        })
+    }
+
+    fn revoke_source(&self, id: String) -> BackendFuture<()> {
+        let sources = self.sources.clone();
+        Box::pin(async move {
+            match sources.revoke(id.trim()).await.map_err(hidden)? {
+                true => Ok(()),
+                false => Err(AppError::BadRequest(format!("no source {id:?} with a working key; reload the list"))),
+            }
         })
     }
 
@@ -347,8 +406,14 @@ impl DashboardBackend for Dashboard {
             if name.trim().is_empty() {
                 return Err(AppError::BadRequest("give the source a name, e.g. \"Web shop\"".into()));
             }
-            let (record, key) = sources.create(&name).await.map_err(|e| AppError::Store(e.to_string()))?;
-            Ok(SourceView { id: record.id, name: record.name, created_at: record.created_at, write_key: Some(key) })
+            let (record, key) = sources.create(&name).await.map_err(hidden)?;
+            Ok(SourceView {
+                id: record.id,
+                name: record.name,
+                created_at: record.created_at,
+                write_key: Some(key),
+                revoked_at: None,
+            })
         })
     }
 
@@ -362,7 +427,7 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move {
             let journey: Journey = wire(&journey)?;
             journeys.save(journey).await.map_err(|e| match e {
-                crate::journeys::JourneyError::Store(store) => AppError::Store(store.to_string()),
+                crate::journeys::JourneyError::Store(store) => hidden(store),
                 other => AppError::BadRequest(other.to_string()),
             })
         })
@@ -371,7 +436,7 @@ impl DashboardBackend for Dashboard {
     fn search_customers(&self, text: String) -> BackendFuture<Vec<CustomerMatch>> {
         let store = self.store.clone();
         Box::pin(async move {
-            let found = store.search_customers(&text).await.map_err(|e| AppError::Store(e.to_string()))?;
+            let found = store.search_customers(&text).await.map_err(hidden)?;
             Ok(found.into_iter().map(|(customer_id, traits)| CustomerMatch { customer_id, traits }).collect())
         })
     }
@@ -402,5 +467,56 @@ impl DashboardBackend for Dashboard {
 
     fn setup_open(&self) -> bool {
         !self.accounts.has_users()
+    }
+
+    fn erase_customer(&self, id: String) -> BackendFuture<String> {
+        let (store, index, hub) = (self.store.clone(), self.index.clone(), self.hub.clone());
+        Box::pin(async move {
+            match crate::erasure::erase(&store, &index, &hub, id.trim()).await {
+                Ok(erased) => Ok(format!(
+                    "Erased {} identities and {} rows; nothing of theirs is left",
+                    erased.identities.len(),
+                    erased.total_rows()
+                )),
+                Err(crate::erasure::ErasureError::NotFound(id)) => {
+                    Err(AppError::BadRequest(format!("nothing to erase: no customer {id:?} is known")))
+                }
+                Err(other) => Err(hidden(other)),
+            }
+        })
+    }
+
+    fn audit_log(&self, limit: usize) -> BackendFuture<Vec<app::types::AuditEntry>> {
+        let audit = self.audit.clone();
+        Box::pin(async move { audit.recent(limit).await.map_err(hidden) })
+    }
+
+    fn pii_keys(&self) -> app::privacy::PiiKeys {
+        self.pii_keys.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duckdb_error_text_never_reaches_the_browser() {
+        let failure =
+            crate::store::StoreError::WriteFailed("IO Error: could not write /var/lib/secret/wayline.duckdb".into());
+        let AppError::Store(message) = hidden(failure) else { panic!("an internal failure is a store error") };
+        assert!(!message.contains("secret") && !message.contains("IO Error"), "{message}");
+        assert!(message.contains("retry"), "{message}");
+
+        let AppError::Store(message) =
+            rule_error(RuleError::Store(crate::store::StoreError::Task("Binder Error: column x".into())))
+        else {
+            panic!("a store failure behind a rule is hidden")
+        };
+        assert!(!message.contains("Binder"), "{message}");
+        // A refusal the user can act on keeps its words.
+        assert!(
+            matches!(analytics_error(AnalyticsError::BadQuery("steps: give at least two".into())), AppError::BadRequest(m) if m.contains("two"))
+        );
     }
 }

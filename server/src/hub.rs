@@ -101,6 +101,16 @@ impl Hub {
         Hub { sender, recent: Arc::new(Mutex::new(Recent::default())) }
     }
 
+    /// Drops from the newest events every event of the given identities (erasure), so that a
+    /// new stream's first frame does not show them.
+    pub fn forget(&self, ids: &[String]) {
+        if let Ok(mut recent) = self.recent.lock() {
+            let names = |id: &Option<String>| id.as_ref().is_some_and(|id| ids.contains(id));
+            recent.events.retain(|e| !names(&e.event.user_id) && !names(&e.event.anonymous_id));
+            recent.snapshot = None;
+        }
+    }
+
     /// Starts the in-memory list of newest events (oldest first) from the store's.
     pub fn seed(&self, events: Vec<StoredEvent>) {
         if let Ok(mut recent) = self.recent.lock() {

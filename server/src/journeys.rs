@@ -12,6 +12,10 @@ use crate::{
 
 /// The journey every install starts with.
 pub const DEFAULT_JOURNEY: &str = "default";
+/// Most journeys kept.
+pub const MAX_JOURNEYS: usize = 50;
+/// Longest journey document (JSON).
+pub const MAX_JOURNEY_BYTES: usize = 64 * 1024;
 
 /// One stage of a journey.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +213,17 @@ impl Journeys {
     pub async fn save(&self, journey: Journey) -> Result<(), JourneyError> {
         journey.validate()?;
         let definition = serde_json::to_string(&journey).map_err(|e| JourneyError::Invalid(e.to_string()))?;
+        if definition.len() > MAX_JOURNEY_BYTES {
+            return Err(JourneyError::Invalid(format!(
+                "the journey is {} bytes, over the {MAX_JOURNEY_BYTES}-byte limit; use fewer stages or events",
+                definition.len()
+            )));
+        }
+        if self.get(&journey.name).is_none() && self.list().len() >= MAX_JOURNEYS {
+            return Err(JourneyError::Invalid(format!(
+                "there are already {MAX_JOURNEYS} journeys, the most Wayline keeps; replace one instead"
+            )));
+        }
         self.store.upsert_journey(journey.name.clone(), definition).await?;
         if let Ok(mut cache) = self.cache.write() {
             cache.insert(journey.name.clone(), journey);

@@ -4,12 +4,14 @@
 
 pub mod alerts;
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod charts;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+pub mod erasure;
 pub mod feed;
 pub mod health;
 pub mod http;
@@ -18,6 +20,7 @@ pub mod import;
 pub mod ingest;
 pub mod journeys;
 pub mod live;
+pub mod retention;
 pub mod rules;
 pub mod saved_funnels;
 pub mod sources;
@@ -35,8 +38,9 @@ use crate::{
     analytics::index::{EventIndex, IndexError},
     auth::{Accounts, AuthError, SessionPolicy},
     clock::Clock,
+    http::browser::HostPolicy,
     hub::Hub,
-    ingest::Limits,
+    ingest::IngestPolicy,
     journeys::{JourneyError, Journeys},
     live::{Engine, LiveFeed},
     rules::{RuleError, Rules},
@@ -84,6 +88,40 @@ pub struct OpenOptions {
     pub session_policy: SessionPolicy,
     /// Session cookies carry `Secure` (Wayline is served over HTTPS).
     pub secure_cookies: bool,
+    /// The host names requests may be addressed to (against DNS rebinding).
+    pub host_policy: HostPolicy,
+    /// Webhooks may point at loopback and private addresses (off: such URLs are refused).
+    pub allow_private_webhooks: bool,
+    /// Ingestion's sizes, rate limits and address policy.
+    pub ingest: IngestPolicy,
+    /// Traits and properties masked for viewers.
+    pub pii_keys: app::privacy::PiiKeys,
+    /// Delete what is older than this many days, once a day (off when `None`).
+    pub retention_days: Option<u32>,
+}
+
+impl OpenOptions {
+    /// The defaults: a 30-minute session gap, the system clock, the demo key accepted, a server
+    /// on loopback, no private webhooks, ingestion unthrottled (what tests and tools start
+    /// from; `wayline serve` sets the rate limits).
+    pub fn new(leptos_options: LeptosOptions) -> Self {
+        OpenOptions {
+            leptos_options,
+            cors_origins: Vec::new(),
+            session_gap: chrono::Duration::minutes(config::DEFAULT_SESSION_GAP_MINUTES),
+            rule_lateness: live::LATENESS,
+            webhook_retry: RetryPolicy::default(),
+            clock: Clock::system(),
+            demo_key: true,
+            session_policy: SessionPolicy::default(),
+            secure_cookies: false,
+            host_policy: HostPolicy::loopback(),
+            allow_private_webhooks: false,
+            ingest: IngestPolicy::unthrottled(),
+            pii_keys: app::privacy::PiiKeys::default(),
+            retention_days: None,
+        }
+    }
 }
 
 /// Where the database lives: a file, or memory (tests).
@@ -109,19 +147,7 @@ impl Wayline {
         leptos_options: LeptosOptions,
         cors_origins: Vec<String>,
     ) -> Result<Self, OpenError> {
-        let session_gap = chrono::Duration::minutes(config::DEFAULT_SESSION_GAP_MINUTES);
-        let defaults = OpenOptions {
-            leptos_options,
-            cors_origins,
-            session_gap,
-            rule_lateness: live::LATENESS,
-            webhook_retry: RetryPolicy::default(),
-            clock: Clock::system(),
-            demo_key: true,
-            session_policy: SessionPolicy::default(),
-            secure_cookies: false,
-        };
-        Self::open_with(db, defaults).await
+        Self::open_with(db, OpenOptions { cors_origins, ..OpenOptions::new(leptos_options) }).await
     }
 
     /// As [`Wayline::open`], with every option.
@@ -136,6 +162,11 @@ impl Wayline {
             demo_key,
             session_policy,
             secure_cookies,
+            host_policy,
+            allow_private_webhooks,
+            ingest,
+            pii_keys,
+            retention_days,
         } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
@@ -148,7 +179,7 @@ impl Wayline {
                 hub.publish(batch);
             })
         };
-        let writer = WriterConfig { clock, ..WriterConfig::default() };
+        let writer = WriterConfig { clock: clock.clone(), ..WriterConfig::default() };
         let store = match db {
             Database::File(path) => Store::open(path, writer, on_commit)?,
             Database::InMemory => Store::open_in_memory(writer, on_commit)?,
@@ -184,11 +215,14 @@ impl Wayline {
             status: live_status.clone(),
         };
         tokio::spawn(engine.run(live_batches));
-        let webhooks = std::sync::Arc::new(Webhooks::load(store.clone(), webhook_retry).await?);
+        let webhooks = std::sync::Arc::new(Webhooks::load(store.clone(), webhook_retry, allow_private_webhooks).await?);
         tokio::spawn(webhooks.clone().run(alerts.clone()));
+        if let Some(days) = retention_days {
+            tokio::spawn(retention::run(store.clone(), index.clone(), clock.clone(), days));
+        }
         let (shutdown, stopping) = watch::channel(false);
         let options = StateOptions {
-            limits: Limits::default(),
+            ingest,
             index,
             rules,
             alerts,
@@ -199,6 +233,9 @@ impl Wayline {
             leptos_options,
             accounts,
             secure_cookies,
+            host_policy,
+            pii_keys,
+            retention_days,
         };
         let state = AppState::new(store, hub, sources, journeys, options, stopping);
         Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown) })

@@ -12,7 +12,9 @@ use server::{
     auth::Role,
     config::{FileConfig, Overrides, ServeSettings, DEFAULT_DEMO_RATE},
     demo::{self, DemoConfig},
+    http::browser::HostPolicy,
     import::ImportConfig,
+    ingest::IngestPolicy,
     leptos_options, Database, OpenOptions, Wayline,
 };
 
@@ -45,6 +47,21 @@ enum Command {
     /// Manage API tokens for scripts and BI tools (sent as `Authorization: Bearer …`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Act on one customer's data.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomerCommand {
+    /// Erase a customer, across every identity linked to them, from everything Wayline keeps
+    /// (events, identity links, dead letters naming them, alerts and their deliveries).
+    Erase {
+        /// Their user id or any of their anonymous ids.
+        id: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 /// The DuckDB file an offline command works on.
@@ -125,6 +142,13 @@ enum SourceCommand {
         #[arg(long, env = "WAYLINE__DB")]
         db: Option<PathBuf>,
     },
+    /// Revoke a source's write key: refused from now on; its events stay.
+    Revoke {
+        /// The source's id, as `source list` shows it.
+        id: String,
+        #[arg(long, env = "WAYLINE__DB")]
+        db: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +192,31 @@ struct ServeArgs {
     /// Mark the session cookie `Secure`: set it when Wayline is served over HTTPS.
     #[arg(long, env = "WAYLINE__SECURE_COOKIES")]
     secure_cookies: bool,
+    /// The host name people and SDKs reach Wayline by (e.g. wayline.example.com); requests for
+    /// other names are refused, against DNS rebinding. Loopback names work when bound to loopback.
+    #[arg(long, env = "WAYLINE__PUBLIC_HOST")]
+    public_host: Option<String>,
+    /// Let webhooks point at loopback, private and link-local addresses (refused by default).
+    #[arg(long, env = "WAYLINE__ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
+    /// How much of a sender's address (context.ip) is stored: truncated to /24 or /48 (the
+    /// default), full, or none.
+    #[arg(long, env = "WAYLINE__IP")]
+    ip: Option<String>,
+    /// Ingestion requests per second per write key, 0 for no limit (default 2000).
+    #[arg(long, env = "WAYLINE__INGEST_RATE_PER_KEY")]
+    ingest_rate_per_key: Option<u32>,
+    /// Ingestion requests per second per client address, 0 for no limit (default 1000).
+    #[arg(long, env = "WAYLINE__INGEST_RATE_PER_ADDRESS")]
+    ingest_rate_per_address: Option<u32>,
+    /// Trait or property holding personal data, masked for viewers (repeat or comma-separate;
+    /// replaces the default email, phone, name, first_name, last_name, address, ip).
+    #[arg(long = "pii-key", env = "WAYLINE__PII_KEYS", value_delimiter = ',')]
+    pii_keys: Vec<String>,
+    /// Delete events, dead letters, resolved alerts and delivery logs older than this many
+    /// days, once a day (default: keep everything).
+    #[arg(long, env = "WAYLINE__RETENTION_DAYS")]
+    retention_days: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +254,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Import(args)) => import(args).await,
         Some(Command::User(command)) => user(cli.config, command).await,
         Some(Command::Token(command)) => token(cli.config, command).await,
+        Some(Command::Customer(command)) => customer(cli.config, command).await,
         None => serve(cli.config, cli.serve).await,
     }
 }
@@ -242,6 +292,13 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         demo_seed: args.demo_seed,
         session_gap_minutes: args.session_gap_minutes,
         secure_cookies: args.secure_cookies.then_some(true),
+        public_host: args.public_host,
+        allow_private_webhooks: args.allow_private_webhooks.then_some(true),
+        ip: args.ip,
+        ingest_rate_per_key: args.ingest_rate_per_key,
+        ingest_rate_per_address: args.ingest_rate_per_address,
+        pii_keys: (!args.pii_keys.is_empty()).then_some(args.pii_keys),
+        retention_days: args.retention_days,
     };
     let settings = ServeSettings::resolve(file, overrides)?;
     if !settings.site_root.join("pkg").exists() {
@@ -251,17 +308,24 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
+    if settings.public_host.is_none() && !settings.addr.ip().is_loopback() && !settings.addr.ip().is_unspecified() {
+        tracing::warn!(
+            addr = %settings.addr,
+            "no public_host is set: requests for any host name are answered (set --public-host to refuse DNS rebinding)"
+        );
+    }
     let options = OpenOptions {
-        leptos_options: leptos_options(&settings.site_root, settings.addr),
         cors_origins: settings.cors_origins.clone(),
         session_gap: chrono::Duration::minutes(settings.session_gap_minutes),
-        rule_lateness: server::live::LATENESS,
-        webhook_retry: server::webhooks::RetryPolicy::default(),
-        clock: server::clock::Clock::system(),
         // The public demo key works only while the demo runs.
         demo_key: settings.demo.is_some(),
-        session_policy: server::auth::SessionPolicy::default(),
         secure_cookies: settings.secure_cookies,
+        host_policy: HostPolicy::new(settings.addr, settings.public_host.as_deref()),
+        allow_private_webhooks: settings.allow_private_webhooks,
+        ingest: IngestPolicy { rates: settings.ingest_rates, ip: settings.ip, ..IngestPolicy::default() },
+        pii_keys: settings.pii_keys.clone(),
+        retention_days: settings.retention_days,
+        ..OpenOptions::new(leptos_options(&settings.site_root, settings.addr))
     };
     let wayline = Wayline::open_with(Database::File(&settings.db), options)
         .await
@@ -275,8 +339,14 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
 
     let (stop_demo, demo_stop) = watch::channel(false);
     let demo_task = settings.demo.clone().map(|demo| {
+        // A server on every address (0.0.0.0) is reached on loopback, a name it answers to.
+        let local = if addr.ip().is_unspecified() {
+            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        } else {
+            addr
+        };
         let config = DemoConfig {
-            target: format!("http://{addr}"),
+            target: format!("http://{local}"),
             rate: demo.rate,
             seed: demo.seed,
             // A fresh database gets three days of history so funnels have data at once.
@@ -329,7 +399,7 @@ async fn open_offline(config: Option<PathBuf>, db: Option<PathBuf>) -> anyhow::R
 
 async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Result<()> {
     let db = match &command {
-        SourceCommand::Add { db, .. } | SourceCommand::List { db } => db.clone(),
+        SourceCommand::Add { db, .. } | SourceCommand::List { db } | SourceCommand::Revoke { db, .. } => db.clone(),
     };
     let wayline = open_offline(config, db).await?;
     match command {
@@ -342,11 +412,31 @@ async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Resu
         }
         SourceCommand::List { .. } => {
             for source in wayline.state.store.sources().await? {
-                println!("{}\t{}\tcreated {}", source.id, source.name, source.created_at.to_rfc3339());
+                let revoked = source.revoked_at.map(|at| format!("\trevoked {}", at.to_rfc3339())).unwrap_or_default();
+                println!("{}\t{}\tcreated {}{revoked}", source.id, source.name, source.created_at.to_rfc3339());
+            }
+        }
+        SourceCommand::Revoke { id, .. } => {
+            if wayline.state.sources.revoke(&id).await? {
+                println!("revoked the write key of {id}; its events stay");
+            } else {
+                wayline.close().await;
+                anyhow::bail!("no source {id} with a working key (see `wayline source list`)");
             }
         }
     }
     wayline.close().await;
+    Ok(())
+}
+
+async fn customer(config: Option<PathBuf>, command: CustomerCommand) -> anyhow::Result<()> {
+    let CustomerCommand::Erase { id, db } = command;
+    let wayline = open_offline(config, db.db).await?;
+    let outcome = server::erasure::erase_stored(&wayline.state.store, &id).await;
+    wayline.close().await;
+    let erased = outcome?;
+    let rows: Vec<String> = erased.rows.iter().map(|(table, n)| format!("{table} {n}")).collect();
+    println!("erased {} ({}): {}", id, erased.identities.join(", "), rows.join(", "));
     Ok(())
 }
 

@@ -16,6 +16,10 @@ use crate::{
 pub const MAX_SECONDS: i64 = 90 * 86_400;
 /// Most steps in a sequence.
 pub const MAX_STEPS: usize = 10;
+/// Most rules kept: each is evaluated on every event.
+pub const MAX_RULES: usize = 200;
+/// Longest rule document (JSON), name and message included.
+pub const MAX_RULE_BYTES: usize = 16 * 1024;
 
 /// What a rule looks for. Events are written as funnel steps are: `name` or
 /// `name[key=value;key=value]`; a list means any of them.
@@ -373,6 +377,17 @@ impl Rules {
     pub async fn save(&self, rule: Rule) -> Result<(), RuleError> {
         rule.validate()?;
         let definition = serde_json::to_string(&rule).map_err(|e| RuleError::Invalid(e.to_string()))?;
+        if definition.len() > MAX_RULE_BYTES {
+            return Err(RuleError::Invalid(format!(
+                "the rule is {} bytes, over the {MAX_RULE_BYTES}-byte limit; shorten its name, message or steps",
+                definition.len()
+            )));
+        }
+        if self.get(&rule.id).is_none() && self.list().len() >= MAX_RULES {
+            return Err(RuleError::Invalid(format!(
+                "there are already {MAX_RULES} rules, the most Wayline evaluates; delete one first"
+            )));
+        }
         let id = rule.id.clone();
         let now = self.store.clock().now();
         self.store

@@ -13,6 +13,10 @@ use crate::store::{sql, Micros, Store, StoreError};
 
 /// The longest name a saved funnel may have.
 pub const MAX_NAME_CHARS: usize = 80;
+/// Most funnels saved.
+pub const MAX_SAVED_FUNNELS: usize = 200;
+/// Longest saved definition (JSON).
+pub const MAX_DEFINITION_BYTES: usize = 16 * 1024;
 
 /// A funnel saved under a name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,6 +35,8 @@ pub enum SavedFunnelError {
     NameTooLong(usize),
     #[error("no saved funnel is named {0:?}; the list of saved funnels shows their names")]
     NotFound(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("the stored definition of {name:?} is not JSON ({message}); save the funnel again")]
     Corrupt { name: String, message: String },
     #[error(transparent)]
@@ -81,11 +87,24 @@ impl SavedFunnels {
     /// the name as saved.
     pub async fn save(&self, name: &str, definition: serde_json::Value) -> Result<String, SavedFunnelError> {
         let name = clean_name(name)?;
+        let definition = definition.to_string();
+        if definition.len() > MAX_DEFINITION_BYTES {
+            return Err(SavedFunnelError::TooLarge(format!(
+                "the funnel is {} bytes, over the {MAX_DEFINITION_BYTES}-byte limit; use fewer or shorter steps",
+                definition.len()
+            )));
+        }
+        let existing = self.list().await?;
+        if existing.len() >= MAX_SAVED_FUNNELS && !existing.iter().any(|f| f.name == name) {
+            return Err(SavedFunnelError::TooLarge(format!(
+                "there are already {MAX_SAVED_FUNNELS} saved funnels, the most Wayline keeps; delete one first"
+            )));
+        }
         let saved = name.clone();
         let now = self.store.clock().now();
         self.store
             .read(move |conn| {
-                conn.execute(sql::SAVED_FUNNELS_UPSERT, params![name, definition.to_string(), Micros::of(now)])?;
+                conn.execute(sql::SAVED_FUNNELS_UPSERT, params![name, definition, Micros::of(now)])?;
                 Ok(())
             })
             .await?;

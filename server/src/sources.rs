@@ -42,13 +42,14 @@ impl Sources {
                 name: "Demo".into(),
                 key_hash: hash_key(DEMO_WRITE_KEY),
                 created_at: store.clock().now(),
+                revoked_at: None,
             };
             store.insert_source(demo.clone()).await?;
             records.push(demo);
         }
         let by_hash = records
             .into_iter()
-            .filter(|r| accept_demo_key || r.id != DEMO_SOURCE_ID)
+            .filter(|r| r.revoked_at.is_none() && (accept_demo_key || r.id != DEMO_SOURCE_ID))
             .map(|r| (r.key_hash, r.id))
             .collect();
         Ok(Sources { store, by_hash: RwLock::new(by_hash) })
@@ -58,6 +59,21 @@ impl Sources {
     pub fn authenticate(&self, key: &str) -> Option<String> {
         let hash = hash_key(key.trim());
         self.by_hash.read().ok()?.get(&hash).cloned()
+    }
+
+    /// Whether the source's write key is accepted now.
+    pub fn accepts(&self, source_id: &str) -> bool {
+        self.by_hash.read().is_ok_and(|by_hash| by_hash.values().any(|id| id == source_id))
+    }
+
+    /// Revokes a source's write key: refused from now on, and after a restart. False when
+    /// there is no such source or it was revoked before.
+    pub async fn revoke(&self, source_id: &str) -> Result<bool, StoreError> {
+        let revoked = self.store.revoke_source(source_id, self.store.clock().now()).await?;
+        if let Ok(mut by_hash) = self.by_hash.write() {
+            by_hash.retain(|_, id| id != source_id);
+        }
+        Ok(revoked)
     }
 
     /// Registers a new source and returns it with its write key (shown only now).
@@ -71,6 +87,7 @@ impl Sources {
             name: name.trim().to_string(),
             key_hash: hash_key(&key),
             created_at: self.store.clock().now(),
+            revoked_at: None,
         };
         self.store.insert_source(record.clone()).await?;
         if let Ok(mut by_hash) = self.by_hash.write() {
@@ -106,14 +123,24 @@ mod tests {
         assert_eq!(sources.authenticate("wl_wrong"), None);
 
         let reloaded = Sources::load(store.clone(), true).await.unwrap();
-        assert_eq!(reloaded.authenticate(&key), Some(record.id));
+        assert_eq!(reloaded.authenticate(&key), Some(record.id.clone()));
         let stored = store.sources().await.unwrap();
         assert_eq!(stored.len(), 2, "the demo source is created once");
         assert!(stored.iter().all(|s| s.key_hash.len() == 64 && !s.key_hash.contains("wl_")));
 
         // Without --demo the public key is refused; real keys still work.
-        let without_demo = Sources::load(store, false).await.unwrap();
+        let without_demo = Sources::load(store.clone(), false).await.unwrap();
         assert_eq!(without_demo.authenticate(DEMO_WRITE_KEY), None);
+        assert!(!without_demo.accepts(DEMO_SOURCE_ID) && without_demo.accepts(&record.id));
+
         assert!(without_demo.authenticate(&key).is_some());
+
+        // A revoked key is refused at once and after a restart; revoking twice says so.
+        assert!(without_demo.revoke(&record.id).await.unwrap());
+        assert_eq!(without_demo.authenticate(&key), None);
+        assert!(!without_demo.revoke(&record.id).await.unwrap());
+        let restarted = Sources::load(store, true).await.unwrap();
+        assert_eq!(restarted.authenticate(&key), None);
+        assert_eq!(restarted.authenticate(DEMO_WRITE_KEY).as_deref(), Some(DEMO_SOURCE_ID));
     }
 }

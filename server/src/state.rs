@@ -8,15 +8,17 @@ use tokio::sync::watch;
 
 use app::backend::SharedBackend;
 
+use app::privacy::PiiKeys;
+
 use crate::{
     alerts::Alerts,
     analytics::{index::EventIndex, Analytics},
     auth::Accounts,
     clock::Clock,
     dashboard::Dashboard,
-    http::guard::AccessRules,
+    http::{browser::HostPolicy, guard::AccessRules},
     hub::Hub,
-    ingest::{Ingestor, Limits},
+    ingest::{IngestPolicy, Ingestor},
     journeys::Journeys,
     live::{occupancy::OccupancyFeeds, LiveStatus},
     rules::Rules,
@@ -53,13 +55,21 @@ pub struct AppState {
     pub access: Arc<AccessRules>,
     /// Session cookies carry `Secure` (set when Wayline is served over HTTPS).
     pub secure_cookies: bool,
+    /// The host names requests may be addressed to.
+    pub host_policy: HostPolicy,
+    /// Traits and properties masked for viewers.
+    pub pii_keys: PiiKeys,
+    /// Who changed what.
+    pub audit: crate::audit::Audit,
+    /// The event streams open now, capped per person and in all.
+    pub streams: crate::http::stream_slots::StreamSlots,
     /// Flips to `true` when the server shuts down, ending long-lived streams.
     pub shutdown: watch::Receiver<bool>,
 }
 
 /// What [`AppState::new`] is built from besides the store and hub.
 pub struct StateOptions {
-    pub limits: Limits,
+    pub ingest: IngestPolicy,
     /// The event index, loaded, fed by the store's commits.
     pub index: EventIndex,
     pub rules: Arc<Rules>,
@@ -72,6 +82,11 @@ pub struct StateOptions {
     pub leptos_options: LeptosOptions,
     pub accounts: Arc<Accounts>,
     pub secure_cookies: bool,
+    pub host_policy: HostPolicy,
+    /// Traits and properties masked for viewers.
+    pub pii_keys: PiiKeys,
+    /// Days after which data is deleted (off when `None`).
+    pub retention_days: Option<u32>,
 }
 
 impl AppState {
@@ -84,7 +99,8 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let analytics = Analytics::new(store.clone(), options.index.clone(), options.session_gap_us);
-        let ingestor = Ingestor::new(store.clone(), sources.clone(), options.limits);
+        let ingestor = Ingestor::new(store.clone(), sources.clone(), options.ingest);
+        let audit = crate::audit::Audit::new(store.clone());
         AppState {
             ingestor: ingestor.clone(),
             backend: Arc::new(Dashboard {
@@ -97,6 +113,11 @@ impl AppState {
                 sources: sources.clone(),
                 saved_funnels: crate::saved_funnels::SavedFunnels::new(store.clone()),
                 accounts: options.accounts.clone(),
+                pii_keys: options.pii_keys.clone(),
+                retention_days: options.retention_days,
+                index: options.index.clone(),
+                hub: hub.clone(),
+                audit: audit.clone(),
             }),
             occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone(), store.clock().clone()),
             clock: store.clock().clone(),
@@ -115,6 +136,10 @@ impl AppState {
             cors_origins: options.cors_origins,
             accounts: options.accounts,
             secure_cookies: options.secure_cookies,
+            host_policy: options.host_policy,
+            pii_keys: options.pii_keys,
+            audit: audit.clone(),
+            streams: Default::default(),
             shutdown,
         }
     }

@@ -24,17 +24,7 @@ struct Server {
 async fn start(demo_key: bool) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let options = OpenOptions {
-        leptos_options: leptos_options(Path::new("target/site"), addr),
-        cors_origins: vec![],
-        session_gap: chrono::Duration::minutes(30),
-        rule_lateness: server::live::LATENESS,
-        webhook_retry: server::webhooks::RetryPolicy::default(),
-        clock: server::clock::Clock::system(),
-        demo_key,
-        session_policy: Default::default(),
-        secure_cookies: false,
-    };
+    let options = OpenOptions { demo_key, ..OpenOptions::new(leptos_options(Path::new("target/site"), addr)) };
     let wayline = Wayline::open_with(Database::InMemory, options).await.unwrap();
     let router = wayline.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

@@ -322,15 +322,8 @@ async fn a_configured_session_gap_decides_where_sessions_and_paths_end() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let options = OpenOptions {
-        leptos_options: leptos_options(Path::new("target/site"), addr),
-        cors_origins: vec![],
         session_gap: chrono::Duration::minutes(60),
-        rule_lateness: server::live::LATENESS,
-        webhook_retry: server::webhooks::RetryPolicy::default(),
-        clock: server::clock::Clock::system(),
-        demo_key: true,
-        session_policy: Default::default(),
-        secure_cookies: false,
+        ..OpenOptions::new(leptos_options(Path::new("target/site"), addr))
     };
     let wayline = Wayline::open_with(Database::InMemory, options).await.unwrap();
     let router = wayline.router();

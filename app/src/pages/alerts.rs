@@ -11,10 +11,12 @@ use leptos_use_event_source::{
 };
 
 use crate::{
+    auth::Role,
     pages::journey_map::encode,
     server_fns::{change_alert, list_alerts},
     time::{clock_time, Hydrated},
     types::{AlertFrame, AlertQuery, AlertUpdate, AlertView},
+    WithRole,
 };
 
 pub const ALERT_STREAM_URL: &str = "/api/v1/stream/alerts";
@@ -230,6 +232,9 @@ fn AlertItem(
     };
     let set_state =
         move |state: &'static str| move |_| send(AlertUpdate { state: Some(state.into()), ..Default::default() });
+    // Changing an alert is for analysts and admins; viewers see no buttons.
+    let resolved = alert.state == "resolved";
+    let acknowledgeable = !resolved && alert.state != "acknowledged";
     let assignee = RwSignal::new(alert.assignee.clone().unwrap_or_default());
     let note = RwSignal::new(alert.note.clone().unwrap_or_default());
     let customer = alert.customer_id.clone();
@@ -253,14 +258,15 @@ fn AlertItem(
             </div>
             <p class="alert-message">{alert.message.clone()}</p>
             {(!trail.is_empty()).then(|| view! { <p class="alert-trail">{trail.join(" → ")}</p> })}
+            <WithRole at_least=Role::Analyst>
             <div class="alert-actions">
-                {(alert.state != "acknowledged" && alert.state != "resolved").then(|| view! {
+                {acknowledgeable.then(|| view! {
                     <button class="button" on:click=set_state("acknowledged") data-testid="acknowledge">"Acknowledge"</button>
                 })}
-                {(alert.state != "resolved").then(|| view! {
+                {(!resolved).then(|| view! {
                     <button class="button" on:click=set_state("resolved") data-testid="resolve">"Resolve"</button>
                 })}
-                {(alert.state == "resolved").then(|| view! {
+                {resolved.then(|| view! {
                     <button class="button" on:click=set_state("open") data-testid="reopen">"Reopen"</button>
                 })}
                 <form
@@ -285,6 +291,7 @@ fn AlertItem(
                     <button class="button" type="submit">"Save"</button>
                 </form>
             </div>
+            </WithRole>
         </li>
     }
 }

@@ -6,11 +6,13 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::{
+    auth::Role,
     format::{count, duration},
     pages::{journey_map::encode, live::property_summary},
-    server_fns::{load_customer, search_customers},
+    server_fns::{load_customer, search_customers, EraseCustomer},
     time::{clock_time, Hydrated},
     types::CustomerView,
+    WithRole,
 };
 
 #[component]
@@ -86,8 +88,12 @@ fn CustomerView(data: CustomerView, local_times: Signal<bool>) -> impl IntoView 
     let alerts = data.alerts.clone();
     let mut sessions = data.sessions.clone();
     sessions.reverse();
+    let customer_id = data.customer_id.clone();
     view! {
         <p class="map-legend" data-testid="customer-summary">{summary}</p>
+        <WithRole at_least=Role::Admin>
+            <EraseButton customer_id=customer_id.clone() />
+        </WithRole>
         {(!alerts.is_empty()).then(|| view! {
             <section class="panel" aria-labelledby="about-alerts">
                 <h2 id="about-alerts">"Alerts about this customer"</h2>
@@ -158,6 +164,44 @@ fn CustomerView(data: CustomerView, local_times: Signal<bool>) -> impl IntoView 
         </section>
     }
     .into_any()
+}
+
+/// Erasure, for admins: a first click asks, a second erases, and the answer says what went.
+#[component]
+fn EraseButton(customer_id: String) -> impl IntoView {
+    let erase = ServerAction::<EraseCustomer>::new();
+    let asked = RwSignal::new(false);
+    let result = erase.value();
+    view! {
+        <div class="erase" data-testid="erase">
+            {move || match result.get() {
+                Some(Ok(done)) => view! { <p class="notice" role="status" data-testid="erased">{done}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="error-state" role="alert">{format!("Could not erase: {e}")}</p> }.into_any(),
+                None => ().into_any(),
+            }}
+            <Show
+                when=move || asked.get() && result.get().is_none()
+                fallback=move || view! {
+                    <button class="button danger" type="button" data-testid="erase-customer"
+                        disabled=move || result.get().is_some()
+                        on:click=move |_| asked.set(true)>"Erase this customer…"</button>
+                }
+            >
+                {
+                    let customer_id = customer_id.clone();
+                    view! {
+                        <p class="warning">"Every event, link, alert and dead letter of this customer, under every id, goes for good."</p>
+                        <button class="button danger" type="button" data-testid="confirm-erase"
+                            on:click={
+                                let customer_id = customer_id.clone();
+                                move |_| { erase.dispatch(EraseCustomer { id: customer_id.clone() }); }
+                            }>"Erase for good"</button>
+                        <button class="button" type="button" on:click=move |_| asked.set(false)>"Keep"</button>
+                    }
+                }
+            </Show>
+        </div>
+    }
 }
 
 /// Customer search: by user or anonymous id, or by any identify trait (email, name, plan…).

@@ -9,10 +9,13 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    auth::Role,
+    export::csv_cell,
     format::{count, duration, percent},
     pages::journey_map::encode,
     server_fns::{delete_saved_funnel, list_saved_funnels, load_funnel, load_funnel_dropped, save_funnel},
     types::{FunnelParams, FunnelView, SavedFunnelView},
+    WithRole,
 };
 
 /// A funnel to start from, with the events the demo and the snippet send.
@@ -63,14 +66,13 @@ pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
 pub fn funnel_csv(view: &FunnelView) -> String {
     let mut csv =
         String::from("group,step,event,customers,conversion_from_first,conversion_from_previous,median_seconds\n");
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut rows = |group: &str, steps: &[crate::types::FunnelStepView]| {
         for s in steps {
             csv.push_str(&format!(
                 "{},{},{},{},{:.4},{:.4},{}\n",
-                quote(group),
+                csv_cell(group),
                 s.step,
-                quote(&s.event),
+                csv_cell(&s.event),
                 s.customers,
                 s.conversion_from_first,
                 s.conversion_from_previous,
@@ -155,7 +157,9 @@ pub fn FunnelsPage() -> impl IntoView {
                         }
                             .into_any(),
                         Ok(Some(view)) => view! {
-                            <SaveFunnelForm params=params.get_untracked() saved_version />
+                            <WithRole at_least=Role::Analyst>
+                                <SaveFunnelForm params=params.get_untracked() saved_version />
+                            </WithRole>
                             <FunnelResultView view params=params.get_untracked() />
                         }
                             .into_any(),
@@ -223,12 +227,17 @@ fn SavedFunnelList(
                     view! {
                         <li class="saved-funnel" class:current=is_current>
                             <a href=funnel_href(&f.params, None) aria-current=is_current.then_some("page")>{f.name.clone()}</a>
-                            <button
-                                class="link-button"
-                                type="button"
-                                aria-label=format!("Delete the saved funnel “{}”", f.name)
-                                on:click=move |_| { delete.dispatch(name.clone()); }
-                            >"×"</button>
+                            <WithRole at_least=Role::Analyst>
+                                <button
+                                    class="link-button"
+                                    type="button"
+                                    aria-label=format!("Delete the saved funnel “{}”", f.name)
+                                    on:click={
+                                        let name = name.clone();
+                                        move |_| { delete.dispatch(name.clone()); }
+                                    }
+                                >"×"</button>
+                            </WithRole>
                         </li>
                     }
                 }).collect_view()}
@@ -528,5 +537,14 @@ mod tests {
              \"all\",1,\"view\",10,1.0000,0.5000,\n\
              \"all\",2,\"buy \"\"now\"\"\",5,0.5000,0.5000,90\n"
         );
+        // A breakdown value sent by a customer cannot become a spreadsheet formula.
+        let hostile = FunnelView {
+            breakdown: vec![crate::types::BreakdownView {
+                value: "=cmd|' /C calc'!A0".into(),
+                steps: vec![step(1, "view", 3)],
+            }],
+            ..view
+        };
+        assert!(funnel_csv(&hostile).contains("\n\"'=cmd|' /C calc'!A0\",1,\"view\",3,"));
     }
 }

@@ -6,10 +6,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
+    auth::Role,
     format::{count, duration, percent},
     server_fns::{load_health, replay_dead_letter},
     time::{clock_time, Hydrated},
     types::HealthView,
+    WithRole,
 };
 
 /// Milliseconds as a duration, or a dash when there is nothing to measure.
@@ -94,7 +96,11 @@ pub fn HealthPage() -> impl IntoView {
                                                                 <td>
                                                                     {match d.replayed_at {
                                                                         Some(_) => view! { <span class="num">"replayed"</span> }.into_any(),
-                                                                        None => view! { <button class="button" on:click=move |_| { replay.dispatch(id); }>"Replay"</button> }.into_any(),
+                                                                        None => view! {
+                                                                            <WithRole at_least=Role::Admin>
+                                                                                <button class="button" on:click=move |_| { replay.dispatch(id); }>"Replay"</button>
+                                                                            </WithRole>
+                                                                        }.into_any(),
                                                                     }}
                                                                 </td>
                                                             </tr>

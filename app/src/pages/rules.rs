@@ -8,9 +8,11 @@ use leptos_router::hooks::use_query_map;
 use serde_json::{json, Value};
 
 use crate::{
+    auth::Role,
     format::duration,
     server_fns::{delete_rule, list_rules, save_rule},
     types::RuleView,
+    WithRole,
 };
 
 /// Rule types: id, label, what it fires on.
@@ -226,7 +228,9 @@ pub fn RulesPage() -> impl IntoView {
                     <p class="lede">"What the live engine watches for. Alerts go to the " <a href="/alerts">"inbox"</a> "."</p>
                 </div>
                 <div class="toolbar">
-                    <a class="button" href="/rules?edit=new" data-testid="new-rule">"New rule"</a>
+                    <WithRole at_least=Role::Analyst>
+                        <a class="button" href="/rules?edit=new" data-testid="new-rule">"New rule"</a>
+                    </WithRole>
                 </div>
             </header>
             {move || error().map(|e| view! { <p class="error-state" role="alert" data-testid="rule-error">{e}</p> })}
@@ -259,25 +263,37 @@ pub fn RulesPage() -> impl IntoView {
                                         {list.into_iter().map(|rule| {
                                             let flipped = RuleView { enabled: !rule.enabled, ..rule.clone() };
                                             let id = rule.id.clone();
+                                            let enabled = rule.enabled;
+                                            let edit_href = format!("/rules?edit={}", rule.id);
                                             view! {
                                                 <tr data-rule=rule.id.clone()>
                                                     <td><strong>{rule.name.clone()}</strong><br /><code class="customer">{rule.id.clone()}</code></td>
                                                     <td>{summary(&rule)}</td>
                                                     <td class="num">{duration(rule.cooldown_seconds as f64)}</td>
                                                     <td>
-                                                        <button
-                                                            class="button"
-                                                            aria-pressed=rule.enabled.to_string()
-                                                            data-testid="toggle"
-                                                            on:click=move |_| { save.dispatch(flipped.clone()); }
-                                                        >
-                                                            {if rule.enabled { "On" } else { "Off" }}
-                                                        </button>
+                                                        <WithRole at_least=Role::Analyst otherwise=move || if enabled { "On" } else { "Off" }>
+                                                            <button
+                                                                class="button"
+                                                                aria-pressed=enabled.to_string()
+                                                                data-testid="toggle"
+                                                                on:click={
+                                                                    let flipped = flipped.clone();
+                                                                    move |_| { save.dispatch(flipped.clone()); }
+                                                                }
+                                                            >
+                                                                {if enabled { "On" } else { "Off" }}
+                                                            </button>
+                                                        </WithRole>
                                                     </td>
                                                     <td class="row-actions">
-                                                        <a href=format!("/rules?edit={}", rule.id)>"Edit"</a>
-                                                        " "
-                                                        <button class="link-button" on:click=move |_| { remove.dispatch(id.clone()); }>"Delete"</button>
+                                                        <WithRole at_least=Role::Analyst>
+                                                            <a href=edit_href.clone()>"Edit"</a>
+                                                            " "
+                                                            <button class="link-button" on:click={
+                                                                let id = id.clone();
+                                                                move |_| { remove.dispatch(id.clone()); }
+                                                            }>"Delete"</button>
+                                                        </WithRole>
                                                     </td>
                                                 </tr>
                                             }
@@ -394,7 +410,9 @@ fn Editor(form: RuleForm, save: Action<RuleView, Result<(), crate::error::AppErr
                 />
                 " On"
             </label>
-            <button class="button" type="submit" data-testid="save-rule">"Save rule"</button>
+            <WithRole at_least=Role::Analyst>
+                <button class="button" type="submit" data-testid="save-rule">"Save rule"</button>
+            </WithRole>
             <a href="/rules">"Close"</a>
             {move || local_error.get().map(|e| view! { <p class="error-state wide" role="alert">{e}</p> })}
         </form>

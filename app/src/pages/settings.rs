@@ -6,8 +6,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    server_fns::{create_source, list_journeys, list_sources, save_journey},
-    types::{JourneyStage, JourneyView, SourceView},
+    auth::Role,
+    server_fns::{
+        create_source, list_journeys, list_sources, load_access, load_audit_log, save_journey, RevokeSource,
+        RevokeToken,
+    },
+    types::{AccessView, AuditEntry, JourneyStage, JourneyView, SourceView},
+    WithRole,
 };
 
 /// The expected path as lines of `From -> To`.
@@ -42,7 +47,8 @@ fn events_of(text: &str) -> Vec<String> {
 pub fn SettingsPage() -> impl IntoView {
     let journeys = Resource::new(|| (), |_| list_journeys());
     let sources_version = RwSignal::new(0u32);
-    let sources = Resource::new(move || sources_version.get(), |_| list_sources());
+    let revoke = ServerAction::<RevokeSource>::new();
+    let sources = Resource::new(move || (sources_version.get(), revoke.version().get()), |_| list_sources());
     // Here, not in the list: the list reloads after a source is created, and the new key
     // must stay on screen.
     let create = Action::new(|name: &String| create_source(name.clone()));
@@ -77,10 +83,14 @@ pub fn SettingsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match sources.await {
                         Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
-                        Ok(list) => view! { <Sources list create /> }.into_any(),
+                        Ok(list) => view! { <Sources list create revoke /> }.into_any(),
                     }
                 })}
             </Transition>
+            <WithRole at_least=Role::Admin>
+                <AccessPanel />
+                <AuditPanel />
+            </WithRole>
             {move || created().map(|s| {
                 let key = s.write_key.clone().unwrap_or_default();
                 view! {
@@ -170,9 +180,11 @@ fn JourneyEditor(journey: JourneyView) -> impl IntoView {
                                                 />
                                             </td>
                                             <td>
-                                                <button type="button" class="link-button" on:click=move |_| stages.update(|s| { s.remove(i); })>
-                                                    "Remove"
-                                                </button>
+                                                <WithRole at_least=Role::Analyst>
+                                                    <button type="button" class="link-button" on:click=move |_| stages.update(|s| { s.remove(i); })>
+                                                        "Remove"
+                                                    </button>
+                                                </WithRole>
                                             </td>
                                         </tr>
                                     }
@@ -181,14 +193,18 @@ fn JourneyEditor(journey: JourneyView) -> impl IntoView {
                         }}
                     </tbody>
                 </table>
-                <button type="button" class="button" on:click=move |_| stages.update(|s| s.push((String::new(), String::new())))>
-                    "Add stage"
-                </button>
+                <WithRole at_least=Role::Analyst>
+                    <button type="button" class="button" on:click=move |_| stages.update(|s| s.push((String::new(), String::new())))>
+                        "Add stage"
+                    </button>
+                </WithRole>
                 <label class="path-label">
                     "Expected path (one “From -> To” a line)"
                     <textarea rows="5" prop:value=path on:input=move |ev| path.set(event_target_value(&ev)) data-testid="expected-path"></textarea>
                 </label>
-                <button class="button" type="submit" data-testid="save-journey">"Save journey"</button>
+                <WithRole at_least=Role::Analyst>
+                    <button class="button" type="submit" data-testid="save-journey">"Save journey"</button>
+                </WithRole>
                 {move || saved().then(|| view! { <span class="saved" role="status">"Saved. The map and the rules use it now."</span> })}
                 {move || problem.get().or_else(server_error).map(|e| view! { <p class="error-state" role="alert">{e}</p> })}
             </form>
@@ -197,24 +213,51 @@ fn JourneyEditor(journey: JourneyView) -> impl IntoView {
 }
 
 #[component]
-fn Sources(list: Vec<SourceView>, create: Action<String, Result<SourceView, crate::error::AppError>>) -> impl IntoView {
+fn Sources(
+    list: Vec<SourceView>,
+    create: Action<String, Result<SourceView, crate::error::AppError>>,
+    revoke: ServerAction<RevokeSource>,
+) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let error = move || create.value().get().and_then(Result::err).map(|e| e.to_string());
+    let revoke_error = move || revoke.value().get().and_then(Result::err).map(|e| e.to_string());
     view! {
         <section class="panel" aria-labelledby="sources">
             <h2 id="sources">"Sources and write keys"</h2>
             <table class="event-table" data-testid="sources">
-                <thead><tr><th scope="col">"Source"</th><th scope="col">"Id"</th><th scope="col">"Write key"</th></tr></thead>
+                <thead><tr><th scope="col">"Source"</th><th scope="col">"Id"</th><th scope="col">"Write key"</th><th scope="col"></th></tr></thead>
                 <tbody>
-                    {list.into_iter().map(|s| view! {
-                        <tr>
-                            <td><strong>{s.name.clone()}</strong></td>
-                            <td class="customer">{s.id.clone()}</td>
-                            <td class="customer">{s.write_key.clone().unwrap_or_else(|| "shown once, when created".into())}</td>
-                        </tr>
+                    {list.into_iter().map(|s| {
+                        let id = s.id.clone();
+                        let key = match (&s.revoked_at, &s.write_key) {
+                            (Some(at), _) => format!("revoked {}", day(*at)),
+                            (None, Some(key)) => key.clone(),
+                            (None, None) => "shown once, when created".into(),
+                        };
+                        let live = s.revoked_at.is_none();
+                        view! {
+                            <tr>
+                                <td><strong>{s.name.clone()}</strong></td>
+                                <td class="customer">{s.id.clone()}</td>
+                                <td class="customer">{key}</td>
+                                <td>
+                                    {live.then(|| view! {
+                                        <WithRole at_least=Role::Admin>
+                                            <button class="link-button" type="button" data-testid="revoke-source"
+                                                on:click={
+                                                    let id = id.clone();
+                                                    move |_| { revoke.dispatch(RevokeSource { id: id.clone() }); }
+                                                }>"Revoke key"</button>
+                                        </WithRole>
+                                    })}
+                                </td>
+                            </tr>
+                        }
                     }).collect_view()}
                 </tbody>
             </table>
+            {move || revoke_error().map(|e| view! { <p class="error-state" role="alert">{e}</p> })}
+            <WithRole at_least=Role::Admin>
             <form
                 class="inline-form"
                 on:submit=move |ev| {
@@ -225,8 +268,124 @@ fn Sources(list: Vec<SourceView>, create: Action<String, Result<SourceView, crat
                 <label>"New source " <input bind:value=name placeholder="e.g. Web shop" data-testid="source-name" /></label>
                 <button class="button" type="submit" data-testid="create-source">"Create"</button>
             </form>
+            </WithRole>
             {move || error().map(|e| view! { <p class="error-state" role="alert">{e}</p> })}
         </section>
+    }
+}
+
+/// A date as the tables show it (UTC, so the server's page and the browser's agree).
+fn day(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// People who sign in, API tokens (revocable) and what viewers see masked. Admins only.
+#[component]
+fn AccessPanel() -> impl IntoView {
+    let revoke = ServerAction::<RevokeToken>::new();
+    let access = Resource::new(move || revoke.version().get(), |_| load_access());
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading the users…"</p> }>
+            {move || Suspend::new(async move {
+                match access.await {
+                    Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(view) => view! { <AccessTables view revoke /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn AccessTables(view: AccessView, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+    let error = move || revoke.value().get().and_then(Result::err).map(|e| e.to_string());
+    view! {
+        <section class="panel" aria-labelledby="people">
+            <h2 id="people">"People and API tokens"</h2>
+            <p class="map-legend">
+                "Viewers read every page with personal data masked ("
+                {view.pii_keys.join(", ")}
+                "); analysts also edit funnels, journeys, rules and webhooks; admins also manage people, keys and erasure. "
+                "Add people with " <code>"wayline user add EMAIL --role ROLE"</code> " and tokens with "
+                <code>"wayline token add NAME --role ROLE"</code> "."
+            </p>
+            <p class="map-legend" data-testid="retention">
+                {match view.retention_days {
+                    Some(days) => format!("Retention: events, dead letters, resolved alerts and delivery logs older than {days} days are deleted once a day."),
+                    None => "Retention: off; everything is kept (set retention_days to delete old data daily).".to_string(),
+                }}
+            </p>
+            <table class="event-table" data-testid="users">
+                <thead><tr><th scope="col">"Person"</th><th scope="col">"Role"</th><th scope="col">"Since"</th></tr></thead>
+                <tbody>
+                    {view.users.into_iter().map(|u| view! {
+                        <tr><td>{u.email}</td><td>{u.role.as_str()}</td><td class="num">{day(u.created_at)}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <table class="event-table" data-testid="tokens">
+                <thead><tr><th scope="col">"Token"</th><th scope="col">"Role"</th><th scope="col">"Since"</th><th scope="col"></th></tr></thead>
+                <tbody>
+                    {view.tokens.into_iter().map(|t| {
+                        let id = t.id.clone();
+                        view! {
+                            <tr>
+                                <td>{t.name}</td>
+                                <td>{t.role.as_str()}</td>
+                                <td class="num">{day(t.created_at)}</td>
+                                <td>{match t.revoked_at {
+                                    Some(at) => format!("revoked {}", day(at)).into_any(),
+                                    None => view! {
+                                        <button class="link-button" type="button" data-testid="revoke-token"
+                                            on:click=move |_| { revoke.dispatch(RevokeToken { id: id.clone() }); }>"Revoke"</button>
+                                    }.into_any(),
+                                }}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {move || error().map(|e| view! { <p class="error-state" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// The newest changes people and tokens made. Admins only.
+#[component]
+fn AuditPanel() -> impl IntoView {
+    let entries = Resource::new(|| (), |_| load_audit_log());
+    view! {
+        <section class="panel" aria-labelledby="audit">
+            <h2 id="audit">"Audit log"</h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading the audit log…"</p> }>
+                {move || Suspend::new(async move {
+                    match entries.await {
+                        Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="empty-note">"No changes yet."</p> }.into_any(),
+                        Ok(list) => view! { <AuditTable list /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn AuditTable(list: Vec<AuditEntry>) -> impl IntoView {
+    view! {
+        <table class="event-table" data-testid="audit-log">
+            <thead><tr><th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"Did"</th><th scope="col">"Outcome"</th></tr></thead>
+            <tbody>
+                {list.into_iter().map(|e| view! {
+                    <tr>
+                        <td class="num">{day(e.at)}</td>
+                        <td>{format!("{} ({}, {})", e.actor, e.role.as_str(), if e.via == crate::auth::Credential::Token { "token" } else { "signed in" })}</td>
+                        <td><code>{e.action}</code></td>
+                        <td class="num">{e.status}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 

@@ -232,6 +232,36 @@ impl IndexData {
         events.sort_by_key(Entry::order);
     }
 
+    /// Forgets every event of the given identities (erasure): their events and links go, and
+    /// the materialised properties are dropped, to be read again from the store (where the
+    /// rows are gone) when next asked for, so that no value of theirs stays in memory.
+    pub fn forget(&mut self, ids: &[String]) {
+        for id in ids {
+            self.links.remove(id.as_str());
+            if let Some(slot) = self.slot_of.remove(id.as_str()) {
+                let customer = &mut self.customers[slot as usize];
+                self.events -= customer.events.len();
+                customer.events = Vec::new();
+                customer.id = Arc::from("");
+            }
+        }
+        self.links.retain(|_, user| !ids.iter().any(|id| id.as_str() == user.as_ref()));
+        self.properties.clear();
+    }
+
+    /// Forgets every event that happened before `cutoff_us` (retention), as the store does.
+    pub fn forget_before(&mut self, cutoff_us: i64) {
+        let mut forgotten = 0;
+        for customer in &mut self.customers {
+            let old = customer.events.iter().take_while(|e| e.at_us < cutoff_us).count();
+            if old > 0 {
+                customer.events.drain(..old);
+                forgotten += old;
+            }
+        }
+        self.events -= forgotten;
+    }
+
     /// Applies a committed batch (events already applied are skipped).
     pub fn apply(&mut self, batch: &CommittedBatch) {
         for stored in &batch.events {
@@ -390,6 +420,33 @@ impl EventIndex {
                 tracing::info!(property = %name, ms = started.elapsed().as_millis() as u64, "materialised a property");
                 data.properties.push((name, column));
             }
+            Ok(())
+        })
+        .await
+        .map_err(|e| IndexError::Stopped(e.to_string()))?
+    }
+
+    /// Forgets the given identities (see [`IndexData::forget`]), once everything committed
+    /// before the call has been applied.
+    pub async fn forget(&self, ids: Vec<String>) -> Result<(), IndexError> {
+        self.read(|_| ()).await?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut data = shared.data.write().map_err(|e| IndexError::Stopped(e.to_string()))?;
+            data.forget(&ids);
+            Ok(())
+        })
+        .await
+        .map_err(|e| IndexError::Stopped(e.to_string()))?
+    }
+
+    /// Forgets the events before `cutoff_us` (see [`IndexData::forget_before`]).
+    pub async fn forget_before(&self, cutoff_us: i64) -> Result<(), IndexError> {
+        self.read(|_| ()).await?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut data = shared.data.write().map_err(|e| IndexError::Stopped(e.to_string()))?;
+            data.forget_before(cutoff_us);
             Ok(())
         })
         .await

@@ -37,6 +37,9 @@ pub enum AnalyticsError {
     /// The question was asked wrongly; the message names the parameter and the fix.
     #[error("{0}")]
     BadQuery(String),
+    /// Too many of something expensive at once; the message says what and how to wait.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

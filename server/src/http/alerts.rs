@@ -57,9 +57,11 @@ const SNAPSHOT_ALERTS: usize = 50;
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn stream(
     State(state): State<AppState>,
+    who: Option<axum::Extension<app::auth::Principal>>,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = super::stream::take_slot(&state, who.map(|axum::Extension(who)| who).as_ref())?;
     let resume_after = resume_point(&headers, &query);
     // Subscribe before reading, so nothing falls between the two.
     let changes = state.alerts.subscribe();
@@ -96,7 +98,10 @@ pub async fn stream(
             }
         }
     });
-    let events = stream::iter(first).chain(live).take_until(until_shutdown(&state)).map(Ok);
+    let events = stream::iter(first).chain(live).take_until(until_shutdown(&state)).map(move |event| {
+        let _held_while_streaming = &slot;
+        Ok(event)
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 

@@ -1,10 +1,12 @@
 //! `/api/v1/…` analytics endpoints: parse the question, ask the analytics service, answer JSON.
 
+use app::auth::Principal;
 use axum::{
     extract::{Path, Query, State},
-    Json,
+    Extension, Json,
 };
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::error::ApiError;
 use crate::{
@@ -22,11 +24,16 @@ use crate::{
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn funnel(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     Query(query): Query<FunnelQuery>,
-) -> Result<Json<FunnelResult>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let spec = query.to_spec(state.clock.now())?;
-    let result = state.analytics.funnel(spec, query.trend.unwrap_or_default(), query.top.unwrap_or(5)).await?;
-    Ok(Json(result))
+    let result: FunnelResult =
+        state.analytics.funnel(spec, query.trend.unwrap_or_default(), query.top.unwrap_or(5)).await?;
+    let who = who.map(|Extension(who)| who);
+    let Json(mut answer) = super::privacy::answer(result, who.as_ref(), &state.pii_keys)?;
+    super::privacy::mask_breakdown_values(&mut answer, query.breakdown.as_deref(), who.as_ref(), &state.pii_keys);
+    Ok(Json(answer))
 }
 
 /// Which stages' occupancy: `journey=default&minutes=30&channel=email` (channel optional).
@@ -41,7 +48,8 @@ impl StagesQuery {
     /// The sessions that count as active (30 minutes by default; every channel unless named).
     pub fn active(&self) -> Active {
         Active {
-            minutes: self.minutes.unwrap_or(30),
+            // A day at most: longer is a question for the funnels, and each value is a feed.
+            minutes: self.minutes.unwrap_or(30).clamp(1, 1440),
             channel: self.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string),
         }
     }
@@ -69,11 +77,13 @@ pub struct TimelineQuery {
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn customer_timeline(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     Path(id): Path<String>,
     Query(query): Query<TimelineQuery>,
-) -> Result<Json<Timeline>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let journey = journey(&state, query.journey.as_deref())?;
-    Ok(Json(state.analytics.customer_timeline(&id, journey).await?))
+    let timeline: Timeline = state.analytics.customer_timeline(&id, journey).await?;
+    super::privacy::answer(timeline, who.map(|Extension(who)| who).as_ref(), &state.pii_keys)
 }
 
 pub(super) fn journey(state: &AppState, name: Option<&str>) -> Result<Journey, ApiError> {

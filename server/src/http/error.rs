@@ -23,7 +23,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds a sender should wait before retrying (503 only).
+    /// Seconds a sender should wait before retrying (429 and 503).
     pub retry_after: Option<u32>,
 }
 
@@ -73,6 +73,10 @@ impl From<IngestError> for ApiError {
             IngestError::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
             IngestError::NotABatch(message) => ApiError::new(StatusCode::BAD_REQUEST, "not_a_batch", message),
             IngestError::Unauthorized(message) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
+            IngestError::RateLimited { retry_after, .. } => ApiError {
+                retry_after: Some(u32::try_from(retry_after).unwrap_or(u32::MAX)),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", error.to_string())
+            },
             IngestError::UnknownDeadLetter(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
             IngestError::AlreadyReplayed { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "already_replayed", error.to_string())
@@ -91,6 +95,9 @@ impl From<AnalyticsError> for ApiError {
     fn from(error: AnalyticsError) -> Self {
         match error {
             AnalyticsError::BadQuery(message) => ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message),
+            AnalyticsError::Busy(message) => {
+                ApiError { retry_after: Some(30), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message) }
+            }
             AnalyticsError::Store(store) => store.into(),
             AnalyticsError::Index(IndexError::Store(store)) => store.into(),
             AnalyticsError::Index(stopped) => {
@@ -142,6 +149,25 @@ impl From<JourneyError> for ApiError {
             }
             JourneyError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
             JourneyError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<crate::erasure::ErasureError> for ApiError {
+    fn from(error: crate::erasure::ErasureError) -> Self {
+        use crate::erasure::ErasureError;
+        match error {
+            ErasureError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
+            ErasureError::Store(store) => store.into(),
+            ErasureError::Index(IndexError::Store(store)) => store.into(),
+            ErasureError::Index(stopped) => {
+                tracing::error!(error = %stopped, "the index stopped during an erasure");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "index_unavailable",
+                    "the customer's rows are erased but the event index stopped; restart Wayline to rebuild it",
+                )
+            }
         }
     }
 }

@@ -153,10 +153,21 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             Some(_) => {}
         },
     }
-    if let Some(who) = principal {
-        request.extensions_mut().insert(who);
+    let Some(who) = principal else { return next.run(request).await };
+    request.extensions_mut().insert(who.clone());
+    let audited = is_write(request.method()) && access != Access::Open;
+    let action = crate::audit::action(request.method().as_str(), &path);
+    let response = next.run(request).await;
+    if audited {
+        // Recorded off the answer's path: a slow log write does not hold up the person.
+        let (audit, status, at) = (state.audit.clone(), response.status().as_u16(), state.clock.now());
+        tokio::spawn(async move {
+            if let Err(e) = audit.record(&who, action, status, at).await {
+                tracing::error!(error = %e, "could not write the audit log");
+            }
+        });
     }
-    next.run(request).await
+    response
 }
 
 /// A page sends the browser to sign in (or, before anyone can, to set up); JSON says 401.

@@ -3,7 +3,7 @@
 use axum::{
     body::Bytes,
     extract::{Path, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, Extensions, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -34,9 +34,11 @@ pub fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
 pub async fn single(
     State(state): State<AppState>,
     Path(call): Path<String>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    state.ingestor.admit(super::client_address(&extensions))?;
     if call == "b" {
         return ingest(state, Endpoint::Batch, &headers, body).await;
     }
@@ -52,7 +54,13 @@ pub async fn single(
 
 /// `POST /v1/batch` and `/v1/import`.
 #[tracing::instrument(skip_all, err(Debug))]
-pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn batch(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    state.ingestor.admit(super::client_address(&extensions))?;
     ingest(state, Endpoint::Batch, &headers, body).await
 }
 

@@ -3,15 +3,20 @@
 
 mod alerts;
 mod analytics;
+mod audit;
+pub mod browser;
+mod customers;
 mod dead_letters;
 pub mod error;
 pub mod guard;
 mod ingest;
 mod journeys;
 mod live;
+mod privacy;
 mod rules;
 mod sign_in;
 mod stream;
+pub mod stream_slots;
 mod webhooks;
 
 use std::time::Duration;
@@ -40,6 +45,9 @@ use crate::state::AppState;
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Ingestion requests that take longer than this are cut off (the sender retries).
 const INGEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Any other request that has not answered by then is cut off with `408`. An event stream
+/// answers at once and then streams, so this bounds only its start.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The sign-in and setup forms are small.
 const FORM_BYTES: usize = 16 * 1024;
 
@@ -69,7 +77,7 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let backend = state.backend.clone();
     let dashboard = Router::new()
-        .leptos_routes_with_context(&state, routes, move || leptos::prelude::provide_context(backend.clone()), {
+        .leptos_routes_with_context(&state, routes, move || page_context(&backend), {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
         })
@@ -81,10 +89,24 @@ pub fn router(state: AppState) -> Router {
         .merge(open)
         .merge(api)
         .merge(dashboard)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), browser::protect))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// What every page and server function finds in its context: the backend, and this request's
+/// script nonce (so that the hydration scripts carry the nonce the policy names).
+fn page_context(backend: &app::backend::SharedBackend) {
+    use leptos::prelude::{provide_context, use_context};
+    provide_context(backend.clone());
+    let nonce = use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<browser::CspNonce>().cloned());
+    if let Some(browser::CspNonce(nonce)) = nonce {
+        provide_context(leptos::nonce::Nonce::from_value(nonce));
+    }
 }
 
 /// The JSON API and its event streams, each route with the least role it needs.
@@ -99,6 +121,7 @@ fn api_routes() -> (Router<AppState>, Vec<RouteAccess>) {
         .get("/api/v1/paths", Viewer, analytics::paths)
         .get("/api/v1/stages/active", Viewer, analytics::active_stages)
         .get("/api/v1/customers/{id}/timeline", Viewer, analytics::customer_timeline)
+        .delete("/api/v1/customers/{id}", Admin, customers::erase)
         .get("/api/v1/journeys", Viewer, journeys::list)
         .get("/api/v1/journeys/{name}", Viewer, journeys::export)
         .put("/api/v1/journeys/{name}", Analyst, journeys::import)
@@ -117,6 +140,7 @@ fn api_routes() -> (Router<AppState>, Vec<RouteAccess>) {
         .get("/api/v1/webhooks/{id}/deliveries", Analyst, webhooks::deliveries)
         .get("/api/v1/dead-letters", Admin, dead_letters::list)
         .post("/api/v1/dead-letters/{id}/replay", Admin, dead_letters::replay)
+        .get("/api/v1/audit", Admin, audit::list)
         .finish()
 }
 
@@ -143,6 +167,15 @@ pub fn route_table(state: &AppState) -> Vec<RouteAccess> {
         table.push(RouteAccess { method, path: path.to_string(), access: Access::Open });
     }
     table
+}
+
+/// The address the request came from (unknown when served without connection info, as in
+/// tests that serve the router directly).
+fn client_address(request_extensions: &axum::http::Extensions) -> std::net::IpAddr {
+    request_extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(addr)| addr.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 /// CORS for `/v1/*`: browsers may send events from the configured origins (`*` for any),

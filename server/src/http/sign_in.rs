@@ -1,10 +1,10 @@
 //! Signing in and out, and the one-time setup of the first admin. The pages themselves
 //! (`/login`, `/setup`) are the app's; these take their forms.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     Form,
@@ -33,15 +33,6 @@ pub struct SignInForm {
 pub struct SetupForm {
     email: String,
     password: String,
-}
-
-/// The address the request came from (unknown when served without connection info, as in
-/// tests that serve the router directly).
-fn client_address(request_extensions: &axum::http::Extensions) -> IpAddr {
-    request_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// Only a path on this server, never another site (`//evil.example` included).
@@ -74,7 +65,7 @@ fn back_to_login(code: &str, next: &str) -> Response {
 /// the sign-in page saying why not.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(State(state): State<AppState>, jar: CookieJar, request: Request) -> Response {
-    let client = client_address(request.extensions());
+    let client = super::client_address(request.extensions());
     let headers = request.headers().clone();
     let form = match <Form<SignInForm> as axum::extract::FromRequest<AppState>>::from_request(request, &state).await {
         Ok(form) => form,

@@ -3,6 +3,7 @@
 
 use std::{convert::Infallible, time::Duration};
 
+use app::auth::Principal;
 use axum::{
     body::Body,
     extract::{Query, State},
@@ -11,6 +12,7 @@ use axum::{
         sse::{Event, KeepAlive, Sse},
         IntoResponse, Response,
     },
+    Extension,
 };
 use bytes::Bytes;
 use futures::{stream, Stream, StreamExt};
@@ -50,11 +52,27 @@ pub(super) fn until_shutdown(state: &AppState) -> impl std::future::Future<Outpu
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn events(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
+    let who = who.map(|Extension(who)| who);
+    let slot = take_slot(&state, who.as_ref())?;
     let frames = feed::frames(&state.store, &state.hub, resume_point(&headers, &query)).await?;
+    let keys = state.pii_keys.clone();
+    let frames = frames.map(move |frame| {
+        let _held_while_streaming = &slot;
+        super::privacy::frame(frame, who.as_ref(), &keys)
+    });
     Ok(shared_frames(frames.take_until(until_shutdown(&state))))
+}
+
+/// A slot for one more stream of `who`, or `429` (see [`super::stream_slots`]).
+pub(super) fn take_slot(
+    state: &AppState,
+    who: Option<&Principal>,
+) -> Result<super::stream_slots::StreamSlot, ApiError> {
+    state.streams.take(who.map_or("anonymous", |who| who.name.as_str()))
 }
 
 /// An SSE response of frames encoded once for all streams: each frame's bytes are shared,
@@ -80,8 +98,10 @@ fn shared_frames(frames: impl Stream<Item = Frame> + Send + 'static) -> Response
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn stages(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     Query(query): Query<StagesQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = take_slot(&state, who.map(|Extension(who)| who).as_ref())?;
     let journey = super::analytics::journey(&state, query.journey.as_deref())?;
     let mut feed = state.occupancy.watch(journey, query.active()).await?;
     let first = feed.borrow_and_update().clone();
@@ -93,7 +113,8 @@ pub async fn stages(
     let events = futures::stream::once(std::future::ready(first))
         .chain(updates)
         .take_until(until_shutdown(&state))
-        .map(|counts| {
+        .map(move |counts| {
+            let _held_while_streaming = &slot;
             Ok(Event::default()
                 .event("stages")
                 .json_data(&*counts)

@@ -2,9 +2,11 @@
 //! events and refused ones (as dead letters with their reason) are written in the same
 //! commit, so the sender's answer always matches what is on disk.
 
+pub mod rate;
+pub mod redact;
 pub mod segment;
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -14,6 +16,8 @@ use crate::{
     sources::Sources,
     store::{NewDeadLetter, Store, StoreError, WriteReceipt},
 };
+pub use rate::{IngestThrottle, RateLimits};
+pub use redact::IpPolicy;
 pub use segment::{Arrival, CallType, Inherited, Rejection};
 
 /// Size limits, as Segment's HTTP API has them.
@@ -27,6 +31,21 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits { max_event_bytes: 32 * 1024, max_batch_bytes: 500 * 1024, max_batch_events: 2_500 }
+    }
+}
+
+/// How ingestion treats what it is sent: sizes, rates, and how much of an address it keeps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestPolicy {
+    pub limits: Limits,
+    pub rates: RateLimits,
+    pub ip: IpPolicy,
+}
+
+impl IngestPolicy {
+    /// No rate limits (tests and tools that write as fast as they can).
+    pub fn unthrottled() -> Self {
+        IngestPolicy { rates: RateLimits::OFF, ..IngestPolicy::default() }
     }
 }
 
@@ -64,6 +83,8 @@ pub enum IngestError {
     NotABatch(String),
     #[error("{0}")]
     Unauthorized(String),
+    #[error("too many requests from this {what}; retry in {retry_after} s, or send fewer, larger batches")]
+    RateLimited { what: &'static str, retry_after: u64 },
     #[error("no dead letter {0}; list them with GET /api/v1/dead-letters")]
     UnknownDeadLetter(i64),
     #[error("dead letter {id} was already replayed at {at}")]
@@ -120,12 +141,28 @@ pub struct Ingestor {
     store: Store,
     sources: Arc<Sources>,
     limits: Limits,
+    ip: IpPolicy,
+    throttle: Arc<IngestThrottle>,
     counters: Arc<crate::health::IngestCounters>,
 }
 
 impl Ingestor {
-    pub fn new(store: Store, sources: Arc<Sources>, limits: Limits) -> Self {
-        Ingestor { store, sources, limits, counters: Arc::default() }
+    pub fn new(store: Store, sources: Arc<Sources>, policy: IngestPolicy) -> Self {
+        Ingestor {
+            store,
+            sources,
+            limits: policy.limits,
+            ip: policy.ip,
+            throttle: Arc::new(IngestThrottle::new(policy.rates)),
+            counters: Arc::default(),
+        }
+    }
+
+    /// Counts a request from `address` against its rate limit, before its body is read.
+    pub fn admit(&self, address: IpAddr) -> Result<(), IngestError> {
+        self.throttle
+            .admit_address(address)
+            .map_err(|retry_after| IngestError::RateLimited { what: "address", retry_after })
     }
 
     /// Events stored and duplicates dropped since start, for data health.
@@ -158,6 +195,9 @@ impl Ingestor {
             Some(source) => source,
             None => self.authenticate(parsed.as_ref().ok().and_then(|p| p.write_key.as_deref()))?,
         };
+        self.throttle
+            .admit_source(&source_id)
+            .map_err(|retry_after| IngestError::RateLimited { what: "write key", retry_after })?;
         let arrival = Arrival { source_id: source_id.clone(), received_at };
         let path_type = match endpoint {
             Endpoint::Single(kind) => Some(kind),
@@ -169,7 +209,10 @@ impl Ingestor {
             received_at,
             reason_code: rejection.code.to_string(),
             reason: rejection.message.clone(),
-            payload: truncate(String::from_utf8_lossy(payload).into_owned(), self.limits.max_event_bytes),
+            payload: truncate(
+                redact::without_write_key(&String::from_utf8_lossy(payload)).into_owned(),
+                self.limits.max_event_bytes,
+            ),
             call_type: call_type.clone(),
         };
 
@@ -185,13 +228,28 @@ impl Ingestor {
         let mut rejected = Vec::new();
         let mut dead_letters = Vec::new();
         let inherited = Inherited { context: parsed.context.as_ref(), sent_at: parsed.sent_at.as_ref() };
+        // The batch's context is merged into each message, so it counts toward each one's size.
+        let shared_context_bytes = parsed.context.as_ref().map_or(0, |c| Value::Object(c.clone()).to_string().len());
         for item in parsed.items {
-            let event = match item.too_large {
+            let too_large = item.too_large.or_else(|| {
+                let merged = item.raw.len() + shared_context_bytes;
+                (shared_context_bytes > 0 && merged > self.limits.max_event_bytes).then(|| Rejection {
+                    code: "too_large",
+                    message: format!(
+                        "the message and the batch's context come to {merged} bytes, over the {}-byte limit per event; send a smaller context",
+                        self.limits.max_event_bytes
+                    ),
+                })
+            });
+            let event = match too_large {
                 Some(rejection) => Err(rejection),
                 None => segment::parse_message(path_type, item.raw, inherited, &arrival),
             };
             match event {
-                Ok(event) => events.push(event),
+                Ok(mut event) => {
+                    event.context = self.ip.apply(event.context);
+                    events.push(event)
+                }
                 Err(rejection) => {
                     dead_letters.push(letter(item.raw.as_bytes(), &rejection));
                     rejected.push(RejectedItem { index: item.index, rejection });
@@ -220,12 +278,17 @@ impl Ingestor {
             None => dead.letter.payload,
         };
         let path_type = dead.letter.call_type.as_deref().and_then(CallType::parse);
-        let arrival = Arrival {
-            source_id: dead.letter.source_id.unwrap_or_else(|| crate::sources::DEMO_SOURCE_ID.into()),
-            received_at,
-        };
-        let event = segment::parse_message(path_type, &payload, Inherited::default(), &arrival)
+        // Replayed as if its source sent it again now: a source whose key no longer works
+        // (revoked, or the demo key without --demo) cannot have its letters let in.
+        let source_id = dead.letter.source_id.filter(|source| self.sources.accepts(source)).ok_or_else(|| {
+            IngestError::Unauthorized(format!(
+                "dead letter {id} came from a source whose write key is no longer accepted; it cannot be replayed"
+            ))
+        })?;
+        let arrival = Arrival { source_id, received_at };
+        let mut event = segment::parse_message(path_type, &payload, Inherited::default(), &arrival)
             .map_err(IngestError::Rejected)?;
+        event.context = self.ip.apply(event.context);
         Ok(self.store.write_replay(vec![event], id).await?)
     }
 

@@ -24,6 +24,8 @@ pub const COALESCE: Duration = Duration::from_millis(250);
 const REFRESH: Duration = Duration::from_secs(5);
 
 type Key = (String, Active);
+/// Most distinct feeds (journey, minutes, channel) counted at once; each recounts on commits.
+pub const MAX_FEEDS: usize = 64;
 /// The latest counts of one feed.
 pub type Counts = watch::Receiver<Arc<Vec<StageOccupancy>>>;
 
@@ -47,11 +49,22 @@ impl OccupancyFeeds {
         if let Some(feed) = self.feeds.lock().ok().and_then(|f| f.get(&key).cloned()) {
             return Ok(feed);
         }
+        let too_many = || {
+            crate::analytics::AnalyticsError::Busy(format!(
+                "{MAX_FEEDS} different live stage views are open, the most Wayline counts at once; retry when some close, or watch one already open (the same journey, minutes and channel)"
+            ))
+        };
+        if self.feeds.lock().is_ok_and(|feeds| feeds.len() >= MAX_FEEDS) {
+            return Err(too_many());
+        }
         let first = self.analytics.active_stages(journey.clone(), active.clone(), self.clock.now()).await?;
         let (sender, receiver) = watch::channel(Arc::new(first));
         if let Ok(mut feeds) = self.feeds.lock() {
             if let Some(existing) = feeds.get(&key) {
                 return Ok(existing.clone());
+            }
+            if feeds.len() >= MAX_FEEDS {
+                return Err(too_many());
             }
             feeds.insert(key.clone(), receiver.clone());
         }

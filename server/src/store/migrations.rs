@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "webhooks", sql: sql::MIGRATION_5 },
     Migration { version: 6, name: "saved funnels", sql: sql::MIGRATION_6 },
     Migration { version: 7, name: "accounts: users, API tokens, sessions", sql: sql::MIGRATION_7 },
+    Migration { version: 8, name: "audit log; revocable write keys", sql: sql::MIGRATION_8 },
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction,

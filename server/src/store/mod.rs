@@ -100,6 +100,8 @@ pub struct SourceRecord {
     pub name: String,
     pub key_hash: String,
     pub created_at: DateTime<Utc>,
+    /// When its write key was revoked; refused from then on.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// Everything one transaction committed, in sequence order; what listeners are told.
@@ -300,6 +302,13 @@ impl Store {
     }
 
     /// Every registered source.
+    /// Marks a source's write key revoked; false when there is no such source, or it was
+    /// revoked before.
+    pub async fn revoke_source(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| Ok(conn.execute(sql::SOURCES_REVOKE, params![id, at.naive_utc()])? == 1)).await
+    }
+
     pub async fn sources(&self) -> Result<Vec<SourceRecord>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(sql::SOURCES_SELECT_ALL)?;
@@ -309,6 +318,7 @@ impl Store {
                     name: row.get(1)?,
                     key_hash: row.get(2)?,
                     created_at: row.get::<_, NaiveDateTime>(3)?.and_utc(),
+                    revoked_at: row.get::<_, Option<NaiveDateTime>>(4)?.map(|at| at.and_utc()),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -354,6 +364,37 @@ impl Store {
         .await
     }
 
+    /// Deletes, in one transaction, every row that names any of `ids`: events, identity links,
+    /// dead letters naming them, their alerts and those alerts' webhook deliveries; then
+    /// checkpoints, so the deleted rows leave the write-ahead log too. Returns the rows deleted
+    /// per table.
+    pub async fn erase_identities(&self, ids: Vec<String>) -> Result<Vec<(&'static str, usize)>, StoreError> {
+        self.read(move |conn| {
+            delete_in_one_transaction(conn, &sql::ERASURE_STATEMENTS, |stmt| {
+                ids.iter().try_fold(0, |rows, id| Ok(rows + stmt.execute(params![id])?))
+            })
+        })
+        .await
+    }
+
+    /// Deletes what retention lets go before `cutoff`: events that happened before it, dead
+    /// letters received before it, resolved alerts last changed before it and delivery logs.
+    /// Returns the rows deleted per table.
+    pub async fn delete_older(&self, cutoff: DateTime<Utc>) -> Result<Vec<(&'static str, usize)>, StoreError> {
+        self.read(move |conn| {
+            delete_in_one_transaction(conn, &sql::RETENTION_STATEMENTS, |stmt| {
+                Ok(stmt.execute(params![cutoff.naive_utc()])?)
+            })
+        })
+        .await
+    }
+
+    /// Rows anywhere that still name `id` (0 once it is erased).
+    pub async fn rows_naming(&self, id: &str) -> Result<i64, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| Ok(conn.query_row(sql::ERASURE_REMAINING, params![id], |row| row.get(0))?)).await
+    }
+
     /// Every identity (anonymous or user id) of the customer known by `id`.
     pub async fn customer_ids(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let id = id.to_string();
@@ -363,6 +404,35 @@ impl Store {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+}
+
+/// Runs `statements` (each through `run`, which returns the rows it deleted) in one
+/// transaction, then checkpoints so that the deleted rows leave the write-ahead log too.
+fn delete_in_one_transaction(
+    conn: &Connection,
+    statements: &[(&'static str, &'static str)],
+    run: impl Fn(&mut duckdb::Statement<'_>) -> Result<usize, duckdb::Error>,
+) -> Result<Vec<(&'static str, usize)>, StoreError> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let deleted = statements
+        .iter()
+        .map(|(table, statement)| Ok((*table, run(&mut conn.prepare(statement)?)?)))
+        .collect::<Result<Vec<_>, duckdb::Error>>();
+    match deleted {
+        Ok(deleted) => {
+            conn.execute_batch("COMMIT")?;
+            // Best effort: a checkpoint fails while the writer is mid-commit; the next one
+            // (at the latest on shutdown) folds the deletion in then.
+            if let Err(e) = conn.execute_batch(sql::CHECKPOINT) {
+                tracing::info!(error = %e, "no checkpoint right after the deletion; the next one folds it in");
+            }
+            Ok(deleted)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e.into())
+        }
     }
 }
 

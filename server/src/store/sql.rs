@@ -17,6 +17,10 @@ pub const MIGRATION_4: &str = query!("migrations/0004_rules_alerts.sql");
 pub const MIGRATION_5: &str = query!("migrations/0005_webhooks.sql");
 pub const MIGRATION_6: &str = query!("migrations/0006_saved_funnels.sql");
 pub const MIGRATION_7: &str = query!("migrations/0007_accounts.sql");
+pub const MIGRATION_8: &str = query!("migrations/0008_audit_revocable_sources.sql");
+
+pub const AUDIT_INSERT: &str = query!("audit/insert.sql");
+pub const AUDIT_SELECT_RECENT: &str = query!("audit/select_recent.sql");
 
 pub const EVENTS_MAX_SEQ: &str = query!("events/max_seq.sql");
 pub const EVENTS_SELECT_RECENT: &str = query!("events/select_recent.sql");
@@ -25,6 +29,7 @@ pub const EVENTS_RECENT_MESSAGE_IDS: &str = query!("events/recent_message_ids.sq
 
 pub const SOURCES_INSERT: &str = query!("sources/insert.sql");
 pub const SOURCES_SELECT_ALL: &str = query!("sources/select_all.sql");
+pub const SOURCES_REVOKE: &str = query!("sources/revoke.sql");
 
 pub const IDENTITY_INSERT_LINK: &str = query!("identity/insert_link.sql");
 pub const IDENTITY_LINKED_ANONYMOUS_IDS: &str = query!("identity/select_linked_anonymous_ids.sql");
@@ -70,6 +75,8 @@ pub const READ_QUERIES: &[&str] = &[
     HEALTH_EVENT_NAMES,
     HEALTH_PROPERTY_KEYS,
     CUSTOMERS_SEARCH,
+    ERASURE_REMAINING,
+    AUDIT_SELECT_RECENT,
     WEBHOOKS_SELECT_ALL,
     WEBHOOKS_SELECT_DELIVERIES,
     SAVED_FUNNELS_SELECT_ALL,
@@ -160,3 +167,21 @@ pub const HEALTH_LAG_AND_SKEW: &str = query!("health/lag_and_skew.sql");
 pub const HEALTH_EVENT_NAMES: &str = query!("health/event_names.sql");
 pub const HEALTH_PROPERTY_KEYS: &str = query!("health/property_keys.sql");
 pub const CUSTOMERS_SEARCH: &str = query!("customers/search.sql");
+
+/// Erasure, in the order it runs (deliveries before the alerts they name).
+pub const ERASURE_STATEMENTS: [(&str, &str); 5] = [
+    ("events", query!("erasure/events.sql")),
+    ("identity_links", query!("erasure/identity_links.sql")),
+    ("dead_letters", query!("erasure/dead_letters.sql")),
+    ("webhook_deliveries", query!("erasure/webhook_deliveries.sql")),
+    ("alerts", query!("erasure/alerts.sql")),
+];
+pub const ERASURE_REMAINING: &str = query!("erasure/remaining.sql");
+
+/// Retention, in the order it runs (deliveries before the alerts they name).
+pub const RETENTION_STATEMENTS: [(&str, &str); 4] = [
+    ("events", query!("retention/events.sql")),
+    ("dead_letters", query!("retention/dead_letters.sql")),
+    ("webhook_deliveries", query!("retention/webhook_deliveries.sql")),
+    ("alerts", query!("retention/alerts.sql")),
+];

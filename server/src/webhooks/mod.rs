@@ -1,7 +1,10 @@
 //! Outgoing webhooks: every new alert is sent to each enabled webhook, as the alert's JSON or
 //! as a Slack incoming-webhook message, retried with exponential back-off; every attempt is
 //! logged, and an alert whose last attempt failed stays in the log as a dead letter. Retries
-//! that a stop cut short resume at the next start.
+//! that a stop cut short resume at the next start. Destinations are checked against SSRF
+//! (see [`destination`]).
+
+pub mod destination;
 
 use std::{collections::HashMap, sync::RwLock, time::Duration};
 
@@ -93,12 +96,19 @@ pub enum WebhookError {
 pub struct Webhooks {
     store: Store,
     cache: RwLock<HashMap<String, Webhook>>,
-    http: reqwest::Client,
     retry: RetryPolicy,
+    /// Webhooks may reach loopback and private addresses (`--allow-private-webhooks`).
+    allow_private: bool,
 }
 
+/// How long one delivery attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many webhooks, each URL at most this long.
+pub const MAX_WEBHOOKS: usize = 50;
+const MAX_URL_BYTES: usize = 2048;
+
 impl Webhooks {
-    pub async fn load(store: Store, retry: RetryPolicy) -> Result<Self, WebhookError> {
+    pub async fn load(store: Store, retry: RetryPolicy, allow_private: bool) -> Result<Self, WebhookError> {
         let all: Vec<Webhook> = store
             .read(|conn| {
                 let mut stmt = conn.prepare(sql::WEBHOOKS_SELECT_ALL)?;
@@ -114,11 +124,8 @@ impl Webhooks {
                 Ok(rows.collect::<Result<_, _>>()?)
             })
             .await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| WebhookError::Invalid(format!("could not build the HTTP client: {e}")))?;
-        Ok(Webhooks { store, cache: RwLock::new(all.into_iter().map(|w| (w.id.clone(), w)).collect()), http, retry })
+        let cache = RwLock::new(all.into_iter().map(|w| (w.id.clone(), w)).collect());
+        Ok(Webhooks { store, cache, retry, allow_private })
     }
 
     pub fn list(&self) -> Vec<Webhook> {
@@ -131,15 +138,16 @@ impl Webhooks {
         if webhook.id.is_empty() || !webhook.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(WebhookError::Invalid(format!("id {:?} must be letters, digits, '-' or '_'", webhook.id)));
         }
-        match reqwest::Url::parse(&webhook.url) {
-            Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {}
-            _ => {
-                return Err(WebhookError::Invalid(format!(
-                    "url {:?} is not an http(s) URL; give the full address, e.g. https://hooks.slack.com/services/…",
-                    webhook.url
-                )))
-            }
+        if webhook.url.len() > MAX_URL_BYTES {
+            return Err(WebhookError::Invalid(format!("the url is longer than {MAX_URL_BYTES} bytes; shorten it")));
         }
+        let is_new = !self.cache.read().map(|c| c.contains_key(&webhook.id)).unwrap_or(false);
+        if is_new && self.list().len() >= MAX_WEBHOOKS {
+            return Err(WebhookError::Invalid(format!(
+                "there are already {MAX_WEBHOOKS} webhooks, the most Wayline keeps; delete one first"
+            )));
+        }
+        destination::check(&webhook.url, self.allow_private).await.map_err(WebhookError::Invalid)?;
         let row = webhook.clone();
         let now = self.store.clock().now();
         self.store
@@ -255,12 +263,7 @@ impl Webhooks {
             if attempt > 1 {
                 tokio::time::sleep(self.retry.first_delay * 2u32.saturating_pow(attempt - 2)).await;
             }
-            let result = self.http.post(&webhook.url).json(&body).send().await;
-            let (status, error) = match &result {
-                Ok(r) if r.status().is_success() => (Some(r.status().as_u16() as i32), None),
-                Ok(r) => (Some(r.status().as_u16() as i32), Some(format!("the receiver answered {}", r.status()))),
-                Err(e) => (None, Some(format!("could not reach the receiver: {e}"))),
-            };
+            let (status, error) = self.attempt(&webhook.url, &body).await;
             let last = attempt == self.retry.attempts.max(1);
             let outcome = match (&error, last) {
                 (None, _) => "delivered",
@@ -271,6 +274,28 @@ impl Webhooks {
             if error.is_none() || last {
                 return;
             }
+        }
+    }
+
+    /// One attempt: the URL checked again (its name may now resolve elsewhere), then sent to
+    /// the checked address. The status code, and what went wrong if anything.
+    async fn attempt(&self, url: &str, body: &Value) -> (Option<i32>, Option<String>) {
+        let destination = match destination::check(url, self.allow_private).await {
+            Ok(destination) => destination,
+            Err(refused) => return (None, Some(refused)),
+        };
+        let client = match destination::client_for(&destination, ATTEMPT_TIMEOUT) {
+            Ok(client) => client,
+            Err(e) => return (None, Some(format!("could not build the HTTP client: {e}"))),
+        };
+        match client.post(destination.url).json(body).send().await {
+            Ok(r) if r.status().is_success() => (Some(r.status().as_u16() as i32), None),
+            Ok(r) if r.status().is_redirection() => (
+                Some(r.status().as_u16() as i32),
+                Some(format!("the receiver answered {} (redirects are not followed; give the final URL)", r.status())),
+            ),
+            Ok(r) => (Some(r.status().as_u16() as i32), Some(format!("the receiver answered {}", r.status()))),
+            Err(e) => (None, Some(format!("could not reach the receiver: {e}"))),
         }
     }
 

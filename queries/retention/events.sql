@@ -1,0 +1,2 @@
+-- Retention: events that happened before the cutoff.
+DELETE FROM events WHERE timestamp < $1;

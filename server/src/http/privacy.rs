@@ -1,0 +1,59 @@
+//! Answers of the JSON API and the event stream as the caller may read them: personal
+//! traits and properties masked for viewers (the same functions the pages use).
+
+use app::{
+    auth::Principal,
+    privacy::{mask_sent_data, mask_text, sees_personal_data, PiiKeys},
+};
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::hub::Frame;
+
+/// True when `who` reads personal data masked.
+pub fn masked_for(who: Option<&Principal>) -> bool {
+    !who.is_some_and(|who| sees_personal_data(who.role))
+}
+
+/// `answer` as JSON, with what customers sent masked for viewers.
+pub fn answer<T: Serialize>(answer: T, who: Option<&Principal>, keys: &PiiKeys) -> Result<Json<Value>, ApiError> {
+    let mut value = serde_json::to_value(answer).map_err(|e| {
+        tracing::error!(error = %e, "could not encode an answer");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding_failed",
+            "the answer could not be encoded; retry",
+        )
+    })?;
+    if masked_for(who) {
+        mask_sent_data(&mut value, keys);
+    }
+    Ok(Json(value))
+}
+
+/// A funnel broken down by a personal property: each group's `value` masked for viewers.
+pub fn mask_breakdown_values(answer: &mut Value, breakdown: Option<&str>, who: Option<&Principal>, keys: &PiiKeys) {
+    if !masked_for(who) || !breakdown.is_some_and(|key| keys.contains(key)) {
+        return;
+    }
+    if let Some(groups) = answer.get_mut("breakdown").and_then(Value::as_array_mut) {
+        for group in groups {
+            if let Some(Value::String(text)) = group.get_mut("value") {
+                *text = mask_text(text);
+            }
+        }
+    }
+}
+
+/// An SSE frame re-encoded with what customers sent masked (viewers only; others share the
+/// frame encoded once for all).
+pub fn frame(frame: Frame, who: Option<&Principal>, keys: &PiiKeys) -> Frame {
+    if !masked_for(who) {
+        return frame;
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(frame.json()) else { return frame };
+    mask_sent_data(&mut value, keys);
+    Frame::new(frame.id, frame.name, &value.to_string())
+}
