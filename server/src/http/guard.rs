@@ -155,7 +155,13 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     }
     let Some(who) = principal else { return next.run(request).await };
     request.extensions_mut().insert(who.clone());
-    let audited = is_write(request.method()) && access != Access::Open;
+    // Changes are audited: writes to the JSON API, and server functions above the viewer's
+    // level (the pages read through server functions too, always with POST).
+    let audited = is_write(request.method())
+        && match access {
+            Access::Open => false,
+            Access::AtLeast(role) => path.starts_with("/api/v1/") || role > Role::Viewer,
+        };
     let action = crate::audit::action(request.method().as_str(), &path);
     let response = next.run(request).await;
     if audited {
