@@ -383,7 +383,7 @@ impl Store {
     pub async fn delete_older(&self, cutoff: DateTime<Utc>) -> Result<Vec<(&'static str, usize)>, StoreError> {
         self.read(move |conn| {
             delete_in_one_transaction(conn, &sql::RETENTION_STATEMENTS, |stmt| {
-                Ok(stmt.execute(params![cutoff.naive_utc()])?)
+                stmt.execute(params![cutoff.naive_utc()])
             })
         })
         .await
