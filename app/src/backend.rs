@@ -100,6 +100,22 @@ pub fn for_caller<T: crate::privacy::Masked>(answer: T, backend: &SharedBackend)
     crate::privacy::for_role(answer, role, &backend.pii_keys())
 }
 
+/// Refuses a viewer's question that filters or holds on a personal property (see
+/// [`crate::privacy::personal_filter`]).
+pub fn refuse_personal_filters<'a>(
+    steps: impl IntoIterator<Item = &'a str>,
+    held: Option<&str>,
+    backend: &SharedBackend,
+) -> Result<(), AppError> {
+    if principal().is_some_and(|who| crate::privacy::sees_personal_data(who.role)) {
+        return Ok(());
+    }
+    match crate::privacy::personal_filter(steps, held, &backend.pii_keys()) {
+        Some(refusal) => Err(AppError::BadRequest(refusal)),
+        None => Ok(()),
+    }
+}
+
 /// Who is asking, as the server's guard recorded it on the request being answered.
 pub fn principal() -> Option<crate::auth::Principal> {
     leptos::prelude::use_context::<http::request::Parts>()?.extensions.get::<crate::auth::Principal>().cloned()

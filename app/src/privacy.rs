@@ -105,6 +105,33 @@ fn mask_all(value: &mut Value) {
     }
 }
 
+/// Why a viewer may not ask a question that filters or holds on a personal property: a step
+/// `signed_up[email=ada@example.com]` would tell them whose email it is. `None` when the
+/// question names none. `steps` are texts of steps (`a[k=v;k2=v]|b`), `held` a held property.
+pub fn personal_filter<'a>(
+    steps: impl IntoIterator<Item = &'a str>,
+    held: Option<&str>,
+    keys: &PiiKeys,
+) -> Option<String> {
+    let mut named = steps.into_iter().flat_map(filter_keys).chain(held.map(|h| h.trim().to_string()));
+    let named = named.find(|key| keys.contains(key))?;
+    Some(format!(
+        "{named:?} holds personal data, which your role sees masked, so it cannot filter or hold a question; ask an analyst"
+    ))
+}
+
+/// The property names a step text filters on: `a[k=v;k2=v]|b[k3=v]` → k, k2, k3.
+fn filter_keys(text: &str) -> Vec<String> {
+    text.split('[')
+        .skip(1)
+        .filter_map(|rest| rest.split(']').next())
+        .flat_map(|inside| inside.split(';'))
+        .filter_map(|condition| condition.split(['=', '!', '<', '>']).next())
+        .map(|key| key.trim().to_string())
+        .filter(|key| !key.is_empty())
+        .collect()
+}
+
 /// An answer that can hold personal data, and how a viewer reads it.
 pub trait Masked {
     fn mask(&mut self, keys: &PiiKeys);
@@ -224,6 +251,16 @@ mod tests {
                 "traits": {"email": "a•••@example.com"},
             })
         );
+    }
+
+    #[test]
+    fn a_question_filtering_on_a_personal_property_is_named() {
+        let keys = PiiKeys::default();
+        let refused = personal_filter(["signed_up[plan=pro;email=ada@example.com]|x,y", ""], None, &keys).unwrap();
+        assert!(refused.contains("\"email\""), "{refused}");
+        assert!(personal_filter(["view,buy[total>10]", ""], Some("product_id"), &keys).is_none());
+        assert!(personal_filter(["view,buy"], Some("email"), &keys).is_some(), "holding the email is refused too");
+        assert!(personal_filter(["email,name"], None, &keys).is_none(), "events named like a key are fine");
     }
 
     #[test]

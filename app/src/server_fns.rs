@@ -68,6 +68,7 @@ pub async fn load_customer(id: String) -> Result<CustomerView, AppError> {
 #[server]
 pub async fn load_funnel(params: FunnelParams) -> Result<FunnelView, AppError> {
     let backend = crate::backend::use_backend()?;
+    crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)?;
     let breakdown = params.breakdown.trim().to_string();
     let mut view = backend.funnel(params).await?;
     if !crate::backend::principal().is_some_and(|who| crate::privacy::sees_personal_data(who.role)) {
@@ -97,13 +98,17 @@ pub async fn delete_saved_funnel(name: String) -> Result<(), AppError> {
 /// Who dropped after a funnel step.
 #[server]
 pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<DroppedView, AppError> {
-    crate::backend::use_backend()?.funnel_dropped(params, step).await
+    let backend = crate::backend::use_backend()?;
+    crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)?;
+    backend.funnel_dropped(params, step).await
 }
 
 /// Paths from (or to) an event.
 #[server]
 pub async fn load_paths(params: PathParams) -> Result<PathsView, AppError> {
-    crate::backend::use_backend()?.paths(params).await
+    let backend = crate::backend::use_backend()?;
+    crate::backend::refuse_personal_filters([&*params.event], None, &backend)?;
+    backend.paths(params).await
 }
 
 /// Every rule.
@@ -212,6 +217,9 @@ pub async fn erase_customer(id: String) -> Result<String, AppError> {
 pub async fn current_user() -> Result<Option<Principal>, AppError> {
     Ok(crate::backend::principal())
 }
+
+/// Server functions above the viewer's level that only read (the audit log records changes).
+pub const ADMIN_READS: &[&str] = &[<LoadAccess as ServerFn>::PATH, <LoadAuditLog as ServerFn>::PATH];
 
 /// The least role each server function needs, by its URL. The server's guard enforces this
 /// table in front of every call from a browser; a server function missing from it is refused

@@ -1,2 +1,3 @@
--- Erasure: every event sent by or about one identity (user or anonymous id).
-DELETE FROM events WHERE user_id = $1 OR anonymous_id = $1;
+-- Erasure: every event of the customer behind one identity (by the customer each event
+-- belongs to, so another person's events on a shared device stay).
+DELETE FROM events WHERE seq IN (SELECT seq FROM customer_events WHERE customer_id = $1);

@@ -16,7 +16,7 @@ use crate::store::{sql, Store, StoreError};
 /// Most entries one read returns.
 pub const MAX_ENTRIES: usize = 1_000;
 
-/// The route of an erasure names the customer; the log must not keep them.
+/// Routes under this name a customer; the log must not keep them.
 const ERASURE_PREFIX: &str = "/api/v1/customers/";
 
 /// Cheap to clone; all clones share one writer lock.
@@ -27,14 +27,15 @@ pub struct Audit {
     writing: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// What the log says a request did: its method and route, with an erased customer's id
-/// left out.
+/// What the log says a request did: its method and route, with a customer's id left out
+/// (after an erasure no row may name them).
 pub fn action(method: &str, path: &str) -> String {
     match path.strip_prefix(ERASURE_PREFIX) {
-        Some(rest) if method == "DELETE" && !rest.contains('/') => {
-            format!("{method} {ERASURE_PREFIX}(erased customer)")
+        Some(rest) => {
+            let after_id = rest.split_once('/').map(|(_, after)| format!("/{after}")).unwrap_or_default();
+            format!("{method} {ERASURE_PREFIX}(a customer){after_id}")
         }
-        _ => format!("{method} {path}"),
+        None => format!("{method} {path}"),
     }
 }
 
@@ -101,7 +102,8 @@ mod tests {
 
     #[test]
     fn an_erasure_is_logged_without_the_customer() {
-        assert_eq!(action("DELETE", "/api/v1/customers/ada@example.com"), "DELETE /api/v1/customers/(erased customer)");
+        assert_eq!(action("DELETE", "/api/v1/customers/ada@example.com"), "DELETE /api/v1/customers/(a customer)");
+        assert_eq!(action("POST", "/api/v1/customers/ada@example.com/x"), "POST /api/v1/customers/(a customer)/x");
         assert_eq!(action("PUT", "/api/v1/rules/churn"), "PUT /api/v1/rules/churn");
     }
 

@@ -23,6 +23,7 @@ pub mod live;
 pub mod retention;
 pub mod rules;
 pub mod saved_funnels;
+pub mod secret;
 pub mod sources;
 pub mod state;
 pub mod store;

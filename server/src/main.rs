@@ -308,7 +308,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    if settings.public_host.is_none() && !settings.addr.ip().is_loopback() && !settings.addr.ip().is_unspecified() {
+    if settings.public_host.is_none() && !settings.addr.ip().is_loopback() {
         tracing::warn!(
             addr = %settings.addr,
             "no public_host is set: requests for any host name are answered (set --public-host to refuse DNS rebinding)"

@@ -36,6 +36,8 @@ pub struct Swept {
 /// Deletes what is older than `days` by `clock` from the store, then from the index.
 pub async fn sweep(store: &Store, index: &EventIndex, clock: &Clock, days: u32) -> Result<Swept, RetentionError> {
     let cutoff = clock.now() - chrono::Duration::days(i64::from(days.clamp(1, MAX_RETENTION_DAYS)));
+    // To the microsecond, as events are stored and indexed, so both draw the same line.
+    let cutoff = DateTime::from_timestamp_micros(cutoff.timestamp_micros()).unwrap_or(cutoff);
     let rows = store.delete_older(cutoff).await?;
     index.forget_before(cutoff.timestamp_micros()).await?;
     Ok(Swept { cutoff, rows })

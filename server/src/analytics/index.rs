@@ -249,7 +249,8 @@ impl IndexData {
         self.properties.clear();
     }
 
-    /// Forgets every event that happened before `cutoff_us` (retention), as the store does.
+    /// Forgets every event that happened before `cutoff_us` (retention), as the store does,
+    /// and the materialised properties with their values.
     pub fn forget_before(&mut self, cutoff_us: i64) {
         let mut forgotten = 0;
         for customer in &mut self.customers {
@@ -260,6 +261,10 @@ impl IndexData {
             }
         }
         self.events -= forgotten;
+        if forgotten > 0 {
+            // Their values go with them; read again from the store when next asked for.
+            self.properties.clear();
+        }
     }
 
     /// Applies a committed batch (events already applied are skipped).

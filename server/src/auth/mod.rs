@@ -20,7 +20,7 @@ pub use app::auth::{Credential, Principal, Role};
 pub use throttle::LoginThrottle;
 
 use crate::{
-    sources::hash_key,
+    secret::sha256_hex,
     store::{sql, Micros, Store, StoreError},
 };
 
@@ -320,7 +320,7 @@ impl Accounts {
         let secret = format!("{TOKEN_PREFIX}{}", secret());
         let id = format!("tok_{:08x}", rand::thread_rng().gen::<u32>());
         let token = ApiToken { id, name, role, created_at: self.store.clock().now(), revoked_at: None };
-        let (row, hash) = (token.clone(), hash_key(&secret));
+        let (row, hash) = (token.clone(), sha256_hex(&secret));
         let row_hash = hash.clone();
         let _changing = self.changing.lock().await;
         self.store
@@ -368,7 +368,7 @@ impl Accounts {
     /// Who a bearer token belongs to, if it is known and not revoked.
     pub fn token_principal(&self, secret: &str) -> Option<Principal> {
         let tokens = self.tokens.read().ok()?;
-        let token = tokens.get(&hash_key(secret.trim())).filter(|t| t.revoked_at.is_none())?;
+        let token = tokens.get(&sha256_hex(secret.trim())).filter(|t| t.revoked_at.is_none())?;
         Some(Principal { name: token.name.clone(), role: token.role, via: Credential::Token })
     }
 
@@ -378,9 +378,9 @@ impl Accounts {
         let email = email.trim().to_lowercase();
         self.throttle.attempt(client, &email).map_err(AuthError::Throttled)?;
         let stored = self.users.read().ok().and_then(|users| users.get(&email).map(|u| u.password_hash.clone()));
+        let known = stored.is_some();
         // An unknown account costs the same hashing as a known one: timing tells nothing.
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
-        let known = self.users.read().is_ok_and(|users| users.contains_key(&email));
         let password = password.to_string();
         let matches = password.chars().count() <= password::MAX_CHARS
             && tokio::task::spawn_blocking(move || password::verify(&password, &stored)).await.unwrap_or(false);
@@ -389,7 +389,7 @@ impl Accounts {
         }
         let cookie = secret();
         let now = self.store.clock().now();
-        let (hash, row_email) = (hash_key(&cookie), email.clone());
+        let (hash, row_email) = (sha256_hex(&cookie), email.clone());
         let row_hash = hash.clone();
         self.store
             .read(move |conn| {
@@ -408,7 +408,7 @@ impl Accounts {
         let now = self.store.clock().now();
         let email = {
             let mut sessions = self.sessions.lock().ok()?;
-            let hash = hash_key(cookie);
+            let hash = sha256_hex(cookie);
             let session = sessions.get_mut(&hash)?;
             if now - session.last_seen > self.policy.idle || now - session.created_at > self.policy.absolute {
                 sessions.remove(&hash);
@@ -423,7 +423,7 @@ impl Accounts {
 
     /// Ends a session (signing out).
     pub async fn sign_out(&self, cookie: &str) -> Result<(), AuthError> {
-        let hash = hash_key(cookie);
+        let hash = sha256_hex(cookie);
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.remove(&hash);
         }

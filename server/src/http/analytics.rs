@@ -27,10 +27,12 @@ pub async fn funnel(
     who: Option<Extension<Principal>>,
     Query(query): Query<FunnelQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let who = who.map(|Extension(who)| who);
+    let asked = [query.steps.as_deref(), query.exclude.as_deref()];
+    super::privacy::refuse_personal_filters(asked, query.hold.as_deref(), who.as_ref(), &state.pii_keys)?;
     let spec = query.to_spec(state.clock.now())?;
     let result: FunnelResult =
         state.analytics.funnel(spec, query.trend.unwrap_or_default(), query.top.unwrap_or(5)).await?;
-    let who = who.map(|Extension(who)| who);
     let Json(mut answer) = super::privacy::answer(result, who.as_ref(), &state.pii_keys)?;
     super::privacy::mask_breakdown_values(&mut answer, query.breakdown.as_deref(), who.as_ref(), &state.pii_keys);
     Ok(Json(answer))
@@ -95,8 +97,11 @@ pub(super) fn journey(state: &AppState, name: Option<&str>) -> Result<Journey, A
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn paths(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     Query(query): Query<PathQuery>,
 ) -> Result<Json<PathResult>, ApiError> {
+    let asked = [query.start.as_deref(), query.end.as_deref()];
+    super::privacy::refuse_personal_filters(asked, None, who.map(|Extension(who)| who).as_ref(), &state.pii_keys)?;
     let spec = query.to_spec(state.clock.now())?;
     Ok(Json(state.analytics.paths(spec).await?))
 }
@@ -120,8 +125,11 @@ pub struct DroppedQuery {
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn funnel_dropped(
     State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
     Query(query): Query<DroppedQuery>,
 ) -> Result<Json<DroppedPage>, ApiError> {
+    let asked = [query.steps.as_deref()];
+    super::privacy::refuse_personal_filters(asked, None, who.map(|Extension(who)| who).as_ref(), &state.pii_keys)?;
     let funnel = FunnelQuery {
         steps: query.steps,
         window: query.window,

@@ -30,6 +30,11 @@ impl HostPolicy {
     /// The policy for a server listening on `addr`, reached at `public_host` if configured
     /// (a name, `host:port` or a URL).
     pub fn new(addr: std::net::SocketAddr, public_host: Option<&str>) -> Self {
+        // On every address (0.0.0.0) with no public host, people reach it by names and
+        // addresses nobody told us: any is answered (`wayline serve` warns).
+        if addr.ip().is_unspecified() && public_host.is_none() {
+            return HostPolicy::Any;
+        }
         let mut names: Vec<String> = public_host.map(host_name).into_iter().collect();
         // An unspecified address (0.0.0.0) listens on loopback too.
         if addr.ip().is_loopback() || addr.ip().is_unspecified() {
@@ -155,6 +160,7 @@ mod tests {
         assert!(!public.allows(Some("localhost:3000")), "not on loopback, so loopback names are not ours");
         assert!(!public.allows(Some("evil.example")));
 
+        assert_eq!(HostPolicy::new("0.0.0.0:3000".parse().unwrap(), None), HostPolicy::Any);
         let everywhere = HostPolicy::new("0.0.0.0:3000".parse().unwrap(), Some("wayline.example.com"));
         assert!(everywhere.allows(Some("wayline.example.com")) && everywhere.allows(Some("127.0.0.1:3000")));
         assert!(!everywhere.allows(Some("evil.example")));

@@ -160,7 +160,10 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     let audited = is_write(request.method())
         && match access {
             Access::Open => false,
-            Access::AtLeast(role) => path.starts_with("/api/v1/") || role > Role::Viewer,
+            Access::AtLeast(role) => {
+                path.starts_with("/api/v1/")
+                    || (role > Role::Viewer && !app::server_fns::ADMIN_READS.contains(&path.as_str()))
+            }
         };
     let action = crate::audit::action(request.method().as_str(), &path);
     let response = next.run(request).await;

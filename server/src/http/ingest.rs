@@ -2,8 +2,10 @@
 
 use axum::{
     body::Bytes,
+    extract::Request,
     extract::{Path, State},
-    http::{header, Extensions, HeaderMap, StatusCode},
+    http::{header, HeaderMap, StatusCode},
+    middleware::Next,
     response::{IntoResponse, Response},
     Json,
 };
@@ -29,16 +31,23 @@ pub fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
     (!user.is_empty()).then(|| user.to_string())
 }
 
+/// Counts an ingestion request against its address's rate limit before its body is read (a
+/// flood costs no decompression), answering `429` with `Retry-After` when it is over.
+pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.ingestor.admit(super::client_address(request.extensions())) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => ApiError::from(refused).into_response(),
+    }
+}
+
 /// `POST /v1/{track|page|screen|identify|group|alias}` and the one-letter forms `t`, `p`, …
 #[tracing::instrument(skip_all, fields(call = %call), err(Debug))]
 pub async fn single(
     State(state): State<AppState>,
     Path(call): Path<String>,
-    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    state.ingestor.admit(super::client_address(&extensions))?;
     if call == "b" {
         return ingest(state, Endpoint::Batch, &headers, body).await;
     }
@@ -54,13 +63,7 @@ pub async fn single(
 
 /// `POST /v1/batch` and `/v1/import`.
 #[tracing::instrument(skip_all, err(Debug))]
-pub async fn batch(
-    State(state): State<AppState>,
-    extensions: Extensions,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    state.ingestor.admit(super::client_address(&extensions))?;
+pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     ingest(state, Endpoint::Batch, &headers, body).await
 }
 

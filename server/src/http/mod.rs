@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/{call}", post(ingest::single))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestDecompressionLayer::new())
+        .layer(middleware::from_fn_with_state(state.clone(), ingest::admit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, INGEST_TIMEOUT))
         .layer(cors(&state.cors_origins));
 

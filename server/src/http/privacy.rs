@@ -17,6 +17,22 @@ pub fn masked_for(who: Option<&Principal>) -> bool {
     !who.is_some_and(|who| sees_personal_data(who.role))
 }
 
+/// Refuses a viewer's question that filters or holds on a personal property.
+pub fn refuse_personal_filters<'a>(
+    steps: impl IntoIterator<Item = Option<&'a str>>,
+    held: Option<&str>,
+    who: Option<&Principal>,
+    keys: &PiiKeys,
+) -> Result<(), ApiError> {
+    if !masked_for(who) {
+        return Ok(());
+    }
+    match app::privacy::personal_filter(steps.into_iter().flatten(), held, keys) {
+        Some(refusal) => Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "personal_data", refusal)),
+        None => Ok(()),
+    }
+}
+
 /// `answer` as JSON, with what customers sent masked for viewers.
 pub fn answer<T: Serialize>(answer: T, who: Option<&Principal>, keys: &PiiKeys) -> Result<Json<Value>, ApiError> {
     let mut value = serde_json::to_value(answer).map_err(|e| {
@@ -48,12 +64,12 @@ pub fn mask_breakdown_values(answer: &mut Value, breakdown: Option<&str>, who: O
 }
 
 /// An SSE frame re-encoded with what customers sent masked (viewers only; others share the
-/// frame encoded once for all).
-pub fn frame(frame: Frame, who: Option<&Principal>, keys: &PiiKeys) -> Frame {
+/// frame encoded once for all). A frame that cannot be read is not sent to a viewer at all.
+pub fn frame(frame: Frame, who: Option<&Principal>, keys: &PiiKeys) -> Option<Frame> {
     if !masked_for(who) {
-        return frame;
+        return Some(frame);
     }
-    let Ok(mut value) = serde_json::from_str::<Value>(frame.json()) else { return frame };
+    let mut value = serde_json::from_str::<Value>(frame.json()).ok()?;
     mask_sent_data(&mut value, keys);
-    Frame::new(frame.id, frame.name, &value.to_string())
+    Some(Frame::new(frame.id, frame.name, &value.to_string()))
 }

@@ -158,7 +158,8 @@ impl Ingestor {
         }
     }
 
-    /// Counts a request from `address` against its rate limit, before its body is read.
+    /// Counts a request from `address` against its rate limit (the HTTP edge calls it before
+    /// the body is read).
     pub fn admit(&self, address: IpAddr) -> Result<(), IngestError> {
         self.throttle
             .admit_address(address)
@@ -210,7 +211,7 @@ impl Ingestor {
             reason_code: rejection.code.to_string(),
             reason: rejection.message.clone(),
             payload: truncate(
-                redact::without_write_key(&String::from_utf8_lossy(payload)).into_owned(),
+                redact::dead_letter_payload(&String::from_utf8_lossy(payload), self.ip),
                 self.limits.max_event_bytes,
             ),
             call_type: call_type.clone(),

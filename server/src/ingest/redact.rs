@@ -83,20 +83,69 @@ impl IpPolicy {
     /// be read cannot be truncated, so under `Truncated` it is dropped.
     pub fn apply(self, context: Option<JsonText>) -> Option<JsonText> {
         let text = context?;
-        if self == IpPolicy::Full || !text.as_str().contains("\"ip\"") {
+        // Cheap for the many contexts with no address; an escaped key (`"i\u0070"`) is
+        // looked at too.
+        if self == IpPolicy::Full || !(text.as_str().contains("ip") || text.as_str().contains('\\')) {
             return Some(text);
         }
-        let Value::Object(mut fields) = text.to_value() else { return Some(text) };
-        let kept = match (self, fields.get("ip").and_then(Value::as_str).and_then(|ip| ip.trim().parse().ok())) {
-            (IpPolicy::Truncated, Some(address)) => Some(Value::String(truncated(address).to_string())),
-            _ => None,
-        };
-        match kept {
-            Some(network) => fields.insert("ip".into(), network),
-            None => fields.remove("ip"),
-        };
-        Some(JsonText::from_value(&Value::Object(fields)))
+        let mut value = text.to_value();
+        match self.apply_to(&mut value) {
+            true => Some(JsonText::from_value(&value)),
+            false => Some(text),
+        }
     }
+
+    /// Applies the policy to a context object's `ip`; true when it changed anything.
+    fn apply_to(self, context: &mut Value) -> bool {
+        let Some(fields) = context.as_object_mut().filter(|f| self != IpPolicy::Full && f.contains_key("ip")) else {
+            return false;
+        };
+        let address = fields.get("ip").and_then(Value::as_str).and_then(|ip| ip.trim().parse().ok());
+        match (self, address) {
+            (IpPolicy::Truncated, Some(address)) => {
+                fields.insert("ip".into(), Value::String(truncated(address).to_string()));
+            }
+            _ => {
+                fields.remove("ip");
+            }
+        }
+        true
+    }
+}
+
+/// A refused payload as its dead letter keeps it: without the write key, and with the
+/// context's address as the policy says (the message's own and a batch's and each item's).
+/// JSON is changed as parsed, so escaped key names are caught; text that is not JSON only
+/// loses its write keys, found by their text.
+pub fn dead_letter_payload(text: &str, ip: IpPolicy) -> String {
+    let Ok(mut value) = serde_json::from_str::<Value>(text) else {
+        return without_write_key(text).into_owned();
+    };
+    if scrub(&mut value, ip) {
+        value.to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// Removes the write key and applies the address policy in a message or batch; true when it
+/// changed anything.
+fn scrub(message: &mut Value, ip: IpPolicy) -> bool {
+    let Some(fields) = message.as_object_mut() else { return false };
+    let mut changed = false;
+    if let Some(key) = fields.get_mut("writeKey") {
+        *key = Value::String(REMOVED.into());
+        changed = true;
+    }
+    if let Some(context) = fields.get_mut("context") {
+        changed |= ip.apply_to(context);
+    }
+    if let Some(Value::Array(items)) = fields.get_mut("batch") {
+        for item in items {
+            changed |= scrub(item, ip);
+        }
+    }
+    changed
 }
 
 /// The address with its host part zeroed: /24 for IPv4, /48 for IPv6.
@@ -132,6 +181,23 @@ mod tests {
         // Not a string value, or no key at all: unchanged.
         assert_eq!(without_write_key(r#"{"writeKey": 5}"#), r#"{"writeKey": 5}"#);
         assert!(matches!(without_write_key(r#"{"event":"a"}"#), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_no_write_key_even_escaped_and_only_a_truncated_address() {
+        let escaped = r#"{"write\u004bey":"wl_secret","userId":"u1","context":{"i\u0070":"203.0.113.77"}}"#;
+        let kept = dead_letter_payload(escaped, IpPolicy::Truncated);
+        assert!(!kept.contains("wl_secret") && !kept.contains("203.0.113.77"), "{kept}");
+        assert!(kept.contains("203.0.113.0"), "{kept}");
+        let batch = r#"{"batch":[{"writeKey":"wl_a","context":{"ip":"198.51.100.9"}}],"writeKey":"wl_b"}"#;
+        let kept = dead_letter_payload(batch, IpPolicy::None);
+        assert!(!kept.contains("wl_a") && !kept.contains("wl_b") && !kept.contains("198.51"), "{kept}");
+        // Nothing to change: the text stays as it came.
+        assert_eq!(dead_letter_payload(r#"{ "event": "x" }"#, IpPolicy::Truncated), r#"{ "event": "x" }"#);
+        assert_eq!(
+            dead_letter_payload(r#"{"writeKey":"wl_c" oops"#, IpPolicy::Truncated),
+            r#"{"writeKey":"[removed]" oops"#
+        );
     }
 
     #[test]

@@ -154,6 +154,8 @@ struct StoreInner {
     /// Read connections are cloned from this one; DuckDB shares the database between them.
     reader: Mutex<Connection>,
     clock: Clock,
+    /// The writer's memory of linked anonymous ids (an erasure makes it forget).
+    linked: writer::LinkedIds,
 }
 
 impl Store {
@@ -178,13 +180,14 @@ impl Store {
         }
         let reader = conn.try_clone()?;
         let clock = config.clock.clone();
-        let (sender, thread) = writer::spawn(conn, config, on_commit)?;
+        let writer::Spawned { sender, thread, linked } = writer::spawn(conn, config, on_commit)?;
         Ok(Store {
             inner: Arc::new(StoreInner {
                 writer: Mutex::new(Some(sender)),
                 writer_thread: Mutex::new(Some(thread)),
                 reader: Mutex::new(reader),
                 clock,
+                linked,
             }),
         })
     }
@@ -369,10 +372,18 @@ impl Store {
     /// checkpoints, so the deleted rows leave the write-ahead log too. Returns the rows deleted
     /// per table.
     pub async fn erase_identities(&self, ids: Vec<String>) -> Result<Vec<(&'static str, usize)>, StoreError> {
+        let linked = self.inner.linked.clone();
         self.read(move |conn| {
-            delete_in_one_transaction(conn, &sql::ERASURE_STATEMENTS, |stmt| {
+            let erased = delete_in_one_transaction(conn, &sql::ERASURE_STATEMENTS, |stmt| {
                 ids.iter().try_fold(0, |rows, id| Ok(rows + stmt.execute(params![id])?))
-            })
+            })?;
+            // The links are gone: the writer links a returning anonymous id afresh.
+            if let Ok(mut linked) = linked.lock() {
+                for id in &ids {
+                    linked.remove(id);
+                }
+            }
+            Ok(erased)
         })
         .await
     }

@@ -76,6 +76,7 @@ pub const READ_QUERIES: &[&str] = &[
     HEALTH_PROPERTY_KEYS,
     CUSTOMERS_SEARCH,
     ERASURE_REMAINING,
+    ALERTS_EXISTS,
     AUDIT_SELECT_RECENT,
     WEBHOOKS_SELECT_ALL,
     WEBHOOKS_SELECT_DELIVERIES,
@@ -169,14 +170,16 @@ pub const HEALTH_PROPERTY_KEYS: &str = query!("health/property_keys.sql");
 pub const CUSTOMERS_SEARCH: &str = query!("customers/search.sql");
 
 /// Erasure, in the order it runs (deliveries before the alerts they name).
-pub const ERASURE_STATEMENTS: [(&str, &str); 5] = [
+pub const ERASURE_STATEMENTS: [(&str, &str); 6] = [
     ("events", query!("erasure/events.sql")),
+    ("events_anonymous_ids", query!("erasure/events_anonymous_ids.sql")),
     ("identity_links", query!("erasure/identity_links.sql")),
     ("dead_letters", query!("erasure/dead_letters.sql")),
     ("webhook_deliveries", query!("erasure/webhook_deliveries.sql")),
     ("alerts", query!("erasure/alerts.sql")),
 ];
 pub const ERASURE_REMAINING: &str = query!("erasure/remaining.sql");
+pub const ALERTS_EXISTS: &str = query!("alerts/exists.sql");
 
 /// Retention, in the order it runs (deliveries before the alerts they name).
 pub const RETENTION_STATEMENTS: [(&str, &str); 4] = [

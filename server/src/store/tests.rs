@@ -310,3 +310,16 @@ async fn customers_are_found_by_id_or_by_identify_traits() {
     assert!(traits.unwrap().contains("bob@shop.example"), "the matching customer's traits come along");
     assert!(store.search_customers("nobody-here").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_erased_customer_who_comes_back_is_linked_afresh() {
+    let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
+    store.write(vec![with_ids("m1", Some("laptop"), Some("user-1"), "identify")], vec![]).await.unwrap();
+    let erased = store.erase_identities(store.customer_ids("user-1").await.unwrap()).await.unwrap();
+    assert_eq!(erased.iter().find(|(table, _)| *table == "identity_links").unwrap().1, 1);
+    assert_eq!(store.rows_naming("laptop").await.unwrap(), 0);
+
+    // The same laptop signs in again: the writer has forgotten the link, so it is stored again.
+    store.write(vec![with_ids("m2", Some("laptop"), Some("user-1"), "identify")], vec![]).await.unwrap();
+    assert_eq!(store.customer_ids("laptop").await.unwrap(), vec!["laptop", "user-1"]);
+}

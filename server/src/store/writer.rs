@@ -42,11 +42,17 @@ pub(super) struct WriteRequest {
     pub ack: oneshot::Sender<Result<WriteReceipt, StoreError>>,
 }
 
-pub(super) fn spawn(
-    conn: Connection,
-    config: WriterConfig,
-    on_commit: CommitListener,
-) -> Result<(mpsc::Sender<WriteRequest>, std::thread::JoinHandle<()>), StoreError> {
+/// The anonymous ids already linked to a user: the writer inserts each link once. Shared with
+/// the store so that an erasure, which deletes links, makes the writer forget them too.
+pub(super) type LinkedIds = Arc<std::sync::Mutex<HashSet<String>>>;
+
+pub(super) struct Spawned {
+    pub sender: mpsc::Sender<WriteRequest>,
+    pub thread: std::thread::JoinHandle<()>,
+    pub linked: LinkedIds,
+}
+
+pub(super) fn spawn(conn: Connection, config: WriterConfig, on_commit: CommitListener) -> Result<Spawned, StoreError> {
     conn.execute_batch(sql::WRITER_SETTINGS)?;
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
     let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
@@ -57,12 +63,13 @@ pub(super) fn spawn(
         .collect::<Result<HashSet<_>, _>>()?;
     tracing::info!(remembered_message_ids = seen.len(), identity_links = linked.len(), "writer state loaded");
     let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
-    let mut writer = Writer { conn, next_seq, next_dead_letter, config, on_commit, seen, linked };
+    let linked: LinkedIds = Arc::new(std::sync::Mutex::new(linked));
+    let mut writer = Writer { conn, next_seq, next_dead_letter, config, on_commit, seen, linked: linked.clone() };
     let thread = std::thread::Builder::new()
         .name("wayline-writer".into())
         .spawn(move || writer.run(receiver))
         .map_err(|e| StoreError::WriteFailed(format!("could not start the writer thread: {e}")))?;
-    Ok((sender, thread))
+    Ok(Spawned { sender, thread, linked })
 }
 
 fn load_recent_message_ids(conn: &Connection, clock: &Clock) -> Result<Deduper, StoreError> {
@@ -102,7 +109,7 @@ struct Writer {
     config: WriterConfig,
     on_commit: CommitListener,
     seen: Deduper,
-    linked: HashSet<String>,
+    linked: LinkedIds,
 }
 
 /// What one group changed in the writer's memory, to undo if its transaction fails.
@@ -159,8 +166,10 @@ impl Writer {
                 for (source, message) in &undo.seen {
                     self.seen.forget(source, message);
                 }
-                for anonymous in &undo.linked {
-                    self.linked.remove(anonymous);
+                if let Ok(mut linked) = self.linked.lock() {
+                    for anonymous in &undo.linked {
+                        linked.remove(anonymous);
+                    }
                 }
                 tracing::error!(error = %e, "write transaction failed");
                 let message = e.to_string();
@@ -197,9 +206,10 @@ impl Writer {
                     undo.seen.push((event.source_id.clone(), event.message_id.clone()));
                     append_event(&mut events, self.next_seq, &event)?;
                     if let Some((earlier, user)) = identity_link(&event) {
-                        if !self.linked.contains(earlier.as_ref()) {
+                        let mut linked = self.linked.lock().map_err(|_| StoreError::Closed)?;
+                        if !linked.contains(earlier.as_ref()) {
                             link.execute(params![earlier.as_ref(), user, event.timestamp.naive_utc(), self.next_seq])?;
-                            self.linked.insert(earlier.to_string());
+                            linked.insert(earlier.to_string());
                             undo.linked.push(earlier.into_owned());
                         }
                     }

@@ -262,6 +262,10 @@ impl Webhooks {
         for attempt in first.max(1)..=self.retry.attempts.max(1) {
             if attempt > 1 {
                 tokio::time::sleep(self.retry.first_delay * 2u32.saturating_pow(attempt - 2)).await;
+                // Erased (or deleted by retention) meanwhile: its customer is not sent again.
+                if !self.alert_exists(alert.id).await {
+                    return;
+                }
             }
             let (status, error) = self.attempt(&webhook.url, &body).await;
             let last = attempt == self.retry.attempts.max(1);
@@ -275,6 +279,14 @@ impl Webhooks {
                 return;
             }
         }
+    }
+
+    async fn alert_exists(&self, id: i64) -> bool {
+        let counted = self
+            .store
+            .read(move |conn| Ok(conn.query_row(sql::ALERTS_EXISTS, params![id], |row| row.get::<_, i64>(0))?));
+        // A store that cannot answer stops the retries rather than sending what may be erased.
+        counted.await.is_ok_and(|n| n > 0)
     }
 
     /// One attempt: the URL checked again (its name may now resolve elsewhere), then sent to
