@@ -91,7 +91,7 @@ pub struct IndexData {
     name_ids: HashMap<Arc<str>, u32>,
     applied_seq: i64,
     events: usize,
-    /// Materialised properties, by name, oldest first (the oldest goes when there are too many).
+    /// Materialised properties, by name (the least recently used goes when there are too many).
     properties: Vec<(String, PropertyColumn)>,
 }
 
@@ -342,6 +342,9 @@ struct Shared {
     /// Held while a property is materialised, so two questions needing the same new property
     /// read it once.
     materialising: Mutex<()>,
+    /// When each property was last asked for (a counter, not a clock): the least recently
+    /// used goes when too many are materialised.
+    last_used: Mutex<(u64, HashMap<String, u64>)>,
 }
 
 /// Handle to the index; cheap to clone.
@@ -361,6 +364,7 @@ impl EventIndex {
             applied: watch::channel(-1).0,
             pending: Mutex::new(Some(receiver)),
             materialising: Mutex::new(()),
+            last_used: Mutex::new((0, HashMap::new())),
         });
         (EventIndex { shared: shared.clone() }, IndexFeed { sender, shared })
     }
@@ -395,6 +399,13 @@ impl EventIndex {
     /// stop questions and the live engine), then, holding it still, the few events applied
     /// meanwhile, so none is missed; after that every applied batch keeps it current.
     pub async fn materialise(&self, store: &Store, names: Vec<String>) -> Result<(), IndexError> {
+        if let Ok(mut last_used) = self.shared.last_used.lock() {
+            let (tick, uses) = &mut *last_used;
+            for name in &names {
+                *tick += 1;
+                uses.insert(name.clone(), *tick);
+            }
+        }
         let missing: Vec<String> =
             self.read(move |data| names.into_iter().filter(|n| data.property(n).is_none()).collect()).await?;
         if missing.is_empty() {
@@ -419,8 +430,9 @@ impl EventIndex {
                 let mut data = shared.data.write().map_err(|e| stopped(e.to_string()))?;
                 load_column(&conn, &name, upto, data.applied_seq, &mut column)?;
                 if data.properties.len() >= MAX_PROPERTY_COLUMNS {
-                    let (oldest, _) = data.properties.remove(0);
-                    tracing::info!(property = %oldest, "dropped the oldest materialised property");
+                    let least_recent = least_recently_used(&data.properties, &shared.last_used);
+                    let (dropped, _) = data.properties.remove(least_recent);
+                    tracing::info!(property = %dropped, "dropped the least recently used materialised property");
                 }
                 tracing::info!(property = %name, ms = started.elapsed().as_millis() as u64, "materialised a property");
                 data.properties.push((name, column));
@@ -479,6 +491,19 @@ impl EventIndex {
         .await
         .map_err(|e| IndexError::Stopped(e.to_string()))?
     }
+}
+
+/// The position of the materialised property asked for longest ago.
+fn least_recently_used(
+    properties: &[(String, PropertyColumn)],
+    last_used: &Mutex<(u64, HashMap<String, u64>)>,
+) -> usize {
+    let Ok(last_used) = last_used.lock() else { return 0 };
+    properties
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, (name, _))| last_used.1.get(name).copied().unwrap_or(0))
+        .map_or(0, |(position, _)| position)
 }
 
 /// The index thread: applies batches as they come, several at once when they queue up.
@@ -749,6 +774,19 @@ mod tests {
         index.materialise(&store, vec![CHANNEL_COLUMN.to_string()]).await.unwrap();
         assert_eq!(index.read(move |data| channels_of(data)).await.unwrap(), expected);
         store.close().await;
+    }
+
+    #[test]
+    fn the_property_asked_for_longest_ago_is_the_one_dropped() {
+        let properties: Vec<(String, PropertyColumn)> =
+            ["plan", "category", "$channel"].iter().map(|n| (n.to_string(), PropertyColumn::default())).collect();
+        let uses = |pairs: &[(&str, u64)]| {
+            Mutex::new((9, pairs.iter().map(|(n, t)| (n.to_string(), *t)).collect::<HashMap<_, _>>()))
+        };
+        assert_eq!(least_recently_used(&properties, &uses(&[("plan", 5), ("category", 2), ("$channel", 9)])), 1);
+        assert_eq!(least_recently_used(&properties, &uses(&[("plan", 5), ("category", 7), ("$channel", 9)])), 0);
+        // Materialised but never asked for since (by this index's memory): first to go.
+        assert_eq!(least_recently_used(&properties, &uses(&[("plan", 5), ("category", 7)])), 2);
     }
 
     #[tokio::test]
