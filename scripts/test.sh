@@ -7,8 +7,9 @@ cd "$WAYLINE_ROOT"
 "$WAYLINE_ROOT/scripts/setup.sh" --test
 "$WAYLINE_ROOT/scripts/build.sh"
 
-log "checking formatting"
+log "checking formatting and lints"
 cargo fmt --all -- --check
+cargo clippy --release --all-targets --workspace -- -D warnings
 
 log "running the Rust tests"
 cargo test --release --workspace

@@ -14,10 +14,8 @@ use chrono::{TimeZone, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 use server::{
-    analytics::{
-        funnel::OrderMode, index::EventIndex, stages::SESSION_GAP_US, Active, Analytics, FunnelQuery, PathQuery,
-        TrendPeriod,
-    },
+    analytics::{funnel::OrderMode, stages::SESSION_GAP_US, Active, Analytics, FunnelQuery, PathQuery, TrendPeriod},
+    index::EventIndex,
     journeys::Journey,
     store::{JsonText, NewEvent, Store, WriterConfig},
 };

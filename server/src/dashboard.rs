@@ -44,7 +44,7 @@ pub struct Dashboard {
     pub saved_funnels: SavedFunnels,
     pub accounts: Arc<crate::auth::Accounts>,
     pub pii_keys: app::privacy::PiiKeys,
-    pub index: crate::analytics::index::EventIndex,
+    pub index: crate::index::EventIndex,
     pub hub: crate::hub::Hub,
     pub audit: crate::audit::Audit,
     pub retention_days: Option<u32>,

@@ -4,8 +4,8 @@
 //! Afterwards every figure is as if they never came.
 
 use crate::{
-    analytics::index::{EventIndex, IndexError},
     hub::Hub,
+    index::{EventIndex, IndexError},
     store::{Store, StoreError},
 };
 

@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod hub;
 pub mod import;
+pub mod index;
 pub mod ingest;
 pub mod journeys;
 pub mod live;
@@ -36,11 +37,11 @@ use tokio::sync::watch;
 
 use crate::{
     alerts::{AlertError, Alerts},
-    analytics::index::{EventIndex, IndexError},
     auth::{Accounts, AuthError, SessionPolicy},
     clock::Clock,
     http::browser::HostPolicy,
     hub::Hub,
+    index::{EventIndex, IndexError},
     ingest::IngestPolicy,
     journeys::{JourneyError, Journeys},
     live::{Engine, LiveFeed},
@@ -191,7 +192,7 @@ impl Wayline {
         tokio::spawn({
             let (index, store) = (index.clone(), store.clone());
             async move {
-                let channel = vec![analytics::channels::CHANNEL_COLUMN.to_string()];
+                let channel = vec![index::channel::CHANNEL_COLUMN.to_string()];
                 if let Err(e) = index.materialise(&store, channel).await {
                     tracing::warn!(error = %e, "could not read the events' channels");
                 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    analytics::index::{EventIndex, IndexError},
     clock::Clock,
+    index::{EventIndex, IndexError},
     store::{Store, StoreError},
 };
 

@@ -12,12 +12,13 @@ use app::privacy::PiiKeys;
 
 use crate::{
     alerts::Alerts,
-    analytics::{index::EventIndex, Analytics},
+    analytics::Analytics,
     auth::Accounts,
     clock::Clock,
     dashboard::Dashboard,
     http::{browser::HostPolicy, guard::AccessRules},
     hub::Hub,
+    index::EventIndex,
     ingest::{IngestPolicy, Ingestor},
     journeys::Journeys,
     live::{occupancy::OccupancyFeeds, LiveStatus},

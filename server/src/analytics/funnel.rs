@@ -82,7 +82,7 @@ impl StepEvent {
     /// values as the property columns hold them.
     pub fn matches_properties(&self, properties: &serde_json::Value) -> bool {
         self.filters.iter().all(|(key, want)| {
-            properties.get(key).and_then(super::columns::property_text).is_some_and(|have| have == *want)
+            properties.get(key).and_then(crate::index::columns::property_text).is_some_and(|have| have == *want)
         })
     }
 
@@ -97,7 +97,7 @@ impl StepEvent {
     }
 }
 
-use super::columns::{self, Conditions, PropertyColumn};
+use crate::index::columns::{self, Conditions, PropertyColumn};
 /// Property names go into a JSON path; keep them to plain identifiers.
 pub fn check_property_name(name: &str, parameter: &str) -> Result<String, String> {
     if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -107,7 +107,7 @@ pub fn check_property_name(name: &str, parameter: &str) -> Result<String, String
     }
 }
 
-pub use super::columns::NONE;
+pub use crate::index::columns::NONE;
 
 /// One event as a funnel sees it: when, which steps it counts as, and the property values it
 /// carries, as ids into their columns' dictionaries.
@@ -246,7 +246,7 @@ impl FunnelSpec {
     pub fn properties(&self) -> Vec<String> {
         let mut names: Vec<String> = self.breakdown_property.iter().chain(&self.hold_property).cloned().collect();
         if self.channel.is_some() {
-            names.push(super::channels::CHANNEL_COLUMN.to_string());
+            names.push(crate::index::channel::CHANNEL_COLUMN.to_string());
         }
         for (key, _) in self.steps.iter().flatten().flat_map(|s| &s.filters) {
             if !names.contains(key) {
@@ -740,7 +740,7 @@ mod tests {
             set(&spec.hold_property, &e.held);
             if let Some(properties) = &e.properties {
                 let text = serde_json::Value::Object(properties.clone()).to_string();
-                let values = crate::analytics::columns::extract(&text, properties.keys().map(String::as_str));
+                let values = crate::index::columns::extract(&text, properties.keys().map(String::as_str));
                 for (key, value) in properties.keys().zip(values) {
                     set(&Some(key.clone()), &value);
                 }

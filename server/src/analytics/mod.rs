@@ -3,9 +3,7 @@
 //! small tested Rust step (see [`funnel`]).
 
 pub mod channels;
-pub mod columns;
 pub mod funnel;
-pub mod index;
 pub mod paths;
 pub mod stages;
 
@@ -18,13 +16,13 @@ use duckdb::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::index::{channel::CHANNEL_COLUMN, CustomerEvents, Entry, EventIndex, IndexData, IndexError};
 use crate::{
     journeys::Journey,
     store::{sql, JsonText, Store, StoreError},
 };
-use channels::{ChannelFilter, CHANNEL_COLUMN};
+use channels::ChannelFilter;
 use funnel::{Classifier, CustomerProgress, FunnelEvent, FunnelResult, FunnelSpec, FunnelTally, OrderMode, StepEvent};
-use index::{CustomerEvents, Entry, EventIndex, IndexData, IndexError};
 use stages::{Position, StageClassifier, StageOccupancy, SESSION_GAP_US};
 
 /// Longest conversion window a funnel may have.
@@ -227,7 +225,7 @@ impl Analytics {
                 let by_channel = spec.breakdown_property.as_deref() == Some(CHANNEL_COLUMN);
                 let direct = names.len() as u32;
                 if by_channel {
-                    names.push(channels::DIRECT.to_string());
+                    names.push(crate::index::channel::DIRECT.to_string());
                 }
                 let tally = scan_funnel(
                     data,
@@ -237,7 +235,7 @@ impl Analytics {
                     |tally, customer, progress| match (by_channel, values) {
                         (true, Some(column)) => {
                             let touch = channels::first_touch(&customer.events, column);
-                            let breakdown = Some(if touch == columns::NONE { direct } else { touch });
+                            let breakdown = Some(if touch == crate::index::columns::NONE { direct } else { touch });
                             tally.add(&CustomerProgress { breakdown, ..progress.clone() })
                         }
                         _ => tally.add(progress),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::index::Entry;
+use crate::index::Entry;
 
 /// The node for customers whose path stopped before this level.
 pub const ENDED: &str = "(path ended)";

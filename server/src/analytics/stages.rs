@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::index::{
     columns::{self, Conditions, PropertyColumn},
-    index::Entry,
+    Entry,
 };
 use crate::journeys::Journey;
 

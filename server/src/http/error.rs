@@ -9,13 +9,8 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    alerts::AlertError,
-    analytics::{index::IndexError, AnalyticsError},
-    ingest::IngestError,
-    journeys::JourneyError,
-    rules::RuleError,
-    store::StoreError,
-    webhooks::WebhookError,
+    alerts::AlertError, analytics::AnalyticsError, index::IndexError, ingest::IngestError, journeys::JourneyError,
+    rules::RuleError, store::StoreError, webhooks::WebhookError,
 };
 
 #[derive(Debug)]

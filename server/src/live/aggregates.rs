@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::conditions::Pattern;
-use crate::analytics::index::Entry;
+use crate::index::Entry;
 
 /// How many events match `pattern` with a time in `(after_us, until_us]`.
 pub fn volume(customers: &[&[Entry]], pattern: &Pattern<'_>, after_us: i64, until_us: i64) -> u64 {

@@ -1,7 +1,7 @@
 //! The live engine: evaluates the enabled rules for every customer an event arrives for, as
 //! batches commit, and fires the timers of rules that wait for something not to happen.
 //!
-//! Per-customer state is the event index (`analytics/index.rs`): each customer's events in
+//! Per-customer state is the event index (`index/`): each customer's events in
 //! time order, so late and out-of-order events sit where they happened. The engine itself
 //! keeps only the pending timers and the cooldowns; both are rebuilt from the index and the
 //! alerts table at start-up, so a restart gives the same pending timers. Timers fire on the
@@ -26,11 +26,8 @@ use tokio::sync::mpsc;
 
 use crate::{
     alerts::{AlertEvent, Alerts, NewAlert},
-    analytics::{
-        funnel::StepEvent,
-        index::{CustomerEvents, Entry, EventIndex, IndexData},
-        stages::StageClassifier,
-    },
+    analytics::{funnel::StepEvent, stages::StageClassifier},
+    index::{CustomerEvents, Entry, EventIndex, IndexData},
     journeys::{Journey, Journeys},
     rules::{Condition, Rule, Rules},
     store::{CommittedBatch, Store},

@@ -10,7 +10,7 @@ macro_rules! query {
 pub const BOOKKEEPING: &str = query!("migrations/0000_bookkeeping.sql");
 pub const APPLIED_VERSIONS: &str = query!("migrations/applied_versions.sql");
 pub const RECORD_VERSION: &str = query!("migrations/record_version.sql");
-pub const SCHEMA_V1: &str = query!("schema.sql");
+pub const SCHEMA_V1: &str = query!("migrations/0001_baseline.sql");
 pub const MIGRATION_2: &str = query!("migrations/0002_sources_dedup_identity.sql");
 pub const MIGRATION_3: &str = query!("migrations/0003_journeys.sql");
 pub const MIGRATION_4: &str = query!("migrations/0004_rules_alerts.sql");

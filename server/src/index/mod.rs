@@ -7,6 +7,9 @@
 //! so ingestion never waits for it; a question first waits until the index has applied
 //! everything committed before it was asked, so an acknowledged event is always counted.
 
+pub mod channel;
+pub mod columns;
+
 use std::{
     collections::HashMap,
     sync::{
@@ -24,10 +27,7 @@ use duckdb::{
 };
 use tokio::sync::watch;
 
-use super::{
-    channels::{self, CHANNEL_COLUMN},
-    columns::{self, PropertyColumn},
-};
+use self::{channel::CHANNEL_COLUMN, columns::PropertyColumn};
 use crate::store::{identity_link, sql, CommittedBatch, Store, StoreError};
 
 /// The name id of events without a name (identify, group, alias).
@@ -294,7 +294,7 @@ impl IndexData {
                 }
             }
             if let Some((_, column)) = self.properties.iter_mut().find(|(key, _)| key == CHANNEL_COLUMN) {
-                let channel = channels::of_event(
+                let channel = channel::of_event(
                     event.context.as_ref().map(|c| c.as_str()),
                     event.properties.as_ref().map(|p| p.as_str()),
                 );
@@ -607,13 +607,13 @@ fn load_channels(
         let text = |i: usize| typed::<StringArray>(&batch, i, "channel");
         let (source, medium, referrer, page_url) = (text(1)?, text(2)?, text(3)?, text(4)?);
         for i in 0..batch.num_rows() {
-            let attribution = channels::Attribution {
+            let attribution = channel::Attribution {
                 source: text_at(source, i),
                 medium: text_at(medium, i),
                 referrer: text_at(referrer, i),
                 page_url: text_at(page_url, i),
             };
-            if let Some(channel) = channels::classify(&attribution) {
+            if let Some(channel) = channel::classify(&attribution) {
                 column.set(seqs.value(i), channel);
             }
         }

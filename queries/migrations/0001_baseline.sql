@@ -1,4 +1,4 @@
--- Migration 1: the baseline schema. Later migrations live in queries/migrations/NNNN_name.sql
+-- Migration 1: the baseline schema. Later migrations are the other NNNN_name.sql files here,
 -- and are listed in server/src/store/migrations.rs. All timestamps are UTC.
 
 -- Every accepted event, exactly as it was normalised at ingestion.
