@@ -224,7 +224,7 @@ impl Alerts {
             let rows = stored.clone();
             let inserted = self
                 .store
-                .read(move |conn| {
+                .change(move |conn| {
                     let mut stmt = conn.prepare(sql::ALERTS_INSERT_OR_IGNORE)?;
                     let mut inserted = Vec::new();
                     for a in &rows {
@@ -276,7 +276,7 @@ impl Alerts {
         alert.version = counters.last_version + 1;
         let row = alert.clone();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(
                     sql::ALERTS_UPDATE,
                     params![

@@ -55,7 +55,7 @@ impl Audit {
         let _one_at_a_time = self.writing.lock().await;
         let (actor, via, role) = (who.name.clone(), credential_name(who.via), who.role.as_str());
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::AUDIT_INSERT, params![at.naive_utc(), actor, via, role, action, i32::from(status)])?;
                 Ok(())
             })

@@ -391,7 +391,7 @@ impl Rules {
         let id = rule.id.clone();
         let now = self.store.clock().now();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::RULES_UPSERT, params![id, definition, Micros::of(now)])?;
                 Ok(())
             })
@@ -409,7 +409,7 @@ impl Rules {
         }
         let owned = id.to_string();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::RULES_DELETE, params![owned])?;
                 Ok(())
             })

@@ -103,7 +103,7 @@ impl SavedFunnels {
         let saved = name.clone();
         let now = self.store.clock().now();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::SAVED_FUNNELS_UPSERT, params![name, definition, Micros::of(now)])?;
                 Ok(())
             })
@@ -114,7 +114,8 @@ impl SavedFunnels {
     /// Forgets the funnel saved under `name`.
     pub async fn delete(&self, name: &str) -> Result<(), SavedFunnelError> {
         let owned = name.to_string();
-        let deleted = self.store.read(move |conn| Ok(conn.execute(sql::SAVED_FUNNELS_DELETE, params![owned])?)).await?;
+        let deleted =
+            self.store.change(move |conn| Ok(conn.execute(sql::SAVED_FUNNELS_DELETE, params![owned])?)).await?;
         if deleted == 0 {
             return Err(SavedFunnelError::NotFound(name.to_string()));
         }

@@ -141,7 +141,7 @@ impl Accounts {
         let now = store.clock().now();
         let cutoff = now - policy.absolute;
         let (users, tokens, sessions) = store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::SESSIONS_DELETE_OLDER, params![Micros::of(cutoff)])?;
                 let users = conn
                     .prepare(sql::USERS_SELECT_ALL)?
@@ -232,7 +232,7 @@ impl Accounts {
         let user = User { email, role, created_at: self.store.clock().now(), password_hash };
         let row = user.clone();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 let at = Micros::of(row.created_at);
                 conn.execute(
                     sql::USER_INSERT,
@@ -261,7 +261,7 @@ impl Accounts {
             .map_err(|e| AuthError::Hashing(e.to_string()))??;
         let (row_email, row_hash, now) = (email.clone(), password_hash.clone(), self.store.clock().now());
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::USER_SET_PASSWORD, params![row_hash, Micros::of(now), row_email])?;
                 conn.execute(sql::SESSIONS_DELETE_FOR_USER, params![row_email])?;
                 Ok(())
@@ -285,7 +285,7 @@ impl Accounts {
         }
         let row_email = email.clone();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::USER_DELETE, params![row_email])?;
                 conn.execute(sql::SESSIONS_DELETE_FOR_USER, params![row_email])?;
                 Ok(())
@@ -324,7 +324,7 @@ impl Accounts {
         let row_hash = hash.clone();
         let _changing = self.changing.lock().await;
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(
                     sql::TOKEN_INSERT,
                     params![row.id, row.name, row.role.as_str(), row_hash, Micros::of(row.created_at)],
@@ -351,7 +351,7 @@ impl Accounts {
         let now = self.store.clock().now();
         let row_id = id.to_string();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::TOKEN_REVOKE, params![Micros::of(now), row_id])?;
                 Ok(())
             })
@@ -392,7 +392,7 @@ impl Accounts {
         let (hash, row_email) = (sha256_hex(&cookie), email.clone());
         let row_hash = hash.clone();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::SESSION_INSERT, params![row_hash, row_email, Micros::of(now)])?;
                 Ok(())
             })
@@ -428,7 +428,7 @@ impl Accounts {
             sessions.remove(&hash);
         }
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::SESSION_DELETE, params![hash])?;
                 Ok(())
             })

@@ -249,8 +249,27 @@ impl Store {
         Ok(template.try_clone()?)
     }
 
-    /// Runs `f` on a fresh read connection on the blocking pool.
+    /// Runs the query `f` on a fresh connection on the blocking pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.on_own_connection(f).await
+    }
+
+    /// Runs the change `f` (to rules, alerts, accounts, sources…, or an erasure) on a fresh
+    /// connection on the blocking pool. Events and dead letters never come this way: they go
+    /// through the one writer ([`Store::write`]), which numbers and acknowledges them.
+    pub async fn change<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.on_own_connection(f).await
+    }
+
+    async fn on_own_connection<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -294,7 +313,7 @@ impl Store {
 
     /// Registers a source. Runs beside the event writer: sources are rare admin writes.
     pub async fn insert_source(&self, source: SourceRecord) -> Result<(), StoreError> {
-        self.read(move |conn| {
+        self.change(move |conn| {
             conn.execute(
                 sql::SOURCES_INSERT,
                 params![source.id, source.name, source.key_hash, source.created_at.naive_utc()],
@@ -309,7 +328,7 @@ impl Store {
     /// revoked before.
     pub async fn revoke_source(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.read(move |conn| Ok(conn.execute(sql::SOURCES_REVOKE, params![id, at.naive_utc()])? == 1)).await
+        self.change(move |conn| Ok(conn.execute(sql::SOURCES_REVOKE, params![id, at.naive_utc()])? == 1)).await
     }
 
     pub async fn sources(&self) -> Result<Vec<SourceRecord>, StoreError> {
@@ -342,7 +361,7 @@ impl Store {
     /// Creates or replaces a journey's JSON definition.
     pub async fn upsert_journey(&self, name: String, definition: String) -> Result<(), StoreError> {
         let now = self.clock().now();
-        self.read(move |conn| {
+        self.change(move |conn| {
             conn.execute(sql::JOURNEYS_UPSERT, params![name, definition, Micros::of(now)])?;
             Ok(())
         })
@@ -373,7 +392,7 @@ impl Store {
     /// per table.
     pub async fn erase_identities(&self, ids: Vec<String>) -> Result<Vec<(&'static str, usize)>, StoreError> {
         let linked = self.inner.linked.clone();
-        self.read(move |conn| {
+        self.change(move |conn| {
             let erased = delete_in_one_transaction(conn, &sql::ERASURE_STATEMENTS, |stmt| {
                 ids.iter().try_fold(0, |rows, id| Ok(rows + stmt.execute(params![id])?))
             })?;
@@ -392,7 +411,7 @@ impl Store {
     /// letters received before it, resolved alerts last changed before it and delivery logs.
     /// Returns the rows deleted per table.
     pub async fn delete_older(&self, cutoff: DateTime<Utc>) -> Result<Vec<(&'static str, usize)>, StoreError> {
-        self.read(move |conn| {
+        self.change(move |conn| {
             delete_in_one_transaction(conn, &sql::RETENTION_STATEMENTS, |stmt| {
                 stmt.execute(params![cutoff.naive_utc()])
             })

@@ -151,7 +151,7 @@ impl Webhooks {
         let row = webhook.clone();
         let now = self.store.clock().now();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(
                     sql::WEBHOOKS_UPSERT,
                     params![row.id, row.url, row.format.as_str(), row.enabled, Micros::of(now)],
@@ -171,7 +171,7 @@ impl Webhooks {
         }
         let owned = id.to_string();
         self.store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(sql::WEBHOOKS_DELETE, params![owned])?;
                 Ok(())
             })
@@ -324,7 +324,7 @@ impl Webhooks {
         let now = self.store.clock().now();
         let logged = self
             .store
-            .read(move |conn| {
+            .change(move |conn| {
                 conn.execute(
                     sql::WEBHOOKS_LOG_DELIVERY,
                     params![webhook, alert, attempt, outcome, status, error, Micros::of(now)],
