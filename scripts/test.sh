@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one command that runs every test: formatting, Rust unit and HTTP tests (once today,
+# The one command that runs every test: formatting and lints, Rust unit and HTTP tests (once today,
 # once with the clock 400 days ahead), and the browser tests in Chromium against the real server.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
