@@ -17,13 +17,14 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
 use crate::{
-    alerts::{AlertChange, AlertError, AlertFilter, Alerts},
-    analytics::{funnel::FunnelSpec, window_and_range, Active, Analytics, AnalyticsError, FunnelQuery, PathQuery},
+    alerts::{AlertChange, AlertFilter, Alerts},
+    analytics::{funnel::FunnelSpec, window_and_range, Active, Analytics, FunnelQuery, PathQuery},
     charts,
     feed::live_event,
+    http::error::ApiError,
     journeys::{Journey, Journeys, DEFAULT_JOURNEY},
-    rules::{Rule, RuleError, Rules},
-    saved_funnels::{SavedFunnelError, SavedFunnels},
+    rules::{Rule, Rules},
+    saved_funnels::SavedFunnels,
     store::Store,
 };
 
@@ -64,33 +65,10 @@ fn hidden(error: impl std::fmt::Display) -> AppError {
     )
 }
 
-fn analytics_error(e: AnalyticsError) -> AppError {
-    match e {
-        AnalyticsError::BadQuery(message) | AnalyticsError::Busy(message) => AppError::BadRequest(message),
-        other => hidden(other),
-    }
-}
-
-fn rule_error(e: RuleError) -> AppError {
-    match e {
-        RuleError::Store(store) => hidden(store),
-        other => AppError::BadRequest(other.to_string()),
-    }
-}
-
-fn alert_error(e: AlertError) -> AppError {
-    match e {
-        AlertError::Store(store) => hidden(store),
-        other => AppError::BadRequest(other.to_string()),
-    }
-}
-
-fn saved_funnel_error(e: SavedFunnelError) -> AppError {
-    match e {
-        SavedFunnelError::Store(store) => hidden(store),
-        SavedFunnelError::Corrupt { .. } => hidden(e),
-        other => AppError::BadRequest(other.to_string()),
-    }
+/// A domain error as the pages read it: the mapping the JSON API uses (`http::error`), so a
+/// refusal reads alike everywhere and internals stay in the log.
+fn edge(error: impl Into<ApiError>) -> AppError {
+    error.into().into()
 }
 
 /// The builder's parameters as the analytics' funnel question (empty fields left out).
@@ -149,12 +127,12 @@ impl DashboardBackend for Dashboard {
                 stages,
                 crate::analytics::funnel::OrderMode::Sequential,
             )
-            .map_err(analytics_error)?;
+            .map_err(edge)?;
             let spec = FunnelSpec { channel: channel.clone(), ..spec };
-            let transitions = analytics.journey_dropoffs(&journey, spec).await.map_err(analytics_error)?;
+            let transitions = analytics.journey_dropoffs(&journey, spec).await.map_err(edge)?;
             let active = Active { minutes: ACTIVE_MINUTES, channel: channel.clone() };
-            let occupancy = analytics.active_stages(journey.clone(), active, now).await.map_err(analytics_error)?;
-            let channels = analytics.channels().await.map_err(analytics_error)?;
+            let occupancy = analytics.active_stages(journey.clone(), active, now).await.map_err(edge)?;
+            let channels = analytics.channels().await.map_err(edge)?;
             wire(&json!({
                 "journey": journey,
                 "journeys": journeys.iter().map(|j| &j.name).collect::<Vec<_>>(),
@@ -182,7 +160,7 @@ impl DashboardBackend for Dashboard {
             let index = journey.stages.iter().position(|s| s.name == stage).ok_or_else(|| {
                 AppError::BadRequest(format!("the {:?} journey has no stage {stage:?}", journey.name))
             })?;
-            let found = analytics.stage_customers(journey, index, active, now).await.map_err(analytics_error)?;
+            let found = analytics.stage_customers(journey, index, active, now).await.map_err(edge)?;
             Ok(found
                 .into_iter()
                 .take(200)
@@ -195,10 +173,10 @@ impl DashboardBackend for Dashboard {
         let found = self.journey(None);
         let (analytics, alerts) = (self.analytics.clone(), self.alerts.clone());
         Box::pin(async move {
-            let timeline = analytics.customer_timeline(&id, found?).await.map_err(analytics_error)?;
+            let timeline = analytics.customer_timeline(&id, found?).await.map_err(edge)?;
             let filter =
                 AlertFilter { customer: Some(timeline.customer_id.clone()), limit: Some(50), ..Default::default() };
-            let about = alerts.list(filter).await.map_err(alert_error)?;
+            let about = alerts.list(filter).await.map_err(edge)?;
             wire(&json!({
                 "customer_id": timeline.customer_id,
                 "identities": timeline.identities,
@@ -213,8 +191,8 @@ impl DashboardBackend for Dashboard {
         let now = self.store.clock().now();
         Box::pin(async move {
             let query = funnel_query(&params, now)?;
-            let spec = query.to_spec(now).map_err(analytics_error)?;
-            let result = analytics.funnel(spec, query.trend.unwrap_or_default(), 5).await.map_err(analytics_error)?;
+            let spec = query.to_spec(now).map_err(edge)?;
+            let result = analytics.funnel(spec, query.trend.unwrap_or_default(), 5).await.map_err(edge)?;
             let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(hidden);
             let drawn = json!({
                 "steps_svg": chart(charts::funnel_steps(&result.steps))?,
@@ -233,7 +211,7 @@ impl DashboardBackend for Dashboard {
     fn saved_funnels(&self) -> BackendFuture<Vec<SavedFunnelView>> {
         let saved = self.saved_funnels.clone();
         Box::pin(async move {
-            let list = saved.list().await.map_err(saved_funnel_error)?;
+            let list = saved.list().await.map_err(edge)?;
             list.iter()
                 .map(|f| {
                     Ok(SavedFunnelView { name: f.name.clone(), params: wire(&f.definition)?, updated_at: f.updated_at })
@@ -247,15 +225,15 @@ impl DashboardBackend for Dashboard {
         let now = self.store.clock().now();
         Box::pin(async move {
             // Only a funnel the analytics can answer is worth keeping.
-            funnel_query(&params, now)?.to_spec(now).map_err(analytics_error)?;
+            funnel_query(&params, now)?.to_spec(now).map_err(edge)?;
             let definition = serde_json::to_value(&params).map_err(hidden)?;
-            saved.save(&name, definition).await.map_err(saved_funnel_error)
+            saved.save(&name, definition).await.map_err(edge)
         })
     }
 
     fn delete_funnel(&self, name: String) -> BackendFuture<()> {
         let saved = self.saved_funnels.clone();
-        Box::pin(async move { saved.delete(&name).await.map_err(saved_funnel_error) })
+        Box::pin(async move { saved.delete(&name).await.map_err(edge) })
     }
 
     fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView> {
@@ -263,8 +241,8 @@ impl DashboardBackend for Dashboard {
         let now = self.store.clock().now();
         Box::pin(async move {
             let query = funnel_query(&params, now)?;
-            let spec = query.to_spec(now).map_err(analytics_error)?;
-            wire(&analytics.funnel_dropped(spec, step, 50, 0).await.map_err(analytics_error)?)
+            let spec = query.to_spec(now).map_err(edge)?;
+            wire(&analytics.funnel_dropped(spec, step, 50, 0).await.map_err(edge)?)
         })
     }
 
@@ -282,8 +260,8 @@ impl DashboardBackend for Dashboard {
                 from: Some(now - chrono::Duration::days(i64::from(params.days.clamp(1, 365)))),
                 to: Some(now),
             };
-            let spec = query.to_spec(now).map_err(analytics_error)?;
-            wire(&analytics.paths(spec).await.map_err(analytics_error)?)
+            let spec = query.to_spec(now).map_err(edge)?;
+            wire(&analytics.paths(spec).await.map_err(edge)?)
         })
     }
 
@@ -298,13 +276,13 @@ impl DashboardBackend for Dashboard {
             let rule: Rule = serde_json::to_value(&rule)
                 .and_then(serde_json::from_value)
                 .map_err(|e| AppError::BadRequest(format!("the rule is not valid: {e}")))?;
-            rules.save(rule).await.map_err(rule_error)
+            rules.save(rule).await.map_err(edge)
         })
     }
 
     fn delete_rule(&self, id: String) -> BackendFuture<()> {
         let rules = self.rules.clone();
-        Box::pin(async move { rules.delete(&id).await.map_err(rule_error) })
+        Box::pin(async move { rules.delete(&id).await.map_err(edge) })
     }
 
     fn health(&self) -> BackendFuture<HealthView> {
@@ -324,12 +302,7 @@ impl DashboardBackend for Dashboard {
     fn replay_dead_letter(&self, id: i64) -> BackendFuture<()> {
         let ingestor = self.ingestor.clone();
         let now = self.store.clock().now();
-        Box::pin(async move {
-            ingestor.replay(id, None, now).await.map(|_| ()).map_err(|e| match e {
-                crate::ingest::IngestError::Store(store) => hidden(store),
-                refused => AppError::BadRequest(refused.to_string()),
-            })
-        })
+        Box::pin(async move { ingestor.replay(id, None, now).await.map(|_| ()).map_err(edge) })
     }
 
     fn sources(&self) -> BackendFuture<Vec<SourceView>> {
@@ -426,10 +399,7 @@ impl DashboardBackend for Dashboard {
         let journeys = self.journeys.clone();
         Box::pin(async move {
             let journey: Journey = wire(&journey)?;
-            journeys.save(journey).await.map_err(|e| match e {
-                crate::journeys::JourneyError::Store(store) => hidden(store),
-                other => AppError::BadRequest(other.to_string()),
-            })
+            journeys.save(journey).await.map_err(edge)
         })
     }
 
@@ -452,7 +422,7 @@ impl DashboardBackend for Dashboard {
                 "limit": 200,
             }))
             .map_err(|_| AppError::BadRequest("state must be open, acknowledged or resolved".into()))?;
-            wire(&alerts.list(filter).await.map_err(alert_error)?)
+            wire(&alerts.list(filter).await.map_err(edge)?)
         })
     }
 
@@ -461,7 +431,7 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move {
             let change: AlertChange = wire(&update)
                 .map_err(|_| AppError::BadRequest("state must be open, acknowledged or resolved".into()))?;
-            wire(&alerts.change(id, change).await.map_err(alert_error)?)
+            wire(&alerts.change(id, change).await.map_err(edge)?)
         })
     }
 
@@ -499,6 +469,7 @@ impl DashboardBackend for Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{analytics::AnalyticsError, rules::RuleError};
 
     #[test]
     fn duckdb_error_text_never_reaches_the_browser() {
@@ -509,14 +480,14 @@ mod tests {
         assert!(message.contains("retry"), "{message}");
 
         let AppError::Store(message) =
-            rule_error(RuleError::Store(crate::store::StoreError::Task("Binder Error: column x".into())))
+            edge(RuleError::Store(crate::store::StoreError::Task("Binder Error: column x".into())))
         else {
             panic!("a store failure behind a rule is hidden")
         };
         assert!(!message.contains("Binder"), "{message}");
         // A refusal the user can act on keeps its words.
         assert!(
-            matches!(analytics_error(AnalyticsError::BadQuery("steps: give at least two".into())), AppError::BadRequest(m) if m.contains("two"))
+            matches!(edge(AnalyticsError::BadQuery("steps: give at least two".into())), AppError::BadRequest(m) if m.contains("two"))
         );
     }
 }

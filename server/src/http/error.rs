@@ -167,6 +167,38 @@ impl From<crate::erasure::ErasureError> for ApiError {
     }
 }
 
+impl From<crate::saved_funnels::SavedFunnelError> for ApiError {
+    fn from(error: crate::saved_funnels::SavedFunnelError) -> Self {
+        use crate::saved_funnels::SavedFunnelError;
+        match error {
+            SavedFunnelError::Store(store) => store.into(),
+            SavedFunnelError::Corrupt { .. } => {
+                tracing::error!(error = %error, "a saved funnel could not be read");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "corrupt",
+                    "the saved funnel could not be read; save it again",
+                )
+            }
+            SavedFunnelError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string()),
+            other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_funnel", other.to_string()),
+        }
+    }
+}
+
+/// The same refusal as the pages read it: what the sender can fix is a bad request, the rest
+/// (already worded for clients, internals logged) a failure to retry. One mapping from domain
+/// errors serves the JSON API and the server functions alike.
+impl From<ApiError> for app::error::AppError {
+    fn from(error: ApiError) -> Self {
+        if error.status.is_server_error() {
+            app::error::AppError::Store(error.message)
+        } else {
+            app::error::AppError::BadRequest(error.message)
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({
