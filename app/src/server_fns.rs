@@ -3,7 +3,7 @@
 use leptos::{prelude::*, server_fn::ServerFn};
 
 use crate::{
-    auth::{Principal, Role},
+    auth::Role,
     error::AppError,
     types::{
         AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
@@ -212,12 +212,6 @@ pub async fn erase_customer(id: String) -> Result<String, AppError> {
     crate::backend::use_backend()?.erase_customer(id).await
 }
 
-/// Who is signed in (`None` on the pages open to everyone: sign-in and setup).
-#[server]
-pub async fn current_user() -> Result<Option<Principal>, AppError> {
-    Ok(crate::backend::principal())
-}
-
 /// Server functions above the viewer's level that only read (the audit log records changes).
 pub const ADMIN_READS: &[&str] = &[<LoadAccess as ServerFn>::PATH, <LoadAuditLog as ServerFn>::PATH];
 
@@ -225,7 +219,6 @@ pub const ADMIN_READS: &[&str] = &[<LoadAccess as ServerFn>::PATH, <LoadAuditLog
 /// table in front of every call from a browser; a server function missing from it is refused
 /// to everyone, and a test fails until it is listed.
 pub const REQUIRED_ROLES: &[(&str, Role)] = &[
-    (<CurrentUser as ServerFn>::PATH, Role::Viewer),
     (<RecentEvents as ServerFn>::PATH, Role::Viewer),
     (<LoadJourneyMap as ServerFn>::PATH, Role::Viewer),
     (<StageCustomers as ServerFn>::PATH, Role::Viewer),

@@ -446,24 +446,22 @@ impl EventIndex {
     /// Forgets the given identities (see [`IndexData::forget`]), once everything committed
     /// before the call has been applied.
     pub async fn forget(&self, ids: Vec<String>) -> Result<(), IndexError> {
-        self.read(|_| ()).await?;
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut data = shared.data.write().map_err(|e| IndexError::Stopped(e.to_string()))?;
-            data.forget(&ids);
-            Ok(())
-        })
-        .await
-        .map_err(|e| IndexError::Stopped(e.to_string()))?
+        self.change(move |data| data.forget(&ids)).await
     }
 
     /// Forgets the events before `cutoff_us` (see [`IndexData::forget_before`]).
     pub async fn forget_before(&self, cutoff_us: i64) -> Result<(), IndexError> {
+        self.change(move |data| data.forget_before(cutoff_us)).await
+    }
+
+    /// Runs `f` on the index held for writing, on the blocking pool, once everything committed
+    /// before the call has been applied (erasure and retention: rare, and brief).
+    async fn change(&self, f: impl FnOnce(&mut IndexData) + Send + 'static) -> Result<(), IndexError> {
         self.read(|_| ()).await?;
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             let mut data = shared.data.write().map_err(|e| IndexError::Stopped(e.to_string()))?;
-            data.forget_before(cutoff_us);
+            f(&mut data);
             Ok(())
         })
         .await
