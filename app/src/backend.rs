@@ -6,9 +6,8 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use crate::{
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
-        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SavedFunnelView, SourceView,
-        StageCustomer,
+        Alert, AlertChange, AlertFilter, CustomerHistory, CustomerMatch, DataHealth, DroppedPage, FunnelAnswer,
+        FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule, SavedFunnel, Source, StageCustomer,
     },
 };
 
@@ -31,49 +30,49 @@ pub trait DashboardBackend: Send + Sync + 'static {
         channel: Option<String>,
     ) -> BackendFuture<Vec<StageCustomer>>;
     /// A customer's timeline by session, with stages, and the alerts about them.
-    fn customer(&self, id: String) -> BackendFuture<CustomerView>;
+    fn customer(&self, id: String) -> BackendFuture<CustomerHistory>;
     /// A funnel with its charts.
-    fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelView>;
+    fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelAnswer>;
     /// Every saved funnel, by name.
-    fn saved_funnels(&self) -> BackendFuture<Vec<SavedFunnelView>>;
+    fn saved_funnels(&self) -> BackendFuture<Vec<SavedFunnel>>;
     /// Saves a funnel the analytics can answer under `name` (replacing one of that name) and
     /// returns the name as saved.
     fn save_funnel(&self, name: String, params: FunnelParams) -> BackendFuture<String>;
     /// Forgets a saved funnel.
     fn delete_funnel(&self, name: String) -> BackendFuture<()>;
     /// The customers who reached `step` (1-based) but not the next.
-    fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView>;
+    fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedPage>;
     /// What customers did after (or before) an event.
-    fn paths(&self, params: PathParams) -> BackendFuture<PathsView>;
+    fn paths(&self, params: PathParams) -> BackendFuture<PathResult>;
     /// Every rule, by id.
-    fn rules(&self) -> BackendFuture<Vec<RuleView>>;
+    fn rules(&self) -> BackendFuture<Vec<Rule>>;
     /// Creates or replaces a rule; an invalid one is refused with what to change.
-    fn save_rule(&self, rule: RuleView) -> BackendFuture<()>;
+    fn save_rule(&self, rule: Rule) -> BackendFuture<()>;
     fn delete_rule(&self, id: String) -> BackendFuture<()>;
     /// Data health: volume, lag, clock skew, duplicates, dead letters, unknown names, drift.
-    fn health(&self) -> BackendFuture<HealthView>;
+    fn health(&self) -> BackendFuture<DataHealth>;
     /// Ingests a dead letter again as it was stored.
     fn replay_dead_letter(&self, id: i64) -> BackendFuture<()>;
     /// Every source; the demo source with its public write key.
-    fn sources(&self) -> BackendFuture<Vec<SourceView>>;
+    fn sources(&self) -> BackendFuture<Vec<Source>>;
     /// Registers a source and returns it with its new write key (shown only now).
-    fn create_source(&self, name: String) -> BackendFuture<SourceView>;
+    fn create_source(&self, name: String) -> BackendFuture<Source>;
     /// The users, the API tokens and the personal-data keys.
-    fn access(&self) -> BackendFuture<crate::types::AccessView>;
+    fn access(&self) -> BackendFuture<crate::types::AccessSettings>;
     /// Revokes an API token.
     fn revoke_token(&self, id: String) -> BackendFuture<()>;
     /// Revokes a source's write key.
     fn revoke_source(&self, id: String) -> BackendFuture<()>;
     /// Every journey.
-    fn journeys(&self) -> BackendFuture<Vec<JourneyView>>;
+    fn journeys(&self) -> BackendFuture<Vec<Journey>>;
     /// Creates or replaces a journey; an invalid one is refused with what to change.
-    fn save_journey(&self, journey: JourneyView) -> BackendFuture<()>;
+    fn save_journey(&self, journey: Journey) -> BackendFuture<()>;
     /// Customers whose id or traits contain `text`.
     fn search_customers(&self, text: String) -> BackendFuture<Vec<CustomerMatch>>;
     /// Alerts, newest first.
-    fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>>;
+    fn alerts(&self, query: AlertFilter) -> BackendFuture<Vec<Alert>>;
     /// Acknowledges, assigns, resolves or notes an alert.
-    fn change_alert(&self, id: i64, update: AlertUpdate) -> BackendFuture<AlertView>;
+    fn change_alert(&self, id: i64, update: AlertChange) -> BackendFuture<Alert>;
     /// Erases a customer across their identities; answers what was removed, in words.
     fn erase_customer(&self, id: String) -> BackendFuture<String>;
     /// The newest `limit` audit entries, newest first.
@@ -89,8 +88,7 @@ pub type SharedBackend = Arc<dyn DashboardBackend>;
 
 /// The backend from context, or an error saying it was not provided.
 pub fn use_backend() -> Result<SharedBackend, AppError> {
-    leptos::prelude::use_context::<SharedBackend>()
-        .ok_or_else(|| AppError::Store("the dashboard backend was not provided to the app".into()))
+    leptos::prelude::use_context::<SharedBackend>().ok_or(AppError::NoBackend)
 }
 
 /// `answer` as the one asking may read it: masked unless their role sees personal data (and

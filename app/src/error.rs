@@ -6,13 +6,23 @@ use leptos::server_fn::{
 };
 use serde::{Deserialize, Serialize};
 
-/// What can go wrong when a page asks the backend for data.
+/// What can go wrong when a page asks the backend for data. Each failure inside the server
+/// names the part that failed; its message says to retry, and the details stay in the
+/// server's log, never in the browser.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
-    /// The server failed inside (DuckDB, a chart); the message says to retry, and the details
-    /// stay in the server's log, never in the browser.
+    /// The database or the event index failed.
     #[error("{0}")]
     Store(String),
+    /// A chart could not be drawn.
+    #[error("{0}")]
+    Chart(String),
+    /// The server is overloaded or shutting down; retrying shortly helps.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The server was started without the dashboard's backend (a wiring mistake).
+    #[error("the dashboard backend was not provided to the app; this is a bug in how the server was started")]
+    NoBackend,
     /// The request itself was wrong; the message names the field and the fix.
     #[error("{0}")]
     BadRequest(String),

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{
     auth::Role,
-    types::{CustomerMatch, CustomerView, FunnelView, HealthView, LiveEvent},
+    types::{CustomerHistory, CustomerMatch, DataHealth, FunnelAnswer, LiveEvent},
 };
 
 /// Trait and property names that hold personal data unless configured otherwise.
@@ -149,9 +149,9 @@ impl Masked for LiveEvent {
     }
 }
 
-impl Masked for CustomerView {
+impl Masked for CustomerHistory {
     fn mask(&mut self, keys: &PiiKeys) {
-        for session in &mut self.sessions {
+        for session in &mut self.timeline.sessions {
             for event in &mut session.events {
                 mask_json(&mut event.properties, keys);
             }
@@ -169,11 +169,12 @@ impl Masked for CustomerMatch {
     }
 }
 
-impl Masked for HealthView {
+impl Masked for DataHealth {
     /// A dead letter is the body as it came: what parses is masked like any event, what does
     /// not is hidden whole, since nobody can tell which of its bytes are personal.
     fn mask(&mut self, keys: &PiiKeys) {
-        for letter in &mut self.dead_letters {
+        for dead in &mut self.dead_letters {
+            let letter = &mut dead.letter;
             letter.payload = match serde_json::from_str::<Value>(&letter.payload) {
                 Ok(mut payload) => {
                     mask_json(&mut payload, keys);
@@ -186,9 +187,9 @@ impl Masked for HealthView {
 }
 
 /// A funnel broken down by a personal property: each group's value is masked.
-pub fn mask_breakdown(view: &mut FunnelView, breakdown: &str, keys: &PiiKeys) {
+pub fn mask_breakdown(view: &mut FunnelAnswer, breakdown: &str, keys: &PiiKeys) {
     if keys.contains(breakdown) {
-        for group in &mut view.breakdown {
+        for group in &mut view.funnel.breakdown {
             group.value = mask_text(&group.value);
         }
     }
@@ -276,7 +277,7 @@ mod tests {
             timestamp: chrono::DateTime::UNIX_EPOCH,
             received_at: chrono::DateTime::UNIX_EPOCH,
             properties: json!({"email": email}),
-            channel: None,
+            came_from: None,
         };
         let keys = PiiKeys::default();
         assert_eq!(

@@ -6,9 +6,8 @@ use crate::{
     auth::Role,
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
-        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SavedFunnelView, SourceView,
-        StageCustomer,
+        Alert, AlertChange, AlertFilter, CustomerHistory, CustomerMatch, DataHealth, DroppedPage, FunnelAnswer,
+        FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule, SavedFunnel, Source, StageCustomer,
     },
 };
 
@@ -46,19 +45,19 @@ pub async fn stage_customers(
 
 /// Alerts for the inbox, newest first.
 #[server]
-pub async fn list_alerts(query: AlertQuery) -> Result<Vec<AlertView>, AppError> {
+pub async fn list_alerts(query: AlertFilter) -> Result<Vec<Alert>, AppError> {
     crate::backend::use_backend()?.alerts(query).await
 }
 
 /// Changes an alert's state, assignee or note.
 #[server]
-pub async fn change_alert(id: i64, update: AlertUpdate) -> Result<AlertView, AppError> {
+pub async fn change_alert(id: i64, update: AlertChange) -> Result<Alert, AppError> {
     crate::backend::use_backend()?.change_alert(id, update).await
 }
 
 /// A customer's timeline and alerts.
 #[server]
-pub async fn load_customer(id: String) -> Result<CustomerView, AppError> {
+pub async fn load_customer(id: String) -> Result<CustomerHistory, AppError> {
     let backend = crate::backend::use_backend()?;
     let customer = backend.customer(id).await?;
     Ok(crate::backend::for_caller(customer, &backend))
@@ -66,7 +65,7 @@ pub async fn load_customer(id: String) -> Result<CustomerView, AppError> {
 
 /// A funnel's figures and charts.
 #[server]
-pub async fn load_funnel(params: FunnelParams) -> Result<FunnelView, AppError> {
+pub async fn load_funnel(params: FunnelParams) -> Result<FunnelAnswer, AppError> {
     let backend = crate::backend::use_backend()?;
     crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)?;
     let breakdown = params.breakdown.trim().to_string();
@@ -79,7 +78,7 @@ pub async fn load_funnel(params: FunnelParams) -> Result<FunnelView, AppError> {
 
 /// Every saved funnel, by name.
 #[server]
-pub async fn list_saved_funnels() -> Result<Vec<SavedFunnelView>, AppError> {
+pub async fn list_saved_funnels() -> Result<Vec<SavedFunnel>, AppError> {
     crate::backend::use_backend()?.saved_funnels().await
 }
 
@@ -97,7 +96,7 @@ pub async fn delete_saved_funnel(name: String) -> Result<(), AppError> {
 
 /// Who dropped after a funnel step.
 #[server]
-pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<DroppedView, AppError> {
+pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<DroppedPage, AppError> {
     let backend = crate::backend::use_backend()?;
     crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)?;
     backend.funnel_dropped(params, step).await
@@ -105,7 +104,7 @@ pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<Dr
 
 /// Paths from (or to) an event.
 #[server]
-pub async fn load_paths(params: PathParams) -> Result<PathsView, AppError> {
+pub async fn load_paths(params: PathParams) -> Result<PathResult, AppError> {
     let backend = crate::backend::use_backend()?;
     crate::backend::refuse_personal_filters([&*params.event], None, &backend)?;
     backend.paths(params).await
@@ -113,14 +112,14 @@ pub async fn load_paths(params: PathParams) -> Result<PathsView, AppError> {
 
 /// Every rule.
 #[server]
-pub async fn list_rules() -> Result<Vec<RuleView>, AppError> {
+pub async fn list_rules() -> Result<Vec<Rule>, AppError> {
     crate::backend::use_backend()?.rules().await
 }
 
 /// Creates or replaces a rule. Sent as JSON: the condition is a nested document, which the
 /// default URL encoding cannot carry.
 #[server(input = leptos::server_fn::codec::Json)]
-pub async fn save_rule(rule: RuleView) -> Result<(), AppError> {
+pub async fn save_rule(rule: Rule) -> Result<(), AppError> {
     crate::backend::use_backend()?.save_rule(rule).await
 }
 
@@ -132,7 +131,7 @@ pub async fn delete_rule(id: String) -> Result<(), AppError> {
 
 /// The data health report.
 #[server]
-pub async fn load_health() -> Result<HealthView, AppError> {
+pub async fn load_health() -> Result<DataHealth, AppError> {
     let backend = crate::backend::use_backend()?;
     let health = backend.health().await?;
     Ok(crate::backend::for_caller(health, &backend))
@@ -146,19 +145,19 @@ pub async fn replay_dead_letter(id: i64) -> Result<(), AppError> {
 
 /// Every source.
 #[server]
-pub async fn list_sources() -> Result<Vec<SourceView>, AppError> {
+pub async fn list_sources() -> Result<Vec<Source>, AppError> {
     crate::backend::use_backend()?.sources().await
 }
 
 /// Registers a source; its write key is in the answer, and only there.
 #[server]
-pub async fn create_source(name: String) -> Result<SourceView, AppError> {
+pub async fn create_source(name: String) -> Result<Source, AppError> {
     crate::backend::use_backend()?.create_source(name).await
 }
 
 /// Users, API tokens and what is masked for viewers.
 #[server]
-pub async fn load_access() -> Result<crate::types::AccessView, AppError> {
+pub async fn load_access() -> Result<crate::types::AccessSettings, AppError> {
     crate::backend::use_backend()?.access().await
 }
 
@@ -176,13 +175,13 @@ pub async fn revoke_source(id: String) -> Result<(), AppError> {
 
 /// Every journey.
 #[server]
-pub async fn list_journeys() -> Result<Vec<JourneyView>, AppError> {
+pub async fn list_journeys() -> Result<Vec<Journey>, AppError> {
     crate::backend::use_backend()?.journeys().await
 }
 
 /// Saves a journey (sent as JSON: stages are nested).
 #[server(input = leptos::server_fn::codec::Json)]
-pub async fn save_journey(journey: JourneyView) -> Result<(), AppError> {
+pub async fn save_journey(journey: Journey) -> Result<(), AppError> {
     crate::backend::use_backend()?.save_journey(journey).await
 }
 

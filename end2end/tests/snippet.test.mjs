@@ -45,7 +45,7 @@ test('the snippet sends page views, clicks and identify from another origin', as
   const click = events.find((e) => e.name === 'pricing_clicked');
   const identify = events.find((e) => e.kind === 'identify');
   assert.equal(page_view.name, 'Example shop');
-  assert.equal(page_view.channel, 'newsletter');
+  assert.equal(page_view.came_from, 'newsletter');
   assert.deepEqual(click.properties, { plan: 'pro', text: 'See pricing' });
   assert.equal(identify.user_id, 'user-7');
   assert.equal(click.anonymous_id, page_view.anonymous_id);

@@ -10,13 +10,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use app::types::{OrderMode, TrendPeriod};
 use chrono::{TimeZone, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 use server::{
-    analytics::{funnel::OrderMode, stages::SESSION_GAP_US, Active, Analytics, FunnelQuery, PathQuery, TrendPeriod},
+    analytics::{
+        question::{FunnelQuery, PathQuery},
+        Active, Analytics,
+    },
     index::EventIndex,
-    journeys::Journey,
     store::{JsonText, NewEvent, Store, WriterConfig},
 };
 
@@ -148,8 +151,8 @@ async fn main() {
     let index_bytes = index.read(|data| data.approximate_bytes()).await.unwrap() as f64;
     println!("index         {:>8.1} bytes/event in memory", index_bytes / events_total as f64);
 
-    let analytics = Analytics::new(store.clone(), index.clone(), SESSION_GAP_US);
-    let journey = Journey::default_journey();
+    let analytics = Analytics::new(store.clone(), index.clone(), chrono::Duration::minutes(30));
+    let journey = server::journeys::default_journey();
     let funnel_query = FunnelQuery {
         steps: Some(FUNNEL.join(",")),
         window: Some(86_400),

@@ -4,47 +4,12 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+pub use app::types::{Alert, AlertChange, AlertEvent, AlertFilter, AlertState};
 use chrono::{DateTime, Utc};
 use duckdb::params;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Mutex};
 
 use crate::store::{sql, Micros, Store, StoreError};
-
-/// Where an alert is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    Open,
-    Acknowledged,
-    Resolved,
-}
-
-impl AlertState {
-    fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Open => "open",
-            AlertState::Acknowledged => "acknowledged",
-            AlertState::Resolved => "resolved",
-        }
-    }
-
-    fn parse(text: &str) -> AlertState {
-        match text {
-            "acknowledged" => AlertState::Acknowledged,
-            "resolved" => AlertState::Resolved,
-            _ => AlertState::Open,
-        }
-    }
-}
-
-/// One event as an alert shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertEvent {
-    pub seq: i64,
-    pub event: Option<String>,
-    pub at: DateTime<Utc>,
-}
 
 /// What the live engine raises.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,46 +22,6 @@ pub struct NewAlert {
     pub triggering: Vec<AlertEvent>,
     pub context: Vec<AlertEvent>,
     pub occurred_at: DateTime<Utc>,
-}
-
-/// A stored alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alert {
-    pub id: i64,
-    pub rule_id: String,
-    pub rule_name: String,
-    pub customer_id: String,
-    pub anchor_seq: i64,
-    pub state: AlertState,
-    pub assignee: Option<String>,
-    pub note: Option<String>,
-    pub message: String,
-    pub triggering: Vec<AlertEvent>,
-    pub context: Vec<AlertEvent>,
-    pub occurred_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub version: i64,
-}
-
-/// A lifecycle change; fields left out stay as they are (an empty assignee unassigns).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertChange {
-    pub state: Option<AlertState>,
-    pub assignee: Option<String>,
-    pub note: Option<String>,
-}
-
-/// Which alerts to list.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct AlertFilter {
-    pub state: Option<AlertState>,
-    pub rule: Option<String>,
-    pub assignee: Option<String>,
-    pub customer: Option<String>,
-    pub limit: Option<usize>,
-    pub offset: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -416,7 +341,7 @@ fn alert_row(row: &duckdb::Row<'_>) -> duckdb::Result<Alert> {
         rule_name: row.get(2)?,
         customer_id: row.get(3)?,
         anchor_seq: row.get(4)?,
-        state: AlertState::parse(&row.get::<_, String>(5)?),
+        state: AlertState::parse(&row.get::<_, String>(5)?).unwrap_or(AlertState::Open),
         assignee: row.get(6)?,
         note: row.get(7)?,
         message: row.get(8)?,

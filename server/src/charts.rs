@@ -8,10 +8,7 @@ use plotters::{
     style::text_anchor::{HPos, Pos, VPos},
 };
 
-use crate::{
-    analytics::funnel::{StepResult, TimeBucket, TrendPoint},
-    health::SourceHour,
-};
+use app::types::{SourceHour, StepResult, TimeBucket, TrendPoint};
 
 const WIDTH: u32 = 720;
 const HEIGHT: u32 = 300;

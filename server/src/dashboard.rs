@@ -1,6 +1,6 @@
 //! The server's side of [`app::backend::DashboardBackend`]: what the pages' server functions
-//! call. Thin: each answer comes from the analytics, journeys and alerts modules, turned into
-//! the app's wire types through their shared JSON (the same documents the REST API gives).
+//! call. Thin: each answer comes from the analytics, journeys and alerts modules, which build
+//! the app's wire types directly (the same types the REST API gives as JSON).
 
 use std::sync::Arc;
 
@@ -8,22 +8,24 @@ use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
     types::{
-        AlertQuery, AlertUpdate, AlertView, CustomerMatch, CustomerView, DroppedView, FunnelParams, FunnelView,
-        HealthView, JourneyMap, JourneyView, LiveEvent, PathParams, PathsView, RuleView, SavedFunnelView, SourceView,
-        StageCustomer,
+        AccessSettings, Alert, AlertChange, AlertFilter, AuditEntry, CustomerHistory, CustomerMatch, DataHealth,
+        Direction, DroppedPage, FunnelAnswer, FunnelCharts, FunnelParams, Journey, JourneyMap, LiveEvent, OrderMode,
+        PathParams, PathResult, Person, Rule, SavedFunnel, Source, StageCustomer,
     },
 };
-use serde::{de::DeserializeOwned, Serialize};
-use serde_json::json;
 
 use crate::{
-    alerts::{AlertChange, AlertFilter, Alerts},
-    analytics::{funnel::FunnelSpec, window_and_range, Active, Analytics, FunnelQuery, PathQuery},
+    alerts::Alerts,
+    analytics::{
+        funnel::FunnelSpec,
+        question::{window_and_range, FunnelQuery, PathQuery},
+        Active, Analytics,
+    },
     charts,
     feed::live_event,
     http::error::ApiError,
-    journeys::{Journey, Journeys, DEFAULT_JOURNEY},
-    rules::{Rule, Rules},
+    journeys::{Journeys, DEFAULT_JOURNEY},
+    rules::Rules,
     saved_funnels::SavedFunnels,
     store::Store,
 };
@@ -51,18 +53,16 @@ pub struct Dashboard {
     pub retention_days: Option<u32>,
 }
 
-/// The same JSON read as the app's type.
-fn wire<T: Serialize, U: DeserializeOwned>(value: &T) -> Result<U, AppError> {
-    serde_json::to_value(value).and_then(serde_json::from_value).map_err(hidden)
+/// A failure inside the server: the details go to the server's log and never to the browser,
+/// which learns which part failed (`part` builds the variant) and that it may retry.
+fn hidden(part: fn(String) -> AppError, error: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %error, "a dashboard request failed");
+    part("the server could not answer; retry, and if it keeps failing the details are in the server's log".into())
 }
 
-/// A failure inside the server (DuckDB, a chart, encoding): the details go to the server's
-/// log and never to the browser, which learns only that it may retry.
-fn hidden(error: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %error, "a dashboard request failed");
-    AppError::Store(
-        "the server could not answer; retry, and if it keeps failing the details are in the server's log".into(),
-    )
+/// A failure of the database or the event index.
+fn store_failed(error: impl std::fmt::Display) -> AppError {
+    hidden(AppError::Store, error)
 }
 
 /// A domain error as the pages read it: the mapping the JSON API uses (`http::error`), so a
@@ -72,25 +72,21 @@ fn edge(error: impl Into<ApiError>) -> AppError {
 }
 
 /// The builder's parameters as the analytics' funnel question (empty fields left out).
-fn funnel_query(params: &FunnelParams, now: chrono::DateTime<chrono::Utc>) -> Result<FunnelQuery, AppError> {
+fn funnel_query(params: &FunnelParams, now: chrono::DateTime<chrono::Utc>) -> FunnelQuery {
     let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    wire(&json!({
-        "steps": params.steps,
-        "window": params.window_seconds,
-        "mode": params.mode,
-        "from": now - chrono::Duration::days(i64::from(params.days.clamp(1, 365))),
-        "to": now,
-        "exclude": text(&params.exclude),
-        "breakdown": text(&params.breakdown),
-        "hold": text(&params.hold),
-        "trend": params.trend,
-        "channel": text(&params.channel),
-    }))
-    .map_err(|_| {
-        AppError::BadRequest(
-            "mode must be sequential, strict or any, and trend day or week; the builder's choices are".into(),
-        )
-    })
+    FunnelQuery {
+        steps: Some(params.steps.clone()),
+        window: Some(params.window_seconds),
+        from: Some(now - chrono::Duration::days(i64::from(params.days.clamp(1, 365)))),
+        to: Some(now),
+        mode: Some(params.mode),
+        exclude: text(&params.exclude),
+        breakdown: text(&params.breakdown),
+        top: None,
+        hold: text(&params.hold),
+        trend: Some(params.trend),
+        channel: text(&params.channel),
+    }
 }
 
 impl Dashboard {
@@ -106,7 +102,7 @@ impl DashboardBackend for Dashboard {
     fn recent_events(&self, limit: usize) -> BackendFuture<Vec<LiveEvent>> {
         let store = self.store.clone();
         Box::pin(async move {
-            let events = store.recent_events(limit).await.map_err(hidden)?;
+            let events = store.recent_events(limit).await.map_err(store_failed)?;
             Ok(events.iter().map(live_event).collect())
         })
     }
@@ -125,7 +121,7 @@ impl DashboardBackend for Dashboard {
                 Some(now),
                 now,
                 stages,
-                crate::analytics::funnel::OrderMode::Sequential,
+                OrderMode::Sequential,
             )
             .map_err(edge)?;
             let spec = FunnelSpec { channel: channel.clone(), ..spec };
@@ -133,15 +129,15 @@ impl DashboardBackend for Dashboard {
             let active = Active { minutes: ACTIVE_MINUTES, channel: channel.clone() };
             let occupancy = analytics.active_stages(journey.clone(), active, now).await.map_err(edge)?;
             let channels = analytics.channels().await.map_err(edge)?;
-            wire(&json!({
-                "journey": journey,
-                "journeys": journeys.iter().map(|j| &j.name).collect::<Vec<_>>(),
-                "transitions": transitions,
-                "occupancy": occupancy,
-                "days": days,
-                "channel": channel,
-                "channels": channels,
-            }))
+            Ok(JourneyMap {
+                journey,
+                journeys: journeys.into_iter().map(|j| j.name).collect(),
+                transitions,
+                occupancy,
+                days,
+                channel,
+                channels,
+            })
         })
     }
 
@@ -169,55 +165,37 @@ impl DashboardBackend for Dashboard {
         })
     }
 
-    fn customer(&self, id: String) -> BackendFuture<CustomerView> {
+    fn customer(&self, id: String) -> BackendFuture<CustomerHistory> {
         let found = self.journey(None);
         let (analytics, alerts) = (self.analytics.clone(), self.alerts.clone());
         Box::pin(async move {
             let timeline = analytics.customer_timeline(&id, found?).await.map_err(edge)?;
             let filter =
                 AlertFilter { customer: Some(timeline.customer_id.clone()), limit: Some(50), ..Default::default() };
-            let about = alerts.list(filter).await.map_err(edge)?;
-            wire(&json!({
-                "customer_id": timeline.customer_id,
-                "identities": timeline.identities,
-                "sessions": timeline.sessions,
-                "alerts": about,
-            }))
+            let alerts = alerts.list(filter).await.map_err(edge)?;
+            Ok(CustomerHistory { timeline, alerts })
         })
     }
 
-    fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelView> {
+    fn funnel(&self, params: FunnelParams) -> BackendFuture<FunnelAnswer> {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
-            let query = funnel_query(&params, now)?;
-            let spec = query.to_spec(now).map_err(edge)?;
-            let result = analytics.funnel(spec, query.trend.unwrap_or_default(), 5).await.map_err(edge)?;
-            let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(hidden);
-            let drawn = json!({
-                "steps_svg": chart(charts::funnel_steps(&result.steps))?,
-                "time_to_convert_svg": chart(charts::time_to_convert(&result.time_to_convert))?,
-                "trend_svg": chart(charts::conversion_trend(&result.trend))?,
-            });
-            wire(&json!({
-                "steps": result.steps,
-                "breakdown": result.breakdown,
-                "trend": result.trend,
-                "charts": drawn,
-            }))
+            let spec = funnel_query(&params, now).to_spec(now).map_err(edge)?;
+            let funnel = analytics.funnel(spec, params.trend, 5).await.map_err(edge)?;
+            let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(|e| hidden(AppError::Chart, e));
+            let charts = FunnelCharts {
+                steps_svg: chart(charts::funnel_steps(&funnel.steps))?,
+                time_to_convert_svg: chart(charts::time_to_convert(&funnel.time_to_convert))?,
+                trend_svg: chart(charts::conversion_trend(&funnel.trend))?,
+            };
+            Ok(FunnelAnswer { funnel, charts })
         })
     }
 
-    fn saved_funnels(&self) -> BackendFuture<Vec<SavedFunnelView>> {
+    fn saved_funnels(&self) -> BackendFuture<Vec<SavedFunnel>> {
         let saved = self.saved_funnels.clone();
-        Box::pin(async move {
-            let list = saved.list().await.map_err(edge)?;
-            list.iter()
-                .map(|f| {
-                    Ok(SavedFunnelView { name: f.name.clone(), params: wire(&f.definition)?, updated_at: f.updated_at })
-                })
-                .collect()
-        })
+        Box::pin(async move { saved.list().await.map_err(edge) })
     }
 
     fn save_funnel(&self, name: String, params: FunnelParams) -> BackendFuture<String> {
@@ -225,9 +203,8 @@ impl DashboardBackend for Dashboard {
         let now = self.store.clock().now();
         Box::pin(async move {
             // Only a funnel the analytics can answer is worth keeping.
-            funnel_query(&params, now)?.to_spec(now).map_err(edge)?;
-            let definition = serde_json::to_value(&params).map_err(hidden)?;
-            saved.save(&name, definition).await.map_err(edge)
+            funnel_query(&params, now).to_spec(now).map_err(edge)?;
+            saved.save(&name, &params).await.map_err(edge)
         })
     }
 
@@ -236,22 +213,24 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move { saved.delete(&name).await.map_err(edge) })
     }
 
-    fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedView> {
+    fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedPage> {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
-            let query = funnel_query(&params, now)?;
-            let spec = query.to_spec(now).map_err(edge)?;
-            wire(&analytics.funnel_dropped(spec, step, 50, 0).await.map_err(edge)?)
+            let spec = funnel_query(&params, now).to_spec(now).map_err(edge)?;
+            analytics.funnel_dropped(spec, step, 50, 0).await.map_err(edge)
         })
     }
 
-    fn paths(&self, params: PathParams) -> BackendFuture<PathsView> {
+    fn paths(&self, params: PathParams) -> BackendFuture<PathResult> {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
             let event = Some(params.event.trim().to_string()).filter(|e| !e.is_empty());
-            let (start, end) = if params.direction == "before" { (None, event) } else { (event, None) };
+            let (start, end) = match params.direction {
+                Direction::After => (event, None),
+                Direction::Before => (None, event),
+            };
             let query = PathQuery {
                 start,
                 end,
@@ -261,23 +240,18 @@ impl DashboardBackend for Dashboard {
                 to: Some(now),
             };
             let spec = query.to_spec(now).map_err(edge)?;
-            wire(&analytics.paths(spec).await.map_err(edge)?)
+            analytics.paths(spec).await.map_err(edge)
         })
     }
 
-    fn rules(&self) -> BackendFuture<Vec<RuleView>> {
-        let listed = wire(&self.rules.list());
-        Box::pin(async move { listed })
+    fn rules(&self) -> BackendFuture<Vec<Rule>> {
+        let listed = self.rules.list();
+        Box::pin(async move { Ok(listed) })
     }
 
-    fn save_rule(&self, rule: RuleView) -> BackendFuture<()> {
+    fn save_rule(&self, rule: Rule) -> BackendFuture<()> {
         let rules = self.rules.clone();
-        Box::pin(async move {
-            let rule: Rule = serde_json::to_value(&rule)
-                .and_then(serde_json::from_value)
-                .map_err(|e| AppError::BadRequest(format!("the rule is not valid: {e}")))?;
-            rules.save(rule).await.map_err(edge)
-        })
+        Box::pin(async move { rules.save(rule).await.map_err(edge) })
     }
 
     fn delete_rule(&self, id: String) -> BackendFuture<()> {
@@ -285,17 +259,14 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move { rules.delete(&id).await.map_err(edge) })
     }
 
-    fn health(&self) -> BackendFuture<HealthView> {
+    fn health(&self) -> BackendFuture<DataHealth> {
         let (store, journeys, counters) = (self.store.clone(), self.journeys.list(), self.ingestor.counters());
         let now = self.store.clock().now();
         Box::pin(async move {
-            let report = crate::health::report(&store, journeys, &counters, now).await.map_err(hidden)?;
-            let volume_svg = charts::volume_by_source(&report.volume).map_err(hidden)?;
-            let letters = store.recent_dead_letters(50).await.map_err(hidden)?;
-            let mut view = serde_json::to_value(&report).map_err(hidden)?;
-            view["volume_svg"] = json!(volume_svg);
-            view["dead_letters"] = json!(letters);
-            wire(&view)
+            let report = crate::health::report(&store, journeys, &counters, now).await.map_err(store_failed)?;
+            let volume_svg = charts::volume_by_source(&report.volume).map_err(|e| hidden(AppError::Chart, e))?;
+            let dead_letters = store.recent_dead_letters(50).await.map_err(store_failed)?;
+            Ok(DataHealth { report, volume_svg, dead_letters })
         })
     }
 
@@ -305,15 +276,15 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move { ingestor.replay(id, None, now).await.map(|_| ()).map_err(edge) })
     }
 
-    fn sources(&self) -> BackendFuture<Vec<SourceView>> {
+    fn sources(&self) -> BackendFuture<Vec<Source>> {
         let store = self.store.clone();
         // The demo's public key is shown only while it works (with --demo).
         let demo_key_works = self.sources.accepts(crate::sources::DEMO_SOURCE_ID);
         Box::pin(async move {
-            let records = store.sources().await.map_err(hidden)?;
+            let records = store.sources().await.map_err(store_failed)?;
             Ok(records
                 .into_iter()
-                .map(|r| SourceView {
+                .map(|r| Source {
                     write_key: (r.id == crate::sources::DEMO_SOURCE_ID && demo_key_works)
                         .then(|| crate::sources::DEMO_WRITE_KEY.to_string()),
                     id: r.id,
@@ -325,27 +296,15 @@ impl DashboardBackend for Dashboard {
         })
     }
 
-    fn access(&self) -> BackendFuture<app::types::AccessView> {
-        use app::types::{AccessView, TokenView, UserView};
-        let view = AccessView {
+    fn access(&self) -> BackendFuture<AccessSettings> {
+        let view = AccessSettings {
             users: self
                 .accounts
                 .users()
                 .into_iter()
-                .map(|u| UserView { email: u.email, role: u.role, created_at: u.created_at })
+                .map(|u| Person { email: u.email, role: u.role, created_at: u.created_at })
                 .collect(),
-            tokens: self
-                .accounts
-                .tokens()
-                .into_iter()
-                .map(|t| TokenView {
-                    id: t.id,
-                    name: t.name,
-                    role: t.role,
-                    created_at: t.created_at,
-                    revoked_at: t.revoked_at,
-                })
-                .collect(),
+            tokens: self.accounts.tokens(),
             pii_keys: self.pii_keys.keys().to_vec(),
             retention_days: self.retention_days,
         };
@@ -357,7 +316,7 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move {
             match accounts.revoke_token(id.trim()).await {
                 Ok(_) => Ok(()),
-                Err(crate::auth::AuthError::Store(store)) => Err(hidden(store)),
+                Err(crate::auth::AuthError::Store(store)) => Err(store_failed(store)),
                 Err(refused) => Err(AppError::BadRequest(refused.to_string())),
             }
         })
@@ -366,21 +325,21 @@ impl DashboardBackend for Dashboard {
     fn revoke_source(&self, id: String) -> BackendFuture<()> {
         let sources = self.sources.clone();
         Box::pin(async move {
-            match sources.revoke(id.trim()).await.map_err(hidden)? {
+            match sources.revoke(id.trim()).await.map_err(store_failed)? {
                 true => Ok(()),
                 false => Err(AppError::BadRequest(format!("no source {id:?} with a working key; reload the list"))),
             }
         })
     }
 
-    fn create_source(&self, name: String) -> BackendFuture<SourceView> {
+    fn create_source(&self, name: String) -> BackendFuture<Source> {
         let sources = self.sources.clone();
         Box::pin(async move {
             if name.trim().is_empty() {
                 return Err(AppError::BadRequest("give the source a name, e.g. \"Web shop\"".into()));
             }
-            let (record, key) = sources.create(&name).await.map_err(hidden)?;
-            Ok(SourceView {
+            let (record, key) = sources.create(&name).await.map_err(store_failed)?;
+            Ok(Source {
                 id: record.id,
                 name: record.name,
                 created_at: record.created_at,
@@ -390,49 +349,41 @@ impl DashboardBackend for Dashboard {
         })
     }
 
-    fn journeys(&self) -> BackendFuture<Vec<JourneyView>> {
-        let listed = wire(&self.journeys.list());
-        Box::pin(async move { listed })
+    fn journeys(&self) -> BackendFuture<Vec<Journey>> {
+        let listed = self.journeys.list();
+        Box::pin(async move { Ok(listed) })
     }
 
-    fn save_journey(&self, journey: JourneyView) -> BackendFuture<()> {
+    fn save_journey(&self, journey: Journey) -> BackendFuture<()> {
         let journeys = self.journeys.clone();
-        Box::pin(async move {
-            let journey: Journey = wire(&journey)?;
-            journeys.save(journey).await.map_err(edge)
-        })
+        Box::pin(async move { journeys.save(journey).await.map_err(edge) })
     }
 
     fn search_customers(&self, text: String) -> BackendFuture<Vec<CustomerMatch>> {
         let store = self.store.clone();
         Box::pin(async move {
-            let found = store.search_customers(&text).await.map_err(hidden)?;
+            let found = store.search_customers(&text).await.map_err(store_failed)?;
             Ok(found.into_iter().map(|(customer_id, traits)| CustomerMatch { customer_id, traits }).collect())
         })
     }
 
-    fn alerts(&self, query: AlertQuery) -> BackendFuture<Vec<AlertView>> {
+    fn alerts(&self, filter: AlertFilter) -> BackendFuture<Vec<Alert>> {
         let alerts = self.alerts.clone();
-        Box::pin(async move {
-            let filter: AlertFilter = wire(&json!({
-                "state": query.state.filter(|s| !s.is_empty()),
-                "rule": query.rule.filter(|s| !s.is_empty()),
-                "assignee": query.assignee.filter(|s| !s.is_empty()),
-                "customer": query.customer.filter(|s| !s.is_empty()),
-                "limit": 200,
-            }))
-            .map_err(|_| AppError::BadRequest("state must be open, acknowledged or resolved".into()))?;
-            wire(&alerts.list(filter).await.map_err(edge)?)
-        })
+        let given = |text: Option<String>| text.filter(|s| !s.is_empty());
+        let filter = AlertFilter {
+            rule: given(filter.rule),
+            assignee: given(filter.assignee),
+            customer: given(filter.customer),
+            limit: Some(200),
+            offset: None,
+            ..filter
+        };
+        Box::pin(async move { alerts.list(filter).await.map_err(edge) })
     }
 
-    fn change_alert(&self, id: i64, update: AlertUpdate) -> BackendFuture<AlertView> {
+    fn change_alert(&self, id: i64, change: AlertChange) -> BackendFuture<Alert> {
         let alerts = self.alerts.clone();
-        Box::pin(async move {
-            let change: AlertChange = wire(&update)
-                .map_err(|_| AppError::BadRequest("state must be open, acknowledged or resolved".into()))?;
-            wire(&alerts.change(id, change).await.map_err(edge)?)
-        })
+        Box::pin(async move { alerts.change(id, change).await.map_err(edge) })
     }
 
     fn setup_open(&self) -> bool {
@@ -451,14 +402,14 @@ impl DashboardBackend for Dashboard {
                 Err(crate::erasure::ErasureError::NotFound(id)) => {
                     Err(AppError::BadRequest(format!("nothing to erase: no customer {id:?} is known")))
                 }
-                Err(other) => Err(hidden(other)),
+                Err(other) => Err(store_failed(other)),
             }
         })
     }
 
-    fn audit_log(&self, limit: usize) -> BackendFuture<Vec<app::types::AuditEntry>> {
+    fn audit_log(&self, limit: usize) -> BackendFuture<Vec<AuditEntry>> {
         let audit = self.audit.clone();
-        Box::pin(async move { audit.recent(limit).await.map_err(hidden) })
+        Box::pin(async move { audit.recent(limit).await.map_err(store_failed) })
     }
 
     fn pii_keys(&self) -> app::privacy::PiiKeys {
@@ -475,7 +426,7 @@ mod tests {
     fn duckdb_error_text_never_reaches_the_browser() {
         let failure =
             crate::store::StoreError::WriteFailed("IO Error: could not write /var/lib/secret/wayline.duckdb".into());
-        let AppError::Store(message) = hidden(failure) else { panic!("an internal failure is a store error") };
+        let AppError::Store(message) = store_failed(failure) else { panic!("a failure of the store is a store error") };
         assert!(!message.contains("secret") && !message.contains("IO Error"), "{message}");
         assert!(message.contains("retry"), "{message}");
 

@@ -37,12 +37,12 @@ pub fn live_event(stored: &StoredEvent) -> LiveEvent {
         timestamp: e.timestamp,
         received_at: e.received_at,
         properties,
-        channel: channel(&value_of(&e.context)),
+        came_from: came_from(&value_of(&e.context)),
     }
 }
 
-/// The marketing channel: the campaign source if tagged, else the referring host.
-pub fn channel(context: &Value) -> Option<String> {
+/// Where the visit came from: the campaign source if tagged, else the referring host.
+pub fn came_from(context: &Value) -> Option<String> {
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
     if let Some(source) = context.pointer("/campaign/source").and_then(text) {
         return Some(source);
@@ -211,16 +211,16 @@ mod tests {
     }
 
     #[test]
-    fn channel_prefers_the_campaign_then_the_referring_host() {
+    fn came_from_prefers_the_campaign_then_the_referring_host() {
         assert_eq!(
-            channel(&json!({"campaign": {"source": "google"}, "page": {"referrer": "https://x.com"}})).as_deref(),
+            came_from(&json!({"campaign": {"source": "google"}, "page": {"referrer": "https://x.com"}})).as_deref(),
             Some("google")
         );
         assert_eq!(
-            channel(&json!({"page": {"referrer": "https://www.bing.com/search?q=a"}})).as_deref(),
+            came_from(&json!({"page": {"referrer": "https://www.bing.com/search?q=a"}})).as_deref(),
             Some("bing.com")
         );
-        assert_eq!(channel(&json!({"page": {"referrer": ""}})), None);
-        assert_eq!(channel(&Value::Null), None);
+        assert_eq!(came_from(&json!({"page": {"referrer": ""}})), None);
+        assert_eq!(came_from(&Value::Null), None);
     }
 }

@@ -3,69 +3,17 @@
 //! rate since start, event names no journey stage knows, and property keys that appeared or
 //! disappeared (drift). Read from the store; the dead letters have their own module.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
+use app::types::{Drift, DriftChange, HealthReport, NameCount, SourceHour};
 use chrono::{DateTime, Duration, Utc};
 use duckdb::params;
-use serde::Serialize;
 
 use crate::{
+    ingest::IngestCounters,
     journeys::Journey,
     store::{sql, Micros, Store, StoreError},
 };
-
-/// Events accepted and duplicates dropped since the process started.
-#[derive(Debug, Default)]
-pub struct IngestCounters {
-    pub stored: AtomicU64,
-    pub duplicates: AtomicU64,
-}
-
-impl IngestCounters {
-    pub fn add(&self, stored: usize, duplicates: usize) {
-        self.stored.fetch_add(stored as u64, Ordering::Relaxed);
-        self.duplicates.fetch_add(duplicates as u64, Ordering::Relaxed);
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceHour {
-    pub source_id: String,
-    pub hour: DateTime<Utc>,
-    pub events: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NameCount {
-    pub event: String,
-    pub events: u64,
-}
-
-/// A property key of an event that appeared in the last day, or was seen before it and
-/// not since.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Drift {
-    pub event: String,
-    pub key: String,
-    /// `new` or `gone`.
-    pub change: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HealthReport {
-    pub volume: Vec<SourceHour>,
-    /// Over the last hour.
-    pub events_last_hour: u64,
-    pub lag_p50_ms: Option<f64>,
-    pub lag_p95_ms: Option<f64>,
-    pub skew_p50_ms: Option<f64>,
-    pub skew_p95_abs_ms: Option<f64>,
-    pub stored_since_start: u64,
-    pub duplicates_since_start: u64,
-    /// Names seen in the last 7 days that no stage of any journey lists.
-    pub unknown_names: Vec<NameCount>,
-    pub drift: Vec<Drift>,
-}
 
 /// Event names no stage of `journeys` claims (by bare name; a `name[key=value]` entry
 /// claims its name too).
@@ -121,8 +69,8 @@ pub async fn report(
     let drift = keys
         .into_iter()
         .filter_map(|(event, key, recently, before)| match (recently, before) {
-            (true, false) if known_before.contains(&event) => Some(Drift { event, key, change: "new".into() }),
-            (false, true) => Some(Drift { event, key, change: "gone".into() }),
+            (true, false) if known_before.contains(&event) => Some(Drift { event, key, change: DriftChange::New }),
+            (false, true) => Some(Drift { event, key, change: DriftChange::Gone }),
             _ => None,
         })
         .collect();
@@ -201,7 +149,7 @@ mod tests {
             .unwrap();
         let counters = IngestCounters::default();
         counters.add(5, 2);
-        let report = report(&store, vec![Journey::default_journey()], &counters, now).await.unwrap();
+        let report = report(&store, vec![crate::journeys::default_journey()], &counters, now).await.unwrap();
         let volume: Vec<(&str, String, u64)> =
             report.volume.iter().map(|v| (v.source_id.as_str(), v.hour.format("%H").to_string(), v.events)).collect();
         assert_eq!(volume, vec![("web", "11".into(), 1), ("ios", "12".into(), 1), ("web", "12".into(), 2)]);

@@ -1,6 +1,7 @@
 //! The Wayline server. Data flows one way:
-//! ingest → store (one writer, commit = ack) → event index → analytics and the live engine
+//! ingest → store (one writer, commit = ack) → event index → analytics and the rule engine
 //! (rules → alerts → alert stream and webhooks), and → hub → event stream and pages.
+//! [`Wayline::open_with`] is the composition root: every service is built and wired there.
 
 pub mod alerts;
 pub mod analytics;
@@ -20,12 +21,13 @@ pub mod import;
 pub mod index;
 pub mod ingest;
 pub mod journeys;
-pub mod live;
 pub mod retention;
+pub mod rule_engine;
 pub mod rules;
 pub mod saved_funnels;
 pub mod secret;
 pub mod sources;
+pub mod stage_feeds;
 pub mod state;
 pub mod store;
 pub mod webhooks;
@@ -37,17 +39,22 @@ use tokio::sync::watch;
 
 use crate::{
     alerts::{AlertError, Alerts},
+    analytics::Analytics,
+    audit::Audit,
     auth::{Accounts, AuthError, SessionPolicy},
     clock::Clock,
-    http::browser::HostPolicy,
+    dashboard::Dashboard,
+    http::{browser::HostPolicy, guard::AccessRules},
     hub::Hub,
     index::{EventIndex, IndexError},
-    ingest::IngestPolicy,
+    ingest::{IngestPolicy, Ingestor},
     journeys::{JourneyError, Journeys},
-    live::{Engine, LiveFeed},
+    rule_engine::{Engine, LiveFeed},
     rules::{RuleError, Rules},
+    saved_funnels::SavedFunnels,
     sources::Sources,
-    state::{AppState, StateOptions},
+    stage_feeds::OccupancyFeeds,
+    state::AppState,
     store::{Store, StoreError, WriterConfig},
     webhooks::{RetryPolicy, WebhookError, Webhooks},
 };
@@ -111,7 +118,7 @@ impl OpenOptions {
             leptos_options,
             cors_origins: Vec::new(),
             session_gap: chrono::Duration::minutes(config::DEFAULT_SESSION_GAP_MINUTES),
-            rule_lateness: live::LATENESS,
+            rule_lateness: rule_engine::LATENESS,
             webhook_retry: RetryPolicy::default(),
             clock: Clock::system(),
             demo_key: true,
@@ -206,7 +213,7 @@ impl Wayline {
         let journeys = std::sync::Arc::new(Journeys::load(store.clone()).await?);
         let rules = std::sync::Arc::new(Rules::load(store.clone()).await?);
         let alerts = Alerts::load(store.clone()).await?;
-        let live_status = std::sync::Arc::new(live::LiveStatus::default());
+        let live_status = std::sync::Arc::new(rule_engine::LiveStatus::default());
         let engine = Engine {
             index: index.clone(),
             store: store.clone(),
@@ -223,23 +230,51 @@ impl Wayline {
             tokio::spawn(retention::run(store.clone(), index.clone(), clock.clone(), days));
         }
         let (shutdown, stopping) = watch::channel(false);
-        let options = StateOptions {
-            ingest,
-            index,
+        let analytics = Analytics::new(store.clone(), index.clone(), session_gap);
+        let ingestor = Ingestor::new(store.clone(), sources.clone(), ingest);
+        let audit = Audit::new(store.clone());
+        let backend = std::sync::Arc::new(Dashboard {
+            store: store.clone(),
+            analytics: analytics.clone(),
+            journeys: journeys.clone(),
+            alerts: alerts.clone(),
+            rules: rules.clone(),
+            ingestor: ingestor.clone(),
+            sources: sources.clone(),
+            saved_funnels: SavedFunnels::new(store.clone()),
+            accounts: accounts.clone(),
+            pii_keys: pii_keys.clone(),
+            retention_days,
+            index: index.clone(),
+            hub: hub.clone(),
+            audit: audit.clone(),
+        });
+        let state = AppState {
+            occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone(), clock.clone()),
+            access: std::sync::Arc::new(AccessRules::new(Path::new(leptos_options.site_root.as_ref()))),
+            streams: Default::default(),
+            shutdown: stopping,
+            store,
+            hub,
+            sources,
+            journeys,
             rules,
             alerts,
             webhooks,
             live_status,
-            session_gap_us: session_gap.num_microseconds().unwrap_or(analytics::stages::SESSION_GAP_US),
-            cors_origins,
+            index,
+            ingestor,
+            analytics,
+            backend,
+            clock,
             leptos_options,
+            cors_origins,
             accounts,
             secure_cookies,
             host_policy,
             pii_keys,
-            retention_days,
+            audit,
         };
-        let state = AppState::new(store, hub, sources, journeys, options, stopping);
         Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown) })
     }
 

@@ -5,9 +5,9 @@
 //! answer. Saved funnels are rare admin writes and few, so they are read from the table each
 //! time rather than cached.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use app::types::{FunnelParams, SavedFunnel};
+use chrono::NaiveDateTime;
 use duckdb::params;
-use serde::Serialize;
 
 use crate::store::{sql, Micros, Store, StoreError};
 
@@ -17,15 +17,6 @@ pub const MAX_NAME_CHARS: usize = 80;
 pub const MAX_SAVED_FUNNELS: usize = 200;
 /// Longest saved definition (JSON).
 pub const MAX_DEFINITION_BYTES: usize = 16 * 1024;
-
-/// A funnel saved under a name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SavedFunnel {
-    pub name: String,
-    /// The builder's document.
-    pub definition: serde_json::Value,
-    pub updated_at: DateTime<Utc>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SavedFunnelError {
@@ -37,7 +28,7 @@ pub enum SavedFunnelError {
     NotFound(String),
     #[error("{0}")]
     TooLarge(String),
-    #[error("the stored definition of {name:?} is not JSON ({message}); save the funnel again")]
+    #[error("the stored definition of {name:?} is not a funnel the builder reads ({message}); save the funnel again")]
     Corrupt { name: String, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -85,9 +76,10 @@ impl SavedFunnels {
 
     /// Saves `definition` under `name`, replacing a funnel saved under the same name; returns
     /// the name as saved.
-    pub async fn save(&self, name: &str, definition: serde_json::Value) -> Result<String, SavedFunnelError> {
+    pub async fn save(&self, name: &str, definition: &FunnelParams) -> Result<String, SavedFunnelError> {
         let name = clean_name(name)?;
-        let definition = definition.to_string();
+        let definition = serde_json::to_string(definition)
+            .map_err(|e| SavedFunnelError::Corrupt { name: name.clone(), message: e.to_string() })?;
         if definition.len() > MAX_DEFINITION_BYTES {
             return Err(SavedFunnelError::TooLarge(format!(
                 "the funnel is {} bytes, over the {MAX_DEFINITION_BYTES}-byte limit; use fewer or shorter steps",
@@ -125,8 +117,6 @@ impl SavedFunnels {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
     use crate::store::WriterConfig;
 
@@ -138,12 +128,12 @@ mod tests {
     #[tokio::test]
     async fn funnels_are_saved_replaced_listed_by_name_and_deleted() {
         let funnels = saved_funnels();
-        let checkout = json!({ "steps": "view,cart,buy", "days": 30 });
-        assert_eq!(funnels.save("  Checkout ", checkout.clone()).await.unwrap(), "Checkout");
-        funnels.save("activation", json!({ "steps": "signed_up,invited" })).await.unwrap();
+        let question = |steps: &str, days: u32| FunnelParams { steps: steps.into(), days, ..FunnelParams::default() };
+        assert_eq!(funnels.save("  Checkout ", &question("view,cart,buy", 30)).await.unwrap(), "Checkout");
+        funnels.save("activation", &question("signed_up,invited", 30)).await.unwrap();
         // The same name again replaces the definition, not adds a second funnel.
-        let weekly = json!({ "steps": "view,cart,buy", "days": 7 });
-        funnels.save("Checkout", weekly.clone()).await.unwrap();
+        let weekly = question("view,cart,buy", 7);
+        funnels.save("Checkout", &weekly).await.unwrap();
 
         let listed = funnels.list().await.unwrap();
         let names: Vec<&str> = listed.iter().map(|f| f.name.as_str()).collect();
@@ -159,9 +149,9 @@ mod tests {
     #[tokio::test]
     async fn a_name_must_be_given_and_not_too_long() {
         let funnels = saved_funnels();
-        let blank = funnels.save("   ", json!({})).await.unwrap_err();
+        let blank = funnels.save("   ", &FunnelParams::default()).await.unwrap_err();
         assert!(blank.to_string().contains("needs a name"), "{blank}");
-        let long = funnels.save(&"x".repeat(81), json!({})).await.unwrap_err();
+        let long = funnels.save(&"x".repeat(81), &FunnelParams::default()).await.unwrap_err();
         assert!(long.to_string().contains("81 characters"), "{long}");
         assert!(funnels.list().await.unwrap().is_empty());
     }

@@ -1,4 +1,5 @@
-//! The application state every handler and server function shares.
+//! The application state every handler and server function shares. It is built in one
+//! place, [`crate::Wayline::open_with`], the composition root.
 
 use std::sync::Arc;
 
@@ -15,15 +16,15 @@ use crate::{
     analytics::Analytics,
     auth::Accounts,
     clock::Clock,
-    dashboard::Dashboard,
     http::{browser::HostPolicy, guard::AccessRules},
     hub::Hub,
     index::EventIndex,
-    ingest::{IngestPolicy, Ingestor},
+    ingest::Ingestor,
     journeys::Journeys,
-    live::{occupancy::OccupancyFeeds, LiveStatus},
+    rule_engine::LiveStatus,
     rules::Rules,
     sources::Sources,
+    stage_feeds::OccupancyFeeds,
     store::Store,
     webhooks::Webhooks,
 };
@@ -66,84 +67,6 @@ pub struct AppState {
     pub streams: crate::http::stream_slots::StreamSlots,
     /// Flips to `true` when the server shuts down, ending long-lived streams.
     pub shutdown: watch::Receiver<bool>,
-}
-
-/// What [`AppState::new`] is built from besides the store and hub.
-pub struct StateOptions {
-    pub ingest: IngestPolicy,
-    /// The event index, loaded, fed by the store's commits.
-    pub index: EventIndex,
-    pub rules: Arc<Rules>,
-    pub alerts: Alerts,
-    pub webhooks: Arc<Webhooks>,
-    pub live_status: Arc<LiveStatus>,
-    /// The longest gap between two events of one session, in µs.
-    pub session_gap_us: i64,
-    pub cors_origins: Vec<String>,
-    pub leptos_options: LeptosOptions,
-    pub accounts: Arc<Accounts>,
-    pub secure_cookies: bool,
-    pub host_policy: HostPolicy,
-    /// Traits and properties masked for viewers.
-    pub pii_keys: PiiKeys,
-    /// Days after which data is deleted (off when `None`).
-    pub retention_days: Option<u32>,
-}
-
-impl AppState {
-    pub fn new(
-        store: Store,
-        hub: Hub,
-        sources: Arc<Sources>,
-        journeys: Arc<Journeys>,
-        options: StateOptions,
-        shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        let analytics = Analytics::new(store.clone(), options.index.clone(), options.session_gap_us);
-        let ingestor = Ingestor::new(store.clone(), sources.clone(), options.ingest);
-        let audit = crate::audit::Audit::new(store.clone());
-        AppState {
-            ingestor: ingestor.clone(),
-            backend: Arc::new(Dashboard {
-                store: store.clone(),
-                analytics: analytics.clone(),
-                journeys: journeys.clone(),
-                alerts: options.alerts.clone(),
-                rules: options.rules.clone(),
-                ingestor,
-                sources: sources.clone(),
-                saved_funnels: crate::saved_funnels::SavedFunnels::new(store.clone()),
-                accounts: options.accounts.clone(),
-                pii_keys: options.pii_keys.clone(),
-                retention_days: options.retention_days,
-                index: options.index.clone(),
-                hub: hub.clone(),
-                audit: audit.clone(),
-            }),
-            occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone(), store.clock().clone()),
-            clock: store.clock().clone(),
-            analytics,
-            index: options.index,
-            live_status: options.live_status,
-            store,
-            hub,
-            sources,
-            journeys,
-            rules: options.rules,
-            alerts: options.alerts,
-            webhooks: options.webhooks,
-            access: Arc::new(AccessRules::new(std::path::Path::new(options.leptos_options.site_root.as_ref()))),
-            leptos_options: options.leptos_options,
-            cors_origins: options.cors_origins,
-            accounts: options.accounts,
-            secure_cookies: options.secure_cookies,
-            host_policy: options.host_policy,
-            pii_keys: options.pii_keys,
-            audit: audit.clone(),
-            streams: Default::default(),
-            shutdown,
-        }
-    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

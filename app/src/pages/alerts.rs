@@ -15,18 +15,23 @@ use crate::{
     pages::journey_map::encode,
     server_fns::{change_alert, list_alerts},
     time::{clock_time, Hydrated},
-    types::{AlertFrame, AlertQuery, AlertUpdate, AlertView},
+    types::{Alert, AlertChange, AlertFilter, AlertFrame, AlertState},
     WithRole,
 };
 
 pub const ALERT_STREAM_URL: &str = "/api/v1/stream/alerts";
-const STATES: [(&str, &str); 4] =
-    [("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved"), ("", "All")];
+/// The state filters: one per state, and every state (`None`, written `state=` in the URL).
+const STATES: [(Option<AlertState>, &str); 4] = [
+    (Some(AlertState::Open), "Open"),
+    (Some(AlertState::Acknowledged), "Acknowledged"),
+    (Some(AlertState::Resolved), "Resolved"),
+    (None, "All"),
+];
 
 /// Whether an alert belongs in the list the query asks for.
-pub fn matches(alert: &AlertView, query: &AlertQuery) -> bool {
+pub fn matches(alert: &Alert, query: &AlertFilter) -> bool {
     let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w.is_empty() || w == have);
-    wanted(&query.state, &alert.state)
+    query.state.is_none_or(|state| state == alert.state)
         && wanted(&query.rule, &alert.rule_id)
         && wanted(&query.assignee, alert.assignee.as_deref().unwrap_or(""))
         && wanted(&query.customer, &alert.customer_id)
@@ -35,8 +40,8 @@ pub fn matches(alert: &AlertView, query: &AlertQuery) -> bool {
 /// The list as loaded, with the newer versions that arrived since (stream or own changes):
 /// a newer version replaces the loaded one, a new alert goes on top, and alerts that no
 /// longer match the query leave; newest first.
-pub fn merge_alerts(loaded: &[AlertView], updates: &[AlertView], query: &AlertQuery) -> Vec<AlertView> {
-    let mut all: Vec<AlertView> = loaded.to_vec();
+pub fn merge_alerts(loaded: &[Alert], updates: &[Alert], query: &AlertFilter) -> Vec<Alert> {
+    let mut all: Vec<Alert> = loaded.to_vec();
     for update in updates {
         match all.iter_mut().find(|a| a.id == update.id) {
             Some(existing) if existing.version >= update.version => {}
@@ -49,11 +54,11 @@ pub fn merge_alerts(loaded: &[AlertView], updates: &[AlertView], query: &AlertQu
     all
 }
 
-fn href(query: &AlertQuery) -> String {
+fn href(query: &AlertFilter) -> String {
     let part = |key: &str, value: &Option<String>| format!("{key}={}", encode(value.as_deref().unwrap_or("")));
     format!(
-        "/alerts?{}&{}&{}",
-        part("state", &query.state),
+        "/alerts?state={}&{}&{}",
+        query.state.map_or("", AlertState::as_str),
         part("rule", &query.rule),
         part("assignee", &query.assignee)
     )
@@ -64,17 +69,21 @@ pub fn AlertsPage() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| {
         let read = params.read();
-        AlertQuery {
-            // No state in the URL: the open ones, what a CS manager works through.
-            state: Some(read.get("state").unwrap_or_else(|| "open".into())),
+        AlertFilter {
+            // No state in the URL: the open ones, what a CS manager works through; `state=`
+            // (or a word that is not a state): every state.
+            state: match read.get("state") {
+                None => Some(AlertState::Open),
+                Some(state) => AlertState::parse(&state),
+            },
             rule: read.get("rule").filter(|r| !r.is_empty()),
             assignee: read.get("assignee").filter(|a| !a.is_empty()),
-            customer: None,
+            ..AlertFilter::default()
         }
     });
     let loaded = Resource::new(move || query.get(), list_alerts);
     // Alerts (new or changed) since the list loaded, from the stream and from this page.
-    let updates = RwSignal::new(Vec::<AlertView>::new());
+    let updates = RwSignal::new(Vec::<Alert>::new());
     // Ids that arrived over the stream, highlighted until seen.
     let fresh = RwSignal::new(Vec::<i64>::new());
 
@@ -87,7 +96,7 @@ pub fn AlertsPage() -> impl IntoView {
     );
     Effect::new(move |_| {
         let Some(frame) = message.get() else { return };
-        let arrived: Vec<AlertView> = match frame.data {
+        let arrived: Vec<Alert> = match frame.data {
             AlertFrame::One(alert) => vec![*alert],
             AlertFrame::Many(list) => list,
             AlertFrame::Other(_) => Vec::new(),
@@ -109,7 +118,7 @@ pub fn AlertsPage() -> impl IntoView {
     };
     let fresh_count = move || fresh.with(Vec::len);
 
-    let change = Action::new(|(id, update): &(i64, AlertUpdate)| change_alert(*id, update.clone()));
+    let change = Action::new(|(id, update): &(i64, AlertChange)| change_alert(*id, update.clone()));
     Effect::new(move |_| {
         if let Some(Ok(alert)) = change.value().get() {
             updates.update(|u| u.push(alert));
@@ -151,8 +160,8 @@ pub fn AlertsPage() -> impl IntoView {
                     STATES
                         .iter()
                         .map(|(state, label)| {
-                            let target = AlertQuery { state: Some(state.to_string()), ..q.clone() };
-                            let current = q.state.as_deref().unwrap_or("") == *state;
+                            let target = AlertFilter { state: *state, ..q.clone() };
+                            let current = q.state == *state;
                             view! {
                                 <a href=href(&target) class="segment" aria-current=current.then_some("true")>{*label}</a>
                             }
@@ -161,7 +170,7 @@ pub fn AlertsPage() -> impl IntoView {
                 }}
             </nav>
             <form class="filter-form" method="get" action="/alerts">
-                <input type="hidden" name="state" value=move || query.get().state.unwrap_or_default() />
+                <input type="hidden" name="state" value=move || query.get().state.map_or("", AlertState::as_str) />
                 <label>
                     "Rule id "
                     <input name="rule" value=move || query.get().rule.unwrap_or_default() placeholder="any rule" />
@@ -217,32 +226,31 @@ fn NoAlerts() -> impl IntoView {
 
 #[component]
 fn AlertItem(
-    alert: AlertView,
+    alert: Alert,
     is_fresh: Signal<bool>,
     local_times: Signal<bool>,
-    change: Action<(i64, AlertUpdate), Result<AlertView, crate::error::AppError>>,
+    change: Action<(i64, AlertChange), Result<Alert, crate::error::AppError>>,
     seen: RwSignal<Vec<i64>>,
 ) -> impl IntoView {
     let id = alert.id;
     let occurred = alert.occurred_at;
-    let state_class = format!("state state-{}", alert.state);
-    let send = move |update: AlertUpdate| {
+    let state_class = format!("state state-{}", alert.state.as_str());
+    let send = move |update: AlertChange| {
         seen.update(|f| f.retain(|x| *x != id));
         change.dispatch((id, update));
     };
-    let set_state =
-        move |state: &'static str| move |_| send(AlertUpdate { state: Some(state.into()), ..Default::default() });
+    let set_state = move |state: AlertState| move |_| send(AlertChange { state: Some(state), ..Default::default() });
     // Changing an alert is for analysts and admins; viewers see no buttons.
-    let resolved = alert.state == "resolved";
-    let acknowledgeable = !resolved && alert.state != "acknowledged";
+    let resolved = alert.state == AlertState::Resolved;
+    let acknowledgeable = alert.state == AlertState::Open;
     let assignee = RwSignal::new(alert.assignee.clone().unwrap_or_default());
     let note = RwSignal::new(alert.note.clone().unwrap_or_default());
     let customer = alert.customer_id.clone();
     let trail: Vec<String> = alert.triggering.iter().filter_map(|e| e.event.clone()).collect();
     view! {
-        <li class="alert-item" class:fresh=is_fresh data-testid="alert" data-alert-id=id data-state=alert.state.clone()>
+        <li class="alert-item" class:fresh=is_fresh data-testid="alert" data-alert-id=id data-state=alert.state.as_str()>
             <div class="alert-head">
-                <span class=state_class>{alert.state.clone()}</span>
+                <span class=state_class>{alert.state.as_str()}</span>
                 <strong class="alert-rule">{alert.rule_name.clone()}</strong>
                 {if customer.is_empty() {
                     view! { <span class="alert-customer">"all customers"</span> }.into_any()
@@ -261,19 +269,19 @@ fn AlertItem(
             <WithRole at_least=Role::Analyst>
             <div class="alert-actions">
                 {acknowledgeable.then(|| view! {
-                    <button class="button" on:click=set_state("acknowledged") data-testid="acknowledge">"Acknowledge"</button>
+                    <button class="button" on:click=set_state(AlertState::Acknowledged) data-testid="acknowledge">"Acknowledge"</button>
                 })}
                 {(!resolved).then(|| view! {
-                    <button class="button" on:click=set_state("resolved") data-testid="resolve">"Resolve"</button>
+                    <button class="button" on:click=set_state(AlertState::Resolved) data-testid="resolve">"Resolve"</button>
                 })}
                 {resolved.then(|| view! {
-                    <button class="button" on:click=set_state("open") data-testid="reopen">"Reopen"</button>
+                    <button class="button" on:click=set_state(AlertState::Open) data-testid="reopen">"Reopen"</button>
                 })}
                 <form
                     class="inline-form"
                     on:submit=move |ev| {
                         ev.prevent_default();
-                        send(AlertUpdate {
+                        send(AlertChange {
                             assignee: Some(assignee.get_untracked()),
                             note: Some(note.get_untracked()),
                             ..Default::default()
@@ -300,14 +308,16 @@ fn AlertItem(
 mod tests {
     use super::*;
     use chrono::DateTime;
+    use AlertState::{Acknowledged, Open, Resolved};
 
-    fn alert(id: i64, version: i64, state: &str) -> AlertView {
-        AlertView {
+    fn alert(id: i64, version: i64, state: AlertState) -> Alert {
+        Alert {
             id,
             rule_id: "cart".into(),
             rule_name: "Cart".into(),
             customer_id: "ann".into(),
-            state: state.into(),
+            anchor_seq: id,
+            state,
             assignee: None,
             note: None,
             message: "m".into(),
@@ -320,39 +330,39 @@ mod tests {
         }
     }
 
-    fn open() -> AlertQuery {
-        AlertQuery { state: Some("open".into()), ..Default::default() }
+    fn open() -> AlertFilter {
+        AlertFilter { state: Some(AlertState::Open), ..Default::default() }
     }
 
     #[test]
     fn a_new_alert_goes_on_top_and_a_newer_version_replaces_the_old() {
-        let loaded = vec![alert(2, 2, "open"), alert(1, 1, "open")];
-        let merged = merge_alerts(&loaded, &[alert(3, 3, "open"), alert(2, 4, "open")], &open());
+        let loaded = vec![alert(2, 2, Open), alert(1, 1, Open)];
+        let merged = merge_alerts(&loaded, &[alert(3, 3, Open), alert(2, 4, Open)], &open());
         assert_eq!(merged.iter().map(|a| (a.id, a.version)).collect::<Vec<_>>(), vec![(3, 3), (2, 4), (1, 1)]);
     }
 
     #[test]
     fn an_acknowledged_alert_leaves_the_open_list_and_an_old_version_changes_nothing() {
-        let loaded = vec![alert(2, 5, "open"), alert(1, 1, "open")];
-        let merged = merge_alerts(&loaded, &[alert(1, 6, "acknowledged"), alert(2, 3, "resolved")], &open());
+        let loaded = vec![alert(2, 5, Open), alert(1, 1, Open)];
+        let merged = merge_alerts(&loaded, &[alert(1, 6, Acknowledged), alert(2, 3, Resolved)], &open());
         assert_eq!(merged.iter().map(|a| a.id).collect::<Vec<_>>(), vec![2]);
-        let all = AlertQuery { state: Some(String::new()), ..Default::default() };
-        assert_eq!(merge_alerts(&loaded, &[alert(1, 6, "acknowledged")], &all).len(), 2, "All keeps both");
+        let all = AlertFilter { state: None, ..Default::default() };
+        assert_eq!(merge_alerts(&loaded, &[alert(1, 6, Acknowledged)], &all).len(), 2, "All keeps both");
     }
 
     #[test]
     fn filters_match_rule_and_assignee() {
-        let mut a = alert(1, 1, "open");
+        let mut a = alert(1, 1, Open);
         a.assignee = Some("sam".into());
-        let q = AlertQuery { state: None, rule: Some("cart".into()), assignee: Some("sam".into()), customer: None };
+        let q = AlertFilter { rule: Some("cart".into()), assignee: Some("sam".into()), ..Default::default() };
         assert!(matches(&a, &q));
-        assert!(!matches(&a, &AlertQuery { rule: Some("other".into()), ..q.clone() }));
-        assert!(!matches(&a, &AlertQuery { assignee: Some("kim".into()), ..q }));
+        assert!(!matches(&a, &AlertFilter { rule: Some("other".into()), ..q.clone() }));
+        assert!(!matches(&a, &AlertFilter { assignee: Some("kim".into()), ..q }));
     }
 
     #[test]
     fn the_stream_sends_lists_and_single_alerts() {
-        let one = serde_json::to_string(&alert(1, 1, "open")).unwrap();
+        let one = serde_json::to_string(&alert(1, 1, Open)).unwrap();
         assert!(matches!(serde_json::from_str::<AlertFrame>(&one).unwrap(), AlertFrame::One(_)));
         let many = format!("[{one}]");
         assert!(matches!(serde_json::from_str::<AlertFrame>(&many).unwrap(), AlertFrame::Many(l) if l.len() == 1));

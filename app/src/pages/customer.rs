@@ -11,7 +11,7 @@ use crate::{
     pages::{journey_map::encode, live::property_summary},
     server_fns::{load_customer, search_customers, EraseCustomer},
     time::{clock_time, Hydrated},
-    types::CustomerView,
+    types::CustomerHistory,
     WithRole,
 };
 
@@ -55,7 +55,7 @@ pub fn CustomerPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match customer.await {
                         Err(e) => view! { <p class="error-state" role="alert">{format!("Could not load the customer: {e}")}</p> }.into_any(),
-                        Ok(view) => view! { <CustomerView data=view local_times /> }.into_any(),
+                        Ok(view) => view! { <History data=view local_times /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -64,8 +64,8 @@ pub fn CustomerPage() -> impl IntoView {
 }
 
 #[component]
-fn CustomerView(data: CustomerView, local_times: Signal<bool>) -> impl IntoView {
-    if data.sessions.is_empty() {
+fn History(data: CustomerHistory, local_times: Signal<bool>) -> impl IntoView {
+    if data.timeline.sessions.is_empty() {
         return view! {
             <div class="empty-state" data-testid="no-events">
                 <h2>"No events for this customer"</h2>
@@ -78,17 +78,17 @@ fn CustomerView(data: CustomerView, local_times: Signal<bool>) -> impl IntoView 
         }
         .into_any();
     }
-    let events: usize = data.sessions.iter().map(|s| s.events.len()).sum();
+    let events: usize = data.timeline.sessions.iter().map(|s| s.events.len()).sum();
     let summary = format!(
         "{} events in {} sessions · known as {}",
         count(events as u64),
-        count(data.sessions.len() as u64),
-        data.identities.join(", ")
+        count(data.timeline.sessions.len() as u64),
+        data.timeline.identities.join(", ")
     );
     let alerts = data.alerts.clone();
-    let mut sessions = data.sessions.clone();
+    let mut sessions = data.timeline.sessions.clone();
     sessions.reverse();
-    let customer_id = data.customer_id.clone();
+    let customer_id = data.timeline.customer_id.clone();
     view! {
         <p class="map-legend" data-testid="customer-summary">{summary}</p>
         <WithRole at_least=Role::Admin>
@@ -105,7 +105,7 @@ fn CustomerView(data: CustomerView, local_times: Signal<bool>) -> impl IntoView 
                             view! {
                                 <li class="alert-item" data-testid="customer-alert">
                                     <div class="alert-head">
-                                        <span class=format!("state state-{}", a.state)>{a.state.clone()}</span>
+                                        <span class=format!("state state-{}", a.state.as_str())>{a.state.as_str()}</span>
                                         <strong>{a.rule_name.clone()}</strong>
                                         <time class="num">{move || clock_time(occurred, local_times.get())}</time>
                                         <a href=format!("/alerts?state=&rule={}", encode(&a.rule_id))>"in the inbox"</a>

@@ -14,7 +14,7 @@ use crate::{
     format::{count, duration, percent},
     pages::journey_map::encode,
     server_fns::{delete_saved_funnel, list_saved_funnels, load_funnel, load_funnel_dropped, save_funnel},
-    types::{FunnelParams, FunnelView, SavedFunnelView},
+    types::{FunnelAnswer, FunnelParams, OrderMode, SavedFunnel, TrendPeriod},
     WithRole,
 };
 
@@ -22,8 +22,11 @@ use crate::{
 pub const EXAMPLE_STEPS: &str = "product_viewed,added_to_cart,checkout_started,purchase_completed";
 const WINDOWS: [(i64, &str); 4] =
     [(3_600, "1 hour"), (86_400, "1 day"), (7 * 86_400, "7 days"), (30 * 86_400, "30 days")];
-const MODES: [(&str, &str); 3] =
-    [("sequential", "in order, others between"), ("strict", "in order, nothing between"), ("any", "any order")];
+const MODES: [(OrderMode, &str); 3] = [
+    (OrderMode::Sequential, "in order, others between"),
+    (OrderMode::Strict, "in order, nothing between"),
+    (OrderMode::Any, "any order"),
+];
 const RANGES: [u32; 4] = [1, 7, 30, 90];
 
 /// The builder's state from the page's query string.
@@ -32,12 +35,12 @@ pub fn params_from(get: impl Fn(&str) -> Option<String>) -> FunnelParams {
     FunnelParams {
         steps: get("steps").unwrap_or_default(),
         window_seconds: get("window").and_then(|w| w.parse().ok()).unwrap_or(defaults.window_seconds),
-        mode: get("mode").filter(|m| MODES.iter().any(|(id, _)| id == m)).unwrap_or(defaults.mode),
+        mode: get("mode").and_then(|m| OrderMode::parse(&m)).unwrap_or(defaults.mode),
         days: get("days").and_then(|d| d.parse().ok()).filter(|d| (1..=365).contains(d)).unwrap_or(defaults.days),
         exclude: get("exclude").unwrap_or_default(),
         breakdown: get("breakdown").unwrap_or_default(),
         hold: get("hold").unwrap_or_default(),
-        trend: get("trend").filter(|t| t == "week").unwrap_or(defaults.trend),
+        trend: get("trend").and_then(|t| TrendPeriod::parse(&t)).unwrap_or(defaults.trend),
         channel: get("channel").unwrap_or_default(),
     }
 }
@@ -48,12 +51,12 @@ pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
         "/funnels?steps={}&window={}&mode={}&days={}&exclude={}&breakdown={}&hold={}&trend={}&channel={}",
         encode(&params.steps),
         params.window_seconds,
-        encode(&params.mode),
+        params.mode.as_str(),
         params.days,
         encode(&params.exclude),
         encode(&params.breakdown),
         encode(&params.hold),
-        encode(&params.trend),
+        params.trend.as_str(),
         encode(&params.channel)
     );
     if let Some(step) = dropped {
@@ -63,10 +66,10 @@ pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
 }
 
 /// The funnel's steps (and breakdown rows) as CSV.
-pub fn funnel_csv(view: &FunnelView) -> String {
+pub fn funnel_csv(view: &FunnelAnswer) -> String {
     let mut csv =
         String::from("group,step,event,customers,conversion_from_first,conversion_from_previous,median_seconds\n");
-    let mut rows = |group: &str, steps: &[crate::types::FunnelStepView]| {
+    let mut rows = |group: &str, steps: &[crate::types::StepResult]| {
         for s in steps {
             csv.push_str(&format!(
                 "{},{},{},{},{:.4},{:.4},{}\n",
@@ -80,8 +83,8 @@ pub fn funnel_csv(view: &FunnelView) -> String {
             ));
         }
     };
-    rows("all", &view.steps);
-    for group in &view.breakdown {
+    rows("all", &view.funnel.steps);
+    for group in &view.funnel.breakdown {
         rows(&group.value, &group.steps);
     }
     csv
@@ -204,7 +207,7 @@ pub fn FunnelsPage() -> impl IntoView {
 /// The saved funnels as links that open them (the one on screen marked), each deletable.
 #[component]
 fn SavedFunnelList(
-    list: Vec<SavedFunnelView>,
+    list: Vec<SavedFunnel>,
     current: FunnelParams,
     delete: Action<String, Result<(), crate::error::AppError>>,
 ) -> impl IntoView {
@@ -222,11 +225,11 @@ fn SavedFunnelList(
             <span class="saved-label">"Saved:"</span>
             <ul>
                 {list.into_iter().map(|f| {
-                    let is_current = f.params == current;
+                    let is_current = f.definition == current;
                     let name = f.name.clone();
                     view! {
                         <li class="saved-funnel" class:current=is_current>
-                            <a href=funnel_href(&f.params, None) aria-current=is_current.then_some("page")>{f.name.clone()}</a>
+                            <a href=funnel_href(&f.definition, None) aria-current=is_current.then_some("page")>{f.name.clone()}</a>
                             <WithRole at_least=Role::Analyst>
                                 <button
                                     class="link-button"
@@ -321,7 +324,7 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                 <label>
                     "Order "
                     <select name="mode">
-                        {MODES.iter().map(|(id, label)| view! { <option value=*id selected=*id == p.mode>{*label}</option> }).collect_view()}
+                        {MODES.iter().map(|(mode, label)| view! { <option value=mode.as_str() selected=*mode == p.mode>{*label}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>
@@ -349,8 +352,7 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                 <label>
                     "Trend by "
                     <select name="trend">
-                        <option value="day" selected=p.trend == "day">"day"</option>
-                        <option value="week" selected=p.trend == "week">"week"</option>
+                        {TrendPeriod::ALL.map(|period| view! { <option value=period.as_str() selected=period == p.trend>{period.as_str()}</option> }).collect_view()}
                     </select>
                 </label>
                 <button class="button" type="submit" data-testid="run">"Show funnel"</button>
@@ -360,12 +362,12 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
 }
 
 #[component]
-fn FunnelResultView(view: FunnelView, params: FunnelParams) -> impl IntoView {
+fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
     let csv = format!("data:text/csv;charset=utf-8,{}", encode(&funnel_csv(&view)));
     let svg = format!("data:image/svg+xml;charset=utf-8,{}", encode(&view.charts.steps_svg));
     let steps_svg = view.charts.steps_svg.clone();
-    let last = view.steps.len();
-    let steps = view.steps.clone();
+    let last = view.funnel.steps.len();
+    let steps = view.funnel.steps.clone();
     view! {
         <div class="toolbar exports">
             <a class="button" href=csv download="funnel.csv" data-testid="export-csv">"Export CSV"</a>
@@ -395,7 +397,7 @@ fn FunnelResultView(view: FunnelView, params: FunnelParams) -> impl IntoView {
                     .into_iter()
                     .enumerate()
                     .map(|(i, s)| {
-                        let next = view.steps.get(i + 1).map(|n| s.customers.saturating_sub(n.customers));
+                        let next = view.funnel.steps.get(i + 1).map(|n| s.customers.saturating_sub(n.customers));
                         let href = funnel_href(&params, Some(s.step));
                         view! {
                             <tr data-step=s.step>
@@ -426,22 +428,22 @@ fn FunnelResultView(view: FunnelView, params: FunnelParams) -> impl IntoView {
                 <div inner_html=view.charts.time_to_convert_svg.clone()></div>
             </figure>
             <figure class="chart">
-                <figcaption>{format!("Conversion by the {} customers entered", params.trend)}</figcaption>
+                <figcaption>{format!("Conversion by the {} customers entered", params.trend.as_str())}</figcaption>
                 <div inner_html=view.charts.trend_svg.clone()></div>
             </figure>
         </div>
-        {(!view.breakdown.is_empty()).then(|| view! {
+        {(!view.funnel.breakdown.is_empty()).then(|| view! {
             <section class="panel">
                 <h2>{format!("By {}", params.breakdown.trim_start_matches('$'))}</h2>
                 <table class="event-table" data-testid="breakdown">
                     <thead>
                         <tr>
                             <th scope="col">"Value"</th>
-                            {view.steps.iter().map(|s| view! { <th scope="col">{format!("{}. {}", s.step, s.event)}</th> }).collect_view()}
+                            {view.funnel.steps.iter().map(|s| view! { <th scope="col">{format!("{}. {}", s.step, s.event)}</th> }).collect_view()}
                         </tr>
                     </thead>
                     <tbody>
-                        {view.breakdown.iter().map(|g| view! {
+                        {view.funnel.breakdown.iter().map(|g| view! {
                             <tr>
                                 <td><strong>{g.value.clone()}</strong></td>
                                 {g.steps.iter().map(|s| view! {
@@ -459,19 +461,19 @@ fn FunnelResultView(view: FunnelView, params: FunnelParams) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{FunnelCharts, FunnelStepView};
+    use crate::types::{FunnelCharts, FunnelResult, StepResult};
 
     #[test]
     fn the_url_round_trips_the_builder() {
         let params = FunnelParams {
             steps: "a,b[plan=pro]|c".into(),
             window_seconds: 3_600,
-            mode: "strict".into(),
+            mode: OrderMode::Strict,
             days: 7,
             exclude: "x".into(),
             breakdown: "channel".into(),
             hold: "sku".into(),
-            trend: "week".into(),
+            trend: TrendPeriod::Week,
             channel: "paid search".into(),
         };
         let href = funnel_href(&params, Some(2));
@@ -508,23 +510,30 @@ mod tests {
             "window" => Some("soon".into()),
             _ => None,
         });
-        assert_eq!((p.mode.as_str(), p.days, p.window_seconds), ("sequential", 30, 86_400));
+        assert_eq!((p.mode, p.days, p.window_seconds), (OrderMode::Sequential, 30, 86_400));
     }
 
     #[test]
     fn csv_has_a_row_per_step_and_quotes_text() {
-        let step = |n: usize, event: &str, customers: u64| FunnelStepView {
+        let step = |n: usize, event: &str, customers: u64| StepResult {
             step: n,
             event: event.into(),
             customers,
             conversion_from_first: customers as f64 / 10.0,
             conversion_from_previous: 0.5,
             median_seconds: (n > 1).then_some(90.0),
+            average_seconds: None,
+            time_to_convert: vec![],
         };
-        let view = FunnelView {
-            steps: vec![step(1, "view", 10), step(2, "buy \"now\"", 5)],
-            breakdown: vec![],
-            trend: vec![],
+        let view = FunnelAnswer {
+            funnel: FunnelResult {
+                mode: OrderMode::Sequential,
+                window_seconds: 86_400,
+                steps: vec![step(1, "view", 10), step(2, "buy \"now\"", 5)],
+                time_to_convert: vec![],
+                breakdown: vec![],
+                trend: vec![],
+            },
             charts: FunnelCharts {
                 steps_svg: String::new(),
                 time_to_convert_svg: String::new(),
@@ -538,13 +547,9 @@ mod tests {
              \"all\",2,\"buy \"\"now\"\"\",5,0.5000,0.5000,90\n"
         );
         // A breakdown value sent by a customer cannot become a spreadsheet formula.
-        let hostile = FunnelView {
-            breakdown: vec![crate::types::BreakdownView {
-                value: "=cmd|' /C calc'!A0".into(),
-                steps: vec![step(1, "view", 3)],
-            }],
-            ..view
-        };
+        let mut hostile = view;
+        hostile.funnel.breakdown =
+            vec![crate::types::BreakdownGroup { value: "=cmd|' /C calc'!A0".into(), steps: vec![step(1, "view", 3)] }];
         assert!(funnel_csv(&hostile).contains("\n\"'=cmd|' /C calc'!A0\",1,\"view\",3,"));
     }
 }

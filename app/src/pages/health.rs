@@ -10,7 +10,7 @@ use crate::{
     format::{count, duration, percent},
     server_fns::{load_health, replay_dead_letter},
     time::{clock_time, Hydrated},
-    types::HealthView,
+    types::DataHealth,
     WithRole,
 };
 
@@ -25,12 +25,12 @@ pub fn millis(ms: Option<f64>) -> String {
 }
 
 /// The share of duplicates among everything received since start.
-pub fn duplicate_rate(view: &HealthView) -> String {
-    let received = view.stored_since_start + view.duplicates_since_start;
+pub fn duplicate_rate(view: &DataHealth) -> String {
+    let received = view.report.stored_since_start + view.report.duplicates_since_start;
     if received == 0 {
         "—".into()
     } else {
-        percent(view.duplicates_since_start as f64 / received as f64)
+        percent(view.report.duplicates_since_start as f64 / received as f64)
     }
 }
 
@@ -67,10 +67,10 @@ pub fn HealthPage() -> impl IntoView {
                             let rate = duplicate_rate(&h);
                             view! {
                                 <div class="tiles" data-testid="health-tiles">
-                                    <div class="tile"><span class="tile-value">{count(h.events_last_hour)}</span><span class="tile-label">"events in the last hour"</span></div>
-                                    <div class="tile"><span class="tile-value">{millis(h.lag_p50_ms)}</span><span class="tile-label">{format!("ingestion lag, median (p95 {})", millis(h.lag_p95_ms))}</span></div>
-                                    <div class="tile"><span class="tile-value">{millis(h.skew_p50_ms)}</span><span class="tile-label">{format!("client clock skew, median (p95 ±{})", millis(h.skew_p95_abs_ms))}</span></div>
-                                    <div class="tile"><span class="tile-value" data-testid="duplicate-rate">{rate}</span><span class="tile-label">{format!("duplicates since start ({} of {})", count(h.duplicates_since_start), count(h.stored_since_start + h.duplicates_since_start))}</span></div>
+                                    <div class="tile"><span class="tile-value">{count(h.report.events_last_hour)}</span><span class="tile-label">"events in the last hour"</span></div>
+                                    <div class="tile"><span class="tile-value">{millis(h.report.lag_p50_ms)}</span><span class="tile-label">{format!("ingestion lag, median (p95 {})", millis(h.report.lag_p95_ms))}</span></div>
+                                    <div class="tile"><span class="tile-value">{millis(h.report.skew_p50_ms)}</span><span class="tile-label">{format!("client clock skew, median (p95 ±{})", millis(h.report.skew_p95_abs_ms))}</span></div>
+                                    <div class="tile"><span class="tile-value" data-testid="duplicate-rate">{rate}</span><span class="tile-label">{format!("duplicates since start ({} of {})", count(h.report.duplicates_since_start), count(h.report.stored_since_start + h.report.duplicates_since_start))}</span></div>
                                 </div>
                                 <figure class="chart">
                                     <figcaption>"Events per hour by source, last 24 hours"</figcaption>
@@ -86,15 +86,15 @@ pub fn HealthPage() -> impl IntoView {
                                                 <thead><tr><th scope="col">"Received"</th><th scope="col">"Why"</th><th scope="col">"Payload"</th><th scope="col"></th></tr></thead>
                                                 <tbody>
                                                     {h.dead_letters.into_iter().map(|d| {
+                                                        let (id, replayed_at, d) = (d.id, d.replayed_at, d.letter);
                                                         let at = d.received_at;
-                                                        let id = d.id;
                                                         view! {
                                                             <tr>
                                                                 <td class="num"><time>{move || clock_time(at, local_times.get())}</time></td>
                                                                 <td><strong>{d.reason_code.clone()}</strong><br />{d.reason.clone()}</td>
                                                                 <td class="props" title=d.payload.clone()>{d.payload.clone()}</td>
                                                                 <td>
-                                                                    {match d.replayed_at {
+                                                                    {match replayed_at {
                                                                         Some(_) => view! { <span class="num">"replayed"</span> }.into_any(),
                                                                         None => view! {
                                                                             <WithRole at_least=Role::Admin>
@@ -115,18 +115,18 @@ pub fn HealthPage() -> impl IntoView {
                                     <section class="panel" aria-labelledby="unknown-names">
                                         <h2 id="unknown-names">"Event names no journey stage knows"</h2>
                                         <p class="map-legend">"Last 7 days. Add them to a stage in the journey, or fix the sender's spelling."</p>
-                                        {h.unknown_names.is_empty().then(|| view! { <p class="empty-note">"None: every event name belongs to a stage."</p> })}
+                                        {h.report.unknown_names.is_empty().then(|| view! { <p class="empty-note">"None: every event name belongs to a stage."</p> })}
                                         <ul class="plain-list" data-testid="unknown-names">
-                                            {h.unknown_names.iter().map(|n| view! { <li><code>{n.event.clone()}</code>{format!(" · {}", count(n.events))}</li> }).collect_view()}
+                                            {h.report.unknown_names.iter().map(|n| view! { <li><code>{n.event.clone()}</code>{format!(" · {}", count(n.events))}</li> }).collect_view()}
                                         </ul>
                                     </section>
                                     <section class="panel" aria-labelledby="drift">
                                         <h2 id="drift">"Property drift"</h2>
                                         <p class="map-legend">"Keys that appeared in the last day, or were seen in the week before and not since."</p>
-                                        {h.drift.is_empty().then(|| view! { <p class="empty-note">"No keys appeared or disappeared."</p> })}
+                                        {h.report.drift.is_empty().then(|| view! { <p class="empty-note">"No keys appeared or disappeared."</p> })}
                                         <ul class="plain-list" data-testid="drift">
-                                            {h.drift.iter().map(|d| view! {
-                                                <li><code>{format!("{}.{}", d.event, d.key)}</code>{format!(" · {}", d.change)}</li>
+                                            {h.report.drift.iter().map(|d| view! {
+                                                <li><code>{format!("{}.{}", d.event, d.key)}</code>{format!(" · {}", d.change.as_str())}</li>
                                             }).collect_view()}
                                         </ul>
                                     </section>

@@ -14,7 +14,7 @@ use leptos_use_event_source::{
 use crate::{
     format::{count, duration, percent},
     server_fns::{load_journey_map, stage_customers},
-    types::{JourneyMap, StageCount, Transition},
+    types::{Dropoff, JourneyMap, StageOccupancy},
 };
 
 /// The ranges the map offers, in days.
@@ -47,7 +47,7 @@ pub struct Link {
 
 /// The map's cards from the journey, its transitions and the live counts: the worst leak is
 /// the transition that loses the most customers (ties: the larger share).
-pub fn stage_cards(map: &JourneyMap, live: &[StageCount]) -> Vec<StageCard> {
+pub fn stage_cards(map: &JourneyMap, live: &[StageOccupancy]) -> Vec<StageCard> {
     let worst = map
         .transitions
         .iter()
@@ -61,7 +61,7 @@ pub fn stage_cards(map: &JourneyMap, live: &[StageCount]) -> Vec<StageCard> {
         .enumerate()
         .map(|(i, stage)| {
             let counted = live.iter().find(|c| c.stage == stage.name);
-            let next = map.transitions.get(i).filter(|t| t.from_stage == stage.name).map(|t: &Transition| Link {
+            let next = map.transitions.get(i).filter(|t| t.from_stage == stage.name).map(|t: &Dropoff| Link {
                 reached: t.reached,
                 continued: t.reached.saturating_sub(t.left),
                 left: t.left,
@@ -158,9 +158,9 @@ pub fn JourneyMapPage() -> impl IntoView {
     );
 
     // Live counts: the stage stream of the journey shown (it reconnects when that changes).
-    let live = RwSignal::new(None::<Vec<StageCount>>);
+    let live = RwSignal::new(None::<Vec<StageOccupancy>>);
     let UseEventSourceReturn { ready_state, message, .. } =
-        use_event_source_with_options::<Vec<StageCount>, JsonSerdeCodec>(
+        use_event_source_with_options::<Vec<StageOccupancy>, JsonSerdeCodec>(
             Signal::derive(move || filters.with(MapFilters::stream_url)),
             UseEventSourceOptions::default()
                 .named_events(["stages".to_string()])
@@ -293,7 +293,7 @@ pub fn JourneyMapPage() -> impl IntoView {
 
 /// The stages and links of one journey.
 #[component]
-fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageCount>>>, filters: MapFilters) -> impl IntoView {
+fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageOccupancy>>>, filters: MapFilters) -> impl IntoView {
     let first_counts = data.occupancy.clone();
     let others: Vec<String> = data.journeys.iter().filter(|j| **j != filters.journey).cloned().collect();
     let channels = data.channels.clone();
@@ -466,23 +466,24 @@ fn LinkView(link: Link) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{JourneyStage, JourneyView};
+    use crate::types::{Journey, Stage};
 
-    fn transition(from: &str, to: &str, reached: u64, left: u64) -> Transition {
-        Transition {
+    fn transition(from: &str, to: &str, reached: u64, left: u64) -> Dropoff {
+        Dropoff {
             from_stage: from.into(),
             to_stage: to.into(),
             reached,
             left,
             left_share: if reached == 0 { 0.0 } else { left as f64 / reached as f64 },
             median_seconds_before_leaving: None,
+            average_seconds_before_leaving: None,
         }
     }
 
     fn map() -> JourneyMap {
-        let stage = |n: &str| JourneyStage { name: n.into(), events: vec![n.to_lowercase()] };
+        let stage = |n: &str| Stage { name: n.into(), events: vec![n.to_lowercase()] };
         JourneyMap {
-            journey: JourneyView {
+            journey: Journey {
                 name: "default".into(),
                 stages: vec![stage("Visit"), stage("Cart"), stage("Buy")],
                 expected_path: vec![("Visit".into(), "Cart".into())],
@@ -490,7 +491,7 @@ mod tests {
             journeys: vec!["default".into()],
             // Visit → Cart loses 60 of 100; Cart → Buy 30 of 40 (a larger share, fewer people).
             transitions: vec![transition("Visit", "Cart", 100, 60), transition("Cart", "Buy", 40, 30)],
-            occupancy: vec![StageCount {
+            occupancy: vec![StageOccupancy {
                 stage: "Cart".into(),
                 active_sessions: 3,
                 median_seconds_in_stage: Some(90.0),
@@ -513,7 +514,7 @@ mod tests {
 
     #[test]
     fn live_counts_replace_the_first_ones_and_missing_stages_are_zero() {
-        let live = vec![StageCount { stage: "Buy".into(), active_sessions: 7, median_seconds_in_stage: Some(5.0) }];
+        let live = vec![StageOccupancy { stage: "Buy".into(), active_sessions: 7, median_seconds_in_stage: Some(5.0) }];
         let cards = stage_cards(&map(), &live);
         assert_eq!(cards.iter().map(|c| c.active).collect::<Vec<_>>(), vec![0, 0, 7]);
         assert_eq!(cards[2].median_seconds, Some(5.0));

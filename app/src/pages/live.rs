@@ -33,14 +33,14 @@ pub fn merge_newest(shown: &mut Vec<LiveEvent>, arrived: Vec<LiveEvent>, cap: us
 }
 
 /// Whether an event passes the page's filter: every word of `filter` must appear
-/// (case-insensitive) in its name, call type, customer, channel or properties.
+/// (case-insensitive) in its name, call type, customer, where it came from or properties.
 pub fn passes(event: &LiveEvent, filter: &str) -> bool {
     let haystack = format!(
         "{} {} {} {} {}",
         event.label(),
         event.kind,
         event.customer(),
-        event.channel.as_deref().unwrap_or(""),
+        event.came_from.as_deref().unwrap_or(""),
         event.properties
     )
     .to_lowercase();
@@ -169,7 +169,7 @@ pub fn LivePage() -> impl IntoView {
                         <input
                             type="search"
                             bind:value=filter
-                            placeholder="Filter: event, customer, channel, property"
+                            placeholder="Filter: event, customer, came from, property"
                             data-testid="live-filter"
                         />
                     </label>
@@ -210,7 +210,7 @@ pub fn LivePage() -> impl IntoView {
                                         <th scope="col">"Time"</th>
                                         <th scope="col">"Event"</th>
                                         <th scope="col">"Customer"</th>
-                                        <th scope="col">"Channel"</th>
+                                        <th scope="col">"Came from"</th>
                                         <th scope="col">"Properties"</th>
                                     </tr>
                                 </thead>
@@ -289,7 +289,7 @@ fn EventRow(event: LiveEvent, local_times: Signal<bool>, fresh: Signal<bool>) ->
                 <strong class="event-name">{event.label().to_string()}</strong>
             </td>
             <td class="customer">{event.customer().to_string()}</td>
-            <td>{event.channel.clone().unwrap_or_else(|| "—".into())}</td>
+            <td>{event.came_from.clone().unwrap_or_else(|| "—".into())}</td>
             <td class="props" title=summary.clone()>{summary.clone()}</td>
         </tr>
     }
@@ -312,7 +312,7 @@ mod tests {
             timestamp: DateTime::UNIX_EPOCH,
             received_at: DateTime::UNIX_EPOCH,
             properties: serde_json::Value::Null,
-            channel: None,
+            came_from: None,
         }
     }
 
@@ -331,7 +331,7 @@ mod tests {
     fn the_filter_needs_every_word_somewhere_in_the_event() {
         let mut e = ev(1);
         e.name = Some("Checkout Started".into());
-        e.channel = Some("newsletter".into());
+        e.came_from = Some("newsletter".into());
         e.properties = serde_json::json!({ "value": 129 });
         assert!(passes(&e, ""));
         assert!(passes(&e, "checkout NEWSLETTER"));

@@ -9,7 +9,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     format::{count, percent},
     server_fns::load_paths,
-    types::{PathParams, PathsView},
+    types::{Direction, PathParams, PathResult},
 };
 
 const WIDTH: f64 = 1100.0;
@@ -47,11 +47,12 @@ pub struct Ribbon {
 /// Lays the paths out left to right: one column per level (the anchor first; for paths that
 /// lead to an event, the anchor last), nodes stacked by customers, largest on top, heights
 /// in proportion to customers; ribbons leave and enter their nodes stacked in the same order.
-pub fn sankey(view: &PathsView, anchor_last: bool) -> (Vec<NodeBox>, Vec<Ribbon>) {
+pub fn sankey(view: &PathResult, anchor_last: bool) -> (Vec<NodeBox>, Vec<Ribbon>) {
     // A path that ended is drawn once, where it ended, not carried on through later steps.
     let ended_here = |level: usize| view.links.iter().any(|l| l.level + 1 == level && l.from != ENDED && l.to == ENDED);
-    let trimmed = PathsView {
+    let trimmed = PathResult {
         anchor: view.anchor.clone(),
+        direction: view.direction,
         customers: view.customers,
         nodes: view
             .nodes
@@ -158,7 +159,7 @@ fn params_from(get: impl Fn(&str) -> Option<String>) -> PathParams {
     let defaults = PathParams::default();
     PathParams {
         event: get("event").unwrap_or_default(),
-        direction: get("direction").filter(|d| d == "before").unwrap_or(defaults.direction),
+        direction: get("direction").and_then(|d| Direction::parse(&d)).unwrap_or(defaults.direction),
         depth: get("depth").and_then(|d| d.parse().ok()).filter(|d| (2..=10).contains(d)).unwrap_or(defaults.depth),
         top: get("top").and_then(|t| t.parse().ok()).filter(|t| (1..=20).contains(t)).unwrap_or(defaults.top),
         days: get("days").and_then(|d| d.parse().ok()).filter(|d| (1..=365).contains(d)).unwrap_or(defaults.days),
@@ -206,8 +207,8 @@ pub fn PathsPage() -> impl IntoView {
                         <label>
                             "Show "
                             <select name="direction">
-                                <option value="after" selected=p.direction == "after">"what came after"</option>
-                                <option value="before" selected=p.direction == "before">"what led to it"</option>
+                                <option value="after" selected=p.direction == Direction::After>"what came after"</option>
+                                <option value="before" selected=p.direction == Direction::Before>"what led to it"</option>
                             </select>
                         </label>
                         <label>
@@ -256,7 +257,7 @@ pub fn PathsPage() -> impl IntoView {
                         }
                             .into_any(),
                         Ok(Some(view)) => {
-                            let anchor_last = params.get_untracked().direction == "before";
+                            let anchor_last = params.get_untracked().direction == Direction::Before;
                             view! { <Sankey view anchor_last /> }.into_any()
                         }
                     }
@@ -267,7 +268,7 @@ pub fn PathsPage() -> impl IntoView {
 }
 
 #[component]
-fn Sankey(view: PathsView, anchor_last: bool) -> impl IntoView {
+fn Sankey(view: PathResult, anchor_last: bool) -> impl IntoView {
     let (nodes, ribbons) = sankey(&view, anchor_last);
     let summary = format!("{} customers did {}", count(view.customers), view.anchor);
     let label_left = anchor_last;
@@ -314,21 +315,22 @@ fn Sankey(view: PathsView, anchor_last: bool) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{PathLinkView, PathNodeView};
+    use crate::types::{PathLink, PathNode};
 
-    fn node(level: usize, event: &str, customers: u64) -> PathNodeView {
-        PathNodeView { level, event: event.into(), customers, share: customers as f64 / 10.0 }
+    fn node(level: usize, event: &str, customers: u64) -> PathNode {
+        PathNode { level, event: event.into(), customers, share: customers as f64 / 10.0 }
     }
 
-    fn link(level: usize, from: &str, to: &str, customers: u64) -> PathLinkView {
-        PathLinkView { level, from: from.into(), to: to.into(), customers }
+    fn link(level: usize, from: &str, to: &str, customers: u64) -> PathLink {
+        PathLink { level, from: from.into(), to: to.into(), customers }
     }
 
     /// 10 customers added to the cart; 6 then viewed the cart, 4 left the site; of the 6, 5
     /// checked out.
-    fn view() -> PathsView {
-        PathsView {
+    fn view() -> PathResult {
+        PathResult {
             anchor: "cart".into(),
+            direction: Direction::After,
             customers: 10,
             nodes: vec![node(0, "cart", 10), node(1, "cart_viewed", 6), node(2, "checkout", 5)],
             links: vec![link(0, "cart", "cart_viewed", 6), link(1, "cart_viewed", "checkout", 5)],
@@ -384,7 +386,8 @@ mod tests {
 
     #[test]
     fn nothing_to_draw_without_nodes() {
-        let empty = PathsView { anchor: "x".into(), customers: 0, nodes: vec![], links: vec![] };
+        let empty =
+            PathResult { anchor: "x".into(), direction: Direction::After, customers: 0, nodes: vec![], links: vec![] };
         assert_eq!(sankey(&empty, false), (vec![], vec![]));
     }
 }

@@ -1,200 +1,332 @@
 //! Rules (for customer-success managers): every rule with a switch, and an editor for each
-//! rule type of the live engine. The editor is a form of plain fields; [`RuleForm::to_rule`]
-//! turns it into the rule document the server validates (its refusal names the fix).
+//! rule type of the live engine. The editor edits a [`Rule`] and its [`Condition`] directly:
+//! each field of the form reads and writes one field of the condition ([`FIELDS`]), so the
+//! rule the server validates (its refusal names the fix) is the one on screen.
+
+use std::{collections::BTreeMap, str::FromStr};
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-use serde_json::{json, Value};
 
 use crate::{
     auth::Role,
     format::duration,
     server_fns::{delete_rule, list_rules, save_rule},
-    types::RuleView,
+    types::{default_cooldown, Absent, Condition, Rule},
     WithRole,
 };
 
-/// Rule types: id, label, what it fires on.
-pub const TYPES: [(&str, &str); 8] = [
-    ("count", "N of an event within a time"),
-    ("sequence", "Steps in order within a time"),
-    ("absence", "An event not followed by another"),
-    ("inactivity", "No activity for a time"),
-    ("off_path", "Leaving the journey's expected path"),
-    ("conversion", "All customers: a step's conversion crosses a threshold"),
-    ("volume", "All customers: an event's count crosses a threshold"),
-    ("volume_dip", "All customers: an event's count dips below its baseline"),
-];
+/// A new rule of the most common kind.
+pub fn new_rule() -> Rule {
+    Rule {
+        id: String::new(),
+        name: String::new(),
+        enabled: true,
+        condition: Condition::Count { event: String::new(), count: 3, within_seconds: 300 },
+        cooldown_seconds: default_cooldown(),
+    }
+}
 
-/// The editor's fields, as typed; which ones matter depends on `kind`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RuleForm {
-    pub id: String,
-    pub name: String,
-    pub enabled: bool,
-    pub cooldown_seconds: String,
-    pub kind: String,
-    /// count, volume, volume_dip: the event; absence: `after`; conversion: `from`.
-    pub event: String,
-    /// sequence: the steps; absence: the missing events (comma-separated).
-    pub events: String,
-    /// conversion: `to`.
-    pub to: String,
-    pub count: String,
-    pub within_seconds: String,
-    pub window_seconds: String,
-    /// sequence: then none of these for `absent_seconds`.
-    pub absent_events: String,
-    pub absent_seconds: String,
-    pub journey: String,
-    pub below: String,
-    pub above: String,
-    pub min_sample: String,
-    pub baseline_windows: String,
-    pub drop_percent: String,
+/// One field of the editor: its label, a hint, and how it reads and writes the condition.
+pub struct Field {
+    pub label: &'static str,
+    pub hint: &'static str,
+    /// The field's text for this condition; `None` when this type of condition has no such field.
+    pub read: fn(&Condition) -> Option<String>,
+    /// Sets the field from what was typed; the error names the field and what it wants.
+    pub write: fn(&mut Condition, &str) -> Result<(), String>,
 }
 
 fn list(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
-fn text_of(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(text_of).collect::<Vec<_>>().join(", "),
-        other => other.to_string(),
+/// A number typed into `label`.
+fn number<T: FromStr>(label: &str, text: &str) -> Result<T, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(format!("{label} is needed"));
+    }
+    t.parse().map_err(|_| format!("{label} must be a number, got {t:?}"))
+}
+
+/// A number typed into `label`, or none when left empty.
+fn optional<T: FromStr>(label: &str, text: &str) -> Result<Option<T>, String> {
+    if text.trim().is_empty() {
+        Ok(None)
+    } else {
+        number(label, text).map(Some)
     }
 }
 
-impl RuleForm {
-    /// A new rule of the most common kind.
-    pub fn new_rule() -> Self {
-        RuleForm {
-            enabled: true,
-            cooldown_seconds: "3600".into(),
-            kind: "count".into(),
-            journey: "default".into(),
-            ..Default::default()
-        }
-    }
-
-    /// The form for an existing rule.
-    pub fn from_rule(rule: &RuleView) -> Self {
-        let c = &rule.condition;
-        let field = |key: &str| text_of(&c[key]);
-        let kind = field("type");
-        let (event, events) = match kind.as_str() {
-            "sequence" => (String::new(), field("steps")),
-            "absence" => (field("after"), field("missing")),
-            "conversion" => (field("from"), String::new()),
-            _ => (field("event"), String::new()),
-        };
-        let (below, above) = match kind.as_str() {
-            "conversion" => (field("below_percent"), field("above_percent")),
-            _ => (field("below"), field("above")),
-        };
-        RuleForm {
-            id: rule.id.clone(),
-            name: rule.name.clone(),
-            enabled: rule.enabled,
-            cooldown_seconds: rule.cooldown_seconds.to_string(),
-            event,
-            events,
-            to: field("to"),
-            count: field("count"),
-            within_seconds: if kind == "inactivity" { field("for_seconds") } else { field("within_seconds") },
-            window_seconds: field("window_seconds"),
-            absent_events: text_of(&c["then_absent"]["events"]),
-            absent_seconds: text_of(&c["then_absent"]["for_seconds"]),
-            journey: field("journey"),
-            below,
-            above,
-            min_sample: if kind == "volume_dip" { field("min_baseline") } else { field("min_sample") },
-            baseline_windows: field("baseline_windows"),
-            drop_percent: field("drop_percent"),
-            kind,
-        }
-    }
-
-    /// The rule document; a number that is not one is named with its field.
-    pub fn to_rule(&self) -> Result<RuleView, String> {
-        let number = |label: &str, text: &str| -> Result<Option<f64>, String> {
-            let t = text.trim();
-            if t.is_empty() {
-                return Ok(None);
-            }
-            t.parse::<f64>().map(Some).map_err(|_| format!("{label} must be a number, got {t:?}"))
-        };
-        let required = |label: &str, text: &str| -> Result<f64, String> {
-            number(label, text)?.ok_or_else(|| format!("{label} is needed"))
-        };
-        let int = |v: f64| json!(v.round() as i64);
-        let optional = |v: Option<f64>| v.map_or(Value::Null, |v| json!(v));
-        let condition = match self.kind.as_str() {
-            "count" => json!({ "type": "count", "event": self.event.trim(),
-                "count": int(required("Count", &self.count)?), "within_seconds": int(required("Within", &self.within_seconds)?) }),
-            "sequence" => {
-                let mut c = json!({ "type": "sequence", "steps": list(&self.events),
-                    "within_seconds": int(required("Within", &self.within_seconds)?) });
-                if !list(&self.absent_events).is_empty() {
-                    c["then_absent"] = json!({ "events": list(&self.absent_events),
-                        "for_seconds": int(required("Then none for", &self.absent_seconds)?) });
-                }
-                c
-            }
-            "absence" => json!({ "type": "absence", "after": self.event.trim(), "missing": list(&self.events),
-                "within_seconds": int(required("Within", &self.within_seconds)?) }),
-            "inactivity" => json!({ "type": "inactivity", "for_seconds": int(required("For", &self.within_seconds)?) }),
-            "off_path" => json!({ "type": "off_path", "journey": self.journey.trim() }),
-            "conversion" => json!({ "type": "conversion", "from": self.event.trim(), "to": self.to.trim(),
-                "within_seconds": int(required("Within", &self.within_seconds)?),
-                "window_seconds": int(required("Over the last", &self.window_seconds)?),
-                "below_percent": optional(number("Below %", &self.below)?),
-                "above_percent": optional(number("Above %", &self.above)?),
-                "min_sample": int(number("Minimum sample", &self.min_sample)?.unwrap_or(20.0)) }),
-            "volume" => json!({ "type": "volume", "event": self.event.trim(),
-                "window_seconds": int(required("Over the last", &self.window_seconds)?),
-                "below": number("Below", &self.below)?.map_or(Value::Null, int),
-                "above": number("Above", &self.above)?.map_or(Value::Null, int) }),
-            "volume_dip" => json!({ "type": "volume_dip", "event": self.event.trim(),
-                "window_seconds": int(required("Over the last", &self.window_seconds)?),
-                "baseline_windows": int(number("Baseline windows", &self.baseline_windows)?.unwrap_or(24.0)),
-                "drop_percent": required("Drop %", &self.drop_percent)?,
-                "min_baseline": int(number("Minimum baseline", &self.min_sample)?.unwrap_or(20.0)) }),
-            other => return Err(format!("unknown rule type {other:?}")),
-        };
-        // Fields left empty are left out, so the server's defaults apply.
-        let condition = match condition {
-            Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
-            other => other,
-        };
-        Ok(RuleView {
-            id: self.id.trim().to_string(),
-            name: self.name.trim().to_string(),
-            enabled: self.enabled,
-            condition,
-            cooldown_seconds: number("Cooldown", &self.cooldown_seconds)?.map_or(3_600, |v| v.round() as i64),
-        })
-    }
+fn shown<T: ToString>(value: &Option<T>) -> String {
+    value.as_ref().map(T::to_string).unwrap_or_default()
 }
+
+/// The condition fields the editor offers, each shown for the types that have it.
+pub const FIELDS: [Field; 13] = [
+    Field {
+        label: "Event",
+        hint: "e.g. product_viewed or name[key=value]",
+        read: |c| match c {
+            Condition::Count { event, .. } | Condition::Volume { event, .. } | Condition::VolumeDip { event, .. } => {
+                Some(event.clone())
+            }
+            Condition::Absence { after, .. } => Some(after.clone()),
+            Condition::Conversion { from, .. } => Some(from.clone()),
+            _ => None,
+        },
+        write: |c, text| {
+            match c {
+                Condition::Count { event, .. }
+                | Condition::Volume { event, .. }
+                | Condition::VolumeDip { event, .. }
+                | Condition::Absence { after: event, .. }
+                | Condition::Conversion { from: event, .. } => *event = text.trim().to_string(),
+                _ => {}
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Events (comma-separated)",
+        hint: "sequence: the steps; absence: the missing events",
+        read: |c| match c {
+            Condition::Sequence { steps: events, .. } | Condition::Absence { missing: events, .. } => {
+                Some(events.join(", "))
+            }
+            _ => None,
+        },
+        write: |c, text| {
+            if let Condition::Sequence { steps: events, .. } | Condition::Absence { missing: events, .. } = c {
+                *events = list(text);
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "To",
+        hint: "e.g. purchase_completed",
+        read: |c| match c {
+            Condition::Conversion { to, .. } => Some(to.clone()),
+            _ => None,
+        },
+        write: |c, text| {
+            if let Condition::Conversion { to, .. } = c {
+                *to = text.trim().to_string();
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Count",
+        hint: "e.g. 3",
+        read: |c| match c {
+            Condition::Count { count, .. } => Some(count.to_string()),
+            _ => None,
+        },
+        write: |c, text| {
+            if let Condition::Count { count, .. } = c {
+                *count = number("Count", text)?;
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Within (seconds)",
+        hint: "e.g. 300 for 5 minutes",
+        read: |c| match c {
+            Condition::Count { within_seconds, .. }
+            | Condition::Sequence { within_seconds, .. }
+            | Condition::Absence { within_seconds, .. }
+            | Condition::Conversion { within_seconds, .. }
+            | Condition::Inactivity { for_seconds: within_seconds } => Some(within_seconds.to_string()),
+            _ => None,
+        },
+        write: |c, text| {
+            match c {
+                Condition::Count { within_seconds, .. }
+                | Condition::Sequence { within_seconds, .. }
+                | Condition::Absence { within_seconds, .. }
+                | Condition::Conversion { within_seconds, .. }
+                | Condition::Inactivity { for_seconds: within_seconds } => *within_seconds = number("Within", text)?,
+                _ => {}
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Over the last (seconds)",
+        hint: "e.g. 3600",
+        read: |c| match c {
+            Condition::Conversion { window_seconds, .. }
+            | Condition::Volume { window_seconds, .. }
+            | Condition::VolumeDip { window_seconds, .. } => Some(window_seconds.to_string()),
+            _ => None,
+        },
+        write: |c, text| {
+            match c {
+                Condition::Conversion { window_seconds, .. }
+                | Condition::Volume { window_seconds, .. }
+                | Condition::VolumeDip { window_seconds, .. } => *window_seconds = number("Over the last", text)?,
+                _ => {}
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Then none of (comma-separated)",
+        hint: "optional",
+        read: |c| match c {
+            Condition::Sequence { then_absent, .. } => {
+                Some(then_absent.as_ref().map(|a| a.events.join(", ")).unwrap_or_default())
+            }
+            _ => None,
+        },
+        write: |c, text| {
+            if let Condition::Sequence { then_absent, .. } = c {
+                let for_seconds = then_absent.as_ref().map_or(0, |a| a.for_seconds);
+                let events = list(text);
+                *then_absent = (!events.is_empty()).then_some(Absent { events, for_seconds });
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Then none for (seconds)",
+        hint: "e.g. 259200 for 3 days",
+        read: |c| match c {
+            Condition::Sequence { then_absent, .. } => {
+                Some(then_absent.as_ref().map(|a| a.for_seconds.to_string()).unwrap_or_default())
+            }
+            _ => None,
+        },
+        write: |c, text| {
+            if let Condition::Sequence { then_absent: Some(absent), .. } = c {
+                absent.for_seconds = number("Then none for", text)?;
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Journey",
+        hint: "default",
+        read: |c| match c {
+            Condition::OffPath { journey } => Some(journey.clone()),
+            _ => None,
+        },
+        write: |c, text| {
+            if let Condition::OffPath { journey } = c {
+                *journey = text.trim().to_string();
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Below",
+        hint: "alert under this",
+        read: |c| match c {
+            Condition::Conversion { below_percent, .. } => Some(shown(below_percent)),
+            Condition::Volume { below, .. } => Some(shown(below)),
+            _ => None,
+        },
+        write: |c, text| {
+            match c {
+                Condition::Conversion { below_percent, .. } => *below_percent = optional("Below", text)?,
+                Condition::Volume { below, .. } => *below = optional("Below", text)?,
+                _ => {}
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Above",
+        hint: "alert over this",
+        read: |c| match c {
+            Condition::Conversion { above_percent, .. } => Some(shown(above_percent)),
+            Condition::Volume { above, .. } => Some(shown(above)),
+            _ => None,
+        },
+        write: |c, text| {
+            match c {
+                Condition::Conversion { above_percent, .. } => *above_percent = optional("Above", text)?,
+                Condition::Volume { above, .. } => *above = optional("Above", text)?,
+                _ => {}
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Minimum sample",
+        hint: "default 20",
+        read: |c| match c {
+            Condition::Conversion { min_sample, .. } | Condition::VolumeDip { min_baseline: min_sample, .. } => {
+                Some(min_sample.to_string())
+            }
+            _ => None,
+        },
+        write: |c, text| {
+            if let Condition::Conversion { min_sample, .. } | Condition::VolumeDip { min_baseline: min_sample, .. } = c
+            {
+                *min_sample = optional("Minimum sample", text)?.unwrap_or_else(crate::types::default_min_sample);
+            }
+            Ok(())
+        },
+    },
+    Field {
+        label: "Drop %",
+        hint: "e.g. 50",
+        read: |c| match c {
+            Condition::VolumeDip { drop_percent, .. } => Some(drop_percent.to_string()),
+            _ => None,
+        },
+        write: |c, text| {
+            if let Condition::VolumeDip { drop_percent, .. } = c {
+                *drop_percent = number("Drop %", text)?;
+            }
+            Ok(())
+        },
+    },
+];
+
+/// The baseline windows of a volume dip (a field of its own only for that type).
+const BASELINE_WINDOWS: Field = Field {
+    label: "Baseline windows",
+    hint: "default 24",
+    read: |c| match c {
+        Condition::VolumeDip { baseline_windows, .. } => Some(baseline_windows.to_string()),
+        _ => None,
+    },
+    write: |c, text| {
+        if let Condition::VolumeDip { baseline_windows, .. } = c {
+            *baseline_windows =
+                optional("Baseline windows", text)?.unwrap_or_else(crate::types::default_baseline_windows);
+        }
+        Ok(())
+    },
+};
 
 /// One line saying what a rule watches for.
-pub fn summary(rule: &RuleView) -> String {
-    let c = &rule.condition;
-    let s = |key: &str| text_of(&c[key]);
-    let secs = |key: &str| c[key].as_f64().map(duration).unwrap_or_default();
-    match s("type").as_str() {
-        "count" => format!("{} × {} within {}", s("count"), s("event"), secs("within_seconds")),
-        "sequence" => format!("{} within {}", s("steps").replace(", ", " → "), secs("within_seconds")),
-        "absence" => format!("{}, then no {} within {}", s("after"), s("missing"), secs("within_seconds")),
-        "inactivity" => format!("no activity for {}", secs("for_seconds")),
-        "off_path" => format!("leaves the {} journey's expected path", s("journey")),
-        "conversion" => format!("{} → {} conversion over {}", s("from"), s("to"), secs("window_seconds")),
-        "volume" => format!("{} count over {}", s("event"), secs("window_seconds")),
-        "volume_dip" => format!("{} dips {}% below its baseline", s("event"), s("drop_percent")),
-        other => other.to_string(),
+pub fn summary(rule: &Rule) -> String {
+    let secs = |s: i64| duration(s as f64);
+    match &rule.condition {
+        Condition::Count { event, count, within_seconds } => {
+            format!("{count} × {event} within {}", secs(*within_seconds))
+        }
+        Condition::Sequence { steps, within_seconds, .. } => {
+            format!("{} within {}", steps.join(" → "), secs(*within_seconds))
+        }
+        Condition::Absence { after, missing, within_seconds } => {
+            format!("{after}, then no {} within {}", missing.join(", "), secs(*within_seconds))
+        }
+        Condition::Inactivity { for_seconds } => format!("no activity for {}", secs(*for_seconds)),
+        Condition::OffPath { journey } => format!("leaves the {journey} journey's expected path"),
+        Condition::Conversion { from, to, window_seconds, .. } => {
+            format!("{from} → {to} conversion over {}", secs(*window_seconds))
+        }
+        Condition::Volume { event, window_seconds, .. } => format!("{event} count over {}", secs(*window_seconds)),
+        Condition::VolumeDip { event, drop_percent, .. } => format!("{event} dips {drop_percent}% below its baseline"),
     }
 }
 
@@ -204,7 +336,7 @@ pub fn RulesPage() -> impl IntoView {
     let editing = move || query.read().get("edit").filter(|e| !e.is_empty());
     let version = RwSignal::new(0u32);
     let rules = Resource::new(move || version.get(), |_| list_rules());
-    let save = Action::new(|rule: &RuleView| save_rule(rule.clone()));
+    let save = Action::new(|rule: &Rule| save_rule(rule.clone()));
     let remove = Action::new(|id: &String| delete_rule(id.clone()));
     Effect::new(move |_| {
         if matches!(save.value().get(), Some(Ok(()))) || matches!(remove.value().get(), Some(Ok(()))) {
@@ -240,12 +372,8 @@ pub fn RulesPage() -> impl IntoView {
                         Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
                         Ok(list) => {
                             let editor = editing().map(|id| {
-                                let form = if id == "new" {
-                                    RuleForm::new_rule()
-                                } else {
-                                    list.iter().find(|r| r.id == id).map(RuleForm::from_rule).unwrap_or_else(RuleForm::new_rule)
-                                };
-                                view! { <Editor form save /> }
+                                let rule = list.iter().find(|r| r.id == id).cloned().unwrap_or_else(new_rule);
+                                view! { <Editor rule save /> }
                             });
                             view! {
                                 {editor}
@@ -261,7 +389,7 @@ pub fn RulesPage() -> impl IntoView {
                                     </thead>
                                     <tbody>
                                         {list.into_iter().map(|rule| {
-                                            let flipped = RuleView { enabled: !rule.enabled, ..rule.clone() };
+                                            let flipped = Rule { enabled: !rule.enabled, ..rule.clone() };
                                             let id = rule.id.clone();
                                             let enabled = rule.enabled;
                                             let edit_href = format!("/rules?edit={}", rule.id);
@@ -310,31 +438,76 @@ pub fn RulesPage() -> impl IntoView {
     }
 }
 
-/// The editor: the fields of the chosen type.
+/// The editor: the rule on screen, with the fields of its condition's type.
 #[component]
-fn Editor(form: RuleForm, save: Action<RuleView, Result<(), crate::error::AppError>>) -> impl IntoView {
-    let is_new = form.id.is_empty();
-    let state = RwSignal::new(form);
+fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) -> impl IntoView {
+    let is_new = rule.id.is_empty();
+    let state = RwSignal::new(rule);
+    // What was typed into a field that does not read as its value yet, by the field's label.
+    let mistakes = RwSignal::new(BTreeMap::<&'static str, String>::new());
     let local_error = RwSignal::new(None::<String>);
-    let kind = move || state.with(|f| f.kind.clone());
-    // A text input bound to one field of the form.
-    let field = move |label: &'static str,
-                      hint: &'static str,
-                      get: fn(&RuleForm) -> &String,
-                      set: fn(&mut RuleForm, String)| {
+    let kind = move || state.with(|r| r.condition.kind());
+    let typed = move |label: &'static str, outcome: Result<(), String>| {
+        mistakes.update(|m| match outcome {
+            Ok(()) => {
+                m.remove(label);
+            }
+            Err(e) => {
+                m.insert(label, e);
+            }
+        })
+    };
+    // A text input bound to one field of the rule (not of its condition).
+    let rule_field = move |label: &'static str,
+                           hint: &'static str,
+                           read: fn(&Rule) -> String,
+                           write: fn(&mut Rule, &str) -> Result<(), String>| {
         view! {
             <label>
                 {label}
                 <input
-                    prop:value=move || state.with(|f| get(f).clone())
-                    on:input=move |ev| state.update(|f| set(f, event_target_value(&ev)))
+                    prop:value=state.with_untracked(read)
+                    on:input=move |ev| {
+                        let text = event_target_value(&ev);
+                        let mut outcome = Ok(());
+                        state.update(|r| outcome = write(r, &text));
+                        typed(label, outcome);
+                    }
                     placeholder=hint
                     data-field=label
                 />
             </label>
         }
     };
-    let shows = move |kinds: &'static [&'static str]| move || kinds.contains(&kind().as_str());
+    // The inputs of the condition's fields, drawn afresh when its type changes.
+    let condition_fields = move || {
+        let condition = state.with(|r| r.condition.clone());
+        FIELDS
+            .iter()
+            .chain(std::iter::once(&BASELINE_WINDOWS))
+            .filter_map(|field| {
+                let value = (field.read)(&condition)?;
+                let (label, write) = (field.label, field.write);
+                Some(view! {
+                    <label>
+                        {label}
+                        <input
+                            prop:value=value
+                            on:input=move |ev| {
+                                let text = event_target_value(&ev);
+                                let mut outcome = Ok(());
+                                // Untracked: typing must not redraw the inputs being typed in.
+                                state.update_untracked(|r| outcome = write(&mut r.condition, &text));
+                                typed(label, outcome);
+                            }
+                            placeholder=field.hint
+                            data-field=label
+                        />
+                    </label>
+                })
+            })
+            .collect_view()
+    };
     let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
     view! {
         <form
@@ -343,70 +516,51 @@ fn Editor(form: RuleForm, save: Action<RuleView, Result<(), crate::error::AppErr
             data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()
             on:submit=move |ev| {
                 ev.prevent_default();
-                match state.with_untracked(RuleForm::to_rule) {
-                    Ok(rule) => {
-                        local_error.set(None);
-                        save.dispatch(rule);
-                    }
-                    Err(e) => local_error.set(Some(e)),
+                if let Some(mistake) = mistakes.with_untracked(|m| m.values().next().cloned()) {
+                    local_error.set(Some(mistake));
+                    return;
                 }
+                local_error.set(None);
+                save.dispatch(state.get_untracked());
             }
         >
             <h2 class="wide">{if is_new { "New rule" } else { "Edit rule" }}</h2>
-            {field("Id", "e.g. cart-abandoned", |f| &f.id, |f, v| f.id = v)}
-            {field("Name", "what the inbox shows", |f| &f.name, |f, v| f.name = v)}
+            {rule_field("Id", "e.g. cart-abandoned", |r| r.id.clone(), |r, text| {
+                r.id = text.trim().to_string();
+                Ok(())
+            })}
+            {rule_field("Name", "what the inbox shows", |r| r.name.clone(), |r, text| {
+                r.name = text.trim().to_string();
+                Ok(())
+            })}
             <label>
                 "Type"
                 <select
-                    on:change=move |ev| state.update(|f| f.kind = event_target_value(&ev))
+                    on:change=move |ev| {
+                        let chosen = event_target_value(&ev);
+                        mistakes.update(|m| m.retain(|label, _| *label == "Cooldown (seconds)"));
+                        state.update(|r| {
+                            if let Some(switched) = r.condition.switched_to(&chosen) {
+                                r.condition = switched;
+                            }
+                        });
+                    }
                     prop:value=kind
                     data-field="Type"
                 >
-                    {TYPES.iter().map(|(id, label)| view! { <option value=*id>{*label}</option> }).collect_view()}
+                    {Condition::KINDS.iter().map(|(id, label)| view! { <option value=*id>{*label}</option> }).collect_view()}
                 </select>
             </label>
-            <Show when=shows(&["count", "volume", "volume_dip", "absence", "conversion"])>
-                {field("Event", "e.g. product_viewed or name[key=value]", |f| &f.event, |f, v| f.event = v)}
-            </Show>
-            <Show when=shows(&["sequence", "absence"])>
-                {field("Events (comma-separated)", "sequence: the steps; absence: the missing events", |f| &f.events, |f, v| f.events = v)}
-            </Show>
-            <Show when=shows(&["conversion"])>
-                {field("To", "e.g. purchase_completed", |f| &f.to, |f, v| f.to = v)}
-            </Show>
-            <Show when=shows(&["count"])>
-                {field("Count", "e.g. 3", |f| &f.count, |f, v| f.count = v)}
-            </Show>
-            <Show when=shows(&["count", "sequence", "absence", "inactivity", "conversion"])>
-                {field("Within (seconds)", "e.g. 300 for 5 minutes", |f| &f.within_seconds, |f, v| f.within_seconds = v)}
-            </Show>
-            <Show when=shows(&["conversion", "volume", "volume_dip"])>
-                {field("Over the last (seconds)", "e.g. 3600", |f| &f.window_seconds, |f, v| f.window_seconds = v)}
-            </Show>
-            <Show when=shows(&["sequence"])>
-                {field("Then none of (comma-separated)", "optional", |f| &f.absent_events, |f, v| f.absent_events = v)}
-                {field("Then none for (seconds)", "e.g. 259200 for 3 days", |f| &f.absent_seconds, |f, v| f.absent_seconds = v)}
-            </Show>
-            <Show when=shows(&["off_path"])>
-                {field("Journey", "default", |f| &f.journey, |f, v| f.journey = v)}
-            </Show>
-            <Show when=shows(&["conversion", "volume"])>
-                {field("Below", "alert under this", |f| &f.below, |f, v| f.below = v)}
-                {field("Above", "alert over this", |f| &f.above, |f, v| f.above = v)}
-            </Show>
-            <Show when=shows(&["conversion", "volume_dip"])>
-                {field("Minimum sample", "default 20", |f| &f.min_sample, |f, v| f.min_sample = v)}
-            </Show>
-            <Show when=shows(&["volume_dip"])>
-                {field("Drop %", "e.g. 50", |f| &f.drop_percent, |f, v| f.drop_percent = v)}
-                {field("Baseline windows", "default 24", |f| &f.baseline_windows, |f, v| f.baseline_windows = v)}
-            </Show>
-            {field("Cooldown (seconds)", "default 3600", |f| &f.cooldown_seconds, |f, v| f.cooldown_seconds = v)}
+            {condition_fields}
+            {rule_field("Cooldown (seconds)", "default 3600", |r| r.cooldown_seconds.to_string(), |r, text| {
+                r.cooldown_seconds = optional("Cooldown", text)?.unwrap_or_else(default_cooldown);
+                Ok(())
+            })}
             <label class="check">
                 <input
                     type="checkbox"
-                    prop:checked=move || state.with(|f| f.enabled)
-                    on:change=move |ev| state.update(|f| f.enabled = event_target_checked(&ev))
+                    prop:checked=move || state.with(|r| r.enabled)
+                    on:change=move |ev| state.update(|r| r.enabled = event_target_checked(&ev))
                 />
                 " On"
             </label>
@@ -423,59 +577,108 @@ fn Editor(form: RuleForm, save: Action<RuleView, Result<(), crate::error::AppErr
 mod tests {
     use super::*;
 
-    fn round_trip(condition: Value) {
-        let rule = RuleView { id: "r".into(), name: "R".into(), enabled: true, condition, cooldown_seconds: 60 };
-        assert_eq!(RuleForm::from_rule(&rule).to_rule().unwrap(), rule);
+    fn field(label: &str) -> &'static Field {
+        FIELDS.iter().chain(std::iter::once(&BASELINE_WINDOWS)).find(|f| f.label == label).unwrap()
+    }
+
+    /// Every field a condition shows, read and written back, leaves it as it was.
+    fn round_trip(condition: Condition) {
+        let mut edited = condition.clone();
+        for f in FIELDS.iter().chain(std::iter::once(&BASELINE_WINDOWS)) {
+            if let Some(text) = (f.read)(&condition) {
+                (f.write)(&mut edited, &text).unwrap();
+            }
+        }
+        assert_eq!(edited, condition);
     }
 
     #[test]
     fn every_rule_type_round_trips_through_the_form() {
-        round_trip(json!({ "type": "count", "event": "product_viewed", "count": 3, "within_seconds": 300 }));
-        round_trip(
-            json!({ "type": "sequence", "steps": ["payment_failed", "support_ticket_created"], "within_seconds": 86400,
-            "then_absent": { "events": ["purchase_completed"], "for_seconds": 259200 } }),
-        );
-        round_trip(json!({ "type": "sequence", "steps": ["a", "b"], "within_seconds": 60 }));
-        round_trip(
-            json!({ "type": "absence", "after": "added_to_cart", "missing": ["purchase_completed"], "within_seconds": 3600 }),
-        );
-        round_trip(json!({ "type": "inactivity", "for_seconds": 1209600 }));
-        round_trip(json!({ "type": "off_path", "journey": "default" }));
-        round_trip(json!({ "type": "conversion", "from": "checkout_started", "to": "purchase_completed",
-            "within_seconds": 3600, "window_seconds": 21600, "below_percent": 30.0, "min_sample": 20 }));
-        round_trip(json!({ "type": "volume", "event": "search", "window_seconds": 60, "above": 100 }));
-        round_trip(json!({ "type": "volume_dip", "event": "purchase_completed", "window_seconds": 3600,
-            "baseline_windows": 24, "drop_percent": 50.0, "min_baseline": 20 }));
+        let examples = [
+            Condition::Count { event: "product_viewed".into(), count: 3, within_seconds: 300 },
+            Condition::Sequence {
+                steps: vec!["payment_failed".into(), "support_ticket_created".into()],
+                within_seconds: 86_400,
+                then_absent: Some(Absent { events: vec!["purchase_completed".into()], for_seconds: 259_200 }),
+            },
+            Condition::Sequence { steps: vec!["a".into(), "b".into()], within_seconds: 60, then_absent: None },
+            Condition::Absence {
+                after: "added_to_cart".into(),
+                missing: vec!["purchase_completed".into()],
+                within_seconds: 3_600,
+            },
+            Condition::Inactivity { for_seconds: 1_209_600 },
+            Condition::OffPath { journey: "default".into() },
+            Condition::Conversion {
+                from: "checkout_started".into(),
+                to: "purchase_completed".into(),
+                within_seconds: 3_600,
+                window_seconds: 21_600,
+                below_percent: Some(30.0),
+                above_percent: None,
+                min_sample: 20,
+            },
+            Condition::Volume { event: "search".into(), window_seconds: 60, above: Some(100), below: None },
+            Condition::VolumeDip {
+                event: "purchase_completed".into(),
+                window_seconds: 3_600,
+                baseline_windows: 24,
+                drop_percent: 50.0,
+                min_baseline: 20,
+            },
+        ];
+        for condition in examples {
+            round_trip(condition);
+        }
+        // Every type the page offers can be switched to, and keeps the event it had.
+        let start = Condition::Count { event: "product_viewed".into(), count: 3, within_seconds: 300 };
+        for (kind, _) in Condition::KINDS {
+            let switched = start.switched_to(kind).unwrap();
+            assert_eq!(switched.kind(), kind);
+            if let Some(event) = (field("Event").read)(&switched) {
+                assert_eq!(event, "product_viewed", "{kind}");
+            }
+        }
     }
 
     #[test]
-    fn a_number_that_is_not_one_is_named() {
-        let form = RuleForm {
-            kind: "count".into(),
-            count: "three".into(),
-            within_seconds: "60".into(),
-            ..RuleForm::new_rule()
-        };
-        assert_eq!(form.to_rule().unwrap_err(), "Count must be a number, got \"three\"");
-        let form = RuleForm { kind: "count".into(), count: "3".into(), ..RuleForm::new_rule() };
-        assert_eq!(form.to_rule().unwrap_err(), "Within is needed");
+    fn a_number_that_is_not_one_is_named_and_typing_edits_the_condition() {
+        let mut condition = Condition::Count { event: "e".into(), count: 3, within_seconds: 60 };
+        assert_eq!(
+            (field("Count").write)(&mut condition, "three").unwrap_err(),
+            "Count must be a number, got \"three\""
+        );
+        assert_eq!((field("Within (seconds)").write)(&mut condition, " ").unwrap_err(), "Within is needed");
+        (field("Count").write)(&mut condition, "2").unwrap();
+        (field("Event").write)(&mut condition, " product_viewed ").unwrap();
+        assert_eq!(condition, Condition::Count { event: "product_viewed".into(), count: 2, within_seconds: 60 });
+        // A field of another type leaves the condition alone and is not shown for it.
+        assert_eq!((field("Drop %").read)(&condition), None);
+        (field("Drop %").write)(&mut condition, "50").unwrap();
+        assert_eq!(condition.kind(), "count");
+    }
+
+    #[test]
+    fn an_optional_threshold_left_empty_is_none() {
+        let mut volume = Condition::Volume { event: "e".into(), window_seconds: 60, above: Some(5), below: None };
+        (field("Above").write)(&mut volume, "").unwrap();
+        (field("Below").write)(&mut volume, "2").unwrap();
+        assert_eq!(volume, Condition::Volume { event: "e".into(), window_seconds: 60, above: None, below: Some(2) });
     }
 
     #[test]
     fn summaries_say_what_a_rule_watches() {
-        let rule = |condition: Value| RuleView {
-            id: "r".into(),
-            name: "R".into(),
-            enabled: true,
-            condition,
-            cooldown_seconds: 0,
-        };
+        let rule = |condition: Condition| Rule { condition, cooldown_seconds: 0, ..new_rule() };
         assert_eq!(
-            summary(&rule(json!({ "type": "count", "event": "product_viewed", "count": 3, "within_seconds": 300 }))),
+            summary(&rule(Condition::Count { event: "product_viewed".into(), count: 3, within_seconds: 300 })),
             "3 × product_viewed within 5 min"
         );
         assert_eq!(
-            summary(&rule(json!({ "type": "sequence", "steps": ["a", "b"], "within_seconds": 7200 }))),
+            summary(&rule(Condition::Sequence {
+                steps: vec!["a".into(), "b".into()],
+                within_seconds: 7_200,
+                then_absent: None
+            })),
             "a → b within 2.0 h"
         );
     }

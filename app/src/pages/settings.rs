@@ -11,7 +11,7 @@ use crate::{
         create_source, list_journeys, list_sources, load_access, load_audit_log, save_journey, RevokeSource,
         RevokeToken,
     },
-    types::{AccessView, AuditEntry, JourneyStage, JourneyView, SourceView},
+    types::{AccessSettings, AuditEntry, Journey, Source, Stage},
     WithRole,
 };
 
@@ -112,7 +112,7 @@ pub fn SettingsPage() -> impl IntoView {
 }
 
 #[component]
-fn JourneyEditor(journey: JourneyView) -> impl IntoView {
+fn JourneyEditor(journey: Journey) -> impl IntoView {
     let name = journey.name.clone();
     // Each stage as (name, events text), edited in place.
     let stages = RwSignal::new(
@@ -120,7 +120,7 @@ fn JourneyEditor(journey: JourneyView) -> impl IntoView {
     );
     let path = RwSignal::new(path_text(&journey.expected_path));
     let problem = RwSignal::new(None::<String>);
-    let save = Action::new(|j: &JourneyView| save_journey(j.clone()));
+    let save = Action::new(|j: &Journey| save_journey(j.clone()));
     let saved = move || matches!(save.value().get(), Some(Ok(()))) && problem.get().is_none();
     let server_error = move || save.value().get().and_then(Result::err).map(|e| e.to_string());
     let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
@@ -133,9 +133,9 @@ fn JourneyEditor(journey: JourneyView) -> impl IntoView {
                 let stages = stages
                     .get_untracked()
                     .into_iter()
-                    .map(|(name, events)| JourneyStage { name: name.trim().to_string(), events: events_of(&events) })
+                    .map(|(name, events)| Stage { name: name.trim().to_string(), events: events_of(&events) })
                     .collect();
-                save.dispatch(JourneyView { name: name.clone(), stages, expected_path });
+                save.dispatch(Journey { name: name.clone(), stages, expected_path });
             }
         }
     };
@@ -214,8 +214,8 @@ fn JourneyEditor(journey: JourneyView) -> impl IntoView {
 
 #[component]
 fn Sources(
-    list: Vec<SourceView>,
-    create: Action<String, Result<SourceView, crate::error::AppError>>,
+    list: Vec<Source>,
+    create: Action<String, Result<Source, crate::error::AppError>>,
     revoke: ServerAction<RevokeSource>,
 ) -> impl IntoView {
     let name = RwSignal::new(String::new());
@@ -297,7 +297,7 @@ fn AccessPanel() -> impl IntoView {
 }
 
 #[component]
-fn AccessTables(view: AccessView, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+fn AccessTables(view: AccessSettings, revoke: ServerAction<RevokeToken>) -> impl IntoView {
     let error = move || revoke.value().get().and_then(Result::err).map(|e| e.to_string());
     view! {
         <section class="panel" aria-labelledby="people">

@@ -9,20 +9,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
-/// How steps must follow each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderMode {
-    /// In order; other events may come between.
-    #[default]
-    Sequential,
-    /// In order, with no other event of the customer between two steps.
-    Strict,
-    /// All steps within the window, in any order.
-    Any,
-}
+use app::types::{BreakdownGroup, FunnelResult, OrderMode, StepEvent, StepResult, TimeBucket, TrendPoint};
 
 /// What to count.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,65 +36,8 @@ pub struct FunnelSpec {
     pub channel: Option<String>,
 }
 
-/// An event that counts as a step: its name, and property values it must carry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepEvent {
-    pub name: String,
-    /// `(property, value)` pairs; a value matches a string property exactly, and other
-    /// properties when it parses as an equal JSON value (`price=19.99`, `first=true`).
-    pub filters: Vec<(String, String)>,
-}
-
-impl StepEvent {
-    pub fn named(name: impl Into<String>) -> Self {
-        StepEvent { name: name.into(), filters: Vec::new() }
-    }
-
-    /// Parses `name` or `name[key=value;key=value]`; the error names the mistake and the fix.
-    pub fn parse(text: &str) -> Result<StepEvent, String> {
-        let Some((name, rest)) = text.split_once('[') else { return Ok(StepEvent::named(text.trim())) };
-        let inner = rest
-            .strip_suffix(']')
-            .ok_or_else(|| format!("step {text:?} opens '[' without closing it; write name[key=value;key=value]"))?;
-        let mut filters = Vec::new();
-        for pair in inner.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) =
-                pair.split_once('=').ok_or_else(|| format!("filter {pair:?} in step {text:?} needs key=value"))?;
-            filters.push((check_property_name(key.trim(), "step filter")?, value.trim().to_string()));
-        }
-        Ok(StepEvent { name: name.trim().to_string(), filters })
-    }
-
-    /// Whether an event's properties (a JSON object) pass this step's filters, comparing
-    /// values as the property columns hold them.
-    pub fn matches_properties(&self, properties: &serde_json::Value) -> bool {
-        self.filters.iter().all(|(key, want)| {
-            properties.get(key).and_then(crate::index::columns::property_text).is_some_and(|have| have == *want)
-        })
-    }
-
-    /// `name` or `name[key=value;key=value]`.
-    pub fn label(&self) -> String {
-        if self.filters.is_empty() {
-            self.name.clone()
-        } else {
-            let filters: Vec<String> = self.filters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{}[{}]", self.name, filters.join(";"))
-        }
-    }
-}
-
-use crate::index::columns::{self, Conditions, PropertyColumn};
-/// Property names go into a JSON path; keep them to plain identifiers.
-pub fn check_property_name(name: &str, parameter: &str) -> Result<String, String> {
-    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        Ok(name.to_string())
-    } else {
-        Err(format!("{parameter}={name:?} is not a property name; use letters, digits, '_' or '-'"))
-    }
-}
-
 pub use crate::index::columns::NONE;
+use crate::index::columns::{self, Conditions, PropertyColumn};
 
 /// One event as a funnel sees it: when, which steps it counts as, and the property values it
 /// carries, as ids into their columns' dictionaries.
@@ -402,44 +332,6 @@ fn any_order(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
     attempt
 }
 
-/// One step's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepResult {
-    pub step: usize,
-    pub event: String,
-    pub customers: u64,
-    /// Share of the customers who entered the funnel (step 1), 0..1.
-    pub conversion_from_first: f64,
-    /// Share of the previous step's customers, 0..1.
-    pub conversion_from_previous: f64,
-    /// Time from step 1 to this step among those who reached it, in seconds.
-    pub median_seconds: Option<f64>,
-    pub average_seconds: Option<f64>,
-    /// How long those who reached this step took from step 1, in buckets.
-    pub time_to_convert: Vec<TimeBucket>,
-}
-
-/// Customers who completed the funnel, by how long it took.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TimeBucket {
-    pub label: String,
-    /// Upper bound in seconds (exclusive); `None` for the last bucket.
-    pub below_seconds: Option<u64>,
-    pub customers: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FunnelResult {
-    pub mode: OrderMode,
-    pub window_seconds: i64,
-    pub steps: Vec<StepResult>,
-    pub time_to_convert: Vec<TimeBucket>,
-    /// Conversion by the day (or week) customers entered; empty unless asked for.
-    pub trend: Vec<TrendPoint>,
-    /// The funnel per value of the breakdown property; empty unless asked for.
-    pub breakdown: Vec<BreakdownGroup>,
-}
-
 /// Counts durations (µs) into [`BUCKETS`].
 fn buckets(durations_us: &[i64]) -> Vec<TimeBucket> {
     let mut out: Vec<TimeBucket> = BUCKETS
@@ -625,7 +517,7 @@ fn step_results(spec: &FunnelSpec, times: &mut [Vec<i64>]) -> Vec<StepResult> {
             average_seconds: (!times.is_empty())
                 .then(|| times.iter().map(|&t| t as f64).sum::<f64>() / times.len() as f64 / 1e6),
             time_to_convert: buckets(times),
-            median_seconds: super::median_seconds_unsorted(times),
+            median_seconds: super::scan::median_seconds_unsorted(times),
         });
         previous = count;
     }
@@ -643,27 +535,10 @@ fn tally(spec: &FunnelSpec, customers: &[CustomerProgress], period: Option<(i64,
     tally
 }
 
-/// Conversion (first step to last) by the period in which customers entered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrendPoint {
-    pub period_start: chrono::DateTime<chrono::Utc>,
-    pub entered: u64,
-    pub converted: u64,
-    pub conversion: f64,
-}
-
 /// Buckets customers by the `period_us`-long period in which their counted attempt started,
 /// aligned to `origin_us`.
 pub fn trend(spec: &FunnelSpec, customers: &[CustomerProgress], period_us: i64, origin_us: i64) -> Vec<TrendPoint> {
     tally(spec, customers, Some((period_us, origin_us)), false).trend_points()
-}
-
-/// The funnel for one value of the breakdown property.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BreakdownGroup {
-    /// The value, or "(other)" for values outside the top, or "(none)" when unset.
-    pub value: String,
-    pub steps: Vec<StepResult>,
 }
 
 /// The label of customers whose breakdown value is outside the top values.

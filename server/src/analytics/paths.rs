@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use app::types::{Direction, PathLink, PathNode, PathResult};
 
 use crate::index::Entry;
 
@@ -14,16 +14,6 @@ pub const ENDED: &str = "(path ended)";
 pub const OTHER: &str = "(other)";
 /// Deepest path a question may ask for.
 pub const MAX_DEPTH: usize = 10;
-
-/// Which way a path reads from its anchor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// What customers did after the anchor event.
-    After,
-    /// What customers did before the anchor event.
-    Before,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathSpec {
@@ -38,33 +28,6 @@ pub struct PathSpec {
     pub to_us: i64,
     /// A path ends at a gap longer than this (the session gap).
     pub session_gap_us: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PathNode {
-    pub level: usize,
-    pub event: String,
-    pub customers: u64,
-    /// Share of all customers counted, 0..1; a level's shares add up to 1.
-    pub share: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PathLink {
-    /// From a node at `level` to one at `level + 1`.
-    pub level: usize,
-    pub from: String,
-    pub to: String,
-    pub customers: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PathResult {
-    pub anchor: String,
-    pub direction: Direction,
-    pub customers: u64,
-    pub nodes: Vec<PathNode>,
-    pub links: Vec<PathLink>,
 }
 
 /// One customer's path from the anchor (level 0) as name ids, repeats collapsed, within the

@@ -2,17 +2,13 @@
 //! long. Pure functions over customers' recent events; the query that feeds them is
 //! the event index (`index.rs`).
 
-use serde::{Deserialize, Serialize};
+use app::types::{Journey, StageOccupancy};
 
-use crate::index::{
-    columns::{self, Conditions, PropertyColumn},
-    Entry,
-};
-use crate::journeys::Journey;
+use crate::index::Entry;
 
 /// A customer's events with no gap over this belong to one session, unless configured
-/// otherwise (`session_gap_minutes`): 30 minutes.
-pub const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
+/// otherwise (`session_gap_minutes`), in µs as the index keeps time.
+pub const SESSION_GAP_US: i64 = crate::config::DEFAULT_SESSION_GAP_MINUTES * 60 * 1_000_000;
 
 /// The last session of a customer's named events (in time order).
 pub fn last_session(events: &[Entry], gap_us: i64) -> &[Entry] {
@@ -57,51 +53,6 @@ pub fn current_position(
     position(stage_of, session)
 }
 
-/// Which stage each event of the index is in: by name id, or, for names a stage claims by
-/// property conditions, by the values in the materialised property columns.
-#[derive(Debug, Default)]
-pub struct StageClassifier<'a> {
-    by_name: Vec<Option<usize>>,
-    /// Per name id: (stage, the (column, value id) pairs that must all hold; `None` when a
-    /// wanted value is carried by no event).
-    conditioned: Vec<Vec<(usize, Conditions<'a>)>>,
-}
-
-impl<'a> StageClassifier<'a> {
-    pub fn new(journey: &Journey, names: &[&str], column: impl Fn(&str) -> Option<&'a PropertyColumn>) -> Self {
-        let mut conditioned: Vec<Vec<(usize, Conditions<'a>)>> = vec![Vec::new(); names.len()];
-        for (stage, matcher) in
-            journey.stages.iter().enumerate().flat_map(|(i, s)| s.matchers().into_iter().map(move |m| (i, m)))
-        {
-            if matcher.filters.is_empty() {
-                continue;
-            }
-            for (id, _) in names.iter().enumerate().filter(|(_, n)| **n == matcher.name) {
-                conditioned[id].push((stage, columns::conditions(&matcher.filters, &column)));
-            }
-        }
-        StageClassifier { by_name: names.iter().map(|n| journey.stage_of(n)).collect(), conditioned }
-    }
-
-    pub fn stage(&self, event: &Entry) -> Option<usize> {
-        let id = event.name() as usize;
-        let claimed = self
-            .conditioned
-            .get(id)
-            .and_then(|c| c.iter().find(|(_, conditions)| columns::holds(conditions, event.seq())));
-        claimed.map(|(stage, _)| *stage).or_else(|| self.by_name.get(id).copied().flatten())
-    }
-}
-
-/// Active sessions in one stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageOccupancy {
-    pub stage: String,
-    pub active_sessions: u64,
-    /// Median time the sessions now in the stage have spent in it, in seconds.
-    pub median_seconds_in_stage: Option<f64>,
-}
-
 /// Counts active sessions' positions by stage, with the median time in stage at `now_us`.
 pub fn occupancy(journey: &Journey, positions: &[Position], now_us: i64) -> Vec<StageOccupancy> {
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); journey.stages.len()];
@@ -119,7 +70,7 @@ pub fn occupancy(journey: &Journey, positions: &[Position], now_us: i64) -> Vec<
             StageOccupancy {
                 stage: stage.name.clone(),
                 active_sessions: t.len() as u64,
-                median_seconds_in_stage: super::median_seconds(&t),
+                median_seconds_in_stage: super::scan::median_seconds(&t),
             }
         })
         .collect()
@@ -128,6 +79,7 @@ pub fn occupancy(journey: &Journey, positions: &[Position], now_us: i64) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::{columns::PropertyColumn, stage::StageClassifier};
 
     const MIN: i64 = 60_000_000;
 
@@ -157,7 +109,7 @@ mod tests {
 
     #[test]
     fn the_current_stage_started_with_the_trailing_run_of_its_events() {
-        let journey = Journey::default_journey();
+        let journey = crate::journeys::default_journey();
         // Engagement (product_viewed) then Conversion twice, with an unmapped event between.
         let session = events(&[
             (0, "product_viewed"),
@@ -171,7 +123,7 @@ mod tests {
 
     #[test]
     fn a_stage_claims_events_by_their_property_values() {
-        let mut journey = Journey::default_journey();
+        let mut journey = crate::journeys::default_journey();
         journey.stages[2].events.push("product_viewed[sku=A]".into());
         let mut sku = PropertyColumn::default();
         sku.set(0, "A");
@@ -185,7 +137,7 @@ mod tests {
 
     #[test]
     fn occupancy_matches_a_hand_computed_fixture() {
-        let journey = Journey::default_journey();
+        let journey = crate::journeys::default_journey();
         let now = 100 * MIN;
         let since = now - 30 * MIN;
         let customers = [

@@ -75,15 +75,7 @@ pub struct User {
     password_hash: String,
 }
 
-/// An API token, without its secret.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiToken {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
+pub use app::types::ApiToken;
 
 #[derive(Debug, Clone)]
 struct LoginSession {

@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
+use app::types::{Dropoff, DroppedPage, FunnelResult, OrderMode, PathResult, StageOccupancy, Timeline};
+
 use crate::{
     analytics::{
-        funnel::{FunnelResult, OrderMode},
-        paths::PathResult,
-        stages::StageOccupancy,
-        window_and_range, Active, Dropoff, DroppedPage, FunnelQuery, PathQuery, Timeline,
+        question::{window_and_range, FunnelQuery, PathQuery},
+        Active,
     },
     journeys::{Journey, JourneyError, DEFAULT_JOURNEY},
     state::AppState,

@@ -191,7 +191,9 @@ impl From<crate::saved_funnels::SavedFunnelError> for ApiError {
 /// errors serves the JSON API and the server functions alike.
 impl From<ApiError> for app::error::AppError {
     fn from(error: ApiError) -> Self {
-        if error.status.is_server_error() {
+        if error.status == StatusCode::SERVICE_UNAVAILABLE {
+            app::error::AppError::Unavailable(error.message)
+        } else if error.status.is_server_error() {
             app::error::AppError::Store(error.message)
         } else {
             app::error::AppError::BadRequest(error.message)

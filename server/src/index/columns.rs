@@ -93,15 +93,7 @@ pub fn extract<'k>(properties: &str, keys: impl Iterator<Item = &'k str>) -> Vec
     .collect()
 }
 
-/// A property value as a column holds it: strings as they are, null as none, other values
-/// as compact JSON (DuckDB's normal form: 2.50 → 2.5, no spaces).
-pub fn property_text(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
+pub use app::types::property_text;
 
 #[cfg(test)]
 mod tests {

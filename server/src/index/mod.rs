@@ -9,6 +9,7 @@
 
 pub mod channel;
 pub mod columns;
+pub mod stage;
 
 use std::{
     collections::HashMap,

@@ -6,7 +6,13 @@ pub mod rate;
 pub mod redact;
 pub mod segment;
 
-use std::{net::IpAddr, sync::Arc};
+use std::{
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -19,6 +25,20 @@ use crate::{
 pub use rate::{IngestThrottle, RateLimits};
 pub use redact::IpPolicy;
 pub use segment::{Arrival, CallType, Inherited, Rejection};
+
+/// Events accepted and duplicates dropped since the process started.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+}
+
+impl IngestCounters {
+    pub fn add(&self, stored: usize, duplicates: usize) {
+        self.stored.fetch_add(stored as u64, Ordering::Relaxed);
+        self.duplicates.fetch_add(duplicates as u64, Ordering::Relaxed);
+    }
+}
 
 /// Size limits, as Segment's HTTP API has them.
 #[derive(Debug, Clone, Copy)]
@@ -143,7 +163,7 @@ pub struct Ingestor {
     limits: Limits,
     ip: IpPolicy,
     throttle: Arc<IngestThrottle>,
-    counters: Arc<crate::health::IngestCounters>,
+    counters: Arc<IngestCounters>,
 }
 
 impl Ingestor {
@@ -167,7 +187,7 @@ impl Ingestor {
     }
 
     /// Events stored and duplicates dropped since start, for data health.
-    pub fn counters(&self) -> Arc<crate::health::IngestCounters> {
+    pub fn counters(&self) -> Arc<IngestCounters> {
         self.counters.clone()
     }
 

@@ -71,27 +71,7 @@ pub struct StoredEvent {
     pub event: NewEvent,
 }
 
-/// A refused payload and why it was refused.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct NewDeadLetter {
-    pub source_id: Option<String>,
-    pub received_at: DateTime<Utc>,
-    pub reason_code: String,
-    pub reason: String,
-    pub payload: String,
-    /// The endpoint's call type for a single message (`track`, …); `None` for batch items.
-    pub call_type: Option<String>,
-}
-
-/// A stored dead letter. As JSON (the API's list and the health page) its letter's fields sit
-/// beside `id` and `replayed_at`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DeadLetter {
-    pub id: i64,
-    #[serde(flatten)]
-    pub letter: NewDeadLetter,
-    pub replayed_at: Option<DateTime<Utc>>,
-}
+pub use app::types::{DeadLetter, NewDeadLetter};
 
 /// A registered source (a sending app or site). Its write key is only kept hashed.
 #[derive(Debug, Clone, PartialEq)]

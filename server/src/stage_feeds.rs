@@ -11,8 +11,10 @@ use std::{
 
 use tokio::sync::watch;
 
+use app::types::StageOccupancy;
+
 use crate::{
-    analytics::{stages::StageOccupancy, Active, Analytics},
+    analytics::{Active, Analytics},
     clock::Clock,
     hub::Hub,
     journeys::Journey,

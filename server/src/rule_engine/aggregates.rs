@@ -84,7 +84,7 @@ pub fn volume_against_baseline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::funnel::StepEvent;
+    use app::types::StepEvent;
 
     const MIN: i64 = 60_000_000;
     const NAMES: [&str; 3] = ["view", "cart", "buy"];

@@ -9,7 +9,6 @@
 
 pub mod aggregates;
 pub mod conditions;
-pub mod occupancy;
 
 use std::{
     cmp::Reverse,
@@ -24,10 +23,11 @@ use std::{
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use app::types::StepEvent;
+
 use crate::{
     alerts::{AlertEvent, Alerts, NewAlert},
-    analytics::{funnel::StepEvent, stages::StageClassifier},
-    index::{CustomerEvents, Entry, EventIndex, IndexData},
+    index::{stage::StageClassifier, CustomerEvents, Entry, EventIndex, IndexData},
     journeys::{Journey, Journeys},
     rules::{Condition, Rule, Rules},
     store::{CommittedBatch, Store},

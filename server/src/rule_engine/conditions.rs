@@ -2,12 +2,11 @@
 //! entries), so each can be tested on a hand-written history. Event time throughout: late
 //! and out-of-order events sit where they happened.
 
-use crate::{
-    analytics::funnel::StepEvent,
-    index::{
-        columns::{self, Conditions, PropertyColumn},
-        Entry, IndexData,
-    },
+use app::types::StepEvent;
+
+use crate::index::{
+    columns::{self, Conditions, PropertyColumn},
+    Entry, IndexData,
 };
 
 /// An event pattern resolved against the index: the name ids it accepts, each with the

@@ -1,0 +1,102 @@
+//! Alerts: a rule's condition met (by one customer, or by all of them for an aggregate rule),
+//! with the events that met it, and their lifecycle (open → acknowledged → resolved, with an
+//! assignee and a note).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where an alert is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertState {
+    pub const ALL: [AlertState; 3] = [AlertState::Open, AlertState::Acknowledged, AlertState::Resolved];
+
+    /// The word in URLs, JSON and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Acknowledged => "acknowledged",
+            AlertState::Resolved => "resolved",
+        }
+    }
+
+    /// The word read back; `None` when it is not a state.
+    pub fn parse(text: &str) -> Option<AlertState> {
+        AlertState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One event as an alert shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    pub seq: i64,
+    pub event: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A stored alert (the JSON of `GET /api/v1/alerts`, the inbox's rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: i64,
+    pub rule_id: String,
+    pub rule_name: String,
+    /// Empty for aggregate rules, which are about all customers.
+    pub customer_id: String,
+    pub anchor_seq: i64,
+    pub state: AlertState,
+    pub assignee: Option<String>,
+    pub note: Option<String>,
+    pub message: String,
+    pub triggering: Vec<AlertEvent>,
+    pub context: Vec<AlertEvent>,
+    pub occurred_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// What the alert stream sends: the open alerts on connect, then each new or changed alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AlertFrame {
+    Many(Vec<Alert>),
+    One(Box<Alert>),
+    /// `resync` and anything else: reload.
+    Other(serde_json::Value),
+}
+
+/// Which alerts to list (the inbox's URL holds the first four).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<AlertState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Alerts about one customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+}
+
+/// A lifecycle change; fields left out stay as they are (an empty assignee unassigns).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<AlertState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}

@@ -1,0 +1,54 @@
+//! Customers: one customer's history across their stitched identities, and the search that
+//! finds them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::alerts::Alert;
+
+/// One event on a customer's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub name: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The journey stage the event puts the customer in, if any.
+    pub stage: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Properties (traits for identify and group).
+    pub properties: serde_json::Value,
+}
+
+/// One session of a customer's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineSession {
+    pub number: i64,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub events: Vec<TimelineEvent>,
+}
+
+/// A customer's whole history across stitched identities, oldest session first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub customer_id: String,
+    pub identities: Vec<String>,
+    pub sessions: Vec<TimelineSession>,
+}
+
+/// What the customer page shows: the timeline and the alerts about the customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerHistory {
+    pub timeline: Timeline,
+    pub alerts: Vec<Alert>,
+}
+
+/// A customer found by id or traits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerMatch {
+    pub customer_id: String,
+    /// Their latest identify traits, as JSON text.
+    pub traits: Option<String>,
+}

@@ -1,0 +1,181 @@
+//! The questions as asked — a funnel's steps, window, range and options; a path's anchor and
+//! depth — checked and turned into the specs the analytics count. The JSON API reads them from
+//! query strings and the dashboard builds them from its typed parameters; the checks and
+//! defaults live here once.
+
+use app::types::{Direction, OrderMode, StepEvent, TrendPeriod};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use super::{funnel::FunnelSpec, paths, stages::SESSION_GAP_US, AnalyticsError, MAX_STEPS, MAX_WINDOW};
+use crate::index::channel::CHANNEL_COLUMN;
+
+/// A funnel as asked over HTTP: `steps=a,b,c&window=86400&from=…&to=…&mode=sequential`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FunnelQuery {
+    /// Comma-separated event names, in order.
+    pub steps: Option<String>,
+    /// Conversion window in seconds (default one day).
+    pub window: Option<i64>,
+    /// Start of the date range (RFC 3339; default 30 days before `to`).
+    pub from: Option<DateTime<Utc>>,
+    /// End of the date range, exclusive (RFC 3339; default now).
+    pub to: Option<DateTime<Utc>>,
+    /// `sequential` (default), `strict` or `any`.
+    pub mode: Option<OrderMode>,
+    /// Comma-separated events that disqualify an attempt when they happen between its steps.
+    pub exclude: Option<String>,
+    /// A property of the first step's event to split the funnel by.
+    pub breakdown: Option<String>,
+    /// How many breakdown values to show before the rest become "(other)" (default 5).
+    pub top: Option<usize>,
+    /// A property whose value must stay the same across the steps (e.g. `product_id`).
+    pub hold: Option<String>,
+    /// `day` (default) or `week`: the conversion trend's period.
+    pub trend: Option<TrendPeriod>,
+    /// Only customers whose first touch came through this channel (`email`, `direct`, …).
+    pub channel: Option<String>,
+}
+
+/// `name` or `name[key=value;key=value]`.
+fn parse_step_event(text: &str) -> Result<StepEvent, AnalyticsError> {
+    StepEvent::parse(text).map_err(AnalyticsError::BadQuery)
+}
+
+/// Property names go into a JSON path; keep them to plain identifiers.
+fn property_name(name: Option<&String>, parameter: &str) -> Result<Option<String>, AnalyticsError> {
+    match name.map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        None => Ok(None),
+        Some(n) => app::types::check_property_name(n, parameter).map(Some).map_err(AnalyticsError::BadQuery),
+    }
+}
+
+impl FunnelQuery {
+    /// Checks the question and fills in defaults.
+    pub fn to_spec(&self, now: DateTime<Utc>) -> Result<FunnelSpec, AnalyticsError> {
+        let bad = |m: String| AnalyticsError::BadQuery(m);
+        // `a,b|c,d`: steps split by commas, alternatives within a step by `|`, each
+        // `name` or `name[key=value;key=value]`.
+        let mut steps: Vec<Vec<StepEvent>> = Vec::new();
+        for step in self.steps.as_deref().unwrap_or_default().split(',') {
+            let alternatives: Vec<StepEvent> = step
+                .split('|')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(parse_step_event)
+                .collect::<Result<_, _>>()?;
+            if !alternatives.is_empty() {
+                steps.push(alternatives);
+            }
+        }
+        if steps.len() < 2 || steps.len() > MAX_STEPS {
+            return Err(bad(format!(
+                "a funnel needs 2 to {MAX_STEPS} steps, got {}; pass steps=product_viewed,added_to_cart,purchase_completed",
+                steps.len()
+            )));
+        }
+        let mut spec = window_and_range(self.window, self.from, self.to, now, steps, self.mode.unwrap_or_default())?;
+        spec.exclusions = self
+            .exclude
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        // `$channel` splits by the customers' channel (first touch), not an event property.
+        spec.breakdown_property = match self.breakdown.as_deref().map(str::trim) {
+            Some(CHANNEL_COLUMN) => Some(CHANNEL_COLUMN.to_string()),
+            _ => property_name(self.breakdown.as_ref(), "breakdown")?,
+        };
+        spec.hold_property = property_name(self.hold.as_ref(), "hold")?;
+        spec.channel = self.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
+        Ok(spec)
+    }
+}
+
+/// A funnel spec over `steps` from HTTP-style window and range parameters, with defaults
+/// (one day; the 30 days before `to`; `to` = now), checked.
+pub fn window_and_range(
+    window: Option<i64>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    steps: Vec<Vec<StepEvent>>,
+    mode: OrderMode,
+) -> Result<FunnelSpec, AnalyticsError> {
+    let bad = |m: String| AnalyticsError::BadQuery(m);
+    let window = window.unwrap_or(86_400);
+    if window < 1 || window > MAX_WINDOW.num_seconds() {
+        return Err(bad(format!(
+            "window={window} is out of range; use 1 to {} seconds (90 days)",
+            MAX_WINDOW.num_seconds()
+        )));
+    }
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to - Duration::days(30));
+    if from >= to {
+        return Err(bad(format!("from ({from}) must be before to ({to})")));
+    }
+    Ok(FunnelSpec {
+        steps,
+        window_us: window * 1_000_000,
+        from_us: from.timestamp_micros(),
+        to_us: to.timestamp_micros(),
+        mode,
+        exclusions: Vec::new(),
+        hold_property: None,
+        breakdown_property: None,
+        channel: None,
+    })
+}
+
+/// Paths as asked over HTTP: `start=product_viewed` or `end=purchase_completed`, `depth`, `top`,
+/// `from`, `to`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PathQuery {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub depth: Option<usize>,
+    pub top: Option<usize>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl PathQuery {
+    pub fn to_spec(&self, now: DateTime<Utc>) -> Result<paths::PathSpec, AnalyticsError> {
+        let bad = |m: String| AnalyticsError::BadQuery(m);
+        let (anchor, direction) = match (&self.start, &self.end) {
+            (Some(start), None) => (start.clone(), Direction::After),
+            (None, Some(end)) => (end.clone(), Direction::Before),
+            _ => {
+                return Err(bad(
+                    "pass exactly one of start=EVENT (what came after) or end=EVENT (what led to it)".into()
+                ))
+            }
+        };
+        let depth = self.depth.unwrap_or(5);
+        if !(2..=paths::MAX_DEPTH).contains(&depth) {
+            return Err(bad(format!("depth={depth} is out of range; use 2 to {}", paths::MAX_DEPTH)));
+        }
+        let top = self.top.unwrap_or(8);
+        if !(1..=50).contains(&top) {
+            return Err(bad(format!("top={top} is out of range; use 1 to 50")));
+        }
+        let to = self.to.unwrap_or(now);
+        let from = self.from.unwrap_or(to - Duration::days(30));
+        if from >= to {
+            return Err(bad(format!("from ({from}) must be before to ({to})")));
+        }
+        Ok(paths::PathSpec {
+            anchor,
+            direction,
+            depth,
+            top,
+            from_us: from.timestamp_micros(),
+            to_us: to.timestamp_micros(),
+            session_gap_us: SESSION_GAP_US,
+        })
+    }
+}
