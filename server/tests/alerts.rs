@@ -1,13 +1,15 @@
 //! Rules and alerts through the real store, live engine and HTTP: each rule type on event
 //! sequences written by hand (late and out-of-order events included), timers that fire with
 //! no further events, cooldowns, a restart in the middle of a wait, the alert lifecycle and
-//! the alert stream. Timers run with no lateness here, so a wait of 2 s ends 2 s later.
+//! the alert stream. The server runs on a manual clock that the tests move on by hand, so no
+//! test waits for time to pass: a wait of 2 s ends when the clock has moved 2 s (timers run with
+//! no lateness here), and [`Server::settled`] waits only for the engine to catch up.
 
 use std::{path::Path, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
-use server::{leptos_options, sources::DEMO_WRITE_KEY, Database, OpenOptions, Wayline};
+use server::{clock::Clock, leptos_options, sources::DEMO_WRITE_KEY, Database, OpenOptions, Wayline};
 
 mod common;
 
@@ -16,13 +18,25 @@ struct Server {
     client: reqwest::Client,
     wayline: Wayline,
     task: tokio::task::JoinHandle<()>,
+    clock: Clock,
+}
+
+/// The tests' clock: a fixed instant, moved on only by the tests.
+fn manual_clock() -> Clock {
+    Clock::manual(Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap())
 }
 
 async fn start(db: Database<'_>) -> Server {
-    start_with(db, server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_millis(50) }).await
+    start_on(db, manual_clock()).await
 }
 
-async fn start_with(db: Database<'_>, webhook_retry: server::webhooks::RetryPolicy) -> Server {
+/// A server on `clock` (shared with an earlier server on the same file, for a restart).
+async fn start_on(db: Database<'_>, clock: Clock) -> Server {
+    let quick = server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_millis(50) };
+    start_with(db, quick, clock).await
+}
+
+async fn start_with(db: Database<'_>, webhook_retry: server::webhooks::RetryPolicy, clock: Clock) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let options = OpenOptions {
@@ -30,13 +44,14 @@ async fn start_with(db: Database<'_>, webhook_retry: server::webhooks::RetryPoli
         webhook_retry,
         // The test receivers listen on 127.0.0.1.
         allow_private_webhooks: true,
+        clock: clock.clone(),
         ..OpenOptions::new(leptos_options(Path::new("target/site"), addr))
     };
     let wayline = Wayline::open_with(db, options).await.unwrap();
     let router = wayline.router();
     let task = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let client = common::admin_client(&wayline).await;
-    Server { base: format!("http://{addr}"), client, wayline, task }
+    Server { base: format!("http://{addr}"), client, wayline, task, clock }
 }
 
 impl Server {
@@ -75,15 +90,43 @@ impl Server {
         }
     }
 
+    /// Waits until the rule engine has evaluated every committed event and then turned twice
+    /// (each turn reads the clock, fires the timers due and measures the aggregate rules): what
+    /// the events and the clock's time call for has been raised by then.
+    async fn settled(&self) {
+        let state = &self.wayline.state;
+        let turns = state.live_status.turns.load(std::sync::atomic::Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let evaluated = state.live_status.evaluated_seq.load(std::sync::atomic::Ordering::SeqCst);
+            let turned = state.live_status.turns.load(std::sync::atomic::Ordering::SeqCst);
+            if evaluated >= state.index.progress().0 && turned >= turns + 2 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the rule engine did not catch up");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Moves the server's clock on by `seconds`, and waits for the engine to act on it.
+    async fn advance(&self, seconds: i64) {
+        self.clock.advance(chrono::Duration::seconds(seconds));
+        self.settled().await;
+    }
+
+    /// A track event `minutes_ago` minutes before the server's now (fractions allowed;
+    /// negative: later than now).
+    fn track(&self, id: &str, user: &str, event: &str, minutes_ago: f64) -> Value {
+        track_at(id, user, event, self.clock.now() - chrono::Duration::milliseconds((minutes_ago * 60_000.0) as i64))
+    }
+
     async fn stop(self) {
         self.task.abort();
         self.wayline.close().await;
     }
 }
 
-/// A track event `minutes_ago` minutes ago (fractions allowed).
-fn track(id: &str, user: &str, event: &str, minutes_ago: f64) -> Value {
-    let at = Utc::now() - chrono::Duration::milliseconds((minutes_ago * 60_000.0) as i64);
+fn track_at(id: &str, user: &str, event: &str, at: DateTime<Utc>) -> Value {
     json!({ "type": "track", "messageId": id, "userId": user, "event": event, "timestamp": at.to_rfc3339() })
 }
 
@@ -99,23 +142,23 @@ async fn a_burst_of_views_raises_one_alert_and_the_cooldown_holds_the_next() {
         .await;
     // ann: 3 views within 4 minutes → alert. bob: 3 views over 10 minutes → none.
     s.post(vec![
-        track("a1", "ann", "product_viewed", 4.0),
-        track("a2", "ann", "Home", 3.0),
-        track("a3", "ann", "product_viewed", 2.0),
-        track("b1", "bob", "product_viewed", 10.0),
-        track("b2", "bob", "product_viewed", 5.5),
-        track("b3", "bob", "product_viewed", 0.5),
+        s.track("a1", "ann", "product_viewed", 4.0),
+        s.track("a2", "ann", "Home", 3.0),
+        s.track("a3", "ann", "product_viewed", 2.0),
+        s.track("b1", "bob", "product_viewed", 10.0),
+        s.track("b2", "bob", "product_viewed", 5.5),
+        s.track("b3", "bob", "product_viewed", 0.5),
     ])
     .await;
-    s.post(vec![track("a4", "ann", "product_viewed", 0.1)]).await;
+    s.post(vec![s.track("a4", "ann", "product_viewed", 0.1)]).await;
     let alerts = s.wait_for("hot", 1, 5).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["customer_id"], "ann");
     assert_eq!(events_of(&alerts[0], "triggering"), vec!["product_viewed"; 3]);
     assert_eq!(alerts[0]["message"], "3 × product_viewed within 5 min");
     // More views now: the same condition again, held back by the hour's cooldown.
-    s.post(vec![track("a5", "ann", "product_viewed", 0.05), track("a6", "ann", "product_viewed", 0.0)]).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.post(vec![s.track("a5", "ann", "product_viewed", 0.05), s.track("a6", "ann", "product_viewed", 0.0)]).await;
+    s.settled().await;
     assert_eq!(s.alerts("rule=hot").await.len(), 1);
     s.stop().await;
 }
@@ -127,15 +170,16 @@ async fn an_abandoned_cart_alerts_when_its_wait_runs_out_with_no_further_event()
         "condition": { "type": "absence", "after": "added_to_cart", "missing": ["purchase_completed"], "within_seconds": 2 } }))
     .await;
     // cat buys within the 2 s; dan does not, and sends nothing more.
-    s.post(vec![track("c1", "cat", "added_to_cart", 0.0), track("d1", "dan", "added_to_cart", 0.0)]).await;
-    s.post(vec![track("c2", "cat", "purchase_completed", -0.01)]).await;
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    s.post(vec![s.track("c1", "cat", "added_to_cart", 0.0), s.track("d1", "dan", "added_to_cart", 0.0)]).await;
+    s.post(vec![s.track("c2", "cat", "purchase_completed", -0.01)]).await;
+    s.advance(1).await;
     assert!(s.alerts("rule=cart").await.is_empty(), "not before the wait is over");
+    s.advance(2).await;
     let alerts = s.wait_for("cart", 1, 6).await;
     let customers: Vec<&str> = alerts.iter().map(|a| a["customer_id"].as_str().unwrap()).collect();
     assert_eq!(customers, vec!["dan"]);
     assert_eq!(alerts[0]["message"], "added_to_cart, then no purchase_completed within 2 s");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.advance(1).await;
     assert_eq!(s.alerts("rule=cart").await.len(), 1, "cat bought in time");
     s.stop().await;
 }
@@ -147,17 +191,18 @@ async fn a_sequence_counts_events_in_event_time_even_when_they_arrive_out_of_ord
         "condition": { "type": "sequence", "steps": ["payment_failed", "support_ticket_created"], "within_seconds": 3600 } }))
     .await;
     // The ticket (1 minute ago) arrives before the failure (5 minutes ago) that it followed.
-    s.post(vec![track("e2", "eve", "support_ticket_created", 1.0)]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.post(vec![s.track("e2", "eve", "support_ticket_created", 1.0)]).await;
+    s.settled().await;
     assert!(s.alerts("rule=trouble").await.is_empty(), "half a sequence");
-    s.post(vec![track("e1", "eve", "payment_failed", 5.0)]).await;
+    s.post(vec![s.track("e1", "eve", "payment_failed", 5.0)]).await;
     // fay: ticket before the failure, in event time: not the sequence.
-    s.post(vec![track("f1", "fay", "support_ticket_created", 5.0), track("f2", "fay", "payment_failed", 1.0)]).await;
+    s.post(vec![s.track("f1", "fay", "support_ticket_created", 5.0), s.track("f2", "fay", "payment_failed", 1.0)])
+        .await;
     let alerts = s.wait_for("trouble", 1, 5).await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["customer_id"], "eve");
     assert_eq!(events_of(&alerts[0], "triggering"), vec!["payment_failed", "support_ticket_created"]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.settled().await;
     assert_eq!(s.alerts("rule=trouble").await.len(), 1, "fay's events are in the wrong order");
     s.stop().await;
 }
@@ -174,10 +219,10 @@ async fn leaving_the_expected_path_and_going_quiet_both_alert() {
     // gus: Home (Discovery) then straight to the cart (Conversion), skipping Engagement.
     // hal: Home then a product (Discovery → Engagement), as expected.
     s.post(vec![
-        track("g1", "gus", "Home", 0.2),
-        track("g2", "gus", "added_to_cart", 0.1),
-        track("h1", "hal", "Home", 0.2),
-        track("h2", "hal", "product_viewed", 0.1),
+        s.track("g1", "gus", "Home", 0.2),
+        s.track("g2", "gus", "added_to_cart", 0.1),
+        s.track("h1", "hal", "Home", 0.2),
+        s.track("h2", "hal", "product_viewed", 0.1),
     ])
     .await;
     let off = s.wait_for("off-path", 1, 5).await;
@@ -189,6 +234,7 @@ async fn leaving_the_expected_path_and_going_quiet_both_alert() {
     );
     assert_eq!(events_of(&off[0], "context"), vec!["Home", "added_to_cart"]);
     // Neither sends anything more: both go quiet after 2 s.
+    s.advance(3).await;
     let quiet = s.wait_for("quiet", 2, 8).await;
     let mut customers: Vec<&str> = quiet.iter().map(|a| a["customer_id"].as_str().unwrap()).collect();
     customers.sort();
@@ -204,19 +250,20 @@ async fn a_wait_pending_at_a_restart_still_ends_in_an_alert() {
     s.put_rule(json!({ "id": "cart", "name": "Cart abandoned",
         "condition": { "type": "absence", "after": "added_to_cart", "missing": ["purchase_completed"], "within_seconds": 3 } }))
     .await;
-    s.post(vec![track("i1", "ivy", "added_to_cart", 0.0)]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.post(vec![s.track("i1", "ivy", "added_to_cart", 0.0)]).await;
+    s.settled().await;
+    let clock = s.clock.clone();
     s.stop().await;
 
-    // The process was down when the wait began to run out; the rebuilt engine still alerts,
-    // once.
-    let s = start(Database::File(&db)).await;
+    // The process was down when the wait ran out; the rebuilt engine still alerts, once.
+    clock.advance(chrono::Duration::seconds(4));
+    let s = start_on(Database::File(&db), clock.clone()).await;
     let alerts = s.wait_for("cart", 1, 8).await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["customer_id"], "ivy");
     s.stop().await;
-    let s = start(Database::File(&db)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let s = start_on(Database::File(&db), clock).await;
+    s.advance(1).await;
     assert_eq!(s.alerts("rule=cart").await.len(), 1, "a second restart raises nothing again");
     s.stop().await;
 }
@@ -232,7 +279,7 @@ async fn alerts_are_acknowledged_assigned_resolved_and_streamed() {
     let mut received = String::new();
     read_until(&mut stream, "event: snapshot", &mut received).await;
 
-    s.post(vec![track("j1", "jo", "product_viewed", 0.5), track("j2", "jo", "product_viewed", 0.2)]).await;
+    s.post(vec![s.track("j1", "jo", "product_viewed", 0.5), s.track("j2", "jo", "product_viewed", 0.2)]).await;
     read_until(&mut stream, "event: alert", &mut received).await;
     assert!(received.contains("\"customer_id\":\"jo\""), "{received}");
     let id = s.wait_for("hot", 1, 5).await[0]["id"].as_i64().unwrap();
@@ -301,7 +348,7 @@ async fn a_rule_that_cannot_work_is_refused_with_the_fix() {
 #[tokio::test]
 async fn stage_counts_are_pushed_when_events_move_a_session() {
     let s = start(Database::InMemory).await;
-    s.post(vec![track("k1", "kim", "product_viewed", 1.0)]).await;
+    s.post(vec![s.track("k1", "kim", "product_viewed", 1.0)]).await;
     let mut stream = s.client.get(format!("{}/api/v1/stream/stages", s.base)).send().await.unwrap();
     assert_eq!(stream.status(), 200);
     let mut received = String::new();
@@ -313,7 +360,7 @@ async fn stage_counts_are_pushed_when_events_move_a_session() {
     };
     assert_eq!(counts(&received), vec![0, 1, 0, 0, 0], "kim is in Engagement");
     // kim moves on to the cart: the counts are pushed without asking.
-    s.post(vec![track("k2", "kim", "added_to_cart", 0.0)]).await;
+    s.post(vec![s.track("k2", "kim", "added_to_cart", 0.0)]).await;
     let mut update = String::new();
     read_until(&mut stream, "event: stages", &mut update).await;
     read_until(&mut stream, "\n\n", &mut update).await;
@@ -371,7 +418,7 @@ async fn new_alerts_go_to_webhooks_with_retries_and_the_failures_stay_in_the_log
     s.put_rule(json!({ "id": "hot", "name": "2 views in a minute",
         "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
         .await;
-    s.post(vec![track("l1", "lea", "product_viewed", 0.5), track("l2", "lea", "product_viewed", 0.2)]).await;
+    s.post(vec![s.track("l1", "lea", "product_viewed", 0.5), s.track("l2", "lea", "product_viewed", 0.2)]).await;
 
     let log = |id: &'static str| {
         let (client, url) = (s.client.clone(), format!("{}/api/v1/webhooks/{id}/deliveries", s.base));
@@ -427,22 +474,23 @@ async fn aggregate_rules_alert_once_when_they_cross_their_threshold_and_not_on_a
     // Three starters whose minute to convert is over, one converted: 33 %, but below the
     // sample of 4. Three searches: not above 3.
     s.post(vec![
-        track("k1", "kim", "checkout_started", 3.0),
-        track("k2", "kim", "purchase_completed", 2.5),
-        track("l1", "lea", "checkout_started", 3.0),
-        track("m1", "max", "checkout_started", 4.0),
-        track("m2", "max", "purchase_completed", 2.0), // 2 minutes later: too late to count
-        track("s1", "sam", "search", 0.5),
-        track("s2", "sam", "search", 0.4),
-        track("s3", "sue", "search", 0.3),
+        s.track("k1", "kim", "checkout_started", 3.0),
+        s.track("k2", "kim", "purchase_completed", 2.5),
+        s.track("l1", "lea", "checkout_started", 3.0),
+        s.track("m1", "max", "checkout_started", 4.0),
+        s.track("m2", "max", "purchase_completed", 2.0), // 2 minutes later: too late to count
+        s.track("s1", "sam", "search", 0.5),
+        s.track("s2", "sam", "search", 0.4),
+        s.track("s3", "sue", "search", 0.3),
     ])
     .await;
     // Signups: 3 in each of the three minutes before the last (baseline 3), 1 in the last.
     let signups: Vec<Value> = [(1.2, 3), (2.2, 3), (3.2, 3), (0.2, 1)]
         .iter()
         .flat_map(|&(minutes_ago, n)| {
+            let s = &s;
             (0..n).map(move |i| {
-                track(&format!("g{minutes_ago}-{i}"), &format!("u{minutes_ago}-{i}"), "signup", minutes_ago)
+                s.track(&format!("g{minutes_ago}-{i}"), &format!("u{minutes_ago}-{i}"), "signup", minutes_ago)
             })
         })
         .collect();
@@ -454,7 +502,7 @@ async fn aggregate_rules_alert_once_when_they_cross_their_threshold_and_not_on_a
     assert!(s.alerts("rule=checkout").await.is_empty(), "3 starters are below the minimum sample of 4");
     assert!(s.alerts("rule=searches").await.is_empty(), "3 searches are not above 3");
 
-    s.post(vec![track("n1", "ned", "checkout_started", 3.0), track("s4", "sam", "search", 0.1)]).await;
+    s.post(vec![s.track("n1", "ned", "checkout_started", 3.0), s.track("s4", "sam", "search", 0.1)]).await;
     let low = s.wait_for("checkout", 1, 6).await;
     assert_eq!(
         low[0]["message"],
@@ -464,7 +512,9 @@ async fn aggregate_rules_alert_once_when_they_cross_their_threshold_and_not_on_a
     let spike = s.wait_for("searches", 1, 6).await;
     assert_eq!(spike[0]["message"], "4 × search in the last 1 min, above 3");
     // Still past both thresholds, with no cooldown: a crossing alerts once, not every measure.
-    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    for _ in 0..3 {
+        s.advance(2).await;
+    }
     assert_eq!(s.alerts("rule=checkout").await.len(), 1);
     assert_eq!(s.alerts("rule=searches").await.len(), 1);
     s.stop().await;
@@ -477,14 +527,15 @@ async fn a_webhook_retry_cut_short_by_a_stop_resumes_at_the_next_start() {
     // The receiver is down at first: its port is free, so the first attempt is refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let slow = server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_secs(60) };
-    let s = start_with(Database::File(&path), slow).await;
+    let clock = manual_clock();
+    let s = start_with(Database::File(&path), slow, clock.clone()).await;
     let hook = json!({ "url": format!("http://127.0.0.1:{port}/hook") });
     let put = s.client.put(format!("{}/api/v1/webhooks/ops", s.base)).json(&hook).send().await.unwrap();
     assert_eq!(put.status(), 200);
     s.put_rule(json!({ "id": "hot", "name": "2 views in a minute",
         "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
         .await;
-    s.post(vec![track("l1", "lea", "product_viewed", 0.5), track("l2", "lea", "product_viewed", 0.2)]).await;
+    s.post(vec![s.track("l1", "lea", "product_viewed", 0.5), s.track("l2", "lea", "product_viewed", 0.2)]).await;
     let log_url = format!("{}/api/v1/webhooks/ops/deliveries", s.base);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut log: Vec<Value> = Vec::new();
@@ -513,7 +564,7 @@ async fn a_webhook_retry_cut_short_by_a_stop_resumes_at_the_next_start() {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
     let quick = server::webhooks::RetryPolicy { attempts: 3, first_delay: Duration::from_millis(50) };
-    let s = start_with(Database::File(&path), quick).await;
+    let s = start_with(Database::File(&path), quick, clock).await;
     let log_url = format!("{}/api/v1/webhooks/ops/deliveries", s.base);
     // The receiver sees the body before the server writes "delivered" to the log, so wait on the
     // log itself.

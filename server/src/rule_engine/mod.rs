@@ -1,11 +1,14 @@
-//! The live engine: evaluates the enabled rules for every customer an event arrives for, as
-//! batches commit, and fires the timers of rules that wait for something not to happen.
+//! The rule engine: evaluates the enabled rules for every customer an event arrives for, as
+//! batches commit, fires the timers of rules that wait for something not to happen, and
+//! measures the aggregate rules.
 //!
 //! Per-customer state is the event index (`index/`): each customer's events in
 //! time order, so late and out-of-order events sit where they happened. The engine itself
 //! keeps only the pending timers and the cooldowns; both are rebuilt from the index and the
 //! alerts table at start-up, so a restart gives the same pending timers. Timers fire on the
-//! wall clock, a watermark `LATENESS` behind it so that events a few seconds late still count.
+//! engine's clock (the store's [`crate::clock::Clock`]: the wall clock in production, a manual
+//! one in tests), a watermark `LATENESS` behind it so that events a few seconds late still
+//! count.
 
 pub mod aggregates;
 pub mod conditions;
@@ -14,7 +17,7 @@ use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap, HashSet},
     sync::{
-        atomic::{AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     time::Duration,
@@ -37,7 +40,7 @@ use conditions::{absent, burst, off_path, sequences, Pattern};
 /// How far behind the wall clock the watermark runs: a timer fires this long after its
 /// deadline, so that events arriving a little late are still seen.
 pub const LATENESS: Duration = Duration::from_secs(5);
-/// How often due timers are looked for.
+/// How often the engine looks at the clock for due timers and aggregate rules.
 const TICK: Duration = Duration::from_millis(250);
 /// Conditions met longer ago than this (imported history, a long outage) raise nothing.
 const STALE_US: i64 = 24 * 3_600 * 1_000_000;
@@ -47,10 +50,10 @@ const REPLAY_US: i64 = 10 * 60 * 1_000_000;
 /// The engine's record of raised anchors is halved when it grows past this; older anchors
 /// are also kept by the alert store, which refuses them again.
 const MAX_REMEMBERED_ANCHORS: usize = 1_000_000;
-/// Cooldowns and anchors are pruned every minute (in ticks of `TICK`).
-const PRUNE_EVERY_TICKS: u64 = 240;
-/// Aggregate rules are measured every two seconds (in ticks of `TICK`).
-const AGGREGATE_EVERY_TICKS: u64 = 8;
+/// Cooldowns and anchors are pruned every minute of the engine's clock.
+const PRUNE_EVERY_US: i64 = 60 * 1_000_000;
+/// Aggregate rules are measured every two seconds of the engine's clock, and after new events.
+const MEASURE_EVERY_US: i64 = 2 * 1_000_000;
 /// The customer's latest events kept with an alert as context.
 const CONTEXT_EVENTS: usize = 10;
 
@@ -62,6 +65,10 @@ pub struct LiveStatus {
     pub pending_timers: AtomicUsize,
     pub active_rules: AtomicUsize,
     pub alerts_raised: AtomicUsize,
+    /// Engine turns completed: each looked at the clock, fired the timers due and measured the
+    /// aggregate rules if due. A caller that moved the clock waits for two more turns to know
+    /// that whatever the new time makes due has been raised.
+    pub turns: AtomicU64,
 }
 
 /// Hands committed batches to the engine; called after the event index's feed.
@@ -171,8 +178,10 @@ impl Engine {
         // Everything indexed before the rebuild has been evaluated by it.
         self.status.evaluated_seq.fetch_max(self.index.progress().1, Ordering::SeqCst);
         let mut tick = tokio::time::interval(TICK);
-        let mut ticks: u64 = 0;
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Clock times (µs) of the last measure and prune; events since the last measure.
+        let (mut measured_at, mut pruned_at) = (i64::MIN, self.store.clock().now().timestamp_micros());
+        let mut events_since_measure = true;
         loop {
             tokio::select! {
                 batch = batches.recv() => {
@@ -184,20 +193,26 @@ impl Engine {
                     if let Err(e) = self.on_batches(&mut state, all).await {
                         tracing::error!(error = %e, "the live engine could not evaluate a batch");
                     }
+                    events_since_measure = true;
                 }
                 _ = tick.tick() => {
+                    // Everything below is decided by the engine's clock, not by how often it
+                    // turns, so that a test moving a manual clock sees what production sees.
+                    let now = self.store.clock().now().timestamp_micros();
                     if let Err(e) = self.fire_due(&mut state).await {
                         tracing::error!(error = %e, "the live engine could not fire its timers");
                     }
-                    ticks += 1;
-                    if ticks.is_multiple_of(AGGREGATE_EVERY_TICKS) {
+                    if events_since_measure || now.saturating_sub(measured_at) >= MEASURE_EVERY_US {
                         if let Err(e) = self.measure_aggregates(&mut state).await {
                             tracing::error!(error = %e, "the live engine could not measure its aggregate rules");
                         }
+                        (measured_at, events_since_measure) = (now, false);
                     }
-                    if ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
+                    if now - pruned_at >= PRUNE_EVERY_US {
                         self.prune(&mut state);
+                        pruned_at = now;
                     }
+                    self.status.turns.fetch_add(1, Ordering::SeqCst);
                 }
             }
         }
