@@ -43,15 +43,16 @@ pub async fn stage_customers(
     crate::backend::use_backend()?.stage_customers(journey, stage, channel).await
 }
 
-/// Alerts for the inbox, newest first.
+/// Alerts for the inbox, newest first. The filter may arrive empty (every alert: its fields
+/// left out are not sent), hence its default.
 #[server]
-pub async fn list_alerts(query: AlertFilter) -> Result<Vec<Alert>, AppError> {
+pub async fn list_alerts(#[server(default)] query: AlertFilter) -> Result<Vec<Alert>, AppError> {
     crate::backend::use_backend()?.alerts(query).await
 }
 
 /// Changes an alert's state, assignee or note.
 #[server]
-pub async fn change_alert(id: i64, update: AlertChange) -> Result<Alert, AppError> {
+pub async fn change_alert(id: i64, #[server(default)] update: AlertChange) -> Result<Alert, AppError> {
     crate::backend::use_backend()?.change_alert(id, update).await
 }
 

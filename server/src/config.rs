@@ -39,8 +39,7 @@ pub enum ConfigError {
     IpPolicy { value: String },
 }
 
-/// A customer's events with no gap over this many minutes are one session, by default.
-pub const DEFAULT_SESSION_GAP_MINUTES: i64 = 30;
+pub use crate::analytics::stages::DEFAULT_SESSION_GAP_MINUTES;
 
 /// What a config file may set; every key optional.
 #[derive(Debug, Default, Deserialize, PartialEq)]

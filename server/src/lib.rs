@@ -199,8 +199,7 @@ impl Wayline {
         tokio::spawn({
             let (index, store) = (index.clone(), store.clone());
             async move {
-                let channel = vec![index::channel::CHANNEL_COLUMN.to_string()];
-                if let Err(e) = index.materialise(&store, channel).await {
+                if let Err(e) = index.materialise(&store, vec![index::Column::Channel]).await {
                     tracing::warn!(error = %e, "could not read the events' channels");
                 }
             }

@@ -581,3 +581,31 @@ async fn a_webhook_retry_cut_short_by_a_stop_resumes_at_the_next_start() {
     assert_eq!(received.lock().unwrap()[0]["alert"]["customer_id"], "lea");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_inbox_asks_for_every_alert_with_an_empty_filter_and_for_one_state_with_its_word() {
+    let s = start(Database::InMemory).await;
+    s.put_rule(json!({ "id": "hot", "name": "2 views in a minute",
+        "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
+        .await;
+    s.post(vec![s.track("p1", "pia", "product_viewed", 0.5), s.track("p2", "pia", "product_viewed", 0.2)]).await;
+    assert_eq!(s.wait_for("hot", 1, 5).await.len(), 1);
+    // The page's server function, as the browser calls it: the filter's empty fields are not
+    // sent at all, so "All" sends nothing.
+    let path = <app::server_fns::ListAlerts as leptos::server_fn::ServerFn>::PATH;
+    let ask = |body: &'static str| {
+        s.client
+            .post(format!("{}{path}", s.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", &s.base)
+            .body(body)
+            .send()
+    };
+    let every = ask("").await.unwrap();
+    assert_eq!(every.status(), 200, "an empty filter is every alert");
+    assert_eq!(every.json::<Vec<Value>>().await.unwrap().len(), 1);
+    let resolved = ask("query[state]=resolved").await.unwrap();
+    assert_eq!(resolved.status(), 200);
+    assert!(resolved.json::<Vec<Value>>().await.unwrap().is_empty(), "the alert is open");
+    s.stop().await;
+}

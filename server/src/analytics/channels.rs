@@ -4,7 +4,7 @@
 //! as it is indexed (`index::channel`).
 
 use crate::index::{
-    channel::{CHANNEL_COLUMN, DIRECT},
+    channel::DIRECT,
     columns::{PropertyColumn, NONE},
     CustomerEvents, Entry, IndexData,
 };
@@ -31,7 +31,7 @@ impl<'a> ChannelFilter<'a> {
     /// must have been materialised.
     pub fn new(data: &'a IndexData, wanted: Option<&str>) -> Self {
         let Some(wanted) = wanted else { return ChannelFilter::All };
-        match (data.property(CHANNEL_COLUMN), wanted == DIRECT) {
+        match (data.channels(), wanted == DIRECT) {
             (Some(column), true) => ChannelFilter::Only(column, NONE),
             (Some(column), false) => {
                 column.id_of(wanted).map_or(ChannelFilter::Nobody, |id| ChannelFilter::Only(column, id))
@@ -52,7 +52,7 @@ impl<'a> ChannelFilter<'a> {
 
 /// The channels some event carries, by name, and direct.
 pub fn seen(data: &IndexData) -> Vec<String> {
-    let mut names: Vec<String> = data.property(CHANNEL_COLUMN).map(|c| c.dictionary().to_vec()).unwrap_or_default();
+    let mut names: Vec<String> = data.channels().map(|c| c.dictionary().to_vec()).unwrap_or_default();
     names.push(DIRECT.to_string());
     names.sort();
     names.dedup();

@@ -30,14 +30,17 @@ pub struct FunnelSpec {
     /// (the same product or order across steps).
     pub hold_property: Option<String>,
     /// When set, the funnel is also split by this property of the first step's event.
-    pub breakdown_property: Option<String>,
+    pub breakdown: Option<Column>,
     /// When set, only customers whose first touch came through this channel count (see
     /// [`super::channels`]).
     pub channel: Option<String>,
 }
 
 pub use crate::index::columns::NONE;
-use crate::index::columns::{self, Conditions, PropertyColumn};
+use crate::index::{
+    columns::{self, Conditions, PropertyColumn},
+    Column,
+};
 
 /// One event as a funnel sees it: when, which steps it counts as, and the property values it
 /// carries, as ids into their columns' dictionaries.
@@ -84,14 +87,14 @@ impl<'a> Classifier<'a> {
         spec: &FunnelSpec,
         names: usize,
         name_id: impl Fn(&str) -> Option<u32>,
-        column: impl Fn(&str) -> Option<&'a PropertyColumn>,
+        column: impl Fn(&Column) -> Option<&'a PropertyColumn>,
     ) -> Self {
         let mut c = Classifier {
             plain_steps: vec![0; names],
             filtered: vec![Vec::new(); names],
             excluded: vec![false; names],
-            breakdown: spec.breakdown_property.as_deref().and_then(&column),
-            held: spec.hold_property.as_deref().and_then(&column),
+            breakdown: spec.breakdown.as_ref().and_then(&column),
+            held: spec.hold_property.as_ref().and_then(|p| column(&Column::Property(p.clone()))),
         };
         let id_of = |name: &str| name_id(name).map(|i| i as usize).filter(|&i| i < names);
         for (k, step) in spec.steps.iter().enumerate() {
@@ -100,7 +103,8 @@ impl<'a> Classifier<'a> {
                 if event.filters.is_empty() {
                     c.plain_steps[id] |= 1 << k;
                 } else {
-                    let conditions = columns::conditions(&event.filters, &column);
+                    let property = |name: &str| column(&Column::Property(name.to_string()));
+                    let conditions = columns::conditions(&event.filters, property);
                     c.filtered[id].push(FilteredStep { step_bit: 1 << k, conditions });
                 }
             }
@@ -171,16 +175,18 @@ impl FunnelSpec {
         self.steps.iter().flatten().any(|s| !s.filters.is_empty())
     }
 
-    /// The properties the funnel reads: breakdown, held, the channel column when it filters
-    /// by channel, and those its steps filter on.
-    pub fn properties(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.breakdown_property.iter().chain(&self.hold_property).cloned().collect();
+    /// The columns the funnel reads: breakdown, held, the channel column when it filters by
+    /// channel, and the properties its steps filter on.
+    pub fn columns(&self) -> Vec<Column> {
+        let mut names: Vec<Column> = self.breakdown.iter().cloned().collect();
+        names.extend(self.hold_property.iter().map(|p| Column::Property(p.clone())));
         if self.channel.is_some() {
-            names.push(crate::index::channel::CHANNEL_COLUMN.to_string());
+            names.push(Column::Channel);
         }
         for (key, _) in self.steps.iter().flatten().flat_map(|s| &s.filters) {
-            if !names.contains(key) {
-                names.push(key.clone());
+            let property = Column::Property(key.clone());
+            if !names.contains(&property) {
+                names.push(property);
             }
         }
         names
@@ -573,7 +579,7 @@ mod tests {
             mode,
             exclusions: Vec::new(),
             hold_property: None,
-            breakdown_property: None,
+            breakdown: None,
             channel: None,
         }
     }
@@ -611,7 +617,7 @@ mod tests {
                     columns.entry(key.clone()).or_default().set(seq, value);
                 }
             };
-            set(&spec.breakdown_property, &e.breakdown);
+            set(&spec.breakdown.as_ref().and_then(|c| c.property_name()).map(str::to_string), &e.breakdown);
             set(&spec.hold_property, &e.held);
             if let Some(properties) = &e.properties {
                 let text = serde_json::Value::Object(properties.clone()).to_string();
@@ -632,7 +638,7 @@ mod tests {
             spec,
             names.len(),
             |n| names.iter().position(|x| x == n).map(|i| i as u32),
-            |key| columns.get(key),
+            |column| columns.get(column.property_name()?),
         );
         let classified: Vec<FunnelEvent> = list
             .iter()

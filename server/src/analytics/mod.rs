@@ -18,7 +18,7 @@ use app::types::{
 };
 use chrono::{DateTime, Duration, Utc};
 
-use crate::index::{channel::CHANNEL_COLUMN, stage::StageClassifier, CustomerEvents, Entry, EventIndex, IndexError};
+use crate::index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventIndex, IndexError};
 use crate::store::{Store, StoreError};
 use channels::ChannelFilter;
 use funnel::{CustomerProgress, FunnelSpec, FunnelTally};
@@ -74,12 +74,12 @@ impl Analytics {
             .index
             .read(move |data| {
                 let all_events = spec.mode == OrderMode::Strict;
-                let by_value = spec.breakdown_property.is_some();
+                let by_value = spec.breakdown.is_some();
                 let period = Some(period.micros_and_origin());
-                let values = spec.breakdown_property.as_deref().and_then(|p| data.property(p));
+                let values = spec.breakdown.as_ref().and_then(|c| data.column(c));
                 let mut names: Vec<String> = values.map_or(Vec::new(), |c| c.dictionary().to_vec());
                 // By channel: each customer's first touch, direct (no touch) named after the rest.
-                let by_channel = spec.breakdown_property.as_deref() == Some(CHANNEL_COLUMN);
+                let by_channel = spec.breakdown == Some(Column::Channel);
                 let direct = names.len() as u32;
                 if by_channel {
                     names.push(crate::index::channel::DIRECT.to_string());
@@ -161,8 +161,8 @@ impl Analytics {
     /// window after it, and how long those who did not stayed before their last event.
     /// `spec` gives the window and range; its steps are the journey's stages.
     pub async fn journey_dropoffs(&self, journey: &Journey, spec: FunnelSpec) -> Result<Vec<Dropoff>, AnalyticsError> {
-        let mut conditions = journey.condition_properties();
-        conditions.extend(spec.channel.as_ref().map(|_| CHANNEL_COLUMN.to_string()));
+        let mut conditions: Vec<Column> = journey.condition_properties().into_iter().map(Column::Property).collect();
+        conditions.extend(spec.channel.as_ref().map(|_| Column::Channel));
         if !conditions.is_empty() {
             self.index.materialise(&self.store, conditions).await?;
         }
@@ -249,9 +249,9 @@ impl Analytics {
 
     /// Materialises the properties a funnel reads, if it reads any.
     async fn materialise(&self, spec: &FunnelSpec) -> Result<(), AnalyticsError> {
-        let properties = spec.properties();
-        if !properties.is_empty() {
-            self.index.materialise(&self.store, properties).await?;
+        let columns = spec.columns();
+        if !columns.is_empty() {
+            self.index.materialise(&self.store, columns).await?;
         }
         Ok(())
     }
@@ -279,7 +279,7 @@ impl Analytics {
     /// The channels that brought customers so far (see [`channels`]), by name, `direct`
     /// included.
     pub async fn channels(&self) -> Result<Vec<String>, AnalyticsError> {
-        self.index.materialise(&self.store, vec![CHANNEL_COLUMN.to_string()]).await?;
+        self.index.materialise(&self.store, vec![Column::Channel]).await?;
         Ok(self.index.read(channels::seen).await?)
     }
 
@@ -328,8 +328,8 @@ impl Analytics {
         let lookback = active_since - SESSION_LOOKBACK.num_microseconds().unwrap_or(0);
         let now_us = now.timestamp_micros();
         let gap_us = self.session_gap_us;
-        let mut conditions = journey.condition_properties();
-        conditions.extend(channel.as_ref().map(|_| CHANNEL_COLUMN.to_string()));
+        let mut conditions: Vec<Column> = journey.condition_properties().into_iter().map(Column::Property).collect();
+        conditions.extend(channel.as_ref().map(|_| Column::Channel));
         if !conditions.is_empty() {
             self.index.materialise(&self.store, conditions).await?;
         }

@@ -8,7 +8,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::{funnel::FunnelSpec, paths, stages::SESSION_GAP_US, AnalyticsError, MAX_STEPS, MAX_WINDOW};
-use crate::index::channel::CHANNEL_COLUMN;
+use crate::index::Column;
+
+/// What a question writes to break a funnel down by the customers' channel: not a property
+/// name a sender could use (those are plain identifiers).
+pub const CHANNEL_BREAKDOWN: &str = "$channel";
 
 /// A funnel as asked over HTTP: `steps=a,b,c&window=86400&from=…&to=…&mode=sequential`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -85,9 +89,9 @@ impl FunnelQuery {
             .map(str::to_string)
             .collect();
         // `$channel` splits by the customers' channel (first touch), not an event property.
-        spec.breakdown_property = match self.breakdown.as_deref().map(str::trim) {
-            Some(CHANNEL_COLUMN) => Some(CHANNEL_COLUMN.to_string()),
-            _ => property_name(self.breakdown.as_ref(), "breakdown")?,
+        spec.breakdown = match self.breakdown.as_deref().map(str::trim) {
+            Some(CHANNEL_BREAKDOWN) => Some(Column::Channel),
+            _ => property_name(self.breakdown.as_ref(), "breakdown")?.map(Column::Property),
         };
         spec.hold_property = property_name(self.hold.as_ref(), "hold")?;
         spec.channel = self.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
@@ -126,7 +130,7 @@ pub fn window_and_range(
         mode,
         exclusions: Vec::new(),
         hold_property: None,
-        breakdown_property: None,
+        breakdown: None,
         channel: None,
     })
 }

@@ -57,8 +57,7 @@ where
     F: Fn(&mut A, &CustomerEvents, &CustomerProgress) + Sync,
     M: Fn(&mut A, A) + Sync + Send,
 {
-    let classifier =
-        Classifier::new(spec, data.names_len(), |name| data.name_id(name), |property| data.property(property));
+    let classifier = Classifier::new(spec, data.names_len(), |name| data.name_id(name), |column| data.column(column));
     let (from, to) = (spec.from_us, spec.to_us + spec.window_us);
     let channel = ChannelFilter::new(data, spec.channel.as_deref());
     data.customers()

@@ -6,9 +6,11 @@ use app::types::{Journey, StageOccupancy};
 
 use crate::index::Entry;
 
-/// A customer's events with no gap over this belong to one session, unless configured
-/// otherwise (`session_gap_minutes`), in µs as the index keeps time.
-pub const SESSION_GAP_US: i64 = crate::config::DEFAULT_SESSION_GAP_MINUTES * 60 * 1_000_000;
+/// A customer's events with no gap over this many minutes are one session, unless configured
+/// otherwise (`session_gap_minutes`).
+pub const DEFAULT_SESSION_GAP_MINUTES: i64 = 30;
+/// The same default in µs, as the index keeps time.
+pub const SESSION_GAP_US: i64 = DEFAULT_SESSION_GAP_MINUTES * 60 * 1_000_000;
 
 /// The last session of a customer's named events (in time order).
 pub fn last_session(events: &[Entry], gap_us: i64) -> &[Entry] {

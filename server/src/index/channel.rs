@@ -10,9 +10,6 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// The event index column holding each event's channel (only events with attribution have
-/// one). Not a property name a sender could use: those are plain identifiers.
-pub const CHANNEL_COLUMN: &str = "$channel";
 /// The channel of customers none of whose events carries attribution.
 pub const DIRECT: &str = "direct";
 

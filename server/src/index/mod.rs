@@ -28,7 +28,7 @@ use duckdb::{
 };
 use tokio::sync::watch;
 
-use self::{channel::CHANNEL_COLUMN, columns::PropertyColumn};
+use self::columns::PropertyColumn;
 use crate::store::{identity_link, sql, CommittedBatch, Store, StoreError};
 
 /// The name id of events without a name (identify, group, alias).
@@ -92,8 +92,36 @@ pub struct IndexData {
     name_ids: HashMap<Arc<str>, u32>,
     applied_seq: i64,
     events: usize,
-    /// Materialised properties, by name (the least recently used goes when there are too many).
-    properties: Vec<(String, PropertyColumn)>,
+    /// Materialised columns (the least recently used goes when there are too many).
+    properties: Vec<(Column, PropertyColumn)>,
+}
+
+/// A column the index can materialise beside names and times: one value id per event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Column {
+    /// A top-level property's values, by its name (a plain identifier).
+    Property(String),
+    /// Each event's channel, derived from its attribution ([`channel`]).
+    Channel,
+}
+
+impl Column {
+    /// The property's name; `None` for the channel.
+    pub fn property_name(&self) -> Option<&str> {
+        match self {
+            Column::Property(name) => Some(name),
+            Column::Channel => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Column::Property(name) => write!(f, "property {name}"),
+            Column::Channel => f.write_str("the channel"),
+        }
+    }
 }
 
 /// Most properties kept materialised at once (4 bytes an event each).
@@ -117,9 +145,19 @@ impl IndexData {
         self.slot_of.get(id).map(|&slot| &self.customers[slot as usize])
     }
 
-    /// A materialised property's column (see [`EventIndex::materialise`]).
+    /// A materialised column (see [`EventIndex::materialise`]).
+    pub fn column(&self, which: &Column) -> Option<&PropertyColumn> {
+        self.properties.iter().find(|(c, _)| c == which).map(|(_, column)| column)
+    }
+
+    /// A materialised property's column.
     pub fn property(&self, name: &str) -> Option<&PropertyColumn> {
-        self.properties.iter().find(|(n, _)| n == name).map(|(_, column)| column)
+        self.properties.iter().find(|(c, _)| c.property_name() == Some(name)).map(|(_, column)| column)
+    }
+
+    /// The materialised channel column: each event's channel, where its attribution names one.
+    pub fn channels(&self) -> Option<&PropertyColumn> {
+        self.column(&Column::Channel)
     }
 
     pub fn name_id(&self, name: &str) -> Option<u32> {
@@ -286,15 +324,16 @@ impl IndexData {
                 self.link(&earlier, user);
             }
             if let (Some(properties), false) = (&event.properties, self.properties.is_empty()) {
-                let keys = self.properties.iter().map(|(key, _)| key.as_str());
+                // The channel column asks for no key: "" is no property's name.
+                let keys = self.properties.iter().map(|(c, _)| c.property_name().unwrap_or(""));
                 let values = columns::extract(properties.as_str(), keys);
-                for ((key, column), value) in self.properties.iter_mut().zip(values) {
-                    if let (Some(value), false) = (value, key == CHANNEL_COLUMN) {
+                for ((which, column), value) in self.properties.iter_mut().zip(values) {
+                    if let (Some(value), Column::Property(_)) = (value, which) {
                         column.set(stored.seq, &value);
                     }
                 }
             }
-            if let Some((_, column)) = self.properties.iter_mut().find(|(key, _)| key == CHANNEL_COLUMN) {
+            if let Some((_, column)) = self.properties.iter_mut().find(|(c, _)| *c == Column::Channel) {
                 let channel = channel::of_event(
                     event.context.as_ref().map(|c| c.as_str()),
                     event.properties.as_ref().map(|p| p.as_str()),
@@ -345,7 +384,7 @@ struct Shared {
     materialising: Mutex<()>,
     /// When each property was last asked for (a counter, not a clock): the least recently
     /// used goes when too many are materialised.
-    last_used: Mutex<(u64, HashMap<String, u64>)>,
+    last_used: Mutex<(u64, HashMap<Column, u64>)>,
 }
 
 /// Handle to the index; cheap to clone.
@@ -395,20 +434,20 @@ impl EventIndex {
         (self.shared.committed.load(Ordering::SeqCst), *self.shared.applied.borrow())
     }
 
-    /// Makes sure the named properties are materialised: reads each missing one from the
+    /// Makes sure the given columns are materialised: reads each missing one from the
     /// store for the events applied so far without holding the index (a long scan must not
     /// stop questions and the live engine), then, holding it still, the few events applied
     /// meanwhile, so none is missed; after that every applied batch keeps it current.
-    pub async fn materialise(&self, store: &Store, names: Vec<String>) -> Result<(), IndexError> {
+    pub async fn materialise(&self, store: &Store, wanted: Vec<Column>) -> Result<(), IndexError> {
         if let Ok(mut last_used) = self.shared.last_used.lock() {
             let (tick, uses) = &mut *last_used;
-            for name in &names {
+            for which in &wanted {
                 *tick += 1;
-                uses.insert(name.clone(), *tick);
+                uses.insert(which.clone(), *tick);
             }
         }
-        let missing: Vec<String> =
-            self.read(move |data| names.into_iter().filter(|n| data.property(n).is_none()).collect()).await?;
+        let missing: Vec<Column> =
+            self.read(move |data| wanted.into_iter().filter(|c| data.column(c).is_none()).collect()).await?;
         if missing.is_empty() {
             return Ok(());
         }
@@ -417,26 +456,26 @@ impl EventIndex {
         let stopped = |e: String| IndexError::Stopped(e);
         tokio::task::spawn_blocking(move || {
             let _one_at_a_time = shared.materialising.lock().map_err(|e| stopped(e.to_string()))?;
-            for name in missing {
+            for which in missing {
                 let upto = {
                     let data = shared.data.read().map_err(|e| stopped(e.to_string()))?;
-                    if data.property(&name).is_some() {
+                    if data.column(&which).is_some() {
                         continue;
                     }
                     data.applied_seq
                 };
                 let started = std::time::Instant::now();
                 let mut column = PropertyColumn::default();
-                load_column(&conn, &name, -1, upto, &mut column)?;
+                load_column(&conn, &which, -1, upto, &mut column)?;
                 let mut data = shared.data.write().map_err(|e| stopped(e.to_string()))?;
-                load_column(&conn, &name, upto, data.applied_seq, &mut column)?;
+                load_column(&conn, &which, upto, data.applied_seq, &mut column)?;
                 if data.properties.len() >= MAX_PROPERTY_COLUMNS {
                     let least_recent = least_recently_used(&data.properties, &shared.last_used);
                     let (dropped, _) = data.properties.remove(least_recent);
-                    tracing::info!(property = %dropped, "dropped the least recently used materialised property");
+                    tracing::info!(column = %dropped, "dropped the least recently used materialised column");
                 }
-                tracing::info!(property = %name, ms = started.elapsed().as_millis() as u64, "materialised a property");
-                data.properties.push((name, column));
+                tracing::info!(column = %which, ms = started.elapsed().as_millis() as u64, "materialised a column");
+                data.properties.push((which, column));
             }
             Ok(())
         })
@@ -494,14 +533,14 @@ impl EventIndex {
 
 /// The position of the materialised property asked for longest ago.
 fn least_recently_used(
-    properties: &[(String, PropertyColumn)],
-    last_used: &Mutex<(u64, HashMap<String, u64>)>,
+    properties: &[(Column, PropertyColumn)],
+    last_used: &Mutex<(u64, HashMap<Column, u64>)>,
 ) -> usize {
     let Ok(last_used) = last_used.lock() else { return 0 };
     properties
         .iter()
         .enumerate()
-        .min_by_key(|(_, (name, _))| last_used.1.get(name).copied().unwrap_or(0))
+        .min_by_key(|(_, (which, _))| last_used.1.get(which).copied().unwrap_or(0))
         .map_or(0, |(position, _)| position)
 }
 
@@ -555,10 +594,10 @@ fn load_snapshot(conn: &duckdb::Connection) -> Result<IndexData, StoreError> {
 }
 
 /// Adds to `column` the values of the events in `after < seq <= upto`: a property's, or each
-/// event's channel for [`CHANNEL_COLUMN`].
+/// event's channel for [`Column::Channel`].
 fn load_column(
     conn: &duckdb::Connection,
-    name: &str,
+    which: &Column,
     after: i64,
     upto: i64,
     column: &mut PropertyColumn,
@@ -566,10 +605,9 @@ fn load_column(
     if after >= upto {
         return Ok(());
     }
-    if name == CHANNEL_COLUMN {
-        load_channels(conn, after, upto, column)
-    } else {
-        load_property(conn, name, after, upto, column)
+    match which {
+        Column::Channel => load_channels(conn, after, upto, column),
+        Column::Property(name) => load_property(conn, name, after, upto, column),
     }
 }
 
@@ -754,14 +792,14 @@ mod tests {
         let expected =
             vec![Some("email"), Some("organic search"), None, Some("referral"), Some("organic search"), None];
         let channels_of = |data: &IndexData| -> Vec<Option<String>> {
-            let column = data.property(CHANNEL_COLUMN).expect("the channel column");
+            let column = data.channels().expect("the channel column");
             (1..=6).map(|seq| column.dictionary().get(column.get(seq) as usize).cloned()).collect()
         };
         let expected: Vec<Option<String>> = expected.into_iter().map(|c| c.map(str::to_string)).collect();
 
         // Live: applied to an index that already keeps the column.
         let mut live = IndexData::default();
-        live.properties.push((CHANNEL_COLUMN.to_string(), PropertyColumn::default()));
+        live.properties.push((Column::Channel, PropertyColumn::default()));
         live.apply(&CommittedBatch { events: events.clone() });
         assert_eq!(channels_of(&live), expected);
 
@@ -770,17 +808,21 @@ mod tests {
         let store = Store::open_in_memory(crate::store::WriterConfig::default(), Box::new(|_| {})).unwrap();
         store.write(events.into_iter().map(|e| e.event).collect(), vec![]).await.unwrap();
         index.load(&store).await.unwrap();
-        index.materialise(&store, vec![CHANNEL_COLUMN.to_string()]).await.unwrap();
+        index.materialise(&store, vec![Column::Channel]).await.unwrap();
         assert_eq!(index.read(move |data| channels_of(data)).await.unwrap(), expected);
         store.close().await;
     }
 
     #[test]
     fn the_property_asked_for_longest_ago_is_the_one_dropped() {
-        let properties: Vec<(String, PropertyColumn)> =
-            ["plan", "category", "$channel"].iter().map(|n| (n.to_string(), PropertyColumn::default())).collect();
+        let column = |name: &str| match name {
+            "$channel" => Column::Channel,
+            property => Column::Property(property.to_string()),
+        };
+        let properties: Vec<(Column, PropertyColumn)> =
+            ["plan", "category", "$channel"].iter().map(|n| (column(n), PropertyColumn::default())).collect();
         let uses = |pairs: &[(&str, u64)]| {
-            Mutex::new((9, pairs.iter().map(|(n, t)| (n.to_string(), *t)).collect::<HashMap<_, _>>()))
+            Mutex::new((9, pairs.iter().map(|(n, t)| (column(n), *t)).collect::<HashMap<_, _>>()))
         };
         assert_eq!(least_recently_used(&properties, &uses(&[("plan", 5), ("category", 2), ("$channel", 9)])), 1);
         assert_eq!(least_recently_used(&properties, &uses(&[("plan", 5), ("category", 7), ("$channel", 9)])), 0);

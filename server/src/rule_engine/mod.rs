@@ -30,7 +30,7 @@ use app::types::StepEvent;
 
 use crate::{
     alerts::{AlertEvent, Alerts, NewAlert},
-    index::{stage::StageClassifier, CustomerEvents, Entry, EventIndex, IndexData},
+    index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventIndex, IndexData},
     journeys::{Journey, Journeys},
     rules::{Condition, Rule, Rules},
     store::{CommittedBatch, Store},
@@ -223,7 +223,7 @@ impl Engine {
     async fn active_rules(&self) -> anyhow::Result<Arc<Vec<Active>>> {
         let active: Vec<Active> =
             self.rules.list().into_iter().filter(|r| r.enabled).map(|r| Active::compile(r, &self.journeys)).collect();
-        let properties: Vec<String> = active.iter().flat_map(Active::properties).collect();
+        let properties: Vec<Column> = active.iter().flat_map(Active::properties).map(Column::Property).collect();
         if !properties.is_empty() {
             self.index.materialise(&self.store, properties).await?;
         }
