@@ -33,6 +33,7 @@ pub fn examples() -> Vec<Rule> {
         enabled: false,
         condition,
         cooldown_seconds: default_cooldown(),
+        playbook: None,
     };
     vec![
         rule(
@@ -205,7 +206,18 @@ mod tests {
             { "type": "absence", "after": "added_to_cart", "missing": ["purchase_completed"], "within_seconds": 3600 }
         });
         let rule: Rule = serde_json::from_value(json).unwrap();
-        assert!(rule.enabled && rule.cooldown_seconds == 3_600, "defaults apply");
+        assert!(rule.enabled && rule.cooldown_seconds == 3_600 && rule.playbook.is_none(), "defaults apply");
+    }
+
+    #[test]
+    fn a_playbook_is_kept_with_its_rule_and_a_long_one_refused() {
+        let mut rule = examples().remove(2);
+        rule.playbook = Some("Call within the hour; offer free shipping".into());
+        rule.check().unwrap();
+        let text = serde_json::to_string(&rule).unwrap();
+        assert!(text.contains(r#""playbook":"Call within the hour; offer free shipping""#), "{text}");
+        rule.playbook = Some("x".repeat(501));
+        assert_eq!(rule.check().unwrap_err(), "the playbook is 501 characters long; shorten it to 500 or fewer");
     }
 
     #[test]

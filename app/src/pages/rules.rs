@@ -25,6 +25,7 @@ pub fn new_rule() -> Rule {
         enabled: true,
         condition: Condition::Count { event: String::new(), count: 3, within_seconds: 300 },
         cooldown_seconds: default_cooldown(),
+        playbook: None,
     }
 }
 
@@ -395,7 +396,10 @@ pub fn RulesPage() -> impl IntoView {
                                             let edit_href = format!("/rules?edit={}", rule.id);
                                             view! {
                                                 <tr data-rule=rule.id.clone()>
-                                                    <td><strong>{rule.name.clone()}</strong><br /><code class="customer">{rule.id.clone()}</code></td>
+                                                    <td>
+                                                        <strong>{rule.name.clone()}</strong><br /><code class="customer">{rule.id.clone()}</code>
+                                                        {rule.playbook.clone().map(|p| view! { <p class="map-legend" data-testid="playbook">{format!("Then: {p}")}</p> })}
+                                                    </td>
                                                     <td>{summary(&rule)}</td>
                                                     <td class="num">{duration(rule.cooldown_seconds as f64)}</td>
                                                     <td>
@@ -531,6 +535,10 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
             })}
             {rule_field("Name", "what the inbox shows", |r| r.name.clone(), |r, text| {
                 r.name = text.trim().to_string();
+                Ok(())
+            })}
+            {rule_field("Playbook", "optional: what to do when it fires", |r| r.playbook.clone().unwrap_or_default(), |r, text| {
+                r.playbook = Some(text.trim().to_string()).filter(|p| !p.is_empty());
                 Ok(())
             })}
             <label>

@@ -9,6 +9,8 @@ use super::steps::StepEvent;
 pub const MAX_SECONDS: i64 = 90 * 86_400;
 /// Most steps in a sequence.
 pub const MAX_STEPS: usize = 10;
+/// Longest playbook, in characters.
+pub const MAX_PLAYBOOK_CHARS: usize = 500;
 
 /// What a rule looks for. Events are written as funnel steps are: `name` or
 /// `name[key=value;key=value]`; a list means any of them.
@@ -105,6 +107,10 @@ pub struct Rule {
     /// held back this long, so one condition does not raise a storm (default one hour).
     #[serde(default = "default_cooldown")]
     pub cooldown_seconds: i64,
+    /// What to do when it fires, for whoever picks the alert up ("call within the hour, offer
+    /// free shipping"); the rules page shows it under the rule's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<String>,
 }
 
 fn enabled() -> bool {
@@ -146,6 +152,11 @@ impl Rule {
         }
         if self.name.trim().is_empty() {
             return invalid("the rule needs a name, e.g. \"Cart abandoned for an hour\"".into());
+        }
+        if let Some(length) = self.playbook.as_ref().map(|p| p.chars().count()).filter(|n| *n > MAX_PLAYBOOK_CHARS) {
+            return invalid(format!(
+                "the playbook is {length} characters long; shorten it to {MAX_PLAYBOOK_CHARS} or fewer"
+            ));
         }
         if !(0..=MAX_SECONDS).contains(&self.cooldown_seconds) {
             return invalid(format!("cooldown_seconds must be 0 to {MAX_SECONDS}"));
