@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, Mutex};
 
 use crate::store::{sql, Micros, Store, StoreError};
 
-/// What the live engine raises.
+/// What the rule engine raises.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAlert {
     pub rule_id: String,
@@ -47,7 +47,7 @@ struct Counters {
     prune_at: usize,
 }
 
-/// How far back raised anchors are remembered in memory. The live engine raises nothing met
+/// How far back raised anchors are remembered in memory. The rule engine raises nothing met
 /// more than a day ago, so an older anchor does not come back; if it does (a rule's wait made
 /// longer), the table's unique key still refuses it.
 pub const REMEMBERED: chrono::Duration = chrono::Duration::days(2);

@@ -1,6 +1,6 @@
 //! Rules: conditions over one customer's events, or over all customers' (aggregates), that
 //! raise an alert. Stored in DuckDB as the same JSON document the API takes and gives; the
-//! live engine (`live/`) evaluates them as events stream in.
+//! rule engine (`rule_engine/`) evaluates them as events stream in.
 
 use std::{collections::HashMap, sync::RwLock};
 
@@ -88,7 +88,7 @@ pub fn examples() -> Vec<Rule> {
     ]
 }
 
-/// The stored rules, cached in memory; the live engine re-reads them when they change.
+/// The stored rules, cached in memory; the rule engine re-reads them when they change.
 pub struct Rules {
     store: Store,
     cache: RwLock<HashMap<String, Rule>>,

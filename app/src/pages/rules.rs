@@ -1,5 +1,5 @@
 //! Rules (for customer-success managers): every rule with a switch, and an editor for each
-//! rule type of the live engine. The editor edits a [`Rule`] and its [`Condition`] directly:
+//! rule type of the rule engine. The editor edits a [`Rule`] and its [`Condition`] directly:
 //! each field of the form reads and writes one field of the condition ([`FIELDS`]), so the
 //! rule the server validates (its refusal names the fix) is the one on screen.
 
@@ -358,7 +358,7 @@ pub fn RulesPage() -> impl IntoView {
             <header class="page-header">
                 <div>
                     <h1>"Rules"</h1>
-                    <p class="lede">"What the live engine watches for. Alerts go to the " <a href="/alerts">"inbox"</a> "."</p>
+                    <p class="lede">"What the rule engine watches for. Alerts go to the " <a href="/alerts">"inbox"</a> "."</p>
                 </div>
                 <div class="toolbar">
                     <WithRole at_least=Role::Analyst>

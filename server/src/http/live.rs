@@ -1,4 +1,4 @@
-//! `GET /api/v1/live/status`: how far the event index and the live engine have got behind
+//! `GET /api/v1/live/status`: how far the event index and the rule engine have got behind
 //! the store's commits, and what the engine is holding.
 
 use std::sync::atomic::Ordering;

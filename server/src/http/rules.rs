@@ -1,4 +1,4 @@
-//! `/api/v1/rules`: list, read, create or replace, and delete the rules the live engine
+//! `/api/v1/rules`: list, read, create or replace, and delete the rules the rule engine
 //! evaluates.
 
 use axum::{

@@ -436,7 +436,7 @@ impl EventIndex {
 
     /// Makes sure the given columns are materialised: reads each missing one from the
     /// store for the events applied so far without holding the index (a long scan must not
-    /// stop questions and the live engine), then, holding it still, the few events applied
+    /// stop questions and the rule engine), then, holding it still, the few events applied
     /// meanwhile, so none is missed; after that every applied batch keeps it current.
     pub async fn materialise(&self, store: &Store, wanted: Vec<Column>) -> Result<(), IndexError> {
         if let Ok(mut last_used) = self.shared.last_used.lock() {

@@ -173,7 +173,7 @@ impl Engine {
     pub async fn run(self, mut batches: mpsc::UnboundedReceiver<Arc<CommittedBatch>>) {
         let mut state = EngineState::default();
         if let Err(e) = self.rebuild(&mut state).await {
-            tracing::error!(error = %e, "the live engine could not rebuild its timers");
+            tracing::error!(error = %e, "the rule engine could not rebuild its timers");
         }
         // Everything indexed before the rebuild has been evaluated by it.
         self.status.evaluated_seq.fetch_max(self.index.progress().1, Ordering::SeqCst);
@@ -191,7 +191,7 @@ impl Engine {
                         all.push(more);
                     }
                     if let Err(e) = self.on_batches(&mut state, all).await {
-                        tracing::error!(error = %e, "the live engine could not evaluate a batch");
+                        tracing::error!(error = %e, "the rule engine could not evaluate a batch");
                     }
                     events_since_measure = true;
                 }
@@ -200,11 +200,11 @@ impl Engine {
                     // turns, so that a test moving a manual clock sees what production sees.
                     let now = self.store.clock().now().timestamp_micros();
                     if let Err(e) = self.fire_due(&mut state).await {
-                        tracing::error!(error = %e, "the live engine could not fire its timers");
+                        tracing::error!(error = %e, "the rule engine could not fire its timers");
                     }
                     if events_since_measure || now.saturating_sub(measured_at) >= MEASURE_EVERY_US {
                         if let Err(e) = self.measure_aggregates(&mut state).await {
-                            tracing::error!(error = %e, "the live engine could not measure its aggregate rules");
+                            tracing::error!(error = %e, "the rule engine could not measure its aggregate rules");
                         }
                         (measured_at, events_since_measure) = (now, false);
                     }
@@ -216,7 +216,7 @@ impl Engine {
                 }
             }
         }
-        tracing::info!("live engine stopped");
+        tracing::info!("rule engine stopped");
     }
 
     /// The enabled rules, compiled, with their properties materialised.
@@ -429,7 +429,7 @@ impl Engine {
                 outcome
             })
             .await?;
-        tracing::info!(timers = outcome.timers.len(), "live engine rebuilt its timers");
+        tracing::info!(timers = outcome.timers.len(), "rule engine rebuilt its timers");
         self.settle(state, outcome).await
     }
 }
