@@ -99,6 +99,10 @@ test('the customer-success manager sees a new alert arrive and acknowledges and 
   const savedRule = (await api("GET", "/api/v1/rules/e2e-hot")).body;
   assert.deepEqual(savedRule.condition, { type: "count", event: "product_viewed", count: 2, within_seconds: 60 });
   assert.equal(savedRule.cooldown_seconds, 0);
+  // Deleting a rule after that save takes its row away: the list is read again after each.
+  const quiet = page.locator('[data-testid=rules] tr[data-rule=gone-quiet]');
+  await quiet.getByRole('button', { name: 'Delete' }).click();
+  await quiet.waitFor({ state: 'detached', timeout: 5_000 });
   await screenshot(page, 'rules');
 
   await page.goto(`${wayline.url}/alerts`);

@@ -335,15 +335,10 @@ pub fn summary(rule: &Rule) -> String {
 pub fn RulesPage() -> impl IntoView {
     let query = use_query_map();
     let editing = move || query.read().get("edit").filter(|e| !e.is_empty());
-    let version = RwSignal::new(0u32);
-    let rules = Resource::new(move || version.get(), |_| list_rules());
     let save = Action::new(|rule: &Rule| save_rule(rule.clone()));
     let remove = Action::new(|id: &String| delete_rule(id.clone()));
-    Effect::new(move |_| {
-        if matches!(save.value().get(), Some(Ok(()))) || matches!(remove.value().get(), Some(Ok(()))) {
-            version.update(|v| *v += 1);
-        }
-    });
+    // Read again after every save and every delete, whichever came last.
+    let rules = Resource::new(move || (save.version().get(), remove.version().get()), |_| list_rules());
     let error = move || {
         save.value()
             .get()
@@ -529,10 +524,17 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
             }
         >
             <h2 class="wide">{if is_new { "New rule" } else { "Edit rule" }}</h2>
-            {rule_field("Id", "e.g. cart-abandoned", |r| r.id.clone(), |r, text| {
-                r.id = text.trim().to_string();
-                Ok(())
-            })}
+            // A saved rule keeps its id: a new id would save a copy beside it.
+            <label>
+                "Id"
+                <input
+                    prop:value=state.with_untracked(|r| r.id.clone())
+                    readonly=!is_new
+                    on:input=move |ev| state.update(|r| r.id = event_target_value(&ev).trim().to_string())
+                    placeholder="e.g. cart-abandoned"
+                    data-field="Id"
+                />
+            </label>
             {rule_field("Name", "what the inbox shows", |r| r.name.clone(), |r, text| {
                 r.name = text.trim().to_string();
                 Ok(())
