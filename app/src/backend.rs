@@ -91,6 +91,16 @@ pub fn use_backend() -> Result<SharedBackend, AppError> {
     leptos::prelude::use_context::<SharedBackend>().ok_or(AppError::NoBackend)
 }
 
+/// `error` with the answer's status set to match ([`AppError::status`]), so that the browser,
+/// the server's log and the audit tell a refusal from a failure (server functions otherwise
+/// answer every error with a 500).
+pub fn refused(error: AppError) -> AppError {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(error.status());
+    }
+    error
+}
+
 /// `answer` as the one asking may read it: masked unless their role sees personal data (and
 /// masked when nobody is known to be asking).
 pub fn for_caller<T: crate::privacy::Masked>(answer: T, backend: &SharedBackend) -> T {

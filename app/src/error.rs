@@ -31,6 +31,19 @@ pub enum AppError {
     ServerFn(ServerFnErrorErr),
 }
 
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// The HTTP status a server function answers with: what the asker can fix is a 400, a
+    /// failure inside a 500 (a 503 when retrying shortly helps).
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            AppError::BadRequest(_) | AppError::ServerFn(_) => http::StatusCode::BAD_REQUEST,
+            AppError::Unavailable(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Store(_) | AppError::Chart(_) | AppError::NoBackend => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 

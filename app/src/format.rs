@@ -13,6 +13,11 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// A count with its noun, singular for one: `1 session`, `2,000 events`.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
 /// A share 0–1 as a percentage with no decimals, or one below 10 %: `0.6412` → `64%`,
 /// `0.034` → `3.4%`.
 pub fn percent(share: f64) -> String {
@@ -46,6 +51,13 @@ pub fn duration(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_of_a_thing_is_singular() {
+        assert_eq!(counted(1, "session", "sessions"), "1 session");
+        assert_eq!(counted(0, "day", "days"), "0 days");
+        assert_eq!(counted(2_000, "event", "events"), "2,000 events");
+    }
 
     #[test]
     fn counts_get_thousands_separators() {

@@ -18,7 +18,7 @@ pub const MAX_RECENT_EVENTS: u32 = 500;
 #[server]
 pub async fn recent_events(limit: u32) -> Result<Vec<LiveEvent>, AppError> {
     let backend = crate::backend::use_backend()?;
-    let events = backend.recent_events(limit.min(MAX_RECENT_EVENTS) as usize).await?;
+    let events = backend.recent_events(limit.min(MAX_RECENT_EVENTS) as usize).await.map_err(crate::backend::refused)?;
     Ok(crate::backend::for_caller(events, &backend))
 }
 
@@ -30,7 +30,10 @@ pub async fn load_journey_map(
     days: u32,
     channel: Option<String>,
 ) -> Result<JourneyMap, AppError> {
-    crate::backend::use_backend()?.journey_map(journey, days.clamp(1, 90), channel).await
+    crate::backend::use_backend()?
+        .journey_map(journey, days.clamp(1, 90), channel)
+        .await
+        .map_err(crate::backend::refused)
 }
 
 /// The customers in a stage now (of a channel, when one is given).
@@ -40,27 +43,27 @@ pub async fn stage_customers(
     stage: String,
     channel: Option<String>,
 ) -> Result<Vec<StageCustomer>, AppError> {
-    crate::backend::use_backend()?.stage_customers(journey, stage, channel).await
+    crate::backend::use_backend()?.stage_customers(journey, stage, channel).await.map_err(crate::backend::refused)
 }
 
 /// Alerts for the inbox, newest first. The filter may arrive empty (every alert: its fields
 /// left out are not sent), hence its default.
 #[server]
 pub async fn list_alerts(#[server(default)] query: AlertFilter) -> Result<Vec<Alert>, AppError> {
-    crate::backend::use_backend()?.alerts(query).await
+    crate::backend::use_backend()?.alerts(query).await.map_err(crate::backend::refused)
 }
 
 /// Changes an alert's state, assignee or note.
 #[server]
 pub async fn change_alert(id: i64, #[server(default)] update: AlertChange) -> Result<Alert, AppError> {
-    crate::backend::use_backend()?.change_alert(id, update).await
+    crate::backend::use_backend()?.change_alert(id, update).await.map_err(crate::backend::refused)
 }
 
 /// A customer's timeline and alerts.
 #[server]
 pub async fn load_customer(id: String) -> Result<CustomerHistory, AppError> {
     let backend = crate::backend::use_backend()?;
-    let customer = backend.customer(id).await?;
+    let customer = backend.customer(id).await.map_err(crate::backend::refused)?;
     Ok(crate::backend::for_caller(customer, &backend))
 }
 
@@ -68,9 +71,10 @@ pub async fn load_customer(id: String) -> Result<CustomerHistory, AppError> {
 #[server]
 pub async fn load_funnel(params: FunnelParams) -> Result<FunnelAnswer, AppError> {
     let backend = crate::backend::use_backend()?;
-    crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)?;
+    crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)
+        .map_err(crate::backend::refused)?;
     let breakdown = params.breakdown.trim().to_string();
-    let mut view = backend.funnel(params).await?;
+    let mut view = backend.funnel(params).await.map_err(crate::backend::refused)?;
     if !crate::backend::principal().is_some_and(|who| crate::privacy::sees_personal_data(who.role)) {
         crate::privacy::mask_breakdown(&mut view, &breakdown, &backend.pii_keys());
     }
@@ -80,110 +84,111 @@ pub async fn load_funnel(params: FunnelParams) -> Result<FunnelAnswer, AppError>
 /// Every saved funnel, by name.
 #[server]
 pub async fn list_saved_funnels() -> Result<Vec<SavedFunnel>, AppError> {
-    crate::backend::use_backend()?.saved_funnels().await
+    crate::backend::use_backend()?.saved_funnels().await.map_err(crate::backend::refused)
 }
 
 /// Saves the funnel under a name; returns the name as saved.
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn save_funnel(name: String, params: FunnelParams) -> Result<String, AppError> {
-    crate::backend::use_backend()?.save_funnel(name, params).await
+    crate::backend::use_backend()?.save_funnel(name, params).await.map_err(crate::backend::refused)
 }
 
 /// Forgets a saved funnel.
 #[server]
 pub async fn delete_saved_funnel(name: String) -> Result<(), AppError> {
-    crate::backend::use_backend()?.delete_funnel(name).await
+    crate::backend::use_backend()?.delete_funnel(name).await.map_err(crate::backend::refused)
 }
 
 /// Who dropped after a funnel step.
 #[server]
 pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<DroppedPage, AppError> {
     let backend = crate::backend::use_backend()?;
-    crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)?;
-    backend.funnel_dropped(params, step).await
+    crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)
+        .map_err(crate::backend::refused)?;
+    backend.funnel_dropped(params, step).await.map_err(crate::backend::refused)
 }
 
 /// Paths from (or to) an event.
 #[server]
 pub async fn load_paths(params: PathParams) -> Result<PathResult, AppError> {
     let backend = crate::backend::use_backend()?;
-    crate::backend::refuse_personal_filters([&*params.event], None, &backend)?;
-    backend.paths(params).await
+    crate::backend::refuse_personal_filters([&*params.event], None, &backend).map_err(crate::backend::refused)?;
+    backend.paths(params).await.map_err(crate::backend::refused)
 }
 
 /// Every rule.
 #[server]
 pub async fn list_rules() -> Result<Vec<Rule>, AppError> {
-    crate::backend::use_backend()?.rules().await
+    crate::backend::use_backend()?.rules().await.map_err(crate::backend::refused)
 }
 
 /// Creates or replaces a rule. Sent as JSON: the condition is a nested document, which the
 /// default URL encoding cannot carry.
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn save_rule(rule: Rule) -> Result<(), AppError> {
-    crate::backend::use_backend()?.save_rule(rule).await
+    crate::backend::use_backend()?.save_rule(rule).await.map_err(crate::backend::refused)
 }
 
 /// Deletes a rule.
 #[server]
 pub async fn delete_rule(id: String) -> Result<(), AppError> {
-    crate::backend::use_backend()?.delete_rule(id).await
+    crate::backend::use_backend()?.delete_rule(id).await.map_err(crate::backend::refused)
 }
 
 /// The data health report.
 #[server]
 pub async fn load_health() -> Result<DataHealth, AppError> {
     let backend = crate::backend::use_backend()?;
-    let health = backend.health().await?;
+    let health = backend.health().await.map_err(crate::backend::refused)?;
     Ok(crate::backend::for_caller(health, &backend))
 }
 
 /// Replays a dead letter.
 #[server]
 pub async fn replay_dead_letter(id: i64) -> Result<(), AppError> {
-    crate::backend::use_backend()?.replay_dead_letter(id).await
+    crate::backend::use_backend()?.replay_dead_letter(id).await.map_err(crate::backend::refused)
 }
 
 /// Every source.
 #[server]
 pub async fn list_sources() -> Result<Vec<Source>, AppError> {
-    crate::backend::use_backend()?.sources().await
+    crate::backend::use_backend()?.sources().await.map_err(crate::backend::refused)
 }
 
 /// Registers a source; its write key is in the answer, and only there.
 #[server]
 pub async fn create_source(name: String) -> Result<Source, AppError> {
-    crate::backend::use_backend()?.create_source(name).await
+    crate::backend::use_backend()?.create_source(name).await.map_err(crate::backend::refused)
 }
 
 /// Users, API tokens and what is masked for viewers.
 #[server]
 pub async fn load_access() -> Result<crate::types::AccessSettings, AppError> {
-    crate::backend::use_backend()?.access().await
+    crate::backend::use_backend()?.access().await.map_err(crate::backend::refused)
 }
 
 /// Revokes an API token: refused from now on.
 #[server]
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
-    crate::backend::use_backend()?.revoke_token(id).await
+    crate::backend::use_backend()?.revoke_token(id).await.map_err(crate::backend::refused)
 }
 
 /// Revokes a source's write key: refused from now on (its events stay).
 #[server]
 pub async fn revoke_source(id: String) -> Result<(), AppError> {
-    crate::backend::use_backend()?.revoke_source(id).await
+    crate::backend::use_backend()?.revoke_source(id).await.map_err(crate::backend::refused)
 }
 
 /// Every journey.
 #[server]
 pub async fn list_journeys() -> Result<Vec<Journey>, AppError> {
-    crate::backend::use_backend()?.journeys().await
+    crate::backend::use_backend()?.journeys().await.map_err(crate::backend::refused)
 }
 
 /// Saves a journey (sent as JSON: stages are nested).
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn save_journey(journey: Journey) -> Result<(), AppError> {
-    crate::backend::use_backend()?.save_journey(journey).await
+    crate::backend::use_backend()?.save_journey(journey).await.map_err(crate::backend::refused)
 }
 
 /// Customers by id or trait.
@@ -191,7 +196,7 @@ pub async fn save_journey(journey: Journey) -> Result<(), AppError> {
 pub async fn search_customers(text: String) -> Result<Vec<CustomerMatch>, AppError> {
     let backend = crate::backend::use_backend()?;
     let wanted = text.trim().to_lowercase();
-    let mut found = backend.search_customers(text).await?;
+    let mut found = backend.search_customers(text).await.map_err(crate::backend::refused)?;
     // A viewer finds customers by id only: finding one by an email would tell them whose
     // email it is, which the masking hides.
     if !crate::backend::principal().is_some_and(|who| crate::privacy::sees_personal_data(who.role)) {
@@ -203,13 +208,13 @@ pub async fn search_customers(text: String) -> Result<Vec<CustomerMatch>, AppErr
 /// The newest changes people and tokens made (at most 200).
 #[server]
 pub async fn load_audit_log() -> Result<Vec<crate::types::AuditEntry>, AppError> {
-    crate::backend::use_backend()?.audit_log(200).await
+    crate::backend::use_backend()?.audit_log(200).await.map_err(crate::backend::refused)
 }
 
 /// Erases a customer, across every identity linked to them, from everything Wayline keeps.
 #[server]
 pub async fn erase_customer(id: String) -> Result<String, AppError> {
-    crate::backend::use_backend()?.erase_customer(id).await
+    crate::backend::use_backend()?.erase_customer(id).await.map_err(crate::backend::refused)
 }
 
 /// Server functions above the viewer's level that only read (the audit log records changes).

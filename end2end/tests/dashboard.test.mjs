@@ -99,9 +99,12 @@ test('the customer-success manager sees a new alert arrive and acknowledges and 
   const savedRule = (await api("GET", "/api/v1/rules/e2e-hot")).body;
   assert.deepEqual(savedRule.condition, { type: "count", event: "product_viewed", count: 2, within_seconds: 60 });
   assert.equal(savedRule.cooldown_seconds, 0);
-  // Deleting a rule after that save takes its row away: the list is read again after each.
+  // Deleting a rule asks again, then takes its row away (the list is read again after each
+  // change, this save included).
   const quiet = page.locator('[data-testid=rules] tr[data-rule=gone-quiet]');
   await quiet.getByRole('button', { name: 'Delete' }).click();
+  assert.equal(await quiet.count(), 1, 'one click does not delete');
+  await quiet.getByRole('button', { name: 'Confirm delete' }).click();
   await quiet.waitFor({ state: 'detached', timeout: 5_000 });
   await screenshot(page, 'rules');
 
@@ -148,7 +151,7 @@ test('the customer-success manager sees a new alert arrive and acknowledges and 
   await again.getByRole('link', { name: 'cs-ann' }).click();
   await page.waitForURL(/\/customers\/cs-ann$/);
   await page.getByTestId('session').first().waitFor({ timeout: 5_000 });
-  assert.match(await page.getByTestId('customer-summary').innerText(), /^2 events in 1 sessions/);
+  assert.match(await page.getByTestId('customer-summary').innerText(), /^2 events in 1 session ·/);
   assert.equal(await page.locator('.session .stage-badge', { hasText: 'Engagement' }).count(), 2);
   await page.getByTestId('customer-alert').filter({ hasText: 'Two product views in a minute' }).waitFor();
   await screenshot(page, 'customer');

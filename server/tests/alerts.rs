@@ -609,3 +609,26 @@ async fn the_inbox_asks_for_every_alert_with_an_empty_filter_and_for_one_state_w
     assert!(resolved.json::<Vec<Value>>().await.unwrap().is_empty(), "the alert is open");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_function_answers_a_refusal_with_a_400_that_names_the_fix() {
+    let s = start(Database::InMemory).await;
+    let path = <app::server_fns::SaveFunnel as leptos::server_fn::ServerFn>::PATH;
+    // As the funnel page sends it (this server function takes JSON).
+    let save = |name: &'static str| {
+        s.client
+            .post(format!("{}{path}", s.base))
+            .header("origin", &s.base)
+            .json(&json!({ "name": name, "params": { "steps": "view,cart" } }))
+            .send()
+    };
+    // No name: the asker can fix it, so not a 500.
+    let nameless = save("").await.unwrap();
+    let status = nameless.status();
+    let text = nameless.text().await.unwrap();
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("the funnel needs a name"), "{text}");
+    let saved = save("Checkout").await.unwrap();
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+    s.stop().await;
+}

@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::{
     auth::Role,
-    format::{count, duration},
+    format::{counted, duration},
     pages::{journey_map::encode, live::property_summary},
     server_fns::{load_customer, search_customers, EraseCustomer},
     time::{clock_time, Hydrated},
@@ -80,9 +80,9 @@ fn History(data: CustomerHistory, local_times: Signal<bool>) -> impl IntoView {
     }
     let events: usize = data.timeline.sessions.iter().map(|s| s.events.len()).sum();
     let summary = format!(
-        "{} events in {} sessions · known as {}",
-        count(events as u64),
-        count(data.timeline.sessions.len() as u64),
+        "{} in {} · known as {}",
+        counted(events as u64, "event", "events"),
+        counted(data.timeline.sessions.len() as u64, "session", "sessions"),
         data.timeline.identities.join(", ")
     );
     let alerts = data.alerts.clone();

@@ -11,7 +11,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     auth::Role,
     export::csv_cell,
-    format::{count, duration, percent},
+    format::{count, counted, duration, percent},
     pages::journey_map::encode,
     server_fns::{delete_saved_funnel, list_saved_funnels, load_funnel, load_funnel_dropped, save_funnel},
     types::{FunnelAnswer, FunnelParams, OrderMode, SavedFunnel, TrendPeriod},
@@ -330,7 +330,7 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                 <label>
                     "Entered in the last "
                     <select name="days">
-                        {RANGES.iter().map(|d| view! { <option value=d.to_string() selected=*d == p.days>{format!("{d} days")}</option> }).collect_view()}
+                        {RANGES.iter().map(|d| view! { <option value=d.to_string() selected=*d == p.days>{counted(u64::from(*d), "day", "days")}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>

@@ -67,7 +67,7 @@ pub fn HealthPage() -> impl IntoView {
                             let rate = duplicate_rate(&h);
                             view! {
                                 <div class="tiles" data-testid="health-tiles">
-                                    <div class="tile"><span class="tile-value">{count(h.report.events_last_hour)}</span><span class="tile-label">"events in the last hour"</span></div>
+                                    <div class="tile"><span class="tile-value">{count(h.report.events_last_hour)}</span><span class="tile-label">"events received in the last hour (by arrival: back-filled history counts)"</span></div>
                                     <div class="tile"><span class="tile-value">{millis(h.report.lag_p50_ms)}</span><span class="tile-label">{format!("ingestion lag, median (p95 {})", millis(h.report.lag_p95_ms))}</span></div>
                                     <div class="tile"><span class="tile-value">{millis(h.report.skew_p50_ms)}</span><span class="tile-label">{format!("client clock skew, median (p95 ±{})", millis(h.report.skew_p95_abs_ms))}</span></div>
                                     <div class="tile"><span class="tile-value" data-testid="duplicate-rate">{rate}</span><span class="tile-label">{format!("duplicates since start ({} of {})", count(h.report.duplicates_since_start), count(h.report.stored_since_start + h.report.duplicates_since_start))}</span></div>

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    format::{count, percent},
+    format::{count, counted, percent},
     server_fns::load_paths,
     types::{Direction, PathParams, PathResult},
 };
@@ -226,7 +226,7 @@ pub fn PathsPage() -> impl IntoView {
                         <label>
                             "In the last "
                             <select name="days">
-                                {[1u32, 7, 30, 90].iter().map(|d| view! { <option value=d.to_string() selected=*d == p.days>{format!("{d} days")}</option> }).collect_view()}
+                                {[1u32, 7, 30, 90].iter().map(|d| view! { <option value=d.to_string() selected=*d == p.days>{counted(u64::from(*d), "day", "days")}</option> }).collect_view()}
                             </select>
                         </label>
                         <button class="button" type="submit" data-testid="path-run">"Show paths"</button>

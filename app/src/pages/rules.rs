@@ -308,6 +308,17 @@ const BASELINE_WINDOWS: Field = Field {
     },
 };
 
+/// `, below X`, `, above Y` or both, for an aggregate rule's summary.
+fn thresholds(below: Option<String>, above: Option<String>) -> String {
+    let parts: Vec<String> =
+        [below.map(|b| format!("below {b}")), above.map(|a| format!("above {a}"))].into_iter().flatten().collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", parts.join(" or "))
+    }
+}
+
 /// One line saying what a rule watches for.
 pub fn summary(rule: &Rule) -> String {
     let secs = |s: i64| duration(s as f64);
@@ -323,10 +334,16 @@ pub fn summary(rule: &Rule) -> String {
         }
         Condition::Inactivity { for_seconds } => format!("no activity for {}", secs(*for_seconds)),
         Condition::OffPath { journey } => format!("leaves the {journey} journey's expected path"),
-        Condition::Conversion { from, to, window_seconds, .. } => {
-            format!("{from} → {to} conversion over {}", secs(*window_seconds))
-        }
-        Condition::Volume { event, window_seconds, .. } => format!("{event} count over {}", secs(*window_seconds)),
+        Condition::Conversion { from, to, window_seconds, below_percent, above_percent, .. } => format!(
+            "{from} → {to} conversion over {}{}",
+            secs(*window_seconds),
+            thresholds(below_percent.map(|p| format!("{p} %")), above_percent.map(|p| format!("{p} %")))
+        ),
+        Condition::Volume { event, window_seconds, below, above } => format!(
+            "{event} count over {}{}",
+            secs(*window_seconds),
+            thresholds(below.map(|n| n.to_string()), above.map(|n| n.to_string()))
+        ),
         Condition::VolumeDip { event, drop_percent, .. } => format!("{event} dips {drop_percent}% below its baseline"),
     }
 }
@@ -389,6 +406,7 @@ pub fn RulesPage() -> impl IntoView {
                                             let id = rule.id.clone();
                                             let enabled = rule.enabled;
                                             let edit_href = format!("/rules?edit={}", rule.id);
+                                            let armed = RwSignal::new(false);
                                             view! {
                                                 <tr data-rule=rule.id.clone()>
                                                     <td>
@@ -416,10 +434,17 @@ pub fn RulesPage() -> impl IntoView {
                                                         <WithRole at_least=Role::Analyst>
                                                             <a href=edit_href.clone()>"Edit"</a>
                                                             " "
-                                                            <button class="link-button" on:click={
+                                                            // A delete cannot be undone: the first click asks again.
+                                                            <button class="link-button" data-testid="delete" on:click={
                                                                 let id = id.clone();
-                                                                move |_| { remove.dispatch(id.clone()); }
-                                                            }>"Delete"</button>
+                                                                move |_| {
+                                                                    if armed.get_untracked() {
+                                                                        remove.dispatch(id.clone());
+                                                                    } else {
+                                                                        armed.set(true);
+                                                                    }
+                                                                }
+                                                            }>{move || if armed.get() { "Confirm delete" } else { "Delete" }}</button>
                                                         </WithRole>
                                                     </td>
                                                 </tr>
@@ -691,5 +716,21 @@ mod tests {
             })),
             "a → b within 2.0 h"
         );
+        // Aggregate rules say the threshold they watch.
+        let conversion = Condition::Conversion {
+            from: "checkout_started".into(),
+            to: "purchase_completed".into(),
+            within_seconds: 3_600,
+            window_seconds: 21_600,
+            below_percent: Some(30.0),
+            above_percent: None,
+            min_sample: 20,
+        };
+        assert_eq!(
+            summary(&rule(conversion)),
+            "checkout_started → purchase_completed conversion over 6.0 h, below 30 %"
+        );
+        let volume = Condition::Volume { event: "search".into(), window_seconds: 60, above: Some(100), below: Some(2) };
+        assert_eq!(summary(&rule(volume)), "search count over 1 min, below 2 or above 100");
     }
 }
