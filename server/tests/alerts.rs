@@ -91,8 +91,8 @@ impl Server {
     }
 
     /// Waits until the rule engine has evaluated every committed event and then turned twice
-    /// (each turn reads the clock, fires the timers due and measures the aggregate rules): what
-    /// the events and the clock's time call for has been raised by then.
+    /// (each turn reads the clock, fires the timers due and, every 2 s of clock time, measures
+    /// the aggregate rules): what the events and the clock's time call for is raised by then.
     async fn settled(&self) {
         let state = &self.wayline.state;
         let turns = state.live_status.turns.load(std::sync::atomic::Ordering::SeqCst);
@@ -495,6 +495,8 @@ async fn aggregate_rules_alert_once_when_they_cross_their_threshold_and_not_on_a
         })
         .collect();
     s.post(signups).await;
+    // Aggregate rules are measured every 2 s of the clock.
+    s.advance(2).await;
     let dipped = s.wait_for("signups", 1, 6).await;
     assert_eq!(dipped.len(), 1, "{dipped:?}");
     assert_eq!(dipped[0]["customer_id"], "", "about all customers");
@@ -503,6 +505,7 @@ async fn aggregate_rules_alert_once_when_they_cross_their_threshold_and_not_on_a
     assert!(s.alerts("rule=searches").await.is_empty(), "3 searches are not above 3");
 
     s.post(vec![s.track("n1", "ned", "checkout_started", 3.0), s.track("s4", "sam", "search", 0.1)]).await;
+    s.advance(2).await;
     let low = s.wait_for("checkout", 1, 6).await;
     assert_eq!(
         low[0]["message"],

@@ -612,6 +612,19 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
 mod tests {
     use super::*;
 
+    /// Checkout-to-purchase conversion below 30 % over 6 h.
+    fn checkout_conversion() -> Condition {
+        Condition::Conversion {
+            from: "checkout_started".into(),
+            to: "purchase_completed".into(),
+            within_seconds: 3_600,
+            window_seconds: 21_600,
+            below_percent: Some(30.0),
+            above_percent: None,
+            min_sample: 20,
+        }
+    }
+
     fn field(label: &str) -> &'static Field {
         FIELDS.iter().chain(std::iter::once(&BASELINE_WINDOWS)).find(|f| f.label == label).unwrap()
     }
@@ -644,15 +657,7 @@ mod tests {
             },
             Condition::Inactivity { for_seconds: 1_209_600 },
             Condition::OffPath { journey: "default".into() },
-            Condition::Conversion {
-                from: "checkout_started".into(),
-                to: "purchase_completed".into(),
-                within_seconds: 3_600,
-                window_seconds: 21_600,
-                below_percent: Some(30.0),
-                above_percent: None,
-                min_sample: 20,
-            },
+            checkout_conversion(),
             Condition::Volume { event: "search".into(), window_seconds: 60, above: Some(100), below: None },
             Condition::VolumeDip {
                 event: "purchase_completed".into(),
@@ -717,17 +722,8 @@ mod tests {
             "a → b within 2.0 h"
         );
         // Aggregate rules say the threshold they watch.
-        let conversion = Condition::Conversion {
-            from: "checkout_started".into(),
-            to: "purchase_completed".into(),
-            within_seconds: 3_600,
-            window_seconds: 21_600,
-            below_percent: Some(30.0),
-            above_percent: None,
-            min_sample: 20,
-        };
         assert_eq!(
-            summary(&rule(conversion)),
+            summary(&rule(checkout_conversion())),
             "checkout_started → purchase_completed conversion over 6.0 h, below 30 %"
         );
         let volume = Condition::Volume { event: "search".into(), window_seconds: 60, above: Some(100), below: Some(2) };

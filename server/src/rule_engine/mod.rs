@@ -52,7 +52,8 @@ const REPLAY_US: i64 = 10 * 60 * 1_000_000;
 const MAX_REMEMBERED_ANCHORS: usize = 1_000_000;
 /// Cooldowns and anchors are pruned every minute of the engine's clock.
 const PRUNE_EVERY_US: i64 = 60 * 1_000_000;
-/// Aggregate rules are measured every two seconds of the engine's clock, and after new events.
+/// Aggregate rules are measured every two seconds of the engine's clock (a measure scans every
+/// customer's events: not on every turn).
 const MEASURE_EVERY_US: i64 = 2 * 1_000_000;
 /// The customer's latest events kept with an alert as context.
 const CONTEXT_EVENTS: usize = 10;
@@ -179,9 +180,8 @@ impl Engine {
         self.status.evaluated_seq.fetch_max(self.index.progress().1, Ordering::SeqCst);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Clock times (µs) of the last measure and prune; events since the last measure.
+        // Clock times (µs) of the last measure and prune.
         let (mut measured_at, mut pruned_at) = (i64::MIN, self.store.clock().now().timestamp_micros());
-        let mut events_since_measure = true;
         loop {
             tokio::select! {
                 batch = batches.recv() => {
@@ -193,7 +193,6 @@ impl Engine {
                     if let Err(e) = self.on_batches(&mut state, all).await {
                         tracing::error!(error = %e, "the rule engine could not evaluate a batch");
                     }
-                    events_since_measure = true;
                 }
                 _ = tick.tick() => {
                     // Everything below is decided by the engine's clock, not by how often it
@@ -202,11 +201,11 @@ impl Engine {
                     if let Err(e) = self.fire_due(&mut state).await {
                         tracing::error!(error = %e, "the rule engine could not fire its timers");
                     }
-                    if events_since_measure || now.saturating_sub(measured_at) >= MEASURE_EVERY_US {
+                    if now.saturating_sub(measured_at) >= MEASURE_EVERY_US {
                         if let Err(e) = self.measure_aggregates(&mut state).await {
                             tracing::error!(error = %e, "the rule engine could not measure its aggregate rules");
                         }
-                        (measured_at, events_since_measure) = (now, false);
+                        measured_at = now;
                     }
                     if now - pruned_at >= PRUNE_EVERY_US {
                         self.prune(&mut state);
