@@ -494,7 +494,9 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
                     on:input=move |ev| {
                         let text = event_target_value(&ev);
                         let mut outcome = Ok(());
-                        state.update(|r| outcome = write(r, &text));
+                        // Untracked, as below: redrawing the condition's inputs would drop text
+                        // typed there that does not read as a value yet.
+                        state.update_untracked(|r| outcome = write(r, &text));
                         typed(label, outcome);
                     }
                     placeholder=hint
@@ -555,7 +557,7 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
                 <input
                     prop:value=state.with_untracked(|r| r.id.clone())
                     readonly=!is_new
-                    on:input=move |ev| state.update(|r| r.id = event_target_value(&ev).trim().to_string())
+                    on:input=move |ev| state.update_untracked(|r| r.id = event_target_value(&ev).trim().to_string())
                     placeholder="e.g. cart-abandoned"
                     data-field="Id"
                 />
@@ -595,7 +597,7 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
                 <input
                     type="checkbox"
                     prop:checked=move || state.with(|r| r.enabled)
-                    on:change=move |ev| state.update(|r| r.enabled = event_target_checked(&ev))
+                    on:change=move |ev| state.update_untracked(|r| r.enabled = event_target_checked(&ev))
                 />
                 " On"
             </label>
