@@ -6,7 +6,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use crate::{
     error::AppError,
     types::{
-        Alert, AlertChange, AlertFilter, CustomerHistory, CustomerMatch, DataHealth, DroppedPage, FunnelAnswer,
+        Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth, DroppedPage, FunnelAnswer,
         FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule, SavedFunnel, Source, StageCustomer,
     },
 };
@@ -69,10 +69,15 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn save_journey(&self, journey: Journey) -> BackendFuture<()>;
     /// Customers whose id or traits contain `text`.
     fn search_customers(&self, text: String) -> BackendFuture<Vec<CustomerMatch>>;
-    /// Alerts, newest first.
-    fn alerts(&self, query: AlertFilter) -> BackendFuture<Vec<Alert>>;
-    /// Acknowledges, assigns, resolves or notes an alert.
-    fn change_alert(&self, id: i64, update: AlertChange) -> BackendFuture<Alert>;
+    /// One page of the inbox ([`crate::types::INBOX_PAGE_SIZE`] alerts from `query.offset`),
+    /// with the filter's total, its groups and the page's customers.
+    fn alert_inbox(&self, query: AlertFilter) -> BackendFuture<AlertInbox>;
+    /// Makes one change to several alerts, all or none.
+    fn change_alerts(&self, ids: Vec<i64>, update: AlertChange) -> BackendFuture<Vec<Alert>>;
+    /// Puts alerts back as they were before a change, unless changed again since.
+    fn restore_alerts(&self, previous: Vec<AlertRestore>) -> BackendFuture<Vec<Alert>>;
+    /// Who alerts may be assigned to: the users who may act on them.
+    fn assignees(&self) -> BackendFuture<Vec<String>>;
     /// Erases a customer across their identities; answers what was removed, in words.
     fn erase_customer(&self, id: String) -> BackendFuture<String>;
     /// The newest `limit` audit entries, newest first.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{
     auth::Role,
-    types::{CustomerHistory, CustomerMatch, DataHealth, FunnelAnswer, LiveEvent},
+    types::{AlertInbox, CustomerCard, CustomerHistory, CustomerMatch, DataHealth, FunnelAnswer, LiveEvent},
 };
 
 /// Trait and property names that hold personal data unless configured otherwise.
@@ -166,6 +166,22 @@ impl Masked for CustomerMatch {
             mask_json(&mut traits, keys);
             self.traits = Some(traits.to_string());
         }
+    }
+}
+
+impl Masked for CustomerCard {
+    fn mask(&mut self, keys: &PiiKeys) {
+        for (key, value) in [("name", &mut self.name), ("email", &mut self.email)] {
+            if keys.contains(key) {
+                *value = value.as_deref().map(mask_text);
+            }
+        }
+    }
+}
+
+impl Masked for AlertInbox {
+    fn mask(&mut self, keys: &PiiKeys) {
+        self.customers.mask(keys);
     }
 }
 

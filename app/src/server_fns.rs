@@ -6,7 +6,7 @@ use crate::{
     auth::Role,
     error::AppError,
     types::{
-        Alert, AlertChange, AlertFilter, CustomerHistory, CustomerMatch, DataHealth, DroppedPage, FunnelAnswer,
+        Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth, DroppedPage, FunnelAnswer,
         FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule, SavedFunnel, Source, StageCustomer,
     },
 };
@@ -46,17 +46,31 @@ pub async fn stage_customers(
     crate::backend::use_backend()?.stage_customers(journey, stage, channel).await.map_err(crate::backend::refused)
 }
 
-/// Alerts for the inbox, newest first. The filter may arrive empty (every alert: its fields
-/// left out are not sent), hence its default.
+/// One page of the inbox with its total, groups and customers.
 #[server]
-pub async fn list_alerts(#[server(default)] query: AlertFilter) -> Result<Vec<Alert>, AppError> {
-    crate::backend::use_backend()?.alerts(query).await.map_err(crate::backend::refused)
+pub async fn load_alert_inbox(#[server(default)] query: AlertFilter) -> Result<AlertInbox, AppError> {
+    let backend = crate::backend::use_backend()?;
+    let inbox = backend.alert_inbox(query).await.map_err(crate::backend::refused)?;
+    Ok(crate::backend::for_caller(inbox, &backend))
 }
 
-/// Changes an alert's state, assignee or note.
+/// Acknowledges, resolves, reopens or assigns several alerts at once (at most
+/// [`crate::types::MAX_BULK_ALERTS`]).
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn change_alerts(ids: Vec<i64>, update: AlertChange) -> Result<Vec<Alert>, AppError> {
+    crate::backend::use_backend()?.change_alerts(ids, update).await.map_err(crate::backend::refused)
+}
+
+/// Undoes a change: puts the alerts back as they were, unless someone changed them since.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn restore_alerts(previous: Vec<AlertRestore>) -> Result<Vec<Alert>, AppError> {
+    crate::backend::use_backend()?.restore_alerts(previous).await.map_err(crate::backend::refused)
+}
+
+/// Who alerts may be assigned to.
 #[server]
-pub async fn change_alert(id: i64, #[server(default)] update: AlertChange) -> Result<Alert, AppError> {
-    crate::backend::use_backend()?.change_alert(id, update).await.map_err(crate::backend::refused)
+pub async fn list_assignees() -> Result<Vec<String>, AppError> {
+    crate::backend::use_backend()?.assignees().await.map_err(crate::backend::refused)
 }
 
 /// A customer's timeline and alerts.
@@ -227,7 +241,9 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<RecentEvents as ServerFn>::PATH, Role::Viewer),
     (<LoadJourneyMap as ServerFn>::PATH, Role::Viewer),
     (<StageCustomers as ServerFn>::PATH, Role::Viewer),
-    (<ListAlerts as ServerFn>::PATH, Role::Viewer),
+    (<LoadAlertInbox as ServerFn>::PATH, Role::Viewer),
+    // Who may be assigned alerts: staff, whom a viewer sees on the cards anyway.
+    (<ListAssignees as ServerFn>::PATH, Role::Viewer),
     (<LoadCustomer as ServerFn>::PATH, Role::Viewer),
     (<LoadFunnel as ServerFn>::PATH, Role::Viewer),
     (<ListSavedFunnels as ServerFn>::PATH, Role::Viewer),
@@ -239,7 +255,8 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<ListJourneys as ServerFn>::PATH, Role::Viewer),
     (<SearchCustomers as ServerFn>::PATH, Role::Viewer),
     // Changing an alert is acting on a customer, who is personal data.
-    (<ChangeAlert as ServerFn>::PATH, Role::Analyst),
+    (<ChangeAlerts as ServerFn>::PATH, Role::Analyst),
+    (<RestoreAlerts as ServerFn>::PATH, Role::Analyst),
     (<SaveFunnel as ServerFn>::PATH, Role::Analyst),
     (<DeleteSavedFunnel as ServerFn>::PATH, Role::Analyst),
     (<SaveRule as ServerFn>::PATH, Role::Analyst),

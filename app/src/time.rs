@@ -24,6 +24,16 @@ pub fn clock_time(at: DateTime<Utc>, local: bool) -> String {
     }
 }
 
+/// Date and clock time of `at` to the minute ("2026-12-01 14:05"): local once hydrated, UTC
+/// (marked) before. For lists that span days.
+pub fn moment(at: DateTime<Utc>, local: bool) -> String {
+    if local {
+        at.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string()
+    } else {
+        at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
 /// "3 s ago", "2 min ago", "1 h ago" for a duration in seconds.
 pub fn ago(seconds: i64) -> String {
     match seconds.max(0) {
@@ -42,6 +52,12 @@ mod tests {
     fn utc_before_hydration_is_marked() {
         let at = DateTime::parse_from_rfc3339("2026-11-23T19:05:07Z").unwrap().to_utc();
         assert_eq!(clock_time(at, false), "19:05:07 UTC");
+    }
+
+    #[test]
+    fn a_moment_has_the_date_and_the_minute() {
+        let at = DateTime::parse_from_rfc3339("2026-11-23T19:05:07Z").unwrap().to_utc();
+        assert_eq!(moment(at, false), "2026-11-23 19:05 UTC");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-pub use app::types::{Alert, AlertChange, AlertEvent, AlertFilter, AlertState};
+pub use app::types::{Alert, AlertChange, AlertEvent, AlertFilter, AlertGroup, AlertRestore, AlertState};
 use chrono::{DateTime, Utc};
 use duckdb::params;
 use tokio::sync::{broadcast, Mutex};
@@ -184,41 +184,79 @@ impl Alerts {
 
     /// Changes an alert's state, assignee or note.
     pub async fn change(&self, id: i64, change: AlertChange) -> Result<Alert, AlertError> {
+        Ok(self.change_many(&[id], change).await?.remove(0))
+    }
+
+    /// Makes one change to several alerts (the inbox's bulk actions), all or none: an alert
+    /// that is missing or may not make the change refuses the whole change.
+    pub async fn change_many(&self, ids: &[i64], change: AlertChange) -> Result<Vec<Alert>, AlertError> {
         let mut counters = self.counters.lock().await;
-        let mut alert = self.get(id).await?;
-        let state = change.state.unwrap_or(alert.state);
-        if alert.state == AlertState::Resolved && state == AlertState::Acknowledged {
-            return Err(AlertError::Transition { id });
+        let mut changed = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let mut alert = self.get(id).await?;
+            let state = change.state.unwrap_or(alert.state);
+            if alert.state == AlertState::Resolved && state == AlertState::Acknowledged {
+                return Err(AlertError::Transition { id });
+            }
+            alert.state = state;
+            if let Some(assignee) = &change.assignee {
+                alert.assignee = Some(assignee.trim().to_string()).filter(|a| !a.is_empty());
+            }
+            if let Some(note) = &change.note {
+                alert.note = Some(note.clone());
+            }
+            changed.push(alert);
         }
-        alert.state = state;
-        if let Some(assignee) = change.assignee {
-            alert.assignee = Some(assignee.trim().to_string()).filter(|a| !a.is_empty());
+        self.write_changes(&mut counters, changed).await
+    }
+
+    /// Puts alerts back as they were before a change (undo), leaving out those changed again
+    /// since; answers the alerts put back.
+    pub async fn restore(&self, previous: Vec<AlertRestore>) -> Result<Vec<Alert>, AlertError> {
+        let mut counters = self.counters.lock().await;
+        let mut restored = Vec::with_capacity(previous.len());
+        for before in previous {
+            let mut alert = self.get(before.id).await?;
+            if alert.version != before.version {
+                continue;
+            }
+            (alert.state, alert.assignee, alert.note) = (before.state, before.assignee, before.note);
+            restored.push(alert);
         }
-        if let Some(note) = change.note {
-            alert.note = Some(note);
+        self.write_changes(&mut counters, restored).await
+    }
+
+    /// Stores changed alerts with new versions in one transaction and announces them.
+    async fn write_changes(&self, counters: &mut Counters, mut alerts: Vec<Alert>) -> Result<Vec<Alert>, AlertError> {
+        let now = self.store.clock().now();
+        for (i, alert) in alerts.iter_mut().enumerate() {
+            alert.updated_at = now;
+            alert.version = counters.last_version + 1 + i as i64;
         }
-        alert.updated_at = self.store.clock().now();
-        alert.version = counters.last_version + 1;
-        let row = alert.clone();
+        let rows = alerts.clone();
         self.store
             .change(move |conn| {
-                conn.execute(
-                    sql::ALERTS_UPDATE,
-                    params![
+                let mut stmt = conn.prepare(sql::ALERTS_UPDATE)?;
+                for row in &rows {
+                    stmt.execute(params![
                         row.state.as_str(),
                         row.assignee,
                         row.note,
                         Micros::of(row.updated_at),
                         row.version,
                         row.id
-                    ],
-                )?;
+                    ])?;
+                }
                 Ok(())
             })
             .await?;
-        counters.last_version = alert.version;
-        let _ = self.changes.send(alert.clone());
-        Ok(alert)
+        if let Some(last) = alerts.last() {
+            counters.last_version = last.version;
+        }
+        for alert in &alerts {
+            let _ = self.changes.send(alert.clone());
+        }
+        Ok(alerts)
     }
 
     pub async fn get(&self, id: i64) -> Result<Alert, AlertError> {
@@ -239,18 +277,59 @@ impl Alerts {
             .store
             .read(move |conn| {
                 let mut stmt = conn.prepare(sql::ALERTS_SELECT)?;
+                let [state, rule, assignee, customer] = filter_params(&filter);
                 let rows = stmt.query_map(
                     params![
-                        filter.state.map(AlertState::as_str),
-                        filter.rule,
-                        filter.assignee,
-                        filter.customer,
+                        state,
+                        rule,
+                        assignee,
+                        customer,
                         filter.limit.unwrap_or(50).clamp(1, 500) as i64,
                         filter.offset.unwrap_or(0) as i64
                     ],
                     alert_row,
                 )?;
                 Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?)
+    }
+
+    /// How many alerts the filter matches (its limit and offset aside).
+    pub async fn count(&self, filter: AlertFilter) -> Result<u64, AlertError> {
+        Ok(self
+            .store
+            .read(move |conn| {
+                let [state, rule, assignee, customer] = filter_params(&filter);
+                Ok(conn.query_row(sql::ALERTS_COUNT, params![state, rule, assignee, customer], |r| r.get(0))?)
+            })
+            .await?)
+    }
+
+    /// The filter's alerts by rule, and by customer (at most `most` groups each), most first.
+    pub async fn groups(
+        &self,
+        filter: AlertFilter,
+        most: usize,
+    ) -> Result<(Vec<AlertGroup>, Vec<AlertGroup>), AlertError> {
+        Ok(self
+            .store
+            .read(move |conn| {
+                let [state, rule, assignee, customer] = filter_params(&filter);
+                let time = |us: i64| DateTime::from_timestamp_micros(us).unwrap_or_default();
+                let mut stmt = conn.prepare(sql::ALERTS_GROUPS_BY_RULE)?;
+                let by_rule = stmt
+                    .query_map(params![state, rule, assignee, customer, most as i64], |r| {
+                        Ok(AlertGroup { key: r.get(0)?, label: r.get(1)?, count: r.get(2)?, newest_at: time(r.get(3)?) })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                let mut stmt = conn.prepare(sql::ALERTS_GROUPS_BY_CUSTOMER)?;
+                let by_customer = stmt
+                    .query_map(params![state, rule, assignee, customer, most as i64], |r| {
+                        let key: String = r.get(0)?;
+                        Ok(AlertGroup { label: key.clone(), key, count: r.get(1)?, newest_at: time(r.get(2)?) })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok((by_rule, by_customer))
             })
             .await?)
     }
@@ -291,6 +370,16 @@ impl Alerts {
     pub async fn remembered_anchors(&self) -> usize {
         self.counters.lock().await.raised.len()
     }
+}
+
+/// The filter's state, rule, assignee and customer as the alert queries take them (NULL: any).
+fn filter_params(filter: &AlertFilter) -> [Option<String>; 4] {
+    [
+        filter.state.map(|s| s.as_str().to_string()),
+        filter.rule.clone(),
+        filter.assignee.clone(),
+        filter.customer.clone(),
+    ]
 }
 
 /// Anchors alerted on for conditions met since `since`, with when (µs).

@@ -8,15 +8,16 @@ use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
     types::{
-        AccessSettings, Alert, AlertChange, AlertFilter, AuditEntry, CustomerHistory, CustomerMatch, DataHealth,
+        AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, AuditEntry, CustomerHistory, CustomerMatch, DataHealth,
         Direction, DroppedPage, FunnelAnswer, FunnelCharts, FunnelParams, Journey, JourneyMap, LiveEvent, OrderMode,
-        PathParams, PathResult, Person, Rule, SavedFunnel, Source, StageCustomer,
+        PathParams, PathResult, Person, Rule, SavedFunnel, Source, StageCustomer, INBOX_PAGE_SIZE, MAX_BULK_ALERTS,
     },
 };
 
 use crate::{
     alerts::Alerts,
     analytics::{
+        cards::Alerted,
         funnel::FunnelSpec,
         question::{window_and_range, FunnelQuery, PathQuery},
         Active, Analytics,
@@ -51,6 +52,22 @@ pub struct Dashboard {
     pub hub: crate::hub::Hub,
     pub audit: crate::audit::Audit,
     pub retention_days: Option<u32>,
+}
+
+/// Groups of each kind the inbox shows.
+const INBOX_GROUPS: usize = 20;
+/// The deepest page the inbox goes to (older alerts are for the JSON API and its filters).
+const MAX_INBOX_OFFSET: usize = 10_000;
+
+/// Refuses a bulk change over [`MAX_BULK_ALERTS`] alerts.
+fn bulk_limit(count: usize) -> Result<(), AppError> {
+    match count {
+        0 => Err(AppError::BadRequest("no alerts given; select at least one".into())),
+        n if n > MAX_BULK_ALERTS => Err(AppError::BadRequest(format!(
+            "{n} alerts in one change is over the limit of {MAX_BULK_ALERTS}; change them a page at a time"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A failure inside the server: the details go to the server's log and never to the browser,
@@ -367,23 +384,68 @@ impl DashboardBackend for Dashboard {
         })
     }
 
-    fn alerts(&self, filter: AlertFilter) -> BackendFuture<Vec<Alert>> {
-        let alerts = self.alerts.clone();
+    fn alert_inbox(&self, query: AlertFilter) -> BackendFuture<AlertInbox> {
+        let (alerts, analytics) = (self.alerts.clone(), self.analytics.clone());
+        let found = self.journey(None);
         let given = |text: Option<String>| text.filter(|s| !s.is_empty());
         let filter = AlertFilter {
-            rule: given(filter.rule),
-            assignee: given(filter.assignee),
-            customer: given(filter.customer),
-            limit: Some(200),
-            offset: None,
-            ..filter
+            rule: given(query.rule),
+            assignee: given(query.assignee),
+            customer: given(query.customer),
+            limit: Some(INBOX_PAGE_SIZE),
+            offset: Some(query.offset.unwrap_or(0).min(MAX_INBOX_OFFSET)),
+            ..query
         };
-        Box::pin(async move { alerts.list(filter).await.map_err(edge) })
+        Box::pin(async move {
+            let journey = found?;
+            let page = alerts.list(filter.clone()).await.map_err(edge)?;
+            let total = alerts.count(filter.clone()).await.map_err(edge)?;
+            let (by_rule, by_customer) = alerts.groups(filter, INBOX_GROUPS).await.map_err(edge)?;
+            let mut ids: Vec<String> =
+                page.iter().map(|a| a.customer_id.clone()).filter(|c| !c.is_empty()).collect();
+            ids.sort();
+            ids.dedup();
+            let customers = analytics.customer_cards(&journey, ids).await.map_err(edge)?;
+            let alerted = page
+                .iter()
+                .filter(|a| !a.customer_id.is_empty())
+                .map(|a| Alerted {
+                    alert_id: a.id,
+                    customer_id: a.customer_id.clone(),
+                    occurred_us: a.occurred_at.timestamp_micros(),
+                })
+                .collect();
+            let follow_ups = analytics.follow_ups(&journey, alerted).await.map_err(edge)?;
+            Ok(AlertInbox { alerts: page, total, by_rule, by_customer, customers, follow_ups })
+        })
     }
 
-    fn change_alert(&self, id: i64, change: AlertChange) -> BackendFuture<Alert> {
+    fn change_alerts(&self, ids: Vec<i64>, update: AlertChange) -> BackendFuture<Vec<Alert>> {
         let alerts = self.alerts.clone();
-        Box::pin(async move { alerts.change(id, change).await.map_err(edge) })
+        Box::pin(async move {
+            bulk_limit(ids.len())?;
+            alerts.change_many(&ids, update).await.map_err(edge)
+        })
+    }
+
+    fn restore_alerts(&self, previous: Vec<AlertRestore>) -> BackendFuture<Vec<Alert>> {
+        let alerts = self.alerts.clone();
+        Box::pin(async move {
+            bulk_limit(previous.len())?;
+            alerts.restore(previous).await.map_err(edge)
+        })
+    }
+
+    fn assignees(&self) -> BackendFuture<Vec<String>> {
+        let mut users: Vec<String> = self
+            .accounts
+            .users()
+            .into_iter()
+            .filter(|u| u.role >= app::auth::Role::Analyst)
+            .map(|u| u.email)
+            .collect();
+        users.sort();
+        Box::pin(async move { Ok(users) })
     }
 
     fn setup_open(&self) -> bool {

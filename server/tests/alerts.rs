@@ -116,6 +116,41 @@ impl Server {
 
     /// A track event `minutes_ago` minutes before the server's now (fractions allowed;
     /// negative: later than now).
+    /// Calls a form-encoded server function as the browser does; its answer as JSON.
+    async fn server_fn<F: leptos::server_fn::ServerFn>(&self, body: &'static str) -> Value {
+        let response = self
+            .client
+            .post(format!("{}{}", self.base, F::PATH))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", &self.base)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", F::PATH);
+        response.json().await.unwrap()
+    }
+
+    /// Calls a JSON server function; its status and body text.
+    async fn server_fn_raw<F: leptos::server_fn::ServerFn>(&self, body: Value) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!("{}{}", self.base, F::PATH))
+            .header("origin", &self.base)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Calls a JSON server function that must succeed; its answer.
+    async fn server_fn_json<F: leptos::server_fn::ServerFn>(&self, body: Value) -> Value {
+        let (status, text) = self.server_fn_raw::<F>(body).await;
+        assert_eq!(status, 200, "{}: {text}", F::PATH);
+        serde_json::from_str(&text).unwrap()
+    }
+
     fn track(&self, id: &str, user: &str, event: &str, minutes_ago: f64) -> Value {
         track_at(id, user, event, self.clock.now() - chrono::Duration::milliseconds((minutes_ago * 60_000.0) as i64))
     }
@@ -595,21 +630,111 @@ async fn the_inbox_asks_for_every_alert_with_an_empty_filter_and_for_one_state_w
     assert_eq!(s.wait_for("hot", 1, 5).await.len(), 1);
     // The page's server function, as the browser calls it: the filter's empty fields are not
     // sent at all, so "All" sends nothing.
-    let path = <app::server_fns::ListAlerts as leptos::server_fn::ServerFn>::PATH;
-    let ask = |body: &'static str| {
-        s.client
-            .post(format!("{}{path}", s.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("origin", &s.base)
-            .body(body)
-            .send()
+    let every = s.server_fn::<app::server_fns::LoadAlertInbox>("").await;
+    assert_eq!(every["total"], 1, "an empty filter is every alert");
+    assert_eq!(every["alerts"].as_array().unwrap().len(), 1);
+    let resolved = s.server_fn::<app::server_fns::LoadAlertInbox>("query[state]=resolved").await;
+    assert_eq!(resolved["total"], 0, "the alert is open");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_inbox_counts_groups_and_names_its_customers_and_a_bulk_change_can_be_undone() {
+    let s = start(Database::InMemory).await;
+    s.put_rule(json!({ "id": "hot", "name": "2 views in a minute", "cooldown_seconds": 0,
+        "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
+        .await;
+    let at = |minutes_ago: f64| (s.clock.now() - chrono::Duration::seconds((minutes_ago * 60.0) as i64)).to_rfc3339();
+    let identify = json!({ "type": "identify", "messageId": "i1", "userId": "ann", "timestamp": at(10.0),
+        "traits": { "email": "ann@example.com", "name": "Ann Lee" } });
+    s.post(vec![
+        identify,
+        s.track("a1", "ann", "product_viewed", 3.0),
+        s.track("a2", "ann", "product_viewed", 2.5),
+        s.track("a3", "ann", "product_viewed", 2.0),
+        s.track("b1", "bob", "product_viewed", 1.5),
+        s.track("b2", "bob", "product_viewed", 1.0),
+    ])
+    .await;
+    // Ann: views at −3 and −2.5 min alert, and so do −2.5 and −2; Bob: one alert.
+    assert_eq!(s.wait_for("hot", 3, 5).await.len(), 3);
+    // After her alerts Ann moves on to the cart (the Conversion stage; views are Engagement).
+    s.post(vec![s.track("a4", "ann", "added_to_cart", 0.5)]).await;
+
+    // The cart reaches the index a moment after it is stored.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let inbox = loop {
+        let inbox = s.server_fn::<app::server_fns::LoadAlertInbox>("").await;
+        let ann_events = inbox["customers"].as_array().unwrap().iter().find(|c| c["customer_id"] == "ann").map(|c| c["events"].clone());
+        if ann_events == Some(json!(5)) || tokio::time::Instant::now() > deadline {
+            break inbox;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let every = ask("").await.unwrap();
-    assert_eq!(every.status(), 200, "an empty filter is every alert");
-    assert_eq!(every.json::<Vec<Value>>().await.unwrap().len(), 1);
-    let resolved = ask("query[state]=resolved").await.unwrap();
-    assert_eq!(resolved.status(), 200);
-    assert!(resolved.json::<Vec<Value>>().await.unwrap().is_empty(), "the alert is open");
+    assert_eq!(inbox["total"], 3);
+    assert_eq!(inbox["by_rule"], json!([{ "key": "hot", "label": "2 views in a minute", "count": 3,
+        "newest_at": inbox["by_rule"][0]["newest_at"] }]));
+    let by_customer: Vec<(&str, i64)> = inbox["by_customer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(by_customer, vec![("ann", 2), ("bob", 1)]);
+    let card = |id: &str| inbox["customers"].as_array().unwrap().iter().find(|c| c["customer_id"] == id).cloned();
+    let ann = card("ann").expect("Ann's card");
+    assert_eq!((ann["name"].as_str(), ann["email"].as_str()), (Some("Ann Lee"), Some("ann@example.com")));
+    assert_eq!((ann["stage"].as_str(), ann["events"].as_i64()), (Some("Conversion"), Some(5)));
+    assert_eq!(card("bob").unwrap()["name"], Value::Null, "Bob never identified");
+    let alerts = inbox["alerts"].as_array().unwrap();
+    let id_of = |customer: &str| -> Vec<i64> {
+        alerts.iter().filter(|a| a["customer_id"] == customer).map(|a| a["id"].as_i64().unwrap()).collect()
+    };
+    let follow_up = |id: i64| inbox["follow_ups"].as_array().unwrap().iter().find(|f| f["alert_id"] == id).cloned().unwrap();
+    let ann_latest = *id_of("ann").iter().max().unwrap();
+    assert_eq!(follow_up(ann_latest)["moved_on_to"], "Conversion");
+    assert_eq!(follow_up(ann_latest)["events_since"], 1, "the cart; the alert's own view is not after it");
+    assert_eq!(follow_up(id_of("bob")[0])["moved_on_to"], Value::Null);
+
+    // A page of one from the second alert on, and one customer's alerts.
+    let paged = s.server_fn::<app::server_fns::LoadAlertInbox>("query[offset]=2").await;
+    assert_eq!((paged["total"].as_i64(), paged["alerts"].as_array().unwrap().len()), (Some(3), 1));
+    let bobs = s.server_fn::<app::server_fns::LoadAlertInbox>("query[customer]=bob").await;
+    assert_eq!(bobs["total"], 1);
+
+    // Acknowledge all three at once, then undo.
+    let every: Vec<i64> = alerts.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    let changed = s
+        .server_fn_json::<app::server_fns::ChangeAlerts>(json!({ "ids": every, "update": { "state": "acknowledged" } }))
+        .await;
+    let changed = changed.as_array().unwrap();
+    assert!(changed.iter().all(|a| a["state"] == "acknowledged"));
+    // Someone else resolves Bob's meanwhile: the undo leaves his alone.
+    let bob = id_of("bob")[0];
+    s.client
+        .patch(format!("{}/api/v1/alerts/{bob}", s.base))
+        .json(&json!({ "state": "resolved" }))
+        .send()
+        .await
+        .unwrap();
+    let undo: Vec<Value> = changed
+        .iter()
+        .map(|a| json!({ "id": a["id"], "version": a["version"], "state": "open", "assignee": null, "note": null }))
+        .collect();
+    let restored = s.server_fn_json::<app::server_fns::RestoreAlerts>(json!({ "previous": undo })).await;
+    assert_eq!(restored.as_array().unwrap().len(), 2, "Ann's two, not Bob's changed since");
+    let open = s.server_fn::<app::server_fns::LoadAlertInbox>("query[state]=open").await;
+    assert_eq!(open["total"], 2);
+    assert_eq!(s.alerts("state=resolved").await.len(), 1);
+
+    // Nothing selected, or too many: refused with what to do.
+    let none = s.server_fn_raw::<app::server_fns::ChangeAlerts>(json!({ "ids": [], "update": { "state": "resolved" } })).await;
+    assert_eq!(none.0, 400, "{}", none.1);
+    assert!(none.1.contains("select at least one"), "{}", none.1);
+    let many: Vec<i64> = (1..=501).collect();
+    let over = s.server_fn_raw::<app::server_fns::ChangeAlerts>(json!({ "ids": many, "update": { "state": "resolved" } })).await;
+    assert_eq!(over.0, 400);
+    assert!(over.1.contains("a page at a time"), "{}", over.1);
     s.stop().await;
 }
 

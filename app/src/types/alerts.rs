@@ -100,3 +100,68 @@ pub struct AlertChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
+
+/// Most alerts one bulk change or undo may touch.
+pub const MAX_BULK_ALERTS: usize = 500;
+/// Alerts on one page of the inbox.
+pub const INBOX_PAGE_SIZE: usize = 25;
+
+/// How many alerts of the filter share a rule, or a customer (the inbox's groups).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertGroup {
+    /// The rule id, or the customer id (empty for aggregate rules' alerts).
+    pub key: String,
+    /// The rule's name; for a customer, their id.
+    pub label: String,
+    pub count: u64,
+    pub newest_at: DateTime<Utc>,
+}
+
+/// What the customer did after the alert: how many events, and whether they moved on to a
+/// later journey stage than the one they were in when it was raised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertFollowUp {
+    pub alert_id: i64,
+    pub events_since: u64,
+    /// The furthest stage reached since, when it is past the stage at the alert.
+    pub moved_on_to: Option<String>,
+}
+
+/// One page of the inbox: the alerts, how many the filter holds in all, its groups, and who
+/// the customers on the page are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertInbox {
+    pub alerts: Vec<Alert>,
+    /// Every alert the filter matches (the page holds at most [`INBOX_PAGE_SIZE`]).
+    pub total: u64,
+    /// The filter's alerts by rule, most first.
+    pub by_rule: Vec<AlertGroup>,
+    /// The filter's alerts by customer, most first (the top ones).
+    pub by_customer: Vec<AlertGroup>,
+    pub customers: Vec<super::customers::CustomerCard>,
+    pub follow_ups: Vec<AlertFollowUp>,
+}
+
+/// Puts an alert back as it was before a change (the inbox's undo), unless someone changed
+/// it again since: `version` is the version the change produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRestore {
+    pub id: i64,
+    pub version: i64,
+    pub state: AlertState,
+    pub assignee: Option<String>,
+    pub note: Option<String>,
+}
+
+impl AlertRestore {
+    /// Undoes the change that turned `before` into `after`.
+    pub fn undoing(before: &Alert, after: &Alert) -> Self {
+        AlertRestore {
+            id: before.id,
+            version: after.version,
+            state: before.state,
+            assignee: before.assignee.clone(),
+            note: before.note.clone(),
+        }
+    }
+}

@@ -52,3 +52,28 @@ pub struct CustomerMatch {
     /// Their latest identify traits, as JSON text.
     pub traits: Option<String>,
 }
+
+/// Who a customer is at a glance: what their latest identify said, the channel that first
+/// brought them, when they were seen and where they are in the journey.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerCard {
+    pub customer_id: String,
+    /// The `name` trait (masked for viewers when it is personal).
+    pub name: Option<String>,
+    /// The `email` trait (masked for viewers when it is personal).
+    pub email: Option<String>,
+    /// The channel of their first touch (`direct` when none).
+    pub channel: Option<String>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub events: u64,
+    /// The journey stage of their latest event that has one.
+    pub stage: Option<String>,
+}
+
+impl CustomerCard {
+    /// What to call them: their name, else their email, else their id.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().or(self.email.as_deref()).unwrap_or(&self.customer_id)
+    }
+}

@@ -2,6 +2,7 @@
 //! Each question is a query in `queries/analytics/` plus, where SQL would be contorted, a
 //! small tested Rust step (see [`funnel`]).
 
+pub mod cards;
 pub mod channels;
 pub mod funnel;
 pub mod paths;

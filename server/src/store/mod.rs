@@ -122,6 +122,14 @@ impl duckdb::ToSql for Micros {
     }
 }
 
+/// What a customer's identify calls said about who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerTraits {
+    pub customer_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -361,6 +369,19 @@ impl Store {
         self.read(move |conn| {
             let mut stmt = conn.prepare(sql::CUSTOMERS_SEARCH)?;
             let rows = stmt.query_map(params![text], |row| Ok((row.get(0)?, row.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The latest `name` and `email` traits of each listed customer that gave any, by id.
+    pub async fn customer_traits(&self, ids: &[String]) -> Result<Vec<CustomerTraits>, StoreError> {
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(sql::CUSTOMERS_TRAITS)?;
+            let rows = stmt.query_map(params![ids], |row| {
+                Ok(CustomerTraits { customer_id: row.get(0)?, name: row.get(1)?, email: row.get(2)? })
+            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await

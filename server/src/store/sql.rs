@@ -70,6 +70,10 @@ pub const READ_QUERIES: &[&str] = &[
     ALERTS_LATEST_PER_RULE_CUSTOMER,
     ALERTS_ANCHORS_SINCE,
     ALERTS_INSERT_OR_IGNORE,
+    ALERTS_COUNT,
+    ALERTS_GROUPS_BY_RULE,
+    ALERTS_GROUPS_BY_CUSTOMER,
+    CUSTOMERS_TRAITS,
     HEALTH_VOLUME_BY_SOURCE,
     HEALTH_LAG_AND_SKEW,
     HEALTH_EVENT_NAMES,
@@ -136,6 +140,10 @@ pub const ALERTS_COUNTERS: &str = query!("alerts/counters.sql");
 pub const ALERTS_LATEST_PER_RULE_CUSTOMER: &str = query!("alerts/latest_per_rule_customer.sql");
 pub const ALERTS_ANCHORS_SINCE: &str = query!("alerts/anchors_since.sql");
 pub const ALERTS_INSERT_OR_IGNORE: &str = query!("alerts/insert_or_ignore.sql");
+pub const ALERTS_COUNT: &str = query!("alerts/count.sql");
+pub const ALERTS_GROUPS_BY_RULE: &str = query!("alerts/groups_by_rule.sql");
+pub const ALERTS_GROUPS_BY_CUSTOMER: &str = query!("alerts/groups_by_customer.sql");
+pub const CUSTOMERS_TRAITS: &str = query!("customers/traits.sql");
 
 pub const WEBHOOKS_SELECT_ALL: &str = query!("webhooks/select_all.sql");
 pub const WEBHOOKS_UPSERT: &str = query!("webhooks/upsert.sql");
