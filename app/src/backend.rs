@@ -6,8 +6,9 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use crate::{
     error::AppError,
     types::{
-        Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth, DroppedPage, FunnelAnswer,
-        FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule, SavedFunnel, Source, StageCustomer,
+        Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth,
+        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule,
+        SavedFunnel, Source, StageCustomer,
     },
 };
 
@@ -76,6 +77,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn change_alerts(&self, ids: Vec<i64>, update: AlertChange) -> BackendFuture<Vec<Alert>>;
     /// Puts alerts back as they were before a change, unless changed again since.
     fn restore_alerts(&self, previous: Vec<AlertRestore>) -> BackendFuture<Vec<Alert>>;
+    /// What the store has seen, for pickers.
+    fn vocabulary(&self) -> BackendFuture<crate::types::Vocabulary>;
     /// Who alerts may be assigned to: the users who may act on them.
     fn assignees(&self) -> BackendFuture<Vec<String>>;
     /// Erases a customer across their identities; answers what was removed, in words.

@@ -48,9 +48,59 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// Whole seconds exactly, in the largest unit that divides them: `90 s`, `5 min`, `1 h`,
+/// `3 d` (how rules show their times, and the editor reads them back with [`parse_span`]).
+pub fn span(seconds: i64) -> String {
+    match seconds {
+        0 => "0 s".to_string(),
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// A time typed with its unit (`90 s`, `5 min`, `1.5 h`, `3 d`, `2 weeks`) in seconds; the
+/// error says how to write it. `0` alone is zero.
+pub fn parse_span(text: &str) -> Result<i64, String> {
+    let t = text.trim().to_lowercase();
+    let how = "write a number and a unit, e.g. 90 s, 5 min, 2 h or 3 d";
+    if t == "0" {
+        return Ok(0);
+    }
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = (t[..split].trim(), t[split..].trim());
+    let value: f64 = number.parse().map_err(|_| format!("{text:?} is not a time; {how}"))?;
+    let unit_seconds = match unit {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600.0,
+        "d" | "day" | "days" => 86_400.0,
+        "w" | "week" | "weeks" => 7.0 * 86_400.0,
+        "" => return Err(format!("{text:?} has no unit; {how}")),
+        other => return Err(format!("{other:?} is not a unit of time; {how}")),
+    };
+    Ok((value * unit_seconds).round() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_is_shown_in_its_largest_whole_unit_and_read_back() {
+        for (seconds, text) in [(90, "90 s"), (300, "5 min"), (3_600, "1 h"), (259_200, "3 d"), (0, "0 s")] {
+            assert_eq!(span(seconds), text);
+            assert_eq!(parse_span(text), Ok(seconds), "{text}");
+        }
+        assert_eq!(parse_span("1.5 h"), Ok(5_400));
+        assert_eq!(parse_span("2 weeks"), Ok(1_209_600));
+        assert_eq!(parse_span(" 10min "), Ok(600));
+        assert_eq!(parse_span("0"), Ok(0));
+        assert!(parse_span("300").unwrap_err().contains("has no unit"));
+        assert!(parse_span("5 fortnights").unwrap_err().contains("not a unit of time"));
+        assert!(parse_span("soon").unwrap_err().contains("not a time"));
+    }
 
     #[test]
     fn one_of_a_thing_is_singular() {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod format;
 pub mod pages;
+pub mod pick;
 pub mod privacy;
 pub mod server_fns;
 pub mod time;

@@ -6,8 +6,9 @@ use crate::{
     auth::Role,
     error::AppError,
     types::{
-        Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth, DroppedPage, FunnelAnswer,
-        FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule, SavedFunnel, Source, StageCustomer,
+        Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth,
+        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule,
+        SavedFunnel, Source, StageCustomer,
     },
 };
 
@@ -65,6 +66,12 @@ pub async fn change_alerts(ids: Vec<i64>, update: AlertChange) -> Result<Vec<Ale
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn restore_alerts(previous: Vec<AlertRestore>) -> Result<Vec<Alert>, AppError> {
     crate::backend::use_backend()?.restore_alerts(previous).await.map_err(crate::backend::refused)
+}
+
+/// Event names, property keys, channels and stages the store has seen, for pickers.
+#[server]
+pub async fn load_vocabulary() -> Result<crate::types::Vocabulary, AppError> {
+    crate::backend::use_backend()?.vocabulary().await.map_err(crate::backend::refused)
 }
 
 /// Who alerts may be assigned to.
@@ -242,6 +249,7 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<LoadJourneyMap as ServerFn>::PATH, Role::Viewer),
     (<StageCustomers as ServerFn>::PATH, Role::Viewer),
     (<LoadAlertInbox as ServerFn>::PATH, Role::Viewer),
+    (<LoadVocabulary as ServerFn>::PATH, Role::Viewer),
     // Who may be assigned alerts: staff, whom a viewer sees on the cards anyway.
     (<ListAssignees as ServerFn>::PATH, Role::Viewer),
     (<LoadCustomer as ServerFn>::PATH, Role::Viewer),

@@ -89,8 +89,8 @@ test('the customer-success manager sees a new alert arrive and acknowledges and 
   await fill('Name', 'Two product views in a minute');
   await fill('Event', 'product_viewed');
   await fill('Count', '2');
-  await fill('Within (seconds)', '60');
-  await fill('Cooldown (seconds)', '0');
+  await fill('Within', '1 min');
+  await fill('Cooldown', '0');
   await page.getByTestId('save-rule').click();
   const row = page.locator('[data-testid=rules] tr[data-rule=e2e-hot]');
   await row.waitFor({ timeout: 5_000 });
@@ -134,17 +134,39 @@ test('the customer-success manager sees a new alert arrive and acknowledges and 
   await page.waitForURL(/state=&/);
   const again = page.locator(`[data-alert-id="${id}"]`);
   await again.waitFor();
-  await again.getByTestId('assignee').fill('sam');
+  // The assignee is picked from the users, not typed.
+  await page.locator('[data-testid=alert][data-state] select[data-testid=assignee] option', { hasText: wayline.email }).first().waitFor({ state: 'attached' });
+  await again.getByTestId('assignee').selectOption(wayline.email);
   await again.getByTestId('note').fill('called her');
   await again.getByRole('button', { name: 'Save' }).click();
-  const deadline = Date.now() + 5_000;
-  let stored;
-  do {
-    stored = (await api('GET', `/api/v1/alerts/${id}`)).body;
-  } while (stored.assignee !== 'sam' && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 100)), true));
-  assert.equal(stored.assignee, 'sam');
-  assert.equal(stored.note, 'called her');
+  const stored = async (want) => {
+    const deadline = Date.now() + 5_000;
+    let alert;
+    do {
+      alert = (await api('GET', `/api/v1/alerts/${id}`)).body;
+    } while (!want(alert) && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 100)), true));
+    return alert;
+  };
+  let saved = await stored((a) => a.assignee === wayline.email);
+  assert.equal(saved.assignee, wayline.email);
+  assert.equal(saved.note, 'called her');
+  await page.locator(`[data-alert-id="${id}"] [data-testid=assignee-badge]`, { hasText: wayline.email }).waitFor();
+  // The change can be undone from the notice that names it.
+  assert.match(await page.getByTestId('change-notice').innerText(), new RegExp(`Assigned 1 alert to ${wayline.email}`));
+  await page.getByTestId('undo').click();
+  saved = await stored((a) => a.assignee === null);
+  assert.equal(saved.assignee, null, 'undo takes the assignee away again');
+  assert.equal(saved.note, null);
   await page.locator(`[data-alert-id="${id}"][data-state=acknowledged]`).waitFor();
+  // Select the page and resolve it in one go.
+  await page.getByTestId('select-page').check();
+  assert.equal(await page.getByTestId('selected-count').innerText(), '1 selected');
+  await page.getByTestId('bulk-resolve').click();
+  saved = await stored((a) => a.state === 'resolved');
+  assert.equal(saved.state, 'resolved');
+  await page.locator(`[data-alert-id="${id}"][data-state=resolved]`).waitFor();
+  assert.match(await page.getByTestId('page-range').first().innerText(), /^1–1 of 1$/);
+  assert.match(await page.getByTestId('groups-by-rule').innerText(), /Two product views in a minute\s+1/);
   await screenshot(page, 'alerts-all');
 
   // The alert leads to the customer: her timeline by session, with stages, and the alert.

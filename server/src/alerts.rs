@@ -319,7 +319,12 @@ impl Alerts {
                 let mut stmt = conn.prepare(sql::ALERTS_GROUPS_BY_RULE)?;
                 let by_rule = stmt
                     .query_map(params![state, rule, assignee, customer, most as i64], |r| {
-                        Ok(AlertGroup { key: r.get(0)?, label: r.get(1)?, count: r.get(2)?, newest_at: time(r.get(3)?) })
+                        Ok(AlertGroup {
+                            key: r.get(0)?,
+                            label: r.get(1)?,
+                            count: r.get(2)?,
+                            newest_at: time(r.get(3)?),
+                        })
                     })?
                     .collect::<Result<_, _>>()?;
                 let mut stmt = conn.prepare(sql::ALERTS_GROUPS_BY_CUSTOMER)?;

@@ -35,7 +35,13 @@ pub fn action(method: &str, path: &str) -> String {
             let after_id = rest.split_once('/').map(|(_, after)| format!("/{after}")).unwrap_or_default();
             format!("{method} {ERASURE_PREFIX}(a customer){after_id}")
         }
-        None => format!("{method} {path}"),
+        None => match path.strip_prefix("/api/").filter(|rest| !rest.starts_with("v1/")) {
+            // A dashboard server function (`/api/save_rule1234…`): what it does, in words.
+            Some(function) => {
+                format!("dashboard: {}", function.trim_end_matches(|c: char| c.is_ascii_digit()).replace('_', " "))
+            }
+            None => format!("{method} {path}"),
+        },
     }
 }
 
@@ -105,6 +111,9 @@ mod tests {
         assert_eq!(action("DELETE", "/api/v1/customers/ada@example.com"), "DELETE /api/v1/customers/(a customer)");
         assert_eq!(action("POST", "/api/v1/customers/ada@example.com/x"), "POST /api/v1/customers/(a customer)/x");
         assert_eq!(action("PUT", "/api/v1/rules/churn"), "PUT /api/v1/rules/churn");
+        let save_rule = <app::server_fns::SaveRule as leptos::server_fn::ServerFn>::PATH;
+        assert_eq!(action("POST", save_rule), "dashboard: save rule");
+        assert_eq!(action("POST", "/api/change_alerts987"), "dashboard: change alerts");
     }
 
     #[tokio::test]

@@ -8,9 +8,10 @@ use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
     types::{
-        AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, AuditEntry, CustomerHistory, CustomerMatch, DataHealth,
-        Direction, DroppedPage, FunnelAnswer, FunnelCharts, FunnelParams, Journey, JourneyMap, LiveEvent, OrderMode,
-        PathParams, PathResult, Person, Rule, SavedFunnel, Source, StageCustomer, INBOX_PAGE_SIZE, MAX_BULK_ALERTS,
+        AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, AuditEntry, CustomerHistory,
+        CustomerMatch, DataHealth, Direction, DroppedPage, FunnelAnswer, FunnelCharts, FunnelParams, Journey,
+        JourneyMap, LiveEvent, OrderMode, PathParams, PathResult, Person, Rule, SavedFunnel, Source, StageCustomer,
+        INBOX_PAGE_SIZE, MAX_BULK_ALERTS,
     },
 };
 
@@ -401,8 +402,7 @@ impl DashboardBackend for Dashboard {
             let page = alerts.list(filter.clone()).await.map_err(edge)?;
             let total = alerts.count(filter.clone()).await.map_err(edge)?;
             let (by_rule, by_customer) = alerts.groups(filter, INBOX_GROUPS).await.map_err(edge)?;
-            let mut ids: Vec<String> =
-                page.iter().map(|a| a.customer_id.clone()).filter(|c| !c.is_empty()).collect();
+            let mut ids: Vec<String> = page.iter().map(|a| a.customer_id.clone()).filter(|c| !c.is_empty()).collect();
             ids.sort();
             ids.dedup();
             let customers = analytics.customer_cards(&journey, ids).await.map_err(edge)?;
@@ -436,14 +436,23 @@ impl DashboardBackend for Dashboard {
         })
     }
 
+    fn vocabulary(&self) -> BackendFuture<app::types::Vocabulary> {
+        let analytics = self.analytics.clone();
+        let stages: Vec<String> =
+            self.journey(None).map(|j| j.stages.into_iter().map(|s| s.name).collect()).unwrap_or_default();
+        Box::pin(async move {
+            Ok(app::types::Vocabulary {
+                events: analytics.event_names().await.map_err(edge)?,
+                properties: analytics.property_keys().await.map_err(edge)?,
+                channels: analytics.channels().await.map_err(edge)?,
+                stages,
+            })
+        })
+    }
+
     fn assignees(&self) -> BackendFuture<Vec<String>> {
-        let mut users: Vec<String> = self
-            .accounts
-            .users()
-            .into_iter()
-            .filter(|u| u.role >= app::auth::Role::Analyst)
-            .map(|u| u.email)
-            .collect();
+        let mut users: Vec<String> =
+            self.accounts.users().into_iter().filter(|u| u.role >= app::auth::Role::Analyst).map(|u| u.email).collect();
         users.sort();
         Box::pin(async move { Ok(users) })
     }

@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::RwLock};
 
 use app::types::{default_baseline_windows, default_cooldown, default_min_sample};
-pub use app::types::{Absent, Condition, Rule};
+pub use app::types::{Absent, Condition, Rule, Suppression};
 use duckdb::params;
 
 use crate::store::{sql, Micros, Store, StoreError};
@@ -34,7 +34,18 @@ pub fn examples() -> Vec<Rule> {
         condition,
         cooldown_seconds: default_cooldown(),
         playbook: None,
+        suppressed_by: None,
     };
+    // Tuned on the demo's traffic to raise a handful an hour each rather than hundreds: a CS
+    // manager acts on every alert, so one customer gets one a day, and not after they did
+    // what the rule hopes for.
+    let once_a_day = |rule: Rule, playbook: &str, suppressed_by: Option<Suppression>| Rule {
+        cooldown_seconds: 86_400,
+        playbook: Some(playbook.into()),
+        suppressed_by,
+        ..rule
+    };
+    let unless = |event: &str, within_seconds: i64| Some(Suppression { events: vec![event.into()], within_seconds });
     vec![
         rule(
             "payment-trouble",
@@ -45,19 +56,27 @@ pub fn examples() -> Vec<Rule> {
                 then_absent: Some(Absent { events: vec!["purchase_completed".into()], for_seconds: 3 * 86_400 }),
             },
         ),
-        rule(
-            "high-intent",
-            "High intent: 3 product views in 5 minutes",
-            Condition::Count { event: "product_viewed".into(), count: 3, within_seconds: 300 },
+        once_a_day(
+            rule(
+                "high-intent",
+                "High intent: 6 product views in 10 minutes, nothing in the cart",
+                Condition::Count { event: "product_viewed".into(), count: 6, within_seconds: 600 },
+            ),
+            "Offer help choosing (chat or a call) while they are still browsing",
+            unless("added_to_cart", 3_600),
         ),
-        rule(
-            "cart-abandoned",
-            "Cart abandoned for an hour",
-            Condition::Absence {
-                after: "added_to_cart".into(),
-                missing: vec!["purchase_completed".into()],
-                within_seconds: 3_600,
-            },
+        once_a_day(
+            rule(
+                "cart-abandoned",
+                "Cart abandoned for an hour",
+                Condition::Absence {
+                    after: "added_to_cart".into(),
+                    missing: vec!["purchase_completed".into()],
+                    within_seconds: 3_600,
+                },
+            ),
+            "Send the cart reminder; call if the cart is over $200",
+            unless("purchase_completed", 86_400),
         ),
         rule("gone-quiet", "No activity for 14 days", Condition::Inactivity { for_seconds: 14 * 86_400 }),
         rule("off-path", "Left the expected journey", Condition::OffPath { journey: "default".into() }),
@@ -225,7 +244,7 @@ mod tests {
         let mut rule = examples().remove(2);
         rule.id = "has space".into();
         assert!(rule.check().unwrap_err().to_string().contains("letters, digits"));
-        let mut rule = examples().remove(1);
+        let mut rule = Rule { suppressed_by: None, ..examples().remove(1) };
         rule.condition = Condition::Count { event: "x[a".into(), count: 3, within_seconds: 60 };
         assert!(rule.check().unwrap_err().to_string().contains("without closing"));
         rule.condition = Condition::Count { event: "x".into(), count: 3, within_seconds: 0 };
@@ -238,6 +257,14 @@ mod tests {
             "window_seconds": 600, "below_percent": 120 });
         rule.condition = serde_json::from_value(json).unwrap();
         assert!(rule.check().unwrap_err().to_string().contains("0 to 100"));
+        let mut rule = examples().remove(1);
+        rule.suppressed_by = Some(Suppression { events: vec![], within_seconds: 60 });
+        assert_eq!(rule.check().unwrap_err(), "suppressed_by.events needs at least one event");
+        rule.suppressed_by = Some(Suppression { events: vec!["purchase_completed".into()], within_seconds: 0 });
+        assert!(rule.check().unwrap_err().contains("suppressed_by.within_seconds must be 1"));
+        let mut aggregate = examples().into_iter().find(|r| r.condition.is_aggregate()).unwrap();
+        aggregate.suppressed_by = Some(Suppression { events: vec!["purchase_completed".into()], within_seconds: 60 });
+        assert!(aggregate.check().unwrap_err().contains("an aggregate rule is about all of them"));
     }
 
     #[tokio::test]

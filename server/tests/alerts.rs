@@ -220,6 +220,44 @@ async fn an_abandoned_cart_alerts_when_its_wait_runs_out_with_no_further_event()
 }
 
 #[tokio::test]
+async fn a_rule_is_held_back_for_customers_who_did_its_suppressing_event_shortly_before() {
+    let s = start(Database::InMemory).await;
+    // Both rules stay quiet for whoever bought in the 10 minutes before the condition was met.
+    let unless_bought = json!({ "events": ["purchase_completed"], "within_seconds": 600 });
+    s.put_rule(json!({ "id": "hot", "name": "2 views", "cooldown_seconds": 0, "suppressed_by": unless_bought,
+        "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
+        .await;
+    s.put_rule(json!({ "id": "cart", "name": "Cart abandoned", "suppressed_by": unless_bought,
+        "condition": { "type": "absence", "after": "added_to_cart", "missing": ["checkout_started"], "within_seconds": 2 } }))
+        .await;
+    s.post(vec![
+        // eve bought 5 minutes before her views; fay 20 minutes before, outside the 10.
+        s.track("e0", "eve", "purchase_completed", 5.0),
+        s.track("e1", "eve", "product_viewed", 0.5),
+        s.track("e2", "eve", "product_viewed", 0.4),
+        s.track("f0", "fay", "purchase_completed", 20.0),
+        s.track("f1", "fay", "product_viewed", 0.5),
+        s.track("f2", "fay", "product_viewed", 0.4),
+        // gus buys a second after his cart, within the wait: the wait ends 2 s after the cart
+        // and he bought 1 s before that, so the abandonment is held back; hal does not buy.
+        s.track("g1", "gus", "added_to_cart", 0.0),
+        s.track("h1", "hal", "added_to_cart", 0.0),
+    ])
+    .await;
+    s.post(vec![s.track("g2", "gus", "purchase_completed", -1.0 / 60.0)]).await;
+    let hot: Vec<String> =
+        s.wait_for("hot", 1, 5).await.iter().map(|a| a["customer_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(hot, vec!["fay"]);
+    s.advance(3).await;
+    let carts = s.wait_for("cart", 1, 5).await;
+    assert_eq!(carts.iter().map(|a| a["customer_id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["hal"]);
+    s.advance(1).await;
+    assert_eq!(s.alerts("rule=hot").await.len(), 1, "eve stays held back");
+    assert_eq!(s.alerts("rule=cart").await.len(), 1, "gus stays held back");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn a_sequence_counts_events_in_event_time_even_when_they_arrive_out_of_order() {
     let s = start(Database::InMemory).await;
     s.put_rule(json!({ "id": "trouble", "name": "Payment trouble",
@@ -665,15 +703,23 @@ async fn the_inbox_counts_groups_and_names_its_customers_and_a_bulk_change_can_b
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let inbox = loop {
         let inbox = s.server_fn::<app::server_fns::LoadAlertInbox>("").await;
-        let ann_events = inbox["customers"].as_array().unwrap().iter().find(|c| c["customer_id"] == "ann").map(|c| c["events"].clone());
+        let ann_events = inbox["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["customer_id"] == "ann")
+            .map(|c| c["events"].clone());
         if ann_events == Some(json!(5)) || tokio::time::Instant::now() > deadline {
             break inbox;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(inbox["total"], 3);
-    assert_eq!(inbox["by_rule"], json!([{ "key": "hot", "label": "2 views in a minute", "count": 3,
-        "newest_at": inbox["by_rule"][0]["newest_at"] }]));
+    assert_eq!(
+        inbox["by_rule"],
+        json!([{ "key": "hot", "label": "2 views in a minute", "count": 3,
+        "newest_at": inbox["by_rule"][0]["newest_at"] }])
+    );
     let by_customer: Vec<(&str, i64)> = inbox["by_customer"]
         .as_array()
         .unwrap()
@@ -690,7 +736,8 @@ async fn the_inbox_counts_groups_and_names_its_customers_and_a_bulk_change_can_b
     let id_of = |customer: &str| -> Vec<i64> {
         alerts.iter().filter(|a| a["customer_id"] == customer).map(|a| a["id"].as_i64().unwrap()).collect()
     };
-    let follow_up = |id: i64| inbox["follow_ups"].as_array().unwrap().iter().find(|f| f["alert_id"] == id).cloned().unwrap();
+    let follow_up =
+        |id: i64| inbox["follow_ups"].as_array().unwrap().iter().find(|f| f["alert_id"] == id).cloned().unwrap();
     let ann_latest = *id_of("ann").iter().max().unwrap();
     assert_eq!(follow_up(ann_latest)["moved_on_to"], "Conversion");
     assert_eq!(follow_up(ann_latest)["events_since"], 1, "the cart; the alert's own view is not after it");
@@ -728,11 +775,14 @@ async fn the_inbox_counts_groups_and_names_its_customers_and_a_bulk_change_can_b
     assert_eq!(s.alerts("state=resolved").await.len(), 1);
 
     // Nothing selected, or too many: refused with what to do.
-    let none = s.server_fn_raw::<app::server_fns::ChangeAlerts>(json!({ "ids": [], "update": { "state": "resolved" } })).await;
+    let none =
+        s.server_fn_raw::<app::server_fns::ChangeAlerts>(json!({ "ids": [], "update": { "state": "resolved" } })).await;
     assert_eq!(none.0, 400, "{}", none.1);
     assert!(none.1.contains("select at least one"), "{}", none.1);
     let many: Vec<i64> = (1..=501).collect();
-    let over = s.server_fn_raw::<app::server_fns::ChangeAlerts>(json!({ "ids": many, "update": { "state": "resolved" } })).await;
+    let over = s
+        .server_fn_raw::<app::server_fns::ChangeAlerts>(json!({ "ids": many, "update": { "state": "resolved" } }))
+        .await;
     assert_eq!(over.0, 400);
     assert!(over.1.contains("a page at a time"), "{}", over.1);
     s.stop().await;

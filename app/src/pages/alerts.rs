@@ -81,7 +81,10 @@ fn href(query: &AlertFilter, page: usize) -> String {
 
 /// Whether the filter shows less than every open alert (an empty list then says so).
 fn is_narrowed(query: &AlertFilter) -> bool {
-    query.state != Some(AlertState::Open) || query.rule.is_some() || query.assignee.is_some() || query.customer.is_some()
+    query.state != Some(AlertState::Open)
+        || query.rule.is_some()
+        || query.assignee.is_some()
+        || query.customer.is_some()
 }
 
 /// "Acknowledged 3 alerts": what a change did, for the undo notice.
@@ -665,7 +668,10 @@ mod tests {
         assert_eq!(change_summary(&AlertChange { state: Some(Resolved), ..Default::default() }, 1), "Resolved 1 alert");
         let assign = AlertChange { assignee: Some("sam@example.com".into()), ..Default::default() };
         assert_eq!(change_summary(&assign, 1), "Assigned 1 alert to sam@example.com");
-        assert_eq!(change_summary(&AlertChange { assignee: Some(String::new()), ..Default::default() }, 2), "Unassigned 2 alerts");
+        assert_eq!(
+            change_summary(&AlertChange { assignee: Some(String::new()), ..Default::default() }, 2),
+            "Unassigned 2 alerts"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::{
     export::csv_cell,
     format::{count, counted, duration, percent},
     pages::journey_map::encode,
+    pick::{self, SeenLists, UnseenSteps},
     server_fns::{delete_saved_funnel, list_saved_funnels, load_funnel, load_funnel_dropped, save_funnel},
     types::{FunnelAnswer, FunnelParams, OrderMode, SavedFunnel, TrendPeriod},
     WithRole,
@@ -301,6 +302,8 @@ fn SaveFunnelForm(params: FunnelParams, saved_version: RwSignal<u32>) -> impl In
 #[component]
 fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
     let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
+    let vocabulary = pick::use_vocabulary();
+    let steps = Signal::derive(move || params.with(|p| format!("{},{}", p.steps, p.exclude)));
     move || {
         let p = params.get();
         view! {
@@ -313,8 +316,10 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
             >
                 <label class="wide">
                     "Steps, in order "
-                    <input name="steps" value=p.steps.clone() placeholder=EXAMPLE_STEPS data-testid="steps" />
+                    <input name="steps" value=p.steps.clone() placeholder=EXAMPLE_STEPS list=pick::EVENTS data-testid="steps" />
                 </label>
+                <SeenLists vocabulary />
+                <UnseenSteps vocabulary steps />
                 <label>
                     "Within "
                     <select name="window">
@@ -335,19 +340,19 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                 </label>
                 <label>
                     "Excluding "
-                    <input name="exclude" value=p.exclude.clone() placeholder="e.g. support_ticket_created" />
+                    <input name="exclude" value=p.exclude.clone() placeholder="e.g. support_ticket_created" list=pick::EVENTS />
                 </label>
                 <label>
                     "Break down by "
-                    <input name="breakdown" value=p.breakdown.clone() placeholder="a first-step property, or $channel" data-testid="breakdown" />
+                    <input name="breakdown" value=p.breakdown.clone() placeholder="a first-step property, or the channel" list=pick::BREAKDOWNS data-testid="breakdown" />
                 </label>
                 <label>
                     "Same "
-                    <input name="hold" value=p.hold.clone() placeholder="property held constant, e.g. product_id" />
+                    <input name="hold" value=p.hold.clone() placeholder="property held constant, e.g. product_id" list=pick::PROPERTIES />
                 </label>
                 <label>
                     "Only customers from "
-                    <input name="channel" value=p.channel.clone() placeholder="e.g. email, direct" data-testid="funnel-channel" />
+                    <input name="channel" value=p.channel.clone() placeholder="e.g. email, direct" list=pick::CHANNELS data-testid="funnel-channel" />
                 </label>
                 <label>
                     "Trend by "

@@ -12,7 +12,7 @@ use leptos_use_event_source::{
 };
 
 use crate::{
-    format::{count, duration, percent},
+    format::{count, counted, duration, percent},
     server_fns::{load_journey_map, stage_customers},
     types::{Dropoff, JourneyMap, StageOccupancy},
 };
@@ -43,6 +43,9 @@ pub struct Link {
     pub expected: bool,
     /// The transition losing the most customers.
     pub worst: bool,
+    /// Who left, as a share of the most any transition lost (0–1): the red's thickness, so
+    /// the thickest red is the "Biggest leak" badge's, both by head-count.
+    pub left_scale: f64,
 }
 
 /// The map's cards from the journey, its transitions and the live counts: the worst leak is
@@ -55,6 +58,7 @@ pub fn stage_cards(map: &JourneyMap, live: &[StageOccupancy]) -> Vec<StageCard> 
         .filter(|(_, t)| t.left > 0)
         .max_by(|(_, a), (_, b)| a.left.cmp(&b.left).then(a.left_share.total_cmp(&b.left_share)))
         .map(|(i, _)| i);
+    let most_left = map.transitions.iter().map(|t| t.left).max().unwrap_or(0);
     map.journey
         .stages
         .iter()
@@ -68,6 +72,7 @@ pub fn stage_cards(map: &JourneyMap, live: &[StageOccupancy]) -> Vec<StageCard> 
                 left_share: t.left_share,
                 expected: map.journey.expected_path.iter().any(|(a, b)| *a == t.from_stage && *b == t.to_stage),
                 worst: worst == Some(i),
+                left_scale: if most_left == 0 { 0.0 } else { t.left as f64 / most_left as f64 },
             });
             StageCard {
                 name: stage.name.clone(),
@@ -308,6 +313,7 @@ fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageOccupancy>>>, filter
     let stage_filters = filters.clone();
     let other_filters = filters.clone();
     let narrowed = filters.channel.clone();
+    let days = filters.days;
     view! {
         <ChannelFilter channels filters=filters.clone() />
         {move || no_traffic().then(|| match narrowed.clone() {
@@ -367,9 +373,12 @@ fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageOccupancy>>>, filter
         </div>
         <p class="map-legend">
             <span class="legend-flow" aria-hidden="true"></span>
-            " continued to the next stage within 7 days · "
+            {format!(
+                " of the customers who reached a stage in the last {}, the share who continued to the next within 7 days · ",
+                counted(u64::from(days), "day", "days")
+            )}
             <span class="legend-leak" aria-hidden="true"></span>
-            " left; the thickest red is the biggest leak. Expected path: "
+            " how many left (by head-count: the thickest red, marked “Biggest leak”, lost the most people). Expected path: "
             {expected.join(", ")}
         </p>
         {(!others.is_empty()).then(|| view! {
@@ -427,13 +436,14 @@ fn ChannelFilter(channels: Vec<String>, filters: MapFilters) -> impl IntoView {
     }
 }
 
-/// The arrow to the next stage (thickness: who continued) and the drop below it
-/// (thickness: who left), drawn as SVG.
+/// The arrow to the next stage (thickness: the share who continued) and the drop below it
+/// (thickness: how many left, against the most any transition lost), drawn as SVG, with the
+/// head-counts written out.
 #[component]
 fn LinkView(link: Link) -> impl IntoView {
     let conversion = if link.reached == 0 { 0.0 } else { link.continued as f64 / link.reached as f64 };
     let flow_width = 2.0 + 14.0 * conversion;
-    let leak_width = 2.0 + 22.0 * link.left_share;
+    let leak_width = 2.0 + 22.0 * link.left_scale;
     let class = if link.worst { "map-link worst" } else { "map-link" };
     let title = format!(
         "{} of {} continued ({}); {} left ({})",
@@ -457,6 +467,9 @@ fn LinkView(link: Link) -> impl IntoView {
                 } else {
                     format!("−{} ({})", count(link.left), percent(link.left_share))
                 }}
+            </span>
+            <span class="link-counts" data-testid="link-counts">
+                {(link.reached > 0).then(|| format!("{} of {} on", count(link.continued), count(link.reached)))}
             </span>
             {link.worst.then(|| view! { <span class="leak-badge">"Biggest leak"</span> })}
         </div>
@@ -509,6 +522,8 @@ mod tests {
         assert_eq!(links.len(), 2, "the last stage has no next");
         assert!(links[0].worst && !links[1].worst);
         assert_eq!((links[0].continued, links[0].left), (40, 60));
+        // The red's thickness follows the head-count, as the badge does, not the share.
+        assert_eq!((links[0].left_scale, links[1].left_scale), (1.0, 0.5));
         assert!(links[0].expected && !links[1].expected, "only Visit → Cart is on the expected path");
     }
 

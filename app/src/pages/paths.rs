@@ -170,6 +170,7 @@ fn params_from(get: impl Fn(&str) -> Option<String>) -> PathParams {
 pub fn PathsPage() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| params_from(|key| query.read().get(key)));
+    let vocabulary = crate::pick::use_vocabulary();
     let paths = Resource::new(
         move || params.get(),
         |p| async move {
@@ -202,8 +203,9 @@ pub fn PathsPage() -> impl IntoView {
                     >
                         <label>
                             "Event "
-                            <input name="event" value=p.event.clone() placeholder="e.g. added_to_cart" data-testid="path-event" />
+                            <input name="event" value=p.event.clone() placeholder="e.g. added_to_cart" list=crate::pick::EVENTS data-testid="path-event" />
                         </label>
+                        <crate::pick::SeenLists vocabulary />
                         <label>
                             "Show "
                             <select name="direction">

@@ -11,9 +11,9 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     auth::Role,
-    format::duration,
+    format::{parse_span, span},
     server_fns::{delete_rule, list_rules, save_rule},
-    types::{default_cooldown, Absent, Condition, Rule},
+    types::{default_cooldown, Absent, Condition, Rule, Suppression},
     WithRole,
 };
 
@@ -26,6 +26,7 @@ pub fn new_rule() -> Rule {
         condition: Condition::Count { event: String::new(), count: 3, within_seconds: 300 },
         cooldown_seconds: default_cooldown(),
         playbook: None,
+        suppressed_by: None,
     }
 }
 
@@ -59,6 +60,19 @@ fn optional<T: FromStr>(label: &str, text: &str) -> Result<Option<T>, String> {
     } else {
         number(label, text).map(Some)
     }
+}
+
+/// Whether the field named `label` holds event names (and so offers the names seen).
+fn picks_events(label: &str) -> bool {
+    matches!(label, "Event" | "Events (comma-separated)" | "To" | "Then none of (comma-separated)")
+}
+
+/// A time typed into `label`, with its unit ([`parse_span`]).
+fn time(label: &str, text: &str) -> Result<i64, String> {
+    if text.trim().is_empty() {
+        return Err(format!("{label} is needed"));
+    }
+    parse_span(text).map_err(|e| format!("{label}: {e}"))
 }
 
 fn shown<T: ToString>(value: &Option<T>) -> String {
@@ -135,14 +149,14 @@ pub const FIELDS: [Field; 13] = [
         },
     },
     Field {
-        label: "Within (seconds)",
-        hint: "e.g. 300 for 5 minutes",
+        label: "Within",
+        hint: "e.g. 5 min, 1 h, 3 d",
         read: |c| match c {
             Condition::Count { within_seconds, .. }
             | Condition::Sequence { within_seconds, .. }
             | Condition::Absence { within_seconds, .. }
             | Condition::Conversion { within_seconds, .. }
-            | Condition::Inactivity { for_seconds: within_seconds } => Some(within_seconds.to_string()),
+            | Condition::Inactivity { for_seconds: within_seconds } => Some(span(*within_seconds)),
             _ => None,
         },
         write: |c, text| {
@@ -151,26 +165,26 @@ pub const FIELDS: [Field; 13] = [
                 | Condition::Sequence { within_seconds, .. }
                 | Condition::Absence { within_seconds, .. }
                 | Condition::Conversion { within_seconds, .. }
-                | Condition::Inactivity { for_seconds: within_seconds } => *within_seconds = number("Within", text)?,
+                | Condition::Inactivity { for_seconds: within_seconds } => *within_seconds = time("Within", text)?,
                 _ => {}
             }
             Ok(())
         },
     },
     Field {
-        label: "Over the last (seconds)",
-        hint: "e.g. 3600",
+        label: "Over the last",
+        hint: "e.g. 1 h, 6 h, 1 d",
         read: |c| match c {
             Condition::Conversion { window_seconds, .. }
             | Condition::Volume { window_seconds, .. }
-            | Condition::VolumeDip { window_seconds, .. } => Some(window_seconds.to_string()),
+            | Condition::VolumeDip { window_seconds, .. } => Some(span(*window_seconds)),
             _ => None,
         },
         write: |c, text| {
             match c {
                 Condition::Conversion { window_seconds, .. }
                 | Condition::Volume { window_seconds, .. }
-                | Condition::VolumeDip { window_seconds, .. } => *window_seconds = number("Over the last", text)?,
+                | Condition::VolumeDip { window_seconds, .. } => *window_seconds = time("Over the last", text)?,
                 _ => {}
             }
             Ok(())
@@ -195,17 +209,17 @@ pub const FIELDS: [Field; 13] = [
         },
     },
     Field {
-        label: "Then none for (seconds)",
-        hint: "e.g. 259200 for 3 days",
+        label: "Then none for",
+        hint: "e.g. 3 d",
         read: |c| match c {
             Condition::Sequence { then_absent, .. } => {
-                Some(then_absent.as_ref().map(|a| a.for_seconds.to_string()).unwrap_or_default())
+                Some(then_absent.as_ref().map(|a| span(a.for_seconds)).unwrap_or_default())
             }
             _ => None,
         },
         write: |c, text| {
             if let Condition::Sequence { then_absent: Some(absent), .. } = c {
-                absent.for_seconds = number("Then none for", text)?;
+                absent.for_seconds = time("Then none for", text)?;
             }
             Ok(())
         },
@@ -291,6 +305,9 @@ pub const FIELDS: [Field; 13] = [
     },
 ];
 
+/// The editor's fields of the rule itself, kept (with what was typed) when the type changes.
+const RULE_FIELDS: [&str; 3] = ["Not if they did (comma-separated)", "In the last", "Cooldown"];
+
 /// The baseline windows of a volume dip (a field of its own only for that type).
 const BASELINE_WINDOWS: Field = Field {
     label: "Baseline windows",
@@ -321,8 +338,13 @@ fn thresholds(below: Option<String>, above: Option<String>) -> String {
 
 /// One line saying what a rule watches for.
 pub fn summary(rule: &Rule) -> String {
-    let secs = |s: i64| duration(s as f64);
-    match &rule.condition {
+    let secs = span;
+    let unless = rule
+        .suppressed_by
+        .as_ref()
+        .map(|s| format!(", unless {} in the last {}", s.events.join(" or "), span(s.within_seconds)))
+        .unwrap_or_default();
+    let watches = match &rule.condition {
         Condition::Count { event, count, within_seconds } => {
             format!("{count} × {event} within {}", secs(*within_seconds))
         }
@@ -345,7 +367,8 @@ pub fn summary(rule: &Rule) -> String {
             thresholds(below.map(|n| n.to_string()), above.map(|n| n.to_string()))
         ),
         Condition::VolumeDip { event, drop_percent, .. } => format!("{event} dips {drop_percent}% below its baseline"),
-    }
+    };
+    format!("{watches}{unless}")
 }
 
 #[component]
@@ -356,6 +379,10 @@ pub fn RulesPage() -> impl IntoView {
     let remove = Action::new(|id: &String| delete_rule(id.clone()));
     // Read again after every save and every delete, whichever came last.
     let rules = Resource::new(move || (save.version().get(), remove.version().get()), |_| list_rules());
+    let may_edit = use_context::<crate::Me>().is_some_and(|me| me.may(Role::Analyst));
+    // What the last save did, in words, until the next change.
+    let saved =
+        move || matches!(save.value().get(), Some(Ok(()))).then_some("Saved; the rule engine uses it from now on.");
     let error = move || {
         save.value()
             .get()
@@ -379,12 +406,15 @@ pub fn RulesPage() -> impl IntoView {
                 </div>
             </header>
             {move || error().map(|e| view! { <p class="error-state" role="alert" data-testid="rule-error">{e}</p> })}
+            {move || saved().map(|note| view! { <p class="notice" role="status" data-testid="rule-saved">{note}</p> })}
             <Transition fallback=|| view! { <p class="loading">"Loading rules…"</p> }>
                 {move || Suspend::new(async move {
                     match rules.await {
                         Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
                         Ok(list) => {
-                            let editor = editing().map(|id| {
+                            // Editing is for analysts and admins; a viewer following an
+                            // edit link sees the list.
+                            let editor = editing().filter(|_| may_edit).map(|id| {
                                 let rule = list.iter().find(|r| r.id == id).cloned().unwrap_or_else(new_rule);
                                 view! { <Editor rule save /> }
                             });
@@ -414,7 +444,7 @@ pub fn RulesPage() -> impl IntoView {
                                                         {rule.playbook.clone().map(|p| view! { <p class="map-legend" data-testid="playbook">{format!("Then: {p}")}</p> })}
                                                     </td>
                                                     <td>{summary(&rule)}</td>
-                                                    <td class="num">{duration(rule.cooldown_seconds as f64)}</td>
+                                                    <td class="num">{span(rule.cooldown_seconds)}</td>
                                                     <td>
                                                         <WithRole at_least=Role::Analyst otherwise=move || if enabled { "On" } else { "Off" }>
                                                             <button
@@ -527,6 +557,7 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
                                 typed(label, outcome);
                             }
                             placeholder=field.hint
+                            list=picks_events(label).then_some(crate::pick::EVENTS)
                             data-field=label
                         />
                     </label>
@@ -535,7 +566,9 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
             .collect_view()
     };
     let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
+    let vocabulary = crate::pick::use_vocabulary();
     view! {
+        <crate::pick::SeenLists vocabulary />
         <form
             class="builder rule-editor"
             data-testid="rule-editor"
@@ -575,7 +608,7 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
                 <select
                     on:change=move |ev| {
                         let chosen = event_target_value(&ev);
-                        mistakes.update(|m| m.retain(|label, _| *label == "Cooldown (seconds)"));
+                        mistakes.update(|m| m.retain(|label, _| RULE_FIELDS.contains(label)));
                         state.update(|r| {
                             if let Some(switched) = r.condition.switched_to(&chosen) {
                                 r.condition = switched;
@@ -589,8 +622,25 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
                 </select>
             </label>
             {condition_fields}
-            {rule_field("Cooldown (seconds)", "default 3600", |r| r.cooldown_seconds.to_string(), |r, text| {
-                r.cooldown_seconds = optional("Cooldown", text)?.unwrap_or_else(default_cooldown);
+            {rule_field("Not if they did (comma-separated)", "optional, e.g. purchase_completed", |r| {
+                r.suppressed_by.as_ref().map(|s| s.events.join(", ")).unwrap_or_default()
+            }, |r, text| {
+                let within_seconds = r.suppressed_by.as_ref().map_or(3_600, |s| s.within_seconds);
+                let events = list(text);
+                r.suppressed_by = (!events.is_empty()).then_some(Suppression { events, within_seconds });
+                Ok(())
+            })}
+            {rule_field("In the last", "e.g. 1 h", |r| {
+                span(r.suppressed_by.as_ref().map_or(3_600, |s| s.within_seconds))
+            }, |r, text| {
+                let seconds = time("In the last", text)?;
+                if let Some(suppression) = r.suppressed_by.as_mut() {
+                    suppression.within_seconds = seconds;
+                }
+                Ok(())
+            })}
+            {rule_field("Cooldown", "default 1 h", |r| span(r.cooldown_seconds), |r, text| {
+                r.cooldown_seconds = if text.trim().is_empty() { default_cooldown() } else { time("Cooldown", text)? };
                 Ok(())
             })}
             <label class="check">
@@ -690,7 +740,9 @@ mod tests {
             (field("Count").write)(&mut condition, "three").unwrap_err(),
             "Count must be a number, got \"three\""
         );
-        assert_eq!((field("Within (seconds)").write)(&mut condition, " ").unwrap_err(), "Within is needed");
+        assert_eq!((field("Within").write)(&mut condition, " ").unwrap_err(), "Within is needed");
+        assert!((field("Within").write)(&mut condition, "60").unwrap_err().starts_with("Within: \"60\" has no unit"));
+        (field("Within").write)(&mut condition, "1 min").unwrap();
         (field("Count").write)(&mut condition, "2").unwrap();
         (field("Event").write)(&mut condition, " product_viewed ").unwrap();
         assert_eq!(condition, Condition::Count { event: "product_viewed".into(), count: 2, within_seconds: 60 });
@@ -721,14 +773,19 @@ mod tests {
                 within_seconds: 7_200,
                 then_absent: None
             })),
-            "a → b within 2.0 h"
+            "a → b within 2 h"
         );
         // Aggregate rules say the threshold they watch.
         assert_eq!(
             summary(&rule(checkout_conversion())),
-            "checkout_started → purchase_completed conversion over 6.0 h, below 30 %"
+            "checkout_started → purchase_completed conversion over 6 h, below 30 %"
         );
         let volume = Condition::Volume { event: "search".into(), window_seconds: 60, above: Some(100), below: Some(2) };
         assert_eq!(summary(&rule(volume)), "search count over 1 min, below 2 or above 100");
+        let held = Rule {
+            suppressed_by: Some(Suppression { events: vec!["purchase_completed".into()], within_seconds: 86_400 }),
+            ..rule(Condition::Inactivity { for_seconds: 3_600 })
+        };
+        assert_eq!(summary(&held), "no activity for 1 h, unless purchase_completed in the last 1 d");
     }
 }

@@ -4,6 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// What a question writes to break a funnel down by the customers' channel: not a property
+/// name a sender could use (those are plain identifiers).
+pub const CHANNEL_BREAKDOWN: &str = "$channel";
+
 /// How steps must follow each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -111,6 +111,19 @@ pub struct Rule {
     /// free shipping"); the rules page shows it under the rule's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playbook: Option<String>,
+    /// Holds the alert back when the customer did one of these events shortly before the
+    /// condition was met (not "cart abandoned" for someone who bought an hour ago).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<Suppression>,
+}
+
+/// Events that hold a rule's alert back when the customer did one of them in the
+/// `within_seconds` up to the moment the condition was met.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    pub events: Vec<String>,
+    pub within_seconds: i64,
 }
 
 fn enabled() -> bool {
@@ -177,6 +190,17 @@ impl Rule {
             }
             Ok(())
         };
+        if let Some(suppression) = &self.suppressed_by {
+            if self.condition.is_aggregate() {
+                return invalid(
+                    "suppressed_by holds back alerts about one customer; an aggregate rule is about all of them, \
+                     so leave it out"
+                        .into(),
+                );
+            }
+            events("suppressed_by.events", &suppression.events)?;
+            seconds("suppressed_by.within_seconds", suppression.within_seconds)?;
+        }
         match &self.condition {
             Condition::Sequence { steps, within_seconds, then_absent } => {
                 if !(2..=MAX_STEPS).contains(&steps.len()) && then_absent.is_none() {

@@ -12,6 +12,35 @@ pub struct StepEvent {
     pub filters: Vec<(String, String)>,
 }
 
+/// What the store has seen, for pickers to offer: event names (track events and page
+/// names), property keys, channels and the journey's stages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vocabulary {
+    pub events: Vec<String>,
+    pub properties: Vec<String>,
+    pub channels: Vec<String>,
+    pub stages: Vec<String>,
+}
+
+impl Vocabulary {
+    /// The event names of `steps` (a comma-separated list of steps, each `a|b` for any of
+    /// them) that the store has never seen, in the order written: such a step counts no one.
+    /// Nothing while the vocabulary is unknown (empty).
+    pub fn unseen_events(&self, steps: &str) -> Vec<String> {
+        if self.events.is_empty() {
+            return Vec::new();
+        }
+        let mut unseen: Vec<String> = Vec::new();
+        for alternative in steps.split(',').flat_map(|step| step.split('|')) {
+            let Ok(step) = StepEvent::parse(alternative) else { continue };
+            if !step.name.is_empty() && !self.events.contains(&step.name) && !unseen.contains(&step.name) {
+                unseen.push(step.name);
+            }
+        }
+        unseen
+    }
+}
+
 impl StepEvent {
     pub fn named(name: impl Into<String>) -> Self {
         StepEvent { name: name.into(), filters: Vec::new() }
@@ -67,5 +96,19 @@ pub fn check_property_name(name: &str, parameter: &str) -> Result<String, String
         Ok(name.to_string())
     } else {
         Err(format!("{parameter}={name:?} is not a property name; use letters, digits, '_' or '-'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_never_seen_are_named_once_in_the_order_written() {
+        let seen = Vocabulary { events: vec!["product_viewed".into(), "added_to_cart".into()], ..Default::default() };
+        let steps = "product_viewed, added_to_kart|added_to_cart, purchase_completed[plan=pro], added_to_kart";
+        assert_eq!(seen.unseen_events(steps), vec!["added_to_kart", "purchase_completed"]);
+        assert!(seen.unseen_events("product_viewed, added_to_cart").is_empty());
+        assert!(Vocabulary::default().unseen_events("anything").is_empty(), "not known yet: no warning");
     }
 }

@@ -18,7 +18,11 @@ pub struct Alerted {
 
 impl Analytics {
     /// A card for each customer of `ids` the index knows, in the order asked.
-    pub async fn customer_cards(&self, journey: &Journey, ids: Vec<String>) -> Result<Vec<CustomerCard>, AnalyticsError> {
+    pub async fn customer_cards(
+        &self,
+        journey: &Journey,
+        ids: Vec<String>,
+    ) -> Result<Vec<CustomerCard>, AnalyticsError> {
         self.materialise_stage_columns(journey, true).await?;
         let journey_for_read = journey.clone();
         let mut cards = self
@@ -39,7 +43,11 @@ impl Analytics {
 
     /// What each alerted customer did after their alert (alerts of unknown customers, such as
     /// aggregate rules', are left out).
-    pub async fn follow_ups(&self, journey: &Journey, alerted: Vec<Alerted>) -> Result<Vec<AlertFollowUp>, AnalyticsError> {
+    pub async fn follow_ups(
+        &self,
+        journey: &Journey,
+        alerted: Vec<Alerted>,
+    ) -> Result<Vec<AlertFollowUp>, AnalyticsError> {
         self.materialise_stage_columns(journey, false).await?;
         let journey = journey.clone();
         Ok(self
@@ -54,9 +62,8 @@ impl Analytics {
                         let stage_of = |e: &Entry| classifier.stage(e);
                         let then = before.iter().rev().find_map(stage_of);
                         let furthest = after.iter().filter_map(stage_of).max();
-                        let moved_on_to = furthest
-                            .filter(|&f| then.is_none_or(|t| f > t))
-                            .map(|f| journey.stages[f].name.clone());
+                        let moved_on_to =
+                            furthest.filter(|&f| then.is_none_or(|t| f > t)).map(|f| journey.stages[f].name.clone());
                         Some(AlertFollowUp { alert_id: a.alert_id, events_since: after.len() as u64, moved_on_to })
                     })
                     .collect()

@@ -20,11 +20,14 @@ use app::types::{
 use chrono::{DateTime, Duration, Utc};
 
 use crate::index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventIndex, IndexError};
-use crate::store::{Store, StoreError};
+use crate::store::{sql, Store, StoreError};
 use channels::ChannelFilter;
 use funnel::{CustomerProgress, FunnelSpec, FunnelTally};
 use scan::{each_customer, in_span, median_seconds, scan_funnel};
 use stages::Position;
+
+/// How many of the newest events the property pickers sample.
+const PROPERTY_KEYS_SAMPLE: i64 = 20_000;
 
 /// Longest conversion window a funnel may have.
 pub const MAX_WINDOW: Duration = Duration::days(90);
@@ -282,6 +285,35 @@ impl Analytics {
     pub async fn channels(&self) -> Result<Vec<String>, AnalyticsError> {
         self.index.materialise(&self.store, vec![Column::Channel]).await?;
         Ok(self.index.read(channels::seen).await?)
+    }
+
+    /// Every event name the index holds (track events and page names), sorted.
+    pub async fn event_names(&self) -> Result<Vec<String>, AnalyticsError> {
+        Ok(self
+            .index
+            .read(|data| {
+                let mut names: Vec<String> = (0..data.names_len() as u32)
+                    .map(|id| data.name(id).to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                names.sort();
+                names.dedup();
+                names
+            })
+            .await?)
+    }
+
+    /// The property keys of the newest events, most used first (see
+    /// `queries/analytics/property_keys.sql`).
+    pub async fn property_keys(&self) -> Result<Vec<String>, AnalyticsError> {
+        Ok(self
+            .store
+            .read(|conn| {
+                let mut stmt = conn.prepare(sql::ANALYTICS_PROPERTY_KEYS)?;
+                let rows = stmt.query_map(duckdb::params![PROPERTY_KEYS_SAMPLE], |row| row.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?)
     }
 
     /// Sessions active in the last `minutes`, counted by the stage they are in now.

@@ -10,9 +10,7 @@ use serde::Deserialize;
 use super::{funnel::FunnelSpec, paths, stages::SESSION_GAP_US, AnalyticsError, MAX_STEPS, MAX_WINDOW};
 use crate::index::Column;
 
-/// What a question writes to break a funnel down by the customers' channel: not a property
-/// name a sender could use (those are plain identifiers).
-pub const CHANNEL_BREAKDOWN: &str = "$channel";
+pub use app::types::CHANNEL_BREAKDOWN;
 
 /// A funnel as asked over HTTP: `steps=a,b,c&window=86400&from=…&to=…&mode=sequential`.
 #[derive(Debug, Clone, Default, Deserialize)]

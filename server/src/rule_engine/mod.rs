@@ -13,6 +13,7 @@
 pub mod aggregates;
 pub mod conditions;
 
+pub use app::format::span;
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap, HashSet},
@@ -133,6 +134,8 @@ struct Active {
     rule: Rule,
     patterns: Vec<Vec<StepEvent>>,
     journey: Option<Journey>,
+    /// The events that hold the rule's alerts back ([`Rule::suppressed_by`]).
+    suppress: Vec<StepEvent>,
 }
 
 impl Active {
@@ -155,13 +158,19 @@ impl Active {
             Condition::OffPath { journey } => journeys.get(journey),
             _ => None,
         };
-        Active { rule, patterns, journey }
+        let suppress = rule.suppressed_by.as_ref().map(|s| parse(&s.events)).unwrap_or_default();
+        Active { rule, patterns, journey, suppress }
     }
 
     /// Properties the rule's patterns (and its journey's stage conditions) read.
     fn properties(&self) -> Vec<String> {
-        let mut keys: Vec<String> =
-            self.patterns.iter().flatten().flat_map(|p| p.filters.iter().map(|(k, _)| k.clone())).collect();
+        let mut keys: Vec<String> = self
+            .patterns
+            .iter()
+            .flatten()
+            .chain(&self.suppress)
+            .flat_map(|p| p.filters.iter().map(|(k, _)| k.clone()))
+            .collect();
         keys.extend(self.journey.iter().flat_map(Journey::condition_properties));
         keys.sort();
         keys.dedup();
@@ -570,6 +579,7 @@ fn evaluate(
     let named: Vec<Entry> = customer.events.iter().filter(|e| e.is_named()).copied().collect();
     for c in compiled {
         let (rule, patterns) = (c.active, &c.patterns);
+        let first_new = out.triggers.len();
         match &rule.rule.condition {
             Condition::Sequence { steps, within_seconds, then_absent } => {
                 let steps_patterns = &patterns[..steps.len()];
@@ -647,7 +657,22 @@ fn evaluate(
                 }
             }
         }
+        if rule.rule.suppressed_by.is_some() {
+            let met = out.triggers.split_off(first_new);
+            out.triggers.extend(
+                met.into_iter().filter(|t| !suppressed(data, rule, customer, t.alert.occurred_at.timestamp_micros())),
+            );
+        }
     }
+}
+
+/// Whether the rule's suppression holds back an alert met at `occurred_us`: the customer did
+/// one of its events in the time up to then.
+fn suppressed(data: &IndexData, rule: &Active, customer: &CustomerEvents, occurred_us: i64) -> bool {
+    let Some(suppression) = &rule.rule.suppressed_by else { return false };
+    let pattern = Pattern::in_index(&rule.suppress, data);
+    let from = customer.events.partition_point(|e| e.at_us < occurred_us - suppression.within_seconds * 1_000_000);
+    customer.events[from..].iter().take_while(|e| e.at_us <= occurred_us).any(|e| e.is_named() && pattern.matches(e))
 }
 
 /// Whether the wait of `timer` ended without what it waited against.
@@ -685,6 +710,9 @@ fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Ti
         }
         _ => return None,
     };
+    if suppressed(data, rule, customer, timer.deadline_us) {
+        return None;
+    }
     Some(trigger(data, rule, customer, &started_by, anchor, timer.deadline_us, message))
 }
 
@@ -741,14 +769,4 @@ fn sequence_message(steps: &[String], within_seconds: i64, absent: Option<&crate
 
 fn time(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
-}
-
-/// A duration in the largest whole unit: "90 s", "5 min", "1 h", "3 d".
-pub fn span(seconds: i64) -> String {
-    match seconds {
-        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
 }

@@ -74,6 +74,7 @@ pub const READ_QUERIES: &[&str] = &[
     ALERTS_GROUPS_BY_RULE,
     ALERTS_GROUPS_BY_CUSTOMER,
     CUSTOMERS_TRAITS,
+    ANALYTICS_PROPERTY_KEYS,
     HEALTH_VOLUME_BY_SOURCE,
     HEALTH_LAG_AND_SKEW,
     HEALTH_EVENT_NAMES,
@@ -123,6 +124,7 @@ pub const INDEX_PROPERTY_VALUES: &str = query!("index/property_values.sql");
 pub const INDEX_CHANNEL_VALUES: &str = query!("index/channel_values.sql");
 pub const ANALYTICS_CUSTOMER_TIMELINE: &str = query!("analytics/customer_timeline.sql");
 pub const ANALYTICS_EVENTS_BY_SEQ: &str = query!("analytics/events_by_seq.sql");
+pub const ANALYTICS_PROPERTY_KEYS: &str = query!("analytics/property_keys.sql");
 
 pub const JOURNEYS_SELECT_ALL: &str = query!("journeys/select_all.sql");
 pub const JOURNEYS_UPSERT: &str = query!("journeys/upsert.sql");
