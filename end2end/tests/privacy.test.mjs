@@ -102,7 +102,7 @@ test('a viewer reads the customer masked and meets no edit button; an admin eras
   await admin.goto(`${wayline.url}/customers/u-ada`);
   await admin.getByTestId('no-events').waitFor();
   await admin.goto(`${wayline.url}/settings`);
-  await admin.getByTestId('audit-log').filter({ hasText: 'erase_customer' }).waitFor();
+  await admin.getByTestId('audit-log').filter({ hasText: 'dashboard: erase customer' }).waitFor();
   assert.ok(!(await admin.getByTestId('audit-log').innerText()).includes('u-ada'));
   assert.deepEqual(adminProblems, []);
 });

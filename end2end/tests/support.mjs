@@ -109,8 +109,9 @@ export async function openPage(browser, { signedIn = true, as = 'admin' } = {}) 
     await page.context().addCookies([{ name, value, url: current.url, httpOnly: true, sameSite: 'Lax' }]);
   }
   const problems = [];
-  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  // Where it happened, so a failure names the page.
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console on ${page.url()}: ${msg.text()}`); });
+  page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
   page.on('requestfailed', (req) => {
     // The event stream is cut when the page closes, and a test that moves on cancels what the
     // page was still loading (ERR_ABORTED); neither is the app failing.

@@ -4,7 +4,7 @@
 //! the customer is, what they did before and since; acknowledge, assign, resolve and note one
 //! alert or the selected ones, and undo the last change.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::Arc};
 
 use codee::string::JsonSerdeCodec;
 use leptos::prelude::*;
@@ -176,10 +176,11 @@ pub fn AlertsPage() -> impl IntoView {
         updates.update(|u| u.extend(arrived));
     });
 
-    let inbox = move || loaded.get().and_then(Result::ok);
+    // The rows at the moment of a click (the list itself is drawn from the page as loaded,
+    // inside the Transition, so nothing drawn there follows the resource while it reloads).
     let rows = move || {
-        let base = inbox().map(|i| i.alerts).unwrap_or_default();
-        updates.with(|u| merge_alerts(&base, u, &query.get(), page.get() == 1))
+        let base = loaded.get_untracked().and_then(Result::ok).map(|i| i.alerts).unwrap_or_default();
+        updates.with_untracked(|u| merge_alerts(&base, u, &query.get_untracked(), page.get_untracked() == 1))
     };
     // The "new" counter counts what the current filter shows.
     let fresh_count = move || {
@@ -250,7 +251,6 @@ pub fn AlertsPage() -> impl IntoView {
 
     let hydrated = use_context::<Hydrated>().map(|h| h.0);
     let local_times = Signal::derive(move || hydrated.map(|h| h.get()).unwrap_or(false));
-    let follow_ups = Signal::derive(move || inbox().map(|i| i.follow_ups).unwrap_or_default());
     let people = Signal::derive(move || assignees.get().and_then(Result::ok).unwrap_or_default());
 
     view! {
@@ -344,19 +344,23 @@ pub fn AlertsPage() -> impl IntoView {
                         customers: Vec::new(), follow_ups: Vec::new(),
                     });
                     let (total, by_rule, by_customer) = (inbox.total, inbox.by_rule, inbox.by_customer);
-                    let cards = StoredValue::new(inbox.customers);
+                    let (cards, follow_ups) = (Arc::new(inbox.customers), Arc::new(inbox.follow_ups));
+                    let group_cards = cards.to_vec();
+                    let base = Arc::new(inbox.alerts);
+                    let shown = move || updates.with(|u| merge_alerts(&base, u, &query.get(), page.get() == 1));
+                    let shown = Signal::derive(shown);
                     view! {
                         {error.map(|e| view! { <p class="error-state" role="alert">{format!("Could not load alerts: {e}")}</p> })}
                         <div class="inbox">
                             <div class="inbox-main">
-                                <Show when=move || !rows().is_empty() fallback=move || view! { <NoAlerts filtered=is_narrowed(&query.get()) /> }>
+                                <Show when=move || shown.with(|r| !r.is_empty()) fallback=move || view! { <NoAlerts filtered=is_narrowed(&query.get()) /> }>
                                     <div class="inbox-bar">
                                         <Pager total page query />
                                         {acts.then(|| view! {
                                             <div class="bulk-actions" data-testid="bulk-actions">
                                                 <label class="select-all">
                                                     <input type="checkbox" on:change=select_page data-testid="select-page"
-                                                        prop:checked=move || { let n = selected.with(HashSet::len); n > 0 && n == rows().len() } />
+                                                        prop:checked=move || { let n = selected.with(HashSet::len); n > 0 && n == shown.with(Vec::len) } />
                                                     "Select page"
                                                 </label>
                                                 <span class="muted" data-testid="selected-count">{move || match selected.with(HashSet::len) { 0 => String::new(), n => format!("{n} selected") }}</span>
@@ -365,27 +369,33 @@ pub fn AlertsPage() -> impl IntoView {
                                             </div>
                                         })}
                                     </div>
-                                    <ul class="alert-list" data-testid="alerts">
-                                        <For each=rows key=|a| (a.id, a.version) let:alert>
-                                            <AlertItem
-                                                is_fresh=Signal::derive({
-                                                    let id = alert.id;
-                                                    move || fresh.with(|f| f.contains(&id))
-                                                })
-                                                card=cards.with_value(|c| c.iter().find(|c| c.customer_id == alert.customer_id).cloned())
-                                                follow_up=Signal::derive({
-                                                    let id = alert.id;
-                                                    move || follow_ups.with(|f| f.iter().find(|u| u.alert_id == id).cloned())
-                                                })
-                                                alert
-                                                local_times
-                                                send
-                                                selected
-                                                people
-                                                acts
-                                            />
-                                        </For>
-                                    </ul>
+                                    {
+                                        let (cards, follow_ups) = (cards.clone(), follow_ups.clone());
+                                        view! {
+                                            <ul class="alert-list" data-testid="alerts">
+                                                <For
+                                                    each=move || shown.get()
+                                                    key=|a| (a.id, a.version)
+                                                    children=move |alert: Alert| view! {
+                                                        <AlertItem
+                                                            is_fresh=Signal::derive({
+                                                                let id = alert.id;
+                                                                move || fresh.with(|f| f.contains(&id))
+                                                            })
+                                                            card=cards.iter().find(|c| c.customer_id == alert.customer_id).cloned()
+                                                            follow_up=follow_ups.iter().find(|u| u.alert_id == alert.id).cloned()
+                                                            alert
+                                                            local_times
+                                                            send
+                                                            selected
+                                                            people
+                                                            acts
+                                                        />
+                                                    }
+                                                />
+                                            </ul>
+                                        }
+                                    }
                                     <Pager total page query />
                                 </Show>
                             </div>
@@ -393,7 +403,7 @@ pub fn AlertsPage() -> impl IntoView {
                                 <h2>"By rule"</h2>
                                 <Groups groups=by_rule query to_filter=|q, key| AlertFilter { rule: Some(key), ..q } customers=Vec::new() testid="groups-by-rule" />
                                 <h2>"By customer"</h2>
-                                <Groups groups=by_customer query to_filter=|q, key| AlertFilter { customer: Some(key), ..q } customers=cards.get_value() testid="groups-by-customer" />
+                                <Groups groups=by_customer query to_filter=|q, key| AlertFilter { customer: Some(key), ..q } customers=group_cards testid="groups-by-customer" />
                             </aside>
                         </div>
                     }
@@ -484,7 +494,7 @@ fn NoAlerts(filtered: bool) -> impl IntoView {
 fn AlertItem(
     alert: Alert,
     card: Option<CustomerCard>,
-    follow_up: Signal<Option<AlertFollowUp>>,
+    follow_up: Option<AlertFollowUp>,
     is_fresh: Signal<bool>,
     local_times: Signal<bool>,
     send: Callback<(Vec<i64>, AlertChange)>,
@@ -546,7 +556,7 @@ fn AlertItem(
             <p class="alert-message">{alert.message.clone()}</p>
             {(!trail.is_empty()).then(|| view! { <p class="alert-trail">{trail.join(" → ")}</p> })}
             {(!before.is_empty()).then(|| view! { <p class="alert-trail" data-testid="did-before">{format!("Just before: {}", before.join(" → "))}</p> })}
-            {move || follow_up.get().map(|f| {
+            {follow_up.map(|f| {
                 let text = match (&f.moved_on_to, f.events_since) {
                     (Some(stage), n) => format!("Since: moved on to {stage} ({})", format::counted(n, "event", "events")),
                     (None, 0) => "Since: nothing yet".to_string(),

@@ -379,6 +379,9 @@ pub fn RulesPage() -> impl IntoView {
     let remove = Action::new(|id: &String| delete_rule(id.clone()));
     // Read again after every save and every delete, whichever came last.
     let rules = Resource::new(move || (save.version().get(), remove.version().get()), |_| list_rules());
+    // The lists the editor's event fields offer; here, not in the editor, which is drawn again
+    // each time the list is read.
+    let vocabulary = crate::pick::use_vocabulary();
     let may_edit = use_context::<crate::Me>().is_some_and(|me| me.may(Role::Analyst));
     // What the last save did, in words, until the next change.
     let saved =
@@ -406,6 +409,7 @@ pub fn RulesPage() -> impl IntoView {
                 </div>
             </header>
             {move || error().map(|e| view! { <p class="error-state" role="alert" data-testid="rule-error">{e}</p> })}
+            <crate::pick::SeenLists vocabulary />
             {move || saved().map(|note| view! { <p class="notice" role="status" data-testid="rule-saved">{note}</p> })}
             <Transition fallback=|| view! { <p class="loading">"Loading rules…"</p> }>
                 {move || Suspend::new(async move {
@@ -566,9 +570,7 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
             .collect_view()
     };
     let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
-    let vocabulary = crate::pick::use_vocabulary();
     view! {
-        <crate::pick::SeenLists vocabulary />
         <form
             class="builder rule-editor"
             data-testid="rule-editor"
