@@ -77,6 +77,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn change_alerts(&self, ids: Vec<i64>, update: AlertChange) -> BackendFuture<Vec<Alert>>;
     /// Puts alerts back as they were before a change, unless changed again since.
     fn restore_alerts(&self, previous: Vec<AlertRestore>) -> BackendFuture<Vec<Alert>>;
+    /// The customers seen last and the most active lately, as cards.
+    fn customer_lists(&self) -> BackendFuture<crate::types::CustomerLists>;
     /// What the store has seen, for pickers.
     fn vocabulary(&self) -> BackendFuture<crate::types::Vocabulary>;
     /// Who alerts may be assigned to: the users who may act on them.

@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::{
     auth::Role,
-    types::{AlertInbox, CustomerCard, CustomerHistory, CustomerMatch, DataHealth, FunnelAnswer, LiveEvent},
+    types::{
+        AlertInbox, CustomerCard, CustomerHistory, CustomerLists, CustomerMatch, DataHealth, FunnelAnswer, LiveEvent,
+    },
 };
 
 /// Trait and property names that hold personal data unless configured otherwise.
@@ -151,6 +153,9 @@ impl Masked for LiveEvent {
 
 impl Masked for CustomerHistory {
     fn mask(&mut self, keys: &PiiKeys) {
+        if let Some(card) = &mut self.card {
+            card.mask(keys);
+        }
         for session in &mut self.timeline.sessions {
             for event in &mut session.events {
                 mask_json(&mut event.properties, keys);
@@ -176,6 +181,13 @@ impl Masked for CustomerCard {
                 *value = value.as_deref().map(mask_text);
             }
         }
+    }
+}
+
+impl Masked for CustomerLists {
+    fn mask(&mut self, keys: &PiiKeys) {
+        self.recent.mask(keys);
+        self.most_active.mask(keys);
     }
 }
 
@@ -223,6 +235,22 @@ pub fn for_role<T: Masked>(mut answer: T, role: Role, keys: &PiiKeys) -> T {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_card_shows_a_viewer_only_the_first_letter_and_the_domain() {
+        let card = CustomerCard {
+            customer_id: "u1".into(),
+            name: Some("Ada Lovelace".into()),
+            email: Some("ada@example.com".into()),
+            ..Default::default()
+        };
+        let keys = PiiKeys::default();
+        let seen = for_role(card.clone(), Role::Viewer, &keys);
+        assert_eq!((seen.name.as_deref(), seen.email.as_deref()), (Some("A•••"), Some("a•••@example.com")));
+        assert_eq!(for_role(card.clone(), Role::Analyst, &keys), card, "analysts see it whole");
+        let only_email = PiiKeys::new(["email"]);
+        assert_eq!(for_role(card, Role::Viewer, &only_email).name.as_deref(), Some("Ada Lovelace"));
+    }
 
     #[test]
     fn values_keep_a_first_letter_and_an_email_its_domain() {

@@ -226,6 +226,14 @@ pub async fn search_customers(text: String) -> Result<Vec<CustomerMatch>, AppErr
     Ok(crate::backend::for_caller(found, &backend))
 }
 
+/// The customers seen last and the most active lately (the customers page before a search).
+#[server]
+pub async fn load_customer_lists() -> Result<crate::types::CustomerLists, AppError> {
+    let backend = crate::backend::use_backend()?;
+    let lists = backend.customer_lists().await.map_err(crate::backend::refused)?;
+    Ok(crate::backend::for_caller(lists, &backend))
+}
+
 /// The newest changes people and tokens made (at most 200).
 #[server]
 pub async fn load_audit_log() -> Result<Vec<crate::types::AuditEntry>, AppError> {
@@ -262,6 +270,7 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<ListSources as ServerFn>::PATH, Role::Viewer),
     (<ListJourneys as ServerFn>::PATH, Role::Viewer),
     (<SearchCustomers as ServerFn>::PATH, Role::Viewer),
+    (<LoadCustomerLists as ServerFn>::PATH, Role::Viewer),
     // Changing an alert is acting on a customer, who is personal data.
     (<ChangeAlerts as ServerFn>::PATH, Role::Analyst),
     (<RestoreAlerts as ServerFn>::PATH, Role::Analyst),

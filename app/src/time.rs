@@ -34,6 +34,16 @@ pub fn moment(at: DateTime<Utc>, local: bool) -> String {
     }
 }
 
+/// [`moment`] with the time zone it is in: "2026-12-01 14:05 (UTC+01:00)" once hydrated,
+/// "2026-12-01 13:05 UTC" before.
+pub fn moment_in_zone(at: DateTime<Utc>, local: bool) -> String {
+    if local {
+        at.with_timezone(&Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string()
+    } else {
+        moment(at, false)
+    }
+}
+
 /// "3 s ago", "2 min ago", "1 h ago" for a duration in seconds.
 pub fn ago(seconds: i64) -> String {
     match seconds.max(0) {

@@ -210,8 +210,12 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   }
 
   const { page, problems } = await openPage(browser);
+  // A first visit shows the shop funnel, and warns about its steps nobody sent here.
   await page.goto(`${wayline.url}/funnels`);
-  await page.getByTestId('funnel-empty').waitFor();
+  assert.equal(await page.getByTestId('steps').inputValue(), 'product_viewed,added_to_cart,checkout_started,purchase_completed');
+  const unseen = page.getByTestId('unseen-steps');
+  await unseen.waitFor({ timeout: 10_000 });
+  assert.match(await unseen.innerText(), /Never seen: “added_to_cart”, “checkout_started”, “purchase_completed”/);
   // Submitting before the page hydrated would cut its wasm download short.
   await page.locator('[data-testid=builder][data-hydrated=true]').waitFor({ timeout: 15_000 });
   await page.getByTestId('steps').fill('f_view,f_cart,f_buy');

@@ -187,11 +187,14 @@ impl DashboardBackend for Dashboard {
         let found = self.journey(None);
         let (analytics, alerts) = (self.analytics.clone(), self.alerts.clone());
         Box::pin(async move {
-            let timeline = analytics.customer_timeline(&id, found?).await.map_err(edge)?;
+            let journey = found?;
+            let timeline = analytics.customer_timeline(&id, journey.clone()).await.map_err(edge)?;
             let filter =
                 AlertFilter { customer: Some(timeline.customer_id.clone()), limit: Some(50), ..Default::default() };
             let alerts = alerts.list(filter).await.map_err(edge)?;
-            Ok(CustomerHistory { timeline, alerts })
+            let card =
+                analytics.customer_cards(&journey, vec![timeline.customer_id.clone()]).await.map_err(edge)?.pop();
+            Ok(CustomerHistory { timeline, alerts, card })
         })
     }
 
@@ -433,6 +436,22 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move {
             bulk_limit(previous.len())?;
             alerts.restore(previous).await.map_err(edge)
+        })
+    }
+
+    fn customer_lists(&self) -> BackendFuture<app::types::CustomerLists> {
+        let analytics = self.analytics.clone();
+        let found = self.journey(None);
+        let since = self.store.clock().now() - chrono::Duration::days(app::types::MOST_ACTIVE_DAYS);
+        Box::pin(async move {
+            let journey = found?;
+            let size = app::types::CUSTOMER_LIST_SIZE;
+            let (recent, active) =
+                analytics.recent_and_most_active(size, since.timestamp_micros()).await.map_err(edge)?;
+            Ok(app::types::CustomerLists {
+                recent: analytics.customer_cards(&journey, recent).await.map_err(edge)?,
+                most_active: analytics.customer_cards(&journey, active).await.map_err(edge)?,
+            })
         })
     }
 

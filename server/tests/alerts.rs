@@ -789,6 +789,47 @@ async fn the_inbox_counts_groups_and_names_its_customers_and_a_bulk_change_can_b
 }
 
 #[tokio::test]
+async fn the_customers_page_lists_who_was_seen_last_and_who_did_the_most_lately() {
+    let s = start(Database::InMemory).await;
+    let ten_days = 10.0 * 24.0 * 60.0;
+    s.post(vec![
+        json!({ "type": "identify", "messageId": "i1", "userId": "ann", "timestamp": (s.clock.now() - chrono::Duration::hours(4)).to_rfc3339(),
+            "traits": { "email": "ann@example.com" } }),
+        s.track("a1", "ann", "product_viewed", 180.0),
+        s.track("a2", "ann", "added_to_cart", 120.0),
+        s.track("a3", "ann", "product_viewed", 10.0),
+        s.track("b1", "bob", "Home", 1.0),
+        s.track("c1", "cat", "product_viewed", ten_days),
+        s.track("c2", "cat", "product_viewed", ten_days - 1.0),
+        s.track("c3", "cat", "product_viewed", ten_days - 2.0),
+        s.track("c4", "cat", "product_viewed", ten_days - 3.0),
+        s.track("c5", "cat", "product_viewed", ten_days - 4.0),
+    ])
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let lists = loop {
+        let lists = s.server_fn::<app::server_fns::LoadCustomerLists>("").await;
+        if lists["recent"].as_array().unwrap().len() == 3 || tokio::time::Instant::now() > deadline {
+            break lists;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let ids = |list: &str| -> Vec<String> {
+        lists[list].as_array().unwrap().iter().map(|c| c["customer_id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids("recent"), vec!["bob", "ann", "cat"], "by the last event");
+    // Cat's five events were ten days ago: outside the last seven.
+    assert_eq!(ids("most_active"), vec!["ann", "bob"], "ann did 4 things lately (the identify too), bob 1");
+    let ann = &lists["recent"][1];
+    assert_eq!(
+        (ann["email"].as_str(), ann["stage"].as_str(), ann["events"].as_u64()),
+        (Some("ann@example.com"), Some("Engagement"), Some(4))
+    );
+    assert_eq!(lists["recent"][0]["stage"], "Discovery");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn a_server_function_answers_a_refusal_with_a_400_that_names_the_fix() {
     let s = start(Database::InMemory).await;
     let path = <app::server_fns::SaveFunnel as leptos::server_fn::ServerFn>::PATH;

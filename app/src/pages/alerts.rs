@@ -513,7 +513,13 @@ fn AlertItem(
     let note = RwSignal::new(alert.note.clone().unwrap_or_default());
     let customer = alert.customer_id.clone();
     let trail: Vec<String> = alert.triggering.iter().filter_map(|e| e.event.clone()).collect();
-    let before: Vec<String> = alert.context.iter().filter_map(|e| e.event.clone()).collect();
+    // What they did before the events that met the rule (the context ends with those).
+    let before: Vec<String> = alert
+        .context
+        .iter()
+        .filter(|e| !alert.triggering.iter().any(|t| t.seq == e.seq))
+        .filter_map(|e| e.event.clone())
+        .collect();
     let who = card.as_ref().map(|c| c.label().to_string()).unwrap_or_else(|| customer.clone());
     let about = card.as_ref().map(|c| {
         [c.channel.clone().map(|ch| format!("via {ch}")), c.stage.clone().map(|s| format!("now in {s}"))]

@@ -7,11 +7,11 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::{
     auth::Role,
-    format::{counted, duration},
+    format::{count, counted, duration},
     pages::{journey_map::encode, live::property_summary},
-    server_fns::{load_customer, search_customers, EraseCustomer},
-    time::{clock_time, Hydrated},
-    types::CustomerHistory,
+    server_fns::{load_customer, load_customer_lists, search_customers, EraseCustomer},
+    time::{clock_time, moment, moment_in_zone, Hydrated},
+    types::{AlertState, CustomerCard, CustomerHistory, MOST_ACTIVE_DAYS},
     WithRole,
 };
 
@@ -89,7 +89,35 @@ fn History(data: CustomerHistory, local_times: Signal<bool>) -> impl IntoView {
     let mut sessions = data.timeline.sessions.clone();
     sessions.reverse();
     let customer_id = data.timeline.customer_id.clone();
+    let open_alerts = alerts.iter().filter(|a| a.state == AlertState::Open).count();
+    let identities = data.timeline.identities.join(", ");
     view! {
+        {data.card.map(|card| {
+            let (first, last) = (card.first_seen, card.last_seen);
+            let shown = move |at: Option<chrono::DateTime<chrono::Utc>>| at.map(|at| moment_in_zone(at, local_times.get())).unwrap_or_default();
+            let inbox = format!("/alerts?state=open&customer={}", encode(&card.customer_id));
+            view! {
+                <dl class="profile card" data-testid="profile">
+                    <div><dt>"Name"</dt><dd>{card.name.clone().unwrap_or_else(|| "—".into())}</dd></div>
+                    <div><dt>"Email"</dt><dd>{card.email.clone().unwrap_or_else(|| "—".into())}</dd></div>
+                    <div><dt>"Known as"</dt><dd>{identities}</dd></div>
+                    <div><dt>"First came from"</dt><dd>{card.channel.clone().unwrap_or_else(|| "—".into())}</dd></div>
+                    <div><dt>"First seen"</dt><dd>{move || shown(first)}</dd></div>
+                    <div><dt>"Last seen"</dt><dd>{move || shown(last)}</dd></div>
+                    <div><dt>"Stage now"</dt><dd data-testid="profile-stage">{card.stage.clone().unwrap_or_else(|| "—".into())}</dd></div>
+                    <div>
+                        <dt>"Open alerts"</dt>
+                        <dd data-testid="profile-open-alerts">
+                            {if open_alerts == 0 {
+                                view! { "none" }.into_any()
+                            } else {
+                                view! { <a href=inbox>{format!("{open_alerts} in the inbox")}</a> }.into_any()
+                            }}
+                        </dd>
+                    </div>
+                </dl>
+            }
+        })}
         <p class="map-legend" data-testid="customer-summary">{summary}</p>
         <WithRole at_least=Role::Admin>
             <EraseButton customer_id=customer_id.clone() />
@@ -129,7 +157,7 @@ fn History(data: CustomerHistory, local_times: Signal<bool>) -> impl IntoView {
                         <article class="session" data-testid="session">
                             <h3>
                                 {format!("Session {} · ", session.number)}
-                                <time>{move || clock_time(start, local_times.get())}</time>
+                                <time datetime=start.to_rfc3339()>{move || moment_in_zone(start, local_times.get())}</time>
                                 {format!(" · {} · {} events", duration(length), session.events.len())}
                             </h3>
                             <table class="event-table">
@@ -209,6 +237,9 @@ fn EraseButton(customer_id: String) -> impl IntoView {
 pub fn CustomersPage() -> impl IntoView {
     let query = use_query_map();
     let text = move || query.read().get("q").unwrap_or_default();
+    let lists = Resource::new(|| (), |_| load_customer_lists());
+    let hydrated = use_context::<Hydrated>().map(|h| h.0);
+    let local_times = Signal::derive(move || hydrated.map(|h| h.get()).unwrap_or(false));
     let found = Resource::new(text, |text| async move {
         if text.trim().is_empty() {
             return Ok(None);
@@ -234,6 +265,24 @@ pub fn CustomersPage() -> impl IntoView {
                         Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
                         Ok(None) => view! {
                             <p class="empty-note">"Type part of an id or a trait, e.g. an email domain. The journey map lists who is in each stage now."</p>
+                            <Transition fallback=|| view! { <p class="loading">"Loading customers…"</p> }>
+                                {move || Suspend::new(async move {
+                                    match lists.await {
+                                        Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                                        Ok(lists) => view! {
+                                            <div class="customer-lists">
+                                                <CardTable title="Seen last" cards=lists.recent local_times testid="customers-recent" />
+                                                <CardTable
+                                                    title=format!("Most active, last {}", counted(MOST_ACTIVE_DAYS as u64, "day", "days"))
+                                                    cards=lists.most_active
+                                                    local_times
+                                                    testid="customers-active"
+                                                />
+                                            </div>
+                                        }.into_any(),
+                                    }
+                                })}
+                            </Transition>
                         }.into_any(),
                         Ok(Some(list)) if list.is_empty() => view! {
                             <p class="empty-note" data-testid="no-customers">"Nobody matches. Ids and traits are matched as typed, ignoring case."</p>
@@ -245,7 +294,7 @@ pub fn CustomersPage() -> impl IntoView {
                                     {list.into_iter().map(|c| view! {
                                         <tr>
                                             <td class="customer"><a href=format!("/customers/{}", encode(&c.customer_id))>{c.customer_id.clone()}</a></td>
-                                            <td class="props">{c.traits.clone().unwrap_or_default()}</td>
+                                            <td><TraitList traits=c.traits.clone().unwrap_or_default() /></td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -255,5 +304,77 @@ pub fn CustomersPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// Customers as cards in a table: who (name or email, and id), channel, stage now, last seen
+/// and how many events.
+#[component]
+fn CardTable(
+    #[prop(into)] title: String,
+    cards: Vec<CustomerCard>,
+    local_times: Signal<bool>,
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <h2>{title}</h2>
+            {if cards.is_empty() {
+                view! { <p class="empty-note">"Nobody yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="event-table" data-testid=testid>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Customer"</th>
+                                <th scope="col">"Channel"</th>
+                                <th scope="col">"Stage now"</th>
+                                <th scope="col">"Last seen"</th>
+                                <th scope="col" class="num">"Events"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {cards.into_iter().map(|card| {
+                                let href = format!("/customers/{}", encode(&card.customer_id));
+                                let named = card.label() != card.customer_id;
+                                let last_seen = card.last_seen;
+                                view! {
+                                    <tr>
+                                        <td class="customer">
+                                            <a href=href>{card.label().to_string()}</a>
+                                            {named.then(|| view! { <br /><code>{card.customer_id.clone()}</code> })}
+                                        </td>
+                                        <td>{card.channel.clone().unwrap_or_default()}</td>
+                                        <td>{card.stage.clone().unwrap_or_else(|| "—".into())}</td>
+                                        <td class="num">{move || last_seen.map(|at| moment(at, local_times.get())).unwrap_or_default()}</td>
+                                        <td class="num">{count(card.events)}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// A customer's traits (JSON text) as key and value pairs; text that is not an object as is.
+#[component]
+fn TraitList(traits: String) -> impl IntoView {
+    match serde_json::from_str::<serde_json::Value>(&traits) {
+        Ok(serde_json::Value::Object(fields)) => view! {
+            <dl class="traits">
+                {fields.into_iter().map(|(key, value)| {
+                    let shown = match value {
+                        serde_json::Value::String(text) => text,
+                        other => other.to_string(),
+                    };
+                    view! { <dt>{key}</dt><dd>{shown}</dd> }
+                }).collect_view()}
+            </dl>
+        }
+        .into_any(),
+        _ => view! { <span class="props">{traits}</span> }.into_any(),
     }
 }

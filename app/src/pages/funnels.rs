@@ -34,7 +34,9 @@ const RANGES: [u32; 4] = [1, 7, 30, 90];
 pub fn params_from(get: impl Fn(&str) -> Option<String>) -> FunnelParams {
     let defaults = FunnelParams::default();
     FunnelParams {
-        steps: get("steps").unwrap_or_default(),
+        // A first visit (no steps in the address at all) shows the shop funnel; `steps=` asks
+        // for an empty builder.
+        steps: get("steps").unwrap_or_else(|| EXAMPLE_STEPS.to_string()),
         window_seconds: get("window").and_then(|w| w.parse().ok()).unwrap_or(defaults.window_seconds),
         mode: get("mode").and_then(|m| OrderMode::parse(&m)).unwrap_or(defaults.mode),
         days: get("days").and_then(|d| d.parse().ok()).filter(|d| (1..=365).contains(d)).unwrap_or(defaults.days),
@@ -366,8 +368,19 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
     }
 }
 
+/// Where to look when strict order loses everyone after the first step: the same funnel in
+/// order with others between (the link), since in strict order any event between two steps,
+/// a page view included, breaks the sequence. `None` when strict order is not the cause.
+pub fn strict_zero_offer(params: &FunnelParams, steps: &[crate::types::StepResult]) -> Option<String> {
+    let lost_everyone =
+        steps.first().is_some_and(|s| s.customers > 0) && steps.last().is_some_and(|s| s.customers == 0);
+    (params.mode == OrderMode::Strict && lost_everyone)
+        .then(|| funnel_href(&FunnelParams { mode: OrderMode::Sequential, ..params.clone() }, None))
+}
+
 #[component]
 fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
+    let strict_offer = strict_zero_offer(&params, &view.funnel.steps);
     let csv = format!("data:text/csv;charset=utf-8,{}", encode(&funnel_csv(&view)));
     let svg = format!("data:image/svg+xml;charset=utf-8,{}", encode(&view.charts.steps_svg));
     let steps_svg = view.charts.steps_svg.clone();
@@ -386,6 +399,13 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                 "Export chart (PNG)"
             </button>
         </div>
+        {strict_offer.map(|href| view! {
+            <p class="warning-state" role="status" data-testid="strict-zero">
+                "Nobody got through in strict order: it counts only customers who did the steps with nothing at all between them, and any event between two steps (a page view too) breaks it. "
+                <a href=href>"Show the same funnel in order with other events between"</a>
+                "."
+            </p>
+        })}
         <table class="event-table funnel-table" data-testid="funnel-steps">
             <thead>
                 <tr>
@@ -516,6 +536,27 @@ mod tests {
             _ => None,
         });
         assert_eq!((p.mode, p.days, p.window_seconds), (OrderMode::Sequential, 30, 86_400));
+        assert_eq!(p.steps, EXAMPLE_STEPS, "a first visit shows the shop funnel");
+        let asked_empty = params_from(|key| (key == "steps").then(String::new));
+        assert_eq!(asked_empty.steps, "", "steps= is an empty builder");
+    }
+
+    #[test]
+    fn strict_order_that_loses_everyone_says_why_and_offers_the_looser_order() {
+        let step = |n: usize, customers: u64| StepResult {
+            step: n,
+            event: format!("e{n}"),
+            customers,
+            conversion_from_first: 0.0,
+            conversion_from_previous: 0.0,
+            ..Default::default()
+        };
+        let strict = FunnelParams { mode: OrderMode::Strict, ..params_from(|_| None) };
+        let lost = [step(1, 10), step(2, 0), step(3, 0)];
+        let offer = strict_zero_offer(&strict, &lost).expect("an explanation");
+        assert!(offer.contains("mode=sequential"), "{offer}");
+        assert_eq!(strict_zero_offer(&strict, &[step(1, 10), step(2, 3)]), None, "someone got through");
+        assert_eq!(strict_zero_offer(&FunnelParams { mode: OrderMode::Sequential, ..strict }, &lost), None);
     }
 
     #[test]

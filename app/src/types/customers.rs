@@ -43,6 +43,10 @@ pub struct Timeline {
 pub struct CustomerHistory {
     pub timeline: Timeline,
     pub alerts: Vec<Alert>,
+    /// Who they are at a glance (the page's profile); `None` for a customer the event index
+    /// does not hold.
+    #[serde(default)]
+    pub card: Option<CustomerCard>,
 }
 
 /// A customer found by id or traits.
@@ -77,3 +81,16 @@ impl CustomerCard {
         self.name.as_deref().or(self.email.as_deref()).unwrap_or(&self.customer_id)
     }
 }
+
+/// The customers page before any search: who was seen last, and who did the most lately.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerLists {
+    pub recent: Vec<CustomerCard>,
+    /// By events in the last [`MOST_ACTIVE_DAYS`] days.
+    pub most_active: Vec<CustomerCard>,
+}
+
+/// How far back "most active" counts events.
+pub const MOST_ACTIVE_DAYS: i64 = 7;
+/// Customers in each list.
+pub const CUSTOMER_LIST_SIZE: usize = 20;

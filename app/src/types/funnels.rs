@@ -123,7 +123,7 @@ pub struct SavedFunnel {
 }
 
 /// One step's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
     pub step: usize,
     pub event: String,

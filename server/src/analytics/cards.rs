@@ -71,6 +71,31 @@ impl Analytics {
             .await?)
     }
 
+    /// The ids of the `limit` customers seen last, and of the `limit` with the most events
+    /// since `since_us` (ties by id), most first.
+    pub async fn recent_and_most_active(
+        &self,
+        limit: usize,
+        since_us: i64,
+    ) -> Result<(Vec<String>, Vec<String>), AnalyticsError> {
+        Ok(self
+            .index
+            .read(move |data| {
+                let mut recent: Vec<(i64, &str)> = Vec::new();
+                let mut active: Vec<(usize, &str)> = Vec::new();
+                for customer in data.customers() {
+                    let Some(last) = customer.events.last() else { continue };
+                    recent.push((last.at_us, &customer.id));
+                    let lately = customer.events.len() - customer.events.partition_point(|e| e.at_us < since_us);
+                    if lately > 0 {
+                        active.push((lately, &customer.id));
+                    }
+                }
+                (most_first(recent, limit), most_first(active, limit))
+            })
+            .await?)
+    }
+
     async fn materialise_stage_columns(&self, journey: &Journey, channel: bool) -> Result<(), AnalyticsError> {
         let mut columns: Vec<Column> = journey.condition_properties().into_iter().map(Column::Property).collect();
         if channel {
@@ -81,6 +106,12 @@ impl Analytics {
         }
         Ok(())
     }
+}
+
+/// The ids of the `limit` largest keys, most first (ties by id).
+fn most_first<K: Ord>(mut list: Vec<(K, &str)>, limit: usize) -> Vec<String> {
+    list.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    list.into_iter().take(limit).map(|(_, id)| id.to_string()).collect()
 }
 
 fn classifier<'a>(data: &'a IndexData, journey: &'a Journey) -> StageClassifier<'a> {
