@@ -59,8 +59,8 @@ pub fn examples() -> Vec<Rule> {
         once_a_day(
             rule(
                 "high-intent",
-                "High intent: 6 product views in 10 minutes, nothing in the cart",
-                Condition::Count { event: "product_viewed".into(), count: 6, within_seconds: 600 },
+                "High intent: 8 product views in 10 minutes, nothing in the cart",
+                Condition::Count { event: "product_viewed".into(), count: 8, within_seconds: 600 },
             ),
             "Offer help choosing (chat or a call) while they are still browsing",
             unless("added_to_cart", 3_600),
