@@ -9,6 +9,7 @@ use plotters::{
 };
 
 use app::types::{SourceHour, StepResult, TimeBucket, TrendPoint};
+use chrono::DurationRound;
 
 const WIDTH: u32 = 720;
 const HEIGHT: u32 = 300;
@@ -131,11 +132,15 @@ pub fn conversion_trend(points: &[TrendPoint]) -> Result<String, ChartError> {
     Ok(svg)
 }
 
-/// Events per hour, one line per source, over the hours given.
-pub fn volume_by_source(volume: &[SourceHour]) -> Result<String, ChartError> {
-    let mut hours: Vec<chrono::DateTime<chrono::Utc>> = volume.iter().map(|v| v.hour).collect();
-    hours.sort();
-    hours.dedup();
+/// Hours a volume chart shows: the day up to `until`'s hour.
+pub const VOLUME_HOURS: i64 = 24;
+
+/// Events per hour, one line per source, over the [`VOLUME_HOURS`] hours up to `until`'s
+/// hour: every hour has its place on the axis, so a quiet hour is a 0, not a gap.
+pub fn volume_by_source(volume: &[SourceHour], until: chrono::DateTime<chrono::Utc>) -> Result<String, ChartError> {
+    let last = until.duration_trunc(chrono::Duration::hours(1)).unwrap_or(until);
+    let hours: Vec<chrono::DateTime<chrono::Utc>> =
+        (0..VOLUME_HOURS).rev().map(|back| last - chrono::Duration::hours(back)).collect();
     let mut sources: Vec<&str> = volume.iter().map(|v| v.source_id.as_str()).collect();
     sources.sort();
     sources.dedup();
@@ -155,8 +160,9 @@ pub fn volume_by_source(volume: &[SourceHour]) -> Result<String, ChartError> {
             .configure_mesh()
             .light_line_style(RGBColor(0xee, 0xf1, 0xf7))
             .y_desc("events per hour")
-            .x_labels(hours.len().clamp(2, 8))
+            .x_labels(9)
             .x_label_formatter(&|i| hours.get(*i).map(|h| h.format("%H:00").to_string()).unwrap_or_default())
+            .x_desc("hour (UTC)")
             .label_style(font(19))
             .axis_desc_style(font(18))
             .draw()
@@ -227,14 +233,28 @@ mod tests {
         let hour =
             |h: u32| chrono::DateTime::parse_from_rfc3339(&format!("2026-11-23T{h:02}:00:00Z")).unwrap().to_utc();
         let v = |source: &str, h: u32, events: u64| SourceHour { source_id: source.into(), hour: hour(h), events };
-        let svg = volume_by_source(&[v("web", 10, 5), v("ios", 11, 2), v("web", 11, 7)]).unwrap();
+        let svg = volume_by_source(&[v("web", 10, 5), v("ios", 11, 2), v("web", 11, 7)], hour(11)).unwrap();
         // One thick line per source, in the first two palette colours (ios, then web).
         let lines = svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(r#"stroke-width="3""#));
         assert_eq!(lines.count(), 2 + 2, "two series lines and two legend marks");
         assert!(svg.contains(r##"stroke="#1D4ED8" stroke-width="3""##));
         assert!(svg.contains(r##"stroke="#047857" stroke-width="3""##));
         let texts: Vec<&str> = svg.lines().map(str::trim).collect();
-        assert!(texts.contains(&"web") && texts.contains(&"ios") && texts.contains(&"10:00"), "{svg}");
+        assert!(texts.contains(&"web") && texts.contains(&"ios") && texts.contains(&"hour (UTC)"), "{svg}");
+    }
+
+    #[test]
+    fn one_busy_hour_still_gets_the_whole_day_on_its_axis() {
+        let hour =
+            |h: u32| chrono::DateTime::parse_from_rfc3339(&format!("2026-11-23T{h:02}:00:00Z")).unwrap().to_utc();
+        let until = hour(14) + chrono::Duration::minutes(35);
+        let svg =
+            volume_by_source(&[SourceHour { source_id: "web".into(), hour: hour(14), events: 9 }], until).unwrap();
+        let texts: Vec<&str> = svg.lines().map(str::trim).collect();
+        // The day from 15:00 yesterday to 14:00, labelled every few hours.
+        assert!(texts.contains(&"15:00") && texts.contains(&"01:00") && texts.contains(&"11:00"), "{svg}");
+        // A dot for each of the 24 hours (0 where nothing came), and the one legend mark.
+        assert_eq!(svg.matches("<circle").count(), 24, "{svg}");
     }
 
     #[test]

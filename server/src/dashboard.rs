@@ -285,7 +285,7 @@ impl DashboardBackend for Dashboard {
         let now = self.store.clock().now();
         Box::pin(async move {
             let report = crate::health::report(&store, journeys, &counters, now).await.map_err(store_failed)?;
-            let volume_svg = charts::volume_by_source(&report.volume).map_err(|e| hidden(AppError::Chart, e))?;
+            let volume_svg = charts::volume_by_source(&report.volume, now).map_err(|e| hidden(AppError::Chart, e))?;
             let dead_letters = store.recent_dead_letters(50).await.map_err(store_failed)?;
             Ok(DataHealth { report, volume_svg, dead_letters })
         })

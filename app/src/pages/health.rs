@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_use_interval_fn::use_interval_fn;
 
 use crate::{
     auth::Role,
@@ -34,10 +35,15 @@ pub fn duplicate_rate(view: &DataHealth) -> String {
     }
 }
 
+/// How often the page reads the report again.
+const REFRESH_MS: u64 = 15_000;
+
 #[component]
 pub fn HealthPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let health = Resource::new(move || version.get(), |_| load_health());
+    // Read again every few seconds, so the page shows the data arriving as it does.
+    let _ticker = use_interval_fn(move || version.update(|v| *v += 1), REFRESH_MS);
     let replay = Action::new(|id: &i64| replay_dead_letter(*id));
     Effect::new(move |_| {
         if matches!(replay.value().get(), Some(Ok(()))) {
@@ -56,7 +62,10 @@ pub fn HealthPage() -> impl IntoView {
                     <h1>"Data health"</h1>
                     <p class="lede">"Is the data arriving, on time, once, and as the journeys expect?"</p>
                 </div>
-                <button class="button" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
+                <div class="toolbar">
+                    <span class="muted">{format!("updates every {} s", REFRESH_MS / 1000)}</span>
+                    <button class="button" on:click=move |_| version.update(|v| *v += 1)>"Refresh"</button>
+                </div>
             </header>
             {move || replay_error().map(|e| view! { <p class="error-state" role="alert">{e}</p> })}
             <Transition fallback=|| view! { <p class="loading">"Checking the data…"</p> }>
