@@ -8,7 +8,7 @@ use crate::{
     types::{
         Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth,
         DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule,
-        SavedFunnel, Source, StageCustomer,
+        SavedFunnel, Source,
     },
 };
 
@@ -29,7 +29,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
         journey: Option<String>,
         stage: String,
         channel: Option<String>,
-    ) -> BackendFuture<Vec<StageCustomer>>;
+        offset: usize,
+    ) -> BackendFuture<crate::types::StagePage>;
     /// A customer's timeline by session, with stages, and the alerts about them.
     fn customer(&self, id: String) -> BackendFuture<CustomerHistory>;
     /// A funnel with its charts.

@@ -8,7 +8,7 @@ use crate::{
     types::{
         Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth,
         DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule,
-        SavedFunnel, Source, StageCustomer,
+        SavedFunnel, Source,
     },
 };
 
@@ -37,14 +37,18 @@ pub async fn load_journey_map(
         .map_err(crate::backend::refused)
 }
 
-/// The customers in a stage now (of a channel, when one is given).
+/// The customers in a stage now (of a channel, when one is given), a page from `offset`.
 #[server]
 pub async fn stage_customers(
     journey: Option<String>,
     stage: String,
     channel: Option<String>,
-) -> Result<Vec<StageCustomer>, AppError> {
-    crate::backend::use_backend()?.stage_customers(journey, stage, channel).await.map_err(crate::backend::refused)
+    offset: usize,
+) -> Result<crate::types::StagePage, AppError> {
+    crate::backend::use_backend()?
+        .stage_customers(journey, stage, channel, offset)
+        .await
+        .map_err(crate::backend::refused)
 }
 
 /// One page of the inbox with its total, groups and customers.

@@ -55,6 +55,10 @@ test('the marketer sees a stage count change on the journey map as events are po
   const list = page.getByTestId('stage-customers');
   await list.getByText('mia').waitFor({ timeout: 5_000 });
   assert.equal(await list.getByText('noa').count(), 0, 'noa moved on to Engagement');
+  // The list counts as the card does, and the card it lists is marked.
+  assert.equal(await list.getByTestId('stage-range').innerText(), `1–1 of ${await discovery.innerText()}`);
+  assert.equal(await page.locator('.stage-card[data-stage=Discovery]').getAttribute('aria-current'), 'true');
+  assert.equal(await page.locator('.stage-card[data-stage=Engagement]').getAttribute('aria-current'), null);
   await screenshot(page, 'journey-map-stage');
 
   // A visitor from the newsletter: with the channel filter on "email" the map counts only her.

@@ -164,7 +164,8 @@ impl DashboardBackend for Dashboard {
         journey: Option<String>,
         stage: String,
         channel: Option<String>,
-    ) -> BackendFuture<Vec<StageCustomer>> {
+        offset: usize,
+    ) -> BackendFuture<app::types::StagePage> {
         let active = Active { minutes: ACTIVE_MINUTES, channel: channel.filter(|c| !c.trim().is_empty()) };
         let found = self.journey(journey.as_deref());
         let analytics = self.analytics.clone();
@@ -175,11 +176,16 @@ impl DashboardBackend for Dashboard {
                 AppError::BadRequest(format!("the {:?} journey has no stage {stage:?}", journey.name))
             })?;
             let found = analytics.stage_customers(journey, index, active, now).await.map_err(edge)?;
-            Ok(found
-                .into_iter()
-                .take(200)
-                .map(|(customer_id, seconds_in_stage)| StageCustomer { customer_id, seconds_in_stage })
-                .collect())
+            Ok(app::types::StagePage {
+                total: found.len() as u64,
+                offset,
+                customers: found
+                    .into_iter()
+                    .skip(offset)
+                    .take(app::types::STAGE_PAGE_SIZE)
+                    .map(|(customer_id, seconds_in_stage)| StageCustomer { customer_id, seconds_in_stage })
+                    .collect(),
+            })
         })
     }
 

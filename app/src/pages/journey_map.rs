@@ -10,11 +10,12 @@ use leptos_router::hooks::use_query_map;
 use leptos_use_event_source::{
     use_event_source_with_options, ConnectionReadyState, ReconnectLimit, UseEventSourceOptions, UseEventSourceReturn,
 };
+use leptos_use_interval_fn::use_interval_fn;
 
 use crate::{
     format::{count, counted, duration, percent},
     server_fns::{load_journey_map, stage_customers},
-    types::{Dropoff, JourneyMap, StageOccupancy},
+    types::{Dropoff, JourneyMap, StageOccupancy, STAGE_PAGE_SIZE},
 };
 
 /// The ranges the map offers, in days.
@@ -146,17 +147,25 @@ pub fn encode(text: &str) -> String {
         .collect()
 }
 
+/// How often the list of who is in the selected stage is read again.
+const STAGE_LIST_REFRESH_MS: u64 = 10_000;
+
 #[component]
 pub fn JourneyMapPage() -> impl IntoView {
     let query = use_query_map();
     let filters = Memo::new(move |_| MapFilters::from_query(|key| query.read().get(key)));
     let selected = move || query.read().get("stage").filter(|s| !s.is_empty());
     let map = Resource::new(move || filters.get(), |f| load_journey_map(Some(f.journey), f.days, f.channel));
+    let from = move || query.read().get("from").and_then(|f| f.parse::<usize>().ok()).unwrap_or(0);
+    // The list of who is in the selected stage is read again every few seconds, so it stays
+    // as live as the card's count (the Transition keeps the old rows until the new are in).
+    let tick = RwSignal::new(0u32);
+    let _ticker = use_interval_fn(move || tick.update(|t| *t += 1), STAGE_LIST_REFRESH_MS);
     let in_stage = Resource::new(
-        move || (filters.get(), selected()),
-        |(f, stage)| async move {
+        move || (filters.get(), selected(), from(), tick.get()),
+        |(f, stage, from, _)| async move {
             match stage {
-                Some(stage) => stage_customers(Some(f.journey), stage, f.channel).await.map(Some),
+                Some(stage) => stage_customers(Some(f.journey), stage, f.channel, from).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -232,7 +241,7 @@ pub fn JourneyMapPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Ok(data) => view! { <MapView data live filters=filters.get_untracked() /> }.into_any(),
+                        Ok(data) => view! { <MapView data live filters=filters.get_untracked() selected=Signal::derive(selected) /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -242,12 +251,13 @@ pub fn JourneyMapPage() -> impl IntoView {
                         view! {
                             <section class="panel" aria-labelledby="in-stage" data-testid="stage-customers">
                                 <h2 id="in-stage">{format!("In {stage} now")}</h2>
+                                <p class="map-legend">{format!("Sessions active in the last 30 minutes, longest in the stage first; read again every {} s.", STAGE_LIST_REFRESH_MS / 1000)}</p>
                                 <Transition fallback=|| view! { <p class="loading">"Finding customers…"</p> }>
-                                    {move || Suspend::new(async move {
+                                    {move || { let stage = stage.clone(); Suspend::new(async move {
                                         match in_stage.await {
                                             Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
                                             Ok(None) => ().into_any(),
-                                            Ok(Some(list)) if list.is_empty() => {
+                                            Ok(Some(page)) if page.customers.is_empty() => {
                                                 view! {
                                                     <p class="empty-note">
                                                         "Nobody is in this stage right now. Pick a stage with active sessions."
@@ -255,8 +265,18 @@ pub fn JourneyMapPage() -> impl IntoView {
                                                 }
                                                     .into_any()
                                             }
-                                            Ok(Some(list)) => {
+                                            Ok(Some(page)) => {
+                                                let stage_href = filters.with_untracked(|f| f.href(Some(&stage)));
+                                                let (first, shown, total) = (page.offset, page.customers.len(), page.total);
+                                                let newer = (first > 0).then(|| format!("{stage_href}&from={}", first.saturating_sub(STAGE_PAGE_SIZE)));
+                                                let older = ((first + shown) < total as usize).then(|| format!("{stage_href}&from={}", first + shown));
+                                                let list = page.customers;
                                                 view! {
+                                                    <nav class="pager" aria-label="Pages">
+                                                        <span class="num" data-testid="stage-range">{format!("{}–{} of {}", first + 1, first + shown, count(total))}</span>
+                                                        {newer.map(|href| view! { <a class="button" href=href rel="prev">"← Longer there"</a> })}
+                                                        {older.map(|href| view! { <a class="button" href=href rel="next" data-testid="stage-next">"More →"</a> })}
+                                                    </nav>
                                                     <table class="event-table">
                                                         <thead>
                                                             <tr>
@@ -286,7 +306,7 @@ pub fn JourneyMapPage() -> impl IntoView {
                                                     .into_any()
                                             }
                                         }
-                                    })}
+                                    })}}
                                 </Transition>
                             </section>
                         }
@@ -298,7 +318,12 @@ pub fn JourneyMapPage() -> impl IntoView {
 
 /// The stages and links of one journey.
 #[component]
-fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageOccupancy>>>, filters: MapFilters) -> impl IntoView {
+fn MapView(
+    data: JourneyMap,
+    live: RwSignal<Option<Vec<StageOccupancy>>>,
+    filters: MapFilters,
+    selected: Signal<Option<String>>,
+) -> impl IntoView {
     let first_counts = data.occupancy.clone();
     let others: Vec<String> = data.journeys.iter().filter(|j| **j != filters.journey).cloned().collect();
     let channels = data.channels.clone();
@@ -352,7 +377,20 @@ fn MapView(data: JourneyMap, live: RwSignal<Option<Vec<StageOccupancy>>>, filter
                         let link = card.next.clone();
                         view! {
                             <div class="map-step" role="listitem">
-                                <a class="stage-card" href=href aria-label=label data-stage=card.name.clone()>
+                                <a
+                                    class="stage-card"
+                                    class:selected={
+                                        let name = card.name.clone();
+                                        move || selected.with(|s| s.as_deref() == Some(name.as_str()))
+                                    }
+                                    aria-current={
+                                        let name = card.name.clone();
+                                        move || selected.with(|s| s.as_deref() == Some(name.as_str())).then_some("true")
+                                    }
+                                    href=href
+                                    aria-label=label
+                                    data-stage=card.name.clone()
+                                >
                                     <span class="stage-name">{card.name.clone()}</span>
                                     <span class="stage-count" data-testid="stage-count">{count(card.active)}</span>
                                     <span class="stage-caption">"active sessions"</span>

@@ -144,6 +144,17 @@ pub struct JourneyMap {
     pub channels: Vec<String>,
 }
 
+/// Customers in a stage on one page of the journey map's list.
+pub const STAGE_PAGE_SIZE: usize = 50;
+
+/// One page of the customers in a stage now, longest there first, with how many there are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StagePage {
+    pub total: u64,
+    pub offset: usize,
+    pub customers: Vec<StageCustomer>,
+}
+
 /// A customer in a stage now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageCustomer {
