@@ -412,11 +412,11 @@ fn MapView(
         <p class="map-legend">
             <span class="legend-flow" aria-hidden="true"></span>
             {format!(
-                " of the customers who reached a stage in the last {}, the share who continued to the next within 7 days · ",
+                " continued: of the customers who reached a stage in the last {}, the share who went on to the next within 7 days · ",
                 counted(u64::from(days), "day", "days")
             )}
             <span class="legend-leak" aria-hidden="true"></span>
-            " how many left (by head-count: the thickest red, marked “Biggest leak”, lost the most people). Expected path: "
+            " left: how many did not, by head-count (the thickest red, marked “Biggest leak”, lost the most people). Expected path: "
             {expected.join(", ")}
         </p>
         {(!others.is_empty()).then(|| view! {
