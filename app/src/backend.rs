@@ -42,8 +42,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn save_funnel(&self, name: String, params: FunnelParams) -> BackendFuture<String>;
     /// Forgets a saved funnel.
     fn delete_funnel(&self, name: String) -> BackendFuture<()>;
-    /// The customers who reached `step` (1-based) but not the next.
-    fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedPage>;
+    /// The customers who reached `step` (1-based) but not the next, a page from `offset`.
+    fn funnel_dropped(&self, params: FunnelParams, step: usize, offset: usize) -> BackendFuture<DroppedPage>;
     /// What customers did after (or before) an event.
     fn paths(&self, params: PathParams) -> BackendFuture<PathResult>;
     /// Every rule, by id.

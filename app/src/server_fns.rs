@@ -124,13 +124,13 @@ pub async fn delete_saved_funnel(name: String) -> Result<(), AppError> {
     crate::backend::use_backend()?.delete_funnel(name).await.map_err(crate::backend::refused)
 }
 
-/// Who dropped after a funnel step.
+/// Who dropped after a funnel step, [`crate::types::DROPPED_PAGE_SIZE`] from `offset`.
 #[server]
-pub async fn load_funnel_dropped(params: FunnelParams, step: usize) -> Result<DroppedPage, AppError> {
+pub async fn load_funnel_dropped(params: FunnelParams, step: usize, offset: usize) -> Result<DroppedPage, AppError> {
     let backend = crate::backend::use_backend()?;
     crate::backend::refuse_personal_filters([&*params.steps, &*params.exclude], Some(&params.hold), &backend)
         .map_err(crate::backend::refused)?;
-    backend.funnel_dropped(params, step).await.map_err(crate::backend::refused)
+    backend.funnel_dropped(params, step, offset).await.map_err(crate::backend::refused)
 }
 
 /// Paths from (or to) an event.

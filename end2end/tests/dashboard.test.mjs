@@ -259,6 +259,11 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   await dropped.getByRole('link', { name: 'po-3' }).waitFor({ timeout: 10_000 });
   await dropped.getByRole('link', { name: 'po-5' }).waitFor();
   assert.equal(await dropped.locator('tbody tr').count(), 2);
+  assert.equal(await dropped.getByTestId('dropped-range').innerText(), '1–2 of 2');
+  assert.equal(await dropped.getByTestId('dropped-next').count(), 0, 'one page holds both');
+  const droppedCsv = decodeURIComponent((await dropped.getByTestId('dropped-csv').getAttribute('href')).split(',').slice(1).join(','));
+  assert.match(droppedCsv, /^customer,next_event\n/);
+  assert.match(droppedCsv, /"po-3"/);
   await screenshot(page, 'funnels-dropped');
 
   // The saved funnel opens again from an empty builder with the same numbers, and can go.

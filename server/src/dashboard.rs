@@ -240,12 +240,12 @@ impl DashboardBackend for Dashboard {
         Box::pin(async move { saved.delete(&name).await.map_err(edge) })
     }
 
-    fn funnel_dropped(&self, params: FunnelParams, step: usize) -> BackendFuture<DroppedPage> {
+    fn funnel_dropped(&self, params: FunnelParams, step: usize, offset: usize) -> BackendFuture<DroppedPage> {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
             let spec = funnel_query(&params, now).to_spec(now).map_err(edge)?;
-            analytics.funnel_dropped(spec, step, 50, 0).await.map_err(edge)
+            analytics.funnel_dropped(spec, step, app::types::DROPPED_PAGE_SIZE, offset).await.map_err(edge)
         })
     }
 

@@ -15,7 +15,7 @@ use crate::{
     pages::journey_map::encode,
     pick::{self, SeenLists, UnseenSteps},
     server_fns::{delete_saved_funnel, list_saved_funnels, load_funnel, load_funnel_dropped, save_funnel},
-    types::{FunnelAnswer, FunnelParams, OrderMode, SavedFunnel, TrendPeriod},
+    types::{DroppedPage, FunnelAnswer, FunnelParams, OrderMode, SavedFunnel, TrendPeriod, DROPPED_PAGE_SIZE},
     WithRole,
 };
 
@@ -98,6 +98,7 @@ pub fn FunnelsPage() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| params_from(|key| query.read().get(key)));
     let dropped_step = move || query.read().get("dropped").and_then(|d| d.parse::<usize>().ok());
+    let dropped_from = move || query.read().get("dropped_from").and_then(|d| d.parse::<usize>().ok()).unwrap_or(0);
     let funnel = Resource::new(
         move || params.get(),
         |p| async move {
@@ -117,10 +118,10 @@ pub fn FunnelsPage() -> impl IntoView {
         }
     });
     let dropped = Resource::new(
-        move || (params.get(), dropped_step()),
-        |(p, step)| async move {
+        move || (params.get(), dropped_step(), dropped_from()),
+        |(p, step, from)| async move {
             match step {
-                Some(step) => load_funnel_dropped(p, step).await.map(Some),
+                Some(step) => load_funnel_dropped(p, step, from).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -180,7 +181,19 @@ pub fn FunnelsPage() -> impl IntoView {
                             match dropped.await {
                                 Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
                                 Ok(None) => ().into_any(),
-                                Ok(Some(page)) => view! {
+                                Ok(Some(page)) => {
+                                    let here = funnel_href(&params.get_untracked(), Some(step));
+                                    let (first, shown, total) = (page.offset, page.customers.len(), page.total);
+                                    let newer = (first > 0).then(|| format!("{here}&dropped_from={}", first.saturating_sub(DROPPED_PAGE_SIZE)));
+                                    let older = ((first + shown) < total as usize).then(|| format!("{here}&dropped_from={}", first + shown));
+                                    let csv = format!("data:text/csv;charset=utf-8,{}", encode(&dropped_csv(&page)));
+                                    view! {
+                                    <nav class="pager" aria-label="Pages">
+                                        <span class="num" data-testid="dropped-range">{if total == 0 { "0".to_string() } else { format!("{}–{} of {}", first + 1, first + shown, count(total)) }}</span>
+                                        {newer.map(|href| view! { <a class="button" href=href rel="prev">"← Previous"</a> })}
+                                        {older.map(|href| view! { <a class="button" href=href rel="next" data-testid="dropped-next">"Next →"</a> })}
+                                        <a class="button" href=csv download=format!("dropped-after-step-{step}.csv") data-testid="dropped-csv">"Export this page (CSV)"</a>
+                                    </nav>
                                     <p class="map-legend">
                                         {format!("{} customers. What they did next: ", count(page.total))}
                                         {page.next_events.iter().map(|n| format!("{} ({})", n.event, count(n.customers))).collect::<Vec<_>>().join(", ")}
@@ -196,8 +209,9 @@ pub fn FunnelsPage() -> impl IntoView {
                                             }).collect_view()}
                                         </tbody>
                                     </table>
+                                    }
+                                    .into_any()
                                 }
-                                    .into_any(),
                             }
                         })}
                     </Transition>
@@ -366,6 +380,15 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
             </form>
         }
     }
+}
+
+/// The page of dropped customers as CSV: customer and next event, text quoted.
+pub fn dropped_csv(page: &DroppedPage) -> String {
+    let mut out = String::from("customer,next_event\n");
+    for c in &page.customers {
+        out.push_str(&format!("{},{}\n", csv_cell(&c.customer_id), csv_cell(c.next_event.as_deref().unwrap_or(""))));
+    }
+    out
 }
 
 /// Where to look when strict order loses everyone after the first step: the same funnel in
@@ -539,6 +562,21 @@ mod tests {
         assert_eq!(p.steps, EXAMPLE_STEPS, "a first visit shows the shop funnel");
         let asked_empty = params_from(|key| (key == "steps").then(String::new));
         assert_eq!(asked_empty.steps, "", "steps= is an empty builder");
+    }
+
+    #[test]
+    fn the_dropped_page_exports_as_csv_with_formulas_defused() {
+        let page = DroppedPage {
+            step: 1,
+            total: 2,
+            offset: 0,
+            customers: vec![
+                crate::types::DroppedCustomer { customer_id: "po-3".into(), next_event: None },
+                crate::types::DroppedCustomer { customer_id: "=cmd".into(), next_event: Some("Home".into()) },
+            ],
+            next_events: vec![],
+        };
+        assert_eq!(dropped_csv(&page), "customer,next_event\n\"po-3\",\"\"\n\"'=cmd\",\"Home\"\n");
     }
 
     #[test]

@@ -206,6 +206,9 @@ pub struct NextEvent {
     pub customers: u64,
 }
 
+/// Dropped customers on one page of the funnel's "who?" list.
+pub const DROPPED_PAGE_SIZE: usize = 50;
+
 /// A page of the customers who reached a step but not the next, and what they did instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DroppedPage {
