@@ -130,7 +130,7 @@ pub fn refuse_personal_filters<'a>(
         return Ok(());
     }
     match crate::privacy::personal_filter(steps, held, &backend.pii_keys()) {
-        Some(refusal) => Err(AppError::BadRequest(refusal)),
+        Some(refusal) => Err(AppError::Forbidden(refusal)),
         None => Ok(()),
     }
 }

@@ -26,6 +26,10 @@ pub enum AppError {
     /// The request itself was wrong; the message names the field and the fix.
     #[error("{0}")]
     BadRequest(String),
+    /// The asker's role may not have this answer (a viewer filtering on personal data); the
+    /// message says who may.
+    #[error("{0}")]
+    Forbidden(String),
     /// Transport or encoding failure of the server-function call itself.
     #[error("the request to the server failed: {0}")]
     ServerFn(ServerFnErrorErr),
@@ -38,6 +42,7 @@ impl AppError {
     pub fn status(&self) -> http::StatusCode {
         match self {
             AppError::BadRequest(_) | AppError::ServerFn(_) => http::StatusCode::BAD_REQUEST,
+            AppError::Forbidden(_) => http::StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => http::StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Chart(_) | AppError::NoBackend => http::StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -95,6 +95,18 @@ async fn viewers_read_personal_data_masked_everywhere_and_analysts_in_full() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "personal_data", "{body}");
     assert_eq!(analyst.get(&probe).send().await.unwrap().status(), StatusCode::OK, "an analyst may");
+    // The page's server function refuses it alike: 403, not a 400 the viewer could fix.
+    let path = <app::server_fns::LoadFunnel as leptos::server_fn::ServerFn>::PATH;
+    let through_page = viewer
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &base)
+        .body("params[steps]=purchase_completed%5Bemail%3Dada%40example.com%5D%2Creview_written")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through_page.status(), StatusCode::FORBIDDEN);
+    assert!(through_page.text().await.unwrap().contains("Forbidden"), "the error says which kind");
 
     // The live event stream: its first frame holds the newest events.
     let stream_url = format!("{base}/api/v1/stream/events");

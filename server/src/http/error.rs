@@ -195,6 +195,8 @@ impl From<ApiError> for app::error::AppError {
             app::error::AppError::Unavailable(error.message)
         } else if error.status.is_server_error() {
             app::error::AppError::Store(error.message)
+        } else if error.status == StatusCode::FORBIDDEN {
+            app::error::AppError::Forbidden(error.message)
         } else {
             app::error::AppError::BadRequest(error.message)
         }
