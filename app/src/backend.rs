@@ -7,8 +7,8 @@ use crate::{
     error::AppError,
     types::{
         Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth,
-        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule,
-        SavedFunnel, Source,
+        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathCustomers, PathParams, PathResult,
+        Rule, SavedFunnel, Source,
     },
 };
 
@@ -46,6 +46,14 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn funnel_dropped(&self, params: FunnelParams, step: usize, offset: usize) -> BackendFuture<DroppedPage>;
     /// What customers did after (or before) an event.
     fn paths(&self, params: PathParams) -> BackendFuture<PathResult>;
+    /// The customers at one node of those paths, a page from `offset`.
+    fn path_customers(
+        &self,
+        params: PathParams,
+        level: usize,
+        event: String,
+        offset: usize,
+    ) -> BackendFuture<PathCustomers>;
     /// Every rule, by id.
     fn rules(&self) -> BackendFuture<Vec<Rule>>;
     /// Creates or replaces a rule; an invalid one is refused with what to change.

@@ -73,6 +73,7 @@ pub fn App() -> impl IntoView {
         <Meta name="description" content="Wayline — the live customer-journey map" />
         <Title formatter=|page: String| format!("{page} · Wayline") />
         <Router>
+            <a class="skip-link" href="#content">"Skip to content"</a>
             <header class="topbar">
                 <a class="brand" href="/">
                     <span class="brand-mark" aria-hidden="true"></span>
@@ -92,7 +93,7 @@ pub fn App() -> impl IntoView {
                 <SignedIn />
             </header>
             // Tests wait for this before they act: a page left mid-download fails its requests.
-            <main id="content" data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()>
+            <main id="content" tabindex="-1" data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=JourneyMapPage />
                     <Route path=path!("/alerts") view=AlertsPage />

@@ -7,8 +7,8 @@ use crate::{
     error::AppError,
     types::{
         Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth,
-        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathParams, PathResult, Rule,
-        SavedFunnel, Source,
+        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathCustomers, PathParams, PathResult,
+        Rule, SavedFunnel, Source,
     },
 };
 
@@ -139,6 +139,19 @@ pub async fn load_paths(params: PathParams) -> Result<PathResult, AppError> {
     let backend = crate::backend::use_backend()?;
     crate::backend::refuse_personal_filters([&*params.event], None, &backend).map_err(crate::backend::refused)?;
     backend.paths(params).await.map_err(crate::backend::refused)
+}
+
+/// The customers at one node of the paths (`event` at `level`), a page from `offset`.
+#[server]
+pub async fn load_path_customers(
+    params: PathParams,
+    level: usize,
+    event: String,
+    offset: usize,
+) -> Result<PathCustomers, AppError> {
+    let backend = crate::backend::use_backend()?;
+    crate::backend::refuse_personal_filters([&*params.event], None, &backend).map_err(crate::backend::refused)?;
+    backend.path_customers(params, level, event, offset).await.map_err(crate::backend::refused)
 }
 
 /// Every rule.

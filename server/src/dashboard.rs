@@ -10,8 +10,8 @@ use app::{
     types::{
         AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, AuditEntry, CustomerHistory,
         CustomerMatch, DataHealth, Direction, DroppedPage, FunnelAnswer, FunnelCharts, FunnelParams, Journey,
-        JourneyMap, LiveEvent, OrderMode, PathParams, PathResult, Person, Rule, SavedFunnel, Source, StageCustomer,
-        INBOX_PAGE_SIZE, MAX_BULK_ALERTS,
+        JourneyMap, LiveEvent, OrderMode, PathCustomers, PathParams, PathResult, Person, Rule, SavedFunnel, Source,
+        StageCustomer, INBOX_PAGE_SIZE, MAX_BULK_ALERTS,
     },
 };
 
@@ -104,6 +104,25 @@ fn funnel_query(params: &FunnelParams, now: chrono::DateTime<chrono::Utc>) -> Fu
         hold: text(&params.hold),
         trend: Some(params.trend),
         channel: text(&params.channel),
+        skip_page_views: Some(params.skip_page_views),
+    }
+}
+
+/// The paths question the page asks, as the JSON API would ask it.
+fn path_query(params: &PathParams, now: chrono::DateTime<chrono::Utc>) -> PathQuery {
+    let event = Some(params.event.trim().to_string()).filter(|e| !e.is_empty());
+    let (start, end) = match params.direction {
+        Direction::After => (event, None),
+        Direction::Before => (None, event),
+    };
+    PathQuery {
+        start,
+        end,
+        depth: Some(params.depth),
+        top: Some(params.top),
+        from: Some(now - chrono::Duration::days(i64::from(params.days.clamp(1, 365)))),
+        to: Some(now),
+        skip_page_views: Some(params.skip_page_views),
     }
 }
 
@@ -253,21 +272,24 @@ impl DashboardBackend for Dashboard {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
-            let event = Some(params.event.trim().to_string()).filter(|e| !e.is_empty());
-            let (start, end) = match params.direction {
-                Direction::After => (event, None),
-                Direction::Before => (None, event),
-            };
-            let query = PathQuery {
-                start,
-                end,
-                depth: Some(params.depth),
-                top: Some(params.top),
-                from: Some(now - chrono::Duration::days(i64::from(params.days.clamp(1, 365)))),
-                to: Some(now),
-            };
-            let spec = query.to_spec(now).map_err(edge)?;
+            let spec = path_query(&params, now).to_spec(now).map_err(edge)?;
             analytics.paths(spec).await.map_err(edge)
+        })
+    }
+
+    fn path_customers(
+        &self,
+        params: PathParams,
+        level: usize,
+        event: String,
+        offset: usize,
+    ) -> BackendFuture<PathCustomers> {
+        let analytics = self.analytics.clone();
+        let now = self.store.clock().now();
+        Box::pin(async move {
+            let spec = path_query(&params, now).to_spec(now).map_err(edge)?;
+            let page = app::types::PATH_CUSTOMERS_PAGE_SIZE;
+            analytics.path_customers(spec, level, event, page, offset).await.map_err(edge)
         })
     }
 

@@ -102,6 +102,82 @@ async fn funnel_counts_match_the_hand_computed_fixture() {
     assert_eq!(step_counts(&any), vec![5, 4, 2], "{any}");
 }
 
+fn page(id: &str, user: &str, name: &str, at: &str) -> Value {
+    json!({ "type": "page", "messageId": id, "userId": user, "name": name, "timestamp": at })
+}
+
+#[tokio::test]
+async fn page_views_can_be_left_out_of_strict_funnels_and_paths() {
+    let (base, client) = start().await;
+    // ann: view 10:00, page Home 10:01, cart 10:02, buy 10:03
+    // bob: view 11:00, cart 11:01, page Product 11:02, buy 11:03
+    // cat: view 12:00, track search 12:01, cart 12:02
+    // Strict view → cart → buy: ann stops at 1 (Home between), bob at 2 (Product between),
+    // cat at 1 (search between) → [3, 1, 0]. Page views left out: ann 3, bob 3, cat still 1
+    // (search is not a page view) → [3, 2, 2].
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track("a1", ("userId", "ann"), "view", "2026-11-01T10:00:00Z"),
+            page("a2", "ann", "Home", "2026-11-01T10:01:00Z"),
+            track("a3", ("userId", "ann"), "cart", "2026-11-01T10:02:00Z"),
+            track("a4", ("userId", "ann"), "buy", "2026-11-01T10:03:00Z"),
+            track("b1", ("userId", "bob"), "view", "2026-11-01T11:00:00Z"),
+            track("b2", ("userId", "bob"), "cart", "2026-11-01T11:01:00Z"),
+            page("b3", "bob", "Product", "2026-11-01T11:02:00Z"),
+            track("b4", ("userId", "bob"), "buy", "2026-11-01T11:03:00Z"),
+            track("c1", ("userId", "cat"), "view", "2026-11-01T12:00:00Z"),
+            track("c2", ("userId", "cat"), "search", "2026-11-01T12:01:00Z"),
+            track("c3", ("userId", "cat"), "cart", "2026-11-01T12:02:00Z"),
+        ]}),
+    )
+    .await;
+    let range = "from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z";
+    let funnel =
+        |extra: &str| format!("{base}/api/v1/funnel?steps=view,cart,buy&window=3600&{range}&mode=strict{extra}");
+    assert_eq!(step_counts(&get_json(&client, funnel("")).await), vec![3, 1, 0]);
+    assert_eq!(step_counts(&get_json(&client, funnel("&skip_page_views=true")).await), vec![3, 2, 2]);
+    // A step that is a page view still counts when page views are left out.
+    let home =
+        format!("{base}/api/v1/funnel?steps=view,Home,cart&window=3600&{range}&mode=strict&skip_page_views=true");
+    assert_eq!(step_counts(&get_json(&client, home).await), vec![3, 1, 1]);
+
+    // Paths after view, 3 levels. With page views: level 1 is Home, cart, search (1 each).
+    // Without: ann view → cart → buy, bob view → cart → buy, cat view → search → cart.
+    let level = |result: &Value, k: u64| -> Vec<(String, u64)> {
+        result["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["level"] == k)
+            .map(|n| (n["event"].as_str().unwrap().to_string(), n["customers"].as_u64().unwrap()))
+            .collect()
+    };
+    let named = |pairs: &[(&str, u64)]| pairs.iter().map(|(e, c)| (e.to_string(), *c)).collect::<Vec<_>>();
+    let paths = |extra: &str| format!("{base}/api/v1/paths?start=view&depth=3&top=5&{range}{extra}");
+    let with_pages = get_json(&client, paths("")).await;
+    assert_eq!(level(&with_pages, 1), named(&[("Home", 1), ("cart", 1), ("search", 1)]));
+    let without = get_json(&client, paths("&skip_page_views=true")).await;
+    assert_eq!(level(&without, 1), named(&[("cart", 2), ("search", 1)]));
+    assert_eq!(level(&without, 2), named(&[("buy", 2), ("cart", 1)]));
+
+    // Who is at a node: cart at level 1 is ann and bob.
+    let at = |query: &str| {
+        format!("{base}/api/v1/paths/customers?start=view&depth=3&top=5&{range}&skip_page_views=true&{query}")
+    };
+    let page = get_json(&client, at("level=1&node=cart")).await;
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["customers"], json!(["ann", "bob"]));
+    let second = get_json(&client, at("level=1&node=cart&limit=1&offset=1")).await;
+    assert_eq!((second["total"].as_u64(), second["customers"].clone()), (Some(2), json!(["bob"])));
+    let response = client.get(at("level=1")).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("level=1&node="));
+    let response = client.get(at("level=9&node=cart")).send().await.unwrap();
+    assert_eq!(response.status(), 400, "deeper than the paths asked for");
+}
+
 #[tokio::test]
 async fn a_wrong_funnel_question_names_the_fix() {
     let (base, client) = start().await;

@@ -45,8 +45,12 @@ pub fn params_from(get: impl Fn(&str) -> Option<String>) -> FunnelParams {
         hold: get("hold").unwrap_or_default(),
         trend: get("trend").and_then(|t| TrendPeriod::parse(&t)).unwrap_or(defaults.trend),
         channel: get("channel").unwrap_or_default(),
+        skip_page_views: get(NO_PAGE_VIEWS).is_some_and(|v| v == "1"),
     }
 }
+
+/// The address's switch (a checkbox) that leaves page views out.
+pub const NO_PAGE_VIEWS: &str = "no_page_views";
 
 /// The page's URL for `params` (and, optionally, the step whose drop-offs are open).
 pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
@@ -62,6 +66,9 @@ pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
         params.trend.as_str(),
         encode(&params.channel)
     );
+    if params.skip_page_views {
+        href.push_str(&format!("&{NO_PAGE_VIEWS}=1"));
+    }
     if let Some(step) = dropped {
         href.push_str(&format!("&dropped={step}"));
     }
@@ -348,6 +355,10 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                         {MODES.iter().map(|(mode, label)| view! { <option value=mode.as_str() selected=*mode == p.mode>{*label}</option> }).collect_view()}
                     </select>
                 </label>
+                <label class="check" title="Page views that are not steps are not counted; in strict order they may happen between steps">
+                    <input type="checkbox" name=NO_PAGE_VIEWS value="1" checked=p.skip_page_views data-testid="funnel-no-page-views" />
+                    " Leave page views out"
+                </label>
                 <label>
                     "Entered in the last "
                     <select name="days">
@@ -391,14 +402,25 @@ pub fn dropped_csv(page: &DroppedPage) -> String {
     out
 }
 
-/// Where to look when strict order loses everyone after the first step: the same funnel in
-/// order with others between (the link), since in strict order any event between two steps,
-/// a page view included, breaks the sequence. `None` when strict order is not the cause.
-pub fn strict_zero_offer(params: &FunnelParams, steps: &[crate::types::StepResult]) -> Option<String> {
+/// Where to look when strict order loses everyone after the first step, since in strict
+/// order any event between two steps, a page view included, breaks the sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrictOffer {
+    /// The same funnel in strict order with page views left out (unless they already are).
+    pub without_page_views: Option<String>,
+    /// The same funnel in order with other events between.
+    pub in_order: String,
+}
+
+/// The [`StrictOffer`], or `None` when strict order is not the cause.
+pub fn strict_zero_offer(params: &FunnelParams, steps: &[crate::types::StepResult]) -> Option<StrictOffer> {
     let lost_everyone =
         steps.first().is_some_and(|s| s.customers > 0) && steps.last().is_some_and(|s| s.customers == 0);
-    (params.mode == OrderMode::Strict && lost_everyone)
-        .then(|| funnel_href(&FunnelParams { mode: OrderMode::Sequential, ..params.clone() }, None))
+    (params.mode == OrderMode::Strict && lost_everyone).then(|| StrictOffer {
+        without_page_views: (!params.skip_page_views)
+            .then(|| funnel_href(&FunnelParams { skip_page_views: true, ..params.clone() }, None)),
+        in_order: funnel_href(&FunnelParams { mode: OrderMode::Sequential, ..params.clone() }, None),
+    })
 }
 
 #[component]
@@ -422,10 +444,14 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                 "Export chart (PNG)"
             </button>
         </div>
-        {strict_offer.map(|href| view! {
+        {strict_offer.map(|offer| view! {
             <p class="warning-state" role="status" data-testid="strict-zero">
                 "Nobody got through in strict order: it counts only customers who did the steps with nothing at all between them, and any event between two steps (a page view too) breaks it. "
-                <a href=href>"Show the same funnel in order with other events between"</a>
+                {offer.without_page_views.map(|href| view! {
+                    <a href=href data-testid="strict-without-page-views">"Leave page views out"</a>
+                    " or "
+                })}
+                <a href=offer.in_order>"show the same funnel in order with other events between"</a>
                 "."
             </p>
         })}
@@ -523,6 +549,7 @@ mod tests {
             hold: "sku".into(),
             trend: TrendPeriod::Week,
             channel: "paid search".into(),
+            skip_page_views: true,
         };
         let href = funnel_href(&params, Some(2));
         let query = href.split_once('?').unwrap().1;
@@ -592,7 +619,12 @@ mod tests {
         let strict = FunnelParams { mode: OrderMode::Strict, ..params_from(|_| None) };
         let lost = [step(1, 10), step(2, 0), step(3, 0)];
         let offer = strict_zero_offer(&strict, &lost).expect("an explanation");
-        assert!(offer.contains("mode=sequential"), "{offer}");
+        assert!(offer.in_order.contains("mode=sequential"), "{offer:?}");
+        let without = offer.without_page_views.expect("page views are not left out yet");
+        assert!(without.contains("mode=strict") && without.contains("no_page_views=1"), "{without}");
+        let skipping = FunnelParams { skip_page_views: true, ..strict.clone() };
+        let offer = strict_zero_offer(&skipping, &lost).expect("still an explanation");
+        assert_eq!(offer.without_page_views, None, "already left out: only the other order is offered");
         assert_eq!(strict_zero_offer(&strict, &[step(1, 10), step(2, 3)]), None, "someone got through");
         assert_eq!(strict_zero_offer(&FunnelParams { mode: OrderMode::Sequential, ..strict }, &lost), None);
     }

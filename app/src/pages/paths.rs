@@ -8,16 +8,27 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     format::{count, counted, percent},
-    server_fns::load_paths,
-    types::{Direction, PathParams, PathResult},
+    pages::{funnels::NO_PAGE_VIEWS, journey_map::encode},
+    server_fns::{load_path_customers, load_paths},
+    types::{Direction, PathCustomers, PathParams, PathResult, PATH_CUSTOMERS_PAGE_SIZE},
 };
 
+/// The node of the events outside a step's top ones.
+pub const OTHER: &str = "(other)";
+
 const WIDTH: f64 = 1100.0;
+/// The height the busiest column is scaled to; a column of many small nodes may need more,
+/// and the drawing grows to hold it.
 const HEIGHT: f64 = 440.0;
 const NODE_WIDTH: f64 = 14.0;
 /// Room right of the last column for its labels.
 const LABEL_ROOM: f64 = 170.0;
 const GAP: f64 = 14.0;
+/// The height a node's two-line label needs: a node is never given less room than this, so
+/// that labels never overlap.
+const LABEL_SLOT: f64 = 34.0;
+/// A generous average character width of the 13 px label font, to cut labels to their room.
+const CHAR_WIDTH: f64 = 7.5;
 /// The node the analytics give customers whose path stopped (the session ended).
 pub const ENDED: &str = "(path ended)";
 
@@ -31,6 +42,10 @@ pub struct NodeBox {
     pub x: f64,
     pub y: f64,
     pub height: f64,
+    /// Where its label's two lines are centred, and how many characters fit on a line before
+    /// the next column.
+    pub label_y: f64,
+    pub label_chars: usize,
 }
 
 /// A link as drawn: a ribbon from one node's right side to the next node's left side.
@@ -44,10 +59,20 @@ pub struct Ribbon {
     pub thickness: f64,
 }
 
+/// The whole drawing: its nodes, ribbons and height (the width is [`WIDTH`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SankeyLayout {
+    pub nodes: Vec<NodeBox>,
+    pub ribbons: Vec<Ribbon>,
+    pub height: f64,
+}
+
 /// Lays the paths out left to right: one column per level (the anchor first; for paths that
 /// lead to an event, the anchor last), nodes stacked by customers, largest on top, heights
-/// in proportion to customers; ribbons leave and enter their nodes stacked in the same order.
-pub fn sankey(view: &PathResult, anchor_last: bool) -> (Vec<NodeBox>, Vec<Ribbon>) {
+/// in proportion to customers, each in a slot tall enough for its label; ribbons leave and
+/// enter their nodes stacked in the same order. Labels sit right of their node and are cut to
+/// the room before the next column.
+pub fn sankey(view: &PathResult, anchor_last: bool) -> SankeyLayout {
     // A path that ended is drawn once, where it ended, not carried on through later steps.
     let ended_here = |level: usize| view.links.iter().any(|l| l.level + 1 == level && l.from != ENDED && l.to == ENDED);
     let trimmed = PathResult {
@@ -79,10 +104,15 @@ pub fn sankey(view: &PathResult, anchor_last: bool) -> (Vec<NodeBox>, Vec<Ribbon
     let view = &trimmed;
     let levels = view.nodes.iter().map(|n| n.level + 1).max().unwrap_or(0);
     if levels == 0 {
-        return (Vec::new(), Vec::new());
+        return SankeyLayout { nodes: Vec::new(), ribbons: Vec::new(), height: HEIGHT };
     }
     let column = |level: usize| if anchor_last { levels - 1 - level } else { level };
     let step = if levels > 1 { (WIDTH - LABEL_ROOM - NODE_WIDTH) / (levels - 1) as f64 } else { 0.0 };
+    // Labels run to the next column, the last column's into the room kept for them.
+    let label_chars = |level: usize| {
+        let room = if column(level) + 1 == levels { LABEL_ROOM } else { step - NODE_WIDTH };
+        ((room - 12.0) / CHAR_WIDTH).floor().max(4.0) as usize
+    };
     // One scale for all columns, so that equal customers are equal heights everywhere.
     let busiest = (0..levels)
         .map(|l| {
@@ -103,12 +133,15 @@ pub fn sankey(view: &PathResult, anchor_last: bool) -> (Vec<NodeBox>, Vec<Ribbon
             }
         });
     let mut nodes = Vec::new();
+    let mut height: f64 = 0.0;
     for level in 0..levels {
         let mut in_level: Vec<_> = view.nodes.iter().filter(|n| n.level == level).collect();
         in_level.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.event.cmp(&b.event)));
-        let mut y = 0.0;
+        let mut slot_top = 0.0;
         for n in in_level {
-            let height = (n.customers as f64 * busiest).max(1.0);
+            let node_height = (n.customers as f64 * busiest).max(1.0);
+            let slot = node_height.max(LABEL_SLOT);
+            let y = slot_top + (slot - node_height) / 2.0;
             nodes.push(NodeBox {
                 level,
                 event: n.event.clone(),
@@ -116,9 +149,12 @@ pub fn sankey(view: &PathResult, anchor_last: bool) -> (Vec<NodeBox>, Vec<Ribbon
                 share: n.share,
                 x: column(level) as f64 * step,
                 y,
-                height,
+                height: node_height,
+                label_y: slot_top + slot / 2.0,
+                label_chars: label_chars(level),
             });
-            y += height + GAP;
+            height = height.max(slot_top + slot);
+            slot_top += slot + GAP;
         }
     }
     let find = |level: usize, event: &str| nodes.iter().position(|n| n.level == level && n.event == event);
@@ -152,8 +188,23 @@ pub fn sankey(view: &PathResult, anchor_last: bool) -> (Vec<NodeBox>, Vec<Ribbon
             thickness,
         });
     }
-    (nodes, ribbons)
+    SankeyLayout { nodes, ribbons, height: height.max(HEIGHT) }
 }
+
+/// `text` cut to `chars` characters, an ellipsis marking the cut.
+pub fn fit(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// The address's keys for the node whose customers are listed: its level and its event.
+const NODE_LEVEL: &str = "at";
+const NODE_EVENT: &str = "node";
+const NODE_FROM: &str = "node_from";
 
 fn params_from(get: impl Fn(&str) -> Option<String>) -> PathParams {
     let defaults = PathParams::default();
@@ -163,13 +214,53 @@ fn params_from(get: impl Fn(&str) -> Option<String>) -> PathParams {
         depth: get("depth").and_then(|d| d.parse().ok()).filter(|d| (2..=10).contains(d)).unwrap_or(defaults.depth),
         top: get("top").and_then(|t| t.parse().ok()).filter(|t| (1..=20).contains(t)).unwrap_or(defaults.top),
         days: get("days").and_then(|d| d.parse().ok()).filter(|d| (1..=365).contains(d)).unwrap_or(defaults.days),
+        skip_page_views: get(NO_PAGE_VIEWS).is_some_and(|v| v == "1"),
     }
+}
+
+/// A node picked on the drawing: its level and event, and the page of its customers shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickedNode {
+    pub level: usize,
+    pub event: String,
+    pub from: usize,
+}
+
+fn picked_from(get: impl Fn(&str) -> Option<String>) -> Option<PickedNode> {
+    Some(PickedNode {
+        level: get(NODE_LEVEL)?.parse().ok()?,
+        event: get(NODE_EVENT).filter(|e| !e.is_empty())?,
+        from: get(NODE_FROM).and_then(|f| f.parse().ok()).unwrap_or(0),
+    })
+}
+
+/// The page's address for `params`, with a node's customers open.
+pub fn paths_href(params: &PathParams, picked: Option<&PickedNode>) -> String {
+    let mut href = format!(
+        "/paths?event={}&direction={}&depth={}&top={}&days={}",
+        encode(&params.event),
+        params.direction.as_str(),
+        params.depth,
+        params.top,
+        params.days
+    );
+    if params.skip_page_views {
+        href.push_str(&format!("&{NO_PAGE_VIEWS}=1"));
+    }
+    if let Some(node) = picked {
+        href.push_str(&format!("&{NODE_LEVEL}={}&{NODE_EVENT}={}", node.level, encode(&node.event)));
+        if node.from > 0 {
+            href.push_str(&format!("&{NODE_FROM}={}", node.from));
+        }
+    }
+    href
 }
 
 #[component]
 pub fn PathsPage() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| params_from(|key| query.read().get(key)));
+    let picked = Memo::new(move |_| picked_from(|key| query.read().get(key)));
     let vocabulary = crate::pick::use_vocabulary();
     let paths = Resource::new(
         move || params.get(),
@@ -178,6 +269,18 @@ pub fn PathsPage() -> impl IntoView {
                 return Ok(None);
             }
             load_paths(p).await.map(Some)
+        },
+    );
+    // Created here, not in the panel, so the panel's reloads never touch the drawing's.
+    let node_customers = Resource::new(
+        move || (params.get(), picked.get()),
+        |(p, node)| async move {
+            match node {
+                Some(node) if !p.event.trim().is_empty() => {
+                    load_path_customers(p, node.level, node.event, node.from).await.map(Some)
+                }
+                _ => Ok(None),
+            }
         },
     );
     let hydrated = use_context::<crate::time::Hydrated>().map(|h| h.0);
@@ -231,6 +334,10 @@ pub fn PathsPage() -> impl IntoView {
                                 {[1u32, 7, 30, 90].iter().map(|d| view! { <option value=d.to_string() selected=*d == p.days>{counted(u64::from(*d), "day", "days")}</option> }).collect_view()}
                             </select>
                         </label>
+                        <label class="check">
+                            <input type="checkbox" name=NO_PAGE_VIEWS value="1" checked=p.skip_page_views data-testid="paths-no-page-views" />
+                            " Leave page views out"
+                        </label>
                         <button class="button" type="submit" data-testid="path-run">"Show paths"</button>
                     </form>
                 }
@@ -259,8 +366,21 @@ pub fn PathsPage() -> impl IntoView {
                         }
                             .into_any(),
                         Ok(Some(view)) => {
-                            let anchor_last = params.get_untracked().direction == Direction::Before;
-                            view! { <Sankey view anchor_last /> }.into_any()
+                            let p = params.get_untracked();
+                            let selected = picked.get_untracked();
+                            view! { <Sankey view params=p selected /> }.into_any()
+                        }
+                    }
+                })}
+            </Transition>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match node_customers.await {
+                        Ok(None) => ().into_any(),
+                        Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(Some(page)) => {
+                            let p = params.get_untracked();
+                            view! { <NodeCustomers page params=p /> }.into_any()
                         }
                     }
                 })}
@@ -270,20 +390,33 @@ pub fn PathsPage() -> impl IntoView {
 }
 
 #[component]
-fn Sankey(view: PathResult, anchor_last: bool) -> impl IntoView {
-    let (nodes, ribbons) = sankey(&view, anchor_last);
+fn Sankey(view: PathResult, params: PathParams, selected: Option<PickedNode>) -> impl IntoView {
+    let anchor_last = params.direction == Direction::Before;
+    let layout = sankey(&view, anchor_last);
     let summary = format!("{} customers did {}", count(view.customers), view.anchor);
-    let label_left = anchor_last;
+    // What the drawing says, for those who cannot see it: each step's biggest node.
+    let figures: Vec<String> = (1..=layout.nodes.iter().map(|n| n.level).max().unwrap_or(0))
+        .filter_map(|level| {
+            let top = layout.nodes.iter().filter(|n| n.level == level).max_by_key(|n| n.customers)?;
+            Some(format!("step {}: {} {} ({})", level + 1, top.event, count(top.customers), percent(top.share)))
+        })
+        .collect();
+    let label = format!("Paths: {summary}; most common {}", figures.join(", "));
+    let navigate = leptos_router::hooks::use_navigate();
     view! {
-        <p class="map-legend" data-testid="paths-summary">{summary.clone()}</p>
+        <p class="map-legend" data-testid="paths-summary">
+            {summary.clone()}
+            ". Click a step to list its customers or follow on from there."
+        </p>
         <figure class="chart sankey">
             <svg
-                viewBox=format!("-4 -4 {} {}", WIDTH + 8.0, HEIGHT + 8.0)
+                viewBox=format!("-4 -4 {} {:.0}", WIDTH + 8.0, layout.height + 8.0)
                 role="img"
-                aria-label=format!("Paths: {summary}")
+                aria-label=label
                 data-testid="sankey"
             >
-                {ribbons
+                {layout
+                    .ribbons
                     .into_iter()
                     .map(|r| {
                         view! {
@@ -293,17 +426,48 @@ fn Sankey(view: PathResult, anchor_last: bool) -> impl IntoView {
                         }
                     })
                     .collect_view()}
-                {nodes
+                {layout
+                    .nodes
                     .into_iter()
                     .map(|n| {
-                        let text_x = if label_left && n.level > 0 { n.x - 6.0 } else { n.x + NODE_WIDTH + 6.0 };
-                        let anchor = if label_left && n.level > 0 { "end" } else { "start" };
-                        let class = if n.event == "other" || n.event == ENDED { "node node-other" } else { "node" };
+                        let text_x = n.x + NODE_WIDTH + 6.0;
+                        let quiet = n.event == OTHER || n.event == ENDED;
+                        let is_selected = selected.as_ref().is_some_and(|s| s.level == n.level && s.event == n.event);
+                        let class = match (quiet, is_selected) {
+                            (_, true) => "node node-selected",
+                            (true, false) => "node node-other",
+                            (false, false) => "node",
+                        };
+                        let href = paths_href(&params, Some(&PickedNode { level: n.level, event: n.event.clone(), from: 0 }));
+                        let open = {
+                            let navigate = navigate.clone();
+                            let href = href.clone();
+                            move || navigate(&href, Default::default())
+                        };
+                        let on_key = open.clone();
+                        let full = format!("{} at step {}: {} customers ({})", n.event, n.level + 1, count(n.customers), percent(n.share));
                         view! {
-                            <g class=class data-event=n.event.clone() data-level=n.level>
+                            <g
+                                class=class
+                                data-event=n.event.clone()
+                                data-level=n.level
+                                tabindex="0"
+                                role="button"
+                                aria-label=format!("{full}; list them")
+                                aria-pressed=is_selected.to_string()
+                                on:click=move |_| open()
+                                on:keydown=move |ev| {
+                                    if ev.key() == "Enter" || ev.key() == " " {
+                                        ev.prevent_default();
+                                        on_key();
+                                    }
+                                }
+                            >
+                                <title>{full.clone()}</title>
                                 <rect x=format!("{:.1}", n.x) y=format!("{:.1}", n.y) width=NODE_WIDTH height=format!("{:.1}", n.height) rx="2" />
-                                <text x=format!("{text_x:.1}") y=format!("{:.1}", n.y + n.height / 2.0 + 4.0) text-anchor=anchor>
-                                    {format!("{} · {} ({})", n.event, count(n.customers), percent(n.share))}
+                                <text x=format!("{text_x:.1}") y=format!("{:.1}", n.label_y - 3.0)>{fit(&n.event, n.label_chars)}</text>
+                                <text class="node-figure" x=format!("{text_x:.1}") y=format!("{:.1}", n.label_y + 13.0)>
+                                    {fit(&format!("{} · {}", count(n.customers), percent(n.share)), n.label_chars)}
                                 </text>
                             </g>
                         }
@@ -311,6 +475,56 @@ fn Sankey(view: PathResult, anchor_last: bool) -> impl IntoView {
                     .collect_view()}
             </svg>
         </figure>
+    }
+}
+
+/// The customers at the node picked on the drawing, with where to go from there.
+#[component]
+fn NodeCustomers(page: PathCustomers, params: PathParams) -> impl IntoView {
+    let picked = PickedNode { level: page.level, event: page.event.clone(), from: page.offset };
+    let is_event = page.event != OTHER && page.event != ENDED;
+    let follow = is_event.then(|| {
+        let text = match params.direction {
+            Direction::After => format!("What they did after {}", page.event),
+            Direction::Before => format!("What led to {}", page.event),
+        };
+        (paths_href(&PathParams { event: page.event.clone(), ..params.clone() }, None), text)
+    });
+    let shown_to = page.offset + page.customers.len();
+    let earlier = (page.offset > 0).then(|| {
+        let from = page.offset.saturating_sub(PATH_CUSTOMERS_PAGE_SIZE);
+        paths_href(&params, Some(&PickedNode { from, ..picked.clone() }))
+    });
+    let later = ((shown_to as u64) < page.total)
+        .then(|| paths_href(&params, Some(&PickedNode { from: shown_to, ..picked.clone() })));
+    let heading = format!("{} at step {}", page.event, page.level + 1);
+    let region = heading.clone();
+    view! {
+        <section class="card node-customers" aria-label=region data-testid="path-node-customers">
+            <header class="card-header">
+                <h2>{heading}</h2>
+                <a href=paths_href(&params, None) class="close-link">"Close"</a>
+            </header>
+            <p data-testid="path-node-total">
+                {if page.total == 0 {
+                    "Nobody here.".to_string()
+                } else {
+                    format!("{}–{} of {}", count(page.offset as u64 + 1), count(shown_to as u64), counted(page.total, "customer", "customers"))
+                }}
+            </p>
+            {follow.map(|(href, text)| view! { <p><a href=href data-testid="path-follow">{text}</a></p> })}
+            <ul class="customer-list">
+                {page
+                    .customers
+                    .into_iter()
+                    .map(|id| view! { <li><a href=format!("/customers/{}", encode(&id))>{id.clone()}</a></li> })
+                    .collect_view()}
+            </ul>
+            <nav class="pager" aria-label="Customers at this step">
+                {earlier.map(|href| view! { <a href=href>"Previous"</a> })}
+                {later.map(|href| view! { <a href=href data-testid="path-node-next">"Next"</a> })}
+            </nav>
+        </section>
     }
 }
 
@@ -341,7 +555,7 @@ mod tests {
 
     #[test]
     fn heights_follow_customers_on_one_scale() {
-        let (nodes, ribbons) = sankey(&view(), false);
+        let SankeyLayout { nodes, ribbons, .. } = sankey(&view(), false);
         let height = |e: &str| nodes.iter().find(|n| n.event == e).unwrap().height;
         assert!((height("cart") - HEIGHT).abs() < 1e-9, "the busiest column fills the height");
         assert!((height("cart_viewed") / height("cart") - 0.6).abs() < 1e-9);
@@ -353,7 +567,7 @@ mod tests {
 
     #[test]
     fn paths_that_lead_to_an_event_put_it_last() {
-        let (nodes, _) = sankey(&view(), true);
+        let nodes = sankey(&view(), true).nodes;
         let x = |e: &str| nodes.iter().find(|n| n.event == e).unwrap().x;
         assert!(x("cart") > x("cart_viewed") && x("cart_viewed") > x("checkout"));
     }
@@ -363,7 +577,7 @@ mod tests {
         let mut v = view();
         v.nodes.push(node(1, "home", 3));
         v.links.push(link(0, "cart", "home", 3));
-        let (nodes, ribbons) = sankey(&v, false);
+        let SankeyLayout { nodes, ribbons, .. } = sankey(&v, false);
         let to_cart_viewed = ribbons.iter().find(|r| r.to == "cart_viewed").unwrap();
         let to_home = ribbons.iter().find(|r| r.to == "home").unwrap();
         // Both leave the cart node; the larger one on top, the next right under it.
@@ -378,7 +592,7 @@ mod tests {
         let mut v = view();
         v.nodes.extend([node(1, ENDED, 4), node(2, ENDED, 5)]);
         v.links.extend([link(0, "cart", ENDED, 4), link(1, ENDED, ENDED, 4), link(1, "cart_viewed", ENDED, 1)]);
-        let (nodes, ribbons) = sankey(&v, false);
+        let SankeyLayout { nodes, ribbons, .. } = sankey(&v, false);
         let ended: Vec<usize> = nodes.iter().filter(|n| n.event == ENDED).map(|n| n.level).collect();
         assert_eq!(ended, vec![1, 2], "level 2's ended node is kept for cart_viewed's one customer");
         let at_two = nodes.iter().find(|n| n.event == ENDED && n.level == 2).unwrap();
@@ -390,6 +604,65 @@ mod tests {
     fn nothing_to_draw_without_nodes() {
         let empty =
             PathResult { anchor: "x".into(), direction: Direction::After, customers: 0, nodes: vec![], links: vec![] };
-        assert_eq!(sankey(&empty, false), (vec![], vec![]));
+        let layout = sankey(&empty, false);
+        assert!(layout.nodes.is_empty() && layout.ribbons.is_empty());
+    }
+
+    #[test]
+    fn labels_never_overlap_and_fit_before_the_next_column() {
+        // One big node and ten small ones at step 2: small nodes get a label's room each,
+        // and the drawing grows to hold them.
+        let mut v = view();
+        v.nodes = vec![node(0, "cart", 1000), node(1, "cart_viewed", 990)];
+        v.links = vec![link(0, "cart", "cart_viewed", 990)];
+        for i in 0..10 {
+            let name = format!("a_rather_long_event_name_number_{i}");
+            v.nodes.push(node(1, &name, 1));
+            v.links.push(link(0, "cart", &name, 1));
+        }
+        let layout = sankey(&v, false);
+        let mut column: Vec<&NodeBox> = layout.nodes.iter().filter(|n| n.level == 1).collect();
+        column.sort_by(|a, b| a.label_y.total_cmp(&b.label_y));
+        for pair in column.windows(2) {
+            assert!(pair[1].label_y - pair[0].label_y >= LABEL_SLOT, "{} and {} overlap", pair[0].event, pair[1].event);
+        }
+        let lowest = column.last().unwrap();
+        assert!(lowest.label_y + LABEL_SLOT / 2.0 <= layout.height, "the last label is inside the drawing");
+        assert!(layout.height > HEIGHT, "grown to hold the small nodes");
+        // Step 2 is the last column: its labels run into the room kept for them.
+        let chars = lowest.label_chars;
+        assert!(chars as f64 * CHAR_WIDTH <= LABEL_ROOM, "{chars} characters fit in {LABEL_ROOM} px");
+        let cut = fit(&lowest.event, chars);
+        assert_eq!(cut.chars().count(), chars);
+        assert!(cut.ends_with('…'));
+        assert_eq!(fit("cart", chars), "cart", "a short name is kept whole");
+    }
+
+    #[test]
+    fn the_address_keeps_the_question_and_the_picked_node() {
+        let params = PathParams {
+            event: "added to cart".into(),
+            direction: Direction::Before,
+            depth: 4,
+            top: 3,
+            days: 7,
+            skip_page_views: true,
+        };
+        let node = PickedNode { level: 2, event: "(other)".into(), from: 50 };
+        let href = paths_href(&params, Some(&node));
+        let query: Vec<(String, String)> = href
+            .split_once('?')
+            .unwrap()
+            .1
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k.to_string(), v.replace("%20", " ").replace("%28", "(").replace("%29", ")"))
+            })
+            .collect();
+        let get = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        assert_eq!(params_from(get), params);
+        assert_eq!(picked_from(get), Some(node));
+        assert_eq!(picked_from(|_| None), None, "no node picked");
     }
 }

@@ -95,6 +95,10 @@ pub struct FunnelParams {
     pub trend: TrendPeriod,
     /// Only customers whose first touch came through this channel (empty: every channel).
     pub channel: String,
+    /// Page views that are not steps are left out (strict order lets them happen between
+    /// steps). Saved funnels from before this option have it off.
+    #[serde(default)]
+    pub skip_page_views: bool,
 }
 
 impl Default for FunnelParams {
@@ -109,6 +113,7 @@ impl Default for FunnelParams {
             hold: String::new(),
             trend: TrendPeriod::Day,
             channel: String::new(),
+            skip_page_views: false,
         }
     }
 }

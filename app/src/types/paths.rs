@@ -36,11 +36,21 @@ pub struct PathParams {
     pub depth: usize,
     pub top: usize,
     pub days: u32,
+    /// Page views are left out of the paths (the event followed stays).
+    #[serde(default)]
+    pub skip_page_views: bool,
 }
 
 impl Default for PathParams {
     fn default() -> Self {
-        PathParams { event: String::new(), direction: Direction::After, depth: 5, top: 6, days: 30 }
+        PathParams {
+            event: String::new(),
+            direction: Direction::After,
+            depth: 5,
+            top: 6,
+            days: 30,
+            skip_page_views: false,
+        }
     }
 }
 
@@ -69,4 +79,18 @@ pub struct PathResult {
     pub customers: u64,
     pub nodes: Vec<PathNode>,
     pub links: Vec<PathLink>,
+}
+
+/// How many customers of a path node one page lists.
+pub const PATH_CUSTOMERS_PAGE_SIZE: usize = 50;
+
+/// The customers at one node of the paths (as the Sankey draws it), a page at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathCustomers {
+    pub level: usize,
+    pub event: String,
+    /// Every customer at the node; `customers` is the page from `offset`.
+    pub total: u64,
+    pub offset: usize,
+    pub customers: Vec<String>,
 }

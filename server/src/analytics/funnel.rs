@@ -34,6 +34,9 @@ pub struct FunnelSpec {
     /// When set, only customers whose first touch came through this channel count (see
     /// [`super::channels`]).
     pub channel: Option<String>,
+    /// Page views that are not steps are left out, so that in strict order a page view
+    /// between two steps does not break the sequence.
+    pub skip_page_views: bool,
 }
 
 pub use crate::index::columns::NONE;
@@ -581,6 +584,7 @@ mod tests {
             hold_property: None,
             breakdown: None,
             channel: None,
+            skip_page_views: false,
         }
     }
 

@@ -14,8 +14,8 @@ mod timeline;
 use std::{collections::HashMap, sync::Arc};
 
 use app::types::{
-    Direction, Dropoff, DroppedCustomer, DroppedPage, FunnelResult, Journey, NextEvent, OrderMode, PathResult,
-    StageOccupancy, TrendPeriod,
+    Direction, Dropoff, DroppedCustomer, DroppedPage, FunnelResult, Journey, NextEvent, OrderMode, PathCustomers,
+    PathResult, StageOccupancy, TrendPeriod,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -234,19 +234,41 @@ impl Analytics {
         Ok(self
             .index
             .read(move |data| {
-                let Some(anchor) = data.name_id(&spec.anchor) else {
-                    return paths::summarise(&spec, &[], |_| "");
-                };
-                // After the anchor nothing before the range matters; before it, nothing after.
-                let (from, to) = match spec.direction {
-                    Direction::After => (spec.from_us, i64::MAX),
-                    Direction::Before => (i64::MIN, spec.to_us),
-                };
-                let found: Vec<Vec<u32>> = each_customer(data, |customer, named| {
-                    named.extend(in_span(&customer.events, from, to).iter().filter(|e| e.is_named()));
-                    paths::customer_path(&spec, anchor, named)
-                });
+                let found = customer_paths(data, &spec, |_, path| path);
                 paths::summarise(&spec, &found, |id| data.name(id))
+            })
+            .await?)
+    }
+
+    /// The customers at one node of the paths (`event` at `level`, as the Sankey draws it),
+    /// `limit` from `offset`.
+    pub async fn path_customers(
+        &self,
+        mut spec: paths::PathSpec,
+        level: usize,
+        event: String,
+        limit: usize,
+        offset: usize,
+    ) -> Result<PathCustomers, AnalyticsError> {
+        spec.session_gap_us = self.session_gap_us;
+        if level >= spec.depth {
+            return Err(AnalyticsError::BadQuery(format!(
+                "level={level} is deeper than the paths asked for; use 0 to {}",
+                spec.depth - 1
+            )));
+        }
+        Ok(self
+            .index
+            .read(move |data| {
+                let found = customer_paths(data, &spec, |customer, path| (customer.id.clone(), path));
+                let at = paths::customers_at(&spec, &found, level, &event, |id| data.name(id));
+                PathCustomers {
+                    level,
+                    total: at.len() as u64,
+                    offset,
+                    customers: at.iter().skip(offset).take(limit).map(|id| id.to_string()).collect(),
+                    event,
+                }
             })
             .await?)
     }
@@ -386,4 +408,25 @@ impl Analytics {
             })
             .await?)
     }
+}
+
+/// Every customer's path for `spec` (see [`paths::customer_path`]), kept as `keep` makes it;
+/// page views left out if the spec says so (the anchor stays even if it is one).
+fn customer_paths<T: Send>(
+    data: &crate::index::IndexData,
+    spec: &paths::PathSpec,
+    keep: impl Fn(&CustomerEvents, Vec<u32>) -> T + Sync,
+) -> Vec<T> {
+    let Some(anchor) = data.name_id(&spec.anchor) else { return Vec::new() };
+    // After the anchor nothing before the range matters; before it, nothing after.
+    let (from, to) = match spec.direction {
+        Direction::After => (spec.from_us, i64::MAX),
+        Direction::Before => (i64::MIN, spec.to_us),
+    };
+    let counted =
+        |e: &&Entry| e.is_named() && (e.name() == anchor || !(spec.skip_page_views && data.is_page_view(e.name())));
+    each_customer(data, |customer, named| {
+        named.extend(in_span(&customer.events, from, to).iter().filter(counted));
+        paths::customer_path(spec, anchor, named).map(|path| keep(customer, path))
+    })
 }

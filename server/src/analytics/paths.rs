@@ -28,6 +28,8 @@ pub struct PathSpec {
     pub to_us: i64,
     /// A path ends at a gap longer than this (the session gap).
     pub session_gap_us: i64,
+    /// Page views are left out (the anchor stays, even if it is one).
+    pub skip_page_views: bool,
 }
 
 /// One customer's path from the anchor (level 0) as name ids, repeats collapsed, within the
@@ -67,15 +69,13 @@ enum Label {
     Ended,
 }
 
-/// Adds customers' paths (name ids, named by `name`) up into levels and links.
-pub fn summarise<'a>(spec: &PathSpec, paths: &[Vec<u32>], name: impl Fn(u32) -> &'a str) -> PathResult {
-    let total = paths.len() as u64;
-    // The top events of each level; the rest are "other".
-    let kept: Vec<Vec<u32>> = (0..spec.depth)
+/// The top events of each level (the rest are "other"), ties by name.
+fn kept_per_level<'a, P: AsRef<[u32]>>(spec: &PathSpec, paths: &[P], name: &impl Fn(u32) -> &'a str) -> Vec<Vec<u32>> {
+    (0..spec.depth)
         .map(|level| {
             let mut counts: HashMap<u32, u64> = HashMap::new();
             for path in paths {
-                if let Some(&id) = path.get(level) {
+                if let Some(&id) = path.as_ref().get(level) {
                     *counts.entry(id).or_default() += 1;
                 }
             }
@@ -83,27 +83,66 @@ pub fn summarise<'a>(spec: &PathSpec, paths: &[Vec<u32>], name: impl Fn(u32) -> 
             ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(name(b.0))));
             ranked.into_iter().take(spec.top).map(|(id, _)| id).collect()
         })
+        .collect()
+}
+
+/// Where a path is at `level`: an event kept at that level, "other", or ended.
+fn label_at(kept: &[Vec<u32>], level: usize, path: &[u32]) -> Label {
+    match path.get(level) {
+        None => Label::Ended,
+        Some(id) if kept[level].contains(id) => Label::Event(*id),
+        Some(_) => Label::Other,
+    }
+}
+
+fn label_text<'a>(label: Label, name: &impl Fn(u32) -> &'a str) -> String {
+    match label {
+        Label::Event(id) => name(id).to_string(),
+        Label::Other => OTHER.to_string(),
+        Label::Ended => ENDED.to_string(),
+    }
+}
+
+/// The customers at one node: whose path is at `event` (a name, [`OTHER`] or [`ENDED`]) on
+/// `level`, as the summary counts them. [`ENDED`] means ended at that very level, as the
+/// Sankey draws it. Sorted by id.
+pub fn customers_at<'a, C: Clone + Ord>(
+    spec: &PathSpec,
+    paths: &[(C, Vec<u32>)],
+    level: usize,
+    event: &str,
+    name: impl Fn(u32) -> &'a str,
+) -> Vec<C> {
+    let only_paths: Vec<&[u32]> = paths.iter().map(|(_, p)| p.as_slice()).collect();
+    let kept = kept_per_level(spec, &only_paths, &name);
+    if level >= kept.len() {
+        return Vec::new();
+    }
+    let mut found: Vec<C> = paths
+        .iter()
+        .filter(|(_, path)| match label_at(&kept, level, path) {
+            Label::Ended => event == ENDED && path.len() == level,
+            here => label_text(here, &name) == event,
+        })
+        .map(|(customer, _)| customer.clone())
         .collect();
-    let label = |level: usize, path: &Vec<u32>| -> Label {
-        match path.get(level) {
-            None => Label::Ended,
-            Some(id) if kept[level].contains(id) => Label::Event(*id),
-            Some(_) => Label::Other,
-        }
-    };
-    let text = |label: Label| -> String {
-        match label {
-            Label::Event(id) => name(id).to_string(),
-            Label::Other => OTHER.to_string(),
-            Label::Ended => ENDED.to_string(),
-        }
-    };
+    found.sort_unstable();
+    found
+}
+
+/// Adds customers' paths (name ids, named by `name`) up into levels and links.
+pub fn summarise<'a, P: AsRef<[u32]>>(spec: &PathSpec, paths: &[P], name: impl Fn(u32) -> &'a str) -> PathResult {
+    let total = paths.len() as u64;
+    let kept = kept_per_level(spec, paths, &name);
+    let label = |level: usize, path: &[u32]| label_at(&kept, level, path);
+    let text = |label: Label| label_text(label, &name);
     let mut nodes: Vec<PathNode> = Vec::new();
     let mut links: Vec<PathLink> = Vec::new();
     for level in 0..spec.depth {
         let mut counts: HashMap<Label, u64> = HashMap::new();
         let mut link_counts: HashMap<(Label, Label), u64> = HashMap::new();
         for path in paths {
+            let path = path.as_ref();
             let here = label(level, path);
             if level + 1 < spec.depth && level < path.len() {
                 *link_counts.entry((here, label(level + 1, path))).or_default() += 1;
@@ -147,6 +186,7 @@ mod tests {
             from_us: 0,
             to_us: 1_000 * MIN,
             session_gap_us: SESSION_GAP_US,
+            skip_page_views: false,
         }
     }
 
@@ -224,5 +264,24 @@ mod tests {
                 (1, "cart", "buy", 1),
             ]
         );
+    }
+
+    #[test]
+    fn the_customers_at_a_node_are_those_the_node_counts() {
+        // The fixture of `levels_add_up_with_explicit_other_and_ended`, one customer each.
+        let s = spec(Direction::After, 3, 1);
+        let names = ["view", "cart", "buy", "home", "search"];
+        let paths: Vec<(&str, Vec<u32>)> =
+            vec![("ann", vec![0, 1, 2]), ("bob", vec![0, 1, 3]), ("cat", vec![0, 4]), ("dan", vec![0])];
+        let at = |level: usize, event: &str| customers_at(&s, &paths, level, event, |id| names[id as usize]);
+        assert_eq!(at(0, "view"), vec!["ann", "bob", "cat", "dan"]);
+        assert_eq!(at(1, "cart"), vec!["ann", "bob"]);
+        assert_eq!(at(1, OTHER), vec!["cat"], "search is outside level 1's top one");
+        assert_eq!(at(1, ENDED), vec!["dan"]);
+        assert_eq!(at(2, "buy"), vec!["ann"]);
+        assert_eq!(at(2, OTHER), vec!["bob"]);
+        assert_eq!(at(2, ENDED), vec!["cat"], "ended at level 2, not dan who ended before");
+        assert_eq!(at(2, "search"), Vec::<&str>::new(), "not a node at that level");
+        assert_eq!(at(7, "view"), Vec::<&str>::new(), "deeper than asked");
     }
 }

@@ -37,6 +37,9 @@ pub struct FunnelQuery {
     pub trend: Option<TrendPeriod>,
     /// Only customers whose first touch came through this channel (`email`, `direct`, …).
     pub channel: Option<String>,
+    /// `true`: page views that are not steps are left out (strict order then lets them
+    /// happen between steps).
+    pub skip_page_views: Option<bool>,
 }
 
 /// `name` or `name[key=value;key=value]`.
@@ -93,6 +96,7 @@ impl FunnelQuery {
         };
         spec.hold_property = property_name(self.hold.as_ref(), "hold")?;
         spec.channel = self.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
+        spec.skip_page_views = self.skip_page_views.unwrap_or(false);
         Ok(spec)
     }
 }
@@ -130,6 +134,7 @@ pub fn window_and_range(
         hold_property: None,
         breakdown: None,
         channel: None,
+        skip_page_views: false,
     })
 }
 
@@ -143,6 +148,8 @@ pub struct PathQuery {
     pub top: Option<usize>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// `true`: page views are left out of the paths (the anchor is kept even if it is one).
+    pub skip_page_views: Option<bool>,
 }
 
 impl PathQuery {
@@ -178,6 +185,7 @@ impl PathQuery {
             from_us: from.timestamp_micros(),
             to_us: to.timestamp_micros(),
             session_gap_us: SESSION_GAP_US,
+            skip_page_views: self.skip_page_views.unwrap_or(false),
         })
     }
 }

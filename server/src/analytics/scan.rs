@@ -68,7 +68,9 @@ where
             for customer in chunk.iter().filter(|c| channel.admits(c)) {
                 events.clear();
                 for e in in_span(&customer.events, from, to) {
-                    if e.is_named() && (all_events || classifier.is_relevant(e.name())) {
+                    // Strict order sees every other event, page views only if not left out.
+                    let other_counts = all_events && !(spec.skip_page_views && data.is_page_view(e.name()));
+                    if e.is_named() && (other_counts || classifier.is_relevant(e.name())) {
                         events.push(classifier.classify(e.at_us, e.seq(), e.name()));
                     }
                 }

@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use app::types::{Dropoff, DroppedPage, FunnelResult, OrderMode, PathResult, StageOccupancy, Timeline};
+use app::types::{Dropoff, DroppedPage, FunnelResult, OrderMode, PathCustomers, PathResult, StageOccupancy, Timeline};
 
 use crate::{
     analytics::{
         question::{window_and_range, FunnelQuery, PathQuery},
-        Active,
+        Active, AnalyticsError,
     },
     journeys::{Journey, JourneyError, DEFAULT_JOURNEY},
     state::AppState,
@@ -93,7 +93,7 @@ pub(super) fn journey(state: &AppState, name: Option<&str>) -> Result<Journey, A
     state.journeys.get(name).ok_or_else(|| JourneyError::NotFound(name.to_string()).into())
 }
 
-/// `GET /api/v1/paths?start=EVENT|end=EVENT&depth=5&top=8&from=…&to=…`
+/// `GET /api/v1/paths?start=EVENT|end=EVENT&depth=5&top=8&from=…&to=…&skip_page_views=true`
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn paths(
     State(state): State<AppState>,
@@ -104,6 +104,48 @@ pub async fn paths(
     super::privacy::refuse_personal_filters(asked, None, who.map(|Extension(who)| who).as_ref(), &state.pii_keys)?;
     let spec = query.to_spec(state.clock.now())?;
     Ok(Json(state.analytics.paths(spec).await?))
+}
+
+/// Which node of the paths, and the page: `level=1&node=added_to_cart&offset=0&limit=50`.
+/// Read beside [`PathQuery`] (two extractors, since flattening breaks numbers).
+#[derive(Debug, Deserialize)]
+pub struct PathNodeQuery {
+    level: Option<usize>,
+    node: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// Most customers one page of a path node lists.
+const MAX_PATH_CUSTOMERS: usize = 1_000;
+
+/// `GET /api/v1/paths/customers?start=EVENT&depth=…&level=1&node=EVENT&offset=0&limit=50`:
+/// the customers at one node of those paths, as the Sankey draws it (`(other)` and
+/// `(path ended)` are nodes too).
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn path_customers(
+    State(state): State<AppState>,
+    who: Option<Extension<Principal>>,
+    Query(query): Query<PathQuery>,
+    Query(node): Query<PathNodeQuery>,
+) -> Result<Json<PathCustomers>, ApiError> {
+    let asked = [query.start.as_deref(), query.end.as_deref()];
+    super::privacy::refuse_personal_filters(asked, None, who.map(|Extension(who)| who).as_ref(), &state.pii_keys)?;
+    let spec = query.to_spec(state.clock.now())?;
+    let (Some(level), Some(event)) = (node.level, node.node.filter(|n| !n.is_empty())) else {
+        return Err(AnalyticsError::BadQuery(
+            "pass the node as level=1&node=added_to_cart (level 0 is the event the paths start or end at)".into(),
+        )
+        .into());
+    };
+    let limit = node.limit.unwrap_or(app::types::PATH_CUSTOMERS_PAGE_SIZE);
+    if !(1..=MAX_PATH_CUSTOMERS).contains(&limit) {
+        return Err(
+            AnalyticsError::BadQuery(format!("limit={limit} is out of range; use 1 to {MAX_PATH_CUSTOMERS}")).into()
+        );
+    }
+    let page = state.analytics.path_customers(spec, level, event, limit, node.offset.unwrap_or(0)).await?;
+    Ok(Json(page))
 }
 
 /// The funnel's parameters plus the page. (Spelled out rather than `#[serde(flatten)]`ed:

@@ -120,6 +120,7 @@ fn api_routes() -> (Router<AppState>, Vec<RouteAccess>) {
         .get("/api/v1/funnel/dropped", Viewer, analytics::funnel_dropped)
         .get("/api/v1/dropoffs", Viewer, analytics::dropoffs)
         .get("/api/v1/paths", Viewer, analytics::paths)
+        .get("/api/v1/paths/customers", Viewer, analytics::path_customers)
         .get("/api/v1/stages/active", Viewer, analytics::active_stages)
         .get("/api/v1/customers/{id}/timeline", Viewer, analytics::customer_timeline)
         .delete("/api/v1/customers/{id}", Admin, customers::erase)

@@ -90,6 +90,9 @@ pub struct IndexData {
     links: HashMap<Arc<str>, Arc<str>>,
     names: Vec<Arc<str>>,
     name_ids: HashMap<Arc<str>, u32>,
+    /// By name id: whether the name was seen on a page or screen call (a page view), so that
+    /// questions can leave page views out.
+    page_view_names: Vec<bool>,
     applied_seq: i64,
     events: usize,
     /// Materialised columns (the least recently used goes when there are too many).
@@ -168,6 +171,11 @@ impl IndexData {
         self.names.get(id as usize).map_or("", |n| n.as_ref())
     }
 
+    /// Whether events of this name were page views (page or screen calls).
+    pub fn is_page_view(&self, id: u32) -> bool {
+        self.page_view_names.get(id as usize).copied().unwrap_or(false)
+    }
+
     /// How many distinct event names there are (name ids are `0..names_len()`).
     pub fn names_len(&self) -> usize {
         self.names.len()
@@ -216,6 +224,18 @@ impl IndexData {
         self.names.push(name.clone());
         self.name_ids.insert(name, id);
         id
+    }
+
+    /// Remembers that `name` was the name of a page view.
+    fn mark_page_view(&mut self, name: u32) {
+        if name >= NO_NAME - 1 {
+            return;
+        }
+        let at = name as usize;
+        if self.page_view_names.len() <= at {
+            self.page_view_names.resize(at + 1, false);
+        }
+        self.page_view_names[at] = true;
     }
 
     fn slot(&mut self, id: &str) -> u32 {
@@ -314,6 +334,9 @@ impl IndexData {
             }
             let event = &stored.event;
             let name = self.intern(event.name.as_deref());
+            if is_page_view_kind(&event.kind) {
+                self.mark_page_view(name);
+            }
             let anonymous = event.user_id.is_none();
             let entry = Entry::new(event.timestamp.timestamp_micros(), stored.seq, name, anonymous);
             if let Some(customer) = self.customer_of(event.user_id.as_deref(), event.anonymous_id.as_deref()) {
@@ -559,6 +582,11 @@ fn apply_batches(shared: &Shared, receiver: mpsc::Receiver<Arc<CommittedBatch>>)
     }
 }
 
+/// Segment's page and screen calls are page views.
+fn is_page_view_kind(kind: &str) -> bool {
+    matches!(kind, "page" | "screen")
+}
+
 /// Everything committed up to now: links first (so anonymous events land with their user),
 /// then every event, sorted per customer.
 fn load_snapshot(conn: &duckdb::Connection) -> Result<IndexData, StoreError> {
@@ -577,8 +605,12 @@ fn load_snapshot(conn: &duckdb::Connection) -> Result<IndexData, StoreError> {
         let seqs: &Int64Array = typed(&batch, 2, "index")?;
         let names: &StringArray = typed(&batch, 3, "index")?;
         let anonymous: &BooleanArray = typed(&batch, 4, "index")?;
+        let page_views: &BooleanArray = typed(&batch, 5, "index")?;
         for i in 0..batch.num_rows() {
             let name = data.intern((!names.is_null(i)).then(|| names.value(i)));
+            if page_views.value(i) {
+                data.mark_page_view(name);
+            }
             let entry = Entry::new(times.value(i), seqs.value(i), name, anonymous.value(i));
             let slot = data.slot(customers.value(i)) as usize;
             data.customers[slot].events.push(entry);
@@ -810,6 +842,38 @@ mod tests {
         index.load(&store).await.unwrap();
         index.materialise(&store, vec![Column::Channel]).await.unwrap();
         assert_eq!(index.read(move |data| channels_of(data)).await.unwrap(), expected);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn page_views_are_known_by_name_live_and_after_a_reload() {
+        let page = |seq: i64, name: &str, kind: &str| {
+            let mut e = event(seq, seq * 10, Some(name), None, Some("u"));
+            e.event.kind = kind.into();
+            e
+        };
+        let events = vec![page(1, "Home", "page"), page(2, "added_to_cart", "track"), page(3, "Settings", "screen")];
+        let page_views = |data: &IndexData| -> Vec<(String, bool)> {
+            ["Home", "added_to_cart", "Settings", "never seen"]
+                .iter()
+                .map(|n| (n.to_string(), data.name_id(n).is_some_and(|id| data.is_page_view(id))))
+                .collect()
+        };
+        let expected: Vec<(String, bool)> =
+            [("Home", true), ("added_to_cart", false), ("Settings", true), ("never seen", false)]
+                .iter()
+                .map(|(n, b)| (n.to_string(), *b))
+                .collect();
+
+        let mut live = IndexData::default();
+        live.apply(&CommittedBatch { events: events.clone() });
+        assert_eq!(page_views(&live), expected);
+
+        let (index, _feed) = EventIndex::new();
+        let store = Store::open_in_memory(crate::store::WriterConfig::default(), Box::new(|_| {})).unwrap();
+        store.write(events.into_iter().map(|e| e.event).collect(), vec![]).await.unwrap();
+        index.load(&store).await.unwrap();
+        assert_eq!(index.read(move |data| page_views(data)).await.unwrap(), expected);
         store.close().await;
     }
 
