@@ -7,7 +7,7 @@ use crate::{
     error::AppError,
     types::{
         Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth,
-        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathCustomers, PathParams, PathResult,
+        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathAnswer, PathCustomers, PathParams,
         Rule, SavedFunnel, Source,
     },
 };
@@ -21,7 +21,13 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn recent_events(&self, limit: usize) -> BackendFuture<Vec<LiveEvent>>;
     /// The journey's stages, transitions over the last `days` and active sessions now, of the
     /// customers `channel` brought (all when `None`).
-    fn journey_map(&self, journey: Option<String>, days: u32, channel: Option<String>) -> BackendFuture<JourneyMap>;
+    fn journey_map(
+        &self,
+        journey: Option<String>,
+        days: u32,
+        channel: Option<String>,
+        dates: crate::range::PickedDates,
+    ) -> BackendFuture<JourneyMap>;
     /// The customers (of `channel`, if given) whose active session is in `stage` now, longest
     /// there first.
     fn stage_customers(
@@ -45,7 +51,7 @@ pub trait DashboardBackend: Send + Sync + 'static {
     /// The customers who reached `step` (1-based) but not the next, a page from `offset`.
     fn funnel_dropped(&self, params: FunnelParams, step: usize, offset: usize) -> BackendFuture<DroppedPage>;
     /// What customers did after (or before) an event.
-    fn paths(&self, params: PathParams) -> BackendFuture<PathResult>;
+    fn paths(&self, params: PathParams) -> BackendFuture<PathAnswer>;
     /// The customers at one node of those paths, a page from `offset`.
     fn path_customers(
         &self,

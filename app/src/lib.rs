@@ -12,6 +12,7 @@ pub mod format;
 pub mod pages;
 pub mod pick;
 pub mod privacy;
+pub mod range;
 pub mod server_fns;
 pub mod time;
 pub mod types;

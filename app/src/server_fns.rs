@@ -7,7 +7,7 @@ use crate::{
     error::AppError,
     types::{
         Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, CustomerHistory, CustomerMatch, DataHealth,
-        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathCustomers, PathParams, PathResult,
+        DroppedPage, FunnelAnswer, FunnelParams, Journey, JourneyMap, LiveEvent, PathAnswer, PathCustomers, PathParams,
         Rule, SavedFunnel, Source,
     },
 };
@@ -30,9 +30,10 @@ pub async fn load_journey_map(
     journey: Option<String>,
     days: u32,
     channel: Option<String>,
+    dates: crate::range::PickedDates,
 ) -> Result<JourneyMap, AppError> {
     crate::backend::use_backend()?
-        .journey_map(journey, days.clamp(1, 90), channel)
+        .journey_map(journey, days.clamp(1, 90), channel, dates)
         .await
         .map_err(crate::backend::refused)
 }
@@ -135,7 +136,7 @@ pub async fn load_funnel_dropped(params: FunnelParams, step: usize, offset: usiz
 
 /// Paths from (or to) an event.
 #[server]
-pub async fn load_paths(params: PathParams) -> Result<PathResult, AppError> {
+pub async fn load_paths(params: PathParams) -> Result<PathAnswer, AppError> {
     let backend = crate::backend::use_backend()?;
     crate::backend::refuse_personal_filters([&*params.event], None, &backend).map_err(crate::backend::refused)?;
     backend.paths(params).await.map_err(crate::backend::refused)

@@ -8,10 +8,11 @@ use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
     types::{
-        AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, AuditEntry, CustomerHistory,
-        CustomerMatch, DataHealth, Direction, DroppedPage, FunnelAnswer, FunnelCharts, FunnelParams, Journey,
-        JourneyMap, LiveEvent, OrderMode, PathCustomers, PathParams, PathResult, Person, Rule, SavedFunnel, Source,
-        StageCustomer, INBOX_PAGE_SIZE, MAX_BULK_ALERTS,
+        resolve_range, AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, AuditEntry,
+        CustomerHistory, CustomerMatch, DataHealth, Direction, DroppedPage, FunnelAnswer, FunnelCharts, FunnelParams,
+        Journey, JourneyMap, LiveEvent, OrderMode, PathAnswer, PathCustomers, PathParams, Person, PreviousPaths,
+        PreviousPeriod, PreviousTransitions, Rule, SavedFunnel, Source, Span, StageCustomer, INBOX_PAGE_SIZE,
+        MAX_BULK_ALERTS,
     },
 };
 
@@ -89,14 +90,19 @@ fn edge(error: impl Into<ApiError>) -> AppError {
     error.into().into()
 }
 
+/// The funnel's range: its chosen days, or its last N days up to `now`.
+fn funnel_range(params: &FunnelParams, now: chrono::DateTime<chrono::Utc>) -> Result<Span, AppError> {
+    resolve_range(params.days.clamp(1, 365), params.from, params.to, now).map_err(AppError::BadRequest)
+}
+
 /// The builder's parameters as the analytics' funnel question (empty fields left out).
-fn funnel_query(params: &FunnelParams, now: chrono::DateTime<chrono::Utc>) -> FunnelQuery {
+fn funnel_query(params: &FunnelParams, range: Span) -> FunnelQuery {
     let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     FunnelQuery {
         steps: Some(params.steps.clone()),
         window: Some(params.window_seconds),
-        from: Some(now - chrono::Duration::days(i64::from(params.days.clamp(1, 365)))),
-        to: Some(now),
+        from: Some(range.from),
+        to: Some(range.to),
         mode: Some(params.mode),
         exclude: text(&params.exclude),
         breakdown: text(&params.breakdown),
@@ -108,8 +114,13 @@ fn funnel_query(params: &FunnelParams, now: chrono::DateTime<chrono::Utc>) -> Fu
     }
 }
 
+/// The paths' range: their chosen days, or their last N days up to `now`.
+fn path_range(params: &PathParams, now: chrono::DateTime<chrono::Utc>) -> Result<Span, AppError> {
+    resolve_range(params.days.clamp(1, 365), params.from, params.to, now).map_err(AppError::BadRequest)
+}
+
 /// The paths question the page asks, as the JSON API would ask it.
-fn path_query(params: &PathParams, now: chrono::DateTime<chrono::Utc>) -> PathQuery {
+fn path_query(params: &PathParams, range: Span) -> PathQuery {
     let event = Some(params.event.trim().to_string()).filter(|e| !e.is_empty());
     let (start, end) = match params.direction {
         Direction::After => (event, None),
@@ -120,8 +131,8 @@ fn path_query(params: &PathParams, now: chrono::DateTime<chrono::Utc>) -> PathQu
         end,
         depth: Some(params.depth),
         top: Some(params.top),
-        from: Some(now - chrono::Duration::days(i64::from(params.days.clamp(1, 365)))),
-        to: Some(now),
+        from: Some(range.from),
+        to: Some(range.to),
         skip_page_views: Some(params.skip_page_views),
     }
 }
@@ -144,25 +155,42 @@ impl DashboardBackend for Dashboard {
         })
     }
 
-    fn journey_map(&self, journey: Option<String>, days: u32, channel: Option<String>) -> BackendFuture<JourneyMap> {
+    fn journey_map(
+        &self,
+        journey: Option<String>,
+        days: u32,
+        channel: Option<String>,
+        dates: app::range::PickedDates,
+    ) -> BackendFuture<JourneyMap> {
         let channel = channel.filter(|c| !c.trim().is_empty());
         let found = self.journey(journey.as_deref());
         let (analytics, journeys) = (self.analytics.clone(), self.journeys.list());
         let now = self.store.clock().now();
         Box::pin(async move {
             let journey = found?;
-            let stages = journey.stages.iter().map(|s| s.matchers()).collect();
-            let spec = window_and_range(
-                Some(TRANSITION_WINDOW_SECONDS),
-                Some(now - chrono::Duration::days(i64::from(days))),
-                Some(now),
-                now,
-                stages,
-                OrderMode::Sequential,
-            )
-            .map_err(edge)?;
-            let spec = FunnelSpec { channel: channel.clone(), ..spec };
-            let transitions = analytics.journey_dropoffs(&journey, spec).await.map_err(edge)?;
+            let range = resolve_range(days, dates.from, dates.to, now).map_err(AppError::BadRequest)?;
+            let over = |range: Span| -> Result<FunnelSpec, AppError> {
+                let stages = journey.stages.iter().map(|s| s.matchers()).collect();
+                let spec = window_and_range(
+                    Some(TRANSITION_WINDOW_SECONDS),
+                    Some(range.from),
+                    Some(range.to),
+                    now,
+                    stages,
+                    OrderMode::Sequential,
+                )
+                .map_err(edge)?;
+                Ok(FunnelSpec { channel: channel.clone(), ..spec })
+            };
+            let transitions = analytics.journey_dropoffs(&journey, over(range)?).await.map_err(edge)?;
+            let previous = match dates.compare {
+                true => {
+                    let before = range.previous();
+                    let transitions = analytics.journey_dropoffs(&journey, over(before)?).await.map_err(edge)?;
+                    Some(PreviousTransitions { range: before, transitions })
+                }
+                false => None,
+            };
             let active = Active { minutes: ACTIVE_MINUTES, channel: channel.clone() };
             let occupancy = analytics.active_stages(journey.clone(), active, now).await.map_err(edge)?;
             let channels = analytics.channels().await.map_err(edge)?;
@@ -172,6 +200,8 @@ impl DashboardBackend for Dashboard {
                 transitions,
                 occupancy,
                 days,
+                range,
+                previous,
                 channel,
                 channels,
             })
@@ -227,15 +257,25 @@ impl DashboardBackend for Dashboard {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
-            let spec = funnel_query(&params, now).to_spec(now).map_err(edge)?;
+            let range = funnel_range(&params, now)?;
+            let spec = funnel_query(&params, range).to_spec(now).map_err(edge)?;
             let funnel = analytics.funnel(spec, params.trend, 5).await.map_err(edge)?;
+            let previous = match params.compare {
+                true => {
+                    let before = range.previous();
+                    let spec = funnel_query(&params, before).to_spec(now).map_err(edge)?;
+                    let steps = analytics.funnel(spec, params.trend, 5).await.map_err(edge)?.steps;
+                    Some(PreviousPeriod { range: before, steps })
+                }
+                false => None,
+            };
             let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(|e| hidden(AppError::Chart, e));
             let charts = FunnelCharts {
                 steps_svg: chart(charts::funnel_steps(&funnel.steps))?,
                 time_to_convert_svg: chart(charts::time_to_convert(&funnel.time_to_convert))?,
                 trend_svg: chart(charts::conversion_trend(&funnel.trend))?,
             };
-            Ok(FunnelAnswer { funnel, charts })
+            Ok(FunnelAnswer { funnel, charts, range, previous })
         })
     }
 
@@ -249,7 +289,7 @@ impl DashboardBackend for Dashboard {
         let now = self.store.clock().now();
         Box::pin(async move {
             // Only a funnel the analytics can answer is worth keeping.
-            funnel_query(&params, now).to_spec(now).map_err(edge)?;
+            funnel_query(&params, funnel_range(&params, now)?).to_spec(now).map_err(edge)?;
             saved.save(&name, &params).await.map_err(edge)
         })
     }
@@ -263,17 +303,27 @@ impl DashboardBackend for Dashboard {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
-            let spec = funnel_query(&params, now).to_spec(now).map_err(edge)?;
+            let spec = funnel_query(&params, funnel_range(&params, now)?).to_spec(now).map_err(edge)?;
             analytics.funnel_dropped(spec, step, app::types::DROPPED_PAGE_SIZE, offset).await.map_err(edge)
         })
     }
 
-    fn paths(&self, params: PathParams) -> BackendFuture<PathResult> {
+    fn paths(&self, params: PathParams) -> BackendFuture<PathAnswer> {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
-            let spec = path_query(&params, now).to_spec(now).map_err(edge)?;
-            analytics.paths(spec).await.map_err(edge)
+            let range = path_range(&params, now)?;
+            let spec = path_query(&params, range).to_spec(now).map_err(edge)?;
+            let paths = analytics.paths(spec).await.map_err(edge)?;
+            let previous = match params.compare {
+                true => {
+                    let before = range.previous();
+                    let spec = path_query(&params, before).to_spec(now).map_err(edge)?;
+                    Some(PreviousPaths { range: before, paths: analytics.paths(spec).await.map_err(edge)? })
+                }
+                false => None,
+            };
+            Ok(PathAnswer { paths, range, previous })
         })
     }
 
@@ -287,7 +337,7 @@ impl DashboardBackend for Dashboard {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();
         Box::pin(async move {
-            let spec = path_query(&params, now).to_spec(now).map_err(edge)?;
+            let spec = path_query(&params, path_range(&params, now)?).to_spec(now).map_err(edge)?;
             let page = app::types::PATH_CUSTOMERS_PAGE_SIZE;
             analytics.path_customers(spec, level, event, page, offset).await.map_err(edge)
         })

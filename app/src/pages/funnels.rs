@@ -14,6 +14,7 @@ use crate::{
     format::{count, counted, duration, percent},
     pages::journey_map::encode,
     pick::{self, SeenLists, UnseenSteps},
+    range::{PickedDates, RangeFields},
     server_fns::{delete_saved_funnel, list_saved_funnels, load_funnel, load_funnel_dropped, save_funnel},
     types::{DroppedPage, FunnelAnswer, FunnelParams, OrderMode, SavedFunnel, TrendPeriod, DROPPED_PAGE_SIZE},
     WithRole,
@@ -46,7 +47,13 @@ pub fn params_from(get: impl Fn(&str) -> Option<String>) -> FunnelParams {
         trend: get("trend").and_then(|t| TrendPeriod::parse(&t)).unwrap_or(defaults.trend),
         channel: get("channel").unwrap_or_default(),
         skip_page_views: get(NO_PAGE_VIEWS).is_some_and(|v| v == "1"),
+        ..dated(PickedDates::from_query(get))
     }
+}
+
+/// A funnel's defaults with the days picked on the calendar.
+fn dated(dates: PickedDates) -> FunnelParams {
+    FunnelParams { from: dates.from, to: dates.to, compare: dates.compare, ..FunnelParams::default() }
 }
 
 /// The address's switch (a checkbox) that leaves page views out.
@@ -69,10 +76,26 @@ pub fn funnel_href(params: &FunnelParams, dropped: Option<usize>) -> String {
     if params.skip_page_views {
         href.push_str(&format!("&{NO_PAGE_VIEWS}=1"));
     }
+    href.push_str(&PickedDates { from: params.from, to: params.to, compare: params.compare }.query());
     if let Some(step) = dropped {
         href.push_str(&format!("&dropped={step}"));
     }
     href
+}
+
+/// A step against the same step in the period before: its customers then, and how its
+/// conversion from step 1 moved, in percentage points.
+pub fn compared(now: &crate::types::StepResult, before: Option<&crate::types::StepResult>) -> String {
+    let Some(before) = before else { return "—".into() };
+    if now.step == 1 {
+        let change = now.customers as f64 - before.customers as f64;
+        return match before.customers {
+            0 => format!("{} (none before)", count(before.customers)),
+            n => format!("{} ({:+.0}%)", count(n), change / n as f64 * 100.0),
+        };
+    }
+    let points = (now.conversion_from_first - before.conversion_from_first) * 100.0;
+    format!("{} · {} ({points:+.1} pts)", count(before.customers), percent(before.conversion_from_first))
 }
 
 /// The funnel's steps (and breakdown rows) as CSV.
@@ -365,6 +388,7 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                         {RANGES.iter().map(|d| view! { <option value=d.to_string() selected=*d == p.days>{counted(u64::from(*d), "day", "days")}</option> }).collect_view()}
                     </select>
                 </label>
+                <RangeFields dates=PickedDates { from: p.from, to: p.to, compare: p.compare } />
                 <label>
                     "Excluding "
                     <input name="exclude" value=p.exclude.clone() placeholder="e.g. support_ticket_created" list=pick::EVENTS />
@@ -431,7 +455,13 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
     let steps_svg = view.charts.steps_svg.clone();
     let last = view.funnel.steps.len();
     let steps = view.funnel.steps.clone();
+    let previous = view.previous.clone();
+    let range_note = match &previous {
+        Some(before) => format!("{} (UTC), compared with {}", view.range.label(), before.range.label()),
+        None => format!("{} (UTC)", view.range.label()),
+    };
     view! {
+        <p class="range-note" data-testid="funnel-range">{range_note}</p>
         <div class="toolbar exports">
             <a class="button" href=csv download="funnel.csv" data-testid="export-csv">"Export CSV"</a>
             <a class="button" href=svg download="funnel.svg">"Export chart (SVG)"</a>
@@ -464,6 +494,7 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                     <th scope="col">"From previous"</th>
                     <th scope="col">"Median time from step 1"</th>
                     <th scope="col">"Dropped before the next"</th>
+                    {previous.is_some().then(|| view! { <th scope="col">"Period before"</th> })}
                 </tr>
             </thead>
             <tbody>
@@ -473,6 +504,7 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                     .map(|(i, s)| {
                         let next = view.funnel.steps.get(i + 1).map(|n| s.customers.saturating_sub(n.customers));
                         let href = funnel_href(&params, Some(s.step));
+                        let before = previous.as_ref().map(|p| compared(&s, p.steps.get(i)));
                         view! {
                             <tr data-step=s.step>
                                 <td><strong>{format!("{}. {}", s.step, s.event)}</strong></td>
@@ -486,6 +518,7 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                                         _ => view! { <span class="num">"0"</span> }.into_any(),
                                     })}
                                 </td>
+                                {before.map(|text| view! { <td class="num" data-testid="step-before">{text}</td> })}
                             </tr>
                         }
                     })
@@ -550,6 +583,9 @@ mod tests {
             trend: TrendPeriod::Week,
             channel: "paid search".into(),
             skip_page_views: true,
+            from: crate::types::parse_date("2026-11-01"),
+            to: crate::types::parse_date("2026-11-30"),
+            compare: true,
         };
         let href = funnel_href(&params, Some(2));
         let query = href.split_once('?').unwrap().1;
@@ -630,6 +666,27 @@ mod tests {
     }
 
     #[test]
+    fn a_step_is_compared_with_the_period_before() {
+        let step = |n: usize, customers: u64, from_first: f64| StepResult {
+            step: n,
+            event: "e".into(),
+            customers,
+            conversion_from_first: from_first,
+            conversion_from_previous: from_first,
+            median_seconds: None,
+            average_seconds: None,
+            time_to_convert: vec![],
+        };
+        // 120 entered now against 100 before: +20 %.
+        assert_eq!(compared(&step(1, 120, 1.0), Some(&step(1, 100, 1.0))), "100 (+20%)");
+        // 30 % now against 25 % before: +5 points.
+        assert_eq!(compared(&step(2, 36, 0.30), Some(&step(2, 25, 0.25))), "25 · 25% (+5.0 pts)");
+        assert_eq!(compared(&step(2, 36, 0.30), Some(&step(2, 0, 0.0))), "0 · 0% (+30.0 pts)");
+        assert_eq!(compared(&step(1, 5, 1.0), Some(&step(1, 0, 0.0))), "0 (none before)");
+        assert_eq!(compared(&step(1, 5, 1.0), None), "—");
+    }
+
+    #[test]
     fn csv_has_a_row_per_step_and_quotes_text() {
         let step = |n: usize, event: &str, customers: u64| StepResult {
             step: n,
@@ -655,6 +712,8 @@ mod tests {
                 time_to_convert_svg: String::new(),
                 trend_svg: String::new(),
             },
+            range: crate::types::Span { from: chrono::DateTime::UNIX_EPOCH, to: chrono::DateTime::UNIX_EPOCH },
+            previous: None,
         };
         assert_eq!(
             funnel_csv(&view),

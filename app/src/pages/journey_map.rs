@@ -13,7 +13,8 @@ use leptos_use_event_source::{
 use leptos_use_interval_fn::use_interval_fn;
 
 use crate::{
-    format::{count, counted, duration, percent},
+    format::{count, duration, percent},
+    range::{PickedDates, RangeFields},
     server_fns::{load_journey_map, stage_customers},
     types::{Dropoff, JourneyMap, StageOccupancy, STAGE_PAGE_SIZE},
 };
@@ -47,6 +48,8 @@ pub struct Link {
     /// Who left, as a share of the most any transition lost (0–1): the red's thickness, so
     /// the thickest red is the "Biggest leak" badge's, both by head-count.
     pub left_scale: f64,
+    /// The share who continued in the period before, when comparing.
+    pub continued_before: Option<f64>,
 }
 
 /// The map's cards from the journey, its transitions and the live counts: the worst leak is
@@ -74,6 +77,11 @@ pub fn stage_cards(map: &JourneyMap, live: &[StageOccupancy]) -> Vec<StageCard> 
                 expected: map.journey.expected_path.iter().any(|(a, b)| *a == t.from_stage && *b == t.to_stage),
                 worst: worst == Some(i),
                 left_scale: if most_left == 0 { 0.0 } else { t.left as f64 / most_left as f64 },
+                continued_before: map.previous.as_ref().and_then(|p| {
+                    let before =
+                        p.transitions.iter().find(|b| b.from_stage == t.from_stage && b.to_stage == t.to_stage)?;
+                    (before.reached > 0).then(|| 1.0 - before.left_share)
+                }),
             });
             StageCard {
                 name: stage.name.clone(),
@@ -93,6 +101,8 @@ pub struct MapFilters {
     pub journey: String,
     pub days: u32,
     pub channel: Option<String>,
+    /// Days picked on the calendar instead of `days`, and the comparison.
+    pub dates: PickedDates,
 }
 
 impl MapFilters {
@@ -105,6 +115,7 @@ impl MapFilters {
                 .filter(|d| RANGES.contains(d))
                 .unwrap_or(DEFAULT_DAYS),
             channel: get("channel").filter(|c| !c.is_empty()),
+            dates: PickedDates::from_query(get),
         }
     }
 
@@ -114,6 +125,7 @@ impl MapFilters {
         if let Some(channel) = &self.channel {
             href.push_str(&format!("&channel={}", encode(channel)));
         }
+        href.push_str(&self.dates.query());
         if let Some(stage) = stage {
             href.push_str(&format!("&stage={}", encode(stage)));
         }
@@ -155,7 +167,7 @@ pub fn JourneyMapPage() -> impl IntoView {
     let query = use_query_map();
     let filters = Memo::new(move |_| MapFilters::from_query(|key| query.read().get(key)));
     let selected = move || query.read().get("stage").filter(|s| !s.is_empty());
-    let map = Resource::new(move || filters.get(), |f| load_journey_map(Some(f.journey), f.days, f.channel));
+    let map = Resource::new(move || filters.get(), |f| load_journey_map(Some(f.journey), f.days, f.channel, f.dates));
     let from = move || query.read().get("from").and_then(|f| f.parse::<usize>().ok()).unwrap_or(0);
     // The list of who is in the selected stage is read again every few seconds, so it stays
     // as live as the card's count (the Transition keeps the old rows until the new are in).
@@ -219,7 +231,11 @@ pub fn JourneyMapPage() -> impl IntoView {
                                     let current = d == filters.with(|f| f.days);
                                     view! {
                                         <a
-                                            href=filters.with(|f| f.with(|f| f.days = d).href(None))
+                                            href=filters.with(|f| f.with(|f| {
+                                                // A preset range replaces days picked on the calendar.
+                                                f.days = d;
+                                                f.dates = PickedDates { compare: f.dates.compare, ..PickedDates::default() };
+                                            }).href(None))
                                             class="segment"
                                             aria-current=current.then_some("true")
                                         >
@@ -334,11 +350,14 @@ fn MapView(
     let no_traffic = move || {
         none_in_range && live.with(|l| l.as_ref().map_or(nobody_now, |l| l.iter().all(|c| c.active_sessions == 0)))
     };
+    let range = match &data.previous {
+        Some(before) => format!("in {} (UTC; compared with {})", data.range.label(), before.range.label()),
+        None => format!("in {} (UTC)", data.range.label()),
+    };
     let cards = move || live.with(|counts| stage_cards(&data, counts.as_deref().unwrap_or(&first_counts)));
     let stage_filters = filters.clone();
     let other_filters = filters.clone();
     let narrowed = filters.channel.clone();
-    let days = filters.days;
     view! {
         <ChannelFilter channels filters=filters.clone() />
         {move || no_traffic().then(|| match narrowed.clone() {
@@ -412,8 +431,7 @@ fn MapView(
         <p class="map-legend">
             <span class="legend-flow" aria-hidden="true"></span>
             {format!(
-                " continued: of the customers who reached a stage in the last {}, the share who went on to the next within 7 days · ",
-                counted(u64::from(days), "day", "days")
+                " continued: of the customers who reached a stage {range}, the share who went on to the next within 7 days · "
             )}
             <span class="legend-leak" aria-hidden="true"></span>
             " left: how many did not, by head-count (the thickest red, marked “Biggest leak”, lost the most people). Expected path: "
@@ -468,7 +486,8 @@ fn ChannelFilter(channels: Vec<String>, filters: MapFilters) -> impl IntoView {
                         .collect_view()}
                 </select>
             </label>
-            <noscript><button class="button" type="submit">"Apply"</button></noscript>
+            <RangeFields dates=filters.dates />
+            <button class="button" type="submit" data-testid="map-apply">"Apply"</button>
             <span class="map-legend">"A customer's channel is where their first visit came from (UTM tags or referrer)."</span>
         </form>
     }
@@ -508,6 +527,7 @@ fn LinkView(link: Link) -> impl IntoView {
             </span>
             <span class="link-counts" data-testid="link-counts">
                 {(link.reached > 0).then(|| format!("{} of {} on", count(link.continued), count(link.reached)))}
+                {link.continued_before.map(|before| format!(" · {} before", percent(before)))}
             </span>
             {link.worst.then(|| view! { <span class="leak-badge">"Biggest leak"</span> })}
         </div>
@@ -548,9 +568,25 @@ mod tests {
                 median_seconds_in_stage: Some(90.0),
             }],
             days: 7,
+            range: crate::types::Span { from: chrono::DateTime::UNIX_EPOCH, to: chrono::DateTime::UNIX_EPOCH },
+            previous: None,
             channel: None,
             channels: vec!["direct".into()],
         }
+    }
+
+    #[test]
+    fn a_link_shows_the_share_that_continued_in_the_period_before() {
+        let mut compared = map();
+        // Before: Visit → Cart lost 50 of 100 (50 % continued); Cart → Buy had nobody.
+        compared.previous = Some(crate::types::PreviousTransitions {
+            range: compared.range,
+            transitions: vec![transition("Visit", "Cart", 100, 50), transition("Cart", "Buy", 0, 0)],
+        });
+        let cards = stage_cards(&compared, &[]);
+        assert_eq!(cards[0].next.as_ref().unwrap().continued_before, Some(0.5));
+        assert_eq!(cards[1].next.as_ref().unwrap().continued_before, None, "nobody before, nothing to compare");
+        assert!(stage_cards(&map(), &[])[0].next.as_ref().unwrap().continued_before.is_none());
     }
 
     #[test]
@@ -583,13 +619,18 @@ mod tests {
     #[test]
     fn query_values_are_percent_encoded() {
         assert_eq!(encode("Home page/2"), "Home%20page%2F2");
-        let all = MapFilters { journey: "default".into(), days: 7, channel: None };
+        let all = MapFilters { journey: "default".into(), days: 7, channel: None, dates: PickedDates::default() };
         assert_eq!(all.href(Some("Cart & co")), "/?journey=default&days=7&stage=Cart%20%26%20co");
     }
 
     #[test]
     fn the_filters_round_trip_through_the_url() {
-        let email = MapFilters { journey: "b2b".into(), days: 30, channel: Some("paid search".into()) };
+        let email = MapFilters {
+            journey: "b2b".into(),
+            days: 30,
+            channel: Some("paid search".into()),
+            dates: PickedDates::default(),
+        };
         let href = email.href(Some("Cart"));
         assert_eq!(href, "/?journey=b2b&days=30&channel=paid%20search&stage=Cart");
         let query: Vec<(&str, String)> = href[2..]

@@ -9,8 +9,9 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     format::{count, counted, percent},
     pages::{funnels::NO_PAGE_VIEWS, journey_map::encode},
+    range::{PickedDates, RangeFields},
     server_fns::{load_path_customers, load_paths},
-    types::{Direction, PathCustomers, PathParams, PathResult, PATH_CUSTOMERS_PAGE_SIZE},
+    types::{Direction, PathAnswer, PathCustomers, PathParams, PathResult, PATH_CUSTOMERS_PAGE_SIZE},
 };
 
 /// The node of the events outside a step's top ones.
@@ -215,7 +216,13 @@ fn params_from(get: impl Fn(&str) -> Option<String>) -> PathParams {
         top: get("top").and_then(|t| t.parse().ok()).filter(|t| (1..=20).contains(t)).unwrap_or(defaults.top),
         days: get("days").and_then(|d| d.parse().ok()).filter(|d| (1..=365).contains(d)).unwrap_or(defaults.days),
         skip_page_views: get(NO_PAGE_VIEWS).is_some_and(|v| v == "1"),
+        ..dated(PickedDates::from_query(get))
     }
+}
+
+/// The defaults with the days picked on the calendar.
+fn dated(dates: PickedDates) -> PathParams {
+    PathParams { from: dates.from, to: dates.to, compare: dates.compare, ..PathParams::default() }
 }
 
 /// A node picked on the drawing: its level and event, and the page of its customers shown.
@@ -247,6 +254,7 @@ pub fn paths_href(params: &PathParams, picked: Option<&PickedNode>) -> String {
     if params.skip_page_views {
         href.push_str(&format!("&{NO_PAGE_VIEWS}=1"));
     }
+    href.push_str(&PickedDates { from: params.from, to: params.to, compare: params.compare }.query());
     if let Some(node) = picked {
         href.push_str(&format!("&{NODE_LEVEL}={}&{NODE_EVENT}={}", node.level, encode(&node.event)));
         if node.from > 0 {
@@ -334,6 +342,7 @@ pub fn PathsPage() -> impl IntoView {
                                 {[1u32, 7, 30, 90].iter().map(|d| view! { <option value=d.to_string() selected=*d == p.days>{counted(u64::from(*d), "day", "days")}</option> }).collect_view()}
                             </select>
                         </label>
+                        <RangeFields dates=PickedDates { from: p.from, to: p.to, compare: p.compare } />
                         <label class="check">
                             <input type="checkbox" name=NO_PAGE_VIEWS value="1" checked=p.skip_page_views data-testid="paths-no-page-views" />
                             " Leave page views out"
@@ -359,16 +368,16 @@ pub fn PathsPage() -> impl IntoView {
                             </div>
                         }
                             .into_any(),
-                        Ok(Some(view)) if view.customers == 0 => view! {
+                        Ok(Some(answer)) if answer.paths.customers == 0 => view! {
                             <p class="empty-note" data-testid="paths-none">
-                                {format!("Nobody did {} in this range. Check the event's name on the Live events page.", view.anchor)}
+                                {format!("Nobody did {} in {} (UTC). Check the event's name on the Live events page.", answer.paths.anchor, answer.range.label())}
                             </p>
                         }
                             .into_any(),
-                        Ok(Some(view)) => {
+                        Ok(Some(answer)) => {
                             let p = params.get_untracked();
                             let selected = picked.get_untracked();
-                            view! { <Sankey view params=p selected /> }.into_any()
+                            view! { <Sankey answer params=p selected /> }.into_any()
                         }
                     }
                 })}
@@ -390,10 +399,28 @@ pub fn PathsPage() -> impl IntoView {
 }
 
 #[component]
-fn Sankey(view: PathResult, params: PathParams, selected: Option<PickedNode>) -> impl IntoView {
+fn Sankey(answer: PathAnswer, params: PathParams, selected: Option<PickedNode>) -> impl IntoView {
+    let view = answer.paths;
     let anchor_last = params.direction == Direction::Before;
     let layout = sankey(&view, anchor_last);
-    let summary = format!("{} customers did {}", count(view.customers), view.anchor);
+    // Each node's share in the period before, where there was one.
+    let before: Option<Vec<NodeBox>> = answer.previous.as_ref().map(|p| sankey(&p.paths, anchor_last).nodes);
+    let change = move |n: &NodeBox| -> Option<String> {
+        let before = before.as_ref()?;
+        Some(match before.iter().find(|b| b.level == n.level && b.event == n.event) {
+            Some(b) => format!("{:+.0} pts", (n.share - b.share) * 100.0),
+            None => "new".into(),
+        })
+    };
+    let mut summary =
+        format!("{} customers did {} in {} (UTC)", count(view.customers), view.anchor, answer.range.label());
+    if let Some(p) = &answer.previous {
+        summary.push_str(&format!(
+            "; {} in {}, and each step's share is compared with it",
+            count(p.paths.customers),
+            p.range.label()
+        ));
+    }
     // What the drawing says, for those who cannot see it: each step's biggest node.
     let figures: Vec<String> = (1..=layout.nodes.iter().map(|n| n.level).max().unwrap_or(0))
         .filter_map(|level| {
@@ -445,7 +472,19 @@ fn Sankey(view: PathResult, params: PathParams, selected: Option<PickedNode>) ->
                             move || navigate(&href, Default::default())
                         };
                         let on_key = open.clone();
-                        let full = format!("{} at step {}: {} customers ({})", n.event, n.level + 1, count(n.customers), percent(n.share));
+                        let moved = change(&n);
+                        let figure = match &moved {
+                            Some(moved) => format!("{} · {} ({moved})", count(n.customers), percent(n.share)),
+                            None => format!("{} · {}", count(n.customers), percent(n.share)),
+                        };
+                        let full = format!(
+                            "{} at step {}: {} customers ({}){}",
+                            n.event,
+                            n.level + 1,
+                            count(n.customers),
+                            percent(n.share),
+                            moved.map(|m| format!(", {m} on the period before")).unwrap_or_default()
+                        );
                         view! {
                             <g
                                 class=class
@@ -467,7 +506,7 @@ fn Sankey(view: PathResult, params: PathParams, selected: Option<PickedNode>) ->
                                 <rect x=format!("{:.1}", n.x) y=format!("{:.1}", n.y) width=NODE_WIDTH height=format!("{:.1}", n.height) rx="2" />
                                 <text x=format!("{text_x:.1}") y=format!("{:.1}", n.label_y - 3.0)>{fit(&n.event, n.label_chars)}</text>
                                 <text class="node-figure" x=format!("{text_x:.1}") y=format!("{:.1}", n.label_y + 13.0)>
-                                    {fit(&format!("{} · {}", count(n.customers), percent(n.share)), n.label_chars)}
+                                    {fit(&figure, n.label_chars)}
                                 </text>
                             </g>
                         }
@@ -647,6 +686,9 @@ mod tests {
             top: 3,
             days: 7,
             skip_page_views: true,
+            from: crate::types::parse_date("2026-11-01"),
+            to: None,
+            compare: true,
         };
         let node = PickedNode { level: 2, event: "(other)".into(), from: 50 };
         let href = paths_href(&params, Some(&node));

@@ -99,6 +99,14 @@ pub struct FunnelParams {
     /// steps). Saved funnels from before this option have it off.
     #[serde(default)]
     pub skip_page_views: bool,
+    /// Whole days chosen on the calendar (UTC); when set they replace `days`.
+    #[serde(default)]
+    pub from: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Also count the period of the same length just before, to compare.
+    #[serde(default)]
+    pub compare: bool,
 }
 
 impl Default for FunnelParams {
@@ -114,6 +122,9 @@ impl Default for FunnelParams {
             trend: TrendPeriod::Day,
             channel: String::new(),
             skip_page_views: false,
+            from: None,
+            to: None,
+            compare: false,
         }
     }
 }
@@ -195,6 +206,17 @@ pub struct FunnelCharts {
 pub struct FunnelAnswer {
     pub funnel: FunnelResult,
     pub charts: FunnelCharts,
+    /// The range counted.
+    pub range: super::Span,
+    /// The same funnel over the period just before, when asked to compare.
+    pub previous: Option<PreviousPeriod>,
+}
+
+/// A funnel's steps over the period before the one shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviousPeriod {
+    pub range: super::Span,
+    pub steps: Vec<StepResult>,
 }
 
 /// One customer who dropped out.

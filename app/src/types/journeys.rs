@@ -138,10 +138,21 @@ pub struct JourneyMap {
     pub occupancy: Vec<StageOccupancy>,
     /// The range the transitions cover, in days up to now.
     pub days: u32,
+    /// The range the transitions cover (the last `days` days, or the days picked).
+    pub range: super::Span,
+    /// The transitions over the period before, when asked to compare.
+    pub previous: Option<PreviousTransitions>,
     /// The channel the counts are narrowed to (customers whose first touch it was), if any.
     pub channel: Option<String>,
     /// The channels that brought customers so far, for the filter (`direct` included).
     pub channels: Vec<String>,
+}
+
+/// A journey's transitions over the period before the one shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviousTransitions {
+    pub range: super::Span,
+    pub transitions: Vec<Dropoff>,
 }
 
 /// Customers in a stage on one page of the journey map's list.

@@ -39,6 +39,29 @@ pub struct PathParams {
     /// Page views are left out of the paths (the event followed stays).
     #[serde(default)]
     pub skip_page_views: bool,
+    /// Whole days chosen on the calendar (UTC); when set they replace `days`.
+    #[serde(default)]
+    pub from: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Also follow the period of the same length just before, to compare.
+    #[serde(default)]
+    pub compare: bool,
+}
+
+/// What the paths page shows: the paths over the range, and over the period before when
+/// asked to compare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathAnswer {
+    pub paths: PathResult,
+    pub range: super::Span,
+    pub previous: Option<PreviousPaths>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviousPaths {
+    pub range: super::Span,
+    pub paths: PathResult,
 }
 
 impl Default for PathParams {
@@ -50,6 +73,9 @@ impl Default for PathParams {
             top: 6,
             days: 30,
             skip_page_views: false,
+            from: None,
+            to: None,
+            compare: false,
         }
     }
 }
