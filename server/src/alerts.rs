@@ -216,10 +216,12 @@ impl Alerts {
         let mut counters = self.counters.lock().await;
         let mut restored = Vec::with_capacity(previous.len());
         for before in previous {
-            let mut alert = self.get(before.id).await?;
-            if alert.version != before.version {
-                continue;
-            }
+            // One erased since (with its customer) or changed by someone else stays as it is.
+            let mut alert = match self.get(before.id).await {
+                Ok(alert) if alert.version == before.version => alert,
+                Ok(_) | Err(AlertError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
             (alert.state, alert.assignee, alert.note) = (before.state, before.assignee, before.note);
             restored.push(alert);
         }
@@ -510,6 +512,9 @@ mod tests {
         let back = alerts.change(1, AlertChange { state: Some(AlertState::Acknowledged), ..Default::default() }).await;
         assert!(back.unwrap_err().to_string().contains("reopen"));
         assert!(matches!(alerts.change(99, AlertChange::default()).await, Err(AlertError::NotFound(99))));
+        // Undo of a change whose alert has gone since (erased with its customer) skips it.
+        let gone = AlertRestore { id: 99, version: 1, state: AlertState::Open, assignee: None, note: None };
+        assert!(alerts.restore(vec![gone]).await.unwrap().is_empty());
 
         alerts.raise(new_alert("bob", 9)).await.unwrap().unwrap();
         let open = alerts.list(AlertFilter { state: Some(AlertState::Open), ..Default::default() }).await.unwrap();

@@ -304,7 +304,8 @@ impl DashboardBackend for Dashboard {
         let now = self.store.clock().now();
         Box::pin(async move {
             let spec = funnel_query(&params, funnel_range(&params, now)?).to_spec(now).map_err(edge)?;
-            analytics.funnel_dropped(spec, step, app::types::DROPPED_PAGE_SIZE, offset).await.map_err(edge)
+            let now_us = now.timestamp_micros();
+            analytics.funnel_dropped(spec, step, app::types::DROPPED_PAGE_SIZE, offset, now_us).await.map_err(edge)
         })
     }
 

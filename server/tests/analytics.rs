@@ -179,6 +179,32 @@ async fn page_views_can_be_left_out_of_strict_funnels_and_paths() {
 }
 
 #[tokio::test]
+async fn those_still_inside_their_window_are_told_apart_from_those_who_dropped() {
+    let (base, client) = start().await;
+    // Window 1 h. old: view 3 h ago (window over). new: view 10 min ago (window open).
+    // both stopped at step 1; the one whose window is over comes first.
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track("o1", ("userId", "old"), "view", &ago(180)),
+            track("n1", ("userId", "new"), "view", &ago(10)),
+        ]}),
+    )
+    .await;
+    let url = format!("{base}/api/v1/funnel/dropped?steps=view,cart&step=1&window=3600");
+    let dropped = get_json(&client, url).await;
+    assert_eq!((dropped["total"].as_u64(), dropped["still_in_window"].as_u64()), (Some(2), Some(1)), "{dropped}");
+    let listed: Vec<(&str, bool)> = dropped["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["customer_id"].as_str().unwrap(), c["still_in_window"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(listed, vec![("old", false), ("new", true)]);
+}
+
+#[tokio::test]
 async fn a_wrong_funnel_question_names_the_fix() {
     let (base, client) = start().await;
     for (query, needle) in [
@@ -479,6 +505,7 @@ async fn dropped_customers_paths_and_journey_dropoffs_match_the_fixture() {
     let ids: Vec<&str> =
         dropped["customers"].as_array().unwrap().iter().map(|c| c["customer_id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["ann", "dan"]);
+    assert_eq!(dropped["still_in_window"], 0, "November's windows are long over");
     assert_eq!(
         dropped["next_events"],
         json!([{ "event": "(nothing)", "customers": 1 }, { "event": "products_searched", "customers": 1 }])

@@ -197,12 +197,13 @@ pub fn FunnelsPage() -> impl IntoView {
                             <WithRole at_least=Role::Analyst>
                                 <SaveFunnelForm params=params.get_untracked() saved_version />
                             </WithRole>
-                            <FunnelResultView view params=params.get_untracked() />
+                            <FunnelResultView view params=params.get_untracked() open_step=dropped_step() />
                         }
                             .into_any(),
                     }
                 })}
             </Transition>
+            // Who dropped opens right under the steps' table, before the charts.
             {move || dropped_step().map(|step| view! {
                 <section class="panel" aria-labelledby="dropped" data-testid="dropped">
                     <h2 id="dropped">{format!("Reached step {step} but not step {}", step + 1)}</h2>
@@ -224,17 +225,23 @@ pub fn FunnelsPage() -> impl IntoView {
                                         {older.map(|href| view! { <a class="button" href=href rel="next" data-testid="dropped-next">"Next →"</a> })}
                                         <a class="button" href=csv download=format!("dropped-after-step-{step}.csv") data-testid="dropped-csv">"Export this page (CSV)"</a>
                                     </nav>
-                                    <p class="map-legend">
-                                        {format!("{} customers. What they did next: ", count(page.total))}
+                                    <p class="map-legend" data-testid="dropped-split">
+                                        {format!(
+                                            "{}: {} dropped (their window is over), {} still inside their window and may yet go on. What they did next: ",
+                                            counted(page.total, "customer", "customers"),
+                                            count(page.total - page.still_in_window),
+                                            count(page.still_in_window)
+                                        )}
                                         {page.next_events.iter().map(|n| format!("{} ({})", n.event, count(n.customers))).collect::<Vec<_>>().join(", ")}
                                     </p>
                                     <table class="event-table">
-                                        <thead><tr><th scope="col">"Customer"</th><th scope="col">"Next event"</th></tr></thead>
+                                        <thead><tr><th scope="col">"Customer"</th><th scope="col">"Next event"</th><th scope="col">"Window"</th></tr></thead>
                                         <tbody>
                                             {page.customers.into_iter().map(|c| view! {
-                                                <tr>
+                                                <tr data-window=window_word(c.still_in_window)>
                                                     <td class="customer"><a href=format!("/customers/{}", encode(&c.customer_id))>{c.customer_id.clone()}</a></td>
                                                     <td>{c.next_event.unwrap_or_else(|| "nothing since".into())}</td>
+                                                    <td>{window_word(c.still_in_window)}</td>
                                                 </tr>
                                             }).collect_view()}
                                         </tbody>
@@ -247,6 +254,14 @@ pub fn FunnelsPage() -> impl IntoView {
                     </Transition>
                 </section>
             })}
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match funnel.await {
+                        Ok(Some(view)) => view! { <FunnelCharts view params=params.get_untracked() /> }.into_any(),
+                        _ => ().into_any(),
+                    }
+                })}
+            </Transition>
         </section>
     }
 }
@@ -417,11 +432,25 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
     }
 }
 
-/// The page of dropped customers as CSV: customer and next event, text quoted.
+/// Whether a customer's conversion window is over, in the list's words.
+fn window_word(still_in_window: bool) -> &'static str {
+    if still_in_window {
+        "still open"
+    } else {
+        "over"
+    }
+}
+
+/// The page of dropped customers as CSV: customer, next event and window, text quoted.
 pub fn dropped_csv(page: &DroppedPage) -> String {
-    let mut out = String::from("customer,next_event\n");
+    let mut out = String::from("customer,next_event,window\n");
     for c in &page.customers {
-        out.push_str(&format!("{},{}\n", csv_cell(&c.customer_id), csv_cell(c.next_event.as_deref().unwrap_or(""))));
+        out.push_str(&format!(
+            "{},{},{}\n",
+            csv_cell(&c.customer_id),
+            csv_cell(c.next_event.as_deref().unwrap_or("")),
+            csv_cell(window_word(c.still_in_window))
+        ));
     }
     out
 }
@@ -448,7 +477,7 @@ pub fn strict_zero_offer(params: &FunnelParams, steps: &[crate::types::StepResul
 }
 
 #[component]
-fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
+fn FunnelResultView(view: FunnelAnswer, params: FunnelParams, open_step: Option<usize>) -> impl IntoView {
     let strict_offer = strict_zero_offer(&params, &view.funnel.steps);
     let csv = format!("data:text/csv;charset=utf-8,{}", encode(&funnel_csv(&view)));
     let svg = format!("data:image/svg+xml;charset=utf-8,{}", encode(&view.charts.steps_svg));
@@ -503,10 +532,12 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                     .enumerate()
                     .map(|(i, s)| {
                         let next = view.funnel.steps.get(i + 1).map(|n| s.customers.saturating_sub(n.customers));
-                        let href = funnel_href(&params, Some(s.step));
+                        // Opens the list right under the table, scrolled to.
+                        let href = format!("{}#dropped", funnel_href(&params, Some(s.step)));
+                        let is_open = open_step == Some(s.step);
                         let before = previous.as_ref().map(|p| compared(&s, p.steps.get(i)));
                         view! {
-                            <tr data-step=s.step>
+                            <tr data-step=s.step class:step-open=is_open>
                                 <td><strong>{format!("{}. {}", s.step, s.event)}</strong></td>
                                 <td class="num" data-testid="step-customers">{count(s.customers)}</td>
                                 <td class="num">{percent(s.conversion_from_first)}</td>
@@ -514,7 +545,12 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                                 <td class="num">{s.median_seconds.map(duration).unwrap_or_else(|| "—".into())}</td>
                                 <td>
                                     {(s.step < last).then(|| match next {
-                                        Some(n) if n > 0 => view! { <a href=href>{format!("{} — who?", count(n))}</a> }.into_any(),
+                                        Some(n) if n > 0 => view! {
+                                            <a href=href aria-current=is_open.then_some("true") aria-label=format!("Who reached step {} and not step {}: {}", s.step, s.step + 1, count(n))>
+                                                {format!("{} — who?", count(n))}
+                                            </a>
+                                        }
+                                            .into_any(),
                                         _ => view! { <span class="num">"0"</span> }.into_any(),
                                     })}
                                 </td>
@@ -525,6 +561,13 @@ fn FunnelResultView(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// The funnel's charts and its breakdown, below the steps (and who dropped, when open).
+#[component]
+fn FunnelCharts(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
+    view! {
         <div class="charts">
             <figure class="chart" data-testid="chart-steps">
                 <figcaption>"Customers per step, with conversion from step 1"</figcaption>
@@ -632,14 +675,22 @@ mod tests {
         let page = DroppedPage {
             step: 1,
             total: 2,
+            still_in_window: 1,
             offset: 0,
             customers: vec![
-                crate::types::DroppedCustomer { customer_id: "po-3".into(), next_event: None },
-                crate::types::DroppedCustomer { customer_id: "=cmd".into(), next_event: Some("Home".into()) },
+                crate::types::DroppedCustomer { customer_id: "po-3".into(), next_event: None, still_in_window: false },
+                crate::types::DroppedCustomer {
+                    customer_id: "=cmd".into(),
+                    next_event: Some("Home".into()),
+                    still_in_window: true,
+                },
             ],
             next_events: vec![],
         };
-        assert_eq!(dropped_csv(&page), "customer,next_event\n\"po-3\",\"\"\n\"'=cmd\",\"Home\"\n");
+        assert_eq!(
+            dropped_csv(&page),
+            "customer,next_event,window\n\"po-3\",\"\",\"over\"\n\"'=cmd\",\"Home\",\"still open\"\n"
+        );
     }
 
     #[test]

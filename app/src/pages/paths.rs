@@ -478,10 +478,10 @@ fn Sankey(answer: PathAnswer, params: PathParams, selected: Option<PickedNode>) 
                             None => format!("{} · {}", count(n.customers), percent(n.share)),
                         };
                         let full = format!(
-                            "{} at step {}: {} customers ({}){}",
+                            "{} at step {}: {} ({}){}",
                             n.event,
                             n.level + 1,
-                            count(n.customers),
+                            counted(n.customers, "customer", "customers"),
                             percent(n.share),
                             moved.map(|m| format!(", {m} on the period before")).unwrap_or_default()
                         );
@@ -503,6 +503,14 @@ fn Sankey(answer: PathAnswer, params: PathParams, selected: Option<PickedNode>) 
                                 }
                             >
                                 <title>{full.clone()}</title>
+                                // The node and its label are one target, above the ribbons.
+                                <rect
+                                    class="hit"
+                                    x=format!("{:.1}", n.x)
+                                    y=format!("{:.1}", n.y.min(n.label_y - LABEL_SLOT / 2.0))
+                                    width=format!("{:.1}", NODE_WIDTH + 6.0 + n.label_chars as f64 * CHAR_WIDTH)
+                                    height=format!("{:.1}", n.height.max(LABEL_SLOT))
+                                />
                                 <rect x=format!("{:.1}", n.x) y=format!("{:.1}", n.y) width=NODE_WIDTH height=format!("{:.1}", n.height) rx="2" />
                                 <text x=format!("{text_x:.1}") y=format!("{:.1}", n.label_y - 3.0)>{fit(&n.event, n.label_chars)}</text>
                                 <text class="node-figure" x=format!("{text_x:.1}") y=format!("{:.1}", n.label_y + 13.0)>

@@ -224,6 +224,9 @@ pub struct PreviousPeriod {
 pub struct DroppedCustomer {
     pub customer_id: String,
     pub next_event: Option<String>,
+    /// Their conversion window has not ended yet: they may still take the next step.
+    #[serde(default)]
+    pub still_in_window: bool,
 }
 
 /// How many dropped customers did this next.
@@ -240,7 +243,11 @@ pub const DROPPED_PAGE_SIZE: usize = 50;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DroppedPage {
     pub step: usize,
+    /// Everyone who reached the step and not the next: those whose window is over first,
+    /// then those still inside it (`still_in_window` of them).
     pub total: u64,
+    #[serde(default)]
+    pub still_in_window: u64,
     pub offset: usize,
     pub customers: Vec<DroppedCustomer>,
     pub next_events: Vec<NextEvent>,

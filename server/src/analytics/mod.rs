@@ -109,13 +109,16 @@ impl Analytics {
     }
 
     /// The customers who reached `step` (1-based) but not the next one, a page at a time,
-    /// with what each did right after, and those next events counted over all of them.
+    /// with what each did right after, and those next events counted over all of them. Those
+    /// whose window is still open at `now_us` (they may yet go on) come after those who
+    /// dropped for good, and are marked.
     pub async fn funnel_dropped(
         &self,
         spec: FunnelSpec,
         step: usize,
         limit: usize,
         offset: usize,
+        now_us: i64,
     ) -> Result<DroppedPage, AnalyticsError> {
         if step == 0 || step >= spec.steps.len() {
             return Err(AnalyticsError::BadQuery(format!(
@@ -124,28 +127,32 @@ impl Analytics {
             )));
         }
         self.materialise(&spec).await?;
-        let mut dropped: Vec<(Arc<str>, Option<String>)> = self
+        let window_us = spec.window_us;
+        let mut dropped: Vec<(bool, Arc<str>, Option<String>)> = self
             .index
             .read(move |data| {
-                let found: Vec<(Arc<str>, Option<u32>)> = scan_funnel(
+                let found: Vec<(bool, Arc<str>, Option<u32>)> = scan_funnel(
                     data,
                     &spec,
                     true,
                     Vec::new,
                     |found, customer, p| {
                         if p.reached == step {
-                            found.push((customer.id.clone(), p.next_event));
+                            let open = p.started_us.saturating_add(window_us) > now_us;
+                            found.push((open, customer.id.clone(), p.next_event));
                         }
                     },
                     Vec::extend,
                 );
-                found.into_iter().map(|(id, next)| (id, next.map(|n| data.name(n).to_string()))).collect()
+                found.into_iter().map(|(open, id, next)| (open, id, next.map(|n| data.name(n).to_string()))).collect()
             })
             .await?;
-        // A stable page order, whatever order the parallel scan found them in.
-        dropped.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Gone for good first, then still inside their window; a stable order within each,
+        // whatever order the parallel scan found them in.
+        dropped.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let still_in_window = dropped.iter().filter(|d| d.0).count() as u64;
         let mut next: HashMap<&str, u64> = HashMap::new();
-        for (_, event) in &dropped {
+        for (_, _, event) in &dropped {
             *next.entry(event.as_deref().unwrap_or("(nothing)")).or_default() += 1;
         }
         let mut next: Vec<NextEvent> =
@@ -155,9 +162,13 @@ impl Analytics {
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|(id, next_event)| DroppedCustomer { customer_id: id.to_string(), next_event: next_event.clone() })
+            .map(|(open, id, next_event)| DroppedCustomer {
+                customer_id: id.to_string(),
+                next_event: next_event.clone(),
+                still_in_window: *open,
+            })
             .collect();
-        Ok(DroppedPage { step, total: dropped.len() as u64, offset, customers, next_events: next })
+        Ok(DroppedPage { step, total: dropped.len() as u64, still_in_window, offset, customers, next_events: next })
     }
 
     /// Where customers leave the journey: for each stage transition, the customers with an

@@ -182,7 +182,9 @@ pub async fn funnel_dropped(
     };
     let spec = funnel.to_spec(state.clock.now())?;
     let limit = query.limit.unwrap_or(50).min(500);
-    Ok(Json(state.analytics.funnel_dropped(spec, query.step.unwrap_or(1), limit, query.offset.unwrap_or(0)).await?))
+    let (step, offset, now_us) =
+        (query.step.unwrap_or(1), query.offset.unwrap_or(0), state.clock.now().timestamp_micros());
+    Ok(Json(state.analytics.funnel_dropped(spec, step, limit, offset, now_us).await?))
 }
 
 #[derive(Debug, Deserialize)]
