@@ -74,7 +74,7 @@ pub fn App() -> impl IntoView {
         <Meta name="description" content="Wayline — the live customer-journey map" />
         <Title formatter=|page: String| format!("{page} · Wayline") />
         <Router>
-            <a class="skip-link" href="#content">"Skip to content"</a>
+            <a class="skip-link" href="#content" rel="external">"Skip to content"</a>
             <header class="topbar">
                 <a class="brand" href="/">
                     <span class="brand-mark" aria-hidden="true"></span>

@@ -252,8 +252,26 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   assert.equal(await saved.getAttribute('aria-current'), 'page');
   await screenshot(page, 'funnels');
 
+  // Days picked on the calendar, compared with the period before (nobody then).
+  const firstDay = new Date(base).toISOString().slice(0, 10);
+  const lastDay = new Date(base + 3 * 60_000).toISOString().slice(0, 10);
+  await page.getByTestId('range-from').fill(firstDay);
+  await page.getByTestId('range-to').fill(lastDay);
+  await page.getByTestId('range-compare').check();
+  await page.getByTestId('run').click();
+  await page.waitForURL(/compare=1/);
+  await page.getByTestId('funnel-range').filter({ hasText: 'compared with' }).waitFor({ timeout: 10_000 });
+  assert.deepEqual(await cells.allInnerTexts(), ['4', '2', '1'], 'the picked days hold every event');
+  const before = await page.locator('[data-testid=funnel-steps] [data-testid=step-before]').allInnerTexts();
+  assert.deepEqual(before, ['0 (none before)', '0 · 0% (+50.0 pts)', '0 · 0% (+25.0 pts)']);
+  // The journey map compares its range the same way.
+  await page.goto(`${wayline.url}/?days=7&compare=1`);
+  await page.locator('.map-legend').filter({ hasText: 'compared with' }).first().waitFor({ timeout: 10_000 });
+  await page.goto(`${wayline.url}/funnels?steps=f_view%2Cf_cart%2Cf_buy`);
+  await page.getByRole('link', { name: 'PO checkout' }).waitFor({ timeout: 10_000 });
+
   // The drop-off after step 1 leads to the customers.
-  await page.getByRole('link', { name: '2 — who?' }).click();
+  await page.getByRole('link', { name: 'Who reached step 1 and not step 2: 2' }).click();
   await page.waitForURL(/dropped=1/);
   const dropped = page.getByTestId('dropped');
   await dropped.getByRole('link', { name: 'po-3' }).waitFor({ timeout: 10_000 });
@@ -262,7 +280,9 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   assert.equal(await dropped.getByTestId('dropped-range').innerText(), '1–2 of 2');
   assert.equal(await dropped.getByTestId('dropped-next').count(), 0, 'one page holds both');
   const droppedCsv = decodeURIComponent((await dropped.getByTestId('dropped-csv').getAttribute('href')).split(',').slice(1).join(','));
-  assert.match(droppedCsv, /^customer,next_event\n/);
+  assert.match(droppedCsv, /^customer,next_event,window\n/);
+  // The default window is a day: both may still go on, and the list says so.
+  assert.match(await dropped.getByTestId('dropped-split').innerText(), /2 customers: 0 dropped .*, 2 still inside their window/);
   assert.match(droppedCsv, /"po-3"/);
   await screenshot(page, 'funnels-dropped');
 
@@ -286,12 +306,27 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   await page.waitForURL(/event=f_view/);
   const sankey = page.getByTestId('sankey');
   await sankey.waitFor({ timeout: 10_000 });
-  const node = (level, event) => sankey.locator(`g[data-level="${level}"][data-event="${event}"] text`);
-  assert.match(await node(0, 'f_view').textContent(), /^f_view · 4 /);
-  assert.match(await node(1, 'f_cart').textContent(), /^f_cart · 2 /);
-  assert.match(await node(1, 'f_buy').textContent(), /^f_buy · 1 /);
-  assert.match(await node(2, 'f_buy').textContent(), /^f_buy · 1 /);
+  const node = (level, event) => sankey.locator(`g[data-level="${level}"][data-event="${event}"]`);
+  const said = async (level, event) => node(level, event).getAttribute('aria-label');
+  assert.match(await said(0, 'f_view'), /^f_view at step 1: 4 customers/);
+  assert.match(await said(1, 'f_cart'), /^f_cart at step 2: 2 customers/);
+  assert.match(await said(1, 'f_buy'), /^f_buy at step 2: 1 customer /);
+  assert.match(await said(2, 'f_buy'), /^f_buy at step 3: 1 customer /);
   await screenshot(page, 'paths');
+
+  // A node opens its customers, and the paths follow on from there.
+  await node(1, 'f_cart').click();
+  await page.waitForURL(/at=1&node=f_cart/);
+  const atNode = page.getByTestId('path-node-customers');
+  await atNode.getByRole('link', { name: 'po-1' }).waitFor({ timeout: 10_000 });
+  await atNode.getByRole('link', { name: 'po-2' }).waitFor();
+  assert.equal(await atNode.getByTestId('path-node-total').innerText(), '1–2 of 2 customers');
+  assert.equal(await node(1, 'f_cart').getAttribute('aria-pressed'), 'true');
+  await screenshot(page, 'paths-node');
+  await atNode.getByTestId('path-follow').click();
+  await page.waitForURL(/event=f_cart/);
+  await node(1, 'f_buy').waitFor({ timeout: 10_000 });
+  assert.match(await said(1, 'f_buy'), /^f_buy at step 2: 1 customer /);
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -30,15 +30,40 @@ fn font(size: u32) -> TextStyle<'static> {
     ("sans-serif", size).into_font().color(&INK)
 }
 
-/// Bars of labelled counts, each with a caption over it.
-fn bars(labels: &[String], values: &[u64], captions: &[String], y_label: &str) -> Result<String, ChartError> {
+/// Widest a title line may be, in characters of its font, before it is cut.
+const TITLE_CHARS: usize = 80;
+/// A generous width of one character of the axis labels' font (19 px), in pixels.
+const LABEL_CHAR_PX: f64 = 10.5;
+
+/// `text` cut to `chars` characters with an ellipsis, so nothing spills out of its room.
+fn fit(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// Bars of labelled counts, each with a caption over it, under `title` (what, when, which
+/// filters: the chart is exported on its own). Axis labels are cut to their bar's room.
+fn bars(
+    labels: &[String],
+    values: &[u64],
+    captions: &[String],
+    y_label: &str,
+    title: &str,
+) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(failed)?;
         let top = values.iter().copied().max().unwrap_or(0).max(1);
         let y_max = top + top / 5 + 1;
+        let slot_px = (f64::from(WIDTH) - 68.0 - 24.0) / labels.len().max(1) as f64;
+        let label_chars = ((slot_px - 8.0) / LABEL_CHAR_PX).floor().max(3.0) as usize;
         let mut chart = ChartBuilder::on(&root)
+            .caption(fit(title, TITLE_CHARS), font(16))
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(68)
@@ -52,7 +77,7 @@ fn bars(labels: &[String], values: &[u64], captions: &[String], y_label: &str) -
             .y_desc(y_label)
             .x_labels(labels.len().max(1))
             .x_label_formatter(&|x| match x {
-                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                SegmentValue::CenterOf(i) => labels.get(*i).map(|l| fit(l, label_chars)).unwrap_or_default(),
                 _ => String::new(),
             })
             .label_style(font(19))
@@ -80,30 +105,31 @@ fn bars(labels: &[String], values: &[u64], captions: &[String], y_label: &str) -
 }
 
 /// One bar per step: customers who reached it, captioned with the conversion from step 1.
-pub fn funnel_steps(steps: &[StepResult]) -> Result<String, ChartError> {
+pub fn funnel_steps(steps: &[StepResult], title: &str) -> Result<String, ChartError> {
     let labels: Vec<String> = steps.iter().map(|s| format!("{}. {}", s.step, s.event)).collect();
     let values: Vec<u64> = steps.iter().map(|s| s.customers).collect();
     let captions: Vec<String> =
         steps.iter().map(|s| format!("{} · {:.0}%", s.customers, s.conversion_from_first * 100.0)).collect();
-    bars(&labels, &values, &captions, "customers")
+    bars(&labels, &values, &captions, "customers", title)
 }
 
 /// How long the customers who completed the funnel took, by bucket.
-pub fn time_to_convert(buckets: &[TimeBucket]) -> Result<String, ChartError> {
+pub fn time_to_convert(buckets: &[TimeBucket], title: &str) -> Result<String, ChartError> {
     let labels: Vec<String> = buckets.iter().map(|b| b.label.clone()).collect();
     let values: Vec<u64> = buckets.iter().map(|b| b.customers).collect();
     let captions: Vec<String> = values.iter().map(u64::to_string).collect();
-    bars(&labels, &values, &captions, "customers who completed")
+    bars(&labels, &values, &captions, "customers who completed", title)
 }
 
 /// Conversion (percent) by the period customers entered.
-pub fn conversion_trend(points: &[TrendPoint]) -> Result<String, ChartError> {
+pub fn conversion_trend(points: &[TrendPoint], title: &str) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(failed)?;
         let n = points.len().max(2);
         let mut chart = ChartBuilder::on(&root)
+            .caption(fit(title, TITLE_CHARS), font(16))
             .margin(12)
             .margin_right(32)
             .x_label_area_size(44)
@@ -219,13 +245,20 @@ mod tests {
 
     #[test]
     fn step_bars_name_each_step_and_its_conversion() {
-        let svg = funnel_steps(&[step(1, "viewed", 200, 1.0), step(2, "bought", 50, 0.25)]).unwrap();
+        let title = "Funnel viewed → bought · 1 Nov – 30 Nov 2026 (UTC)";
+        let svg = funnel_steps(&[step(1, "viewed", 200, 1.0), step(2, "bought", 50, 0.25)], title).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
-        for text in ["1. viewed", "2. bought", "200 · 100%", "50 · 25%", "customers"] {
+        for text in ["1. viewed", "2. bought", "200 · 100%", "50 · 25%", "customers", title] {
             assert!(svg.contains(text), "{text} missing");
         }
         // Two bars: filled rectangles in the bar colour.
         assert_eq!(svg.matches("#1D4ED8").count(), 2, "{svg}");
+        // Long step names are cut to their bar's room instead of running into the next.
+        let long: Vec<StepResult> =
+            (1..=6).map(|i| step(i, "a_very_long_event_name_from_a_tracking_plan", 10, 1.0)).collect();
+        let svg = funnel_steps(&long, title).unwrap();
+        assert!(!svg.contains("tracking_plan<"), "cut");
+        assert_eq!(svg.matches("a_ver…").count(), 6, "each label cut to its bar, with an ellipsis: {svg}");
     }
 
     #[test]
@@ -259,7 +292,7 @@ mod tests {
 
     #[test]
     fn an_empty_trend_still_draws_its_axes() {
-        let svg = conversion_trend(&[]).unwrap();
+        let svg = conversion_trend(&[], "Conversion").unwrap();
         assert!(svg.contains("conversion %"));
         let point = |day: u32, conversion: f64| TrendPoint {
             period_start: chrono::DateTime::parse_from_rfc3339(&format!("2026-11-{day:02}T00:00:00Z"))
@@ -269,7 +302,7 @@ mod tests {
             converted: (conversion * 10.0) as u64,
             conversion,
         };
-        let svg = conversion_trend(&[point(20, 0.5), point(21, 0.3)]).unwrap();
+        let svg = conversion_trend(&[point(20, 0.5), point(21, 0.3)], "Conversion").unwrap();
         assert!(svg.contains("Nov 20") && svg.contains("Nov 21"));
         assert!(svg.contains("<polyline"), "the line is drawn");
     }

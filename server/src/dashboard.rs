@@ -270,10 +270,18 @@ impl DashboardBackend for Dashboard {
                 false => None,
             };
             let chart = |drawn: Result<String, charts::ChartError>| drawn.map_err(|e| hidden(AppError::Chart, e));
+            // Exported charts travel alone: each says what it counts, when and with which filters.
+            let title = params.describe(range);
             let charts = FunnelCharts {
-                steps_svg: chart(charts::funnel_steps(&funnel.steps))?,
-                time_to_convert_svg: chart(charts::time_to_convert(&funnel.time_to_convert))?,
-                trend_svg: chart(charts::conversion_trend(&funnel.trend))?,
+                steps_svg: chart(charts::funnel_steps(&funnel.steps, &title))?,
+                time_to_convert_svg: chart(charts::time_to_convert(
+                    &funnel.time_to_convert,
+                    &format!("Time to complete · {title}"),
+                ))?,
+                trend_svg: chart(charts::conversion_trend(
+                    &funnel.trend,
+                    &format!("Conversion by {} entered · {title}", params.trend.as_str()),
+                ))?,
             };
             Ok(FunnelAnswer { funnel, charts, range, previous })
         })

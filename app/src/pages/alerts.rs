@@ -521,6 +521,9 @@ fn AlertItem(
         .filter_map(|e| e.event.clone())
         .collect();
     let who = card.as_ref().map(|c| c.label().to_string()).unwrap_or_else(|| customer.clone());
+    // Each card's buttons say which alert they act on (screen readers list them together).
+    let which = format!("alert {id}: {}, {who}", alert.rule_name);
+    let named = move |action: &str| format!("{action} {which}");
     let about = card.as_ref().map(|c| {
         [c.channel.clone().map(|ch| format!("via {ch}")), c.stage.clone().map(|s| format!("now in {s}"))]
             .into_iter()
@@ -573,13 +576,13 @@ fn AlertItem(
             <WithRole at_least=Role::Analyst>
             <div class="alert-actions">
                 {acknowledgeable.then(|| view! {
-                    <button class="button" on:click=set_state(AlertState::Acknowledged) data-testid="acknowledge">"Acknowledge"</button>
+                    <button class="button" on:click=set_state(AlertState::Acknowledged) data-testid="acknowledge" aria-label=named("Acknowledge")>"Acknowledge"</button>
                 })}
                 {(!resolved).then(|| view! {
-                    <button class="button" on:click=set_state(AlertState::Resolved) data-testid="resolve">"Resolve"</button>
+                    <button class="button" on:click=set_state(AlertState::Resolved) data-testid="resolve" aria-label=named("Resolve")>"Resolve"</button>
                 })}
                 {resolved.then(|| view! {
-                    <button class="button" on:click=set_state(AlertState::Open) data-testid="reopen">"Reopen"</button>
+                    <button class="button" on:click=set_state(AlertState::Open) data-testid="reopen" aria-label=named("Reopen")>"Reopen"</button>
                 })}
                 <form
                     class="inline-form"
@@ -613,7 +616,7 @@ fn AlertItem(
                         "Note "
                         <input bind:value=note placeholder="what you did" data-testid="note" />
                     </label>
-                    <button class="button" type="submit">"Save"</button>
+                    <button class="button" type="submit" aria-label=named("Save the assignee and note of")>"Save"</button>
                 </form>
             </div>
             </WithRole>

@@ -571,15 +571,15 @@ fn FunnelCharts(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
         <div class="charts">
             <figure class="chart" data-testid="chart-steps">
                 <figcaption>"Customers per step, with conversion from step 1"</figcaption>
-                <div inner_html=view.charts.steps_svg.clone()></div>
+                <div role="img" aria-label=chart_labels::steps(&view.funnel.steps) inner_html=view.charts.steps_svg.clone()></div>
             </figure>
             <figure class="chart">
                 <figcaption>"Time to complete the funnel"</figcaption>
-                <div inner_html=view.charts.time_to_convert_svg.clone()></div>
+                <div role="img" aria-label=chart_labels::buckets(&view.funnel.time_to_convert) inner_html=view.charts.time_to_convert_svg.clone()></div>
             </figure>
             <figure class="chart">
                 <figcaption>{format!("Conversion by the {} customers entered", params.trend.as_str())}</figcaption>
-                <div inner_html=view.charts.trend_svg.clone()></div>
+                <div role="img" aria-label=chart_labels::trend(&view.funnel.trend) inner_html=view.charts.trend_svg.clone()></div>
             </figure>
         </div>
         {(!view.funnel.breakdown.is_empty()).then(|| view! {
@@ -605,6 +605,39 @@ fn FunnelCharts(view: FunnelAnswer, params: FunnelParams) -> impl IntoView {
                 </table>
             </section>
         })}
+    }
+}
+
+/// What each chart shows, in words, for those who cannot see it.
+pub mod chart_labels {
+    use crate::{
+        format::{count, percent},
+        types::{StepResult, TimeBucket, TrendPoint},
+    };
+
+    pub fn steps(steps: &[StepResult]) -> String {
+        let each: Vec<String> = steps
+            .iter()
+            .map(|s| format!("{}. {} {} ({})", s.step, s.event, count(s.customers), percent(s.conversion_from_first)))
+            .collect();
+        format!("Customers per step: {}", each.join(", "))
+    }
+
+    pub fn buckets(buckets: &[TimeBucket]) -> String {
+        let each: Vec<String> = buckets.iter().map(|b| format!("{} {}", b.label, count(b.customers))).collect();
+        format!("Customers who completed, by time taken: {}", each.join(", "))
+    }
+
+    pub fn trend(points: &[TrendPoint]) -> String {
+        let each: Vec<String> = points
+            .iter()
+            .filter(|p| p.entered > 0)
+            .map(|p| format!("{} {} of {}", p.period_start.format("%-d %b"), percent(p.conversion), count(p.entered)))
+            .collect();
+        if each.is_empty() {
+            return "Conversion trend: nobody entered in this range".into();
+        }
+        format!("Conversion by period entered: {}", each.join(", "))
     }
 }
 

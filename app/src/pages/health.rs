@@ -83,7 +83,7 @@ pub fn HealthPage() -> impl IntoView {
                                 </div>
                                 <figure class="chart">
                                     <figcaption>"Events per hour by source, last 24 hours"</figcaption>
-                                    <div inner_html=h.volume_svg.clone()></div>
+                                    <div role="img" aria-label=volume_label(&h.report.volume) inner_html=h.volume_svg.clone()></div>
                                 </figure>
                                 <section class="panel" aria-labelledby="dead-letters">
                                     <h2 id="dead-letters">"Refused events (dead letters)"</h2>
@@ -107,7 +107,7 @@ pub fn HealthPage() -> impl IntoView {
                                                                         Some(_) => view! { <span class="num">"replayed"</span> }.into_any(),
                                                                         None => view! {
                                                                             <WithRole at_least=Role::Admin>
-                                                                                <button class="button" on:click=move |_| { replay.dispatch(id); }>"Replay"</button>
+                                                                                <button class="button" aria-label=format!("Replay refused event {id}") on:click=move |_| { replay.dispatch(id); }>"Replay"</button>
                                                                             </WithRole>
                                                                         }.into_any(),
                                                                     }}
@@ -148,6 +148,22 @@ pub fn HealthPage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// The volume chart in words: each source's events over the day.
+fn volume_label(volume: &[crate::types::SourceHour]) -> String {
+    let mut by_source: Vec<(String, u64)> = Vec::new();
+    for hour in volume {
+        match by_source.iter_mut().find(|(s, _)| *s == hour.source_id) {
+            Some((_, events)) => *events += hour.events,
+            None => by_source.push((hour.source_id.clone(), hour.events)),
+        }
+    }
+    if by_source.is_empty() {
+        return "Events per hour by source, last 24 hours: none".into();
+    }
+    let each: Vec<String> = by_source.iter().map(|(s, n)| format!("{s} {}", count(*n))).collect();
+    format!("Events per hour by source, last 24 hours; in all: {}", each.join(", "))
 }
 
 #[cfg(test)]

@@ -438,7 +438,7 @@ fn Sankey(answer: PathAnswer, params: PathParams, selected: Option<PickedNode>) 
         <figure class="chart sankey">
             <svg
                 viewBox=format!("-4 -4 {} {:.0}", WIDTH + 8.0, layout.height + 8.0)
-                role="img"
+                role="group"
                 aria-label=label
                 data-testid="sankey"
             >

@@ -441,6 +441,13 @@ pub fn RulesPage() -> impl IntoView {
                                             let enabled = rule.enabled;
                                             let edit_href = format!("/rules?edit={}", rule.id);
                                             let armed = RwSignal::new(false);
+                                            // Every row's buttons name their rule.
+                                            let toggle_label = format!("{} rule “{}”", if enabled { "On" } else { "Off" }, rule.name);
+                                            let edit_label = format!("Edit rule “{}”", rule.name);
+                                            let delete_label = {
+                                                let name = rule.name.clone();
+                                                move || format!("{} rule “{name}”", if armed.get() { "Confirm delete" } else { "Delete" })
+                                            };
                                             view! {
                                                 <tr data-rule=rule.id.clone()>
                                                     <td>
@@ -454,6 +461,7 @@ pub fn RulesPage() -> impl IntoView {
                                                             <button
                                                                 class="button"
                                                                 aria-pressed=enabled.to_string()
+                                                                aria-label=toggle_label.clone()
                                                                 data-testid="toggle"
                                                                 on:click={
                                                                     let flipped = flipped.clone();
@@ -466,10 +474,10 @@ pub fn RulesPage() -> impl IntoView {
                                                     </td>
                                                     <td class="row-actions">
                                                         <WithRole at_least=Role::Analyst>
-                                                            <a href=edit_href.clone()>"Edit"</a>
+                                                            <a href=edit_href.clone() aria-label=edit_label.clone()>"Edit"</a>
                                                             " "
                                                             // A delete cannot be undone: the first click asks again.
-                                                            <button class="link-button" data-testid="delete" on:click={
+                                                            <button class="link-button" data-testid="delete" aria-label=delete_label.clone() on:click={
                                                                 let id = id.clone();
                                                                 move |_| {
                                                                     if armed.get_untracked() {

@@ -181,7 +181,7 @@ fn JourneyEditor(journey: Journey) -> impl IntoView {
                                             </td>
                                             <td>
                                                 <WithRole at_least=Role::Analyst>
-                                                    <button type="button" class="link-button" on:click=move |_| stages.update(|s| { s.remove(i); })>
+                                                    <button type="button" class="link-button" aria-label=format!("Remove stage {}", i + 1) on:click=move |_| stages.update(|s| { s.remove(i); })>
                                                         "Remove"
                                                     </button>
                                                 </WithRole>
@@ -243,7 +243,7 @@ fn Sources(
                                 <td>
                                     {live.then(|| view! {
                                         <WithRole at_least=Role::Admin>
-                                            <button class="link-button" type="button" data-testid="revoke-source"
+                                            <button class="link-button" type="button" data-testid="revoke-source" aria-label=format!("Revoke key of {}", s.name)
                                                 on:click={
                                                     let id = id.clone();
                                                     move |_| { revoke.dispatch(RevokeSource { id: id.clone() }); }
@@ -328,6 +328,7 @@ fn AccessTables(view: AccessSettings, revoke: ServerAction<RevokeToken>) -> impl
                 <tbody>
                     {view.tokens.into_iter().map(|t| {
                         let id = t.id.clone();
+                        let revoke_label = format!("Revoke token {}", t.name);
                         view! {
                             <tr>
                                 <td>{t.name}</td>
@@ -336,7 +337,7 @@ fn AccessTables(view: AccessSettings, revoke: ServerAction<RevokeToken>) -> impl
                                 <td>{match t.revoked_at {
                                     Some(at) => format!("revoked {}", day(at)).into_any(),
                                     None => view! {
-                                        <button class="link-button" type="button" data-testid="revoke-token"
+                                        <button class="link-button" type="button" data-testid="revoke-token" aria-label=revoke_label
                                             on:click=move |_| { revoke.dispatch(RevokeToken { id: id.clone() }); }>"Revoke"</button>
                                     }.into_any(),
                                 }}</td>

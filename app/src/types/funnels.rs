@@ -129,6 +129,38 @@ impl Default for FunnelParams {
     }
 }
 
+impl FunnelParams {
+    /// The funnel in one line, for the title of what is exported: its steps, range and every
+    /// filter that changes the numbers.
+    pub fn describe(&self, range: super::Span) -> String {
+        let steps: Vec<&str> = self.steps.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let mode = match self.mode {
+            OrderMode::Sequential => "in order",
+            OrderMode::Strict => "strict order",
+            OrderMode::Any => "any order",
+        };
+        let mut text = format!(
+            "Funnel {} · {} (UTC) · {mode}, within {}",
+            steps.join(" → "),
+            range.label(),
+            crate::format::span(self.window_seconds)
+        );
+        let mut add = |label: &str, value: &str| {
+            if !value.trim().is_empty() {
+                text.push_str(&format!(" · {label} {}", value.trim()));
+            }
+        };
+        add("excluding", &self.exclude);
+        add("by", self.breakdown.trim_start_matches('$'));
+        add("same", &self.hold);
+        add("channel", &self.channel);
+        if self.skip_page_views {
+            text.push_str(" · page views left out");
+        }
+        text
+    }
+}
+
 /// A funnel saved under a name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedFunnel {
@@ -251,4 +283,37 @@ pub struct DroppedPage {
     pub offset: usize,
     pub customers: Vec<DroppedCustomer>,
     pub next_events: Vec<NextEvent>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_funnel_describes_itself_with_its_range_and_filters() {
+        let range = crate::types::resolve_range(
+            30,
+            crate::types::parse_date("2026-11-01"),
+            crate::types::parse_date("2026-11-30"),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        let plain = FunnelParams { steps: "view, cart,,buy".into(), ..FunnelParams::default() };
+        assert_eq!(
+            plain.describe(range),
+            "Funnel view → cart → buy · 1 Nov – 30 Nov 2026 (UTC) · in order, within 1 d"
+        );
+        let filtered = FunnelParams {
+            mode: OrderMode::Strict,
+            window_seconds: 3_600,
+            breakdown: "$channel".into(),
+            channel: "email".into(),
+            skip_page_views: true,
+            ..plain
+        };
+        assert_eq!(
+            filtered.describe(range),
+            "Funnel view → cart → buy · 1 Nov – 30 Nov 2026 (UTC) · strict order, within 1 h · by channel · channel email · page views left out"
+        );
+    }
 }
