@@ -376,8 +376,7 @@ pub fn PathsPage() -> impl IntoView {
                             .into_any(),
                         Ok(Some(answer)) => {
                             let p = params.get_untracked();
-                            let selected = picked.get_untracked();
-                            view! { <Sankey answer params=p selected /> }.into_any()
+                            view! { <Sankey answer params=p selected=picked /> }.into_any()
                         }
                     }
                 })}
@@ -399,7 +398,7 @@ pub fn PathsPage() -> impl IntoView {
 }
 
 #[component]
-fn Sankey(answer: PathAnswer, params: PathParams, selected: Option<PickedNode>) -> impl IntoView {
+fn Sankey(answer: PathAnswer, params: PathParams, selected: Memo<Option<PickedNode>>) -> impl IntoView {
     let view = answer.paths;
     let anchor_last = params.direction == Direction::Before;
     let layout = sankey(&view, anchor_last);
@@ -459,11 +458,18 @@ fn Sankey(answer: PathAnswer, params: PathParams, selected: Option<PickedNode>) 
                     .map(|n| {
                         let text_x = n.x + NODE_WIDTH + 6.0;
                         let quiet = n.event == OTHER || n.event == ENDED;
-                        let is_selected = selected.as_ref().is_some_and(|s| s.level == n.level && s.event == n.event);
-                        let class = match (quiet, is_selected) {
-                            (_, true) => "node node-selected",
-                            (true, false) => "node node-other",
-                            (false, false) => "node",
+                        // Picking a node changes the address, not the paths: only the mark moves.
+                        let is_selected = {
+                            let (level, event) = (n.level, n.event.clone());
+                            move || selected.with(|s| s.as_ref().is_some_and(|s| s.level == level && s.event == event))
+                        };
+                        let class = {
+                            let is_selected = is_selected.clone();
+                            move || match (quiet, is_selected()) {
+                                (_, true) => "node node-selected",
+                                (true, false) => "node node-other",
+                                (false, false) => "node",
+                            }
                         };
                         let href = paths_href(&params, Some(&PickedNode { level: n.level, event: n.event.clone(), from: 0 }));
                         let open = {
@@ -493,7 +499,7 @@ fn Sankey(answer: PathAnswer, params: PathParams, selected: Option<PickedNode>) 
                                 tabindex="0"
                                 role="button"
                                 aria-label=format!("{full}; list them")
-                                aria-pressed=is_selected.to_string()
+                                aria-pressed=move || is_selected().to_string()
                                 on:click=move |_| open()
                                 on:keydown=move |ev| {
                                     if ev.key() == "Enter" || ev.key() == " " {
