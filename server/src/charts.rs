@@ -32,8 +32,12 @@ fn font(size: u32) -> TextStyle<'static> {
 
 /// Widest a title line may be, in characters of its font, before it is cut.
 const TITLE_CHARS: usize = 80;
-/// A generous width of one character of the axis labels' font (19 px), in pixels.
-const LABEL_CHAR_PX: f64 = 10.5;
+/// A generous width of one character, as a share of the font size asked for (plotters draws
+/// SVG text at about 0.8 of it, and a character is about 0.55 em wide).
+const CHAR_EM: f64 = 0.45;
+/// The axis labels' font size, and the smallest it shrinks to so that many bars' labels fit.
+const LABEL_FONT: f64 = 19.0;
+const SMALLEST_LABEL_FONT: f64 = 14.0;
 
 /// `text` cut to `chars` characters with an ellipsis, so nothing spills out of its room.
 fn fit(text: &str, chars: usize) -> String {
@@ -60,8 +64,11 @@ fn bars(
         root.fill(&WHITE).map_err(failed)?;
         let top = values.iter().copied().max().unwrap_or(0).max(1);
         let y_max = top + top / 5 + 1;
-        let slot_px = (f64::from(WIDTH) - 68.0 - 24.0) / labels.len().max(1) as f64;
-        let label_chars = ((slot_px - 8.0) / LABEL_CHAR_PX).floor().max(3.0) as usize;
+        // Labels shrink (down to a readable size) to fit their bar's room, and are cut beyond.
+        let room_px = (f64::from(WIDTH) - 68.0 - 24.0) / labels.len().max(1) as f64 - 8.0;
+        let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1).max(1) as f64;
+        let label_font = (room_px / (longest * CHAR_EM)).clamp(SMALLEST_LABEL_FONT, LABEL_FONT);
+        let label_chars = (room_px / (label_font * CHAR_EM)).floor().max(3.0) as usize;
         let mut chart = ChartBuilder::on(&root)
             .caption(fit(title, TITLE_CHARS), font(16))
             .margin(12)
@@ -80,7 +87,7 @@ fn bars(
                 SegmentValue::CenterOf(i) => labels.get(*i).map(|l| fit(l, label_chars)).unwrap_or_default(),
                 _ => String::new(),
             })
-            .label_style(font(19))
+            .label_style(font(label_font.round() as u32))
             .axis_desc_style(font(18))
             .draw()
             .map_err(failed)?;
@@ -258,7 +265,15 @@ mod tests {
             (1..=6).map(|i| step(i, "a_very_long_event_name_from_a_tracking_plan", 10, 1.0)).collect();
         let svg = funnel_steps(&long, title).unwrap();
         assert!(!svg.contains("tracking_plan<"), "cut");
-        assert_eq!(svg.matches("a_ver…").count(), 6, "each label cut to its bar, with an ellipsis: {svg}");
+        assert_eq!(svg.matches("…").count(), 6, "each label cut to its bar, with an ellipsis: {svg}");
+        // Nine short bucket labels fit whole in a smaller font.
+        let buckets: Vec<TimeBucket> =
+            ["< 1 min", "1–5 min", "5–15 min", "15–60 min", "1–4 h", "4–24 h", "1–3 d", "3–7 d", "≥ 7 d"]
+                .iter()
+                .map(|l| TimeBucket { label: l.to_string(), below_seconds: None, customers: 1 })
+                .collect();
+        let svg = time_to_convert(&buckets, title).unwrap();
+        assert!(svg.contains("15–60 min") && !svg.contains("…"), "{svg}");
     }
 
     #[test]

@@ -8,11 +8,11 @@ use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
     types::{
-        resolve_range, AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, AuditEntry,
-        CustomerHistory, CustomerMatch, DataHealth, Direction, DroppedPage, FunnelAnswer, FunnelCharts, FunnelParams,
-        Journey, JourneyMap, LiveEvent, OrderMode, PathAnswer, PathCustomers, PathParams, Person, PreviousPaths,
-        PreviousPeriod, PreviousTransitions, Rule, SavedFunnel, Source, Span, StageCustomer, INBOX_PAGE_SIZE,
-        MAX_BULK_ALERTS,
+        biggest_leak, resolve_range, AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore,
+        AuditEntry, ChannelLeak, CustomerHistory, CustomerMatch, DataHealth, Direction, DroppedPage, FunnelAnswer,
+        FunnelCharts, FunnelParams, Journey, JourneyMap, LiveEvent, OrderMode, PathAnswer, PathCustomers, PathParams,
+        Person, PreviousPaths, PreviousPeriod, PreviousTransitions, Rule, SavedFunnel, Source, Span, StageCustomer,
+        INBOX_PAGE_SIZE, MAX_BULK_ALERTS,
     },
 };
 
@@ -88,6 +88,25 @@ fn store_failed(error: impl std::fmt::Display) -> AppError {
 /// refusal reads alike everywhere and internals stay in the log.
 fn edge(error: impl Into<ApiError>) -> AppError {
     error.into().into()
+}
+
+/// How many channels the biggest leak is split into before the rest are "(other)".
+const LEAK_CHANNELS: usize = 8;
+
+/// A transition's funnel split by channel as who reached it and who left, most left first.
+fn leaks_by_channel(split: &app::types::FunnelResult) -> Vec<ChannelLeak> {
+    let mut leaks: Vec<ChannelLeak> = split
+        .breakdown
+        .iter()
+        .filter_map(|group| {
+            let reached = group.steps.first()?.customers;
+            let continued = group.steps.get(1).map_or(0, |s| s.customers);
+            Some(ChannelLeak { channel: group.value.clone(), reached, left: reached.saturating_sub(continued) })
+        })
+        .filter(|leak| leak.reached > 0)
+        .collect();
+    leaks.sort_by(|a, b| b.left.cmp(&a.left).then_with(|| a.channel.cmp(&b.channel)));
+    leaks
 }
 
 /// The funnel's range: its chosen days, or its last N days up to `now`.
@@ -191,6 +210,22 @@ impl DashboardBackend for Dashboard {
                 }
                 false => None,
             };
+            // The biggest leak by the channel that first brought its customers: one more scan,
+            // of that transition alone.
+            let leak_by_channel = match biggest_leak(&transitions) {
+                Some(worst) => {
+                    let pair = [&journey.stages[worst], &journey.stages[worst + 1]];
+                    let spec = FunnelSpec {
+                        steps: pair.iter().map(|s| s.matchers()).collect(),
+                        breakdown: Some(crate::index::Column::Channel),
+                        ..over(range)?
+                    };
+                    let split =
+                        analytics.funnel(spec, app::types::TrendPeriod::Day, LEAK_CHANNELS).await.map_err(edge)?;
+                    leaks_by_channel(&split)
+                }
+                None => Vec::new(),
+            };
             let active = Active { minutes: ACTIVE_MINUTES, channel: channel.clone() };
             let occupancy = analytics.active_stages(journey.clone(), active, now).await.map_err(edge)?;
             let channels = analytics.channels().await.map_err(edge)?;
@@ -202,6 +237,7 @@ impl DashboardBackend for Dashboard {
                 days,
                 range,
                 previous,
+                leak_by_channel,
                 channel,
                 channels,
             })
@@ -598,6 +634,48 @@ impl DashboardBackend for Dashboard {
 mod tests {
     use super::*;
     use crate::{analytics::AnalyticsError, rules::RuleError};
+    use app::types::{BreakdownGroup, FunnelResult, StepResult};
+
+    fn step(step: usize, customers: u64) -> StepResult {
+        StepResult {
+            step,
+            event: String::new(),
+            customers,
+            conversion_from_first: 0.0,
+            conversion_from_previous: 0.0,
+            median_seconds: None,
+            average_seconds: None,
+            time_to_convert: vec![],
+        }
+    }
+
+    #[test]
+    fn a_leak_by_channel_counts_who_left_most_first() {
+        let group = |value: &str, reached: u64, continued: u64| BreakdownGroup {
+            value: value.into(),
+            steps: vec![step(1, reached), step(2, continued)],
+        };
+        let split = FunnelResult {
+            mode: OrderMode::Sequential,
+            window_seconds: 3_600,
+            steps: vec![step(1, 17), step(2, 9)],
+            time_to_convert: vec![],
+            // email: 10 reached, 7 went on → 3 left; direct: 6 → 1, 5 left; paid: none reached.
+            breakdown: vec![
+                group("email", 10, 7),
+                group("direct", 6, 1),
+                group("paid search", 0, 0),
+                group("(other)", 1, 1),
+            ],
+            trend: vec![],
+        };
+        let leaks: Vec<(String, u64, u64)> =
+            leaks_by_channel(&split).into_iter().map(|l| (l.channel, l.reached, l.left)).collect();
+        assert_eq!(
+            leaks,
+            vec![("direct".to_string(), 6, 5), ("email".to_string(), 10, 3), ("(other)".to_string(), 1, 0)]
+        );
+    }
 
     #[test]
     fn duckdb_error_text_never_reaches_the_browser() {

@@ -55,13 +55,7 @@ pub struct Link {
 /// The map's cards from the journey, its transitions and the live counts: the worst leak is
 /// the transition that loses the most customers (ties: the larger share).
 pub fn stage_cards(map: &JourneyMap, live: &[StageOccupancy]) -> Vec<StageCard> {
-    let worst = map
-        .transitions
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.left > 0)
-        .max_by(|(_, a), (_, b)| a.left.cmp(&b.left).then(a.left_share.total_cmp(&b.left_share)))
-        .map(|(i, _)| i);
+    let worst = crate::types::biggest_leak(&map.transitions);
     let most_left = map.transitions.iter().map(|t| t.left).max().unwrap_or(0);
     map.journey
         .stages
@@ -80,7 +74,7 @@ pub fn stage_cards(map: &JourneyMap, live: &[StageOccupancy]) -> Vec<StageCard> 
                 continued_before: map.previous.as_ref().and_then(|p| {
                     let before =
                         p.transitions.iter().find(|b| b.from_stage == t.from_stage && b.to_stage == t.to_stage)?;
-                    (before.reached > 0).then(|| 1.0 - before.left_share)
+                    (before.reached > 0).then_some(1.0 - before.left_share)
                 }),
             });
             StageCard {
@@ -228,7 +222,8 @@ pub fn JourneyMapPage() -> impl IntoView {
                             RANGES
                                 .iter()
                                 .map(|&d| {
-                                    let current = d == filters.with(|f| f.days);
+                                    // A preset is current unless days were picked on the calendar.
+                                    let current = filters.with(|f| d == f.days && f.dates.from.is_none() && f.dates.to.is_none());
                                     view! {
                                         <a
                                             href=filters.with(|f| f.with(|f| {
@@ -354,6 +349,10 @@ fn MapView(
         Some(before) => format!("in {} (UTC; compared with {})", data.range.label(), before.range.label()),
         None => format!("in {} (UTC)", data.range.label()),
     };
+    let range_words = format!("{} (UTC)", data.range.label());
+    let leak = crate::types::biggest_leak(&data.transitions)
+        .map(|i| (data.transitions[i].clone(), data.leak_by_channel.clone()))
+        .filter(|(_, by_channel)| !by_channel.is_empty());
     let cards = move || live.with(|counts| stage_cards(&data, counts.as_deref().unwrap_or(&first_counts)));
     let stage_filters = filters.clone();
     let other_filters = filters.clone();
@@ -437,6 +436,7 @@ fn MapView(
             " left: how many did not, by head-count (the thickest red, marked “Biggest leak”, lost the most people). Expected path: "
             {expected.join(", ")}
         </p>
+        {leak.map(|(worst, by_channel)| view! { <LeakByChannel worst by_channel range=range_words.clone() /> })}
         {(!others.is_empty()).then(|| view! {
             <p class="map-legend">
                 "Other journeys: "
@@ -490,6 +490,49 @@ fn ChannelFilter(channels: Vec<String>, filters: MapFilters) -> impl IntoView {
             <button class="button" type="submit" data-testid="map-apply">"Apply"</button>
             <span class="map-legend">"A customer's channel is where their first visit came from (UTM tags or referrer)."</span>
         </form>
+    }
+}
+
+/// Where the customers lost at the biggest leak came from: per first channel, who reached
+/// the stage and who left, most left first, with a bar for the share that left.
+#[component]
+fn LeakByChannel(worst: Dropoff, by_channel: Vec<crate::types::ChannelLeak>, range: String) -> impl IntoView {
+    let heading = format!("Who leaves between {} and {}, by first channel", worst.from_stage, worst.to_stage);
+    view! {
+        <section class="panel leak-by-channel" aria-labelledby="leak-by-channel" data-testid="leak-by-channel">
+            <h2 id="leak-by-channel">{heading}</h2>
+            <p class="map-legend">{format!("The biggest leak {range}: of those who reached {}, how many did not go on, by the channel of their first visit.", worst.from_stage)}</p>
+            <table class="event-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Channel"</th>
+                        <th scope="col">"Reached"</th>
+                        <th scope="col">"Left"</th>
+                        <th scope="col">"Share who left"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {by_channel
+                        .into_iter()
+                        .map(|c| {
+                            let share = if c.reached == 0 { 0.0 } else { c.left as f64 / c.reached as f64 };
+                            view! {
+                                <tr data-channel=c.channel.clone()>
+                                    <td>{c.channel.clone()}</td>
+                                    <td class="num">{count(c.reached)}</td>
+                                    <td class="num" data-testid="leak-left">{count(c.left)}</td>
+                                    <td>
+                                        <span class="share-bar" aria-hidden="true"><span style=format!("width: {:.0}%", share * 100.0)></span></span>
+                                        " "
+                                        {percent(share)}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }
 
@@ -570,6 +613,7 @@ mod tests {
             days: 7,
             range: crate::types::Span { from: chrono::DateTime::UNIX_EPOCH, to: chrono::DateTime::UNIX_EPOCH },
             previous: None,
+            leak_by_channel: vec![],
             channel: None,
             channels: vec!["direct".into()],
         }

@@ -128,6 +128,26 @@ pub struct Dropoff {
     pub average_seconds_before_leaving: Option<f64>,
 }
 
+/// The transition losing the most customers (ties: the larger share), if any lost anyone:
+/// the map's "Biggest leak".
+pub fn biggest_leak(transitions: &[Dropoff]) -> Option<usize> {
+    transitions
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.left > 0)
+        .max_by(|(_, a), (_, b)| a.left.cmp(&b.left).then(a.left_share.total_cmp(&b.left_share)))
+        .map(|(i, _)| i)
+}
+
+/// Who reached the biggest leak's first stage and who left there, for one first-touch
+/// channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelLeak {
+    pub channel: String,
+    pub reached: u64,
+    pub left: u64,
+}
+
 /// Everything the journey map shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JourneyMap {
@@ -142,6 +162,9 @@ pub struct JourneyMap {
     pub range: super::Span,
     /// The transitions over the period before, when asked to compare.
     pub previous: Option<PreviousTransitions>,
+    /// The biggest leak split by the customers' first channel, most left first.
+    #[serde(default)]
+    pub leak_by_channel: Vec<ChannelLeak>,
     /// The channel the counts are narrowed to (customers whose first touch it was), if any.
     pub channel: Option<String>,
     /// The channels that brought customers so far, for the filter (`direct` included).
