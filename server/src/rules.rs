@@ -35,6 +35,7 @@ pub fn examples() -> Vec<Rule> {
         cooldown_seconds: default_cooldown(),
         playbook: None,
         suppressed_by: None,
+        identified_only: false,
     };
     // Tuned on the demo's traffic to raise a handful an hour each rather than hundreds: a CS
     // manager acts on every alert, so one customer gets one a day, and not after they did
@@ -65,19 +66,24 @@ pub fn examples() -> Vec<Rule> {
             "Offer help choosing (chat or a call) while they are still browsing",
             unless("added_to_cart", 3_600),
         ),
-        once_a_day(
-            rule(
-                "cart-abandoned",
-                "Cart abandoned for an hour",
-                Condition::Absence {
-                    after: "added_to_cart".into(),
-                    missing: vec!["purchase_completed".into()],
-                    within_seconds: 3_600,
-                },
-            ),
-            "Send the cart reminder; call if the cart is over $200",
-            unless("purchase_completed", 86_400),
-        ),
+        // A cart worth a call (its third item), of a customer the team can reach: an anonymous
+        // cart has nobody to remind. On the demo about one cart in twenty is both.
+        Rule {
+            identified_only: true,
+            ..once_a_day(
+                rule(
+                    "cart-abandoned",
+                    "Full cart (3 items) abandoned for an hour by a signed-in customer",
+                    Condition::Absence {
+                        after: "added_to_cart[cart_size=3]".into(),
+                        missing: vec!["purchase_completed".into()],
+                        within_seconds: 3_600,
+                    },
+                ),
+                "Send the cart reminder, then call: three items are worth a conversation",
+                unless("purchase_completed", 86_400),
+            )
+        },
         rule("gone-quiet", "No activity for 14 days", Condition::Inactivity { for_seconds: 14 * 86_400 }),
         rule("off-path", "Left the expected journey", Condition::OffPath { journey: "default".into() }),
         rule(

@@ -258,6 +258,52 @@ async fn a_rule_is_held_back_for_customers_who_did_its_suppressing_event_shortly
 }
 
 #[tokio::test]
+async fn a_rule_for_identified_customers_ignores_anonymous_visitors() {
+    let s = start(Database::InMemory).await;
+    s.put_rule(
+        json!({ "id": "hot", "name": "2 views, known customers", "cooldown_seconds": 0, "identified_only": true,
+        "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }),
+    )
+    .await;
+    let anonymous = |id: &str, who: &str, minutes_ago: f64| {
+        let mut event = s.track(id, "x", "product_viewed", minutes_ago);
+        event.as_object_mut().unwrap().remove("userId");
+        event["anonymousId"] = json!(who);
+        event
+    };
+    // anon-1 stays anonymous: nothing. ivy is known: an alert. anon-2 signs in (as jon)
+    // before the views that meet the rule: an alert for jon.
+    s.post(vec![
+        anonymous("a1", "anon-1", 0.5),
+        anonymous("a2", "anon-1", 0.4),
+        s.track("i1", "ivy", "product_viewed", 0.5),
+        s.track("i2", "ivy", "product_viewed", 0.4),
+        json!({ "type": "identify", "messageId": "j0", "anonymousId": "anon-2", "userId": "jon",
+                "timestamp": (s.clock.now() - chrono::Duration::seconds(40)).to_rfc3339() }),
+        anonymous("j1", "anon-2", 0.3),
+        anonymous("j2", "anon-2", 0.2),
+    ])
+    .await;
+    s.settled().await;
+    let mut raised: Vec<String> =
+        s.alerts("rule=hot").await.iter().map(|a| a["customer_id"].as_str().unwrap().to_string()).collect();
+    raised.sort();
+    assert_eq!(raised, vec!["ivy", "jon"]);
+    // The rule is refused on an aggregate condition, with the reason.
+    let refused = s
+        .client
+        .put(format!("{}/api/v1/rules/agg", s.base))
+        .json(&json!({ "name": "agg", "identified_only": true, "condition": { "type": "conversion", "from": "a", "to": "b",
+            "within_seconds": 60, "window_seconds": 3600, "below_percent": 10.0 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("identified_only"));
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn a_sequence_counts_events_in_event_time_even_when_they_arrive_out_of_order() {
     let s = start(Database::InMemory).await;
     s.put_rule(json!({ "id": "trouble", "name": "Payment trouble",

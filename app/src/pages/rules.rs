@@ -27,6 +27,7 @@ pub fn new_rule() -> Rule {
         cooldown_seconds: default_cooldown(),
         playbook: None,
         suppressed_by: None,
+        identified_only: false,
     }
 }
 
@@ -343,7 +344,8 @@ pub fn summary(rule: &Rule) -> String {
         .suppressed_by
         .as_ref()
         .map(|s| format!(", unless {} in the last {}", s.events.join(" or "), span(s.within_seconds)))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        + if rule.identified_only { ", signed-in customers only" } else { "" };
     let watches = match &rule.condition {
         Condition::Count { event, count, within_seconds } => {
             format!("{count} × {event} within {}", secs(*within_seconds))
@@ -653,6 +655,15 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
                 r.cooldown_seconds = if text.trim().is_empty() { default_cooldown() } else { time("Cooldown", text)? };
                 Ok(())
             })}
+            <label class="check">
+                <input
+                    type="checkbox"
+                    data-testid="identified-only"
+                    prop:checked=move || state.with(|r| r.identified_only)
+                    on:change=move |ev| state.update_untracked(|r| r.identified_only = event_target_checked(&ev))
+                />
+                " Only customers who identified themselves (someone you can contact)"
+            </label>
             <label class="check">
                 <input
                     type="checkbox"

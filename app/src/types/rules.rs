@@ -115,6 +115,10 @@ pub struct Rule {
     /// condition was met (not "cart abandoned" for someone who bought an hour ago).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed_by: Option<Suppression>,
+    /// Only customers who identified themselves (a user id: someone the team can contact);
+    /// anonymous visitors raise nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identified_only: bool,
 }
 
 /// Events that hold a rule's alert back when the customer did one of them in the
@@ -190,6 +194,13 @@ impl Rule {
             }
             Ok(())
         };
+        if self.identified_only && self.condition.is_aggregate() {
+            return invalid(
+                "identified_only picks which customers may raise an alert; an aggregate rule is about all of them, \
+                 so leave it out"
+                    .into(),
+            );
+        }
         if let Some(suppression) = &self.suppressed_by {
             if self.condition.is_aggregate() {
                 return invalid(

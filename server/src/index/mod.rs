@@ -81,6 +81,13 @@ pub struct CustomerEvents {
     pub events: Vec<Entry>,
 }
 
+impl CustomerEvents {
+    /// Whether any of the customer's events carried a user id: they identified themselves.
+    pub fn is_identified(&self) -> bool {
+        self.events.iter().any(|e| !e.is_anonymous())
+    }
+}
+
 /// The index's contents. Read through [`EventIndex::read`].
 #[derive(Debug, Default)]
 pub struct IndexData {

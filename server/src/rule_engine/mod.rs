@@ -657,13 +657,19 @@ fn evaluate(
                 }
             }
         }
-        if rule.rule.suppressed_by.is_some() {
+        if rule.rule.suppressed_by.is_some() || rule.rule.identified_only {
             let met = out.triggers.split_off(first_new);
             out.triggers.extend(
-                met.into_iter().filter(|t| !suppressed(data, rule, customer, t.alert.occurred_at.timestamp_micros())),
+                met.into_iter().filter(|t| !held_back(data, rule, customer, t.alert.occurred_at.timestamp_micros())),
             );
         }
     }
+}
+
+/// Whether an alert met at `occurred_us` is held back: the rule wants identified customers
+/// and this one is anonymous, or its suppression holds it (see [`suppressed`]).
+fn held_back(data: &IndexData, rule: &Active, customer: &CustomerEvents, occurred_us: i64) -> bool {
+    (rule.rule.identified_only && !customer.is_identified()) || suppressed(data, rule, customer, occurred_us)
 }
 
 /// Whether the rule's suppression holds back an alert met at `occurred_us`: the customer did
@@ -710,7 +716,7 @@ fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Ti
         }
         _ => return None,
     };
-    if suppressed(data, rule, customer, timer.deadline_us) {
+    if held_back(data, rule, customer, timer.deadline_us) {
         return None;
     }
     Some(trigger(data, rule, customer, &started_by, anchor, timer.deadline_us, message))
