@@ -216,15 +216,21 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   const { page, problems } = await openPage(browser);
   // A first visit shows the shop funnel, and warns about its steps nobody sent here.
   await page.goto(`${wayline.url}/funnels`);
-  assert.equal(await page.getByTestId('steps').inputValue(), 'product_viewed,added_to_cart,checkout_started,purchase_completed');
+  const stepFields = page.getByTestId('step-input');
+  const values = async () => Promise.all((await stepFields.all()).map((field) => field.inputValue()));
+  assert.deepEqual(await values(), ['product_viewed', 'added_to_cart', 'checkout_started', 'purchase_completed']);
   const unseen = page.getByTestId('unseen-steps');
   await unseen.waitFor({ timeout: 10_000 });
   assert.match(await unseen.innerText(), /Never seen: “added_to_cart”, “checkout_started”, “purchase_completed”/);
   // Submitting before the page hydrated would cut its wasm download short.
   await page.locator('[data-testid=builder][data-hydrated=true]').waitFor({ timeout: 15_000 });
-  await page.getByTestId('steps').fill('f_view,f_cart,f_buy');
+  // One field per step, each offering the names seen: the fourth goes, three are typed.
+  await page.getByRole('button', { name: 'Remove step 4' }).click();
+  assert.equal(await stepFields.count(), 3);
+  assert.equal(await stepFields.first().getAttribute('list'), 'seen-events');
+  for (const [i, name] of ['f_view', 'f_cart', 'f_buy'].entries()) await stepFields.nth(i).fill(name);
   await page.getByTestId('run').click();
-  await page.waitForURL(/steps=f_view%2Cf_cart%2Cf_buy/);
+  await page.waitForURL(/step=f_view&step=f_cart&step=f_buy/);
   const cells = page.locator('[data-testid=funnel-steps] [data-testid=step-customers]');
   await cells.first().waitFor({ timeout: 10_000 });
   assert.deepEqual(await cells.allInnerTexts(), ['4', '2', '1']);

@@ -126,7 +126,15 @@ pub fn funnel_csv(view: &FunnelAnswer) -> String {
 #[component]
 pub fn FunnelsPage() -> impl IntoView {
     let query = use_query_map();
-    let params = Memo::new(move |_| params_from(|key| query.read().get(key)));
+    let params = Memo::new(move |_| {
+        let query = query.read();
+        // The builder sends one `step` per field; a shared link has them in `steps`.
+        let fields = query.get_all("step").map(|steps| join_steps(&steps));
+        params_from(|key| match key {
+            "steps" => query.get("steps").or_else(|| fields.clone()),
+            other => query.get(other),
+        })
+    });
     let dropped_step = move || query.read().get("dropped").and_then(|d| d.parse::<usize>().ok());
     let dropped_from = move || query.read().get("dropped_from").and_then(|d| d.parse::<usize>().ok()).unwrap_or(0);
     let funnel = Resource::new(
@@ -359,6 +367,77 @@ fn SaveFunnelForm(params: FunnelParams, saved_version: RwSignal<u32>) -> impl In
     }
 }
 
+/// The builder's step fields as the comma-separated steps (empty fields left out).
+pub fn join_steps(fields: &[String]) -> String {
+    fields.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(",")
+}
+
+/// One field per step, each offering the event names seen, with a step added or removed in
+/// place; each field may still hold alternatives (`a|b`) and conditions (`a[k=v]`).
+#[component]
+fn StepFields(initial: String) -> impl IntoView {
+    let mut first: Vec<String> = initial.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    while first.len() < 2 {
+        first.push(String::new());
+    }
+    let steps = RwSignal::new(first);
+    view! {
+        <fieldset class="wide step-fields" data-testid="steps">
+            <legend>"Steps, in order"</legend>
+            <ol>
+                {move || {
+                    let count = steps.with(Vec::len);
+                    steps
+                        .get()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, value)| {
+                            view! {
+                                <li>
+                                    <input
+                                        name="step"
+                                        prop:value=value
+                                        list=pick::EVENTS
+                                        aria-label=format!("Step {}", i + 1)
+                                        placeholder=if i == 0 { "e.g. product_viewed" } else { "then…" }
+                                        data-testid="step-input"
+                                        on:change=move |ev| {
+                                            let text = event_target_value(&ev);
+                                            steps.update(|s| if let Some(slot) = s.get_mut(i) { *slot = text });
+                                        }
+                                    />
+                                    {(count > 2).then(|| view! {
+                                        <button
+                                            type="button"
+                                            class="link-button"
+                                            aria-label=format!("Remove step {}", i + 1)
+                                            on:click=move |_| steps.update(|s| { s.remove(i); })
+                                        >
+                                            "Remove"
+                                        </button>
+                                    })}
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ol>
+            <button
+                type="button"
+                class="button"
+                data-testid="add-step"
+                disabled=move || steps.with(|s| s.len() >= MAX_STEPS)
+                on:click=move |_| steps.update(|s| s.push(String::new()))
+            >
+                "Add a step"
+            </button>
+        </fieldset>
+    }
+}
+
+/// Most steps the builder offers fields for (the analytics' limit).
+const MAX_STEPS: usize = 20;
+
 /// The builder: a plain GET form, so the funnel's URL is its saved, shareable state.
 #[component]
 fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
@@ -375,10 +454,7 @@ fn Builder(params: Memo<FunnelParams>) -> impl IntoView {
                 data-testid="builder"
                 data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()
             >
-                <label class="wide">
-                    "Steps, in order "
-                    <input name="steps" value=p.steps.clone() placeholder=EXAMPLE_STEPS list=pick::EVENTS data-testid="steps" />
-                </label>
+                <StepFields initial=p.steps.clone() />
                 <SeenLists vocabulary />
                 <UnseenSteps vocabulary steps />
                 <label>
@@ -700,6 +776,7 @@ mod tests {
         assert_eq!((p.mode, p.days, p.window_seconds), (OrderMode::Sequential, 30, 86_400));
         assert_eq!(p.steps, EXAMPLE_STEPS, "a first visit shows the shop funnel");
         let asked_empty = params_from(|key| (key == "steps").then(String::new));
+        assert_eq!(join_steps(&["view ".into(), String::new(), "cart|wishlist".into()]), "view,cart|wishlist");
         assert_eq!(asked_empty.steps, "", "steps= is an empty builder");
     }
 
