@@ -28,6 +28,15 @@ pub trait DashboardBackend: Send + Sync + 'static {
         channel: Option<String>,
         dates: crate::range::PickedDates,
     ) -> BackendFuture<JourneyMap>;
+    /// Who left between `from_stage` and the next stage over the map's range, by first channel.
+    fn leak_by_channel(
+        &self,
+        journey: Option<String>,
+        from_stage: String,
+        days: u32,
+        channel: Option<String>,
+        dates: crate::range::PickedDates,
+    ) -> BackendFuture<crate::types::LeakByChannel>;
     /// The customers (of `channel`, if given) whose active session is in `stage` now, longest
     /// there first.
     fn stage_customers(

@@ -38,6 +38,21 @@ pub async fn load_journey_map(
         .map_err(crate::backend::refused)
 }
 
+/// Who left between `from_stage` and the next stage over the map's range, by first channel.
+#[server]
+pub async fn load_leak_by_channel(
+    journey: Option<String>,
+    from_stage: String,
+    days: u32,
+    channel: Option<String>,
+    dates: crate::range::PickedDates,
+) -> Result<crate::types::LeakByChannel, AppError> {
+    crate::backend::use_backend()?
+        .leak_by_channel(journey, from_stage, days.clamp(1, 90), channel, dates)
+        .await
+        .map_err(crate::backend::refused)
+}
+
 /// The customers in a stage now (of a channel, when one is given), a page from `offset`.
 #[server]
 pub async fn stage_customers(

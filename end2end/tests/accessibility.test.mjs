@@ -226,3 +226,21 @@ test('charts are images (or labelled groups) whose labels state their figures', 
   }
   await close();
 });
+
+test('the marketer sees who leaves at the biggest leak by first channel, adding up to the badge', async () => {
+  const { page, problems, close } = await openPage();
+  await page.goto(`${wayline.url}/`);
+  // Asked for after the map, once it has named its biggest leak.
+  const panel = page.getByTestId('leak-by-channel');
+  await panel.waitFor({ timeout: 15_000 });
+  const badge = await page.locator('.map-link.worst .link-left').innerText();
+  const left = Number(badge.match(/−([\d,]+)/)[1].replace(/,/g, ''));
+  assert.ok(left > 0, badge);
+  const rows = await panel.getByTestId('leak-left').allInnerTexts();
+  const sum = rows.reduce((total, text) => total + Number(text.replace(/,/g, '')), 0);
+  assert.equal(sum, left, `the channels' left (${rows}) add up to the map's biggest leak (${badge})`);
+  // These customers came with no campaign or referrer: direct.
+  await panel.locator('tr[data-channel=direct]').waitFor();
+  assert.deepEqual(problems, []);
+  await close();
+});

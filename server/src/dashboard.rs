@@ -8,9 +8,9 @@ use app::{
     backend::{BackendFuture, DashboardBackend},
     error::AppError,
     types::{
-        biggest_leak, resolve_range, AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore,
-        AuditEntry, ChannelLeak, CustomerHistory, CustomerMatch, DataHealth, Direction, DroppedPage, FunnelAnswer,
-        FunnelCharts, FunnelParams, Journey, JourneyMap, LiveEvent, OrderMode, PathAnswer, PathCustomers, PathParams,
+        resolve_range, AccessSettings, Alert, AlertChange, AlertFilter, AlertInbox, AlertRestore, AuditEntry,
+        ChannelLeak, CustomerHistory, CustomerMatch, DataHealth, Direction, DroppedPage, FunnelAnswer, FunnelCharts,
+        FunnelParams, Journey, JourneyMap, LeakByChannel, LiveEvent, OrderMode, PathAnswer, PathCustomers, PathParams,
         Person, PreviousPaths, PreviousPeriod, PreviousTransitions, Rule, SavedFunnel, Source, Span, StageCustomer,
         INBOX_PAGE_SIZE, MAX_BULK_ALERTS,
     },
@@ -210,22 +210,6 @@ impl DashboardBackend for Dashboard {
                 }
                 false => None,
             };
-            // The biggest leak by the channel that first brought its customers: one more scan,
-            // of that transition alone.
-            let leak_by_channel = match biggest_leak(&transitions) {
-                Some(worst) => {
-                    let pair = [&journey.stages[worst], &journey.stages[worst + 1]];
-                    let spec = FunnelSpec {
-                        steps: pair.iter().map(|s| s.matchers()).collect(),
-                        breakdown: Some(crate::index::Column::Channel),
-                        ..over(range)?
-                    };
-                    let split =
-                        analytics.funnel(spec, app::types::TrendPeriod::Day, LEAK_CHANNELS).await.map_err(edge)?;
-                    leaks_by_channel(&split)
-                }
-                None => Vec::new(),
-            };
             let active = Active { minutes: ACTIVE_MINUTES, channel: channel.clone() };
             let occupancy = analytics.active_stages(journey.clone(), active, now).await.map_err(edge)?;
             let channels = analytics.channels().await.map_err(edge)?;
@@ -237,9 +221,50 @@ impl DashboardBackend for Dashboard {
                 days,
                 range,
                 previous,
-                leak_by_channel,
                 channel,
                 channels,
+            })
+        })
+    }
+
+    fn leak_by_channel(
+        &self,
+        journey: Option<String>,
+        from_stage: String,
+        days: u32,
+        channel: Option<String>,
+        dates: app::range::PickedDates,
+    ) -> BackendFuture<LeakByChannel> {
+        let channel = channel.filter(|c| !c.trim().is_empty());
+        let found = self.journey(journey.as_deref());
+        let analytics = self.analytics.clone();
+        let now = self.store.clock().now();
+        Box::pin(async move {
+            let journey = found?;
+            let at = journey.stages.iter().position(|s| s.name == from_stage).filter(|&i| i + 1 < journey.stages.len());
+            let Some(at) = at else {
+                return Err(AppError::BadRequest(format!(
+                    "{from_stage:?} is not a stage with a next one in this journey; pick one of its stages but the last"
+                )));
+            };
+            let range = resolve_range(days, dates.from, dates.to, now).map_err(AppError::BadRequest)?;
+            let pair = [&journey.stages[at], &journey.stages[at + 1]];
+            let spec = window_and_range(
+                Some(TRANSITION_WINDOW_SECONDS),
+                Some(range.from),
+                Some(range.to),
+                now,
+                pair.iter().map(|s| s.matchers()).collect(),
+                OrderMode::Sequential,
+            )
+            .map_err(edge)?;
+            // One scan of that transition, split by the channel that first brought each customer.
+            let spec = FunnelSpec { channel, breakdown: Some(crate::index::Column::Channel), ..spec };
+            let split = analytics.funnel(spec, app::types::TrendPeriod::Day, LEAK_CHANNELS).await.map_err(edge)?;
+            Ok(LeakByChannel {
+                from_stage: pair[0].name.clone(),
+                to_stage: pair[1].name.clone(),
+                channels: leaks_by_channel(&split),
             })
         })
     }

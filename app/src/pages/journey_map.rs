@@ -15,7 +15,7 @@ use leptos_use_interval_fn::use_interval_fn;
 use crate::{
     format::{count, duration, percent},
     range::{PickedDates, RangeFields},
-    server_fns::{load_journey_map, stage_customers},
+    server_fns::{load_journey_map, load_leak_by_channel, stage_customers},
     types::{Dropoff, JourneyMap, StageOccupancy, STAGE_PAGE_SIZE},
 };
 
@@ -153,6 +153,9 @@ pub fn encode(text: &str) -> String {
         .collect()
 }
 
+/// The address's key for the first row of the stage's list shown.
+const STAGE_FROM: &str = "stage_from";
+
 /// How often the list of who is in the selected stage is read again.
 const STAGE_LIST_REFRESH_MS: u64 = 10_000;
 
@@ -162,7 +165,31 @@ pub fn JourneyMapPage() -> impl IntoView {
     let filters = Memo::new(move |_| MapFilters::from_query(|key| query.read().get(key)));
     let selected = move || query.read().get("stage").filter(|s| !s.is_empty());
     let map = Resource::new(move || filters.get(), |f| load_journey_map(Some(f.journey), f.days, f.channel, f.dates));
-    let from = move || query.read().get("from").and_then(|f| f.parse::<usize>().ok()).unwrap_or(0);
+    // The biggest leak by channel is asked for once the map has named it, so the map never
+    // waits for that extra scan.
+    let worst = RwSignal::new(None::<(String, String)>);
+    Effect::new(move |_| {
+        if let Some(Ok(data)) = map.get() {
+            let found = crate::types::biggest_leak(&data.transitions)
+                .map(|i| (data.transitions[i].from_stage.clone(), data.range.label()));
+            worst.set(found);
+        }
+    });
+    let leak = Resource::new(
+        move || (filters.get(), worst.get()),
+        |(f, worst)| async move {
+            match worst {
+                Some((from_stage, range)) => {
+                    load_leak_by_channel(Some(f.journey), from_stage, f.days, f.channel, f.dates)
+                        .await
+                        .map(|leak| Some((leak, range)))
+                }
+                None => Ok(None),
+            }
+        },
+    );
+    // The page of the stage's list (`from` is the range's first day).
+    let from = move || query.read().get(STAGE_FROM).and_then(|f| f.parse::<usize>().ok()).unwrap_or(0);
     // The list of who is in the selected stage is read again every few seconds, so it stays
     // as live as the card's count (the Transition keeps the old rows until the new are in).
     let tick = RwSignal::new(0u32);
@@ -256,6 +283,15 @@ pub fn JourneyMapPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match leak.await {
+                        Ok(Some((leak, range))) if !leak.channels.is_empty() => view! { <LeakByChannel leak range /> }.into_any(),
+                        Err(e) => view! { <p class="error-state" role="alert">{e.to_string()}</p> }.into_any(),
+                        _ => ().into_any(),
+                    }
+                })}
+            </Transition>
             {move || {
                 selected()
                     .map(|stage| {
@@ -279,8 +315,8 @@ pub fn JourneyMapPage() -> impl IntoView {
                                             Ok(Some(page)) => {
                                                 let stage_href = filters.with_untracked(|f| f.href(Some(&stage)));
                                                 let (first, shown, total) = (page.offset, page.customers.len(), page.total);
-                                                let newer = (first > 0).then(|| format!("{stage_href}&from={}", first.saturating_sub(STAGE_PAGE_SIZE)));
-                                                let older = ((first + shown) < total as usize).then(|| format!("{stage_href}&from={}", first + shown));
+                                                let newer = (first > 0).then(|| format!("{stage_href}&{STAGE_FROM}={}", first.saturating_sub(STAGE_PAGE_SIZE)));
+                                                let older = ((first + shown) < total as usize).then(|| format!("{stage_href}&{STAGE_FROM}={}", first + shown));
                                                 let list = page.customers;
                                                 view! {
                                                     <nav class="pager" aria-label="Pages">
@@ -349,10 +385,6 @@ fn MapView(
         Some(before) => format!("in {} (UTC; compared with {})", data.range.label(), before.range.label()),
         None => format!("in {} (UTC)", data.range.label()),
     };
-    let range_words = format!("{} (UTC)", data.range.label());
-    let leak = crate::types::biggest_leak(&data.transitions)
-        .map(|i| (data.transitions[i].clone(), data.leak_by_channel.clone()))
-        .filter(|(_, by_channel)| !by_channel.is_empty());
     let cards = move || live.with(|counts| stage_cards(&data, counts.as_deref().unwrap_or(&first_counts)));
     let stage_filters = filters.clone();
     let other_filters = filters.clone();
@@ -436,7 +468,6 @@ fn MapView(
             " left: how many did not, by head-count (the thickest red, marked “Biggest leak”, lost the most people). Expected path: "
             {expected.join(", ")}
         </p>
-        {leak.map(|(worst, by_channel)| view! { <LeakByChannel worst by_channel range=range_words.clone() /> })}
         {(!others.is_empty()).then(|| view! {
             <p class="map-legend">
                 "Other journeys: "
@@ -496,12 +527,13 @@ fn ChannelFilter(channels: Vec<String>, filters: MapFilters) -> impl IntoView {
 /// Where the customers lost at the biggest leak came from: per first channel, who reached
 /// the stage and who left, most left first, with a bar for the share that left.
 #[component]
-fn LeakByChannel(worst: Dropoff, by_channel: Vec<crate::types::ChannelLeak>, range: String) -> impl IntoView {
-    let heading = format!("Who leaves between {} and {}, by first channel", worst.from_stage, worst.to_stage);
+fn LeakByChannel(leak: crate::types::LeakByChannel, range: String) -> impl IntoView {
+    let heading = format!("Who leaves between {} and {}, by first channel", leak.from_stage, leak.to_stage);
+    let (from_stage, by_channel) = (leak.from_stage, leak.channels);
     view! {
         <section class="panel leak-by-channel" aria-labelledby="leak-by-channel" data-testid="leak-by-channel">
             <h2 id="leak-by-channel">{heading}</h2>
-            <p class="map-legend">{format!("The biggest leak {range}: of those who reached {}, how many did not go on, by the channel of their first visit.", worst.from_stage)}</p>
+            <p class="map-legend">{format!("The biggest leak, {range} (UTC): of those who reached {from_stage}, how many did not go on, by the channel of their first visit.")}</p>
             <table class="event-table">
                 <thead>
                     <tr>
@@ -613,7 +645,6 @@ mod tests {
             days: 7,
             range: crate::types::Span { from: chrono::DateTime::UNIX_EPOCH, to: chrono::DateTime::UNIX_EPOCH },
             previous: None,
-            leak_by_channel: vec![],
             channel: None,
             channels: vec!["direct".into()],
         }

@@ -148,6 +148,15 @@ pub struct ChannelLeak {
     pub left: u64,
 }
 
+/// A transition split by the customers' first channel, most left first (the map asks for its
+/// biggest leak's, after the map itself, so the map never waits for it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeakByChannel {
+    pub from_stage: String,
+    pub to_stage: String,
+    pub channels: Vec<ChannelLeak>,
+}
+
 /// Everything the journey map shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JourneyMap {
@@ -162,9 +171,6 @@ pub struct JourneyMap {
     pub range: super::Span,
     /// The transitions over the period before, when asked to compare.
     pub previous: Option<PreviousTransitions>,
-    /// The biggest leak split by the customers' first channel, most left first.
-    #[serde(default)]
-    pub leak_by_channel: Vec<ChannelLeak>,
     /// The channel the counts are narrowed to (customers whose first touch it was), if any.
     pub channel: Option<String>,
     /// The channels that brought customers so far, for the filter (`direct` included).
