@@ -332,7 +332,9 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   await atNode.getByTestId('path-follow').click();
   await page.waitForURL(/event=f_cart/);
   await node(1, 'f_buy').waitFor({ timeout: 10_000 });
-  assert.match(await said(1, 'f_buy'), /^f_buy at step 2: 1 customer /);
+  // After f_cart (po-1, po-2, po-4): po-1 and po-4 bought, 2 of 3.
+  assert.match(await said(0, 'f_cart'), /^f_cart at step 1: 3 customers/);
+  assert.match(await said(1, 'f_buy'), /^f_buy at step 2: 2 customers \(67%\)/);
   assert.deepEqual(problems, []);
   await page.close();
 });
