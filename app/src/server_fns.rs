@@ -288,6 +288,7 @@ pub const ADMIN_READS: &[&str] = &[<LoadAccess as ServerFn>::PATH, <LoadAuditLog
 pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<RecentEvents as ServerFn>::PATH, Role::Viewer),
     (<LoadJourneyMap as ServerFn>::PATH, Role::Viewer),
+    (<LoadLeakByChannel as ServerFn>::PATH, Role::Viewer),
     (<StageCustomers as ServerFn>::PATH, Role::Viewer),
     (<LoadAlertInbox as ServerFn>::PATH, Role::Viewer),
     (<LoadVocabulary as ServerFn>::PATH, Role::Viewer),
@@ -298,6 +299,7 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<ListSavedFunnels as ServerFn>::PATH, Role::Viewer),
     (<LoadFunnelDropped as ServerFn>::PATH, Role::Viewer),
     (<LoadPaths as ServerFn>::PATH, Role::Viewer),
+    (<LoadPathCustomers as ServerFn>::PATH, Role::Viewer),
     (<ListRules as ServerFn>::PATH, Role::Viewer),
     (<LoadHealth as ServerFn>::PATH, Role::Viewer),
     (<ListSources as ServerFn>::PATH, Role::Viewer),

@@ -229,6 +229,10 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   assert.equal(await stepFields.count(), 3);
   assert.equal(await stepFields.first().getAttribute('list'), 'seen-events');
   for (const [i, name] of ['f_view', 'f_cart', 'f_buy'].entries()) await stepFields.nth(i).fill(name);
+  // Typing keeps the fields as they are: Tab goes on from the field just typed in.
+  await stepFields.nth(0).focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Remove step 1');
   await page.getByTestId('run').click();
   await page.waitForURL(/step=f_view&step=f_cart&step=f_buy/);
   const cells = page.locator('[data-testid=funnel-steps] [data-testid=step-customers]');

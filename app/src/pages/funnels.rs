@@ -401,9 +401,11 @@ fn StepFields(initial: String) -> impl IntoView {
                                         aria-label=format!("Step {}", i + 1)
                                         placeholder=if i == 0 { "e.g. product_viewed" } else { "then…" }
                                         data-testid="step-input"
-                                        on:change=move |ev| {
+                                        // Kept without redrawing the fields (typing and Tab keep their
+                                        // focus); adding or removing a step redraws them from it.
+                                        on:input=move |ev| {
                                             let text = event_target_value(&ev);
-                                            steps.update(|s| if let Some(slot) = s.get_mut(i) { *slot = text });
+                                            steps.update_untracked(|s| if let Some(slot) = s.get_mut(i) { *slot = text });
                                         }
                                     />
                                     {(count > 2).then(|| view! {
