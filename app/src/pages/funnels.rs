@@ -396,7 +396,7 @@ fn StepFields(initial: String) -> impl IntoView {
                                 <li>
                                     <input
                                         name="step"
-                                        prop:value=value
+                                        value=value
                                         list=pick::EVENTS
                                         aria-label=format!("Step {}", i + 1)
                                         placeholder=if i == 0 { "e.g. product_viewed" } else { "then…" }
