@@ -18,6 +18,17 @@ pub fn counted(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", count(n), if n == 1 { one } else { many })
 }
 
+/// `text` cut to `chars` characters, an ellipsis marking the cut, so a label never spills
+/// out of its room (Sankey labels, chart axes).
+pub fn fit(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// A share 0–1 as a percentage with no decimals, or one below 10 %: `0.6412` → `64%`,
 /// `0.034` → `3.4%`.
 pub fn percent(share: f64) -> String {

@@ -8,7 +8,10 @@ use plotters::{
     style::text_anchor::{HPos, Pos, VPos},
 };
 
-use app::types::{SourceHour, StepResult, TimeBucket, TrendPoint};
+use app::{
+    format::fit,
+    types::{SourceHour, StepResult, TimeBucket, TrendPoint},
+};
 use chrono::DurationRound;
 
 const WIDTH: u32 = 720;
@@ -38,16 +41,6 @@ const CHAR_EM: f64 = 0.45;
 /// The axis labels' font size, and the smallest it shrinks to so that many bars' labels fit.
 const LABEL_FONT: f64 = 19.0;
 const SMALLEST_LABEL_FONT: f64 = 14.0;
-
-/// `text` cut to `chars` characters with an ellipsis, so nothing spills out of its room.
-fn fit(text: &str, chars: usize) -> String {
-    if text.chars().count() <= chars {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(chars.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
 
 /// Bars of labelled counts, each with a caption over it, under `title` (what, when, which
 /// filters: the chart is exported on its own). Axis labels are cut to their bar's room.

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    format::{count, counted, percent},
+    format::{count, counted, fit, percent},
     pages::{funnels::NO_PAGE_VIEWS, journey_map::encode},
     range::{PickedDates, RangeFields},
     server_fns::{load_path_customers, load_paths},
@@ -190,16 +190,6 @@ pub fn sankey(view: &PathResult, anchor_last: bool) -> SankeyLayout {
         });
     }
     SankeyLayout { nodes, ribbons, height: height.max(HEIGHT) }
-}
-
-/// `text` cut to `chars` characters, an ellipsis marking the cut.
-pub fn fit(text: &str, chars: usize) -> String {
-    if text.chars().count() <= chars {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(chars.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 /// The address's keys for the node whose customers are listed: its level and its event.
