@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+pub mod doctor;
 pub mod erasure;
 pub mod feed;
 pub mod health;

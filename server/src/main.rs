@@ -50,6 +50,15 @@ enum Command {
     /// Act on one customer's data.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// Check a stopped server's database file (write-ahead log, schema, events stored twice);
+    /// with --repair, fix what can be fixed after keeping a copy of the original files.
+    Doctor {
+        #[command(flatten)]
+        db: DbArg,
+        /// Repair what the check finds, after copying the database and its log aside.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::User(command)) => user(cli.config, command).await,
         Some(Command::Token(command)) => token(cli.config, command).await,
         Some(Command::Customer(command)) => customer(cli.config, command).await,
+        Some(Command::Doctor { db, repair }) => doctor(cli.config, db.db, repair),
         None => serve(cli.config, cli.serve).await,
     }
 }
@@ -427,6 +437,28 @@ async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Resu
     }
     wayline.close().await;
     Ok(())
+}
+
+/// `wayline doctor`: exits non-zero while a problem remains.
+fn doctor(config: Option<PathBuf>, db: Option<PathBuf>, repair: bool) -> anyhow::Result<()> {
+    let file = FileConfig::load(config.as_deref())?;
+    let settings = ServeSettings::resolve(file, Overrides { db, ..Default::default() })?;
+    let checkup = if repair {
+        let repair = server::doctor::repair(&settings.db, chrono::Utc::now())?;
+        for action in &repair.actions {
+            println!("repaired {action}");
+        }
+        repair.after
+    } else {
+        server::doctor::check(&settings.db)?
+    };
+    print!("{checkup}");
+    if checkup.healthy() {
+        println!("{} is healthy", settings.db.display());
+        Ok(())
+    } else {
+        anyhow::bail!("{} has problems; see the fixes above", settings.db.display())
+    }
 }
 
 async fn customer(config: Option<PathBuf>, command: CustomerCommand) -> anyhow::Result<()> {

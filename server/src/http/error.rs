@@ -13,6 +13,10 @@ use crate::{
     rules::RuleError, store::StoreError, webhooks::WebhookError,
 };
 
+/// How long a sender is asked to wait while the disk is full: long enough for an operator or a
+/// cleanup job to free space, short enough that SDK buffers do not overflow.
+const DISK_FULL_RETRY_SECONDS: u32 = 30;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -45,6 +49,15 @@ impl From<StoreError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "shutting_down",
                     "Wayline is shutting down; retry shortly",
+                )
+            },
+            StoreError::DiskFull(_) => ApiError {
+                retry_after: Some(DISK_FULL_RETRY_SECONDS),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "disk_full",
+                    "the disk that holds Wayline's database is full, so nothing from this request was stored; \
+                     retry after the time in Retry-After (the operator must free space: see the server's log)",
                 )
             },
             other => {
@@ -226,6 +239,12 @@ mod tests {
         let response = ApiError::from(StoreError::QueueFull).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+
+        let full = ApiError::from(StoreError::DiskFull("No space left on device at /secret/path".into()));
+        assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(full.code, "disk_full");
+        assert!(!full.message.contains("/secret/path"), "{}", full.message);
+        assert_eq!(full.into_response().headers()[header::RETRY_AFTER], "30");
 
         let internal = ApiError::from(StoreError::WriteFailed("disk I/O error at /secret/path".into()));
         assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);

@@ -41,8 +41,44 @@ pub enum StoreError {
     Closed,
     #[error("the write could not be committed: {0}")]
     WriteFailed(String),
+    /// The disk holding the database (or its write-ahead log) is full: the commit failed and
+    /// nothing of it was stored; it succeeds again once there is space.
+    #[error("the disk holding the database is full ({0}); free space there, nothing of this write was stored")]
+    DiskFull(String),
+    /// DuckDB could not replay the write-ahead log at start-up: Wayline refuses to start rather
+    /// than start without what the log holds.
+    #[error(
+        "could not replay the write-ahead log {wal}: {detail}. Nothing was changed. Run `wayline doctor --db {db}` \
+         to check both files, then `wayline doctor --db {db} --repair` to keep a copy of them and start from the \
+         database's last checkpoint (what only the log holds is set aside; senders that retry send it again)",
+        wal = wal_path(db).display(),
+        db = db.display()
+    )]
+    WalReplay { db: PathBuf, detail: String },
     #[error("a read task failed: {0}")]
     Task(String),
+}
+
+/// DuckDB's write-ahead log for the database file `db`: the same name with `.wal` appended.
+pub fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".wal");
+    PathBuf::from(name)
+}
+
+/// Why opening `db` failed, telling a log DuckDB could not replay from other errors.
+pub fn opening_failed(db: &Path, error: duckdb::Error) -> StoreError {
+    let detail = error.to_string();
+    if detail.contains("replaying WAL") {
+        StoreError::WalReplay { db: db.to_path_buf(), detail }
+    } else {
+        StoreError::Duckdb(error)
+    }
+}
+
+/// Whether a failed write's message says the disk is full (out of space or over quota).
+pub fn is_disk_full(message: &str) -> bool {
+    message.contains("No space left on device") || message.contains("Disk quota exceeded")
 }
 
 /// An event as ingestion hands it to the store: validated and normalised, not yet numbered.
@@ -153,7 +189,8 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir { path: dir.to_path_buf(), source })?;
         }
-        Self::start(Connection::open(path)?, config, on_commit)
+        let conn = Connection::open(path).map_err(|e| opening_failed(path, e))?;
+        Self::start(conn, config, on_commit)
     }
 
     /// An in-memory store, for tests.

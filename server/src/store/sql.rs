@@ -198,3 +198,8 @@ pub const RETENTION_STATEMENTS: [(&str, &str); 4] = [
     ("webhook_deliveries", query!("retention/webhook_deliveries.sql")),
     ("alerts", query!("retention/alerts.sql")),
 ];
+
+pub const DOCTOR_DUPLICATE_EVENTS: &str = query!("doctor/duplicate_events.sql");
+pub const DOCTOR_DELETE_DUPLICATE_EVENTS: &str = query!("doctor/delete_duplicate_events.sql");
+pub const DOCTOR_REPEATED_SEQS: &str = query!("doctor/repeated_seqs.sql");
+pub const DOCTOR_COUNTS: &str = query!("doctor/counts.sql");

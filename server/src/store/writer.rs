@@ -171,10 +171,24 @@ impl Writer {
                         linked.remove(anonymous);
                     }
                 }
-                tracing::error!(error = %e, "write transaction failed");
                 let message = e.to_string();
+                let disk_full = super::is_disk_full(&message);
+                if disk_full {
+                    tracing::error!(
+                        error = %e,
+                        "the disk holding the database is full: senders are answered 503 with Retry-After \
+                         until space is freed; nothing acknowledged is lost"
+                    );
+                } else {
+                    tracing::error!(error = %e, "write transaction failed");
+                }
                 for ack in acks {
-                    let _ = ack.send(Err(StoreError::WriteFailed(message.clone())));
+                    let error = if disk_full {
+                        StoreError::DiskFull(message.clone())
+                    } else {
+                        StoreError::WriteFailed(message.clone())
+                    };
+                    let _ = ack.send(Err(error));
                 }
             }
         }
