@@ -20,8 +20,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -29,10 +28,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
 use app::types::StreamFrame;
 use chrono::Utc;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::{json, Value};
+
+use common::process::{kill, last_line_of, ready, Server};
 
 /// How long the absence rule waits for a purchase after a checkout.
 const CHECKOUT_WAIT_SECONDS: i64 = 8;
@@ -49,54 +52,6 @@ fn report_path() -> PathBuf {
     std::env::var_os("WAYLINE_CRASH_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/crash.json")))
-}
-
-/// Runs a `wayline` command on the database and returns the last line it printed (where
-/// commands print a new secret).
-fn last_line_of(db: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_wayline"))
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the wayline binary runs");
-    assert!(output.status.success(), "wayline {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_string()
-}
-
-/// The server process, started on the same file and address each time.
-struct Server {
-    db: PathBuf,
-    site_root: PathBuf,
-    log: PathBuf,
-    addr: String,
-}
-
-impl Server {
-    fn spawn(&self) -> Child {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_wayline"))
-            .args(["serve", "--db"])
-            .arg(&self.db)
-            .args(["--addr", &self.addr, "--site-root"])
-            .arg(&self.site_root)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the wayline binary runs")
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
 }
 
 /// One message as sent: which source it went to and its `messageId`.
@@ -429,28 +384,6 @@ fn difference(expected: &BTreeMap<String, i64>, found: &BTreeMap<String, i64>) -
     format!("{} customers differ, e.g. {}", differing.len(), differing[..differing.len().min(5)].join("; "))
 }
 
-async fn ready(client: &reqwest::Client, server: &Server, child: &mut Child, within: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the server exited by itself ({status}) while starting:\n{}", server.log_tail());
-        }
-        if client.get(server.url("/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
-}
-
-fn kill(child: &mut Child, server: &Server) {
-    if let Ok(Some(status)) = child.try_wait() {
-        panic!("the server exited by itself ({status}) before it was killed:\n{}", server.log_tail());
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
-}
-
 /// What the event index answers: a funnel over every stored customer and its own counts.
 async fn index_answers(client: &reqwest::Client, server: &Server, token: &str) -> (Value, Value) {
     let funnel: Value = client
@@ -499,13 +432,7 @@ async fn the_server_loses_and_repeats_nothing_when_killed_again_and_again() {
     let keys =
         Arc::new([last_line_of(&db, &["source", "add", "crash-a"]), last_line_of(&db, &["source", "add", "crash-b"])]);
     let token = last_line_of(&db, &["token", "add", "crash", "--role", "admin"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let server = Arc::new(Server {
-        db: db.clone(),
-        site_root: dir.path().to_path_buf(),
-        log: dir.path().join("server.log"),
-        addr: format!("127.0.0.1:{port}"),
-    });
+    let server = Arc::new(Server::new(dir.path(), &db));
     let client = reqwest::Client::new();
 
     // The rules: one that counts (alerted once per customer: cooldown of a day) and one that

@@ -1,6 +1,8 @@
 //! What the HTTP tests share: a client that carries an API token of a given role, as a script
 //! or BI tool would.
 
+pub mod process;
+
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use server::{auth::Role, Wayline};
 
