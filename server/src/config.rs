@@ -37,7 +37,13 @@ pub enum ConfigError {
     Retention { value: u32 },
     #[error("ip = {value:?} is not an address policy; use truncated (the default), full or none")]
     IpPolicy { value: String },
+    #[error("checkpoint_kib = {value} is out of range; use 64 to 4194304 (4 GiB; the default is 262144, 256 MiB)")]
+    CheckpointKib { value: u32 },
 }
+
+/// The write-ahead log's size, in KiB, at which DuckDB folds it into the database file.
+pub const DEFAULT_CHECKPOINT_KIB: u32 = 256 * 1024;
+const CHECKPOINT_KIB_RANGE: std::ops::RangeInclusive<u32> = 64..=4 * 1024 * 1024;
 
 pub use crate::analytics::stages::DEFAULT_SESSION_GAP_MINUTES;
 
@@ -66,6 +72,8 @@ pub struct FileConfig {
     pub pii_keys: Option<Vec<String>>,
     /// Delete data older than this many days, once a day (default: keep everything).
     pub retention_days: Option<u32>,
+    /// Write-ahead log size, in KiB, that makes DuckDB fold it into the database file.
+    pub checkpoint_kib: Option<u32>,
     #[serde(default)]
     pub demo: DemoFileConfig,
 }
@@ -118,6 +126,8 @@ pub struct ServeSettings {
     pub pii_keys: PiiKeys,
     /// Delete data older than this many days (off when `None`).
     pub retention_days: Option<u32>,
+    /// Write-ahead log size, in KiB, that makes DuckDB checkpoint.
+    pub checkpoint_kib: u32,
     pub demo: Option<DemoSettings>,
 }
 
@@ -147,6 +157,7 @@ pub struct Overrides {
     pub ingest_rate_per_address: Option<u32>,
     pub pii_keys: Option<Vec<String>>,
     pub retention_days: Option<u32>,
+    pub checkpoint_kib: Option<u32>,
 }
 
 impl ServeSettings {
@@ -167,6 +178,10 @@ impl ServeSettings {
         let retention_days = overrides.retention_days.or(file.retention_days);
         if let Some(value) = retention_days.filter(|d| !(1..=crate::retention::MAX_RETENTION_DAYS).contains(d)) {
             return Err(ConfigError::Retention { value });
+        }
+        let checkpoint_kib = overrides.checkpoint_kib.or(file.checkpoint_kib).unwrap_or(DEFAULT_CHECKPOINT_KIB);
+        if !CHECKPOINT_KIB_RANGE.contains(&checkpoint_kib) {
+            return Err(ConfigError::CheckpointKib { value: checkpoint_kib });
         }
         let default_rates = RateLimits::default();
         let ingest_rates = RateLimits {
@@ -189,6 +204,7 @@ impl ServeSettings {
             ingest_rates,
             pii_keys: overrides.pii_keys.or(file.pii_keys).map(PiiKeys::new).unwrap_or_default(),
             retention_days,
+            checkpoint_kib,
             demo: demo_enabled.then(|| DemoSettings {
                 rate: overrides.demo_rate.or(file.demo.rate).unwrap_or(DEFAULT_DEMO_RATE),
                 seed: overrides.demo_seed.or(file.demo.seed),
@@ -249,12 +265,24 @@ mod tests {
         assert_eq!(set.ip, IpPolicy::None);
         assert_eq!(set.ingest_rates, RateLimits { per_source: 0, per_address: 5 });
         assert_eq!(defaults.pii_keys, PiiKeys::default());
+        assert_eq!(defaults.checkpoint_kib, DEFAULT_CHECKPOINT_KIB);
         let file: FileConfig = toml::from_str("pii_keys = [\"email\", \"iban\"]").unwrap();
         let keys = ServeSettings::resolve(file, Overrides::default()).unwrap().pii_keys;
         assert!(keys.contains("iban") && !keys.contains("phone"));
         let bad = Overrides { ip: Some("half".into()), ..Default::default() };
         let error = ServeSettings::resolve(FileConfig::default(), bad).unwrap_err();
         assert!(error.to_string().contains("truncated"), "{error}");
+    }
+
+    #[test]
+    fn the_checkpoint_size_comes_from_the_file_or_a_flag_within_its_range() {
+        let file: FileConfig = toml::from_str("checkpoint_kib = 1024").unwrap();
+        assert_eq!(ServeSettings::resolve(file, Overrides::default()).unwrap().checkpoint_kib, 1024);
+        let flag = Overrides { checkpoint_kib: Some(256), ..Default::default() };
+        assert_eq!(ServeSettings::resolve(FileConfig::default(), flag).unwrap().checkpoint_kib, 256);
+        let tiny = Overrides { checkpoint_kib: Some(8), ..Default::default() };
+        let error = ServeSettings::resolve(FileConfig::default(), tiny).unwrap_err();
+        assert!(error.to_string().contains("use 64 to 4194304"), "{error}");
     }
 
     #[test]

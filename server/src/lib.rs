@@ -108,6 +108,8 @@ pub struct OpenOptions {
     pub pii_keys: app::privacy::PiiKeys,
     /// Delete what is older than this many days, once a day (off when `None`).
     pub retention_days: Option<u32>,
+    /// Write-ahead log size, in KiB, at which DuckDB checkpoints.
+    pub checkpoint_kib: u32,
 }
 
 impl OpenOptions {
@@ -130,6 +132,7 @@ impl OpenOptions {
             ingest: IngestPolicy::unthrottled(),
             pii_keys: app::privacy::PiiKeys::default(),
             retention_days: None,
+            checkpoint_kib: config::DEFAULT_CHECKPOINT_KIB,
         }
     }
 }
@@ -177,6 +180,7 @@ impl Wayline {
             ingest,
             pii_keys,
             retention_days,
+            checkpoint_kib,
         } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
@@ -189,7 +193,7 @@ impl Wayline {
                 hub.publish(batch);
             })
         };
-        let writer = WriterConfig { clock: clock.clone(), ..WriterConfig::default() };
+        let writer = WriterConfig { clock: clock.clone(), checkpoint_kib, ..WriterConfig::default() };
         let store = match db {
             Database::File(path) => Store::open(path, writer, on_commit)?,
             Database::InMemory => Store::open_in_memory(writer, on_commit)?,

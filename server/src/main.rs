@@ -226,6 +226,11 @@ struct ServeArgs {
     /// days, once a day (default: keep everything).
     #[arg(long, env = "WAYLINE__RETENTION_DAYS")]
     retention_days: Option<u32>,
+    /// Write-ahead log size in KiB at which DuckDB folds the log into the database file
+    /// (default 262144, 256 MiB): smaller means a quicker restart after a crash and more
+    /// frequent, shorter checkpoints.
+    #[arg(long, env = "WAYLINE__CHECKPOINT_KIB")]
+    checkpoint_kib: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +314,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         ingest_rate_per_address: args.ingest_rate_per_address,
         pii_keys: (!args.pii_keys.is_empty()).then_some(args.pii_keys),
         retention_days: args.retention_days,
+        checkpoint_kib: args.checkpoint_kib,
     };
     let settings = ServeSettings::resolve(file, overrides)?;
     if !settings.site_root.join("pkg").exists() {
@@ -335,6 +341,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         ingest: IngestPolicy { rates: settings.ingest_rates, ip: settings.ip, ..IngestPolicy::default() },
         pii_keys: settings.pii_keys.clone(),
         retention_days: settings.retention_days,
+        checkpoint_kib: settings.checkpoint_kib,
         ..OpenOptions::new(leptos_options(&settings.site_root, settings.addr))
     };
     let wayline = Wayline::open_with(Database::File(&settings.db), options)

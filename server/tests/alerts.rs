@@ -494,6 +494,7 @@ async fn stage_counts_are_pushed_when_events_move_a_session() {
     );
     assert!(status["bytes_per_tracked_customer"].as_u64().unwrap() > 0);
     assert_eq!(status["engine_lag_events"], 0);
+    assert_eq!(status["write_queue_depth"], 0, "every write is answered: none waits for the writer");
     s.stop().await;
 }
 

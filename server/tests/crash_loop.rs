@@ -42,6 +42,8 @@ const CHECKOUT_WAIT_SECONDS: i64 = 8;
 /// The engine fires a wait this long after its deadline (its watermark).
 const ENGINE_LATENESS_SECONDS: i64 = 5;
 const SENDERS: usize = 4;
+/// The write-ahead log size at which the server checkpoints during the loop.
+const CHECKPOINT_KIB: u32 = 64;
 const EVENT_LISTENERS: usize = 2;
 
 fn kills_wanted() -> usize {
@@ -432,7 +434,12 @@ async fn the_server_loses_and_repeats_nothing_when_killed_again_and_again() {
     let keys =
         Arc::new([last_line_of(&db, &["source", "add", "crash-a"]), last_line_of(&db, &["source", "add", "crash-b"])]);
     let token = last_line_of(&db, &["token", "add", "crash", "--role", "admin"]);
-    let server = Arc::new(Server::new(dir.path(), &db));
+    // A small write-ahead log: DuckDB checkpoints every few hundred events, so kills also
+    // land while it folds the log into the file.
+    let server = Arc::new(Server {
+        extra_args: vec!["--checkpoint-kib".into(), CHECKPOINT_KIB.to_string()],
+        ..Server::new(dir.path(), &db)
+    });
     let client = reqwest::Client::new();
 
     // The rules: one that counts (alerted once per customer: cooldown of a day) and one that
@@ -470,27 +477,30 @@ async fn the_server_loses_and_repeats_nothing_when_killed_again_and_again() {
         listeners.push(tokio::spawn(listener(server.clone(), token.clone(), path, record, listening.clone())));
     }
 
-    // The loop: run for a random while (a quarter of the kills land while the server is still
-    // starting: replaying the log, checkpointing, loading the index, rebuilding the waits),
-    // SIGKILL, start again.
+    // The loop: a quarter of the kills land in the first 120 ms, often while the
+    // server is still starting (replaying the log, checkpointing, loading the index, rebuilding
+    // the waits); the others once it answers, after up to 2.5 s of traffic. SIGKILL, start again.
     let mut rng = StdRng::seed_from_u64(17);
     let (mut during_start, mut while_serving) = (0usize, 0usize);
     let mut start_times = Vec::new();
     for _ in 0..kills {
-        let early = rng.gen_bool(0.25);
-        let run_for = if early {
-            Duration::from_millis(rng.gen_range(0..250))
-        } else {
-            Duration::from_millis(rng.gen_range(300..2_500))
-        };
         let spawned = Instant::now();
-        let answered = ready(&client, &server, &mut child, run_for).await;
-        if answered {
-            start_times.push(spawned.elapsed().as_secs_f64());
-            tokio::time::sleep(run_for.saturating_sub(spawned.elapsed())).await;
-            while_serving += 1;
+        if rng.gen_bool(0.25) {
+            // Within its first 120 ms, whatever the server is doing by then.
+            let run_for = Duration::from_millis(rng.gen_range(0..120));
+            if ready(&client, &server, &mut child, run_for).await {
+                start_times.push(spawned.elapsed().as_secs_f64());
+                tokio::time::sleep(run_for.saturating_sub(spawned.elapsed())).await;
+                while_serving += 1;
+            } else {
+                during_start += 1;
+            }
         } else {
-            during_start += 1;
+            // Every other start must come up; then it serves for up to a few seconds.
+            assert!(ready(&client, &server, &mut child, Duration::from_secs(60)).await, "{}", server.log_tail());
+            start_times.push(spawned.elapsed().as_secs_f64());
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..2_500))).await;
+            while_serving += 1;
         }
         kill(&mut child, &server);
         child = server.spawn();
@@ -668,5 +678,4 @@ async fn the_server_loses_and_repeats_nothing_when_killed_again_and_again() {
         std::fs::create_dir_all(parent).unwrap();
     }
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
-    assert!(while_serving >= kills / 2, "most kills should land while serving: {report}");
 }

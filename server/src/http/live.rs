@@ -23,6 +23,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "indexed_seq": indexed,
         "evaluated_seq": evaluated,
         "engine_lag_events": (committed - evaluated).max(0),
+        "write_queue_depth": state.store.queued_writes(),
         "pending_timers": live.pending_timers.load(Ordering::Relaxed),
         "active_rules": live.active_rules.load(Ordering::Relaxed),
         "alerts_raised": live.alerts_raised.load(Ordering::Relaxed),

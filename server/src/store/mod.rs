@@ -217,6 +217,13 @@ impl Store {
         })
     }
 
+    /// Write requests waiting for the writer (each answered after its commit): how far the
+    /// writer is behind, for the status endpoint and the soak.
+    pub fn queued_writes(&self) -> usize {
+        let guard = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.as_ref().map_or(0, |sender| sender.max_capacity() - sender.capacity())
+    }
+
     /// The clock this store dates its records by; the services built on the store share it.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock

@@ -172,7 +172,13 @@ pub const SESSIONS_DELETE_FOR_USER: &str = query!("accounts/sessions_delete_for_
 pub const SESSIONS_DELETE_OLDER: &str = query!("accounts/sessions_delete_older.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
-pub const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");
+const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");
+
+/// The writer connection's settings, with the checkpoint threshold (a number, so nothing else
+/// can be spliced into the statement; `SET` takes no parameters).
+pub fn writer_settings(checkpoint_kib: u32) -> String {
+    WRITER_SETTINGS.replace("{checkpoint_kib}", &checkpoint_kib.to_string())
+}
 pub const HEALTH_VOLUME_BY_SOURCE: &str = query!("health/volume_by_source.sql");
 pub const HEALTH_LAG_AND_SKEW: &str = query!("health/lag_and_skew.sql");
 pub const HEALTH_EVENT_NAMES: &str = query!("health/event_names.sql");

@@ -168,8 +168,8 @@ async fn a_full_queue_is_reported_not_dropped() {
     // Wait until the writer has taken the first request and is blocked in the listener.
     let mut queued = None;
     for attempt in 0..200 {
-        let store = store.clone();
-        let second = tokio::spawn(async move { store.write(vec![event(&format!("q{attempt}"), "b")], vec![]).await });
+        let sender = store.clone();
+        let second = tokio::spawn(async move { sender.write(vec![event(&format!("q{attempt}"), "b")], vec![]).await });
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         if second.is_finished() {
             match second.await.unwrap() {
@@ -186,6 +186,56 @@ async fn a_full_queue_is_reported_not_dropped() {
         let _ = release.send(());
     }
     assert!(first.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn the_queue_depth_counts_the_writes_waiting_for_the_writer() {
+    // A listener that blocks holds the writer on the first commit; the next three wait.
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let listener: CommitListener = Box::new(move |_| {
+        let _ = gate.lock().unwrap().recv();
+    });
+    let config = WriterConfig { queue_capacity: 8, max_group_events: 1, ..WriterConfig::default() };
+    let store = Store::open_in_memory(config, listener).unwrap();
+    assert_eq!(store.queued_writes(), 0);
+    let writes: Vec<_> = (0..4)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.write(vec![event(&format!("w{n}"), "a")], vec![]).await })
+        })
+        .collect();
+    let mut depth = 0;
+    for _ in 0..500 {
+        depth = store.queued_writes();
+        if depth == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(depth, 3, "one write is being committed, three wait");
+    for _ in 0..4 {
+        let _ = release.send(());
+    }
+    for write in writes {
+        assert!(write.await.unwrap().is_ok());
+    }
+    assert_eq!(store.queued_writes(), 0);
+}
+
+#[test]
+fn the_writer_checkpoints_at_the_configured_log_size() {
+    let config = WriterConfig { checkpoint_kib: 512, ..WriterConfig::default() };
+    let store = Store::open_in_memory(config, no_listener()).unwrap();
+    let threshold: String = store
+        .inner
+        .reader
+        .lock()
+        .unwrap()
+        .query_row("SELECT current_setting('checkpoint_threshold')", [], |r| r.get(0))
+        .unwrap();
+    assert!(threshold.starts_with("512") && threshold.contains("KiB"), "{threshold}");
+    assert_eq!(store.queued_writes(), 0);
 }
 
 fn with_ids(message_id: &str, anonymous: Option<&str>, user: Option<&str>, kind: &str) -> NewEvent {

@@ -26,11 +26,18 @@ pub struct WriterConfig {
     pub max_group_events: usize,
     /// Decides which message ids are still inside the deduplication window.
     pub clock: Clock,
+    /// Write-ahead log size, in KiB, at which DuckDB folds the log into the file.
+    pub checkpoint_kib: u32,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        WriterConfig { queue_capacity: 1024, max_group_events: 20_000, clock: Clock::system() }
+        WriterConfig {
+            queue_capacity: 1024,
+            max_group_events: 20_000,
+            clock: Clock::system(),
+            checkpoint_kib: crate::config::DEFAULT_CHECKPOINT_KIB,
+        }
     }
 }
 
@@ -53,7 +60,7 @@ pub(super) struct Spawned {
 }
 
 pub(super) fn spawn(conn: Connection, config: WriterConfig, on_commit: CommitListener) -> Result<Spawned, StoreError> {
-    conn.execute_batch(sql::WRITER_SETTINGS)?;
+    conn.execute_batch(&sql::writer_settings(config.checkpoint_kib))?;
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
     let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
     let seen = load_recent_message_ids(&conn, &config.clock)?;

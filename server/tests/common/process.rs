@@ -28,6 +28,8 @@ pub struct Server {
     pub site_root: PathBuf,
     pub log: PathBuf,
     pub addr: String,
+    /// More `serve` arguments.
+    pub extra_args: Vec<String>,
 }
 
 impl Server {
@@ -39,6 +41,7 @@ impl Server {
             site_root: dir.to_path_buf(),
             log: dir.join("server.log"),
             addr: format!("127.0.0.1:{port}"),
+            extra_args: Vec::new(),
         }
     }
 
@@ -49,6 +52,7 @@ impl Server {
             .arg(&self.db)
             .args(["--addr", &self.addr, "--site-root"])
             .arg(&self.site_root)
+            .args(&self.extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
