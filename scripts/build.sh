@@ -7,6 +7,7 @@ cd "$WAYLINE_ROOT"
 route="$(cat "$WAYLINE_CACHE/wasm-route" 2>/dev/null || true)"
 [ -n "$route" ] || die "run scripts/setup.sh first"
 
+started=$SECONDS
 log "building the client (wasm32, $route route)"
 if [ "$route" = rustup ]; then
   CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo build -p app --lib --target wasm32-unknown-unknown \
@@ -31,6 +32,12 @@ log "optimising the wasm for size"
 cp style/main.css "$SITE_ROOT/pkg/app.css"
 cp -r public/. "$SITE_ROOT/"
 
+client_seconds=$((SECONDS - started))
 log "building the server"
 cargo build --release -p server --bin wayline
-log "built $WAYLINE_BIN and $SITE_ROOT"
+server_seconds=$((SECONDS - started - client_seconds))
+# The build's time for the benchmark report (scripts/bench.sh): what this run took, warm or cold.
+mkdir -p target/bench
+printf '{"client_seconds": %s, "server_seconds": %s, "finished_at": "%s"}\n' \
+  "$client_seconds" "$server_seconds" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > target/bench/build.json
+log "built $WAYLINE_BIN and $SITE_ROOT in $((SECONDS - started)) s"

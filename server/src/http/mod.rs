@@ -2,7 +2,7 @@
 //! is asking and what each route asks of them.
 
 mod alerts;
-mod analytics;
+pub mod analytics;
 mod audit;
 pub mod browser;
 mod customers;
@@ -15,7 +15,7 @@ mod live;
 mod privacy;
 mod rules;
 mod sign_in;
-mod stream;
+pub mod stream;
 pub mod stream_slots;
 mod webhooks;
 

@@ -33,7 +33,7 @@ pub struct StreamQuery {
 pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Where a reconnecting client left off: the `Last-Event-ID` header, else the query parameter.
-pub(super) fn resume_point(headers: &HeaderMap, query: &StreamQuery) -> Option<i64> {
+pub fn resume_point(headers: &HeaderMap, query: &StreamQuery) -> Option<i64> {
     headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -116,8 +116,9 @@ pub enum IngestError {
 }
 
 /// A request body split into messages, before they are validated.
-struct ParsedBody<'a> {
-    write_key: Option<String>,
+pub struct ParsedBody<'a> {
+    /// The write key sent in the body, if any.
+    pub write_key: Option<String>,
     items: Vec<Item<'a>>,
     /// Batch-level `context`, merged into every message.
     context: Option<Map<String, Value>>,
@@ -153,7 +154,7 @@ struct BatchEnvelope<'a> {
 }
 
 /// A whole-body refusal: the reason for its dead letter and the error for the sender.
-type Refusal = Box<(Rejection, IngestError)>;
+pub type Refusal = Box<(Rejection, IngestError)>;
 
 /// The ingestion service.
 #[derive(Clone)]
@@ -205,7 +206,7 @@ impl Ingestor {
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome, IngestError> {
         let header_source = header_key.map(|key| self.authenticate(Some(key))).transpose()?;
-        let parsed = self.parse_body(endpoint, body);
+        let parsed = parse_body(endpoint, body, &self.limits);
         // Without a valid key nothing is stored, not even as a dead letter: anyone could
         // otherwise fill the database.
         let parsed = match (header_source.is_some(), parsed) {
@@ -220,11 +221,10 @@ impl Ingestor {
             .admit_source(&source_id)
             .map_err(|retry_after| IngestError::RateLimited { what: "write key", retry_after })?;
         let arrival = Arrival { source_id: source_id.clone(), received_at };
-        let path_type = match endpoint {
-            Endpoint::Single(kind) => Some(kind),
+        let call_type = match endpoint {
+            Endpoint::Single(kind) => Some(kind.as_str().to_string()),
             Endpoint::Batch => None,
         };
-        let call_type = path_type.map(|k| k.as_str().to_string());
         let letter = |payload: &[u8], rejection: &Rejection| NewDeadLetter {
             source_id: Some(source_id.clone()),
             received_at,
@@ -248,32 +248,15 @@ impl Ingestor {
         let mut events = Vec::with_capacity(parsed.items.len());
         let mut rejected = Vec::new();
         let mut dead_letters = Vec::new();
-        let inherited = Inherited { context: parsed.context.as_ref(), sent_at: parsed.sent_at.as_ref() };
-        // The batch's context is merged into each message, so it counts toward each one's size.
-        let shared_context_bytes = parsed.context.as_ref().map_or(0, |c| Value::Object(c.clone()).to_string().len());
-        for item in parsed.items {
-            let too_large = item.too_large.or_else(|| {
-                let merged = item.raw.len() + shared_context_bytes;
-                (shared_context_bytes > 0 && merged > self.limits.max_event_bytes).then(|| Rejection {
-                    code: "too_large",
-                    message: format!(
-                        "the message and the batch's context come to {merged} bytes, over the {}-byte limit per event; send a smaller context",
-                        self.limits.max_event_bytes
-                    ),
-                })
-            });
-            let event = match too_large {
-                Some(rejection) => Err(rejection),
-                None => segment::parse_message(path_type, item.raw, inherited, &arrival),
-            };
-            match event {
+        for message in read_messages(endpoint, &parsed, &arrival, &self.limits) {
+            match message.event {
                 Ok(mut event) => {
                     event.context = self.ip.apply(event.context);
                     events.push(event)
                 }
                 Err(rejection) => {
-                    dead_letters.push(letter(item.raw.as_bytes(), &rejection));
-                    rejected.push(RejectedItem { index: item.index, rejection });
+                    dead_letters.push(letter(message.raw.as_bytes(), &rejection));
+                    rejected.push(RejectedItem { index: message.index, rejection });
                 }
             }
         }
@@ -325,86 +308,134 @@ impl Ingestor {
             )
         })
     }
+}
 
-    fn parse_body<'a>(&self, endpoint: Endpoint, body: &'a [u8]) -> Result<ParsedBody<'a>, Refusal> {
-        let limit = match endpoint {
-            Endpoint::Single(_) => self.limits.max_event_bytes,
-            Endpoint::Batch => self.limits.max_batch_bytes,
-        };
-        if body.len() > limit {
-            let message = format!(
-                "the body is {} bytes, over the {limit}-byte limit for this endpoint; split it into smaller batches",
-                body.len()
-            );
-            return Err(Box::new((
-                Rejection { code: "too_large", message: message.clone() },
-                IngestError::TooLarge(message),
-            )));
-        }
-        let text = std::str::from_utf8(body).map_err(|e| {
-            let message =
-                format!("the body is not UTF-8 text (invalid byte at offset {}); send JSON as UTF-8", e.valid_up_to());
-            Box::new((Rejection { code: "invalid_json", message: message.clone() }, IngestError::NotABatch(message)))
-        })?;
-        match endpoint {
-            Endpoint::Single(_) => {
-                // Syntax errors refuse the body; a body of the wrong shape (an array, say) goes
-                // on to be refused as a message, with a reason naming what it was.
-                let write_key = match serde_json::from_str::<WriteKeyOnly>(text) {
-                    Ok(only) => only.write_key,
-                    Err(e) if e.classify() == serde_json::error::Category::Data => None,
-                    Err(e) => return Err(invalid_json(&e)),
-                };
-                let item = Item { index: None, raw: text, too_large: None };
-                Ok(ParsedBody { write_key, items: vec![item], context: None, sent_at: None })
-            }
-            Endpoint::Batch => self.parse_batch(text),
-        }
+/// Splits a request body into its messages, refusing a body that is not JSON, not a batch or
+/// over the limits. Pure (no store, key or clock), as is [`read_messages`]: ingestion is these
+/// two, then authentication and the commit.
+pub fn parse_body<'a>(endpoint: Endpoint, body: &'a [u8], limits: &Limits) -> Result<ParsedBody<'a>, Refusal> {
+    let limit = match endpoint {
+        Endpoint::Single(_) => limits.max_event_bytes,
+        Endpoint::Batch => limits.max_batch_bytes,
+    };
+    if body.len() > limit {
+        let message = format!(
+            "the body is {} bytes, over the {limit}-byte limit for this endpoint; split it into smaller batches",
+            body.len()
+        );
+        return Err(Box::new((
+            Rejection { code: "too_large", message: message.clone() },
+            IngestError::TooLarge(message),
+        )));
     }
-
-    fn parse_batch<'a>(&self, text: &'a str) -> Result<ParsedBody<'a>, Refusal> {
-        let envelope: BatchEnvelope<'a> = serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                let message =
-                    format!("the body is not a batch ({}); send {{\"batch\": [{{…}}, …]}}", json_error_text(&e));
-                Box::new((Rejection { code: "not_a_batch", message: message.clone() }, IngestError::NotABatch(message)))
-            }
-            _ => invalid_json(&e),
-        })?;
-        if envelope.batch.len() > self.limits.max_batch_events {
-            let message = format!(
-                "the batch has {} messages, over the limit of {}; split it into smaller batches",
-                envelope.batch.len(),
-                self.limits.max_batch_events
-            );
-            return Err(Box::new((
-                Rejection { code: "too_many_messages", message: message.clone() },
-                IngestError::TooLarge(message),
-            )));
+    let text = std::str::from_utf8(body).map_err(|e| {
+        let message =
+            format!("the body is not UTF-8 text (invalid byte at offset {}); send JSON as UTF-8", e.valid_up_to());
+        Box::new((Rejection { code: "invalid_json", message: message.clone() }, IngestError::NotABatch(message)))
+    })?;
+    match endpoint {
+        Endpoint::Single(_) => {
+            // Syntax errors refuse the body; a body of the wrong shape (an array, say) goes
+            // on to be refused as a message, with a reason naming what it was.
+            let write_key = match serde_json::from_str::<WriteKeyOnly>(text) {
+                Ok(only) => only.write_key,
+                Err(e) if e.classify() == serde_json::error::Category::Data => None,
+                Err(e) => return Err(invalid_json(&e)),
+            };
+            let item = Item { index: None, raw: text, too_large: None };
+            Ok(ParsedBody { write_key, items: vec![item], context: None, sent_at: None })
         }
-        let items = envelope
-            .batch
-            .into_iter()
-            .enumerate()
-            .map(|(index, raw)| {
-                let raw = raw.get();
-                let too_large = (raw.len() > self.limits.max_event_bytes).then(|| Rejection {
+        Endpoint::Batch => parse_batch(text, limits),
+    }
+}
+
+fn parse_batch<'a>(text: &'a str, limits: &Limits) -> Result<ParsedBody<'a>, Refusal> {
+    let envelope: BatchEnvelope<'a> = serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            let message = format!("the body is not a batch ({}); send {{\"batch\": [{{…}}, …]}}", json_error_text(&e));
+            Box::new((Rejection { code: "not_a_batch", message: message.clone() }, IngestError::NotABatch(message)))
+        }
+        _ => invalid_json(&e),
+    })?;
+    if envelope.batch.len() > limits.max_batch_events {
+        let message = format!(
+            "the batch has {} messages, over the limit of {}; split it into smaller batches",
+            envelope.batch.len(),
+            limits.max_batch_events
+        );
+        return Err(Box::new((
+            Rejection { code: "too_many_messages", message: message.clone() },
+            IngestError::TooLarge(message),
+        )));
+    }
+    let items = envelope
+        .batch
+        .into_iter()
+        .enumerate()
+        .map(|(index, raw)| {
+            let raw = raw.get();
+            let too_large = (raw.len() > limits.max_event_bytes).then(|| Rejection {
+                code: "too_large",
+                message: format!(
+                    "the message is {} bytes, over the {}-byte limit per event; trim its properties",
+                    raw.len(),
+                    limits.max_event_bytes
+                ),
+            });
+            Item { index: Some(index), raw, too_large }
+        })
+        .collect();
+    let context = match envelope.context {
+        Some(Value::Object(map)) => Some(map),
+        _ => None,
+    };
+    Ok(ParsedBody { write_key: envelope.write_key, items, context, sent_at: envelope.sent_at })
+}
+
+/// One message of a parsed body, read: an event to store or the reason it is refused.
+pub struct ReadMessage<'a> {
+    /// Its place in the batch (`None` for a single message).
+    pub index: Option<usize>,
+    /// Its text, kept for its dead letter.
+    pub raw: &'a str,
+    pub event: Result<crate::store::NewEvent, Rejection>,
+}
+
+/// Reads every message of `parsed` as arriving at `arrival`, through the endpoint `endpoint`.
+pub fn read_messages<'a>(
+    endpoint: Endpoint,
+    parsed: &ParsedBody<'a>,
+    arrival: &Arrival,
+    limits: &Limits,
+) -> Vec<ReadMessage<'a>> {
+    let path_type = match endpoint {
+        Endpoint::Single(kind) => Some(kind),
+        Endpoint::Batch => None,
+    };
+    let inherited = Inherited { context: parsed.context.as_ref(), sent_at: parsed.sent_at.as_ref() };
+    // The batch's context is merged into each message, so it counts toward each one's size.
+    let shared_context_bytes = parsed.context.as_ref().map_or(0, |c| Value::Object(c.clone()).to_string().len());
+    parsed
+        .items
+        .iter()
+        .map(|item| {
+            let too_large = item.too_large.clone().or_else(|| {
+                let merged = item.raw.len() + shared_context_bytes;
+                (shared_context_bytes > 0 && merged > limits.max_event_bytes).then(|| Rejection {
                     code: "too_large",
                     message: format!(
-                        "the message is {} bytes, over the {}-byte limit per event; trim its properties",
-                        raw.len(),
-                        self.limits.max_event_bytes
+                        "the message and the batch's context come to {merged} bytes, over the {}-byte limit per event; send a smaller context",
+                        limits.max_event_bytes
                     ),
-                });
-                Item { index: Some(index), raw, too_large }
-            })
-            .collect();
-        let context = match envelope.context {
-            Some(Value::Object(map)) => Some(map),
-            _ => None,
-        };
-        Ok(ParsedBody { write_key: envelope.write_key, items, context, sent_at: envelope.sent_at })
-    }
+                })
+            });
+            let event = match too_large {
+                Some(rejection) => Err(rejection),
+                None => segment::parse_message(path_type, item.raw, inherited, arrival),
+            };
+            ReadMessage { index: item.index, raw: item.raw, event }
+        })
+        .collect()
 }
 
 fn invalid_json(error: &serde_json::Error) -> Refusal {
