@@ -3,8 +3,10 @@
 //!
 //! The check opens the file read-only: DuckDB replays its write-ahead log in memory, so a log
 //! it cannot replay is found without changing anything. The repair copies the database and its
-//! log aside, sets aside a log that cannot be replayed (the database is then as of its last
-//! checkpoint), removes events stored twice for one `messageId`, and checkpoints.
+//! log aside; when the log cannot be replayed it cuts it just before the damaged entry DuckDB
+//! names, so that every commit before the damage replays (or, failing that, sets the log aside:
+//! the database is then as of its last checkpoint); it removes events stored twice for one
+//! `messageId`, and checkpoints.
 
 use std::{
     fmt,
@@ -118,8 +120,8 @@ pub fn check(db: &Path) -> Result<Checkup, DoctorError> {
                             wal_bytes.unwrap_or(0)
                         ),
                         format!(
-                            "run `wayline doctor --db {} --repair`: it keeps a copy of both files, sets the log aside \
-                             and starts from the database's last checkpoint",
+                            "run `wayline doctor --db {} --repair`: it keeps a copy of both files and replays the \
+                             log up to its damaged entry (what follows it is set aside)",
                             db.display()
                         ),
                     ));
@@ -211,17 +213,9 @@ pub fn repair(db: &Path, now: DateTime<Utc>) -> Result<Repair, DoctorError> {
         Ok(conn) => conn,
         Err(error) => match opening_failed(db, error) {
             StoreError::WalReplay { detail, .. } => {
-                let bytes = size_of(&wal).unwrap_or(0);
-                std::fs::remove_file(&wal).map_err(|source| DoctorError::SetAside {
-                    path: wal.clone(),
-                    copy: copy.clone(),
-                    source,
-                })?;
-                actions.push(format!(
-                    "set aside the write-ahead log ({bytes} bytes) DuckDB could not replay ({detail}); the database is \
-                     as of its last checkpoint, and the log stays in the copy"
-                ));
-                Connection::open(db).map_err(|source| DoctorError::Open { path: db.to_path_buf(), source })?
+                let (conn, action) = open_without_the_damage(db, &wal, &copy, &detail)?;
+                actions.push(action);
+                conn
             }
             StoreError::Duckdb(source) => return Err(DoctorError::Open { path: db.to_path_buf(), source }),
             other => return Err(other.into()),
@@ -238,6 +232,48 @@ pub fn repair(db: &Path, now: DateTime<Utc>) -> Result<Repair, DoctorError> {
     drop(conn);
     let after = check(db)?;
     Ok(Repair { copy, actions, after })
+}
+
+/// Where DuckDB says the damage starts: "… entry at byte position 81391 …".
+fn damaged_at(detail: &str) -> Option<u64> {
+    let after = detail.split("byte position ").nth(1)?;
+    after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// Opens `db` after DuckDB refused its log: first with the log cut just before the damaged
+/// entry (what came before it replays, as after a crash mid-write), else without the log. The
+/// whole log is in `copy` either way.
+fn open_without_the_damage(
+    db: &Path,
+    wal: &Path,
+    copy: &Path,
+    detail: &str,
+) -> Result<(Connection, String), DoctorError> {
+    let bytes = size_of(wal).unwrap_or(0);
+    let set_aside = |source| DoctorError::SetAside { path: wal.to_path_buf(), copy: copy.to_path_buf(), source };
+    if let Some(cut) = damaged_at(detail).filter(|&cut| cut > 0 && cut < bytes) {
+        let file = std::fs::OpenOptions::new().write(true).open(wal).map_err(set_aside)?;
+        file.set_len(cut).map_err(set_aside)?;
+        drop(file);
+        if let Ok(conn) = Connection::open(db) {
+            return Ok((
+                conn,
+                format!(
+                    "replayed the first {cut} of the write-ahead log's {bytes} bytes, up to the damaged entry \
+                     ({detail}); what the log held after it is set aside in the copy"
+                ),
+            ));
+        }
+    }
+    std::fs::remove_file(wal).map_err(set_aside)?;
+    let conn = Connection::open(db).map_err(|source| DoctorError::Open { path: db.to_path_buf(), source })?;
+    Ok((
+        conn,
+        format!(
+            "set aside the write-ahead log ({bytes} bytes) DuckDB could not replay ({detail}); the database is as of \
+             its last checkpoint, and the log stays in the copy"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -279,7 +315,11 @@ mod tests {
         store.write((0..checkpointed).map(event).collect(), Vec::new()).await.unwrap();
         store.close().await; // checkpoints
         let store = Store::open(&db, WriterConfig::default(), no_listener()).unwrap();
-        store.write((checkpointed..checkpointed + logged).map(event).collect(), Vec::new()).await.unwrap();
+        // One commit per ten events, as a live server makes many.
+        for first in (checkpointed..checkpointed + logged).step_by(10) {
+            let last = (first + 10).min(checkpointed + logged);
+            store.write((first..last).map(event).collect(), Vec::new()).await.unwrap();
+        }
         std::fs::copy(&db, image).unwrap();
         std::fs::copy(wal_path(&db), wal_path(image)).unwrap();
         store.close().await;
@@ -301,6 +341,8 @@ mod tests {
         // The check changed nothing: the log is still there to be replayed by the server.
         assert!(size_of(&wal_path(&image)).unwrap() > 0);
         assert_eq!(count_events(&image), 65);
+        assert_eq!(damaged_at("Corrupt WAL file: entry at byte position 81391 computed checksum 1"), Some(81391));
+        assert_eq!(damaged_at("no position here"), None);
     }
 
     #[tokio::test]
@@ -333,9 +375,12 @@ mod tests {
         assert_eq!(std::fs::read(repair.copy.join("image.duckdb")).unwrap(), original_db);
         assert_eq!(std::fs::read(repair.copy.join("image.duckdb.wal")).unwrap(), bytes);
         assert!(repair.after.healthy(), "{}", repair.after);
-        assert!(repair.actions.iter().any(|a| a.contains("set aside the write-ahead log")), "{:?}", repair.actions);
-        // The database is as of its last checkpoint, and the server starts on it.
-        assert_eq!(count_events(&image), 40);
+        assert!(repair.actions.iter().any(|a| a.contains("up to the damaged entry")), "{:?}", repair.actions);
+        // What the log held before the damage is back, in whole commits; the rest is not.
+        let kept = count_events(&image);
+        assert!(kept > 40 && kept < 440, "kept {kept} of 440 events");
+        assert_eq!((kept - 40) % 10, 0, "a commit is kept whole or not at all: {kept}");
+        // The server starts on it.
         let store = Store::open(&image, WriterConfig::default(), no_listener()).unwrap();
         store.close().await;
     }
