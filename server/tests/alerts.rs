@@ -495,6 +495,7 @@ async fn stage_counts_are_pushed_when_events_move_a_session() {
     assert!(status["bytes_per_tracked_customer"].as_u64().unwrap() > 0);
     assert_eq!(status["engine_lag_events"], 0);
     assert_eq!(status["write_queue_depth"], 0, "every write is answered: none waits for the writer");
+    assert!(status["duckdb_memory_bytes"].as_i64().unwrap() > 0, "DuckDB holds the database's blocks: {status}");
     s.stop().await;
 }
 

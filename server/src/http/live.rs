@@ -16,6 +16,8 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         .read(|data| (data.customers_len(), data.events_len(), data.approximate_bytes(), data.property_bytes()))
         .await
         .ok();
+    // DuckDB's share of the server's memory (its buffer pool), beside the index's.
+    let duckdb_memory = state.store.duckdb_memory_bytes().await.ok();
     let live = &state.live_status;
     let evaluated = live.evaluated_seq.load(Ordering::SeqCst);
     Json(json!({
@@ -32,5 +34,6 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "index_bytes": memory.map(|m| m.2),
         "bytes_per_tracked_customer": memory.map(|m| m.2.checked_div(m.0).unwrap_or(0)),
         "property_column_bytes": memory.map(|m| m.3),
+        "duckdb_memory_bytes": duckdb_memory,
     }))
 }

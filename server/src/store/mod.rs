@@ -49,8 +49,8 @@ pub enum StoreError {
     /// than start without what the log holds.
     #[error(
         "could not replay the write-ahead log {wal}: {detail}. Nothing was changed. Run `wayline doctor --db {db}` \
-         to check both files, then `wayline doctor --db {db} --repair` to keep a copy of them and start from the \
-         database's last checkpoint (what only the log holds is set aside; senders that retry send it again)",
+         to check both files, then `wayline doctor --db {db} --repair` to keep a copy of them and replay the log up \
+         to its damaged entry (what follows it is set aside)",
         wal = wal_path(db).display(),
         db = db.display()
     )]
@@ -316,6 +316,11 @@ impl Store {
     /// The newest `limit` events, newest first.
     pub async fn recent_events(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.read(move |conn| select_events(conn, sql::EVENTS_SELECT_RECENT, params![limit as i64])).await
+    }
+
+    /// The bytes DuckDB holds in memory for this database.
+    pub async fn duckdb_memory_bytes(&self) -> Result<i64, StoreError> {
+        self.read(|conn| Ok(conn.query_row(sql::MEMORY_BYTES, [], |row| row.get(0))?)).await
     }
 
     /// Up to `limit` events committed after `seq`, oldest first.

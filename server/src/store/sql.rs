@@ -172,6 +172,7 @@ pub const SESSIONS_DELETE_FOR_USER: &str = query!("accounts/sessions_delete_for_
 pub const SESSIONS_DELETE_OLDER: &str = query!("accounts/sessions_delete_older.sql");
 
 pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
+pub const MEMORY_BYTES: &str = query!("store/memory_bytes.sql");
 const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");
 
 /// The writer connection's settings, with the checkpoint threshold (a number, so nothing else
