@@ -85,7 +85,7 @@ async fn main() {
     let args = args();
     let (clients, memory_clients, seconds) = if args.quick { (100, 1_000, 5) } else { (500, 5_000, 10) };
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path()).await;
+    let server = start_server(dir.path(), clients + memory_clients + 1).await;
     let addr = server.addr.clone();
     let (write_key, token) = (server.write_key.clone(), server.token.clone());
     let mut headers = reqwest::header::HeaderMap::new();
@@ -101,9 +101,18 @@ async fn main() {
     // Event and alert latency under 1,000 events/s.
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<f64>();
     let (alert_tx, mut alert_rx) = mpsc::unbounded_channel::<f64>();
-    let listeners =
-        connect_many(&addr, &token, "/api/v1/stream/events", clients, 20.min(clients), &event_tx, event_times).await;
-    let alert_listener = connect_many(&addr, &token, "/api/v1/stream/alerts", 1, 1, &alert_tx, alert_times).await;
+    let listeners = connect_many(
+        &addr,
+        &server.stream_tokens,
+        "/api/v1/stream/events",
+        clients,
+        20.min(clients),
+        &event_tx,
+        event_times,
+    )
+    .await;
+    let alert_listener =
+        connect_many(&addr, &server.stream_tokens, "/api/v1/stream/alerts", 1, 1, &alert_tx, alert_times).await;
     let rss_with_clients = server.rss_kib();
     println!("connected     {clients} event-stream clients (server RSS {:.0} MiB)", rss_with_clients / 1024.0);
 
@@ -211,7 +220,9 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = server.rss_kib();
     let (idle_tx, _idle_rx) = mpsc::unbounded_channel();
-    let idle = connect_many(&addr, &token, "/api/v1/stream/events", memory_clients, 0, &idle_tx, event_times).await;
+    let idle =
+        connect_many(&addr, &server.stream_tokens, "/api/v1/stream/events", memory_clients, 0, &idle_tx, event_times)
+            .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = server.rss_kib();
     let per_client_kib = (rss_after - rss_before) / memory_clients as f64;

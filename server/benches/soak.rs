@@ -8,8 +8,8 @@
 //! stored, the write queue, the index's and the engine's lag, commit latency (probe batches of
 //! 100 events sent beside the demo's traffic: the answer comes after the commit) and event →
 //! SSE latency (from the server's receipt to a client, measured by five event-stream clients).
-//! At the end: the memory slope after warm-up, with the part the event index explains (it
-//! keeps every event by design) taken apart from the rest, latency percentiles per window and
+//! At the end: the memory slope after warm-up, with the parts the event index (it keeps every
+//! event by design) and DuckDB's buffer pool explain taken apart from the rest, latency percentiles per window and
 //! overall, and the number of error lines in the server's log. Writes `soak.csv`, `soak.svg`
 //! (memory and latency over time, drawn with plotters) and `soak.json` into target/bench.
 
@@ -76,9 +76,14 @@ struct Sample {
     seconds: f64,
     rss_mib: f64,
     index_mib: f64,
+    duckdb_mib: f64,
     stored: i64,
     events_per_second: f64,
     queue: i64,
+    /// Waits the rules hold (an absence rule's hour, an inactivity rule's day): live state
+    /// that grows until the longest wait starts firing.
+    pending_timers: i64,
+    customers: i64,
     index_lag: i64,
     engine_lag: i64,
     commit_p50_ms: f64,
@@ -116,7 +121,7 @@ fn chart(samples: &[Sample], path: &std::path::Path) -> Result<(), Box<dyn std::
     let end = samples.last().map_or(1.0, |s| s.seconds / 60.0).max(1.0);
     let memory_top = samples.iter().map(|s| s.rss_mib).fold(1.0, f64::max) * 1.1;
     let mut memory = ChartBuilder::on(&top)
-        .caption("Resident memory and event index (MiB)", ("sans-serif", 18))
+        .caption("Resident memory, event index and DuckDB (MiB)", ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(60)
@@ -130,6 +135,10 @@ fn chart(samples: &[Sample], path: &std::path::Path) -> Result<(), Box<dyn std::
         .draw_series(LineSeries::new(samples.iter().map(|s| (s.seconds / 60.0, s.index_mib)), &GREEN))?
         .label("event index")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
+    memory
+        .draw_series(LineSeries::new(samples.iter().map(|s| (s.seconds / 60.0, s.duckdb_mib)), &RGBColor(230, 140, 0)))?
+        .label("DuckDB buffer pool")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RGBColor(230, 140, 0)));
     memory.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
     let latency_top =
         samples.iter().flat_map(|s| [s.sse_p99_ms, s.commit_p99_ms]).filter(|v| v.is_finite()).fold(1.0, f64::max)
@@ -167,7 +176,7 @@ async fn main() {
     std::fs::create_dir_all(&args.out).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
-    let server = start_server_with(dir.path(), &["--demo"], Some(&log)).await;
+    let server = start_server_with(dir.path(), &["--demo"], Some(&log), 3 * args.clients).await;
     let addr = server.addr.clone();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", server.token).parse().unwrap());
@@ -185,7 +194,8 @@ async fn main() {
         ("/api/v1/stream/stages", 0, nothing as common::Extract),
         ("/api/v1/stream/alerts", 0, nothing as common::Extract),
     ] {
-        listeners.extend(connect_many(&addr, &server.token, path, args.clients, probes, &sse_tx, extract).await);
+        listeners
+            .extend(connect_many(&addr, &server.stream_tokens, path, args.clients, probes, &sse_tx, extract).await);
     }
     println!(
         "soak: {} clients on each of 3 streams, {} rules, demo at {} events/s for {} min",
@@ -234,7 +244,7 @@ async fn main() {
 
     let csv_path = args.out.join("soak.csv");
     let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap());
-    writeln!(csv, "seconds,rss_mib,index_mib,events_stored,events_per_second,write_queue,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
+    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
     let started = Instant::now();
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -251,9 +261,12 @@ async fn main() {
             seconds: started.elapsed().as_secs_f64(),
             rss_mib: server.rss_kib() / 1024.0,
             index_mib: live["index_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
+            duckdb_mib: live["duckdb_memory_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
             stored,
             events_per_second: (stored - last_stored) as f64 / 10.0,
             queue: live["write_queue_depth"].as_i64().unwrap_or(0),
+            pending_timers: live["pending_timers"].as_i64().unwrap_or(0),
+            customers: live["tracked_customers"].as_i64().unwrap_or(0),
             index_lag: live["committed_seq"].as_i64().unwrap_or(0) - live["indexed_seq"].as_i64().unwrap_or(0),
             engine_lag: live["engine_lag_events"].as_i64().unwrap_or(0),
             commit_p50_ms: percentile(&commit, 0.5),
@@ -264,13 +277,16 @@ async fn main() {
         last_stored = stored;
         writeln!(
             csv,
-            "{:.0},{:.1},{:.1},{},{:.0},{},{},{},{:.1},{:.1},{:.1},{:.1}",
+            "{:.0},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1}",
             sample.seconds,
             sample.rss_mib,
             sample.index_mib,
+            sample.duckdb_mib,
             sample.stored,
             sample.events_per_second,
             sample.queue,
+            sample.pending_timers,
+            sample.customers,
             sample.index_lag,
             sample.engine_lag,
             sample.commit_p50_ms,
@@ -281,8 +297,8 @@ async fn main() {
         .unwrap();
         csv.flush().unwrap();
         println!(
-            "{:>5.0} s  RSS {:>7.1} MiB  index {:>7.1} MiB  {:>9} events ({:>6.0}/s)  queue {:>3}  lag {:>5}/{:<5}  commit p99 {:>6.1} ms  event → SSE p50 {:>6.1} p99 {:>6.1} ms",
-            sample.seconds, sample.rss_mib, sample.index_mib, sample.stored, sample.events_per_second, sample.queue,
+            "{:>5.0} s  RSS {:>7.1} MiB  index {:>6.1}  DuckDB {:>7.1} MiB  {:>9} events ({:>6.0}/s)  queue {:>3}  lag {:>5}/{:<5}  commit p99 {:>6.1} ms  event → SSE p50 {:>6.1} p99 {:>6.1} ms",
+            sample.seconds, sample.rss_mib, sample.index_mib, sample.duckdb_mib, sample.stored, sample.events_per_second, sample.queue,
             sample.index_lag, sample.engine_lag, sample.commit_p99_ms, sample.sse_p50_ms, sample.sse_p99_ms
         );
         samples.push(sample);
@@ -303,7 +319,8 @@ async fn main() {
     let per_hour = |f: fn(&Sample) -> f64| slope(&after.iter().map(|s| (s.seconds / 3600.0, f(s))).collect::<Vec<_>>());
     let rss_slope = per_hour(|s| s.rss_mib);
     let index_slope = per_hour(|s| s.index_mib);
-    let rest_slope = per_hour(|s| s.rss_mib - s.index_mib);
+    let duckdb_slope = per_hour(|s| s.duckdb_mib);
+    let rest_slope = per_hour(|s| s.rss_mib - s.index_mib - s.duckdb_mib);
     all_commit.sort_by(f64::total_cmp);
     all_sse.sort_by(f64::total_cmp);
     let errors = std::fs::read_to_string(&log).unwrap_or_default().lines().filter(|l| l.contains("ERROR")).count();
@@ -321,13 +338,18 @@ async fn main() {
         "rss_mib_end": samples.last().map(|s| s.rss_mib),
         "rss_slope_mib_per_hour_after_warmup": rss_slope,
         "index_slope_mib_per_hour_after_warmup": index_slope,
-        "rss_minus_index_slope_mib_per_hour_after_warmup": rest_slope,
+        "duckdb_slope_mib_per_hour_after_warmup": duckdb_slope,
+        "rss_minus_index_and_duckdb_slope_mib_per_hour_after_warmup": rest_slope,
+        "duckdb_mib_end": samples.last().map(|s| s.duckdb_mib),
+        "index_mib_end": samples.last().map(|s| s.index_mib),
         "commit_ms_p50": percentile(&all_commit, 0.5),
         "commit_ms_p99": percentile(&all_commit, 0.99),
         "event_to_sse_ms_p50": percentile(&all_sse, 0.5),
         "event_to_sse_ms_p99": percentile(&all_sse, 0.99),
         "event_to_sse_ms_p99_worst_window": samples.iter().map(|s| s.sse_p99_ms).filter(|v| v.is_finite()).fold(0.0, f64::max),
         "write_queue_max": samples.iter().map(|s| s.queue).max(),
+        "pending_timers_end": samples.last().map(|s| s.pending_timers),
+        "tracked_customers_end": samples.last().map(|s| s.customers),
         "engine_lag_max": samples.iter().map(|s| s.engine_lag).max(),
         "error_lines_in_log": errors,
     });

@@ -22,6 +22,9 @@ pub struct ServerProcess {
     pub addr: String,
     pub write_key: String,
     pub token: String,
+    /// Viewer tokens for SSE clients: the server lets one person or token hold at most 64
+    /// streams, so many clients are spread over many tokens, as they would be over many users.
+    pub stream_tokens: Vec<String>,
 }
 
 impl Drop for ServerProcess {
@@ -54,17 +57,22 @@ pub fn last_line_of(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_string()
 }
 
-pub async fn start_server(dir: &Path) -> ServerProcess {
-    start_server_with(dir, &[], None).await
+/// Starts `wayline serve` on a new database in `dir`, with a write key, an admin token and
+/// enough viewer tokens for `streams` SSE clients.
+pub async fn start_server(dir: &Path, streams: usize) -> ServerProcess {
+    start_server_with(dir, &[], None, streams).await
 }
 
 /// As [`start_server`], with more `serve` arguments (`--demo`) and the server's log kept in
 /// `log` (else dropped).
-pub async fn start_server_with(dir: &Path, extra: &[&str], log: Option<&Path>) -> ServerProcess {
+pub async fn start_server_with(dir: &Path, extra: &[&str], log: Option<&Path>, streams: usize) -> ServerProcess {
     // A write key to send with and an admin token to read and configure with, as an
     // installation would have them (the public demo key works only with --demo).
     let write_key = last_line_of(dir, &["source", "add", "bench"]);
     let token = last_line_of(dir, &["token", "add", "bench", "--role", "admin"]);
+    let stream_tokens = (0..streams.div_ceil(STREAMS_PER_TOKEN).max(1))
+        .map(|n| last_line_of(dir, &["token", "add", &format!("bench-viewer-{n}"), "--role", "viewer"]))
+        .collect();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_wayline"))
@@ -81,7 +89,7 @@ pub async fn start_server_with(dir: &Path, extra: &[&str], log: Option<&Path>) -
         })
         .spawn()
         .expect("the wayline binary runs");
-    let server = ServerProcess { child, addr, write_key, token };
+    let server = ServerProcess { child, addr, write_key, token, stream_tokens };
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if client.get(format!("http://{}/healthz", server.addr)).send().await.is_ok() {
@@ -91,6 +99,9 @@ pub async fn start_server_with(dir: &Path, extra: &[&str], log: Option<&Path>) -
     }
     panic!("the server did not start");
 }
+
+/// Streams given to one viewer token (the server allows 64 per person or token).
+const STREAMS_PER_TOKEN: usize = 60;
 
 /// Twenty rules of every kind, the last one the probe for alert latency.
 pub fn rules() -> Vec<Value> {
@@ -151,7 +162,7 @@ pub async fn sse_client(
     token: String,
     path: &'static str,
     measure: Option<(Extract, mpsc::UnboundedSender<f64>)>,
-    connected: mpsc::UnboundedSender<()>,
+    connected: mpsc::UnboundedSender<Result<(), String>>,
 ) {
     let Ok(mut stream) = TcpStream::connect(&addr).await else { return };
     let request = format!(
@@ -170,7 +181,13 @@ pub async fn sse_client(
         };
         if !told {
             told = true;
-            let _ = connected.send(());
+            // A refusal (429: too many streams for this token) is not a connected client.
+            let head = String::from_utf8_lossy(&buffer[..n]);
+            if !head.starts_with("HTTP/1.1 200") {
+                let _ = connected.send(Err(head.lines().next().unwrap_or_default().to_string()));
+                return;
+            }
+            let _ = connected.send(Ok(()));
         }
         let Some((extract, latencies)) = &measure else { continue };
         pending.push_str(&String::from_utf8_lossy(&buffer[..n]));
@@ -217,9 +234,11 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Connects `count` clients to `path`, spread over `tokens`; the first `probes` measure.
+/// Panics unless every one is answered `200` and gets its first bytes.
 pub async fn connect_many(
     addr: &str,
-    token: &str,
+    tokens: &[String],
     path: &'static str,
     count: usize,
     probes: usize,
@@ -230,7 +249,8 @@ pub async fn connect_many(
     let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
         let measure = (i < probes).then(|| (extract, latencies.clone()));
-        tasks.push(tokio::spawn(sse_client(addr.to_string(), token.to_string(), path, measure, connected_tx.clone())));
+        let token = tokens[i % tokens.len()].clone();
+        tasks.push(tokio::spawn(sse_client(addr.to_string(), token, path, measure, connected_tx.clone())));
         if i % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -238,8 +258,10 @@ pub async fn connect_many(
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut ready = 0;
     while ready < count && Instant::now() < deadline {
-        if tokio::time::timeout(Duration::from_secs(1), connected.recv()).await.ok().flatten().is_some() {
-            ready += 1;
+        match tokio::time::timeout(Duration::from_secs(1), connected.recv()).await.ok().flatten() {
+            Some(Ok(())) => ready += 1,
+            Some(Err(refused)) => panic!("an SSE client of {path} was refused: {refused}"),
+            None => {}
         }
     }
     assert_eq!(ready, count, "every client got its first frame");
