@@ -17,7 +17,9 @@ pub struct Span {
 impl Span {
     /// The range of the same length that ends where this one starts.
     pub fn previous(self) -> Span {
-        Span { from: self.from - (self.to - self.from), to: self.from }
+        // Saturates at the earliest date rather than panicking on a range at the edge of time.
+        let from = self.from.checked_sub_signed(self.to - self.from).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Span { from, to: self.from }
     }
 
     /// "1 Nov – 30 Nov 2026" (the end shown is the last day included).
@@ -43,12 +45,16 @@ pub fn resolve_range(
 ) -> Result<Span, String> {
     let start_of = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     let end = match to {
-        Some(day) => start_of(day).ok_or("the end date is out of range")? + Duration::days(1),
+        Some(day) => start_of(day)
+            .and_then(|t| t.checked_add_signed(Duration::days(1)))
+            .ok_or("the end date is out of range; pick a date between 1970 and 9999")?,
         None => now,
     };
     let start = match from {
         Some(day) => start_of(day).ok_or("the start date is out of range")?,
-        None => end - Duration::days(i64::from(days.max(1))),
+        None => end
+            .checked_sub_signed(Duration::days(i64::from(days.max(1))))
+            .ok_or("the range starts before the earliest date; pick fewer days")?,
     };
     if start >= end {
         return Err(match (from, to) {
@@ -105,6 +111,20 @@ mod tests {
         let long = resolve_range(7, day("2024-01-01"), day("2026-01-01"), now).unwrap_err();
         assert!(long.contains("366 days"), "{long}");
         assert_eq!(parse_date("30/11/2026"), None);
+    }
+
+    #[test]
+    fn dates_at_the_edge_of_time_are_refused_not_a_panic() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 15, 30, 0).unwrap();
+        let last_day = resolve_range(7, None, Some(NaiveDate::MAX), now).unwrap_err();
+        assert!(last_day.contains("end date is out of range"), "{last_day}");
+        let first_day = resolve_range(7, None, Some(NaiveDate::MIN), now).unwrap_err();
+        assert!(first_day.contains("earliest date"), "{first_day}");
+        let edge = Span {
+            from: DateTime::<Utc>::MIN_UTC + Duration::days(1),
+            to: DateTime::<Utc>::MIN_UTC + Duration::days(3),
+        };
+        assert_eq!(edge.previous(), Span { from: DateTime::<Utc>::MIN_UTC, to: edge.from });
     }
 
     #[test]

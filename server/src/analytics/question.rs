@@ -119,16 +119,12 @@ pub fn window_and_range(
             MAX_WINDOW.num_seconds()
         )));
     }
-    let to = to.unwrap_or(now);
-    let from = from.unwrap_or(to - Duration::days(30));
-    if from >= to {
-        return Err(bad(format!("from ({from}) must be before to ({to})")));
-    }
+    let (from_us, to_us) = range_micros(from, to, now)?;
     Ok(FunnelSpec {
         steps,
         window_us: window * 1_000_000,
-        from_us: from.timestamp_micros(),
-        to_us: to.timestamp_micros(),
+        from_us,
+        to_us,
         mode,
         exclusions: Vec::new(),
         hold_property: None,
@@ -136,6 +132,27 @@ pub fn window_and_range(
         channel: None,
         skip_page_views: false,
     })
+}
+
+/// `[from, to)` in microseconds: `to` defaults to now and `from` to the 30 days before it.
+/// Refused when backwards, or when `to` is so far in the past that 30 days before it is no date
+/// (found by fuzzing: `to=-262143-01-01T00:00:00Z` used to panic).
+fn range_micros(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(i64, i64), AnalyticsError> {
+    let to = to.unwrap_or(now);
+    let from = match from {
+        Some(from) => from,
+        None => to.checked_sub_signed(Duration::days(30)).ok_or_else(|| {
+            AnalyticsError::BadQuery(format!("to ({to}) is out of range; pass a date after 1970, or pass from too"))
+        })?,
+    };
+    if from >= to {
+        return Err(AnalyticsError::BadQuery(format!("from ({from}) must be before to ({to})")));
+    }
+    Ok((from.timestamp_micros(), to.timestamp_micros()))
 }
 
 /// Paths as asked over HTTP: `start=product_viewed` or `end=purchase_completed`, `depth`, `top`,
@@ -172,20 +189,54 @@ impl PathQuery {
         if !(1..=50).contains(&top) {
             return Err(bad(format!("top={top} is out of range; use 1 to 50")));
         }
-        let to = self.to.unwrap_or(now);
-        let from = self.from.unwrap_or(to - Duration::days(30));
-        if from >= to {
-            return Err(bad(format!("from ({from}) must be before to ({to})")));
-        }
+        let (from_us, to_us) = range_micros(self.from, self.to, now)?;
         Ok(paths::PathSpec {
             anchor,
             direction,
             depth,
             top,
-            from_us: from.timestamp_micros(),
-            to_us: to.timestamp_micros(),
+            from_us,
+            to_us,
             session_gap_us: SESSION_GAP_US,
             skip_page_views: self.skip_page_views.unwrap_or(false),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_range_defaults_to_the_30_days_before_to() {
+        let to = Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap();
+        let from = Utc.with_ymd_and_hms(2026, 10, 31, 0, 0, 0).unwrap();
+        assert_eq!(range_micros(None, Some(to), now()).unwrap(), (from.timestamp_micros(), to.timestamp_micros()));
+        let (from_us, to_us) = range_micros(None, None, now()).unwrap();
+        assert_eq!(to_us - from_us, 30 * 86_400 * 1_000_000);
+    }
+
+    #[test]
+    fn the_earliest_date_as_to_is_a_bad_query_not_a_panic() {
+        // The input libFuzzer found (analytics_query, route 2): `\x02wi&to=-262143-01-01T00:00:00Z`.
+        let earliest: DateTime<Utc> = "-262143-01-01T00:00:00Z".parse().unwrap();
+        let refused = window_and_range(None, None, Some(earliest), now(), Vec::new(), OrderMode::Sequential);
+        assert!(matches!(refused, Err(AnalyticsError::BadQuery(ref m)) if m.contains("out of range")), "{refused:?}");
+        let paths = PathQuery { start: Some("a".into()), to: Some(earliest), ..PathQuery::default() };
+        assert!(matches!(paths.to_spec(now()), Err(AnalyticsError::BadQuery(_))));
+    }
+
+    #[test]
+    fn a_backwards_range_names_both_ends() {
+        let to = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let from = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
+        let refused = range_micros(Some(from), Some(to), now()).unwrap_err();
+        assert!(refused.to_string().contains("must be before"), "{refused}");
     }
 }
