@@ -12,11 +12,11 @@
 
 pub mod aggregates;
 pub mod conditions;
+mod timers;
 
 pub use app::format::span;
 use std::{
-    cmp::Reverse,
-    collections::{BinaryHeap, HashMap, HashSet},
+    collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering},
         Arc,
@@ -37,6 +37,7 @@ use crate::{
     store::{CommittedBatch, Store},
 };
 use conditions::{absent, burst, off_path, sequences, Pattern};
+use timers::{Timer, TimerQueue, Waits};
 
 /// How far behind the wall clock the watermark runs: a timer fires this long after its
 /// deadline, so that events arriving a little late are still seen.
@@ -100,18 +101,6 @@ pub struct Engine {
     /// How far the timers' watermark runs behind the wall clock ([`LATENESS`] by default).
     pub lateness: Duration,
     pub status: Arc<LiveStatus>,
-}
-
-/// A rule waiting for something not to happen until `deadline_us` (event time).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Timer {
-    deadline_us: i64,
-    anchor_seq: i64,
-    rule_id: String,
-    customer: String,
-    anchor_at_us: i64,
-    /// The events that started the wait (the anchor last).
-    started_by: Vec<(i64, i64)>,
 }
 
 /// A condition met, before cooldowns.
@@ -285,7 +274,7 @@ impl Engine {
             if timer.deadline_us >= now - STALE_US
                 && !state.alerted.contains(&(timer.rule_id.clone(), timer.customer.clone(), timer.anchor_seq))
             {
-                state.timers.push(Reverse(timer));
+                state.timers.push(timer);
             }
         }
         let mut raising: Vec<NewAlert> = Vec::new();
@@ -330,12 +319,7 @@ impl Engine {
     /// Fires the timers whose deadline the watermark has passed.
     async fn fire_due(&self, state: &mut EngineState) -> anyhow::Result<()> {
         let watermark = self.store.clock().now().timestamp_micros() - self.lateness.as_micros() as i64;
-        let mut due = Vec::new();
-        while state.timers.peek().is_some_and(|t| t.0.deadline_us <= watermark) {
-            if let Some(Reverse(timer)) = state.timers.pop() {
-                due.push(timer);
-            }
-        }
+        let due = state.timers.pop_due(watermark);
         self.status.pending_timers.store(state.timers.len(), Ordering::Relaxed);
         if due.is_empty() {
             return Ok(());
@@ -446,7 +430,7 @@ impl Engine {
 /// and which anchors have alerted.
 #[derive(Default)]
 struct EngineState {
-    timers: BinaryHeap<Reverse<Timer>>,
+    timers: TimerQueue,
     last_alert: HashMap<(String, String), i64>,
     alerted: HashSet<(String, String, i64)>,
     /// Whether each aggregate rule was past its threshold when last measured.
@@ -605,6 +589,7 @@ fn evaluate(
                                 customer,
                                 &instance,
                                 last.at_us + absent.for_seconds * 1_000_000,
+                                Waits::PerAnchor,
                             )),
                         }
                     }
@@ -626,14 +611,16 @@ fn evaluate(
             }
             Condition::Absence { within_seconds, .. } => {
                 for entry in entries.iter().filter(|e| patterns[0].matches(e)) {
-                    out.timers.push(timer(rule, customer, &[*entry], entry.at_us + within_seconds * 1_000_000));
+                    let deadline_us = entry.at_us + within_seconds * 1_000_000;
+                    out.timers.push(timer(rule, customer, &[*entry], deadline_us, Waits::PerAnchor));
                 }
             }
             Condition::Inactivity { for_seconds } => {
                 // One wait per customer, from their latest event (a late event changes nothing).
                 if let Some(last) = customer.events.last() {
                     if entries.iter().any(|e| e.seq() == last.seq()) {
-                        out.timers.push(timer(rule, customer, &[*last], last.at_us + for_seconds * 1_000_000));
+                        let deadline_us = last.at_us + for_seconds * 1_000_000;
+                        out.timers.push(timer(rule, customer, &[*last], deadline_us, Waits::LatestPerCustomer));
                     }
                 }
             }
@@ -722,15 +709,15 @@ fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Ti
     Some(trigger(data, rule, customer, &started_by, anchor, timer.deadline_us, message))
 }
 
-fn timer(rule: &Active, customer: &CustomerEvents, started_by: &[Entry], deadline_us: i64) -> Timer {
+fn timer(rule: &Active, customer: &CustomerEvents, started_by: &[Entry], deadline_us: i64, waits: Waits) -> Timer {
     let anchor = started_by[started_by.len() - 1];
     Timer {
         deadline_us,
         anchor_seq: anchor.seq(),
         rule_id: rule.rule.id.clone(),
         customer: customer.id.to_string(),
-        anchor_at_us: anchor.at_us,
         started_by: started_by.iter().map(|e| (e.at_us, e.seq())).collect(),
+        waits,
     }
 }
 
