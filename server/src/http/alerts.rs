@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// `GET /api/v1/alerts?state=open&rule=…&assignee=…&customer=…&limit=50&offset=0`, newest first.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn list(
     State(state): State<AppState>,
     Query(filter): Query<AlertFilter>,
@@ -31,14 +31,14 @@ pub async fn list(
 }
 
 /// `GET /api/v1/alerts/{id}`
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Alert>, ApiError> {
     Ok(Json(state.alerts.get(id).await?))
 }
 
 /// `PATCH /api/v1/alerts/{id}` with `{"state": "acknowledged", "assignee": "sam", "note": "…"}`
 /// (any of them).
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn change(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -54,7 +54,7 @@ const SNAPSHOT_ALERTS: usize = 50;
 /// `Last-Event-ID`, every alert changed since; then `alert` for each new alert or change.
 /// The event id is the change's version. A client that falls behind gets `resync` and the
 /// stream ends, so it reconnects with its last id.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn stream(
     State(state): State<AppState>,
     who: Option<axum::Extension<app::auth::Principal>>,

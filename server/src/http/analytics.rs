@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// `GET /api/v1/funnel?steps=a,b,c&window=86400&from=…&to=…&mode=sequential`
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn funnel(
     State(state): State<AppState>,
     who: Option<Extension<Principal>>,
@@ -60,7 +60,7 @@ impl StagesQuery {
 /// `GET /api/v1/stages/active?journey=default&minutes=30&channel=email`: sessions active in
 /// the last minutes (of customers whose first touch was that channel), by the stage they are
 /// in now, with the median time in that stage.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn active_stages(
     State(state): State<AppState>,
     Query(query): Query<StagesQuery>,
@@ -76,7 +76,7 @@ pub struct TimelineQuery {
 
 /// `GET /api/v1/customers/{id}/timeline`: every event of the customer behind any of their
 /// identities, grouped by session, with stages.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn customer_timeline(
     State(state): State<AppState>,
     who: Option<Extension<Principal>>,
@@ -94,7 +94,7 @@ pub(super) fn journey(state: &AppState, name: Option<&str>) -> Result<Journey, A
 }
 
 /// `GET /api/v1/paths?start=EVENT|end=EVENT&depth=5&top=8&from=…&to=…&skip_page_views=true`
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn paths(
     State(state): State<AppState>,
     who: Option<Extension<Principal>>,
@@ -122,7 +122,7 @@ const MAX_PATH_CUSTOMERS: usize = 1_000;
 /// `GET /api/v1/paths/customers?start=EVENT&depth=…&level=1&node=EVENT&offset=0&limit=50`:
 /// the customers at one node of those paths, as the Sankey draws it (`(other)` and
 /// `(path ended)` are nodes too).
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn path_customers(
     State(state): State<AppState>,
     who: Option<Extension<Principal>>,
@@ -164,7 +164,7 @@ pub struct DroppedQuery {
 
 /// `GET /api/v1/funnel/dropped?steps=…&step=2&limit=50&offset=0`: who reached step 2 and
 /// not step 3, and what they did next.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn funnel_dropped(
     State(state): State<AppState>,
     who: Option<Extension<Principal>>,
@@ -197,7 +197,7 @@ pub struct DropoffQuery {
 
 /// `GET /api/v1/dropoffs?journey=default&window=86400&from=…&to=…`:
 /// for each stage transition, who reached the stage and not the next, and how long they stayed.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn dropoffs(
     State(state): State<AppState>,
     Query(query): Query<DropoffQuery>,

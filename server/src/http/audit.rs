@@ -15,7 +15,7 @@ pub struct AuditQuery {
     limit: Option<usize>,
 }
 
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<AuditQuery>,

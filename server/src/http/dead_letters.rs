@@ -19,7 +19,7 @@ pub struct ListQuery {
 /// Most dead letters one call lists.
 const MAX_LIMIT: usize = 1_000;
 
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
@@ -30,7 +30,7 @@ pub async fn list(
 
 /// `POST /api/v1/dead-letters/{id}/replay`: ingests the stored payload again, or the
 /// corrected message in the body if one is sent.
-#[tracing::instrument(skip_all, fields(id), err(Debug))]
+#[tracing::instrument(skip_all, fields(id), err(level = "debug", Debug))]
 pub async fn replay(State(state): State<AppState>, Path(id): Path<i64>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let corrected = (!body.iter().all(u8::is_ascii_whitespace)).then_some(&body[..]);
     let receipt = state.ingestor.replay(id, corrected, state.clock.now()).await?;

@@ -41,7 +41,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// `POST /v1/{track|page|screen|identify|group|alias}` and the one-letter forms `t`, `p`, …
-#[tracing::instrument(skip_all, fields(call = %call), err(Debug))]
+#[tracing::instrument(skip_all, fields(call = %call), err(level = "debug", Debug))]
 pub async fn single(
     State(state): State<AppState>,
     Path(call): Path<String>,
@@ -62,7 +62,7 @@ pub async fn single(
 }
 
 /// `POST /v1/batch` and `/v1/import`.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     ingest(state, Endpoint::Batch, &headers, body).await
 }
@@ -108,7 +108,7 @@ fn answer(endpoint: Endpoint, outcome: IngestOutcome) -> Response {
 
 /// `GET /v1/projects/{writeKey}/settings`: what Segment's browser library (analytics-next)
 /// loads at start-up. Pointing its `cdnURL` at Wayline makes it send here.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn browser_settings(
     State(state): State<AppState>,
     Path(write_key): Path<String>,

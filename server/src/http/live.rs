@@ -18,6 +18,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         .ok();
     // DuckDB's share of the server's memory (its buffer pool), beside the index's.
     let duckdb_memory = state.store.duckdb_memory_bytes().await.ok();
+    let (remembered_ids, remembered_bytes) = state.store.remembered_message_ids();
     let live = &state.live_status;
     let evaluated = live.evaluated_seq.load(Ordering::SeqCst);
     Json(json!({
@@ -35,5 +36,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "bytes_per_tracked_customer": memory.map(|m| m.2.checked_div(m.0).unwrap_or(0)),
         "property_column_bytes": memory.map(|m| m.3),
         "duckdb_memory_bytes": duckdb_memory,
+        "remembered_message_ids": remembered_ids,
+        "dedup_bytes": remembered_bytes,
     }))
 }

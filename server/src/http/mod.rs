@@ -94,6 +94,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn_with_state(state.clone(), browser::protect))
         .layer(CompressionLayer::new())
+        // Every 5xx answer is logged at ERROR here, with its method and path. Handlers log their
+        // refusals (4xx: the caller's mistake, not the server's) at DEBUG only, so that a soak's
+        // "no error in the log" means the server did not fail.
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

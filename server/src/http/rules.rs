@@ -19,13 +19,13 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<Rule>> {
 }
 
 /// `GET /api/v1/rules/{id}`
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Rule>, ApiError> {
     state.rules.get(&id).map(Json).ok_or_else(|| RuleError::NotFound(id).into())
 }
 
 /// `PUT /api/v1/rules/{id}`: creates or replaces a rule (the id in the path wins).
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn put(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -37,7 +37,7 @@ pub async fn put(
 }
 
 /// `DELETE /api/v1/rules/{id}`
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     state.rules.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)

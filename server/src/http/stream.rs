@@ -49,7 +49,7 @@ pub(super) fn until_shutdown(state: &AppState) -> impl std::future::Future<Outpu
     }
 }
 
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn events(
     State(state): State<AppState>,
     who: Option<Extension<Principal>>,
@@ -95,7 +95,7 @@ fn shared_frames(frames: impl Stream<Item = Frame> + Send + 'static) -> Response
 /// `GET /api/v1/stream/stages?journey=default&minutes=30&channel=email`: a `stages` event with the active
 /// sessions per stage (as `/api/v1/stages/active` answers) on connect, then whenever they
 /// change, at most every 250 ms.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn stages(
     State(state): State<AppState>,
     who: Option<Extension<Principal>>,

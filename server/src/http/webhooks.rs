@@ -19,7 +19,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<Webhook>> {
 }
 
 /// `PUT /api/v1/webhooks/{id}` with `{"url": "https://…", "format": "json"|"slack", "enabled": true}`.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn put(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -31,7 +31,7 @@ pub async fn put(
 }
 
 /// `DELETE /api/v1/webhooks/{id}`
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     state.webhooks.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -44,7 +44,7 @@ pub struct DeliveriesQuery {
 }
 
 /// `GET /api/v1/webhooks/{id}/deliveries?outcome=dead&limit=100`: every attempt, newest first.
-#[tracing::instrument(skip_all, err(Debug))]
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
 pub async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
