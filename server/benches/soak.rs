@@ -8,9 +8,10 @@
 //! stored, the write queue, the index's and the engine's lag, commit latency (probe batches of
 //! 100 events sent beside the demo's traffic: the answer comes after the commit) and event →
 //! SSE latency (from the server's receipt to a client, measured by five event-stream clients).
-//! At the end: the memory slope after warm-up, with the parts the event index (it keeps every
-//! event by design) and DuckDB's buffer pool explain taken apart from the rest, latency percentiles per window and
-//! overall, and the number of error lines in the server's log. Writes `soak.csv`, `soak.svg`
+//! At the end: the memory slope after warm-up, with the parts that grow by design taken apart
+//! from the rest (the event index keeps every event; the writer remembers seven days of
+//! message ids; DuckDB's buffer pool fills up to its limit), latency percentiles per window
+//! and overall, and the number of error lines in the server's log. Writes `soak.csv`, `soak.svg`
 //! (memory and latency over time, drawn with plotters) and `soak.json` into target/bench.
 
 mod common;
@@ -77,6 +78,8 @@ struct Sample {
     rss_mib: f64,
     index_mib: f64,
     duckdb_mib: f64,
+    /// The writer's memory of message ids (seven days of them), to refuse a resent message.
+    dedup_mib: f64,
     stored: i64,
     events_per_second: f64,
     queue: i64,
@@ -139,6 +142,10 @@ fn chart(samples: &[Sample], path: &std::path::Path) -> Result<(), Box<dyn std::
         .draw_series(LineSeries::new(samples.iter().map(|s| (s.seconds / 60.0, s.duckdb_mib)), &RGBColor(230, 140, 0)))?
         .label("DuckDB buffer pool")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RGBColor(230, 140, 0)));
+    memory
+        .draw_series(LineSeries::new(samples.iter().map(|s| (s.seconds / 60.0, s.dedup_mib)), &MAGENTA))?
+        .label("message ids remembered")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MAGENTA));
     memory.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
     let latency_top =
         samples.iter().flat_map(|s| [s.sse_p99_ms, s.commit_p99_ms]).filter(|v| v.is_finite()).fold(1.0, f64::max)
@@ -244,7 +251,7 @@ async fn main() {
 
     let csv_path = args.out.join("soak.csv");
     let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap());
-    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
+    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,dedup_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
     let started = Instant::now();
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -262,6 +269,7 @@ async fn main() {
             rss_mib: server.rss_kib() / 1024.0,
             index_mib: live["index_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
             duckdb_mib: live["duckdb_memory_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
+            dedup_mib: live["dedup_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
             stored,
             events_per_second: (stored - last_stored) as f64 / 10.0,
             queue: live["write_queue_depth"].as_i64().unwrap_or(0),
@@ -277,11 +285,12 @@ async fn main() {
         last_stored = stored;
         writeln!(
             csv,
-            "{:.0},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1}",
+            "{:.0},{:.1},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1}",
             sample.seconds,
             sample.rss_mib,
             sample.index_mib,
             sample.duckdb_mib,
+            sample.dedup_mib,
             sample.stored,
             sample.events_per_second,
             sample.queue,
@@ -313,14 +322,17 @@ async fn main() {
         listener.abort();
     }
 
-    // Warm-up: the first fifth of the run (at least a minute) while caches and buffers fill.
-    let warm = (args.minutes * 60.0 / 5.0).max(60.0);
+    // Warm-up, while caches and buffers fill: the first fifth of the run, and at least six
+    // minutes (the rules' five-minute waits reach their steady number by then) or half of a
+    // shorter run.
+    let warm = (args.minutes * 60.0 / 5.0).max(360.0_f64.min(args.minutes * 30.0));
     let after: Vec<&Sample> = samples.iter().filter(|s| s.seconds >= warm).collect();
     let per_hour = |f: fn(&Sample) -> f64| slope(&after.iter().map(|s| (s.seconds / 3600.0, f(s))).collect::<Vec<_>>());
     let rss_slope = per_hour(|s| s.rss_mib);
     let index_slope = per_hour(|s| s.index_mib);
     let duckdb_slope = per_hour(|s| s.duckdb_mib);
-    let rest_slope = per_hour(|s| s.rss_mib - s.index_mib - s.duckdb_mib);
+    let dedup_slope = per_hour(|s| s.dedup_mib);
+    let rest_slope = per_hour(|s| s.rss_mib - s.index_mib - s.duckdb_mib - s.dedup_mib);
     all_commit.sort_by(f64::total_cmp);
     all_sse.sort_by(f64::total_cmp);
     let errors = std::fs::read_to_string(&log).unwrap_or_default().lines().filter(|l| l.contains("ERROR")).count();
@@ -339,15 +351,18 @@ async fn main() {
         "rss_slope_mib_per_hour_after_warmup": rss_slope,
         "index_slope_mib_per_hour_after_warmup": index_slope,
         "duckdb_slope_mib_per_hour_after_warmup": duckdb_slope,
-        "rss_minus_index_and_duckdb_slope_mib_per_hour_after_warmup": rest_slope,
+        "dedup_slope_mib_per_hour_after_warmup": dedup_slope,
+        "rss_minus_index_duckdb_and_dedup_slope_mib_per_hour_after_warmup": rest_slope,
         "duckdb_mib_end": samples.last().map(|s| s.duckdb_mib),
         "index_mib_end": samples.last().map(|s| s.index_mib),
+        "dedup_mib_end": samples.last().map(|s| s.dedup_mib),
         "commit_ms_p50": percentile(&all_commit, 0.5),
         "commit_ms_p99": percentile(&all_commit, 0.99),
         "event_to_sse_ms_p50": percentile(&all_sse, 0.5),
         "event_to_sse_ms_p99": percentile(&all_sse, 0.99),
         "event_to_sse_ms_p99_worst_window": samples.iter().map(|s| s.sse_p99_ms).filter(|v| v.is_finite()).fold(0.0, f64::max),
         "write_queue_max": samples.iter().map(|s| s.queue).max(),
+        "pending_timers_after_warmup": after.first().map(|s| s.pending_timers),
         "pending_timers_end": samples.last().map(|s| s.pending_timers),
         "tracked_customers_end": samples.last().map(|s| s.customers),
         "engine_lag_max": samples.iter().map(|s| s.engine_lag).max(),

@@ -39,11 +39,18 @@ pub enum ConfigError {
     IpPolicy { value: String },
     #[error("checkpoint_kib = {value} is out of range; use 64 to 4194304 (4 GiB; the default is 262144, 256 MiB)")]
     CheckpointKib { value: u32 },
+    #[error("duckdb_memory_mib = {value} is out of range; use 128 to 1048576 (1 TiB; the default is 2048, 2 GiB)")]
+    DuckdbMemory { value: u32 },
 }
 
 /// The write-ahead log's size, in KiB, at which DuckDB folds it into the database file.
 pub const DEFAULT_CHECKPOINT_KIB: u32 = 256 * 1024;
 const CHECKPOINT_KIB_RANGE: std::ops::RangeInclusive<u32> = 64..=4 * 1024 * 1024;
+/// DuckDB's memory limit, in MiB. DuckDB's own default is 80 % of the machine, which leaves
+/// nothing for the event index; beyond the limit it spills to a temporary file beside the
+/// database instead of growing.
+pub const DEFAULT_DUCKDB_MEMORY_MIB: u32 = 2048;
+const DUCKDB_MEMORY_MIB_RANGE: std::ops::RangeInclusive<u32> = 128..=1024 * 1024;
 
 pub use crate::analytics::stages::DEFAULT_SESSION_GAP_MINUTES;
 
@@ -74,6 +81,8 @@ pub struct FileConfig {
     pub retention_days: Option<u32>,
     /// Write-ahead log size, in KiB, that makes DuckDB fold it into the database file.
     pub checkpoint_kib: Option<u32>,
+    /// DuckDB's memory limit, in MiB.
+    pub duckdb_memory_mib: Option<u32>,
     #[serde(default)]
     pub demo: DemoFileConfig,
 }
@@ -128,6 +137,8 @@ pub struct ServeSettings {
     pub retention_days: Option<u32>,
     /// Write-ahead log size, in KiB, that makes DuckDB checkpoint.
     pub checkpoint_kib: u32,
+    /// DuckDB's memory limit, in MiB.
+    pub duckdb_memory_mib: u32,
     pub demo: Option<DemoSettings>,
 }
 
@@ -158,6 +169,7 @@ pub struct Overrides {
     pub pii_keys: Option<Vec<String>>,
     pub retention_days: Option<u32>,
     pub checkpoint_kib: Option<u32>,
+    pub duckdb_memory_mib: Option<u32>,
 }
 
 impl ServeSettings {
@@ -183,6 +195,11 @@ impl ServeSettings {
         if !CHECKPOINT_KIB_RANGE.contains(&checkpoint_kib) {
             return Err(ConfigError::CheckpointKib { value: checkpoint_kib });
         }
+        let duckdb_memory_mib =
+            overrides.duckdb_memory_mib.or(file.duckdb_memory_mib).unwrap_or(DEFAULT_DUCKDB_MEMORY_MIB);
+        if !DUCKDB_MEMORY_MIB_RANGE.contains(&duckdb_memory_mib) {
+            return Err(ConfigError::DuckdbMemory { value: duckdb_memory_mib });
+        }
         let default_rates = RateLimits::default();
         let ingest_rates = RateLimits {
             per_source: overrides.ingest_rate_per_key.or(file.ingest_rate_per_key).unwrap_or(default_rates.per_source),
@@ -205,6 +222,7 @@ impl ServeSettings {
             pii_keys: overrides.pii_keys.or(file.pii_keys).map(PiiKeys::new).unwrap_or_default(),
             retention_days,
             checkpoint_kib,
+            duckdb_memory_mib,
             demo: demo_enabled.then(|| DemoSettings {
                 rate: overrides.demo_rate.or(file.demo.rate).unwrap_or(DEFAULT_DEMO_RATE),
                 seed: overrides.demo_seed.or(file.demo.seed),
@@ -283,6 +301,18 @@ mod tests {
         let tiny = Overrides { checkpoint_kib: Some(8), ..Default::default() };
         let error = ServeSettings::resolve(FileConfig::default(), tiny).unwrap_err();
         assert!(error.to_string().contains("use 64 to 4194304"), "{error}");
+    }
+
+    #[test]
+    fn duckdbs_memory_limit_has_a_default_and_comes_from_the_file_or_a_flag_within_its_range() {
+        let defaults = ServeSettings::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(defaults.duckdb_memory_mib, 2048);
+        let file: FileConfig = toml::from_str("duckdb_memory_mib = 8192").unwrap();
+        let flag = Overrides { duckdb_memory_mib: Some(512), ..Default::default() };
+        assert_eq!(ServeSettings::resolve(file, flag).unwrap().duckdb_memory_mib, 512, "the flag wins over the file");
+        let tiny = Overrides { duckdb_memory_mib: Some(16), ..Default::default() };
+        let error = ServeSettings::resolve(FileConfig::default(), tiny).unwrap_err();
+        assert!(error.to_string().contains("duckdb_memory_mib = 16 is out of range; use 128 to"), "{error}");
     }
 
     #[test]

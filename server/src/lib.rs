@@ -110,6 +110,8 @@ pub struct OpenOptions {
     pub retention_days: Option<u32>,
     /// Write-ahead log size, in KiB, at which DuckDB checkpoints.
     pub checkpoint_kib: u32,
+    /// DuckDB's memory limit, in MiB.
+    pub duckdb_memory_mib: u32,
 }
 
 impl OpenOptions {
@@ -133,6 +135,7 @@ impl OpenOptions {
             pii_keys: app::privacy::PiiKeys::default(),
             retention_days: None,
             checkpoint_kib: config::DEFAULT_CHECKPOINT_KIB,
+            duckdb_memory_mib: config::DEFAULT_DUCKDB_MEMORY_MIB,
         }
     }
 }
@@ -181,6 +184,7 @@ impl Wayline {
             pii_keys,
             retention_days,
             checkpoint_kib,
+            duckdb_memory_mib,
         } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
@@ -193,7 +197,8 @@ impl Wayline {
                 hub.publish(batch);
             })
         };
-        let writer = WriterConfig { clock: clock.clone(), checkpoint_kib, ..WriterConfig::default() };
+        let writer =
+            WriterConfig { clock: clock.clone(), checkpoint_kib, duckdb_memory_mib, ..WriterConfig::default() };
         let store = match db {
             Database::File(path) => Store::open(path, writer, on_commit)?,
             Database::InMemory => Store::open_in_memory(writer, on_commit)?,

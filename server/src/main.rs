@@ -231,6 +231,10 @@ struct ServeArgs {
     /// frequent, shorter checkpoints.
     #[arg(long, env = "WAYLINE__CHECKPOINT_KIB")]
     checkpoint_kib: Option<u32>,
+    /// DuckDB's memory limit in MiB (default 2048): beyond it DuckDB spills to a temporary file
+    /// beside the database instead of growing; the event index's memory comes on top.
+    #[arg(long, env = "WAYLINE__DUCKDB_MEMORY_MIB")]
+    duckdb_memory_mib: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -315,6 +319,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         pii_keys: (!args.pii_keys.is_empty()).then_some(args.pii_keys),
         retention_days: args.retention_days,
         checkpoint_kib: args.checkpoint_kib,
+        duckdb_memory_mib: args.duckdb_memory_mib,
     };
     let settings = ServeSettings::resolve(file, overrides)?;
     if !settings.site_root.join("pkg").exists() {
@@ -342,6 +347,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         pii_keys: settings.pii_keys.clone(),
         retention_days: settings.retention_days,
         checkpoint_kib: settings.checkpoint_kib,
+        duckdb_memory_mib: settings.duckdb_memory_mib,
         ..OpenOptions::new(leptos_options(&settings.site_root, settings.addr))
     };
     let wayline = Wayline::open_with(Database::File(&settings.db), options)

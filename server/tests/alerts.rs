@@ -496,6 +496,8 @@ async fn stage_counts_are_pushed_when_events_move_a_session() {
     assert_eq!(status["engine_lag_events"], 0);
     assert_eq!(status["write_queue_depth"], 0, "every write is answered: none waits for the writer");
     assert!(status["duckdb_memory_bytes"].as_i64().unwrap() > 0, "DuckDB holds the database's blocks: {status}");
+    assert_eq!(status["remembered_message_ids"], 2, "k1 and k2 are remembered, to refuse them if resent: {status}");
+    assert!(status["dedup_bytes"].as_u64().unwrap() >= 2 * 16, "{status}");
     s.stop().await;
 }
 

@@ -78,6 +78,12 @@ impl Deduper {
     pub(super) fn len(&self) -> usize {
         self.days.iter().map(|(_, keys)| keys.len()).sum()
     }
+
+    /// The heap the remembered ids take: each day's table holds its capacity in keys plus a
+    /// control byte per slot. It grows with the traffic of the last seven days, by design.
+    pub(super) fn approximate_bytes(&self) -> usize {
+        self.days.iter().map(|(_, keys)| keys.capacity() * (std::mem::size_of::<Key>() + 1)).sum()
+    }
 }
 
 #[cfg(test)]

@@ -180,6 +180,7 @@ struct StoreInner {
     clock: Clock,
     /// The writer's memory of linked anonymous ids (an erasure makes it forget).
     linked: writer::LinkedIds,
+    dedup: writer::DedupGauge,
 }
 
 impl Store {
@@ -205,7 +206,7 @@ impl Store {
         }
         let reader = conn.try_clone()?;
         let clock = config.clock.clone();
-        let writer::Spawned { sender, thread, linked } = writer::spawn(conn, config, on_commit)?;
+        let writer::Spawned { sender, thread, linked, dedup } = writer::spawn(conn, config, on_commit)?;
         Ok(Store {
             inner: Arc::new(StoreInner {
                 writer: Mutex::new(Some(sender)),
@@ -213,6 +214,7 @@ impl Store {
                 reader: Mutex::new(reader),
                 clock,
                 linked,
+                dedup,
             }),
         })
     }
@@ -222,6 +224,13 @@ impl Store {
     pub fn queued_writes(&self) -> usize {
         let guard = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.as_ref().map_or(0, |sender| sender.max_capacity() - sender.capacity())
+    }
+
+    /// Message ids the writer remembers to refuse a resent message (the last seven days'), and
+    /// the bytes they take, as of its last commit.
+    pub fn remembered_message_ids(&self) -> (usize, usize) {
+        let dedup = &self.inner.dedup;
+        (dedup.ids.load(std::sync::atomic::Ordering::Relaxed), dedup.bytes.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The clock this store dates its records by; the services built on the store share it.

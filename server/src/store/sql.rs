@@ -175,10 +175,12 @@ pub const CHECKPOINT: &str = query!("store/checkpoint.sql");
 pub const MEMORY_BYTES: &str = query!("store/memory_bytes.sql");
 const WRITER_SETTINGS: &str = query!("store/writer_settings.sql");
 
-/// The writer connection's settings, with the checkpoint threshold (a number, so nothing else
-/// can be spliced into the statement; `SET` takes no parameters).
-pub fn writer_settings(checkpoint_kib: u32) -> String {
-    WRITER_SETTINGS.replace("{checkpoint_kib}", &checkpoint_kib.to_string())
+/// The writer connection's settings, with the checkpoint threshold and the memory limit
+/// (numbers, so nothing else can be spliced into the statement; `SET` takes no parameters).
+pub fn writer_settings(checkpoint_kib: u32, duckdb_memory_mib: u32) -> String {
+    WRITER_SETTINGS
+        .replace("{checkpoint_kib}", &checkpoint_kib.to_string())
+        .replace("{duckdb_memory_mib}", &duckdb_memory_mib.to_string())
 }
 pub const HEALTH_VOLUME_BY_SOURCE: &str = query!("health/volume_by_source.sql");
 pub const HEALTH_LAG_AND_SKEW: &str = query!("health/lag_and_skew.sql");

@@ -224,17 +224,18 @@ async fn the_queue_depth_counts_the_writes_waiting_for_the_writer() {
 }
 
 #[test]
-fn the_writer_checkpoints_at_the_configured_log_size() {
-    let config = WriterConfig { checkpoint_kib: 512, ..WriterConfig::default() };
+fn the_writer_checkpoints_at_the_configured_log_size_and_limits_duckdbs_memory() {
+    let config = WriterConfig { checkpoint_kib: 512, duckdb_memory_mib: 300, ..WriterConfig::default() };
     let store = Store::open_in_memory(config, no_listener()).unwrap();
-    let threshold: String = store
-        .inner
-        .reader
-        .lock()
-        .unwrap()
-        .query_row("SELECT current_setting('checkpoint_threshold')", [], |r| r.get(0))
-        .unwrap();
+    let setting = |name: &str| -> String {
+        let reader = store.inner.reader.lock().unwrap();
+        reader.query_row(&format!("SELECT current_setting('{name}')"), [], |r| r.get(0)).unwrap()
+    };
+    let threshold = setting("checkpoint_threshold");
     assert!(threshold.starts_with("512") && threshold.contains("KiB"), "{threshold}");
+    // DuckDB shows its limit rounded in its own units (300 MiB = 314.5 MB).
+    let limit = setting("memory_limit");
+    assert!(limit.starts_with("300.0 MiB") || limit.starts_with("314"), "{limit}");
     assert_eq!(store.queued_writes(), 0);
 }
 

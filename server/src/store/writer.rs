@@ -2,7 +2,14 @@
 //! (group commit), then tells the listener and acknowledges each request. Being the only
 //! writer makes it the one place where duplicates and identity links are decided.
 
-use std::{borrow::Cow, collections::HashSet, sync::Arc};
+use std::{
+    borrow::Cow,
+    collections::HashSet,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
 
 use duckdb::{params, Appender, Connection};
 use tokio::sync::{mpsc, oneshot};
@@ -28,6 +35,8 @@ pub struct WriterConfig {
     pub clock: Clock,
     /// Write-ahead log size, in KiB, at which DuckDB folds the log into the file.
     pub checkpoint_kib: u32,
+    /// DuckDB's memory limit, in MiB (for the whole database, not only this connection).
+    pub duckdb_memory_mib: u32,
 }
 
 impl Default for WriterConfig {
@@ -37,6 +46,7 @@ impl Default for WriterConfig {
             max_group_events: 20_000,
             clock: Clock::system(),
             checkpoint_kib: crate::config::DEFAULT_CHECKPOINT_KIB,
+            duckdb_memory_mib: crate::config::DEFAULT_DUCKDB_MEMORY_MIB,
         }
     }
 }
@@ -57,10 +67,21 @@ pub(super) struct Spawned {
     pub sender: mpsc::Sender<WriteRequest>,
     pub thread: std::thread::JoinHandle<()>,
     pub linked: LinkedIds,
+    /// What the deduplication memory holds: ids remembered and their bytes, after each commit.
+    pub dedup: DedupGauge,
 }
 
+/// The deduplication memory's size as last seen by the writer (ids, bytes), for the status.
+#[derive(Default)]
+pub struct DedupSize {
+    pub ids: AtomicUsize,
+    pub bytes: AtomicUsize,
+}
+
+pub(super) type DedupGauge = Arc<DedupSize>;
+
 pub(super) fn spawn(conn: Connection, config: WriterConfig, on_commit: CommitListener) -> Result<Spawned, StoreError> {
-    conn.execute_batch(&sql::writer_settings(config.checkpoint_kib))?;
+    conn.execute_batch(&sql::writer_settings(config.checkpoint_kib, config.duckdb_memory_mib))?;
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
     let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
     let seen = load_recent_message_ids(&conn, &config.clock)?;
@@ -71,12 +92,23 @@ pub(super) fn spawn(conn: Connection, config: WriterConfig, on_commit: CommitLis
     tracing::info!(remembered_message_ids = seen.len(), identity_links = linked.len(), "writer state loaded");
     let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
     let linked: LinkedIds = Arc::new(std::sync::Mutex::new(linked));
-    let mut writer = Writer { conn, next_seq, next_dead_letter, config, on_commit, seen, linked: linked.clone() };
+    let dedup = DedupGauge::default();
+    let mut writer = Writer {
+        conn,
+        next_seq,
+        next_dead_letter,
+        config,
+        on_commit,
+        seen,
+        linked: linked.clone(),
+        dedup: dedup.clone(),
+    };
+    writer.publish_dedup_size();
     let thread = std::thread::Builder::new()
         .name("wayline-writer".into())
         .spawn(move || writer.run(receiver))
         .map_err(|e| StoreError::WriteFailed(format!("could not start the writer thread: {e}")))?;
-    Ok(Spawned { sender, thread, linked })
+    Ok(Spawned { sender, thread, linked, dedup })
 }
 
 fn load_recent_message_ids(conn: &Connection, clock: &Clock) -> Result<Deduper, StoreError> {
@@ -117,6 +149,7 @@ struct Writer {
     on_commit: CommitListener,
     seen: Deduper,
     linked: LinkedIds,
+    dedup: DedupGauge,
 }
 
 /// What one group changed in the writer's memory, to undo if its transaction fails.
@@ -127,6 +160,11 @@ struct Undo {
 }
 
 impl Writer {
+    fn publish_dedup_size(&self) {
+        self.dedup.ids.store(self.seen.len(), Ordering::Relaxed);
+        self.dedup.bytes.store(self.seen.approximate_bytes(), Ordering::Relaxed);
+    }
+
     fn run(&mut self, mut queue: mpsc::Receiver<WriteRequest>) {
         while let Some(first) = queue.blocking_recv() {
             let mut group = vec![first];
@@ -167,6 +205,7 @@ impl Writer {
                 for (ack, receipt) in acks.into_iter().zip(receipts) {
                     let _ = ack.send(Ok(receipt));
                 }
+                self.publish_dedup_size();
             }
             Err(e) => {
                 (self.next_seq, self.next_dead_letter) = (seq_before, dead_before);
