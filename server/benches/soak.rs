@@ -87,6 +87,9 @@ struct Sample {
     /// that grows until the longest wait starts firing.
     pending_timers: i64,
     customers: i64,
+    /// Alerts raised since start: the rule engine and the alert store remember each raised
+    /// anchor for two days, so this memory grows with them by design.
+    alerts: i64,
     index_lag: i64,
     engine_lag: i64,
     commit_p50_ms: f64,
@@ -251,7 +254,7 @@ async fn main() {
 
     let csv_path = args.out.join("soak.csv");
     let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap());
-    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,dedup_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
+    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,dedup_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,alerts_raised,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
     let started = Instant::now();
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -275,6 +278,7 @@ async fn main() {
             queue: live["write_queue_depth"].as_i64().unwrap_or(0),
             pending_timers: live["pending_timers"].as_i64().unwrap_or(0),
             customers: live["tracked_customers"].as_i64().unwrap_or(0),
+            alerts: live["alerts_raised"].as_i64().unwrap_or(0),
             index_lag: live["committed_seq"].as_i64().unwrap_or(0) - live["indexed_seq"].as_i64().unwrap_or(0),
             engine_lag: live["engine_lag_events"].as_i64().unwrap_or(0),
             commit_p50_ms: percentile(&commit, 0.5),
@@ -285,7 +289,7 @@ async fn main() {
         last_stored = stored;
         writeln!(
             csv,
-            "{:.0},{:.1},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1}",
+            "{:.0},{:.1},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1}",
             sample.seconds,
             sample.rss_mib,
             sample.index_mib,
@@ -296,6 +300,7 @@ async fn main() {
             sample.queue,
             sample.pending_timers,
             sample.customers,
+            sample.alerts,
             sample.index_lag,
             sample.engine_lag,
             sample.commit_p50_ms,
@@ -365,6 +370,7 @@ async fn main() {
         "pending_timers_after_warmup": after.first().map(|s| s.pending_timers),
         "pending_timers_end": samples.last().map(|s| s.pending_timers),
         "tracked_customers_end": samples.last().map(|s| s.customers),
+        "alerts_raised_end": samples.last().map(|s| s.alerts),
         "engine_lag_max": samples.iter().map(|s| s.engine_lag).max(),
         "error_lines_in_log": errors,
     });
