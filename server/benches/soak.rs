@@ -2,7 +2,11 @@
 //! every stream and twenty rules on, sampled every 10 seconds. Not part of the test command.
 //!
 //!   scripts/soak.sh                                    # 30 minutes at 10,000 events/s
-//!   cargo bench -p server --bench soak -- --minutes 5 --rate 2000 --clients 20
+//!   cargo bench -p server --bench soak -- --minutes 5 --rate 2000 --clients 20 --population 10000
+//!
+//! The demo's customers are bounded (`--population`, 40,000 by default): once they have all
+//! arrived, the index holds the live customers, and memory other than the events' own and
+//! DuckDB's buffer pool should stop growing.
 //!
 //! Every 10 s it records the server's resident memory and its event index's size, the events
 //! stored, the write queue, the index's and the engine's lag, commit latency (probe batches of
@@ -34,6 +38,9 @@ struct Args {
     minutes: f64,
     rate: f64,
     clients: usize,
+    /// The demo's customers ([`wayline demo --population`]): once all have arrived, the index
+    /// holds the live customers and memory other than the events' should stop growing.
+    population: u64,
     out: PathBuf,
 }
 
@@ -42,6 +49,7 @@ fn args() -> Args {
         minutes: 30.0,
         rate: 10_000.0,
         clients: 100,
+        population: 40_000,
         out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench")),
     };
     let mut iter = std::env::args().skip(1);
@@ -51,6 +59,7 @@ fn args() -> Args {
             "--minutes" => args.minutes = value().parse().expect("--minutes takes a number"),
             "--rate" => args.rate = value().parse().expect("--rate takes events per second"),
             "--clients" => args.clients = value().parse().expect("--clients takes a number per stream"),
+            "--population" => args.population = value().parse().expect("--population takes a number of customers"),
             "--out" => args.out = PathBuf::from(value()),
             _ => {} // cargo bench passes --bench
         }
@@ -90,6 +99,8 @@ struct Sample {
     /// Alerts raised since start: the rule engine and the alert store remember each raised
     /// anchor for two days, so this memory grows with them by design.
     alerts: i64,
+    /// Raised anchors the alert store remembers (two days of them).
+    anchors: i64,
     index_lag: i64,
     engine_lag: i64,
     commit_p50_ms: f64,
@@ -217,6 +228,7 @@ async fn main() {
 
     let mut demo = Command::new(env!("CARGO_BIN_EXE_wayline"))
         .args(["demo", "--target", &format!("http://{addr}"), "--rate", &args.rate.to_string(), "--seed", "17"])
+        .args(["--population", &args.population.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -254,7 +266,7 @@ async fn main() {
 
     let csv_path = args.out.join("soak.csv");
     let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap());
-    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,dedup_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,alerts_raised,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
+    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,dedup_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,alerts_raised,remembered_alert_anchors,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
     let started = Instant::now();
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -279,6 +291,7 @@ async fn main() {
             pending_timers: live["pending_timers"].as_i64().unwrap_or(0),
             customers: live["tracked_customers"].as_i64().unwrap_or(0),
             alerts: live["alerts_raised"].as_i64().unwrap_or(0),
+            anchors: live["remembered_alert_anchors"].as_i64().unwrap_or(0),
             index_lag: live["committed_seq"].as_i64().unwrap_or(0) - live["indexed_seq"].as_i64().unwrap_or(0),
             engine_lag: live["engine_lag_events"].as_i64().unwrap_or(0),
             commit_p50_ms: percentile(&commit, 0.5),
@@ -289,7 +302,7 @@ async fn main() {
         last_stored = stored;
         writeln!(
             csv,
-            "{:.0},{:.1},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1}",
+            "{:.0},{:.1},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1}",
             sample.seconds,
             sample.rss_mib,
             sample.index_mib,
@@ -301,6 +314,7 @@ async fn main() {
             sample.pending_timers,
             sample.customers,
             sample.alerts,
+            sample.anchors,
             sample.index_lag,
             sample.engine_lag,
             sample.commit_p50_ms,
@@ -329,8 +343,14 @@ async fn main() {
 
     // Warm-up, while caches and buffers fill: the first fifth of the run, and at least six
     // minutes (the rules' five-minute waits reach their steady number by then) or half of a
-    // shorter run.
-    let warm = (args.minutes * 60.0 / 5.0).max(360.0_f64.min(args.minutes * 30.0));
+    // shorter run; and until the demo's population has arrived (the built-in demo's few
+    // visitors a second come on top of it).
+    let population_complete_at =
+        samples.iter().find(|s| s.customers as f64 >= 0.98 * args.population as f64).map(|s| s.seconds);
+    let warm = (args.minutes * 60.0 / 5.0)
+        .max(360.0_f64.min(args.minutes * 30.0))
+        .max(population_complete_at.unwrap_or(0.0))
+        .min(args.minutes * 45.0);
     let after: Vec<&Sample> = samples.iter().filter(|s| s.seconds >= warm).collect();
     let per_hour = |f: fn(&Sample) -> f64| slope(&after.iter().map(|s| (s.seconds / 3600.0, f(s))).collect::<Vec<_>>());
     let rss_slope = per_hour(|s| s.rss_mib);
@@ -350,6 +370,9 @@ async fn main() {
         "events_per_second_measured": stored as f64 / seconds,
         "events_stored": stored,
         "clients_per_stream": args.clients,
+        "demo_population": args.population,
+        "population_complete_at_seconds": population_complete_at,
+        "warm_up_seconds": warm,
         "rules": rules().len(),
         "rss_mib_start": samples.first().map(|s| s.rss_mib),
         "rss_mib_end": samples.last().map(|s| s.rss_mib),
@@ -371,6 +394,8 @@ async fn main() {
         "pending_timers_end": samples.last().map(|s| s.pending_timers),
         "tracked_customers_end": samples.last().map(|s| s.customers),
         "alerts_raised_end": samples.last().map(|s| s.alerts),
+        "remembered_alert_anchors_end": samples.last().map(|s| s.anchors),
+        "remembered_alert_anchors_slope_per_hour_after_warmup": per_hour(|s| s.anchors as f64),
         "engine_lag_max": samples.iter().map(|s| s.engine_lag).max(),
         "error_lines_in_log": errors,
     });

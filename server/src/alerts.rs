@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use duckdb::params;
 use tokio::sync::{broadcast, Mutex};
 
-use crate::store::{sql, Micros, Store, StoreError};
+use crate::{
+    hashed_key::hashed_key,
+    store::{sql, Micros, Store, StoreError},
+};
 
 /// What the rule engine raises.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +37,13 @@ pub enum AlertError {
     Store(#[from] StoreError),
 }
 
-/// A rule, a customer and the anchor event an alert is about: one alert each.
-type AnchorKey = (String, String, i64);
+/// A rule, a customer and the anchor event an alert is about (one alert each), as a
+/// [`hashed_key`]: the memory of two days of alerts holds no strings.
+pub type AnchorKey = u128;
+
+pub fn anchor_key(rule_id: &str, customer_id: &str, anchor_seq: i64) -> AnchorKey {
+    hashed_key(&(rule_id, customer_id, anchor_seq))
+}
 
 /// Where ids and versions continue from, and which anchors have alerted recently (with when
 /// their condition was met, µs); writes take it in turn.
@@ -69,8 +77,11 @@ impl Alerts {
         let (last_id, last_version) = store
             .read(|conn| Ok(conn.query_row(sql::ALERTS_COUNTERS, [], |row| Ok((row.get(0)?, row.get(1)?)))?))
             .await?;
-        let raised: HashMap<AnchorKey, i64> =
-            anchors_since(&store, store.clock().now() - REMEMBERED).await?.into_iter().collect();
+        let raised: HashMap<AnchorKey, i64> = anchors_since(&store, store.clock().now() - REMEMBERED)
+            .await?
+            .into_iter()
+            .map(|anchor| (anchor.key, anchor.occurred_us))
+            .collect();
         let prune_at = FIRST_PRUNE_AT.max(raised.len() * 2);
         Ok(Alerts {
             store,
@@ -101,7 +112,7 @@ impl Alerts {
         }
         let mut stored: Vec<Alert> = Vec::new();
         for alert in alerts {
-            let key = (alert.rule_id.clone(), alert.customer_id.clone(), alert.anchor_seq);
+            let key = anchor_key(&alert.rule_id, &alert.customer_id, alert.anchor_seq);
             if counters.raised.contains_key(&key) {
                 continue;
             }
@@ -167,7 +178,7 @@ impl Alerts {
                 }
                 Err(e) => {
                     for a in &stored {
-                        counters.raised.remove(&(a.rule_id.clone(), a.customer_id.clone(), a.anchor_seq));
+                        counters.raised.remove(&anchor_key(&a.rule_id, &a.customer_id, a.anchor_seq));
                     }
                     return Err(e.into());
                 }
@@ -368,9 +379,9 @@ impl Alerts {
             .await?)
     }
 
-    /// (rule, customer, anchor) of the alerts that occurred since `since`.
-    pub async fn anchors_since(&self, since: DateTime<Utc>) -> Result<Vec<AnchorKey>, AlertError> {
-        Ok(anchors_since(&self.store, since).await?.into_iter().map(|(key, _)| key).collect())
+    /// The anchors of the alerts that occurred since `since`.
+    pub async fn anchors_since(&self, since: DateTime<Utc>) -> Result<Vec<RaisedAnchor>, AlertError> {
+        Ok(anchors_since(&self.store, since).await?)
     }
 
     /// How many anchors the store remembers in memory (for the status endpoint and tests).
@@ -389,13 +400,26 @@ fn filter_params(filter: &AlertFilter) -> [Option<String>; 4] {
     ]
 }
 
-/// Anchors alerted on for conditions met since `since`, with when (µs).
-async fn anchors_since(store: &Store, since: DateTime<Utc>) -> Result<Vec<(AnchorKey, i64)>, StoreError> {
+/// An anchor alerted on: its key, its sequence number and when its condition was met (µs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaisedAnchor {
+    pub key: AnchorKey,
+    pub anchor_seq: i64,
+    pub occurred_us: i64,
+}
+
+/// Anchors alerted on for conditions met since `since`.
+async fn anchors_since(store: &Store, since: DateTime<Utc>) -> Result<Vec<RaisedAnchor>, StoreError> {
     store
         .read(move |conn| {
             let mut stmt = conn.prepare(sql::ALERTS_ANCHORS_SINCE)?;
             let rows = stmt.query_map(params![Micros::of(since)], |r| {
-                Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get::<_, i64>(3)?))
+                let (rule_id, customer_id, anchor_seq): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                Ok(RaisedAnchor {
+                    key: anchor_key(&rule_id, &customer_id, anchor_seq),
+                    anchor_seq,
+                    occurred_us: r.get(3)?,
+                })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod doctor;
 pub mod erasure;
 pub mod feed;
+pub mod hashed_key;
 pub mod health;
 pub mod http;
 pub mod hub;

@@ -254,6 +254,10 @@ struct DemoArgs {
     /// Seconds a simulated day lasts in live mode (returning customers come back this many seconds per "day").
     #[arg(long, default_value_t = 60)]
     day_seconds: u64,
+    /// At most this many customers: once reached, arrivals are customers who had gone quiet,
+    /// coming back (unset: every arrival is a new visitor).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    population: Option<u64>,
 }
 
 #[tokio::main]
@@ -290,6 +294,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         seed: args.seed,
         backfill: Duration::from_secs_f64((args.backfill_days.max(0.0)) * 86_400.0),
         live_day: Duration::from_secs(args.day_seconds.max(1)),
+        population: args.population,
     };
     let report = demo::run(config, stop).await?;
     println!(
@@ -375,6 +380,7 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
             // A fresh database gets three days of history so funnels have data at once.
             backfill: if was_empty { Duration::from_secs(3 * 86_400) } else { Duration::ZERO },
             live_day: Duration::from_secs(60),
+            population: None,
         };
         tracing::info!(rate = demo.rate, "demo traffic starting");
         tokio::spawn(demo::run(config, demo_stop))

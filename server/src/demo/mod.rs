@@ -27,6 +27,10 @@ pub struct DemoConfig {
     /// How long a simulated day lasts in live mode, so that "comes back three days later"
     /// is visible within minutes.
     pub live_day: Duration,
+    /// At most this many customers in live mode: once there are as many, each arrival is a
+    /// customer who had gone quiet, coming back (a shop with a known customer base, and a
+    /// soak whose memory can settle). `None`: every arrival is a new visitor.
+    pub population: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,10 +101,15 @@ struct World {
     /// Running mean of messages per new visitor (returns included), to hit the rate.
     messages_per_visitor: f64,
     visitors: u64,
+    /// Customers created so far, and the bound on them ([`DemoConfig::population`]).
+    customers: u64,
+    population: Option<u64>,
+    /// Customers who went quiet, kept only when the population is bounded.
+    quiet: Vec<Customer>,
 }
 
 impl World {
-    fn new(seed: Option<u64>, day: chrono::Duration) -> Self {
+    fn new(seed: Option<u64>, day: chrono::Duration, population: Option<u64>) -> Self {
         let rng = match seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
@@ -116,14 +125,27 @@ impl World {
             message_count: 0,
             messages_per_visitor: 12.0,
             visitors: 0,
+            customers: 0,
+            population,
+            quiet: Vec::new(),
         }
     }
 
-    /// A new visitor arrives at `at`.
+    /// A visitor arrives at `at`: a new one, or once the population is complete, one of
+    /// the customers who went quiet (none arrives if every customer is mid-visit).
     fn arrive(&mut self, at: DateTime<Utc>) {
-        let customer = Customer::new(&mut self.rng);
+        let customer = if self.population.is_some_and(|n| self.customers >= n) {
+            if self.quiet.is_empty() {
+                return;
+            }
+            let pick = self.rng.gen_range(0..self.quiet.len());
+            Box::new(self.quiet.swap_remove(pick))
+        } else {
+            self.customers += 1;
+            Box::new(Customer::new(&mut self.rng))
+        };
         self.visitors += 1;
-        self.schedule.push(at, Due::Return(Box::new(customer)));
+        self.schedule.push(at, Due::Return(customer));
     }
 
     /// Plans a visit starting at `at` and schedules its messages and the customer's return.
@@ -139,6 +161,8 @@ impl World {
         if let Some(days) = visit.returns_after_days {
             let later = chrono::Duration::milliseconds((self.day.num_milliseconds() as f64 * days) as i64);
             self.schedule.push(at + later, Due::Return(customer));
+        } else if self.population.is_some() {
+            self.quiet.push(*customer);
         }
     }
 
@@ -170,7 +194,7 @@ pub async fn run(config: DemoConfig, mut stop: watch::Receiver<bool>) -> Result<
 
     if !config.backfill.is_zero() {
         let day = chrono::Duration::days(1);
-        let mut world = World::new(config.seed.map(|s| s ^ 0xBAC0_F111), day);
+        let mut world = World::new(config.seed.map(|s| s ^ 0xBAC0_F111), day, None);
         let now = Utc::now();
         let span = chrono::Duration::from_std(config.backfill).unwrap_or_default();
         let visitors = (BACKFILL_VISITORS_PER_DAY * config.backfill.as_secs_f64() / 86_400.0).round() as u64;
@@ -189,8 +213,8 @@ pub async fn run(config: DemoConfig, mut stop: watch::Receiver<bool>) -> Result<
         }
     }
 
-    let mut world =
-        World::new(config.seed, chrono::Duration::from_std(config.live_day).unwrap_or(chrono::Duration::minutes(1)));
+    let live_day = chrono::Duration::from_std(config.live_day).unwrap_or(chrono::Duration::minutes(1));
+    let mut world = World::new(config.seed, live_day, config.population);
     // Start mid-stream: the visitors who would have arrived during the last few minutes are
     // already browsing, so the stream runs at its rate from the first second.
     let now = Utc::now();
@@ -228,7 +252,12 @@ pub async fn run(config: DemoConfig, mut stop: watch::Receiver<bool>) -> Result<
             }
         }
         if last_log.elapsed() >= Duration::from_secs(30) {
-            tracing::info!(sent = report.events_sent, visitors = world.visitors, "demo traffic");
+            tracing::info!(
+                sent = report.events_sent,
+                visitors = world.visitors,
+                customers = world.customers,
+                "demo traffic"
+            );
             last_log = tokio::time::Instant::now();
         }
     }
@@ -274,5 +303,37 @@ async fn send_once(client: &reqwest::Client, url: &str, batch: &[Value], report:
             tracing::warn!(%error, "demo batch not delivered; will retry");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// Ten simulated hours with five arrivals a minute, as anonymous ids seen and arrivals.
+    fn ten_hours(population: Option<u64>) -> (usize, u64) {
+        let mut world = World::new(Some(7), chrono::Duration::seconds(60), population);
+        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let mut messages = Vec::new();
+        for minute in 0..600 {
+            let now = start + chrono::Duration::minutes(minute);
+            for _ in 0..5 {
+                world.arrive(now);
+            }
+            world.due_messages(now, &mut messages);
+        }
+        let ids: HashSet<&str> = messages.iter().filter_map(|m| m["anonymousId"].as_str()).collect();
+        (ids.len(), world.visitors)
+    }
+
+    #[test]
+    fn a_bounded_population_brings_back_quiet_customers_instead_of_new_ones() {
+        let (customers, arrivals) = ten_hours(Some(50));
+        assert_eq!(customers, 50);
+        assert!(arrivals > 500, "quiet customers keep coming back: {arrivals} arrivals");
+        // Unbounded, every arrival is a new visitor.
+        assert_eq!(ten_hours(None), (3_000, 3_000));
     }
 }

@@ -30,6 +30,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "pending_timers": live.pending_timers.load(Ordering::Relaxed),
         "active_rules": live.active_rules.load(Ordering::Relaxed),
         "alerts_raised": live.alerts_raised.load(Ordering::Relaxed),
+        "remembered_alert_anchors": state.alerts.remembered_anchors().await,
         "tracked_customers": memory.map(|m| m.0),
         "indexed_events": memory.map(|m| m.1),
         "index_bytes": memory.map(|m| m.2),

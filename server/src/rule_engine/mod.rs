@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 use app::types::StepEvent;
 
 use crate::{
-    alerts::{AlertEvent, Alerts, NewAlert},
+    alerts::{anchor_key, AlertEvent, Alerts, AnchorKey, NewAlert},
+    hashed_key::hashed_key,
     index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventIndex, IndexData},
     journeys::{Journey, Journeys},
     rules::{Condition, Rule, Rules},
@@ -121,6 +122,8 @@ struct Outcome {
 #[derive(Debug, Clone)]
 struct Active {
     rule: Rule,
+    /// The rule's id, shared by all its pending waits.
+    id: Arc<str>,
     patterns: Vec<Vec<StepEvent>>,
     journey: Option<Journey>,
     /// The events that hold the rule's alerts back ([`Rule::suppressed_by`]).
@@ -148,7 +151,7 @@ impl Active {
             _ => None,
         };
         let suppress = rule.suppressed_by.as_ref().map(|s| parse(&s.events)).unwrap_or_default();
-        Active { rule, patterns, journey, suppress }
+        Active { id: rule.id.as_str().into(), rule, patterns, journey, suppress }
     }
 
     /// Properties the rule's patterns (and its journey's stage conditions) read.
@@ -272,31 +275,32 @@ impl Engine {
         let now = self.store.clock().now().timestamp_micros();
         for timer in outcome.timers {
             if timer.deadline_us >= now - STALE_US
-                && !state.alerted.contains(&(timer.rule_id.clone(), timer.customer.clone(), timer.anchor_seq))
+                && !state.alerted.contains_key(&anchor_key(&timer.rule_id, &timer.customer, timer.anchor_seq))
             {
                 state.timers.push(timer);
             }
         }
         let mut raising: Vec<NewAlert> = Vec::new();
-        let mut keys: HashSet<(String, String)> = HashSet::new();
+        let mut keys: HashSet<u128> = HashSet::new();
         for trigger in outcome.triggers {
             if trigger.alert.occurred_at.timestamp_micros() < now - STALE_US {
                 continue;
             }
-            let key = (trigger.rule_id.clone(), trigger.alert.customer_id.clone());
+            let key = rule_customer_key(&trigger.rule_id, &trigger.alert.customer_id);
             let cooldown = self.rules.get(&trigger.rule_id).map_or(0, |r| r.cooldown_seconds) * 1_000_000;
             let cooling = state.last_alert.get(&key).is_some_and(|&last| now - last < cooldown);
             // One alert per rule and customer per round; the cooldown holds back the rest.
-            if cooling || (cooldown > 0 && !keys.insert(key.clone())) {
+            if cooling || (cooldown > 0 && !keys.insert(key)) {
                 continue;
             }
-            state.alerted.insert((key.0, key.1, trigger.alert.anchor_seq));
+            let anchor = anchor_key(&trigger.rule_id, &trigger.alert.customer_id, trigger.alert.anchor_seq);
+            state.alerted.insert(anchor, trigger.alert.anchor_seq);
             raising.push(trigger.alert);
         }
         for alert in self.alerts.raise_all(raising).await? {
             tracing::info!(rule = %alert.rule_id, customer = %alert.customer_id, id = alert.id, "alert raised");
             self.status.alerts_raised.fetch_add(1, Ordering::Relaxed);
-            state.last_alert.insert((alert.rule_id, alert.customer_id), now);
+            state.last_alert.insert(rule_customer_key(&alert.rule_id, &alert.customer_id), now);
         }
         Ok(())
     }
@@ -309,10 +313,10 @@ impl Engine {
         state.last_alert.retain(|_, at| now - *at < longest_cooldown);
         if state.alerted.len() > MAX_REMEMBERED_ANCHORS {
             // The oldest anchors (lowest sequence numbers) go first.
-            let mut anchors: Vec<i64> = state.alerted.iter().map(|(_, _, seq)| *seq).collect();
+            let mut anchors: Vec<i64> = state.alerted.values().copied().collect();
             let cut = anchors.len() - MAX_REMEMBERED_ANCHORS / 2;
             let (_, &mut threshold, _) = anchors.select_nth_unstable(cut);
-            state.alerted.retain(|(_, _, seq)| *seq >= threshold);
+            state.alerted.retain(|_, seq| *seq >= threshold);
         }
     }
 
@@ -330,7 +334,7 @@ impl Engine {
             .read(move |data| {
                 let mut outcome = Outcome::default();
                 for timer in due {
-                    let Some(rule) = active.iter().find(|a| a.rule.id == timer.rule_id) else { continue };
+                    let Some(rule) = active.iter().find(|a| a.id == timer.rule_id) else { continue };
                     let Some(customer) = data.customer(&timer.customer) else { continue };
                     if let Some(trigger) = expire(data, rule, customer, &timer) {
                         outcome.triggers.push(trigger);
@@ -388,9 +392,10 @@ impl Engine {
     async fn rebuild(&self, state: &mut EngineState) -> anyhow::Result<()> {
         let now = self.store.clock().now();
         for (rule, customer, at) in self.alerts.latest_per_rule_customer(now - chrono::Duration::days(90)).await? {
-            state.last_alert.insert((rule, customer), at);
+            state.last_alert.insert(rule_customer_key(&rule, &customer), at);
         }
-        state.alerted.extend(self.alerts.anchors_since(now - crate::alerts::REMEMBERED).await?);
+        let raised = self.alerts.anchors_since(now - crate::alerts::REMEMBERED).await?;
+        state.alerted.extend(raised.into_iter().map(|anchor| (anchor.key, anchor.anchor_seq)));
         let active = self.active_rules().await?;
         let now_us = now.timestamp_micros();
         let outcome = self
@@ -427,14 +432,22 @@ impl Engine {
 }
 
 /// The engine's own memory: pending timers, when each rule last alerted on each customer,
-/// and which anchors have alerted.
+/// and which anchors have alerted. Keyed by [`hashed_key`]s, so that a day of alerts on
+/// hundreds of thousands of customers holds no copies of their ids.
 #[derive(Default)]
 struct EngineState {
     timers: TimerQueue,
-    last_alert: HashMap<(String, String), i64>,
-    alerted: HashSet<(String, String, i64)>,
+    /// (rule, customer) → when the rule last alerted on the customer (µs).
+    last_alert: HashMap<u128, i64>,
+    /// Anchors alerted on → their sequence number (the oldest are forgotten first).
+    alerted: HashMap<AnchorKey, i64>,
     /// Whether each aggregate rule was past its threshold when last measured.
     breached: HashMap<String, bool>,
+}
+
+/// The key of a rule and a customer, for cooldowns.
+fn rule_customer_key(rule_id: &str, customer_id: &str) -> u128 {
+    hashed_key(&(rule_id, customer_id))
 }
 
 /// How long a condition can wait after its anchor.
@@ -714,8 +727,8 @@ fn timer(rule: &Active, customer: &CustomerEvents, started_by: &[Entry], deadlin
     Timer {
         deadline_us,
         anchor_seq: anchor.seq(),
-        rule_id: rule.rule.id.clone(),
-        customer: customer.id.to_string(),
+        rule_id: rule.id.clone(),
+        customer: customer.id.clone(),
         started_by: started_by.iter().map(|e| (e.at_us, e.seq())).collect(),
         waits,
     }

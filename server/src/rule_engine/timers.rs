@@ -6,7 +6,10 @@
 //! queue by one entry per event for the whole wait (a day), which is what a soak showed.
 //! Waits per anchor (absence, a sequence then an absence) stay one per anchor: each may fire.
 
-use std::collections::{BTreeSet, HashMap};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+};
 
 /// A rule waiting for something not to happen until `deadline_us` (event time).
 ///
@@ -15,8 +18,9 @@ use std::collections::{BTreeSet, HashMap};
 pub(super) struct Timer {
     pub deadline_us: i64,
     pub anchor_seq: i64,
-    pub rule_id: String,
-    pub customer: String,
+    /// Shared with the rule and with the event index's customer: a wait copies no strings.
+    pub rule_id: Arc<str>,
+    pub customer: Arc<str>,
     /// The events that started the wait (the anchor last).
     pub started_by: Vec<(i64, i64)>,
     pub waits: Waits,
@@ -62,7 +66,7 @@ pub(super) struct TimerQueue {
     by_deadline: BTreeSet<Timer>,
     /// For rules that keep one wait per customer: (rule, customer) → that wait's deadline and
     /// anchor, to find and replace it.
-    latest: HashMap<(String, String), (i64, i64)>,
+    latest: HashMap<(Arc<str>, Arc<str>), (i64, i64)>,
 }
 
 impl TimerQueue {
@@ -128,7 +132,7 @@ mod tests {
     }
 
     fn fired(due: &[Timer]) -> Vec<(&str, &str, i64)> {
-        due.iter().map(|t| (t.rule_id.as_str(), t.customer.as_str(), t.anchor_seq)).collect()
+        due.iter().map(|t| (&*t.rule_id, &*t.customer, t.anchor_seq)).collect()
     }
 
     #[test]

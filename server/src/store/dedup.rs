@@ -2,29 +2,20 @@
 //! replayed message is acknowledged but not stored twice. Rebuilt from the store at start-up,
 //! so it survives restarts.
 
-use std::{
-    collections::{HashSet, VecDeque},
-    hash::{Hash, Hasher},
-};
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
+
+use crate::hashed_key::hashed_key;
 
 /// How long a message id is remembered.
 pub const DEDUP_WINDOW: Duration = Duration::days(7);
 
-/// 128 bits of hash per (source, message id): no false "duplicate" in any realistic volume,
-/// at a fraction of the memory of the strings.
+/// 128 bits of hash per (source, message id) ([`hashed_key`]).
 type Key = u128;
 
 fn key(source_id: &str, message_id: &str) -> Key {
-    let half = |salt: u8| {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        salt.hash(&mut hasher);
-        source_id.hash(&mut hasher);
-        message_id.hash(&mut hasher);
-        hasher.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
+    hashed_key(&(source_id, message_id))
 }
 
 /// Message ids bucketed by the day they arrived; whole buckets expire.
