@@ -2,7 +2,9 @@
 //!
 //! A customer counts at step k when some occurrence of step 1 inside the date range is
 //! followed, within the window, by steps 2..k — the furthest step over all of the customer's
-//! attempts, as ClickHouse's `windowFunnel` and PostHog count. Pure functions over one
+//! attempts, as ClickHouse's `windowFunnel` and PostHog count. Events with the same timestamp
+//! are taken in step order whatever order they arrived in ([`order_ties`]), as both count
+//! them: a step may share its predecessor's timestamp. Pure functions over one
 //! customer's events in time order, each event first classified ([`Classifier`]) into the
 //! steps it counts as; the events come from the in-memory event index (`index.rs`) and the
 //! property values from its materialised property columns (`columns.rs`).
@@ -205,8 +207,21 @@ fn is_step(event: &FunnelEvent, step: usize) -> bool {
     event.steps & (1 << step) != 0
 }
 
-/// The furthest attempt of one customer, whose events are in time order.
-pub fn progress(spec: &FunnelSpec, events: &[FunnelEvent]) -> CustomerProgress {
+/// Puts events that share a timestamp in step order: events that are no step first, then by
+/// the earliest step each counts as (ClickHouse's `windowFunnel` sorts its events by
+/// timestamp, then by condition, the same way). `events` must be in time order; their order
+/// stays as it was otherwise (the sort is stable, and linear on the usual tie-free list).
+pub fn order_ties(events: &mut [FunnelEvent]) {
+    if events.windows(2).any(|pair| pair[0].at_us == pair[1].at_us) {
+        events.sort_by_key(|e| (e.at_us, if e.steps == 0 { 0 } else { 1 + e.steps.trailing_zeros() }));
+    }
+}
+
+/// The furthest attempt of one customer, whose events are in time order (ties are put in
+/// step order first, [`order_ties`]).
+pub fn progress(spec: &FunnelSpec, events: &mut [FunnelEvent]) -> CustomerProgress {
+    order_ties(events);
+    let events = &*events;
     let mut best = CustomerProgress::default();
     for (start, event) in events.iter().enumerate() {
         let starts_attempt = match spec.mode {
@@ -644,13 +659,13 @@ mod tests {
             |n| names.iter().position(|x| x == n).map(|i| i as u32),
             |column| columns.get(column.property_name()?),
         );
-        let classified: Vec<FunnelEvent> = list
+        let mut classified: Vec<FunnelEvent> = list
             .iter()
             .zip(ids)
             .enumerate()
             .map(|(seq, (e, id))| classifier.classify(e.at_us, seq as i64, id))
             .collect();
-        (progress(spec, &classified), names)
+        (progress(spec, &mut classified), names)
     }
 
     fn progress_of(spec: &FunnelSpec, list: &[TimedEvent]) -> CustomerProgress {
@@ -683,6 +698,48 @@ mod tests {
         let s = spec(&["view", "cart", "buy"], OrderMode::Any);
         assert_eq!(reached(&s, &[(0, "buy"), (MIN, "view"), (2 * MIN, "cart")]), 3);
         assert_eq!(reached(&s, &[(0, "buy"), (2 * HOUR, "view")]), 1);
+    }
+
+    #[test]
+    fn events_sharing_a_timestamp_count_in_step_order_in_every_mode() {
+        let steps = spec(&["view", "cart", "buy"], OrderMode::Sequential);
+        for mode in OrderMode::ALL {
+            let s = FunnelSpec { mode, ..steps.clone() };
+            // Fired in one handler, cart reached the server before view, in the same millisecond.
+            assert_eq!(reached(&s, &[(0, "cart"), (0, "view"), (MIN, "buy")]), 3, "{mode:?}");
+            // All three at once, in reverse arrival order.
+            assert_eq!(reached(&s, &[(0, "buy"), (0, "cart"), (0, "view")]), 3, "{mode:?}");
+            // A tie does not let a step borrow a later timestamp: cart before view still fails
+            // the ordered modes.
+            let expected = if mode == OrderMode::Any { 2 } else { 1 };
+            assert_eq!(reached(&s, &[(0, "cart"), (MIN, "view")]), expected, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_funnels_answer_does_not_depend_on_the_arrival_order_of_tied_events() {
+        let tied = ["cart", "search", "buy"];
+        let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        for mode in OrderMode::ALL {
+            let s = spec(&["view", "cart", "buy"], mode);
+            // Each answer with what came next by name (name ids follow the order of arrival).
+            let answers: Vec<(CustomerProgress, Option<String>)> = orders
+                .iter()
+                .map(|order| {
+                    let mut list: Vec<(i64, &str)> = order.iter().map(|&i| (MIN, tied[i])).collect();
+                    list.insert(0, (0, "view"));
+                    let (progress, names) = run(&s, &events(&list));
+                    let next = progress.next_event.map(|id| names[id as usize].clone());
+                    (CustomerProgress { next_event: None, ..progress }, next)
+                })
+                .collect();
+            assert!(answers.iter().all(|a| *a == answers[0]), "{mode:?}: {answers:?}");
+            let answers: Vec<CustomerProgress> = answers.into_iter().map(|(progress, _)| progress).collect();
+            // Strict order takes an event that is no step first among its ties, as
+            // windowFunnel sorts it: view, then search, breaks the sequence.
+            let expected = if mode == OrderMode::Strict { 1 } else { 3 };
+            assert_eq!(answers[0].reached, expected, "{mode:?}");
+        }
     }
 
     #[test]

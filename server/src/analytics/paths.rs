@@ -34,7 +34,8 @@ pub struct PathSpec {
 
 /// One customer's path from the anchor (level 0) as name ids, repeats collapsed, within the
 /// session. `events` are the customer's named events in time order; `anchor` is the anchor
-/// event's name id.
+/// event's name id. Events with the anchor's timestamp are on the path's side of it (after a
+/// start, before an end) whatever order they arrived in, as a funnel's tied steps count.
 pub fn customer_path(spec: &PathSpec, anchor: u32, events: &[Entry]) -> Option<Vec<u32>> {
     let start = events.iter().position(|e| e.name() == anchor && e.at_us >= spec.from_us && e.at_us < spec.to_us)?;
     let mut path = vec![anchor];
@@ -48,9 +49,14 @@ pub fn customer_path(spec: &PathSpec, anchor: u32, events: &[Entry]) -> Option<V
         }
         true
     };
+    let at = events[start].at_us;
+    let tied_before = events[..start].iter().rev().take_while(|e| e.at_us == at).count();
+    let tied_after = events[start + 1..].iter().take_while(|e| e.at_us == at).count();
     let walk: Box<dyn Iterator<Item = &Entry>> = match spec.direction {
-        Direction::After => Box::new(events[start + 1..].iter()),
-        Direction::Before => Box::new(events[..start].iter().rev()),
+        Direction::After => Box::new(events[start - tied_before..start].iter().chain(&events[start + 1..])),
+        Direction::Before => {
+            Box::new(events[start + 1..start + 1 + tied_after].iter().rev().chain(events[..start].iter().rev()))
+        }
     };
     for &event in walk {
         if !step(event, previous) {
@@ -224,6 +230,18 @@ mod tests {
     fn a_path_towards_an_end_event_reads_backwards() {
         let s = spec(Direction::Before, 3, 5);
         let p = path(&s, &[(0, "home"), (1, "search"), (2, "search"), (3, "view"), (4, "cart")]);
+        assert_eq!(p.unwrap(), vec!["view", "search", "home"]);
+    }
+
+    #[test]
+    fn events_sharing_the_anchors_timestamp_are_on_the_paths_side_of_it() {
+        // The cart arrived before the view it followed, in the same minute.
+        let after = spec(Direction::After, 3, 5);
+        let p = path(&after, &[(0, "home"), (1, "cart"), (1, "view"), (2, "buy")]);
+        assert_eq!(p.unwrap(), vec!["view", "cart", "buy"]);
+        // Towards an end event: the search arrived after the view it led to.
+        let before = spec(Direction::Before, 3, 5);
+        let p = path(&before, &[(0, "home"), (1, "view"), (1, "search"), (2, "cart")]);
         assert_eq!(p.unwrap(), vec!["view", "search", "home"]);
     }
 

@@ -75,7 +75,7 @@ where
                     }
                 }
                 if events.iter().any(|e| e.steps != 0) {
-                    let progress = funnel::progress(spec, &events);
+                    let progress = funnel::progress(spec, &mut events);
                     if progress.reached > 0 {
                         add(&mut acc, customer, &progress);
                     }

@@ -43,10 +43,19 @@ impl<'a> Pattern<'a> {
 /// Every instance of the steps in order within `within_us` of the first (greedy: each next
 /// step is its earliest occurrence) whose first step is at most `within_us` before `around_us`
 /// and not after it: all the instances an event at `around_us` can belong to.
+///
+/// Events sharing a timestamp are taken in step order whatever order they arrived in, as
+/// funnels take them: a step may share its predecessor's timestamp.
 pub fn sequences(events: &[Entry], steps: &[Pattern<'_>], within_us: i64, around_us: i64) -> Vec<Vec<Entry>> {
     let start = events.partition_point(|e| e.at_us < around_us - within_us);
+    let end = events.partition_point(|e| e.at_us <= around_us.saturating_add(within_us));
+    let mut events = events[start..end.max(start)].to_vec();
+    if events.windows(2).any(|pair| pair[0].at_us == pair[1].at_us) {
+        // Stable: events that are no step, and ties within one step, keep their order.
+        events.sort_by_cached_key(|e| (e.at_us, steps.iter().position(|p| p.matches(e)).map_or(0, |k| k + 1)));
+    }
     let mut found: Vec<Vec<Entry>> = Vec::new();
-    for (i, first) in events.iter().enumerate().skip(start) {
+    for (i, first) in events.iter().enumerate() {
         if first.at_us > around_us {
             break;
         }
@@ -160,6 +169,20 @@ mod tests {
             sequences(&history(&[(1, "ticket"), (2, "fail")]), &steps, 60 * MIN, 2 * MIN).is_empty(),
             "wrong order"
         );
+    }
+
+    #[test]
+    fn a_step_may_share_its_predecessors_timestamp_whatever_order_they_arrived_in() {
+        let steps = [pattern(&["view"]), pattern(&["cart"]), pattern(&["buy"])];
+        // One handler fired all three in the same minute; they arrived backwards.
+        let events = history(&[(3, "buy"), (3, "cart"), (3, "view"), (3, "home")]);
+        let found = sequences(&events, &steps, 10 * MIN, 3 * MIN);
+        assert_eq!(found.iter().map(|f| names(f)).collect::<Vec<_>>(), vec![vec!["view", "cart", "buy"]]);
+        // The cart tied with the view, the buy a minute later: found from the buy too.
+        let events = history(&[(3, "cart"), (3, "view"), (4, "buy")]);
+        assert_eq!(sequences(&events, &steps, 10 * MIN, 4 * MIN).len(), 1);
+        // A tie does not reorder events at different times: a cart before the view still fails.
+        assert!(sequences(&history(&[(2, "cart"), (3, "view"), (4, "buy")]), &steps, 10 * MIN, 4 * MIN).is_empty());
     }
 
     #[test]
