@@ -115,6 +115,9 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn setup_open(&self) -> bool;
     /// The traits and properties that hold personal data, masked for viewers.
     fn pii_keys(&self) -> crate::privacy::PiiKeys;
+    /// While the event index loads after a start, how far it has got (percent): the pages'
+    /// questions are refused until then. `None` once it is ready.
+    fn warming_up(&self) -> Option<u8>;
 }
 
 /// The backend as it is put into Leptos context.

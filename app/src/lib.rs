@@ -93,6 +93,7 @@ pub fn App() -> impl IntoView {
                 </nav>
                 <SignedIn />
             </header>
+            <WarmingUp />
             // Tests wait for this before they act: a page left mid-download fails its requests.
             <main id="content" tabindex="-1" data-hydrated=move || hydrated.map(|h| h.get()).unwrap_or(false).to_string()>
                 <Routes fallback=NotFound>
@@ -167,6 +168,49 @@ fn SignedIn() -> impl IntoView {
             </div>
         }
     })
+}
+
+/// How often a warming-up page asks whether the event index is ready.
+const WARM_UP_POLL_MS: u64 = 2_000;
+
+/// After a restart, while the event index loads: a banner with how far it has got (the page's
+/// panels say the questions wait for it), and the page reloads itself, filled in, once it is
+/// ready. Nothing at all, and no polling, the rest of the time.
+#[component]
+fn WarmingUp() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let now = || backend::use_backend().ok().and_then(|b| b.warming_up());
+    #[cfg(not(feature = "ssr"))]
+    let now = || None::<u8>;
+    let percent = RwSignal::new(SharedValue::new(now).into_inner());
+    if percent.get_untracked().is_none() {
+        return ().into_any();
+    }
+    let _poll = leptos_use_interval_fn::use_interval_fn(
+        move || {
+            leptos::task::spawn_local(async move {
+                match server_fns::index_warm_up().await {
+                    Ok(None) => {
+                        let _ = window().location().reload();
+                    }
+                    Ok(Some(now)) => percent.set(Some(now)),
+                    Err(_) => {} // asked again on the next tick
+                }
+            })
+        },
+        WARM_UP_POLL_MS,
+    );
+    view! {
+        <p class="warming-up" role="status" data-testid="warming-up">
+            {move || {
+                format!(
+                    "Warming up: {} % of the event index is loaded. Events sent now are stored and counted; this page fills in when it is ready.",
+                    percent.get().unwrap_or(99),
+                )
+            }}
+        </p>
+    }
+        .into_any()
 }
 
 /// The browser entry point: hydrates the server-rendered page.

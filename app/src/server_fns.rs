@@ -15,6 +15,13 @@ use crate::{
 /// Most events one call returns; keeps a page request bounded.
 pub const MAX_RECENT_EVENTS: u32 = 500;
 
+/// While the event index loads after a start, how far it has got (percent); `None` once the
+/// pages' questions can be answered.
+#[server]
+pub async fn index_warm_up() -> Result<Option<u8>, AppError> {
+    Ok(crate::backend::use_backend()?.warming_up())
+}
+
 /// The newest committed events, newest first (at most [`MAX_RECENT_EVENTS`]).
 #[server]
 pub async fn recent_events(limit: u32) -> Result<Vec<LiveEvent>, AppError> {
@@ -286,6 +293,7 @@ pub const ADMIN_READS: &[&str] = &[<LoadAccess as ServerFn>::PATH, <LoadAuditLog
 /// table in front of every call from a browser; a server function missing from it is refused
 /// to everyone, and a test fails until it is listed.
 pub const REQUIRED_ROLES: &[(&str, Role)] = &[
+    (<IndexWarmUp as ServerFn>::PATH, Role::Viewer),
     (<RecentEvents as ServerFn>::PATH, Role::Viewer),
     (<LoadJourneyMap as ServerFn>::PATH, Role::Viewer),
     (<LoadLeakByChannel as ServerFn>::PATH, Role::Viewer),

@@ -49,6 +49,11 @@ export async function startWayline({ fresh = false } = {}) {
     child.stderr.on('data', onData);
     child.on('exit', (code) => reject(new Error(`wayline exited with ${code}:\n${output}`)));
   });
+  // Ingestion answers at once; the pages' questions once the event index has loaded.
+  for (let tries = 0; (await fetch(`${url}/readyz`)).status !== 200; tries++) {
+    if (tries > 200) throw new Error(`wayline did not get ready:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   // The session cookies of the admin and the viewer, for the pages the tests open.
   const signIn = async (who, secret) => {
     const signedIn = await fetch(`${url}/login`, {

@@ -14,7 +14,8 @@
 //! SSE latency (from the server's receipt to a client, measured by five event-stream clients).
 //! At the end: the memory slope after warm-up, with the parts that grow by design taken apart
 //! from the rest (the event index keeps every event; the writer remembers seven days of
-//! message ids; DuckDB's buffer pool fills up to its limit), latency percentiles per window
+//! message ids; DuckDB's buffer pool fills up to its limit; the rule engine and the alert
+//! store remember two days of alerts raised), latency percentiles per window
 //! and overall, and the number of error lines in the server's log. Writes `soak.csv`, `soak.svg`
 //! (memory and latency over time, drawn with plotters) and `soak.json` into target/bench.
 
@@ -89,6 +90,10 @@ struct Sample {
     duckdb_mib: f64,
     /// The writer's memory of message ids (seven days of them), to refuse a resent message.
     dedup_mib: f64,
+    /// The C heap in use (the index, the dedup memory and the engine's live there, and
+    /// DuckDB's structures outside its pool); RSS beyond it and DuckDB's pool is memory freed
+    /// but held by the allocator (handed back once a minute), stacks and code.
+    heap_mib: f64,
     stored: i64,
     events_per_second: f64,
     queue: i64,
@@ -101,6 +106,9 @@ struct Sample {
     alerts: i64,
     /// Raised anchors the alert store remembers (two days of them).
     anchors: i64,
+    /// What the rule engine and the alert store hold by design: pending waits, cooldowns and
+    /// two days of anchors alerted (each alert raised is remembered, to raise it once).
+    alerting_mib: f64,
     index_lag: i64,
     engine_lag: i64,
     commit_p50_ms: f64,
@@ -160,6 +168,10 @@ fn chart(samples: &[Sample], path: &std::path::Path) -> Result<(), Box<dyn std::
         .draw_series(LineSeries::new(samples.iter().map(|s| (s.seconds / 60.0, s.dedup_mib)), &MAGENTA))?
         .label("message ids remembered")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MAGENTA));
+    memory
+        .draw_series(LineSeries::new(samples.iter().map(|s| (s.seconds / 60.0, s.alerting_mib)), &CYAN))?
+        .label("rule engine and alert anchors")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], CYAN));
     memory.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
     let latency_top =
         samples.iter().flat_map(|s| [s.sse_p99_ms, s.commit_p99_ms]).filter(|v| v.is_finite()).fold(1.0, f64::max)
@@ -266,7 +278,7 @@ async fn main() {
 
     let csv_path = args.out.join("soak.csv");
     let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap());
-    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,dedup_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,alerts_raised,remembered_alert_anchors,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
+    writeln!(csv, "seconds,rss_mib,index_mib,duckdb_mib,dedup_mib,events_stored,events_per_second,write_queue,pending_timers,tracked_customers,alerts_raised,remembered_alert_anchors,alerting_mib,heap_in_use_mib,index_lag,engine_lag,commit_p50_ms,commit_p99_ms,event_to_sse_p50_ms,event_to_sse_p99_ms").unwrap();
     let started = Instant::now();
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -285,6 +297,7 @@ async fn main() {
             index_mib: live["index_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
             duckdb_mib: live["duckdb_memory_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
             dedup_mib: live["dedup_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
+            heap_mib: live["heap_in_use_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
             stored,
             events_per_second: (stored - last_stored) as f64 / 10.0,
             queue: live["write_queue_depth"].as_i64().unwrap_or(0),
@@ -292,6 +305,9 @@ async fn main() {
             customers: live["tracked_customers"].as_i64().unwrap_or(0),
             alerts: live["alerts_raised"].as_i64().unwrap_or(0),
             anchors: live["remembered_alert_anchors"].as_i64().unwrap_or(0),
+            alerting_mib: (live["alert_anchor_bytes"].as_f64().unwrap_or(0.0)
+                + live["engine_memory_bytes"].as_f64().unwrap_or(0.0))
+                / 1_048_576.0,
             index_lag: live["committed_seq"].as_i64().unwrap_or(0) - live["indexed_seq"].as_i64().unwrap_or(0),
             engine_lag: live["engine_lag_events"].as_i64().unwrap_or(0),
             commit_p50_ms: percentile(&commit, 0.5),
@@ -302,7 +318,7 @@ async fn main() {
         last_stored = stored;
         writeln!(
             csv,
-            "{:.0},{:.1},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1}",
+            "{:.0},{:.1},{:.1},{:.1},{:.1},{},{:.0},{},{},{},{},{},{:.1},{:.1},{},{},{:.1},{:.1},{:.1},{:.1}",
             sample.seconds,
             sample.rss_mib,
             sample.index_mib,
@@ -315,6 +331,8 @@ async fn main() {
             sample.customers,
             sample.alerts,
             sample.anchors,
+            sample.alerting_mib,
+            sample.heap_mib,
             sample.index_lag,
             sample.engine_lag,
             sample.commit_p50_ms,
@@ -357,7 +375,8 @@ async fn main() {
     let index_slope = per_hour(|s| s.index_mib);
     let duckdb_slope = per_hour(|s| s.duckdb_mib);
     let dedup_slope = per_hour(|s| s.dedup_mib);
-    let rest_slope = per_hour(|s| s.rss_mib - s.index_mib - s.duckdb_mib - s.dedup_mib);
+    let alerting_slope = per_hour(|s| s.alerting_mib);
+    let rest_slope = per_hour(|s| s.rss_mib - s.index_mib - s.duckdb_mib - s.dedup_mib - s.alerting_mib);
     all_commit.sort_by(f64::total_cmp);
     all_sse.sort_by(f64::total_cmp);
     let errors = std::fs::read_to_string(&log).unwrap_or_default().lines().filter(|l| l.contains("ERROR")).count();
@@ -380,7 +399,14 @@ async fn main() {
         "index_slope_mib_per_hour_after_warmup": index_slope,
         "duckdb_slope_mib_per_hour_after_warmup": duckdb_slope,
         "dedup_slope_mib_per_hour_after_warmup": dedup_slope,
-        "rss_minus_index_duckdb_and_dedup_slope_mib_per_hour_after_warmup": rest_slope,
+        "alerting_slope_mib_per_hour_after_warmup": alerting_slope,
+        "rest_slope_mib_per_hour_after_warmup": rest_slope,
+        // The rest split: what else the C heap holds, and what it holds freed (or is not heap).
+        "other_heap_in_use_slope_mib_per_hour_after_warmup":
+            per_hour(|s| s.heap_mib - s.index_mib - s.dedup_mib - s.alerting_mib),
+        "outside_heap_and_pool_slope_mib_per_hour_after_warmup": per_hour(|s| s.rss_mib - s.duckdb_mib - s.heap_mib),
+        "heap_in_use_mib_end": samples.last().map(|s| s.heap_mib),
+        "alerting_mib_end": samples.last().map(|s| s.alerting_mib),
         "duckdb_mib_end": samples.last().map(|s| s.duckdb_mib),
         "index_mib_end": samples.last().map(|s| s.index_mib),
         "dedup_mib_end": samples.last().map(|s| s.dedup_mib),

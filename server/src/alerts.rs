@@ -384,9 +384,12 @@ impl Alerts {
         Ok(anchors_since(&self.store, since).await?)
     }
 
-    /// How many anchors the store remembers in memory (for the status endpoint and tests).
-    pub async fn remembered_anchors(&self) -> usize {
-        self.counters.lock().await.raised.len()
+    /// How many anchors the store remembers in memory, and the bytes they take (estimated
+    /// from the map's capacity), for the status endpoint and tests.
+    pub async fn remembered_anchors(&self) -> (usize, usize) {
+        let counters = self.counters.lock().await;
+        let entry = size_of::<AnchorKey>() + size_of::<i64>() + 1;
+        (counters.raised.len(), counters.raised.capacity() * entry)
     }
 }
 
@@ -500,7 +503,7 @@ mod tests {
         alerts.raise(old.clone()).await.unwrap().unwrap();
         alerts.raise(new_alert("bob", 8)).await.unwrap().unwrap();
         let reloaded = Alerts::load(store).await.unwrap();
-        assert_eq!(reloaded.remembered_anchors().await, 1, "only bob's recent anchor is kept in memory");
+        assert_eq!(reloaded.remembered_anchors().await.0, 1, "only bob's recent anchor is kept in memory");
         let raised = reloaded.raise_all(vec![old, new_alert("cat", 9)]).await.unwrap();
         assert_eq!(raised.iter().map(|a| a.customer_id.as_str()).collect::<Vec<_>>(), vec!["cat"]);
         let all = reloaded.list(AlertFilter::default()).await.unwrap();

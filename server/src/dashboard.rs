@@ -653,6 +653,10 @@ impl DashboardBackend for Dashboard {
     fn pii_keys(&self) -> app::privacy::PiiKeys {
         self.pii_keys.clone()
     }
+
+    fn warming_up(&self) -> Option<u8> {
+        self.index.warming_up()
+    }
 }
 
 #[cfg(test)]

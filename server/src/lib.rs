@@ -23,6 +23,7 @@ pub mod import;
 pub mod index;
 pub mod ingest;
 pub mod journeys;
+pub mod memory;
 pub mod retention;
 pub mod rule_engine;
 pub mod rules;
@@ -113,6 +114,25 @@ pub struct OpenOptions {
     pub checkpoint_kib: u32,
     /// DuckDB's memory limit, in MiB.
     pub duckdb_memory_mib: u32,
+    /// When the event index is loaded from the store.
+    pub index_load: IndexLoad,
+}
+
+/// When [`Wayline::open_with`] loads the event index.
+#[derive(Debug, Default)]
+pub enum IndexLoad {
+    /// Before it returns (tests and tools: questions are answered at once).
+    #[default]
+    Before,
+    /// In the background: ingestion answers from the first second whatever the history's
+    /// size, and questions are refused with how far the load has got until it is ready
+    /// (`wayline serve`).
+    Background,
+    /// In the background once `go` is sent (or dropped): a test holds a restart's load to see
+    /// the warm-up.
+    BackgroundWhen(tokio::sync::oneshot::Receiver<()>),
+    /// Not at all: command-line tools that change accounts or sources ask no question.
+    Skip,
 }
 
 impl OpenOptions {
@@ -137,6 +157,7 @@ impl OpenOptions {
             retention_days: None,
             checkpoint_kib: config::DEFAULT_CHECKPOINT_KIB,
             duckdb_memory_mib: config::DEFAULT_DUCKDB_MEMORY_MIB,
+            index_load: IndexLoad::Before,
         }
     }
 }
@@ -153,6 +174,8 @@ pub enum Database<'a> {
 pub struct Wayline {
     pub state: AppState,
     shutdown: std::sync::Arc<watch::Sender<bool>>,
+    /// Where the event index is saved (a database in a file only).
+    snapshot: Option<std::path::PathBuf>,
 }
 
 impl Wayline {
@@ -186,6 +209,7 @@ impl Wayline {
             retention_days,
             checkpoint_kib,
             duckdb_memory_mib,
+            index_load,
         } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
         let (index, index_feed) = EventIndex::new();
@@ -200,17 +224,48 @@ impl Wayline {
         };
         let writer =
             WriterConfig { clock: clock.clone(), checkpoint_kib, duckdb_memory_mib, ..WriterConfig::default() };
-        let store = match db {
-            Database::File(path) => Store::open(path, writer, on_commit)?,
-            Database::InMemory => Store::open_in_memory(writer, on_commit)?,
+        let (store, snapshot) = match db {
+            Database::File(path) => (Store::open(path, writer, on_commit)?, Some(index::snapshot::path_for(path))),
+            Database::InMemory => (Store::open_in_memory(writer, on_commit)?, None),
         };
-        index.load(&store).await?;
-        // Channels come from every event's context, a long read on a big file: started now, in
-        // the background, so the journey map rarely waits for it.
+        let go = match index_load {
+            IndexLoad::Before => {
+                index.load_with_snapshot(&store, snapshot.clone()).await?;
+                None
+            }
+            IndexLoad::Background => {
+                let (go, when) = tokio::sync::oneshot::channel();
+                let _ = go.send(());
+                Some(when)
+            }
+            IndexLoad::BackgroundWhen(when) => Some(when),
+            IndexLoad::Skip => None,
+        };
+        if let Some(when) = go {
+            let (index, store, snapshot) = (index.clone(), store.clone(), snapshot.clone());
+            tokio::spawn(async move {
+                let _ = when.await;
+                if let Err(e) = index.load_with_snapshot(&store, snapshot).await {
+                    tracing::error!(error = %e, "could not load the event index; questions cannot be answered");
+                }
+            });
+        }
+        if snapshot.is_some() {
+            tokio::spawn(save_index_now_and_then(index.clone()));
+        }
+        tokio::spawn(memory::release_now_and_then());
+        // Channels come from every event's context, a long read on a big file: started once the
+        // index is ready, in the background, so the journey map rarely waits for it.
         tokio::spawn({
             let (index, store) = (index.clone(), store.clone());
             async move {
-                if let Err(e) = index.materialise(&store, vec![index::Column::Channel]).await {
+                let loaded = index.read(|_| ()).await;
+                if let Err(e) = async {
+                    loaded?;
+                    index.materialise(&store, vec![index::Column::Channel]).await
+                }
+                .await
+                {
                     tracing::warn!(error = %e, "could not read the events' channels");
                 }
             }
@@ -285,7 +340,7 @@ impl Wayline {
             pii_keys,
             audit,
         };
-        Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown) })
+        Ok(Wayline { state, shutdown: std::sync::Arc::new(shutdown), snapshot })
     }
 
     /// The router serving everything.
@@ -293,14 +348,46 @@ impl Wayline {
         http::router(self.state.clone())
     }
 
+    /// The file the event index is saved to (see [`index::snapshot`]), for a database in a file.
+    pub fn index_snapshot(&self) -> Option<&Path> {
+        self.snapshot.as_deref()
+    }
+
     /// Ends SSE streams so that graceful shutdown can finish.
     pub fn begin_shutdown(&self) {
         let _ = self.shutdown.send(true);
     }
 
-    /// Lets the writer commit what is queued, checkpoint and stop.
+    /// Lets the writer commit what is queued, checkpoint and stop; then saves the event index
+    /// with everything committed, so that the next start loads it instead of rebuilding it.
     pub async fn close(&self) {
         self.state.store.close().await;
+        // Everything committed is in the index once it has applied the last batches.
+        if self.state.index.warming_up().is_none() && self.state.index.read(|_| ()).await.is_ok() {
+            let started = std::time::Instant::now();
+            match self.state.index.save().await {
+                Ok(()) => tracing::info!(ms = started.elapsed().as_millis() as u64, "event index saved"),
+                Err(e) => tracing::warn!(error = %e, "could not save the event index; the next start rebuilds it"),
+            }
+        }
+    }
+}
+
+/// How often the event index is saved while Wayline runs, when it has changed: a crash then
+/// loses at most this much of the snapshot, which the next start reads from the store.
+const SAVE_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Saves the event index every [`SAVE_INDEX_EVERY`] if it changed (off the hot path: on a
+/// blocking thread, holding the index only while it is encoded).
+async fn save_index_now_and_then(index: EventIndex) {
+    let mut tick = tokio::time::interval(SAVE_INDEX_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = index.save().await {
+            tracing::warn!(error = %e, "could not save the event index");
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use server::{
     http::browser::HostPolicy,
     import::ImportConfig,
     ingest::IngestPolicy,
-    leptos_options, Database, OpenOptions, Wayline,
+    leptos_options, Database, IndexLoad, OpenOptions, Wayline,
 };
 
 #[derive(Debug, Parser)]
@@ -353,6 +353,8 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         retention_days: settings.retention_days,
         checkpoint_kib: settings.checkpoint_kib,
         duckdb_memory_mib: settings.duckdb_memory_mib,
+        // Ingestion answers from the first second; questions wait for the index (503).
+        index_load: IndexLoad::Background,
         ..OpenOptions::new(leptos_options(&settings.site_root, settings.addr))
     };
     let wayline = Wayline::open_with(Database::File(&settings.db), options)
@@ -416,14 +418,17 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
 async fn open_offline(config: Option<PathBuf>, db: Option<PathBuf>) -> anyhow::Result<Wayline> {
     let file = FileConfig::load(config.as_deref())?;
     let settings = ServeSettings::resolve(file, Overrides { db, ..Default::default() })?;
-    Wayline::open(Database::File(&settings.db), leptos_options(&settings.site_root, settings.addr), vec![])
-        .await
-        .with_context(|| {
-            format!(
-                "opening {} (if `wayline serve` is running on it, stop it first: DuckDB lets one process open the file)",
-                settings.db.display()
-            )
-        })
+    // These commands ask no question: the event index is not loaded (nor saved again).
+    let options = OpenOptions {
+        index_load: IndexLoad::Skip,
+        ..OpenOptions::new(leptos_options(&settings.site_root, settings.addr))
+    };
+    Wayline::open_with(Database::File(&settings.db), options).await.with_context(|| {
+        format!(
+            "opening {} (if `wayline serve` is running on it, stop it first: DuckDB lets one process open the file)",
+            settings.db.display()
+        )
+    })
 }
 
 async fn source(config: Option<PathBuf>, command: SourceCommand) -> anyhow::Result<()> {
@@ -485,6 +490,18 @@ async fn customer(config: Option<PathBuf>, command: CustomerCommand) -> anyhow::
     let wayline = open_offline(config, db.db).await?;
     let outcome = server::erasure::erase_stored(&wayline.state.store, &id).await;
     wayline.close().await;
+    // The saved event index may hold the customer: it goes, and the next start rebuilds it.
+    if let (Ok(_), Some(snapshot)) = (&outcome, wayline.index_snapshot()) {
+        match std::fs::remove_file(snapshot) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                anyhow::bail!(
+                    "erased from the database, but could not remove {}: {e}; remove it by hand",
+                    snapshot.display()
+                )
+            }
+            _ => {}
+        }
+    }
     let erased = outcome?;
     let rows: Vec<String> = erased.rows.iter().map(|(table, n)| format!("{table} {n}")).collect();
     println!("erased {} ({}): {}", id, erased.identities.join(", "), rows.join(", "));

@@ -388,6 +388,12 @@ fn difference(expected: &BTreeMap<String, i64>, found: &BTreeMap<String, i64>) -
 
 /// What the event index answers: a funnel over every stored customer and its own counts.
 async fn index_answers(client: &reqwest::Client, server: &Server, token: &str) -> (Value, Value) {
+    // A restart loads the index in the background: questions wait until `/readyz` says so.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !client.get(server.url("/readyz")).send().await.unwrap().status().is_success() {
+        assert!(Instant::now() < deadline, "the event index did not load within a minute");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let funnel: Value = client
         .get(server.url("/api/v1/funnel?steps=product_viewed,added_to_cart,checkout_started,purchase_completed&days=7"))
         .bearer_auth(token)

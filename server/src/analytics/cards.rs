@@ -27,7 +27,7 @@ impl Analytics {
         let journey_for_read = journey.clone();
         let mut cards = self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 let classifier = classifier(data, &journey_for_read);
                 ids.iter().filter_map(|id| card(data, &journey_for_read, &classifier, id)).collect::<Vec<_>>()
             })
@@ -52,7 +52,7 @@ impl Analytics {
         let journey = journey.clone();
         Ok(self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 let classifier = classifier(data, &journey);
                 alerted
                     .iter()
@@ -80,7 +80,7 @@ impl Analytics {
     ) -> Result<(Vec<String>, Vec<String>), AnalyticsError> {
         Ok(self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 let mut recent: Vec<(i64, &str)> = Vec::new();
                 let mut active: Vec<(usize, &str)> = Vec::new();
                 for customer in data.customers() {

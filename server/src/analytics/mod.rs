@@ -76,7 +76,7 @@ impl Analytics {
         self.materialise(&spec).await?;
         Ok(self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 let all_events = spec.mode == OrderMode::Strict;
                 let by_value = spec.breakdown.is_some();
                 let period = Some(period.micros_and_origin());
@@ -130,7 +130,7 @@ impl Analytics {
         let window_us = spec.window_us;
         let mut dropped: Vec<(bool, Arc<str>, Option<String>)> = self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 let found: Vec<(bool, Arc<str>, Option<u32>)> = scan_funnel(
                     data,
                     &spec,
@@ -192,7 +192,7 @@ impl Analytics {
             .collect();
         let per_transition = self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 // Per transition: customers who reached its first stage, and how long those
                 // who went no further stayed.
                 transitions
@@ -244,7 +244,7 @@ impl Analytics {
         spec.session_gap_us = self.session_gap_us;
         Ok(self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 let found = customer_paths(data, &spec, |_, path| path);
                 paths::summarise(&spec, &found, |id| data.name(id))
             })
@@ -270,7 +270,7 @@ impl Analytics {
         }
         Ok(self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 let found = customer_paths(data, &spec, |customer, path| (customer.id.clone(), path));
                 let at = paths::customers_at(&spec, &found, level, &event, |id| data.name(id));
                 PathCustomers {
@@ -317,14 +317,14 @@ impl Analytics {
     /// included.
     pub async fn channels(&self) -> Result<Vec<String>, AnalyticsError> {
         self.index.materialise(&self.store, vec![Column::Channel]).await?;
-        Ok(self.index.read(channels::seen).await?)
+        Ok(self.index.answer(channels::seen).await?)
     }
 
     /// Every event name the index holds (track events and page names), sorted.
     pub async fn event_names(&self) -> Result<Vec<String>, AnalyticsError> {
         Ok(self
             .index
-            .read(|data| {
+            .answer(|data| {
                 let mut names: Vec<String> = (0..data.names_len() as u32)
                     .map(|id| data.name(id).to_string())
                     .filter(|n| !n.is_empty())
@@ -402,7 +402,7 @@ impl Analytics {
         let journey = journey.clone();
         Ok(self
             .index
-            .read(move |data| {
+            .answer(move |data| {
                 let names: Vec<&str> = (0..data.names_len() as u32).map(|id| data.name(id)).collect();
                 let classifier = StageClassifier::new(&journey, &names, |key| data.property(key));
                 let stage = |e: &Entry| classifier.stage(e);

@@ -13,7 +13,7 @@ impl Analytics {
     pub async fn customer_timeline(&self, id: &str, journey: Journey) -> Result<Timeline, AnalyticsError> {
         let known = self
             .index
-            .read({
+            .answer({
                 let id = id.to_string();
                 move |data| data.customer(&id).map(|c| (c.id.to_string(), c.events.iter().map(|e| e.seq()).collect()))
             })

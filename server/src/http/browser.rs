@@ -106,10 +106,10 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     // HTTP/2 carries the host in the URI's authority instead.
     let host = host.or_else(|| request.uri().authority().map(|a| a.as_str()));
-    // Ingestion (write keys, never cookies) and the health probe answer whatever name a load
+    // Ingestion (write keys, never cookies) and the health probes answer whatever name a load
     // balancer or SDK uses: a rebound name gains nothing there that a direct request lacks.
     let path = request.uri().path();
-    let exempt = path == "/healthz" || path.starts_with("/v1/");
+    let exempt = path == "/healthz" || path == "/readyz" || path.starts_with("/v1/");
     if !exempt && !state.host_policy.allows(host) {
         return ApiError::new(
             StatusCode::MISDIRECTED_REQUEST,

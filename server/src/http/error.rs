@@ -17,6 +17,10 @@ use crate::{
 /// cleanup job to free space, short enough that SDK buffers do not overflow.
 const DISK_FULL_RETRY_SECONDS: u32 = 30;
 
+/// How long a question asked while the event index loads is asked to wait: the load reads
+/// about a million events a second.
+const WARM_UP_RETRY_SECONDS: u32 = 2;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -108,6 +112,10 @@ impl From<AnalyticsError> for ApiError {
             }
             AnalyticsError::Store(store) => store.into(),
             AnalyticsError::Index(IndexError::Store(store)) => store.into(),
+            AnalyticsError::Index(warming @ IndexError::WarmingUp { .. }) => ApiError {
+                retry_after: Some(WARM_UP_RETRY_SECONDS),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "warming_up", warming.to_string())
+            },
             AnalyticsError::Index(stopped) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "index_unavailable", stopped.to_string())
             }

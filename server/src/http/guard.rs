@@ -53,7 +53,7 @@ pub struct AccessRules {
 }
 
 /// Paths anyone may reach, beside the static files.
-const OPEN_EXACT: &[&str] = &["/healthz", "/login", "/logout", "/setup"];
+const OPEN_EXACT: &[&str] = &["/healthz", "/readyz", "/login", "/logout", "/setup"];
 /// Prefixes anyone may reach: ingestion (guarded by write keys) and the built client.
 const OPEN_PREFIXES: &[&str] = &["/v1/", "/pkg/"];
 
@@ -306,9 +306,16 @@ mod tests {
     fn only_ingestion_sign_in_health_and_static_files_are_open() {
         let mut rules = AccessRules::default();
         rules.static_files.insert("/wayline.js".into());
-        for open in
-            ["/v1/track", "/v1/projects/k/settings", "/healthz", "/login", "/setup", "/pkg/app.js", "/wayline.js"]
-        {
+        for open in [
+            "/v1/track",
+            "/v1/projects/k/settings",
+            "/healthz",
+            "/readyz",
+            "/login",
+            "/setup",
+            "/pkg/app.js",
+            "/wayline.js",
+        ] {
             assert_eq!(rules.required(open), Access::Open, "{open}");
         }
         for closed in ["/", "/funnels", "/customers/ada@example.com", "/api/v1/funnel", "/wayline.js/x", "/v1"] {

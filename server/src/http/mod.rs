@@ -13,6 +13,7 @@ mod ingest;
 mod journeys;
 mod live;
 mod privacy;
+mod readiness;
 mod rules;
 mod sign_in;
 pub mod stream;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
 
     let open = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readiness::ready))
         .route("/login", post(sign_in::sign_in))
         .route("/logout", post(sign_in::sign_out))
         .route("/setup", post(sign_in::set_up))
@@ -165,6 +167,7 @@ pub fn route_table(state: &AppState) -> Vec<RouteAccess> {
         (Method::POST, "/v1/batch"),
         (Method::GET, "/v1/projects/{write_key}/settings"),
         (Method::GET, "/healthz"),
+        (Method::GET, "/readyz"),
         (Method::POST, "/login"),
         (Method::POST, "/logout"),
         (Method::POST, "/setup"),

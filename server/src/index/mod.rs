@@ -6,15 +6,19 @@
 //! from the store at start-up and kept current from every committed batch, on its own thread,
 //! so ingestion never waits for it; a question first waits until the index has applied
 //! everything committed before it was asked, so an acknowledged event is always counted.
+//! While the start-up load runs (in the background: ingestion answers meanwhile), questions
+//! are refused with how far it has got ([`EventIndex::answer`], [`IndexError::WarmingUp`]).
 
 pub mod channel;
 pub mod columns;
+pub mod snapshot;
 pub mod stage;
 
 use std::{
     collections::HashMap,
+    path::PathBuf,
     sync::{
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
         mpsc, Arc, Mutex, RwLock,
     },
 };
@@ -28,7 +32,7 @@ use duckdb::{
 };
 use tokio::sync::watch;
 
-use self::columns::PropertyColumn;
+use self::{columns::PropertyColumn, snapshot::SnapshotError};
 use crate::store::{identity_link, sql, CommittedBatch, Store, StoreError};
 
 /// The name id of events without a name (identify, group, alias).
@@ -383,6 +387,14 @@ pub enum IndexError {
     Store(#[from] StoreError),
     #[error("the event index stopped: {0}")]
     Stopped(String),
+    /// The start-up load has not finished: questions are answered once it has.
+    #[error(
+        "Wayline is starting: the event index is {percent} % loaded, and questions are answered \
+         once it is ready; retry in a few seconds (events sent meanwhile are stored and counted)"
+    )]
+    WarmingUp { percent: u8 },
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
 }
 
 /// Hands committed batches to the index. Called by the store's writer after each commit,
@@ -409,6 +421,12 @@ struct Shared {
     /// The highest sequence number applied to `data`; -1 until loaded.
     applied: watch::Sender<i64>,
     pending: Mutex<Option<mpsc::Receiver<Arc<CommittedBatch>>>>,
+    /// How far the start-up load has got.
+    load: LoadProgress,
+    /// Where the index is saved ([`snapshot`]), once loaded with one.
+    snapshot: Mutex<Option<PathBuf>>,
+    /// The sequence number the saved snapshot reaches (-1: none saved).
+    saved_seq: AtomicI64,
     /// Held while a property is materialised, so two questions needing the same new property
     /// read it once.
     materialising: Mutex<()>,
@@ -433,6 +451,9 @@ impl EventIndex {
             committed: AtomicI64::new(0),
             applied: watch::channel(-1).0,
             pending: Mutex::new(Some(receiver)),
+            load: LoadProgress::default(),
+            snapshot: Mutex::new(None),
+            saved_seq: AtomicI64::new(-1),
             materialising: Mutex::new(()),
             last_used: Mutex::new((0, HashMap::new())),
         });
@@ -442,8 +463,30 @@ impl EventIndex {
     /// Reads everything committed so far from the store, then applies the batches committed
     /// since, on a thread of its own, until the store closes.
     pub async fn load(&self, store: &Store) -> Result<(), IndexError> {
+        self.load_with_snapshot(store, None).await
+    }
+
+    /// As [`EventIndex::load`], starting from the snapshot at `snapshot` when it matches the
+    /// store (see [`snapshot`]), and saving to it from then on ([`EventIndex::save`]).
+    pub async fn load_with_snapshot(&self, store: &Store, snapshot: Option<PathBuf>) -> Result<(), IndexError> {
         let started = std::time::Instant::now();
-        let data = store.read(load_snapshot).await?;
+        let saved = match &snapshot {
+            Some(path) => self.read_snapshot(store, path.clone()).await,
+            None => None,
+        };
+        let from = if saved.is_some() { "its snapshot" } else { "the store" };
+        self.shared.saved_seq.store(saved.as_ref().map_or(-1, |(_, seq)| *seq), Ordering::SeqCst);
+        let saved = saved.map(|(data, _)| data);
+        let data = match saved {
+            Some(data) => data,
+            None => {
+                let shared = self.shared.clone();
+                store.read(move |conn| load_snapshot(conn, &shared.load)).await?
+            }
+        };
+        if let Ok(mut path) = self.shared.snapshot.lock() {
+            *path = snapshot;
+        }
         let (events, customers, seq) = (data.events, data.slot_of.len(), data.applied_seq);
         *self.shared.data.write().map_err(|e| IndexError::Stopped(e.to_string()))? = data;
         let receiver = self.shared.pending.lock().ok().and_then(|mut p| p.take());
@@ -455,8 +498,105 @@ impl EventIndex {
             .name("wayline-index".into())
             .spawn(move || apply_batches(&shared, receiver))
             .map_err(|e| IndexError::Stopped(format!("could not start the index thread: {e}")))?;
-        tracing::info!(events, customers, ms = started.elapsed().as_millis() as u64, "event index loaded");
+        tracing::info!(events, customers, ms = started.elapsed().as_millis() as u64, from, "event index loaded");
         Ok(())
+    }
+
+    /// The snapshot at `path` brought up to date with the store, with the sequence number it
+    /// was saved at; `None` (and why, in the log) when it cannot be used and the index must be
+    /// rebuilt.
+    async fn read_snapshot(&self, store: &Store, path: PathBuf) -> Option<(IndexData, i64)> {
+        let shown = path.display().to_string();
+        let read = tokio::task::spawn_blocking(move || snapshot::read(&path)).await.ok()?;
+        let mut data = match read {
+            Ok(data) => data,
+            Err(SnapshotError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "rebuilding the event index from the store instead");
+                return None;
+            }
+        };
+        self.shared.load.total.store(data.events as u64, Ordering::Relaxed);
+        self.shared.load.read.store(data.events as u64, Ordering::Relaxed);
+        // The store must still hold what the snapshot holds: an erasure or a retention run
+        // since it was saved removed events, and the snapshot may not bring them back.
+        let seq = data.applied_seq;
+        let count = store.read(move |conn| Ok(conn.query_row(sql::INDEX_COUNT_EVENTS, params![seq], |r| r.get(0))?));
+        let stored: i64 = count.await.ok()?;
+        if stored != data.events as i64 {
+            tracing::info!(
+                snapshot = %shown,
+                saved = data.events,
+                stored,
+                "the store changed since the index snapshot was saved; rebuilding the index"
+            );
+            return None;
+        }
+        // Then the events committed since it was saved, as they are applied live.
+        loop {
+            let batch = store.events_after(data.applied_seq, CATCH_UP_BATCH).await.ok()?;
+            if batch.is_empty() {
+                return Some((data, seq));
+            }
+            let caught_up = tokio::task::spawn_blocking(move || {
+                data.apply(&CommittedBatch { events: batch });
+                data
+            });
+            data = caught_up.await.ok()?;
+        }
+    }
+
+    /// Saves the index to its snapshot file, if it has one, is loaded and has changed since
+    /// last saved: the read lock is held while it is encoded (a fraction of a second for ten
+    /// million events), not while it is written.
+    pub async fn save(&self) -> Result<(), IndexError> {
+        self.write_snapshot(false).await
+    }
+
+    /// Saves the snapshot; `always` even when no event was applied since the last save (a
+    /// deletion changed it).
+    async fn write_snapshot(&self, always: bool) -> Result<(), IndexError> {
+        let path = self.shared.snapshot.lock().ok().and_then(|p| p.clone());
+        let (Some(path), None) = (path, self.warming_up()) else { return Ok(()) };
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let (bytes, seq) = {
+                let data = shared.data.read().map_err(|e| IndexError::Stopped(e.to_string()))?;
+                if !always && data.applied_seq == shared.saved_seq.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                (snapshot::encode(&data), data.applied_seq)
+            };
+            snapshot::write(&bytes, &path)?;
+            shared.saved_seq.store(seq, Ordering::SeqCst);
+            Ok(())
+        })
+        .await
+        .map_err(|e| IndexError::Stopped(e.to_string()))?
+    }
+
+    /// While the start-up load runs, how far it has got (percent of the events read, at most
+    /// 99 until the index is ready); `None` once it is ready.
+    pub fn warming_up(&self) -> Option<u8> {
+        if *self.shared.applied.borrow() >= 0 {
+            return None;
+        }
+        let total = self.shared.load.total.load(Ordering::Relaxed).max(1);
+        let read = self.shared.load.read.load(Ordering::Relaxed);
+        Some((read.saturating_mul(100) / total).min(99) as u8)
+    }
+
+    /// Answers a question: as [`EventIndex::read`], but refused with
+    /// [`IndexError::WarmingUp`] while the start-up load runs, instead of waiting for it.
+    pub async fn answer<T, F>(&self, f: F) -> Result<T, IndexError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&IndexData) -> T + Send + 'static,
+    {
+        match self.warming_up() {
+            Some(percent) => Err(IndexError::WarmingUp { percent }),
+            None => self.read(f).await,
+        }
     }
 
     /// The newest sequence number committed, and the newest applied to the index.
@@ -468,6 +608,7 @@ impl EventIndex {
     /// store for the events applied so far without holding the index (a long scan must not
     /// stop questions and the rule engine), then, holding it still, the few events applied
     /// meanwhile, so none is missed; after that every applied batch keeps it current.
+    /// Refused with [`IndexError::WarmingUp`] while the start-up load runs.
     pub async fn materialise(&self, store: &Store, wanted: Vec<Column>) -> Result<(), IndexError> {
         if let Ok(mut last_used) = self.shared.last_used.lock() {
             let (tick, uses) = &mut *last_used;
@@ -477,7 +618,7 @@ impl EventIndex {
             }
         }
         let missing: Vec<Column> =
-            self.read(move |data| wanted.into_iter().filter(|c| data.column(c).is_none()).collect()).await?;
+            self.answer(move |data| wanted.into_iter().filter(|c| data.column(c).is_none()).collect()).await?;
         if missing.is_empty() {
             return Ok(());
         }
@@ -514,14 +655,28 @@ impl EventIndex {
     }
 
     /// Forgets the given identities (see [`IndexData::forget`]), once everything committed
-    /// before the call has been applied.
+    /// before the call has been applied; the snapshot on disk is saved again without them.
     pub async fn forget(&self, ids: Vec<String>) -> Result<(), IndexError> {
-        self.change(move |data| data.forget(&ids)).await
+        self.change(move |data| data.forget(&ids)).await?;
+        self.save_or_remove().await;
+        Ok(())
     }
 
-    /// Forgets the events before `cutoff_us` (see [`IndexData::forget_before`]).
+    /// Forgets the events before `cutoff_us` (see [`IndexData::forget_before`]), on disk too.
     pub async fn forget_before(&self, cutoff_us: i64) -> Result<(), IndexError> {
-        self.change(move |data| data.forget_before(cutoff_us)).await
+        self.change(move |data| data.forget_before(cutoff_us)).await?;
+        self.save_or_remove().await;
+        Ok(())
+    }
+
+    /// Saves the snapshot after a deletion; if that fails, removes it, so that no forgotten
+    /// event stays on disk in it (a restart then rebuilds the index from the store).
+    async fn save_or_remove(&self) {
+        if let Err(e) = self.write_snapshot(true).await {
+            let path = self.shared.snapshot.lock().ok().and_then(|p| p.clone());
+            let removed = path.map(std::fs::remove_file);
+            tracing::warn!(error = %e, removed = ?removed, "could not save the index snapshot after a deletion");
+        }
     }
 
     /// Runs `f` on the index held for writing, on the blocking pool, once everything committed
@@ -594,11 +749,23 @@ fn is_page_view_kind(kind: &str) -> bool {
     matches!(kind, "page" | "screen")
 }
 
+/// Events read from the store at a time while a snapshot catches up.
+const CATCH_UP_BATCH: usize = 10_000;
+
+/// How far the start-up load has got: events read of those to read.
+#[derive(Debug, Default)]
+struct LoadProgress {
+    total: AtomicU64,
+    read: AtomicU64,
+}
+
 /// Everything committed up to now: links first (so anonymous events land with their user),
 /// then every event, sorted per customer.
-fn load_snapshot(conn: &duckdb::Connection) -> Result<IndexData, StoreError> {
+fn load_snapshot(conn: &duckdb::Connection, progress: &LoadProgress) -> Result<IndexData, StoreError> {
     let mut data = IndexData::default();
     let max_seq: i64 = conn.query_row(sql::EVENTS_MAX_SEQ, [], |row| row.get(0))?;
+    let total: i64 = conn.query_row(sql::INDEX_COUNT_EVENTS, params![max_seq], |row| row.get(0))?;
+    progress.total.store(total.max(0) as u64, Ordering::Relaxed);
     let mut links = conn.prepare(sql::INDEX_LOAD_LINKS)?;
     let mut rows = links.query(params![max_seq])?;
     while let Some(row) = rows.next()? {
@@ -623,6 +790,7 @@ fn load_snapshot(conn: &duckdb::Connection) -> Result<IndexData, StoreError> {
             data.customers[slot].events.push(entry);
             data.events += 1;
         }
+        progress.read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
     }
     for customer in &mut data.customers {
         customer.events.sort_unstable_by_key(Entry::order);
@@ -881,6 +1049,65 @@ mod tests {
         store.write(events.into_iter().map(|e| e.event).collect(), vec![]).await.unwrap();
         index.load(&store).await.unwrap();
         assert_eq!(index.read(move |data| page_views(data)).await.unwrap(), expected);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_used_while_it_matches_the_store_and_the_store_rebuilds_it_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("wayline.duckdb");
+        let path = snapshot::path_for(&db);
+        let open = || Store::open(&db, crate::store::WriterConfig::default(), Box::new(|_| {})).unwrap();
+        let summary =
+            |data: &IndexData| (names(data, "ann"), names(data, "bob"), data.customers_len(), data.events_len());
+
+        // Saved after four events (ann's anonymous visit linked to her, and bob).
+        let store = open();
+        let first = vec![
+            event(1, 10, Some("view"), None, Some("ann")),
+            event(2, 20, Some("Home"), Some("anon"), None),
+            event(3, 30, None, Some("anon"), Some("ann")),
+            event(4, 40, Some("view"), Some("bob-device"), Some("bob")),
+        ];
+        store.write(first.into_iter().map(|e| e.event).collect(), vec![]).await.unwrap();
+        let (index, _feed) = EventIndex::new();
+        index.load_with_snapshot(&store, Some(path.clone())).await.unwrap();
+        assert_eq!(index.shared.saved_seq.load(Ordering::SeqCst), -1, "no snapshot yet: built from the store");
+        index.save().await.unwrap();
+        assert!(path.exists());
+
+        // One more event after the save: the restart loads the snapshot and catches up, and
+        // the index equals one rebuilt from the store.
+        store.write(vec![event(5, 50, Some("cart"), Some("anon"), None).event], vec![]).await.unwrap();
+        store.close().await;
+        let store = open();
+        let (restarted, _feed) = EventIndex::new();
+        restarted.load_with_snapshot(&store, Some(path.clone())).await.unwrap();
+        assert_eq!(restarted.shared.saved_seq.load(Ordering::SeqCst), 4, "loaded from the snapshot saved at 4");
+        let (rebuilt, _feed) = EventIndex::new();
+        rebuilt.load(&store).await.unwrap();
+        let expected = rebuilt.read(summary).await.unwrap();
+        assert_eq!(restarted.read(summary).await.unwrap(), expected);
+        assert_eq!(expected.0.len(), 4, "ann: view, Home, identify, cart");
+
+        // Bob erased while the server was down (`wayline customer erase`): the snapshot holds
+        // him, so it is not used.
+        restarted.save().await.unwrap();
+        crate::erasure::erase_stored(&store, "bob").await.unwrap();
+        store.close().await;
+        let store = open();
+        let (after_erasure, _feed) = EventIndex::new();
+        after_erasure.load_with_snapshot(&store, Some(path.clone())).await.unwrap();
+        assert_eq!(after_erasure.shared.saved_seq.load(Ordering::SeqCst), -1, "rebuilt from the store");
+        let (_, bob, customers, events) = after_erasure.read(summary).await.unwrap();
+        assert_eq!((bob.len(), customers, events), (0, 1, 4));
+
+        // A damaged snapshot is not trusted either.
+        std::fs::write(&path, b"WLINDEX1 cut").unwrap();
+        let (after_damage, _feed) = EventIndex::new();
+        after_damage.load_with_snapshot(&store, Some(path.clone())).await.unwrap();
+        assert_eq!(after_damage.shared.saved_seq.load(Ordering::SeqCst), -1);
+        assert_eq!(after_damage.read(summary).await.unwrap().3, 4);
         store.close().await;
     }
 

@@ -69,6 +69,9 @@ pub struct LiveStatus {
     pub pending_timers: AtomicUsize,
     pub active_rules: AtomicUsize,
     pub alerts_raised: AtomicUsize,
+    /// The engine's own memory (pending waits, cooldowns, anchors alerted), estimated from
+    /// capacities every minute.
+    pub memory_bytes: AtomicUsize,
     /// Engine turns completed: each looked at the clock, fired the timers due and measured the
     /// aggregate rules if due. A caller that moved the clock waits for two more turns to know
     /// that whatever the new time makes due has been raised.
@@ -174,6 +177,11 @@ impl Engine {
     /// Runs until the store closes (the feed's sender is dropped).
     pub async fn run(self, mut batches: mpsc::UnboundedReceiver<Arc<CommittedBatch>>) {
         let mut state = EngineState::default();
+        // The index may still be loading (Wayline answers ingestion meanwhile): the rebuild
+        // starts from all of it, and the batches committed meanwhile wait in the feed.
+        if let Err(e) = self.index.read(|_| ()).await {
+            tracing::error!(error = %e, "the rule engine found no event index");
+        }
         if let Err(e) = self.rebuild(&mut state).await {
             tracing::error!(error = %e, "the rule engine could not rebuild its timers");
         }
@@ -318,6 +326,10 @@ impl Engine {
             let (_, &mut threshold, _) = anchors.select_nth_unstable(cut);
             state.alerted.retain(|_, seq| *seq >= threshold);
         }
+        // A hash map entry: its key and value, and a control byte.
+        let entry = size_of::<u128>() + size_of::<i64>() + 1;
+        let maps = (state.alerted.capacity() + state.last_alert.capacity()) * entry;
+        self.status.memory_bytes.store(maps + state.timers.approximate_bytes(), Ordering::Relaxed);
     }
 
     /// Fires the timers whose deadline the watermark has passed.

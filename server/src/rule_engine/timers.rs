@@ -114,6 +114,16 @@ impl TimerQueue {
     pub fn len(&self) -> usize {
         self.by_deadline.len()
     }
+
+    /// Memory held, estimated: each wait in its tree node (with the events that started it)
+    /// and the latest-wait map's entries.
+    pub fn approximate_bytes(&self) -> usize {
+        let started_by: usize =
+            self.by_deadline.iter().map(|t| t.started_by.capacity() * size_of::<(i64, i64)>()).sum();
+        let in_tree = self.by_deadline.len() * size_of::<Timer>() * 3 / 2;
+        let latest = self.latest.capacity() * (size_of::<((Arc<str>, Arc<str>), (i64, i64))>() + 1);
+        in_tree + started_by + latest
+    }
 }
 
 #[cfg(test)]

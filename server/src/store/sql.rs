@@ -55,6 +55,7 @@ pub const READ_QUERIES: &[&str] = &[
     DEAD_LETTERS_SELECT_RECENT,
     DEAD_LETTERS_SELECT_ONE,
     INDEX_LOAD_EVENTS,
+    INDEX_COUNT_EVENTS,
     INDEX_LOAD_LINKS,
     INDEX_PROPERTY_VALUES,
     INDEX_CHANNEL_VALUES,
@@ -119,6 +120,7 @@ pub const WRITE_QUERIES: &[&str] = &[
 ];
 
 pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
+pub const INDEX_COUNT_EVENTS: &str = query!("index/count_events.sql");
 pub const INDEX_LOAD_LINKS: &str = query!("index/load_links.sql");
 pub const INDEX_PROPERTY_VALUES: &str = query!("index/property_values.sql");
 pub const INDEX_CHANNEL_VALUES: &str = query!("index/channel_values.sql");
