@@ -93,13 +93,15 @@ def rows(report):
         out.append(("live", f"memory per idle SSE client ({live.get('memory_clients')} clients)", f"{fmt(live.get('memory_per_sse_client_kib'), 1)} KiB", src))
     analytics = report["benchmarks"].get("analytics")
     if analytics:
-        src = "cargo bench -p server --bench analytics" + (" -- --quick" if analytics.get("quick") else "")
+        size = "" if analytics.get("events") == 10_000_000 else f" -- --events {analytics.get('events')}"
+        src = "cargo bench -p server --bench analytics" + (" -- --quick" if analytics.get("quick") else size)
         scale = f"{fmt(analytics.get('events'))} events"
         for key, label in [
             ("funnel_5_steps_30_days_ms_p50", "5-step funnel, 30 days (p50)"),
             ("funnel_with_breakdown_first_ms", "first breakdown by a property"),
             ("funnel_with_breakdown_ms_p50", "breakdown, later runs (p50)"),
             ("paths_depth_5_ms_p50", "paths, depth 5 (p50)"),
+            ("journey_dropoffs_30_days_ms_p50", "journey drop-offs, 30 days (p50)"),
             ("active_sessions_per_stage_ms_p50", "active sessions per stage (p50)"),
             ("customer_timeline_ms_p50", "one customer's timeline (p50)"),
             ("journey_map_first_byte_ms_p50", "journey map, first byte (p50)"),

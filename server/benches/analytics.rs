@@ -1,8 +1,9 @@
 //! Analytics benchmark: a deterministic shop history written to a DuckDB file, then the
 //! questions the pages ask, timed. Prints the figures and writes them as JSON.
 //!
-//!   cargo bench -p server --bench analytics -- --quick   # 1M events, 100k customers
-//!   cargo bench -p server --bench analytics              # 10M events, 1M customers
+//!   cargo bench -p server --bench analytics -- --quick          # 1M events, 100k customers
+//!   cargo bench -p server --bench analytics                     # 10M events, 1M customers
+//!   cargo bench -p server --bench analytics -- --events 100M    # any size, 10 events a customer
 //!   ... -- --out path.json
 
 use std::{
@@ -29,18 +30,34 @@ const CHANNELS: [&str; 4] = ["email", "cpc", "social", "direct"];
 const NOISE: [&str; 6] =
     ["Home", "Category", "products_searched", "product_list_viewed", "logged_in", "support_ticket_created"];
 
-fn args() -> (bool, PathBuf) {
+/// `--quick` (1M events), `--events N` (`10M`, `100M`, or a plain number; 10M by default),
+/// `--out path.json`.
+fn args() -> (bool, usize, PathBuf) {
     let mut quick = false;
+    let mut events = 10_000_000;
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/analytics.json"));
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            "--quick" => quick = true,
+            "--quick" => {
+                quick = true;
+                events = 1_000_000;
+            }
+            "--events" => {
+                let text = iter.next().unwrap_or_default().to_uppercase();
+                let (digits, scale) = match text.strip_suffix('M') {
+                    Some(millions) => (millions.to_string(), 1_000_000),
+                    None => (text.clone(), 1),
+                };
+                events = digits.parse::<usize>().map(|n| n * scale).unwrap_or_else(|_| {
+                    panic!("--events takes a number of events, like 1000000, 10M or 100M (got {text:?})")
+                });
+            }
             "--out" => out = iter.next().map(PathBuf::from).unwrap_or(out),
             _ => {}
         }
     }
-    (quick, out)
+    (quick, events, out)
 }
 
 /// One generated event before it is written: when, whose, which name.
@@ -113,8 +130,8 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let (quick, out) = args();
-    let (events_total, customers) = if quick { (1_000_000, 100_000) } else { (10_000_000, 1_000_000) };
+    let (quick, events_total, out) = args();
+    let customers = (events_total / 10).max(1);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("analytics.duckdb");
     // As the server does: the index loaded at start-up (empty here), then kept current from
@@ -200,6 +217,29 @@ async fn main() {
     }
     let paths_ms = p50(path_times);
     println!("paths         {paths_ms:>8.1} ms p50  (after {}, depth 5, {path_customers} customers)", FUNNEL[0]);
+
+    let stages = FunnelQuery {
+        steps: Some(FUNNEL.join(",")),
+        from: Some(now - chrono::Duration::days(30)),
+        to: Some(now),
+        window: Some(86_400),
+        mode: Some(OrderMode::Sequential),
+        ..FunnelQuery::default()
+    }
+    .to_spec(now)
+    .unwrap();
+    let stages = server::analytics::funnel::FunnelSpec {
+        steps: journey.stages.iter().map(|stage| stage.matchers()).collect(),
+        ..stages
+    };
+    let mut dropoff_times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        analytics.journey_dropoffs(&journey, stages.clone()).await.unwrap();
+        dropoff_times.push(started.elapsed());
+    }
+    let dropoffs_ms = p50(dropoff_times);
+    println!("drop-offs     {dropoffs_ms:>8.1} ms p50  (the journey's {} stages, 30 days)", journey.stages.len());
 
     let mut active_times = Vec::new();
     for _ in 0..5 {
@@ -290,6 +330,7 @@ async fn main() {
         "funnel_with_breakdown_ms_p50": breakdown_ms,
         "funnel_with_breakdown_first_ms": first_breakdown_ms,
         "paths_depth_5_ms_p50": paths_ms,
+        "journey_dropoffs_30_days_ms_p50": dropoffs_ms,
         "index_load_seconds": index_load_seconds,
         "index_snapshot_load_seconds": snapshot_load_seconds,
         "index_snapshot_save_seconds": snapshot_save_seconds,

@@ -388,8 +388,8 @@ impl Alerts {
     /// from the map's capacity), for the status endpoint and tests.
     pub async fn remembered_anchors(&self) -> (usize, usize) {
         let counters = self.counters.lock().await;
-        let entry = size_of::<AnchorKey>() + size_of::<i64>() + 1;
-        (counters.raised.len(), counters.raised.capacity() * entry)
+        let entry = size_of::<AnchorKey>() + size_of::<i64>();
+        (counters.raised.len(), crate::memory::hash_table_bytes(counters.raised.capacity(), entry))
     }
 }
 

@@ -21,6 +21,17 @@ pub fn heap_in_use_bytes() -> Option<usize> {
     None
 }
 
+/// The heap a hash table (std's, hashbrown's) of `capacity` takes with `entry`-byte
+/// entries: a power of two of slots at most 7/8 full, each with a control byte, and a group
+/// of control bytes more.
+pub fn hash_table_bytes(capacity: usize, entry: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let slots = if capacity < 8 { (capacity + 1).next_power_of_two() } else { (capacity * 8 / 7).next_power_of_two() };
+    slots * (entry + 1) + 16
+}
+
 /// Hands the free memory of every arena back to the operating system (milliseconds).
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -38,5 +49,21 @@ pub async fn release_now_and_then() {
     loop {
         tick.tick().await;
         let _ = tokio::task::spawn_blocking(release_free_memory).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_tables_bytes_count_its_slots_not_only_its_capacity() {
+        // 1,000 wanted: 2,048 slots (7/8 of them usable), 17 bytes each and 16 more.
+        let set: std::collections::HashSet<u128> = std::collections::HashSet::with_capacity(1000);
+        assert_eq!(set.capacity(), 1792);
+        assert_eq!(hash_table_bytes(set.capacity(), 16), 2048 * 17 + 16);
+        let small: std::collections::HashSet<u128> = std::collections::HashSet::with_capacity(3);
+        assert_eq!(hash_table_bytes(small.capacity(), 16), 4 * 17 + 16);
+        assert_eq!(hash_table_bytes(0, 16), 0);
     }
 }

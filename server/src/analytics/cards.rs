@@ -5,7 +5,7 @@
 use app::types::{AlertFollowUp, CustomerCard, Journey};
 use chrono::DateTime;
 
-use super::{channels::first_touch, Analytics, AnalyticsError};
+use super::{Analytics, AnalyticsError};
 use crate::index::{channel::DIRECT, columns::NONE, stage::StageClassifier, Column, Entry, IndexData};
 
 /// An alert whose follow-up is asked for: its id, customer and when its condition was met (µs).
@@ -127,7 +127,7 @@ fn split_at(events: &[Entry], at_us: i64) -> (&[Entry], &[Entry]) {
 fn card(data: &IndexData, journey: &Journey, classifier: &StageClassifier<'_>, id: &str) -> Option<CustomerCard> {
     let customer = data.customer(id)?;
     let time = |e: Option<&Entry>| e.and_then(|e| DateTime::from_timestamp_micros(e.at_us));
-    let channel = data.channels().map(|column| match first_touch(&customer.events, column) {
+    let channel = data.channels().map(|column| match customer.first_touch() {
         NONE => DIRECT.to_string(),
         touch => column.dictionary()[touch as usize].clone(),
     });

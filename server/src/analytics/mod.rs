@@ -23,7 +23,7 @@ use crate::index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventI
 use crate::store::{sql, Store, StoreError};
 use channels::ChannelFilter;
 use funnel::{CustomerProgress, FunnelSpec, FunnelTally};
-use scan::{each_customer, in_span, median_seconds, scan_funnel};
+use scan::{each_customer, in_span, median_seconds, scan_funnel, scan_funnels};
 use stages::Position;
 
 /// How many of the newest events the property pickers sample.
@@ -94,8 +94,8 @@ impl Analytics {
                     all_events,
                     || FunnelTally::new(&spec, period, by_value),
                     |tally, customer, progress| match (by_channel, values) {
-                        (true, Some(column)) => {
-                            let touch = channels::first_touch(&customer.events, column);
+                        (true, Some(_)) => {
+                            let touch = customer.first_touch();
                             let breakdown = Some(if touch == crate::index::columns::NONE { direct } else { touch });
                             tally.add(&CustomerProgress { breakdown, ..progress.clone() })
                         }
@@ -195,27 +195,22 @@ impl Analytics {
             .answer(move |data| {
                 // Per transition: customers who reached its first stage, and how long those
                 // who went no further stayed.
-                transitions
-                    .iter()
-                    .map(|t| {
-                        scan_funnel(
-                            data,
-                            t,
-                            true,
-                            || (0u64, Vec::new()),
-                            |(reached, stayed), _, p| {
-                                *reached += 1;
-                                if p.reached == 1 {
-                                    stayed.push(p.last_seen_us.max(0));
-                                }
-                            },
-                            |a, b| {
-                                a.0 += b.0;
-                                a.1.extend(b.1);
-                            },
-                        )
-                    })
-                    .collect::<Vec<(u64, Vec<i64>)>>()
+                scan_funnels(
+                    data,
+                    &transitions,
+                    true,
+                    || (0u64, Vec::new()),
+                    |(reached, stayed): &mut (u64, Vec<i64>), _, p| {
+                        *reached += 1;
+                        if p.reached == 1 {
+                            stayed.push(p.last_seen_us.max(0));
+                        }
+                    },
+                    |a, b| {
+                        a.0 += b.0;
+                        a.1.extend(b.1);
+                    },
+                )
             })
             .await?;
         Ok(journey

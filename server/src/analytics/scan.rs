@@ -57,34 +57,69 @@ where
     F: Fn(&mut A, &CustomerEvents, &CustomerProgress) + Sync,
     M: Fn(&mut A, A) + Sync + Send,
 {
-    let classifier = Classifier::new(spec, data.names_len(), |name| data.name_id(name), |column| data.column(column));
-    let (from, to) = (spec.from_us, spec.to_us + spec.window_us);
-    let channel = ChannelFilter::new(data, spec.channel.as_deref());
+    let mut found = scan_funnels(data, std::slice::from_ref(spec), all_events, init, add, merge);
+    found.pop().expect("one result per funnel")
+}
+
+/// As [`scan_funnel`] for several funnels at once, one result each: every customer's events
+/// are read once for all of them, while they are in the cache (the journey's drop-offs ask
+/// a funnel per stage transition).
+pub(super) fn scan_funnels<A, I, F, M>(
+    data: &IndexData,
+    specs: &[FunnelSpec],
+    all_events: bool,
+    init: I,
+    add: F,
+    merge: M,
+) -> Vec<A>
+where
+    A: Send,
+    I: Fn() -> A + Sync + Send,
+    F: Fn(&mut A, &CustomerEvents, &CustomerProgress) + Sync,
+    M: Fn(&mut A, A) + Sync + Send,
+{
+    let funnels: Vec<(&FunnelSpec, Classifier, ChannelFilter, (i64, i64))> = specs
+        .iter()
+        .map(|spec| {
+            let classifier =
+                Classifier::new(spec, data.names_len(), |name| data.name_id(name), |column| data.column(column));
+            let channel = ChannelFilter::new(data, spec.channel.as_deref());
+            (spec, classifier, channel, (spec.from_us, spec.to_us + spec.window_us))
+        })
+        .collect();
+    let fresh = || specs.iter().map(|_| init()).collect::<Vec<A>>();
     data.customers()
         .par_chunks(CHUNK)
         .map(|chunk| {
             let mut events: Vec<FunnelEvent> = Vec::new();
-            let mut acc = init();
-            for customer in chunk.iter().filter(|c| channel.admits(c)) {
-                events.clear();
-                for e in in_span(&customer.events, from, to) {
-                    // Strict order sees every other event, page views only if not left out.
-                    let other_counts = all_events && !(spec.skip_page_views && data.is_page_view(e.name()));
-                    if e.is_named() && (other_counts || classifier.is_relevant(e.name())) {
-                        events.push(classifier.classify(e.at_us, e.seq(), e.name()));
+            let mut accs = fresh();
+            for customer in chunk {
+                for ((spec, classifier, channel, (from, to)), acc) in funnels.iter().zip(accs.iter_mut()) {
+                    if !channel.admits(customer) {
+                        continue;
                     }
-                }
-                if events.iter().any(|e| e.steps != 0) {
-                    let progress = funnel::progress(spec, &mut events);
-                    if progress.reached > 0 {
-                        add(&mut acc, customer, &progress);
+                    events.clear();
+                    for e in in_span(&customer.events, *from, *to) {
+                        // Strict order sees every other event, page views only if not left out.
+                        let other_counts = all_events && !(spec.skip_page_views && data.is_page_view(e.name()));
+                        if e.is_named() && (other_counts || classifier.is_relevant(e.name())) {
+                            events.push(classifier.classify(e.at_us, e.seq(), e.name()));
+                        }
+                    }
+                    if events.iter().any(|e| e.steps != 0) {
+                        let progress = funnel::progress(spec, &mut events);
+                        if progress.reached > 0 {
+                            add(acc, customer, &progress);
+                        }
                     }
                 }
             }
-            acc
+            accs
         })
-        .reduce(&init, |mut a, b| {
-            merge(&mut a, b);
+        .reduce(fresh, |mut a, b| {
+            for (a, b) in a.iter_mut().zip(b) {
+                merge(a, b);
+            }
             a
         })
 }

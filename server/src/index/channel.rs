@@ -2,12 +2,18 @@
 //! search", "email", "organic social", …), derived as the event is indexed and kept as the
 //! index's channel column. An event carries attribution when it has a campaign
 //! (`context.campaign`, from UTM tags) or a referrer from another site. The rules follow the
-//! default channel grouping of the big analytics products, simplified. (A customer's channel,
-//! their first touch, is a question: `analytics::channels`.)
+//! default channel grouping of the big analytics products, simplified. A customer's channel is
+//! their first touch ([`first_touch`]), which the index keeps for each customer; questions by
+//! channel are in `analytics::channels`.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
+
+use super::{
+    columns::{PropertyColumn, NONE},
+    Entry,
+};
 use serde_json::value::RawValue;
 
 /// The channel of customers none of whose events carries attribution.
@@ -122,6 +128,12 @@ fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
     part(raw)
 }
 
+/// The channel id (in the index's channel column) of the first of a customer's `events`
+/// (in time order) with attribution; [`NONE`] for direct.
+pub fn first_touch(events: &[Entry], column: &PropertyColumn) -> u32 {
+    events.iter().map(|e| column.get(e.seq())).find(|&id| id != NONE).unwrap_or(NONE)
+}
+
 /// Reads the parts, or none when the text is not a JSON object.
 fn parts(json: Option<&str>) -> SourceParts<'_> {
     json.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
@@ -174,6 +186,17 @@ fn is_one_of(host_or_source: &str, sites: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_customer_is_counted_by_their_first_touch() {
+        let mut column = PropertyColumn::default();
+        column.set(2, "email");
+        column.set(5, "paid search");
+        let entry = |seq: i64| Entry::new(seq * 10, seq, 0, false);
+        let email_first = [entry(1), entry(2), entry(5)];
+        assert_eq!(column.dictionary()[first_touch(&email_first, &column) as usize], "email");
+        assert_eq!(first_touch(&[entry(1), entry(3)], &column), NONE, "no attribution: direct");
+    }
 
     fn campaign(source: &str, medium: &str) -> Option<&'static str> {
         classify(&Attribution { source: Some(source), medium: Some(medium), ..Default::default() })

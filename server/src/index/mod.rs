@@ -79,13 +79,38 @@ impl Entry {
 }
 
 /// One customer's events in time order (commit order among equal times).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CustomerEvents {
     pub id: Arc<str>,
     pub events: Vec<Entry>,
+    /// The channel id of their first event with attribution ([`columns::NONE`]: direct),
+    /// kept current while the channel column is materialised (meaningless otherwise): a
+    /// breakdown or filter by channel reads it instead of looking up every event's channel,
+    /// which cost more than the funnel itself (a cache miss an event).
+    first_touch: u32,
+}
+
+impl Default for CustomerEvents {
+    fn default() -> Self {
+        CustomerEvents { id: Arc::from(""), events: Vec::new(), first_touch: columns::NONE }
+    }
 }
 
 impl CustomerEvents {
+    pub fn new(id: Arc<str>, events: Vec<Entry>) -> Self {
+        CustomerEvents { id, events, ..CustomerEvents::default() }
+    }
+
+    /// Their first touch's channel id in the channel column, [`columns::NONE`] for direct;
+    /// only while the column is materialised ([`IndexData::channels`] is `Some`).
+    pub fn first_touch(&self) -> u32 {
+        self.first_touch
+    }
+
+    fn update_first_touch(&mut self, channels: &PropertyColumn) {
+        self.first_touch = channel::first_touch(&self.events, channels);
+    }
+
     /// Whether any of the customer's events carried a user id: they identified themselves.
     pub fn is_identified(&self) -> bool {
         self.events.iter().any(|e| !e.is_anonymous())
@@ -255,7 +280,7 @@ impl IndexData {
         }
         let id: Arc<str> = Arc::from(id);
         let slot = self.customers.len() as u32;
-        self.customers.push(CustomerEvents { id: id.clone(), events: Vec::new() });
+        self.customers.push(CustomerEvents::new(id.clone(), Vec::new()));
         self.slot_of.insert(id, slot);
         slot
     }
@@ -279,6 +304,23 @@ impl IndexData {
         self.events += 1;
     }
 
+    /// Keeps the first touch of the customer known by `id` current after their events or
+    /// their events' channels changed (see [`CustomerEvents::first_touch`]).
+    fn refresh_first_touch(&mut self, id: &str) {
+        let Some(&slot) = self.slot_of.get(id) else { return };
+        if let Some((_, column)) = self.properties.iter().find(|(c, _)| *c == Column::Channel) {
+            self.customers[slot as usize].update_first_touch(column);
+        }
+    }
+
+    /// Every customer's first touch, once the channel column has been materialised.
+    fn refresh_all_first_touches(&mut self) {
+        use rayon::prelude::*;
+        if let Some((_, column)) = self.properties.iter().find(|(c, _)| *c == Column::Channel) {
+            self.customers.par_iter_mut().for_each(|customer| customer.update_first_touch(column));
+        }
+    }
+
     /// Links `anonymous` to `user` unless it is already linked, moving the anonymous
     /// events seen so far to the user.
     fn link(&mut self, anonymous: &str, user: &str) {
@@ -300,6 +342,8 @@ impl IndexData {
         let events = &mut self.customers[to].events;
         events.extend(moving);
         events.sort_by_key(Entry::order);
+        self.refresh_first_touch(user);
+        self.refresh_first_touch(anonymous);
     }
 
     /// Forgets every event of the given identities (erasure): their events and links go, and
@@ -367,13 +411,19 @@ impl IndexData {
                     }
                 }
             }
-            if let Some((_, column)) = self.properties.iter_mut().find(|(c, _)| *c == Column::Channel) {
-                let channel = channel::of_event(
+            let channel = self.channels().is_some().then(|| {
+                channel::of_event(
                     event.context.as_ref().map(|c| c.as_str()),
                     event.properties.as_ref().map(|p| p.as_str()),
-                );
-                if let Some(channel) = channel {
-                    column.set(stored.seq, channel);
+                )
+            });
+            if let (Some(Some(channel)), Some((_, column))) =
+                (channel, self.properties.iter_mut().find(|(c, _)| *c == Column::Channel))
+            {
+                column.set(stored.seq, channel);
+                if let Some(customer) = self.customer_of(event.user_id.as_deref(), event.anonymous_id.as_deref()) {
+                    let customer = customer.to_string();
+                    self.refresh_first_touch(&customer);
                 }
             }
             self.applied_seq = stored.seq;
@@ -646,7 +696,11 @@ impl EventIndex {
                     tracing::info!(column = %dropped, "dropped the least recently used materialised column");
                 }
                 tracing::info!(column = %which, ms = started.elapsed().as_millis() as u64, "materialised a column");
+                let is_channel = which == Column::Channel;
                 data.properties.push((which, column));
+                if is_channel {
+                    data.refresh_all_first_touches();
+                }
             }
             Ok(())
         })
@@ -826,7 +880,7 @@ fn load_property(
     column: &mut PropertyColumn,
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(sql::INDEX_PROPERTY_VALUES)?;
-    for batch in stmt.query_arrow(params![json_path(name), after, upto])? {
+    for batch in stmt.query_arrow(params![json_path(name), after, upto, format!("\"{name}\"")])? {
         let seqs: &Int64Array = typed(&batch, 0, "property")?;
         let values: &StringArray = typed(&batch, 1, "property")?;
         for i in 0..batch.num_rows() {
@@ -1017,6 +1071,52 @@ mod tests {
         index.load(&store).await.unwrap();
         index.materialise(&store, vec![Column::Channel]).await.unwrap();
         assert_eq!(index.read(move |data| channels_of(data)).await.unwrap(), expected);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn each_customers_first_touch_is_kept_current_as_events_arrive_late_and_identities_merge() {
+        use crate::store::JsonText;
+        let with = |mut e: StoredEvent, context: serde_json::Value| {
+            e.event.context = Some(JsonText::from_value(&context));
+            e
+        };
+        let google = serde_json::json!({ "page": { "referrer": "https://www.google.com/" } });
+        let email = serde_json::json!({ "campaign": { "source": "newsletter", "medium": "email" } });
+        let blog = serde_json::json!({ "page": { "referrer": "https://blog.example.org/post" } });
+        let batches = vec![
+            vec![with(event(1, 50, Some("Home"), None, Some("u")), google)],
+            // Earlier than the first: the newsletter brought them.
+            vec![with(event(2, 20, Some("Home"), None, Some("u")), email)],
+            vec![event(3, 10, Some("Home"), Some("a"), None), with(event(4, 5, Some("Home"), Some("a"), None), blog)],
+            // `a` turns out to be `u`: their anonymous visit from the blog came first of all.
+            vec![event(5, 60, None, Some("a"), Some("u"))],
+        ];
+        let touch = |data: &IndexData, id: &str| -> String {
+            let column = data.channels().expect("the channel column");
+            let customer = data.customer(id).expect("the customer");
+            assert_eq!(customer.first_touch(), channel::first_touch(&customer.events, column), "kept current");
+            column.dictionary().get(customer.first_touch() as usize).cloned().unwrap_or_else(|| "direct".into())
+        };
+        let mut live = IndexData::default();
+        live.properties.push((Column::Channel, PropertyColumn::default()));
+        let mut seen = Vec::new();
+        for batch in &batches {
+            live.apply(&CommittedBatch { events: batch.clone() });
+            seen.push(touch(
+                &live,
+                batch[0].event.user_id.as_deref().or(batch[0].event.anonymous_id.as_deref()).unwrap(),
+            ));
+        }
+        assert_eq!(seen, ["organic search", "email", "referral", "referral"]);
+
+        // Materialised after the fact, from the store: the same first touch.
+        let (index, _feed) = EventIndex::new();
+        let store = Store::open_in_memory(crate::store::WriterConfig::default(), Box::new(|_| {})).unwrap();
+        store.write(batches.concat().into_iter().map(|e| e.event).collect(), vec![]).await.unwrap();
+        index.load(&store).await.unwrap();
+        index.materialise(&store, vec![Column::Channel]).await.unwrap();
+        assert_eq!(index.read(move |data| touch(data, "u")).await.unwrap(), "referral");
         store.close().await;
     }
 

@@ -133,7 +133,7 @@ fn decode(bytes: &[u8]) -> Result<IndexData, SnapshotError> {
         if data.slot_of.insert(id.clone(), slot as u32).is_some() {
             return Err(SnapshotError::Format("a customer is listed twice"));
         }
-        data.customers.push(CustomerEvents { id, events });
+        data.customers.push(CustomerEvents::new(id, events));
     }
     if counted != data.events {
         return Err(SnapshotError::Format("the event count does not add up"));

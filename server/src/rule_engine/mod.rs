@@ -34,6 +34,7 @@ use crate::{
     hashed_key::hashed_key,
     index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventIndex, IndexData},
     journeys::{Journey, Journeys},
+    memory::hash_table_bytes,
     rules::{Condition, Rule, Rules},
     store::{CommittedBatch, Store},
 };
@@ -326,9 +327,9 @@ impl Engine {
             let (_, &mut threshold, _) = anchors.select_nth_unstable(cut);
             state.alerted.retain(|_, seq| *seq >= threshold);
         }
-        // A hash map entry: its key and value, and a control byte.
-        let entry = size_of::<u128>() + size_of::<i64>() + 1;
-        let maps = (state.alerted.capacity() + state.last_alert.capacity()) * entry;
+        let entry = size_of::<u128>() + size_of::<i64>();
+        let maps =
+            hash_table_bytes(state.alerted.capacity(), entry) + hash_table_bytes(state.last_alert.capacity(), entry);
         self.status.memory_bytes.store(maps + state.timers.approximate_bytes(), Ordering::Relaxed);
     }
 

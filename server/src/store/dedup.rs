@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::hashed_key::hashed_key;
+use crate::{hashed_key::hashed_key, memory::hash_table_bytes};
 
 /// How long a message id is remembered.
 pub const DEDUP_WINDOW: Duration = Duration::days(7);
@@ -70,10 +70,10 @@ impl Deduper {
         self.days.iter().map(|(_, keys)| keys.len()).sum()
     }
 
-    /// The heap the remembered ids take: each day's table holds its capacity in keys plus a
-    /// control byte per slot. It grows with the traffic of the last seven days, by design.
+    /// The heap the remembered ids take (each day's table). It grows with the traffic of the
+    /// last seven days, by design.
     pub(super) fn approximate_bytes(&self) -> usize {
-        self.days.iter().map(|(_, keys)| keys.capacity() * (std::mem::size_of::<Key>() + 1)).sum()
+        self.days.iter().map(|(_, keys)| hash_table_bytes(keys.capacity(), std::mem::size_of::<Key>())).sum()
     }
 }
 
