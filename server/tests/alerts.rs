@@ -9,7 +9,7 @@ use std::{path::Path, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
-use server::{clock::Clock, leptos_options, sources::DEMO_WRITE_KEY, Database, OpenOptions, Wayline};
+use server::{clock::Clock, leptos_options, Database, OpenOptions, Wayline};
 
 mod common;
 
@@ -62,14 +62,7 @@ impl Server {
     }
 
     async fn post(&self, batch: Vec<Value>) {
-        let response = self
-            .client
-            .post(format!("{}/v1/batch", self.base))
-            .basic_auth(DEMO_WRITE_KEY, Some(""))
-            .json(&json!({ "batch": batch }))
-            .send()
-            .await
-            .unwrap();
+        let response = common::post_demo_batch(&self.client, &self.base, batch).await;
         assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     }
 

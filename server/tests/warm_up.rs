@@ -9,7 +9,7 @@ use std::{path::Path, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
-use server::{clock::Clock, leptos_options, sources::DEMO_WRITE_KEY, Database, IndexLoad, OpenOptions, Wayline};
+use server::{clock::Clock, leptos_options, Database, IndexLoad, OpenOptions, Wayline};
 
 mod common;
 
@@ -42,15 +42,7 @@ impl Server {
     }
 
     async fn post(&self, batch: Vec<Value>) -> reqwest::StatusCode {
-        let response = self
-            .client
-            .post(format!("{}/v1/batch", self.base))
-            .basic_auth(DEMO_WRITE_KEY, Some(""))
-            .json(&json!({ "batch": batch }))
-            .send()
-            .await
-            .unwrap();
-        response.status()
+        common::post_demo_batch(&self.client, &self.base, batch).await.status()
     }
 
     /// The alerts of the `burst` rule, by customer, once there are `count` (or after 10 s).
