@@ -31,9 +31,11 @@ const NOISE: [&str; 6] =
     ["Home", "Category", "products_searched", "product_list_viewed", "logged_in", "support_ticket_created"];
 
 /// `--quick` (1M events), `--events N` (`10M`, `100M`, or a plain number; 10M by default),
-/// `--out path.json`.
-fn args() -> (bool, usize, PathBuf) {
+/// `--out path.json`, `--db path` (keep the history in this file and, when it exists, ask
+/// it again instead of writing a new one: for profiling one question after another).
+fn args() -> (bool, usize, PathBuf, Option<PathBuf>) {
     let mut quick = false;
+    let mut keep = None;
     let mut events = 10_000_000;
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/analytics.json"));
     let mut iter = std::env::args().skip(1);
@@ -54,10 +56,11 @@ fn args() -> (bool, usize, PathBuf) {
                 });
             }
             "--out" => out = iter.next().map(PathBuf::from).unwrap_or(out),
+            "--db" => keep = iter.next().map(PathBuf::from),
             _ => {}
         }
     }
-    (quick, events, out)
+    (quick, events, out, keep)
 }
 
 /// One generated event before it is written: when, whose, which name.
@@ -130,15 +133,17 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let (quick, events_total, out) = args();
+    let (quick, events_total, out, keep) = args();
     let customers = (events_total / 10).max(1);
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("analytics.duckdb");
-    // As the server does: the index loaded at start-up (empty here), then kept current from
-    // every commit while the history is written.
+    let db = keep.clone().unwrap_or_else(|| dir.path().join("analytics.duckdb"));
+    let reused = db.exists();
+    let snapshot = server::index::snapshot::path_for(&db);
+    // As the server does: the index loaded at start-up (empty here, unless the file is
+    // reused), then kept current from every commit while the history is written.
     let (index, feed) = EventIndex::new();
     let store = Store::open(&db, WriterConfig::default(), Box::new(move |batch| feed.send(&batch))).unwrap();
-    index.load(&store).await.unwrap();
+    index.load_with_snapshot(&store, reused.then(|| snapshot.clone())).await.unwrap();
 
     // History ending now, so "active in the last 30 minutes" has sessions too.
     let now = Utc::now();
@@ -146,8 +151,8 @@ async fn main() {
     let mut rng = StdRng::seed_from_u64(42);
     let per_customer = events_total / customers;
     let loading = Instant::now();
-    let mut planned = Vec::with_capacity(events_total + customers);
-    for customer in 0..customers {
+    let mut planned = Vec::with_capacity(if reused { 0 } else { events_total + customers });
+    for customer in (0..customers).filter(|_| !reused) {
         customer_events(&mut rng, customer as u32, per_customer, start_us, &mut planned);
     }
     // Written in time order, as live traffic arrives: each customer's events end up spread
@@ -166,7 +171,15 @@ async fn main() {
     );
 
     let index_bytes = index.read(|data| data.approximate_bytes()).await.unwrap() as f64;
-    println!("index         {:>8.1} bytes/event in memory", index_bytes / events_total as f64);
+    // Customers whose events changed since the index's last compaction (`index::arena`).
+    let copied_out =
+        index.read(|data| data.customers().iter().filter(|c| c.events.own_bytes() > 0).count() as f64).await.unwrap()
+            / customers as f64;
+    println!(
+        "index         {:>8.1} bytes/event in memory ({:.0} % of the customers outside its arena)",
+        index_bytes / events_total as f64,
+        copied_out * 100.0
+    );
 
     let analytics = Analytics::new(store.clone(), index.clone(), chrono::Duration::minutes(30));
     let journey = server::journeys::default_journey();
@@ -264,7 +277,6 @@ async fn main() {
     let bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64;
 
     // What a restart costs: the event index rebuilt from the file.
-    let snapshot = server::index::snapshot::path_for(&db);
     let _ = std::fs::remove_file(&snapshot);
     let (index, feed) = EventIndex::new();
     let store = Store::open(&db, WriterConfig::default(), Box::new(move |batch| feed.send(&batch))).unwrap();
@@ -290,7 +302,9 @@ async fn main() {
     );
     store.close().await;
     drop(index);
-    let _ = std::fs::remove_file(&snapshot);
+    if keep.is_none() {
+        let _ = std::fs::remove_file(&snapshot);
+    }
 
     // The journey map (the home page) as a browser asks for it, from the whole server on this
     // file: the first byte (the page streams; the range's numbers follow as they are
@@ -324,7 +338,7 @@ async fn main() {
         "quick": quick,
         "events": events_total,
         "customers": customers,
-        "load_seconds": load_seconds,
+        "load_seconds": (!reused).then_some(load_seconds),
         "funnel_5_steps_30_days_ms_p50": funnel_ms,
         "funnel_customers_entered": entered,
         "funnel_with_breakdown_ms_p50": breakdown_ms,
@@ -336,6 +350,7 @@ async fn main() {
         "index_snapshot_save_seconds": snapshot_save_seconds,
         "index_snapshot_bytes_per_event": snapshot_bytes as f64 / events_total as f64,
         "index_bytes_per_event": index_bytes / events_total as f64,
+        "index_customers_outside_arena_share": copied_out,
         "active_sessions_per_stage_ms_p50": active_ms,
         "customer_timeline_ms_p50": timeline_ms,
         "journey_map_first_byte_ms_p50": map_first_byte_ms,

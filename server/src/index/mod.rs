@@ -9,6 +9,7 @@
 //! While the start-up load runs (in the background: ingestion answers meanwhile), questions
 //! are refused with how far it has got ([`EventIndex::answer`], [`IndexError::WarmingUp`]).
 
+pub mod arena;
 pub mod channel;
 pub mod columns;
 pub mod snapshot;
@@ -32,7 +33,11 @@ use duckdb::{
 };
 use tokio::sync::watch;
 
-use self::{columns::PropertyColumn, snapshot::SnapshotError};
+use self::{
+    arena::{Arena, Events},
+    columns::PropertyColumn,
+    snapshot::SnapshotError,
+};
 use crate::store::{identity_link, sql, CommittedBatch, Store, StoreError};
 
 /// The name id of events without a name (identify, group, alias).
@@ -82,7 +87,7 @@ impl Entry {
 #[derive(Debug, Clone)]
 pub struct CustomerEvents {
     pub id: Arc<str>,
-    pub events: Vec<Entry>,
+    pub events: Events,
     /// The channel id of their first event with attribution ([`columns::NONE`]: direct),
     /// kept current while the channel column is materialised (meaningless otherwise): a
     /// breakdown or filter by channel reads it instead of looking up every event's channel,
@@ -92,13 +97,13 @@ pub struct CustomerEvents {
 
 impl Default for CustomerEvents {
     fn default() -> Self {
-        CustomerEvents { id: Arc::from(""), events: Vec::new(), first_touch: columns::NONE }
+        CustomerEvents { id: Arc::from(""), events: Events::default(), first_touch: columns::NONE }
     }
 }
 
 impl CustomerEvents {
     pub fn new(id: Arc<str>, events: Vec<Entry>) -> Self {
-        CustomerEvents { id, events, ..CustomerEvents::default() }
+        CustomerEvents { id, events: events.into(), ..CustomerEvents::default() }
     }
 
     /// Their first touch's channel id in the channel column, [`columns::NONE`] for direct;
@@ -131,8 +136,19 @@ pub struct IndexData {
     page_view_names: Vec<bool>,
     applied_seq: i64,
     events: usize,
+    /// Counts the changes made outside the index thread (erasure, retention), so that a
+    /// compaction prepared beside them is not swapped in over them.
+    removals: u64,
+    /// The heap the arena of the last compaction holds ([`arena`]).
+    arena_bytes: usize,
     /// Materialised columns (the least recently used goes when there are too many).
     properties: Vec<(Column, PropertyColumn)>,
+}
+
+/// Customers' events laid out anew ([`IndexData::compacted_copies`]).
+pub struct Compacted {
+    removals: u64,
+    arena: Arena,
 }
 
 /// A column the index can materialise beside names and times: one value id per event.
@@ -232,7 +248,7 @@ impl IndexData {
 
     /// Memory held, estimated from capacities (entries, slots, ids, maps).
     pub fn approximate_bytes(&self) -> usize {
-        let entries: usize = self.customers.iter().map(|c| c.events.capacity() * size_of::<Entry>()).sum();
+        let entries: usize = self.arena_bytes + self.customers.iter().map(|c| c.events.own_bytes()).sum::<usize>();
         let ids: usize = self.slot_of.keys().map(|id| id.len() + 16).sum();
         let slots = self.customers.capacity() * size_of::<CustomerEvents>();
         let map_entry = size_of::<(Arc<str>, u32)>() + 8;
@@ -293,7 +309,7 @@ impl IndexData {
 
     fn insert(&mut self, customer: &str, entry: Entry) {
         let slot = self.slot(customer) as usize;
-        let events = &mut self.customers[slot].events;
+        let events = self.customers[slot].events.to_mut();
         // Events mostly arrive in time order; late ones go where they belong.
         if events.last().is_none_or(|last| last.order() <= entry.order()) {
             events.push(entry);
@@ -321,6 +337,33 @@ impl IndexData {
         }
     }
 
+    /// Lays out every customer's events one after another in one allocation ([`arena`]).
+    pub fn compact(&mut self) {
+        let copies = self.compacted_copies();
+        self.swap_in(copies);
+    }
+
+    /// Every customer's events laid out one after another in slot order ([`arena`]), to be
+    /// swapped in with [`IndexData::swap_in`].
+    pub fn compacted_copies(&self) -> Compacted {
+        Compacted { removals: self.removals, arena: Arena::lay_out(self.customers.iter().map(|c| c.events.as_slice())) }
+    }
+
+    /// Swaps in an arena made by [`IndexData::compacted_copies`] unless events were removed
+    /// since (erasure, retention: it would bring them back); hands back what it replaced, to
+    /// be freed outside any lock. Events are only added by the index thread, which makes
+    /// the arena: none can have arrived in between.
+    pub fn swap_in(&mut self, compacted: Compacted) -> Option<Vec<Events>> {
+        let Compacted { removals, arena } = compacted;
+        if removals != self.removals || arena.customers() != self.customers.len() {
+            return None;
+        }
+        self.arena_bytes = arena.bytes();
+        let replaced =
+            self.customers.iter_mut().enumerate().map(|(slot, c)| std::mem::replace(&mut c.events, arena.events(slot)));
+        Some(replaced.collect())
+    }
+
     /// Links `anonymous` to `user` unless it is already linked, moving the anonymous
     /// events seen so far to the user.
     fn link(&mut self, anonymous: &str, user: &str) {
@@ -330,8 +373,8 @@ impl IndexData {
         self.links.insert(Arc::from(anonymous), Arc::from(user));
         let Some(&from) = self.slot_of.get(anonymous) else { return };
         let (moving, staying): (Vec<Entry>, Vec<Entry>) =
-            std::mem::take(&mut self.customers[from as usize].events).into_iter().partition(|e| e.is_anonymous());
-        self.customers[from as usize].events = staying;
+            std::mem::take(&mut self.customers[from as usize].events).iter().partition(|e| e.is_anonymous());
+        self.customers[from as usize].events = staying.into();
         if self.customers[from as usize].events.is_empty() {
             self.slot_of.remove(anonymous);
         }
@@ -339,7 +382,7 @@ impl IndexData {
             return;
         }
         let to = self.slot(user) as usize;
-        let events = &mut self.customers[to].events;
+        let events = self.customers[to].events.to_mut();
         events.extend(moving);
         events.sort_by_key(Entry::order);
         self.refresh_first_touch(user);
@@ -350,12 +393,15 @@ impl IndexData {
     /// the materialised properties are dropped, to be read again from the store (where the
     /// rows are gone) when next asked for, so that no value of theirs stays in memory.
     pub fn forget(&mut self, ids: &[String]) {
+        self.removals += 1;
         for id in ids {
             self.links.remove(id.as_str());
             if let Some(slot) = self.slot_of.remove(id.as_str()) {
                 let customer = &mut self.customers[slot as usize];
                 self.events -= customer.events.len();
-                customer.events = Vec::new();
+                // Their stretch of the arena (times and name ids, no identity) is left
+                // unreachable until the next compaction.
+                customer.events = Events::default();
                 customer.id = Arc::from("");
             }
         }
@@ -366,11 +412,12 @@ impl IndexData {
     /// Forgets every event that happened before `cutoff_us` (retention), as the store does,
     /// and the materialised properties with their values.
     pub fn forget_before(&mut self, cutoff_us: i64) {
+        self.removals += 1;
         let mut forgotten = 0;
         for customer in &mut self.customers {
             let old = customer.events.iter().take_while(|e| e.at_us < cutoff_us).count();
             if old > 0 {
-                customer.events.drain(..old);
+                customer.events.drop_first(old);
                 forgotten += old;
             }
         }
@@ -783,8 +830,14 @@ fn least_recently_used(
         .map_or(0, |(position, _)| position)
 }
 
-/// The index thread: applies batches as they come, several at once when they queue up.
+/// The index thread: applies batches as they come, several at once when they queue up, and
+/// compacts the index each time it has grown by an eighth (at least [`COMPACT_AFTER`]
+/// events): the customers whose events arrived since have them copied out of the arena, one
+/// by one, and a scan slows down as they add up (a funnel over 10M events: 122 ms with 3 % of
+/// the customers copied out, 169 ms when compacted only every quarter of growth).
 fn apply_batches(shared: &Shared, receiver: mpsc::Receiver<Arc<CommittedBatch>>) {
+    let next_compaction = |events: usize| events + (events / 8).max(COMPACT_AFTER);
+    let mut compact_at = shared.data.read().map_or(COMPACT_AFTER, |data| next_compaction(data.events));
     while let Ok(first) = receiver.recv() {
         let mut batches = vec![first];
         batches.extend(receiver.try_iter());
@@ -792,10 +845,29 @@ fn apply_batches(shared: &Shared, receiver: mpsc::Receiver<Arc<CommittedBatch>>)
         for batch in &batches {
             data.apply(batch);
         }
-        let seq = data.applied_seq;
+        let (seq, events) = (data.applied_seq, data.events);
         drop(data);
         shared.applied.send_replace(seq);
+        if events >= compact_at {
+            compact_beside_questions(shared);
+            compact_at = next_compaction(events);
+        }
     }
+}
+
+/// Fewest events added between two compactions of the index.
+const COMPACT_AFTER: usize = 1_000_000;
+
+/// Compacts the index ([`IndexData::compacted_copies`]) while questions go on: the copies
+/// are made under the read lock, and only swapped in under the write lock (milliseconds).
+fn compact_beside_questions(shared: &Shared) {
+    let started = std::time::Instant::now();
+    let Some(copies) = shared.data.read().ok().map(|data| data.compacted_copies()) else { return };
+    let replaced = shared.data.write().ok().and_then(|mut data| data.swap_in(copies));
+    // The old vectors are freed here, outside the lock.
+    let done = replaced.is_some();
+    drop(replaced);
+    tracing::debug!(done, ms = started.elapsed().as_millis() as u64, "compacted the event index");
 }
 
 /// Segment's page and screen calls are page views.
@@ -841,15 +913,15 @@ fn load_snapshot(conn: &duckdb::Connection, progress: &LoadProgress) -> Result<I
             }
             let entry = Entry::new(times.value(i), seqs.value(i), name, anonymous.value(i));
             let slot = data.slot(customers.value(i)) as usize;
-            data.customers[slot].events.push(entry);
+            data.customers[slot].events.to_mut().push(entry);
             data.events += 1;
         }
         progress.read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
     }
     for customer in &mut data.customers {
-        customer.events.sort_unstable_by_key(Entry::order);
-        customer.events.shrink_to_fit();
+        customer.events.to_mut().sort_unstable_by_key(Entry::order);
     }
+    data.compact();
     data.applied_seq = max_seq;
     Ok(data)
 }
@@ -1072,6 +1144,47 @@ mod tests {
         index.materialise(&store, vec![Column::Channel]).await.unwrap();
         assert_eq!(index.read(move |data| channels_of(data)).await.unwrap(), expected);
         store.close().await;
+    }
+
+    #[test]
+    fn compacting_lays_every_customers_events_out_in_one_arena_in_exactly_the_memory_they_need() {
+        let mut data = IndexData::default();
+        let events: Vec<StoredEvent> =
+            (1..=100).map(|seq| event(seq, seq, Some("Home"), None, Some(["u", "v", "w"][seq as usize % 3]))).collect();
+        for event in events {
+            data.apply(&CommittedBatch { events: vec![event] });
+        }
+        let before: Vec<Vec<(i64, String)>> = ["u", "v", "w"].iter().map(|id| names(&data, id)).collect();
+        let bytes_before = data.approximate_bytes();
+        data.compact();
+        let after: Vec<Vec<(i64, String)>> = ["u", "v", "w"].iter().map(|id| names(&data, id)).collect();
+        assert_eq!(after, before);
+        assert!(data.customers().iter().all(|c| c.events.own_bytes() == 0), "all in the arena");
+        assert_eq!(data.arena_bytes, 100 * size_of::<Entry>(), "exactly the events, no room to grow");
+        assert!(data.approximate_bytes() < bytes_before, "{} < {bytes_before}", data.approximate_bytes());
+        // An event arriving after the compaction: its customer's events are copied out.
+        data.apply(&CommittedBatch { events: vec![event(101, 1, Some("Pricing"), None, Some("u"))] });
+        assert_eq!(names(&data, "u")[0], (1, "Pricing".to_string()), "a late event, placed first");
+        assert_eq!(names(&data, "u")[1..], before[0][..]);
+        let own: Vec<bool> =
+            ["u", "v", "w"].iter().map(|id| data.customer(id).unwrap().events.own_bytes() > 0).collect();
+        assert_eq!(own, [true, false, false]);
+    }
+
+    #[test]
+    fn a_compaction_prepared_before_an_erasure_is_not_swapped_in_over_it() {
+        let mut data = IndexData::default();
+        data.apply(&CommittedBatch {
+            events: vec![event(1, 10, Some("Home"), None, Some("u")), event(2, 20, Some("Home"), None, Some("v"))],
+        });
+        let copies = data.compacted_copies();
+        data.forget(&["u".to_string()]);
+        assert!(data.swap_in(copies).is_none(), "the copies still hold u's events");
+        assert_eq!(names(&data, "u"), Vec::<(i64, String)>::new());
+        assert_eq!(data.events_len(), 1);
+        let copies = data.compacted_copies();
+        assert!(data.swap_in(copies).is_some(), "nothing removed since these copies");
+        assert_eq!(names(&data, "v"), vec![(20, "Home".to_string())]);
     }
 
     #[tokio::test]

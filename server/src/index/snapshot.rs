@@ -67,7 +67,7 @@ pub(super) fn encode(data: &IndexData) -> Vec<u8> {
     for customer in customers {
         put_str(&mut out, &customer.id);
         put_u64(&mut out, customer.events.len() as u64);
-        for entry in &customer.events {
+        for entry in customer.events.iter() {
             put_i64(&mut out, entry.at_us);
             put_u64(&mut out, entry.packed);
         }
