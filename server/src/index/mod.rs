@@ -633,6 +633,12 @@ impl EventIndex {
         loop {
             let batch = store.events_after(data.applied_seq, CATCH_UP_BATCH).await.ok()?;
             if batch.is_empty() {
+                data = tokio::task::spawn_blocking(move || {
+                    data.compact();
+                    data
+                })
+                .await
+                .ok()?;
                 return Some((data, seq));
             }
             let caught_up = tokio::task::spawn_blocking(move || {
