@@ -4,7 +4,7 @@
 //!   scripts/soak.sh                                    # 30 minutes at 10,000 events/s
 //!   cargo bench -p server --bench soak -- --minutes 5 --rate 2000 --clients 20 --population 10000
 //!
-//! The demo's customers are bounded (`--population`, 40,000 by default): once they have all
+//! The demo's customers are bounded (`--population`, a minute of the rate by default): once they have all
 //! arrived, the index holds the live customers, and memory other than the events' own and
 //! DuckDB's buffer pool should stop growing.
 //!
@@ -40,8 +40,11 @@ struct Args {
     rate: f64,
     clients: usize,
     /// The demo's customers ([`wayline demo --population`]): once all have arrived, the index
-    /// holds the live customers and memory other than the events' should stop growing.
-    population: u64,
+    /// holds the live customers and memory other than the events' should stop growing. By
+    /// default a minute of the rate in customers: fewer could not keep up the rate, since a
+    /// customer mid-visit or away until their return cannot arrive again (40,000 held a
+    /// 10,000 events/s demo to about 2,000 once they had all arrived).
+    population: Option<u64>,
     out: PathBuf,
 }
 
@@ -50,7 +53,7 @@ fn args() -> Args {
         minutes: 30.0,
         rate: 10_000.0,
         clients: 100,
-        population: 40_000,
+        population: None,
         out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench")),
     };
     let mut iter = std::env::args().skip(1);
@@ -60,11 +63,14 @@ fn args() -> Args {
             "--minutes" => args.minutes = value().parse().expect("--minutes takes a number"),
             "--rate" => args.rate = value().parse().expect("--rate takes events per second"),
             "--clients" => args.clients = value().parse().expect("--clients takes a number per stream"),
-            "--population" => args.population = value().parse().expect("--population takes a number of customers"),
+            "--population" => {
+                args.population = Some(value().parse().expect("--population takes a number of customers"))
+            }
             "--out" => args.out = PathBuf::from(value()),
             _ => {} // cargo bench passes --bench
         }
     }
+    args.population.get_or_insert((args.rate * 60.0).max(40_000.0) as u64);
     args
 }
 
@@ -206,6 +212,7 @@ fn chart(samples: &[Sample], path: &std::path::Path) -> Result<(), Box<dyn std::
 #[tokio::main]
 async fn main() {
     let args = args();
+    let population = args.population.expect("set by args()");
     std::fs::create_dir_all(&args.out).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
@@ -240,7 +247,7 @@ async fn main() {
 
     let mut demo = Command::new(env!("CARGO_BIN_EXE_wayline"))
         .args(["demo", "--target", &format!("http://{addr}"), "--rate", &args.rate.to_string(), "--seed", "17"])
-        .args(["--population", &args.population.to_string()])
+        .args(["--population", &population.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -367,7 +374,7 @@ async fn main() {
     // shorter run; and until the demo's population has arrived (the built-in demo's few
     // visitors a second come on top of it).
     let population_complete_at =
-        samples.iter().find(|s| s.customers as f64 >= 0.98 * args.population as f64).map(|s| s.seconds);
+        samples.iter().find(|s| s.customers as f64 >= 0.98 * population as f64).map(|s| s.seconds);
     let warm = (args.minutes * 60.0 / 5.0)
         .max(360.0_f64.min(args.minutes * 30.0))
         .max(population_complete_at.unwrap_or(0.0))
@@ -392,7 +399,7 @@ async fn main() {
         "events_per_second_measured": stored as f64 / seconds,
         "events_stored": stored,
         "clients_per_stream": args.clients,
-        "demo_population": args.population,
+        "demo_population": population,
         "population_complete_at_seconds": population_complete_at,
         "warm_up_seconds": warm,
         "rules": rules().len(),

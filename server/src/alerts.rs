@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, Mutex};
 
 use crate::{
     hashed_key::hashed_key,
+    hub::Announced,
     store::{sql, Micros, Store, StoreError},
 };
 
@@ -66,7 +67,7 @@ const FIRST_PRUNE_AT: usize = 10_000;
 pub struct Alerts {
     store: Store,
     counters: Arc<Mutex<Counters>>,
-    changes: broadcast::Sender<Alert>,
+    changes: broadcast::Sender<Arc<Announced<Alert>>>,
 }
 
 /// Alert changes a slow stream may fall behind before it is told to resync.
@@ -91,7 +92,7 @@ impl Alerts {
     }
 
     /// Listens for alert changes from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Announced<Alert>>> {
         self.changes.subscribe()
     }
 
@@ -188,7 +189,7 @@ impl Alerts {
             (counters.last_id, counters.last_version) = (last.id, last.version);
         }
         for alert in &stored {
-            let _ = self.changes.send(alert.clone());
+            let _ = self.changes.send(Arc::new(Announced::new(alert.clone())));
         }
         Ok(stored)
     }
@@ -267,7 +268,7 @@ impl Alerts {
             counters.last_version = last.version;
         }
         for alert in &alerts {
-            let _ = self.changes.send(alert.clone());
+            let _ = self.changes.send(Arc::new(Announced::new(alert.clone())));
         }
         Ok(alerts)
     }
@@ -519,7 +520,7 @@ mod tests {
         let first = alerts.raise(new_alert("ann", 7)).await.unwrap().unwrap();
         assert_eq!((first.id, first.version, first.state), (1, 1, AlertState::Open));
         assert_eq!(alerts.raise(new_alert("ann", 7)).await.unwrap(), None, "same rule, customer and anchor");
-        assert_eq!(changes.recv().await.unwrap().id, 1);
+        assert_eq!(changes.recv().await.unwrap().value.id, 1);
 
         let change = AlertChange { state: Some(AlertState::Acknowledged), assignee: Some("sam".into()), note: None };
         let acked = alerts.change(1, change).await.unwrap();

@@ -119,7 +119,7 @@ fn live_frames(receiver: broadcast::Receiver<Arc<Published>>, high_water: i64) -
         loop {
             match live.receiver.recv().await {
                 Ok(published) => {
-                    let batch = &published.batch;
+                    let batch = &published.value;
                     let Some(newest) = batch.events.last().map(|e| e.seq).filter(|&s| s > live.high_water) else {
                         continue;
                     };

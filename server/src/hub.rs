@@ -20,7 +20,7 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 
 /// One server-sent event, encoded once as the bytes on the wire (`event:`, `id:`, `data:`
 /// lines); cloning it shares the bytes, so a thousand streams cost one encoding.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Frame {
     /// The SSE id: the newest sequence number in the frame.
     pub id: Option<i64>,
@@ -29,6 +29,16 @@ pub struct Frame {
     wire: Bytes,
     /// Where the JSON starts in `wire`.
     data_at: usize,
+    /// The frame as viewers read it (personal data masked), made by the first viewer's stream
+    /// and shared by every clone: a hundred viewers cost one masking, not a hundred.
+    masked: Arc<OnceLock<Option<Frame>>>,
+}
+
+/// Two frames are equal when they send the same bytes; the masked twin follows from them.
+impl PartialEq for Frame {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.name == other.name && self.wire == other.wire
+    }
 }
 
 impl Frame {
@@ -43,7 +53,13 @@ impl Frame {
         wire.extend_from_slice(head.as_bytes());
         wire.extend_from_slice(json.as_bytes());
         wire.extend_from_slice(b"\n\n");
-        Frame { id, name, wire: Bytes::from(wire), data_at: head.len() }
+        Frame { id, name, wire: Bytes::from(wire), data_at: head.len(), masked: Arc::default() }
+    }
+
+    /// The frame as `mask` makes it for viewers, made once for this frame and all its clones
+    /// (`None` when it cannot be made).
+    pub fn masked(&self, mask: impl FnOnce(&Frame) -> Option<Frame>) -> Option<Frame> {
+        self.masked.get_or_init(|| mask(self)).clone()
     }
 
     /// The frame as sent on the wire, shared.
@@ -57,20 +73,27 @@ impl Frame {
     }
 }
 
-/// A committed batch as the hub hands it out, with room for its frame, so that a batch sent
-/// to every stream is encoded once, not once per stream.
+/// Something announced to many streams, with room for its frame, so that it is encoded once
+/// for all of them, not once per stream (a committed batch, a changed alert).
 #[derive(Debug)]
-pub struct Published {
-    pub batch: Arc<CommittedBatch>,
+pub struct Announced<T> {
+    pub value: T,
     frame: OnceLock<Frame>,
 }
 
-impl Published {
-    /// The batch's frame as `encode` makes it, the first caller's frame shared by all.
-    pub fn frame(&self, encode: impl FnOnce(&CommittedBatch) -> Frame) -> Frame {
-        self.frame.get_or_init(|| encode(&self.batch)).clone()
+impl<T> Announced<T> {
+    pub fn new(value: T) -> Self {
+        Announced { value, frame: OnceLock::new() }
+    }
+
+    /// The frame as `encode` makes it, the first caller's frame shared by all.
+    pub fn frame(&self, encode: impl FnOnce(&T) -> Frame) -> Frame {
+        self.frame.get_or_init(|| encode(&self.value)).clone()
     }
 }
+
+/// A committed batch as the hub hands it out.
+pub type Published = Announced<Arc<CommittedBatch>>;
 
 /// The newest events, and the first frame made of them until they change.
 #[derive(Default)]
@@ -139,7 +162,7 @@ impl Hub {
             recent.extend(batch.events[tail..].iter().cloned());
         }
         // No listener is not an error: nobody is watching right now.
-        let _ = self.sender.send(Arc::new(Published { batch, frame: OnceLock::new() }));
+        let _ = self.sender.send(Arc::new(Announced::new(batch)));
     }
 
     /// Listens for batches committed from now on.

@@ -49,10 +49,24 @@ pub struct DemoReport {
     pub failed_requests: u64,
 }
 
+impl DemoReport {
+    fn count(&mut self, events: usize, delivered: bool) {
+        self.requests += 1;
+        if delivered {
+            self.events_sent += events as u64;
+        } else {
+            self.failed_requests += 1;
+        }
+    }
+}
+
 /// How often the simulator wakes up to send what is due.
 const TICK: Duration = Duration::from_millis(250);
 /// Largest batch the simulator sends in one request.
 const MAX_BATCH: usize = 500;
+/// Batches the simulator has in flight at once: SDKs on many devices send side by side, and
+/// one batch at a time could not reach a high rate while each waits for its commit.
+const IN_FLIGHT: usize = 4;
 /// How long a typical visit lasts: the live stream starts with this much traffic in flight.
 const WARM_UP: Duration = Duration::from_secs(300);
 /// New visitors per simulated day in the backfill.
@@ -243,11 +257,20 @@ pub async fn run(config: DemoConfig, mut stop: watch::Receiver<bool>) -> Result<
         }
         world.due_messages(now, &mut pending);
         while !pending.is_empty() {
-            let take = pending.len().min(MAX_BATCH);
-            let batch: Vec<Value> = pending.drain(..take).collect();
-            if !send_once(&client, &url, &batch, &mut report).await {
+            let batches: Vec<Vec<Value>> = (0..IN_FLIGHT)
+                .map_while(|_| (!pending.is_empty()).then(|| pending.drain(..pending.len().min(MAX_BATCH)).collect()))
+                .collect();
+            let delivered = futures::future::join_all(batches.iter().map(|b| send_once(&client, &url, b))).await;
+            let mut refused = Vec::new();
+            for (batch, delivered) in batches.into_iter().zip(delivered) {
+                report.count(batch.len(), delivered);
+                if !delivered {
+                    refused.extend(batch);
+                }
+            }
+            if !refused.is_empty() {
                 // Keep them for the next tick: the demo loses nothing either.
-                pending.splice(0..0, batch);
+                pending.splice(0..0, refused);
                 break;
             }
         }
@@ -272,7 +295,12 @@ async fn send_until_accepted(
     stop: &mut watch::Receiver<bool>,
 ) {
     let mut wait = Duration::from_millis(200);
-    while !send_once(client, url, batch, report).await {
+    loop {
+        let delivered = send_once(client, url, batch).await;
+        report.count(batch.len(), delivered);
+        if delivered {
+            return;
+        }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.wait_for(|s| *s) => return,
@@ -282,24 +310,18 @@ async fn send_until_accepted(
 }
 
 /// Sends one batch; true if Wayline committed it.
-async fn send_once(client: &reqwest::Client, url: &str, batch: &[Value], report: &mut DemoReport) -> bool {
-    report.requests += 1;
+async fn send_once(client: &reqwest::Client, url: &str, batch: &[Value]) -> bool {
     let body = json!({ "batch": batch, "sentAt": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true) });
     let request = client.post(url).basic_auth(DEMO_WRITE_KEY, Some("")).json(&body);
     match request.send().await {
-        Ok(response) if response.status().is_success() => {
-            report.events_sent += batch.len() as u64;
-            true
-        }
+        Ok(response) if response.status().is_success() => true,
         Ok(response) => {
-            report.failed_requests += 1;
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
             tracing::warn!(%status, body = %text, "demo batch refused; will retry");
             false
         }
         Err(error) => {
-            report.failed_requests += 1;
             tracing::warn!(%error, "demo batch not delivered; will retry");
             false
         }

@@ -1,23 +1,22 @@
 //! `/api/v1/alerts`: the alert list, one alert, its lifecycle (acknowledge, assign, resolve,
 //! note), and the alert stream over server-sent events.
 
-use std::convert::Infallible;
-
 use axum::{
     extract::{Path, Query, State},
     http::HeaderMap,
-    response::sse::{Event, KeepAlive, Sse},
+    response::Response,
     Json,
 };
-use futures::{stream, Stream, StreamExt};
+use futures::{stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{
     error::ApiError,
-    stream::{resume_point, until_shutdown, StreamQuery, KEEP_ALIVE},
+    stream::{resume_point, shared_frames, until_shutdown, StreamQuery},
 };
 use crate::{
     alerts::{Alert, AlertChange, AlertFilter, AlertState},
+    hub::Frame,
     state::AppState,
 };
 
@@ -60,23 +59,23 @@ pub async fn stream(
     who: Option<axum::Extension<app::auth::Principal>>,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let slot = super::stream::take_slot(&state, who.map(|axum::Extension(who)| who).as_ref())?;
     let resume_after = resume_point(&headers, &query);
     // Subscribe before reading, so nothing falls between the two.
     let changes = state.alerts.subscribe();
-    let (first, seen): (Vec<Event>, i64) = match resume_after {
+    let (first, seen): (Vec<Frame>, i64) = match resume_after {
         Some(version) => {
             let missed = state.alerts.changed_since(version).await?;
             let seen = missed.iter().map(|a| a.version).max().unwrap_or(version);
-            (missed.iter().map(alert_event).collect(), seen)
+            (missed.iter().map(alert_frame).collect(), seen)
         }
         None => {
             let filter =
                 AlertFilter { state: Some(AlertState::Open), limit: Some(SNAPSHOT_ALERTS), ..Default::default() };
             let open = state.alerts.list(filter).await?;
             let seen = open.iter().map(|a| a.version).max().unwrap_or(0);
-            (vec![json_event("snapshot", &open).id(seen.to_string())], seen)
+            (vec![json_frame(Some(seen), "snapshot", &open)], seen)
         }
     };
     let live = stream::unfold((changes, seen, false), |(mut changes, mut seen, resynced)| async move {
@@ -86,32 +85,36 @@ pub async fn stream(
         loop {
             match changes.recv().await {
                 // Already in the first frame.
-                Ok(alert) if alert.version <= seen => continue,
-                Ok(alert) => {
-                    seen = alert.version;
-                    return Some((alert_event(&alert), (changes, seen, false)));
+                Ok(change) if change.value.version <= seen => continue,
+                Ok(change) => {
+                    seen = change.value.version;
+                    // Encoded by the first stream to get it, shared by every other.
+                    return Some((change.frame(alert_frame), (changes, seen, false)));
                 }
                 Err(RecvError::Lagged(_)) => {
-                    return Some((Event::default().event("resync").data("{}"), (changes, seen, true)));
+                    return Some((Frame::new(None, "resync", "{}"), (changes, seen, true)));
                 }
                 Err(RecvError::Closed) => return None,
             }
         }
     });
-    let events = stream::iter(first).chain(live).take_until(until_shutdown(&state)).map(move |event| {
+    let frames = stream::iter(first).chain(live).take_until(until_shutdown(&state)).map(move |frame| {
         let _held_while_streaming = &slot;
-        Ok(event)
+        frame
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(shared_frames(frames))
 }
 
-fn alert_event(alert: &Alert) -> Event {
-    json_event("alert", alert).id(alert.version.to_string())
+fn alert_frame(alert: &Alert) -> Frame {
+    json_frame(Some(alert.version), "alert", alert)
 }
 
-fn json_event<T: serde::Serialize>(name: &str, value: &T) -> Event {
-    Event::default()
-        .event(name)
-        .json_data(value)
-        .unwrap_or_else(|e| Event::default().comment(format!("encoding failed: {e}")))
+fn json_frame<T: serde::Serialize>(id: Option<i64>, name: &'static str, value: &T) -> Frame {
+    match serde_json::to_string(value) {
+        Ok(json) => Frame::new(id, name, &json),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode an alert frame");
+            Frame::new(None, "resync", "{}")
+        }
+    }
 }

@@ -69,7 +69,43 @@ pub fn frame(frame: Frame, who: Option<&Principal>, keys: &PiiKeys) -> Option<Fr
     if !masked_for(who) {
         return Some(frame);
     }
-    let mut value = serde_json::from_str::<Value>(frame.json()).ok()?;
-    mask_sent_data(&mut value, keys);
-    Some(Frame::new(frame.id, frame.name, &value.to_string()))
+    frame.masked(|frame| {
+        let mut value = serde_json::from_str::<Value>(frame.json()).ok()?;
+        mask_sent_data(&mut value, keys);
+        Some(Frame::new(frame.id, frame.name, &value.to_string()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use app::auth::{Credential, Role};
+
+    use super::*;
+
+    fn reader(role: Role) -> Principal {
+        Principal { name: format!("{role:?}"), role, via: Credential::Token }
+    }
+
+    #[test]
+    fn a_frame_is_masked_for_viewers_once_for_all_their_streams() {
+        let keys = PiiKeys::new(["email"]);
+        let sent = Frame::new(Some(7), "events", r#"{"events":[{"properties":{"email":"ada@example.com","plan":"pro"}}]}"#);
+        // What every stream receives: clones of the one frame the hub made.
+        let (first, second) = (sent.clone(), sent.clone());
+
+        let analyst = frame(first.clone(), Some(&reader(Role::Analyst)), &keys).unwrap();
+        assert_eq!(analyst, sent, "an analyst reads the frame as sent");
+
+        let viewer = frame(first, Some(&reader(Role::Viewer)), &keys).unwrap();
+        assert!(!viewer.json().contains("ada@example.com"), "{}", viewer.json());
+        assert!(viewer.json().contains("\"plan\":\"pro\""), "{}", viewer.json());
+        assert_eq!(viewer.id, Some(7));
+
+        // The second viewer's stream gets the masking the first one made: the same bytes.
+        let other_viewer = frame(second, None, &keys).unwrap();
+        assert_eq!(other_viewer.wire().as_ptr(), viewer.wire().as_ptr());
+        // A frame of its own is masked again.
+        let fresh = Frame::new(Some(7), "events", sent.json());
+        assert_ne!(frame(fresh, None, &keys).unwrap().wire().as_ptr(), viewer.wire().as_ptr());
+    }
 }

@@ -78,7 +78,7 @@ pub(super) fn take_slot(
 /// An SSE response of frames encoded once for all streams: each frame's bytes are shared,
 /// not copied into every connection as axum's `Sse` does with its events, so many idle
 /// streams cost little memory. A comment every [`KEEP_ALIVE`] keeps proxies from closing it.
-fn shared_frames(frames: impl Stream<Item = Frame> + Send + 'static) -> Response {
+pub(super) fn shared_frames(frames: impl Stream<Item = Frame> + Send + 'static) -> Response {
     let keep_alive = stream::unfold((), |()| async {
         tokio::time::sleep(KEEP_ALIVE).await;
         Some((Some(Bytes::from_static(b":\n\n")), ()))

@@ -223,10 +223,10 @@ impl Webhooks {
         loop {
             match changes.recv().await {
                 // A change of an existing alert (acknowledged, resolved) is not sent.
-                Ok(alert) if alert.created_at != alert.updated_at => {}
-                Ok(alert) => {
+                Ok(change) if change.value.created_at != change.value.updated_at => {}
+                Ok(change) => {
                     for webhook in self.list().into_iter().filter(|w| w.enabled) {
-                        tokio::spawn(self.clone().deliver(webhook, alert.clone(), 1));
+                        tokio::spawn(self.clone().deliver(webhook, change.value.clone(), 1));
                     }
                 }
                 Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "webhooks fell behind the alert feed"),
