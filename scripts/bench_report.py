@@ -111,7 +111,9 @@ def rows(report):
         out.append(("analytics", f"index rebuilt at start, {scale}", f"{fmt(analytics.get('index_load_seconds'), 1)} s", src))
         if analytics.get("index_snapshot_load_seconds") is not None:
             out.append(("analytics", f"index loaded from its snapshot at start, {scale}", f"{fmt(analytics.get('index_snapshot_load_seconds'), 2)} s (saved in {fmt(analytics.get('index_snapshot_save_seconds'), 2)} s, {fmt(analytics.get('index_snapshot_bytes_per_event'), 1)} bytes per event)", src))
-        out.append(("analytics", "memory: index per event, peak", f"{fmt(analytics.get('index_bytes_per_event'), 1)} bytes, {fmt(analytics.get('peak_rss_mib'))} MiB", src))
+        serving = analytics.get('serving_rss_mib')
+        resident = f"{fmt(serving)} MiB serving, " if serving is not None else ""
+        out.append(("analytics", "memory: index per event, resident", f"{fmt(analytics.get('index_bytes_per_event'), 1)} bytes, {resident}{fmt(analytics.get('peak_rss_mib'))} MiB peak", src))
         out.append(("analytics", "disk per event", f"{fmt(analytics.get('database_bytes_per_event'), 1)} bytes", src))
     client = report.get("client")
     if client:

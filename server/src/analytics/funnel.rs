@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use app::types::{BreakdownGroup, FunnelResult, OrderMode, StepEvent, StepResult, TimeBucket, TrendPoint};
+use rayon::prelude::*;
 
 /// What to count.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +82,8 @@ pub struct Classifier<'a> {
     /// Per name id, the alternatives that filter it on properties.
     filtered: Vec<Vec<FilteredStep<'a>>>,
     excluded: Vec<bool>,
+    /// Per name id, whether its events may start an attempt (see [`Classifier::may_start`]).
+    starts: Vec<bool>,
     breakdown: Option<&'a PropertyColumn>,
     held: Option<&'a PropertyColumn>,
 }
@@ -98,6 +101,7 @@ impl<'a> Classifier<'a> {
             plain_steps: vec![0; names],
             filtered: vec![Vec::new(); names],
             excluded: vec![false; names],
+            starts: Vec::new(),
             breakdown: spec.breakdown.as_ref().and_then(&column),
             held: spec.hold_property.as_ref().and_then(|p| column(&Column::Property(p.clone()))),
         };
@@ -119,7 +123,17 @@ impl<'a> Classifier<'a> {
                 c.excluded[id] = true;
             }
         }
+        let first = if spec.mode == OrderMode::Any { u32::MAX } else { 1 };
+        c.starts = (0..names)
+            .map(|i| c.plain_steps[i] & first != 0 || c.filtered[i].iter().any(|f| f.step_bit & first != 0))
+            .collect();
         c
+    }
+
+    /// Whether an event of this name may start an attempt: it may be the first step (any step
+    /// in any order), property filters aside. A customer without one cannot enter.
+    pub fn may_start(&self, name: u32) -> bool {
+        self.starts.get(name as usize).copied().unwrap_or(false)
     }
 
     /// Whether events of this name matter to the funnel (a step or an exclusion).
@@ -524,13 +538,21 @@ impl FunnelTally {
     }
 }
 
-/// Per-step figures from each step's times (reordered while finding medians).
+/// Per-step figures from each step's times (reordered while finding medians), the steps'
+/// distributions on all cores (a step may hold millions of times).
 fn step_results(spec: &FunnelSpec, times: &mut [Vec<i64>]) -> Vec<StepResult> {
     let first = times.first().map_or(0, Vec::len) as u64;
+    let distributions: Vec<(u64, Option<f64>, Vec<TimeBucket>, Option<f64>)> = times
+        .par_iter_mut()
+        .map(|times| {
+            let average =
+                (!times.is_empty()).then(|| times.iter().map(|&t| t as f64).sum::<f64>() / times.len() as f64 / 1e6);
+            (times.len() as u64, average, buckets(times), super::scan::median_seconds_unsorted(times))
+        })
+        .collect();
     let mut previous = first;
     let mut steps = Vec::with_capacity(times.len());
-    for (k, times) in times.iter_mut().enumerate() {
-        let count = times.len() as u64;
+    for (k, (count, average_seconds, time_to_convert, median_seconds)) in distributions.into_iter().enumerate() {
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         steps.push(StepResult {
             step: k + 1,
@@ -538,10 +560,9 @@ fn step_results(spec: &FunnelSpec, times: &mut [Vec<i64>]) -> Vec<StepResult> {
             customers: count,
             conversion_from_first: ratio(count, first),
             conversion_from_previous: ratio(count, previous),
-            average_seconds: (!times.is_empty())
-                .then(|| times.iter().map(|&t| t as f64).sum::<f64>() / times.len() as f64 / 1e6),
-            time_to_convert: buckets(times),
-            median_seconds: super::scan::median_seconds_unsorted(times),
+            average_seconds,
+            time_to_convert,
+            median_seconds,
         });
         previous = count;
     }

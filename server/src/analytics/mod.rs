@@ -421,7 +421,7 @@ impl Analytics {
 fn customer_paths<T: Send>(
     data: &crate::index::IndexData,
     spec: &paths::PathSpec,
-    keep: impl Fn(&CustomerEvents, Vec<u32>) -> T + Sync,
+    keep: impl Fn(&CustomerEvents, paths::Path) -> T + Sync,
 ) -> Vec<T> {
     let Some(anchor) = data.name_id(&spec.anchor) else { return Vec::new() };
     // After the anchor nothing before the range matters; before it, nothing after.

@@ -2,9 +2,8 @@
 //! session. Repeated events are collapsed, each level keeps its top events and puts the rest
 //! in an explicit "other", and every level adds up to all the customers counted.
 
-use std::collections::HashMap;
-
 use app::types::{Direction, PathLink, PathNode, PathResult};
+use rayon::prelude::*;
 
 use crate::index::Entry;
 
@@ -32,103 +31,202 @@ pub struct PathSpec {
     pub skip_page_views: bool,
 }
 
+/// One customer's path: name ids from the anchor on, held inline, since a scan makes one per
+/// customer (millions) and a path is never longer than [`MAX_DEPTH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Path {
+    len: u8,
+    ids: [u32; MAX_DEPTH],
+}
+
+impl Path {
+    fn new(first: u32) -> Self {
+        let mut ids = [0; MAX_DEPTH];
+        ids[0] = first;
+        Path { len: 1, ids }
+    }
+
+    /// Adds `id` unless it repeats the last one (repeats are collapsed).
+    fn push_new(&mut self, id: u32) {
+        if self.last() != Some(&id) && usize::from(self.len) < MAX_DEPTH {
+            self.ids[usize::from(self.len)] = id;
+            self.len += 1;
+        }
+    }
+}
+
+impl std::ops::Deref for Path {
+    type Target = [u32];
+
+    fn deref(&self) -> &[u32] {
+        &self.ids[..usize::from(self.len)]
+    }
+}
+
+impl AsRef<[u32]> for Path {
+    fn as_ref(&self) -> &[u32] {
+        self
+    }
+}
+
 /// One customer's path from the anchor (level 0) as name ids, repeats collapsed, within the
 /// session. `events` are the customer's named events in time order; `anchor` is the anchor
 /// event's name id. Events with the anchor's timestamp are on the path's side of it (after a
 /// start, before an end) whatever order they arrived in, as a funnel's tied steps count.
-pub fn customer_path(spec: &PathSpec, anchor: u32, events: &[Entry]) -> Option<Vec<u32>> {
+pub fn customer_path(spec: &PathSpec, anchor: u32, events: &[Entry]) -> Option<Path> {
     let start = events.iter().position(|e| e.name() == anchor && e.at_us >= spec.from_us && e.at_us < spec.to_us)?;
-    let mut path = vec![anchor];
-    let mut previous = events[start];
-    let mut step = |event: Entry, previous: Entry| -> bool {
-        if (event.at_us - previous.at_us).abs() > spec.session_gap_us || path.len() >= spec.depth {
-            return false;
-        }
-        if path.last() != Some(&event.name()) {
-            path.push(event.name());
-        }
-        true
-    };
+    let mut path = Path::new(anchor);
     let at = events[start].at_us;
-    let tied_before = events[..start].iter().rev().take_while(|e| e.at_us == at).count();
-    let tied_after = events[start + 1..].iter().take_while(|e| e.at_us == at).count();
-    let walk: Box<dyn Iterator<Item = &Entry>> = match spec.direction {
-        Direction::After => Box::new(events[start - tied_before..start].iter().chain(&events[start + 1..])),
+    match spec.direction {
+        Direction::After => {
+            let tied_before = events[..start].iter().rev().take_while(|e| e.at_us == at).count();
+            let walk = events[start - tied_before..start].iter().chain(&events[start + 1..]);
+            follow(spec, &mut path, events[start], walk);
+        }
         Direction::Before => {
-            Box::new(events[start + 1..start + 1 + tied_after].iter().rev().chain(events[..start].iter().rev()))
+            let tied_after = events[start + 1..].iter().take_while(|e| e.at_us == at).count();
+            let walk = events[start + 1..start + 1 + tied_after].iter().rev().chain(events[..start].iter().rev());
+            follow(spec, &mut path, events[start], walk);
         }
-    };
-    for &event in walk {
-        if !step(event, previous) {
-            break;
-        }
-        previous = event;
     }
     Some(path)
 }
 
-/// A node's label before it is named: an event, or one of the two explicit buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Label {
-    Event(u32),
-    Other,
-    Ended,
+/// Extends `path` along `walk` until the session ends (a gap longer than the session gap) or
+/// the path is as deep as asked.
+fn follow<'a>(spec: &PathSpec, path: &mut Path, anchor: Entry, walk: impl Iterator<Item = &'a Entry>) {
+    let mut previous = anchor;
+    for &event in walk {
+        if (event.at_us - previous.at_us).abs() > spec.session_gap_us || path.len() >= spec.depth {
+            break;
+        }
+        path.push_new(event.name());
+        previous = event;
+    }
 }
 
-/// The top events of each level (the rest are "other"), ties by name.
-fn kept_per_level<'a, P: AsRef<[u32]>>(spec: &PathSpec, paths: &[P], name: &impl Fn(u32) -> &'a str) -> Vec<Vec<u32>> {
-    (0..spec.depth)
-        .map(|level| {
-            let mut counts: HashMap<u32, u64> = HashMap::new();
-            for path in paths {
-                if let Some(&id) = path.as_ref().get(level) {
-                    *counts.entry(id).or_default() += 1;
+/// Paths counted by one parallel task: enough that a task outweighs its scheduling.
+const PATHS_PER_TASK: usize = 16_384;
+
+/// The nodes of one level as slots `0..slots()`: its kept events by rank, then "other", then
+/// "ended". Counting by slot needs no hashing: the scan of a million paths only adds.
+struct Level {
+    kept: Vec<u32>,
+    /// Slot of each name id below its length that is kept; any other id is "other".
+    slot_of: Vec<u32>,
+}
+
+impl Level {
+    fn new(kept: Vec<u32>) -> Self {
+        let mut slot_of = vec![u32::MAX; kept.iter().max().map_or(0, |&id| id as usize + 1)];
+        for (slot, &id) in kept.iter().enumerate() {
+            slot_of[id as usize] = slot as u32;
+        }
+        Level { kept, slot_of }
+    }
+
+    fn other(&self) -> usize {
+        self.kept.len()
+    }
+
+    fn ended(&self) -> usize {
+        self.kept.len() + 1
+    }
+
+    fn slots(&self) -> usize {
+        self.kept.len() + 2
+    }
+
+    /// Where a path is at this level (`level` its depth): a kept event, "other", or ended.
+    fn slot(&self, level: usize, path: &[u32]) -> usize {
+        match path.get(level) {
+            None => self.ended(),
+            Some(&id) => match self.slot_of.get(id as usize) {
+                Some(&slot) if slot != u32::MAX => slot as usize,
+                _ => self.other(),
+            },
+        }
+    }
+
+    fn text<'a>(&self, slot: usize, name: &impl Fn(u32) -> &'a str) -> String {
+        match self.kept.get(slot) {
+            Some(&id) => name(id).to_string(),
+            None if slot == self.other() => OTHER.to_string(),
+            None => ENDED.to_string(),
+        }
+    }
+
+    /// The slot a node's label names at this level, if it is one of its nodes.
+    fn slot_named<'a>(&self, event: &str, name: &impl Fn(u32) -> &'a str) -> Option<usize> {
+        match event {
+            OTHER => Some(self.other()),
+            ENDED => Some(self.ended()),
+            _ => self.kept.iter().position(|&id| name(id) == event),
+        }
+    }
+}
+
+/// Adds `b` into `a`, element by element, `a` growing to `b`'s length.
+fn add_counts(a: &mut Vec<u64>, b: &[u64]) {
+    if a.len() < b.len() {
+        a.resize(b.len(), 0);
+    }
+    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+}
+
+/// Each level with its top events kept (the rest are "other"), ties by name. Counted by name
+/// id on all cores.
+fn levels<'a, P: AsRef<[u32]> + Sync>(spec: &PathSpec, paths: &[P], name: &impl Fn(u32) -> &'a str) -> Vec<Level> {
+    let empty = || vec![Vec::<u64>::new(); spec.depth];
+    let per_level = paths
+        .par_chunks(PATHS_PER_TASK)
+        .map(|chunk| {
+            let mut counts = empty();
+            for path in chunk {
+                for (level, &id) in path.as_ref().iter().take(spec.depth).enumerate() {
+                    let counts = &mut counts[level];
+                    if counts.len() <= id as usize {
+                        counts.resize(id as usize + 1, 0);
+                    }
+                    counts[id as usize] += 1;
                 }
             }
-            let mut ranked: Vec<(u32, u64)> = counts.into_iter().collect();
+            counts
+        })
+        .reduce(empty, |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(a, b)| add_counts(a, b));
+            a
+        });
+    per_level
+        .into_iter()
+        .map(|counts| {
+            let mut ranked: Vec<(u32, u64)> =
+                counts.into_iter().enumerate().filter(|&(_, n)| n > 0).map(|(id, n)| (id as u32, n)).collect();
             ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(name(b.0))));
-            ranked.into_iter().take(spec.top).map(|(id, _)| id).collect()
+            Level::new(ranked.into_iter().take(spec.top).map(|(id, _)| id).collect())
         })
         .collect()
-}
-
-/// Where a path is at `level`: an event kept at that level, "other", or ended.
-fn label_at(kept: &[Vec<u32>], level: usize, path: &[u32]) -> Label {
-    match path.get(level) {
-        None => Label::Ended,
-        Some(id) if kept[level].contains(id) => Label::Event(*id),
-        Some(_) => Label::Other,
-    }
-}
-
-fn label_text<'a>(label: Label, name: &impl Fn(u32) -> &'a str) -> String {
-    match label {
-        Label::Event(id) => name(id).to_string(),
-        Label::Other => OTHER.to_string(),
-        Label::Ended => ENDED.to_string(),
-    }
 }
 
 /// The customers at one node: whose path is at `event` (a name, [`OTHER`] or [`ENDED`]) on
 /// `level`, as the summary counts them. [`ENDED`] means ended at that very level, as the
 /// Sankey draws it. Sorted by id.
-pub fn customers_at<'a, C: Clone + Ord>(
+pub fn customers_at<'a, C: Clone + Ord, P: AsRef<[u32]> + Sync>(
     spec: &PathSpec,
-    paths: &[(C, Vec<u32>)],
+    paths: &[(C, P)],
     level: usize,
     event: &str,
     name: impl Fn(u32) -> &'a str,
 ) -> Vec<C> {
-    let only_paths: Vec<&[u32]> = paths.iter().map(|(_, p)| p.as_slice()).collect();
-    let kept = kept_per_level(spec, &only_paths, &name);
-    if level >= kept.len() {
-        return Vec::new();
-    }
+    let only_paths: Vec<&[u32]> = paths.iter().map(|(_, p)| p.as_ref()).collect();
+    let levels = levels(spec, &only_paths, &name);
+    let Some(node) = levels.get(level) else { return Vec::new() };
+    let Some(wanted) = node.slot_named(event, &name) else { return Vec::new() };
     let mut found: Vec<C> = paths
         .iter()
-        .filter(|(_, path)| match label_at(&kept, level, path) {
-            Label::Ended => event == ENDED && path.len() == level,
-            here => label_text(here, &name) == event,
+        .filter(|(_, path)| {
+            let path = path.as_ref();
+            node.slot(level, path) == wanted && (wanted != node.ended() || path.len() == level)
         })
         .map(|(customer, _)| customer.clone())
         .collect();
@@ -136,39 +234,71 @@ pub fn customers_at<'a, C: Clone + Ord>(
     found
 }
 
+/// Per level, customers per slot and links per (slot, next level's slot).
+type Tally = Vec<(Vec<u64>, Vec<u64>)>;
+
 /// Adds customers' paths (name ids, named by `name`) up into levels and links.
-pub fn summarise<'a, P: AsRef<[u32]>>(spec: &PathSpec, paths: &[P], name: impl Fn(u32) -> &'a str) -> PathResult {
+pub fn summarise<'a, P: AsRef<[u32]> + Sync>(
+    spec: &PathSpec,
+    paths: &[P],
+    name: impl Fn(u32) -> &'a str,
+) -> PathResult {
     let total = paths.len() as u64;
-    let kept = kept_per_level(spec, paths, &name);
-    let label = |level: usize, path: &[u32]| label_at(&kept, level, path);
-    let text = |label: Label| label_text(label, &name);
+    let levels = levels(spec, paths, &name);
+    let next_slots = |level: usize| levels.get(level + 1).map_or(0, Level::slots);
+    let empty = || -> Tally {
+        levels.iter().enumerate().map(|(k, l)| (vec![0; l.slots()], vec![0; l.slots() * next_slots(k)])).collect()
+    };
+    let tally = paths
+        .par_chunks(PATHS_PER_TASK)
+        .map(|chunk| {
+            let mut tally = empty();
+            for path in chunk {
+                let path = path.as_ref();
+                for (k, level) in levels.iter().enumerate() {
+                    let here = level.slot(k, path);
+                    tally[k].0[here] += 1;
+                    if let Some(next) = levels.get(k + 1).filter(|_| k < path.len()) {
+                        tally[k].1[here * next.slots() + next.slot(k + 1, path)] += 1;
+                    }
+                }
+            }
+            tally
+        })
+        .reduce(empty, |mut a, b| {
+            for ((a_nodes, a_links), (b_nodes, b_links)) in a.iter_mut().zip(&b) {
+                add_counts(a_nodes, b_nodes);
+                add_counts(a_links, b_links);
+            }
+            a
+        });
     let mut nodes: Vec<PathNode> = Vec::new();
     let mut links: Vec<PathLink> = Vec::new();
-    for level in 0..spec.depth {
-        let mut counts: HashMap<Label, u64> = HashMap::new();
-        let mut link_counts: HashMap<(Label, Label), u64> = HashMap::new();
-        for path in paths {
-            let path = path.as_ref();
-            let here = label(level, path);
-            if level + 1 < spec.depth && level < path.len() {
-                *link_counts.entry((here, label(level + 1, path))).or_default() += 1;
-            }
-            *counts.entry(here).or_default() += 1;
-        }
-        let mut level_nodes: Vec<PathNode> = counts
-            .into_iter()
-            .map(|(event, customers)| PathNode {
-                level,
+    for (k, (level, (node_counts, link_counts))) in levels.iter().zip(tally).enumerate() {
+        let mut level_nodes: Vec<PathNode> = node_counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(slot, &customers)| PathNode {
+                level: k,
                 share: if total == 0 { 0.0 } else { customers as f64 / total as f64 },
-                event: text(event),
+                event: level.text(slot, &name),
                 customers,
             })
             .collect();
         level_nodes.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| a.event.cmp(&b.event)));
         nodes.extend(level_nodes);
+        let Some(next) = levels.get(k + 1) else { continue };
         let mut level_links: Vec<PathLink> = link_counts
-            .into_iter()
-            .map(|((from, to), customers)| PathLink { level, from: text(from), to: text(to), customers })
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(cell, &customers)| PathLink {
+                level: k,
+                from: level.text(cell / next.slots(), &name),
+                to: next.text(cell % next.slots(), &name),
+                customers,
+            })
             .collect();
         level_links.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
         links.extend(level_links);

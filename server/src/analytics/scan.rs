@@ -98,8 +98,14 @@ where
                     if !channel.admits(customer) {
                         continue;
                     }
+                    let span = in_span(&customer.events, *from, *to);
+                    // Nobody enters without a first step in the range: most customers of a
+                    // later stage's transition are passed over without classifying anything.
+                    if !span.iter().take_while(|e| e.at_us < spec.to_us).any(|e| classifier.may_start(e.name())) {
+                        continue;
+                    }
                     events.clear();
-                    for e in in_span(&customer.events, *from, *to) {
+                    for e in span {
                         // Strict order sees every other event, page views only if not left out.
                         let other_counts = all_events && !(spec.skip_page_views && data.is_page_view(e.name()));
                         if e.is_named() && (other_counts || classifier.is_relevant(e.name())) {

@@ -89,7 +89,8 @@ mod tests {
     #[test]
     fn a_frame_is_masked_for_viewers_once_for_all_their_streams() {
         let keys = PiiKeys::new(["email"]);
-        let sent = Frame::new(Some(7), "events", r#"{"events":[{"properties":{"email":"ada@example.com","plan":"pro"}}]}"#);
+        let sent =
+            Frame::new(Some(7), "events", r#"{"events":[{"properties":{"email":"ada@example.com","plan":"pro"}}]}"#);
         // What every stream receives: clones of the one frame the hub made.
         let (first, second) = (sent.clone(), sent.clone());
 
