@@ -130,6 +130,14 @@ impl<'a> Classifier<'a> {
         c
     }
 
+    /// The steps an event of this name may count as, property filters aside.
+    pub fn named_steps(&self, name: u32) -> u32 {
+        let i = name as usize;
+        let filtered =
+            self.filtered.get(i).map_or(0, |alternatives| alternatives.iter().fold(0, |m, f| m | f.step_bit));
+        self.plain_steps.get(i).copied().unwrap_or(0) | filtered
+    }
+
     /// Whether an event of this name may start an attempt: it may be the first step (any step
     /// in any order), property filters aside. A customer without one cannot enter.
     pub fn may_start(&self, name: u32) -> bool {
@@ -538,11 +546,14 @@ impl FunnelTally {
     }
 }
 
+/// One step's customers, average and median seconds, and time buckets.
+type StepDistribution = (u64, Option<f64>, Vec<TimeBucket>, Option<f64>);
+
 /// Per-step figures from each step's times (reordered while finding medians), the steps'
 /// distributions on all cores (a step may hold millions of times).
 fn step_results(spec: &FunnelSpec, times: &mut [Vec<i64>]) -> Vec<StepResult> {
     let first = times.first().map_or(0, Vec::len) as u64;
-    let distributions: Vec<(u64, Option<f64>, Vec<TimeBucket>, Option<f64>)> = times
+    let distributions: Vec<StepDistribution> = times
         .par_iter_mut()
         .map(|times| {
             let average =

@@ -23,7 +23,7 @@ use crate::index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventI
 use crate::store::{sql, Store, StoreError};
 use channels::ChannelFilter;
 use funnel::{CustomerProgress, FunnelSpec, FunnelTally};
-use scan::{each_customer, in_span, median_seconds, scan_funnel, scan_funnels};
+use scan::{each_customer, in_span, median_seconds_unsorted, scan_funnel, scan_transitions};
 use stages::Position;
 
 /// How many of the newest events the property pickers sample.
@@ -190,15 +190,18 @@ impl Analytics {
                 ..spec.clone()
             })
             .collect();
+        // The whole journey as one funnel: each event is classified once into the stages it
+        // belongs to, and each transition reads its pair of stages from that.
+        let whole = FunnelSpec { steps: journey.stages.iter().map(|s| s.matchers()).collect(), ..spec.clone() };
         let per_transition = self
             .index
             .answer(move |data| {
                 // Per transition: customers who reached its first stage, and how long those
                 // who went no further stayed.
-                scan_funnels(
+                scan_transitions(
                     data,
+                    &whole,
                     &transitions,
-                    true,
                     || (0u64, Vec::new()),
                     |(reached, stayed): &mut (u64, Vec<i64>), _, p| {
                         *reached += 1;
@@ -218,7 +221,6 @@ impl Analytics {
             .windows(2)
             .zip(per_transition)
             .map(|(pair, (reached, mut stayed))| {
-                stayed.sort_unstable();
                 let left = stayed.len() as u64;
                 Dropoff {
                     from_stage: pair[0].name.clone(),
@@ -226,7 +228,7 @@ impl Analytics {
                     reached,
                     left,
                     left_share: if reached == 0 { 0.0 } else { left as f64 / reached as f64 },
-                    median_seconds_before_leaving: median_seconds(&stayed),
+                    median_seconds_before_leaving: median_seconds_unsorted(&mut stayed),
                     average_seconds_before_leaving: (!stayed.is_empty())
                         .then(|| stayed.iter().sum::<i64>() as f64 / stayed.len() as f64 / 1e6),
                 }

@@ -62,8 +62,7 @@ where
 }
 
 /// As [`scan_funnel`] for several funnels at once, one result each: every customer's events
-/// are read once for all of them, while they are in the cache (the journey's drop-offs ask
-/// a funnel per stage transition).
+/// are read once for all of them, while they are in the cache.
 pub(super) fn scan_funnels<A, I, F, M>(
     data: &IndexData,
     specs: &[FunnelSpec],
@@ -130,6 +129,83 @@ where
         })
 }
 
+/// The funnels of a journey's stage transitions (`transitions[k]`: stage k, then stage k+1,
+/// every event counting), one result each, as [`scan_funnels`] answers them: each event is
+/// classified once against `whole` (every stage a step) and each transition reads its pair of
+/// stages from that, instead of classifying every event once per transition.
+pub(super) fn scan_transitions<A, I, F, M>(
+    data: &IndexData,
+    whole: &FunnelSpec,
+    transitions: &[FunnelSpec],
+    init: I,
+    add: F,
+    merge: M,
+) -> Vec<A>
+where
+    A: Send,
+    I: Fn() -> A + Sync + Send,
+    F: Fn(&mut A, &CustomerEvents, &CustomerProgress) + Sync,
+    M: Fn(&mut A, A) + Sync + Send,
+{
+    // A step is a bit of a 32-bit mask: a longer journey asks each transition on its own.
+    if whole.steps.len() > u32::BITS as usize || transitions.len() + 1 != whole.steps.len() {
+        return scan_funnels(data, transitions, true, init, add, merge);
+    }
+    let classifier = Classifier::new(whole, data.names_len(), |name| data.name_id(name), |column| data.column(column));
+    let channel = ChannelFilter::new(data, whole.channel.as_deref());
+    let (from, to) = (whole.from_us, whole.to_us + whole.window_us);
+    let fresh = || transitions.iter().map(|_| init()).collect::<Vec<A>>();
+    data.customers()
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            // Every counted event with all its stages and, for a page view left out, the stages
+            // its name may count as: a transition keeps it only if its name is one of its two
+            // stages' (or an exclusion), as a funnel of the pair alone would.
+            let mut events: Vec<(FunnelEvent, Option<u32>)> = Vec::new();
+            let mut pair: Vec<FunnelEvent> = Vec::new();
+            let mut accs = fresh();
+            for customer in chunk {
+                if !channel.admits(customer) {
+                    continue;
+                }
+                events.clear();
+                let mut stages_in_range = 0u32;
+                for e in in_span(&customer.events, from, to) {
+                    let only_as_stage = whole.skip_page_views && data.is_page_view(e.name());
+                    if e.is_named() && (!only_as_stage || classifier.is_relevant(e.name())) {
+                        let event = classifier.classify(e.at_us, e.seq(), e.name());
+                        if e.at_us < whole.to_us {
+                            stages_in_range |= event.steps;
+                        }
+                        events.push((event, only_as_stage.then(|| classifier.named_steps(e.name()))));
+                    }
+                }
+                for (k, (spec, acc)) in transitions.iter().zip(accs.iter_mut()).enumerate() {
+                    // Nobody enters a transition without its first stage in the range.
+                    if stages_in_range & (1 << k) == 0 {
+                        continue;
+                    }
+                    pair.clear();
+                    pair.extend(events.iter().filter_map(|&(event, named)| {
+                        let kept = named.is_none_or(|named| (named >> k) & 0b11 != 0 || event.excluded);
+                        kept.then_some(FunnelEvent { steps: (event.steps >> k) & 0b11, ..event })
+                    }));
+                    let progress = funnel::progress(spec, &mut pair);
+                    if progress.reached > 0 {
+                        add(acc, customer, &progress);
+                    }
+                }
+            }
+            accs
+        })
+        .reduce(fresh, |mut a, b| {
+            for (a, b) in a.iter_mut().zip(b) {
+                merge(a, b);
+            }
+            a
+        })
+}
+
 /// The median of durations in µs, in seconds, without sorting them all (reorders them).
 pub(super) fn median_seconds_unsorted(us: &mut [i64]) -> Option<f64> {
     let n = us.len();
@@ -164,5 +240,78 @@ mod tests {
         let mut even = vec![4_000_000, 1_000_000, 2_000_000, 10_000_000];
         assert_eq!(median_seconds_unsorted(&mut even), Some(3.0));
         assert_eq!(median_seconds_unsorted(&mut []), None);
+    }
+
+    /// Every transition of a journey answered from one classification equals its pair of
+    /// stages asked as a funnel of its own: page views left out or not, ties, an exclusion.
+    #[test]
+    fn transitions_from_one_classification_equal_each_pair_asked_alone() {
+        use app::types::{OrderMode, StepEvent};
+
+        use crate::store::{CommittedBatch, NewEvent, StoredEvent};
+
+        const MIN: i64 = 60_000_000;
+        let names = ["home", "browse", "cart", "checkout", "buy", "help", "refund"];
+        let mut data = IndexData::default();
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let mut events = Vec::new();
+        for seq in 1..=3_000i64 {
+            let name = names[next(names.len() as u64) as usize];
+            // Checkout, help and refund are page views; every third minute is shared (ties).
+            let kind = if ["checkout", "help", "refund"].contains(&name) { "page" } else { "track" };
+            let at = chrono::DateTime::from_timestamp_micros(next(600) as i64 / 3 * 3 * MIN).unwrap();
+            events.push(StoredEvent {
+                seq,
+                event: NewEvent {
+                    message_id: format!("m{seq}"),
+                    source_id: "s".into(),
+                    kind: kind.into(),
+                    name: Some(name.into()),
+                    anonymous_id: None,
+                    user_id: Some(format!("c{}", next(60))),
+                    timestamp: at,
+                    original_timestamp: None,
+                    sent_at: None,
+                    received_at: at,
+                    properties: None,
+                    traits: None,
+                    context: None,
+                },
+            });
+        }
+        data.apply(&CommittedBatch { events });
+        for skip_page_views in [false, true] {
+            let whole = FunnelSpec {
+                steps: names[..5].iter().map(|n| vec![StepEvent::named(*n)]).collect(),
+                window_us: 60 * MIN,
+                from_us: 30 * MIN,
+                to_us: 400 * MIN,
+                mode: OrderMode::Sequential,
+                exclusions: vec!["refund".into()],
+                hold_property: None,
+                breakdown: None,
+                channel: None,
+                skip_page_views,
+            };
+            let transitions: Vec<FunnelSpec> =
+                whole.steps.windows(2).map(|pair| FunnelSpec { steps: pair.to_vec(), ..whole.clone() }).collect();
+            let init = Vec::new;
+            let add = |found: &mut Vec<(String, CustomerProgress)>, c: &CustomerEvents, p: &CustomerProgress| {
+                found.push((c.id.to_string(), p.clone()))
+            };
+            let merge = |a: &mut Vec<(String, CustomerProgress)>, b: Vec<(String, CustomerProgress)>| a.extend(b);
+            let mut alone = scan_funnels(&data, &transitions, true, init, add, merge);
+            let mut together = scan_transitions(&data, &whole, &transitions, init, add, merge);
+            for found in alone.iter_mut().chain(together.iter_mut()) {
+                found.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+            assert!(alone.iter().all(|found| !found.is_empty()), "every transition has customers");
+            assert!(alone.iter().any(|found| found.iter().any(|(_, p)| p.reached == 1)), "and some who left");
+            assert_eq!(together, alone, "skip_page_views={skip_page_views}");
+        }
     }
 }
