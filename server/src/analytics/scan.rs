@@ -121,12 +121,7 @@ where
             }
             accs
         })
-        .reduce(fresh, |mut a, b| {
-            for (a, b) in a.iter_mut().zip(b) {
-                merge(a, b);
-            }
-            a
-        })
+        .reduce(fresh, |a, b| merge_each(&merge, a, b))
 }
 
 /// The funnels of a journey's stage transitions (`transitions[k]`: stage k, then stage k+1,
@@ -198,12 +193,15 @@ where
             }
             accs
         })
-        .reduce(fresh, |mut a, b| {
-            for (a, b) in a.iter_mut().zip(b) {
-                merge(a, b);
-            }
-            a
-        })
+        .reduce(fresh, |a, b| merge_each(&merge, a, b))
+}
+
+/// The results of two tasks merged, one funnel's with the same funnel's.
+fn merge_each<A>(merge: &impl Fn(&mut A, A), mut into: Vec<A>, other: Vec<A>) -> Vec<A> {
+    for (a, b) in into.iter_mut().zip(other) {
+        merge(a, b);
+    }
+    into
 }
 
 /// The median of durations in µs, in seconds, without sorting them all (reorders them).
@@ -248,7 +246,7 @@ mod tests {
     fn transitions_from_one_classification_equal_each_pair_asked_alone() {
         use app::types::{OrderMode, StepEvent};
 
-        use crate::store::{CommittedBatch, NewEvent, StoredEvent};
+        use crate::store::CommittedBatch;
 
         const MIN: i64 = 60_000_000;
         let names = ["home", "browse", "cart", "checkout", "buy", "help", "refund"];
@@ -263,25 +261,10 @@ mod tests {
             let name = names[next(names.len() as u64) as usize];
             // Checkout, help and refund are page views; every third minute is shared (ties).
             let kind = if ["checkout", "help", "refund"].contains(&name) { "page" } else { "track" };
-            let at = chrono::DateTime::from_timestamp_micros(next(600) as i64 / 3 * 3 * MIN).unwrap();
-            events.push(StoredEvent {
-                seq,
-                event: NewEvent {
-                    message_id: format!("m{seq}"),
-                    source_id: "s".into(),
-                    kind: kind.into(),
-                    name: Some(name.into()),
-                    anonymous_id: None,
-                    user_id: Some(format!("c{}", next(60))),
-                    timestamp: at,
-                    original_timestamp: None,
-                    sent_at: None,
-                    received_at: at,
-                    properties: None,
-                    traits: None,
-                    context: None,
-                },
-            });
+            let at_s = next(600) as i64 / 3 * 3 * 60;
+            let mut stored = crate::index::tests::event(seq, at_s, Some(name), None, Some(&format!("c{}", next(60))));
+            stored.event.kind = kind.into();
+            events.push(stored);
         }
         data.apply(&CommittedBatch { events });
         for skip_page_views in [false, true] {

@@ -1017,13 +1017,20 @@ pub fn json_path(name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
     use crate::store::{NewEvent, StoredEvent};
 
-    fn event(seq: i64, at_s: i64, name: Option<&str>, anonymous: Option<&str>, user: Option<&str>) -> StoredEvent {
+    /// A stored track event (identify without a name), `at_s` seconds after the epoch.
+    pub(crate) fn event(
+        seq: i64,
+        at_s: i64,
+        name: Option<&str>,
+        anonymous: Option<&str>,
+        user: Option<&str>,
+    ) -> StoredEvent {
         let at = Utc.timestamp_opt(at_s, 0).unwrap();
         StoredEvent {
             seq,
