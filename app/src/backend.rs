@@ -61,6 +61,8 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn funnel_dropped(&self, params: FunnelParams, step: usize, offset: usize) -> BackendFuture<DroppedPage>;
     /// What customers did after (or before) an event.
     fn paths(&self, params: PathParams) -> BackendFuture<PathAnswer>;
+    /// Retention by cohort, with its heatmap.
+    fn retention(&self, params: crate::types::RetentionParams) -> BackendFuture<crate::types::RetentionAnswer>;
     /// The customers at one node of those paths, a page from `offset`.
     fn path_customers(
         &self,

@@ -36,6 +36,7 @@ use crate::pages::{
     live::LivePage,
     not_found::NotFound,
     paths::PathsPage,
+    retention::RetentionPage,
     rules::RulesPage,
     settings::SettingsPage,
     sign_in::{SetupPage, SignInPage},
@@ -84,6 +85,7 @@ pub fn App() -> impl IntoView {
                     <A href="/" exact=true>"Journey map"</A>
                     <A href="/funnels">"Funnels"</A>
                     <A href="/paths">"Paths"</A>
+                    <A href="/retention">"Retention"</A>
                     <A href="/customers">"Customers"</A>
                     <A href="/alerts">"Alerts"</A>
                     <A href="/rules">"Rules"</A>
@@ -101,6 +103,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/alerts") view=AlertsPage />
                     <Route path=path!("/funnels") view=FunnelsPage />
                     <Route path=path!("/paths") view=PathsPage />
+                    <Route path=path!("/retention") view=RetentionPage />
                     <Route path=path!("/rules") view=RulesPage />
                     <Route path=path!("/health") view=HealthPage />
                     <Route path=path!("/settings") view=SettingsPage />

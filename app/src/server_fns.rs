@@ -164,6 +164,13 @@ pub async fn load_paths(params: PathParams) -> Result<PathAnswer, AppError> {
     backend.paths(params).await.map_err(crate::backend::refused)
 }
 
+/// Retention by cohort, with its heatmap.
+#[server]
+pub async fn load_retention(params: crate::types::RetentionParams) -> Result<crate::types::RetentionAnswer, AppError> {
+    let backend = crate::backend::use_backend()?;
+    backend.retention(params).await.map_err(crate::backend::refused)
+}
+
 /// The customers at one node of the paths (`event` at `level`), a page from `offset`.
 #[server]
 pub async fn load_path_customers(
@@ -308,6 +315,7 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<LoadFunnelDropped as ServerFn>::PATH, Role::Viewer),
     (<LoadPaths as ServerFn>::PATH, Role::Viewer),
     (<LoadPathCustomers as ServerFn>::PATH, Role::Viewer),
+    (<LoadRetention as ServerFn>::PATH, Role::Viewer),
     (<ListRules as ServerFn>::PATH, Role::Viewer),
     (<LoadHealth as ServerFn>::PATH, Role::Viewer),
     (<ListSources as ServerFn>::PATH, Role::Viewer),

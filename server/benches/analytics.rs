@@ -231,6 +231,18 @@ async fn main() {
     let paths_ms = p50(path_times);
     println!("paths         {paths_ms:>8.1} ms p50  (after {}, depth 5, {path_customers} customers)", FUNNEL[0]);
 
+    // Weekly retention of the customers first seen in the last 8 weeks, back with any event.
+    let mut retention_times = Vec::new();
+    let mut retention_customers = 0;
+    for _ in 0..5 {
+        let question = server::analytics::question::RetentionQuery::default().to_question(now).unwrap();
+        let started = Instant::now();
+        retention_customers = analytics.retention(question).await.unwrap().average.customers;
+        retention_times.push(started.elapsed());
+    }
+    let retention_ms = p50(retention_times);
+    println!("retention     {retention_ms:>8.1} ms p50  (8 weekly cohorts, first seen → any event, {retention_customers} customers)");
+
     let stages = FunnelQuery {
         steps: Some(FUNNEL.join(",")),
         from: Some(now - chrono::Duration::days(30)),
@@ -357,6 +369,7 @@ async fn main() {
         "funnel_with_breakdown_first_ms": first_breakdown_ms,
         "paths_depth_5_ms_p50": paths_ms,
         "journey_dropoffs_30_days_ms_p50": dropoffs_ms,
+        "retention_8_weeks_ms_p50": retention_ms,
         "index_load_seconds": index_load_seconds,
         "index_snapshot_load_seconds": snapshot_load_seconds,
         "index_snapshot_save_seconds": snapshot_save_seconds,

@@ -10,7 +10,7 @@ use plotters::{
 
 use app::{
     format::fit,
-    types::{SourceHour, StepResult, TimeBucket, TrendPoint},
+    types::{RetentionResult, SourceHour, StepResult, TimeBucket, TrendPoint},
 };
 use chrono::DurationRound;
 
@@ -226,6 +226,80 @@ pub fn volume_by_source(volume: &[SourceHour], until: chrono::DateTime<chrono::U
     Ok(svg)
 }
 
+/// The cohort grid as a heatmap: one row per cohort (its start and size), one column per
+/// period after it, each cell shaded by the share who came back and captioned with it. A
+/// period still running is drawn hatched-light and captioned in brackets.
+pub fn retention_heatmap(result: &RetentionResult, title: &str) -> Result<String, ChartError> {
+    let rows = result.cohorts.len().max(1);
+    let columns = result.average.shares.len().max(1);
+    let height = (90 + 34 * rows as u32).max(160);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(failed)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(fit(title, TITLE_CHARS), font(16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(150)
+            .build_cartesian_2d((0..columns).into_segmented(), (0..rows).into_segmented())
+            .map_err(failed)?;
+        let period = match result.period {
+            app::types::TrendPeriod::Day => "day",
+            app::types::TrendPeriod::Week => "week",
+        };
+        let row_label = |i: usize| {
+            // The newest cohort at the top, as the table reads.
+            result.cohorts.get(rows - 1 - i).map(|c| format!("{} · {}", c.start.format("%b %d"), c.customers))
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(columns)
+            .y_labels(rows)
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => format!("{period} {}", i + 1),
+                _ => String::new(),
+            })
+            .y_label_formatter(&|y| match y {
+                SegmentValue::CenterOf(i) => row_label(*i).unwrap_or_default(),
+                _ => String::new(),
+            })
+            .label_style(font(15))
+            .draw()
+            .map_err(failed)?;
+        let cells =
+            result.cohorts.iter().enumerate().flat_map(|(r, cohort)| {
+                cohort.periods.iter().enumerate().map(move |(k, cell)| (rows - 1 - r, k, *cell))
+            });
+        let cells: Vec<_> = cells.collect();
+        chart
+            .draw_series(cells.iter().map(|&(row, k, cell)| {
+                // Deeper blue the more came back; a running period paler.
+                let strength = if cell.complete { 0.15 + 0.85 * cell.share } else { 0.08 + 0.3 * cell.share };
+                Rectangle::new(
+                    [
+                        (SegmentValue::Exact(k), SegmentValue::Exact(row)),
+                        (SegmentValue::Exact(k + 1), SegmentValue::Exact(row + 1)),
+                    ],
+                    BAR.mix(strength).filled(),
+                )
+            }))
+            .map_err(failed)?;
+        chart
+            .draw_series(cells.iter().map(|&(row, k, cell)| {
+                let percent = format!("{:.0}%", cell.share * 100.0);
+                let caption = if cell.complete { percent } else { format!("({percent})") };
+                let ink = if cell.complete && cell.share > 0.45 { WHITE } else { INK };
+                let centred = ("sans-serif", 15).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+                Text::new(caption, (SegmentValue::CenterOf(k), SegmentValue::CenterOf(row)), centred)
+            }))
+            .map_err(failed)?;
+        root.present().map_err(failed)?;
+    }
+    Ok(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +315,34 @@ mod tests {
             average_seconds: None,
             time_to_convert: vec![],
         }
+    }
+
+    #[test]
+    fn the_retention_heatmap_has_a_cell_per_cohort_and_period_with_its_share() {
+        use app::types::{RetentionCell, RetentionCohort, RetentionCurve, TrendPeriod};
+        let cell = |returned: u64, customers: u64, complete: bool| RetentionCell {
+            returned,
+            share: returned as f64 / customers as f64,
+            complete,
+        };
+        let day = |d: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, d, 0, 0, 0).unwrap();
+        let result = RetentionResult {
+            period: TrendPeriod::Week,
+            start_event: Some("signed_up".into()),
+            return_event: None,
+            cohorts: vec![
+                RetentionCohort { start: day(2), customers: 4, periods: vec![cell(3, 4, true), cell(1, 4, false)] },
+                RetentionCohort { start: day(9), customers: 2, periods: vec![cell(1, 2, false), cell(0, 2, false)] },
+            ],
+            average: RetentionCurve { group: "all".into(), customers: 6, shares: vec![Some(0.75), None] },
+            by_channel: vec![],
+        };
+        let svg = retention_heatmap(&result, "Retention after signed_up").unwrap();
+        for text in ["Nov 02 · 4", "Nov 09 · 2", "week 1", "week 2", "75%", "(25%)", "(50%)", "(0%)", "Retention after"]
+        {
+            assert!(svg.contains(text), "{text} missing from {svg}");
+        }
+        assert_eq!(svg.matches("<rect").count() - 1, 4, "a background and one cell per cohort and period");
     }
 
     #[test]

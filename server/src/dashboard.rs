@@ -397,6 +397,27 @@ impl DashboardBackend for Dashboard {
         })
     }
 
+    fn retention(&self, params: app::types::RetentionParams) -> BackendFuture<app::types::RetentionAnswer> {
+        let analytics = self.analytics.clone();
+        let now = self.store.clock().now();
+        Box::pin(async move {
+            let query = crate::analytics::question::RetentionQuery {
+                start: Some(params.start.clone()),
+                returning: Some(params.returning.clone()),
+                period: Some(params.period),
+                periods: Some(params.periods),
+                breakdown: params.by_channel.then(|| app::types::CHANNEL_BREAKDOWN.to_string()),
+                ..Default::default()
+            };
+            let result = analytics.retention(query.to_question(now).map_err(edge)?).await.map_err(edge)?;
+            let start = result.start_event.as_deref().unwrap_or("their first event");
+            let back = result.return_event.as_deref().unwrap_or("any event");
+            let title = format!("Came back ({back}) by {} after {start} (UTC)", params.period.as_str());
+            let heatmap_svg = charts::retention_heatmap(&result, &title).map_err(|e| hidden(AppError::Chart, e))?;
+            Ok(app::types::RetentionAnswer { result, heatmap_svg })
+        })
+    }
+
     fn path_customers(
         &self,
         params: PathParams,

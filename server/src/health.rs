@@ -3,15 +3,13 @@
 //! rate since start, event names no journey stage knows, and property keys that appeared or
 //! disappeared (drift). Read from the store; the dead letters have their own module.
 
-use std::sync::atomic::Ordering;
-
 use app::types::{Drift, DriftChange, HealthReport, NameCount, SourceHour};
 use chrono::{DateTime, Duration, Utc};
 use duckdb::params;
 
 use crate::{
-    ingest::IngestCounters,
     journeys::Journey,
+    metrics::IngestMetrics,
     store::{sql, Micros, Store, StoreError},
 };
 
@@ -28,7 +26,7 @@ pub fn unknown_names(names: Vec<NameCount>, journeys: &[Journey]) -> Vec<NameCou
 pub async fn report(
     store: &Store,
     journeys: Vec<Journey>,
-    counters: &IngestCounters,
+    counters: &IngestMetrics,
     now: DateTime<Utc>,
 ) -> Result<HealthReport, StoreError> {
     let (day_ago, hour_ago, week_ago) = (now - Duration::days(1), now - Duration::hours(1), now - Duration::days(7));
@@ -81,8 +79,8 @@ pub async fn report(
         lag_p95_ms: lag.2,
         skew_p50_ms: lag.3,
         skew_p95_abs_ms: lag.4,
-        stored_since_start: counters.stored.load(Ordering::Relaxed),
-        duplicates_since_start: counters.duplicates.load(Ordering::Relaxed),
+        stored_since_start: counters.stored.get(),
+        duplicates_since_start: counters.duplicates.get(),
         unknown_names: unknown_names(names, &journeys),
         drift,
     })
@@ -147,8 +145,9 @@ mod tests {
             )
             .await
             .unwrap();
-        let counters = IngestCounters::default();
-        counters.add(5, 2);
+        let counters = IngestMetrics::default();
+        counters.stored.inc_by(5);
+        counters.duplicates.inc_by(2);
         let report = report(&store, vec![crate::journeys::default_journey()], &counters, now).await.unwrap();
         let volume: Vec<(&str, String, u64)> =
             report.volume.iter().map(|v| (v.source_id.as_str(), v.hour.format("%H").to_string(), v.events)).collect();

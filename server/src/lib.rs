@@ -24,6 +24,7 @@ pub mod index;
 pub mod ingest;
 pub mod journeys;
 pub mod memory;
+pub mod metrics;
 pub mod retention;
 pub mod rule_engine;
 pub mod rules;
@@ -212,6 +213,10 @@ impl Wayline {
             index_load,
         } = options;
         let hub = Hub::new(hub::DEFAULT_CAPACITY);
+        let metrics = metrics::Metrics::new(match &db {
+            Database::File(path) => Some(path),
+            Database::InMemory => None,
+        });
         let (index, index_feed) = EventIndex::new();
         let (live_feed, live_batches) = LiveFeed::new();
         let on_commit = {
@@ -222,8 +227,13 @@ impl Wayline {
                 hub.publish(batch);
             })
         };
-        let writer =
-            WriterConfig { clock: clock.clone(), checkpoint_kib, duckdb_memory_mib, ..WriterConfig::default() };
+        let writer = WriterConfig {
+            clock: clock.clone(),
+            checkpoint_kib,
+            duckdb_memory_mib,
+            metrics: metrics.commits.clone(),
+            ..WriterConfig::default()
+        };
         let (store, snapshot) = match db {
             Database::File(path) => (Store::open(path, writer, on_commit)?, Some(index::snapshot::path_for(path))),
             Database::InMemory => (Store::open_in_memory(writer, on_commit)?, None),
@@ -287,16 +297,19 @@ impl Wayline {
             alerts: alerts.clone(),
             lateness: rule_lateness,
             status: live_status.clone(),
+            metrics: metrics.alerts.clone(),
         };
         tokio::spawn(engine.run(live_batches));
-        let webhooks = std::sync::Arc::new(Webhooks::load(store.clone(), webhook_retry, allow_private_webhooks).await?);
+        let webhooks = std::sync::Arc::new(
+            Webhooks::load(store.clone(), webhook_retry, allow_private_webhooks, metrics.alerts.clone()).await?,
+        );
         tokio::spawn(webhooks.clone().run(alerts.clone()));
         if let Some(days) = retention_days {
             tokio::spawn(retention::run(store.clone(), index.clone(), clock.clone(), days));
         }
         let (shutdown, stopping) = watch::channel(false);
         let analytics = Analytics::new(store.clone(), index.clone(), session_gap);
-        let ingestor = Ingestor::new(store.clone(), sources.clone(), ingest);
+        let ingestor = Ingestor::new(store.clone(), sources.clone(), ingest, metrics.ingest.clone());
         let audit = Audit::new(store.clone());
         let backend = std::sync::Arc::new(Dashboard {
             store: store.clone(),
@@ -317,7 +330,8 @@ impl Wayline {
         let state = AppState {
             occupancy: OccupancyFeeds::new(analytics.clone(), hub.clone(), clock.clone()),
             access: std::sync::Arc::new(AccessRules::new(Path::new(leptos_options.site_root.as_ref()))),
-            streams: Default::default(),
+            streams: crate::http::stream_slots::StreamSlots::new(metrics.streams.clone()),
+            metrics,
             shutdown: stopping,
             store,
             hub,

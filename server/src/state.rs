@@ -63,6 +63,8 @@ pub struct AppState {
     pub pii_keys: PiiKeys,
     /// Who changed what.
     pub audit: crate::audit::Audit,
+    /// What `/metrics` reports to an operator's Prometheus.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The event streams open now, capped per person and in all.
     pub streams: crate::http::stream_slots::StreamSlots,
     /// Flips to `true` when the server shuts down, ending long-lived streams.

@@ -894,3 +894,97 @@ async fn a_server_function_answers_a_refusal_with_a_400_that_names_the_fix() {
     assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
     s.stop().await;
 }
+
+/// The value of a sample line (its name with labels, as encoded) in a scrape, if present.
+fn sample(scrape: &str, line: &str) -> Option<f64> {
+    scrape.lines().find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn the_metrics_scrape_names_every_figure_and_each_moves_with_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("metrics.duckdb");
+    let s = start(Database::File(&db)).await;
+    let url = format!("{}/metrics", s.base);
+    let anonymous = reqwest::get(&url).await.unwrap();
+    assert_eq!(anonymous.status(), 401, "a scraper without a token is told so, not sent to a sign-in page");
+    let scraper = common::client_with_role(&s.wayline, server::auth::Role::Viewer).await;
+    let scrape = || {
+        let (scraper, url) = (scraper.clone(), url.clone());
+        async move {
+            let response = scraper.get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+            response.text().await.unwrap()
+        }
+    };
+    let before = scrape().await;
+    assert_eq!(sample(&before, "wayline_events_received_total"), Some(0.0), "{before}");
+    assert_eq!(sample(&before, "wayline_index_ready"), Some(1.0));
+    assert!(sample(&before, r#"wayline_database_file_bytes{file="database"}"#).unwrap() > 0.0, "{before}");
+
+    // Nothing listens here: every delivery fails, the last one dead.
+    let closed = format!("http://{}/hook", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+    let put = s.client.put(format!("{}/api/v1/webhooks/ops", s.base)).json(&json!({ "url": closed })).send().await;
+    assert_eq!(put.unwrap().status(), 200);
+    s.put_rule(json!({ "id": "hot", "name": "2 views in a minute",
+        "condition": { "type": "count", "event": "product_viewed", "count": 2, "within_seconds": 60 } }))
+        .await;
+    s.put_rule(json!({ "id": "left", "name": "cart left for an hour",
+        "condition": { "type": "absence", "after": "added_to_cart", "missing": ["purchase_completed"], "within_seconds": 3600 } }))
+        .await;
+    let stream = s.client.get(format!("{}/api/v1/stream/alerts", s.base)).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+
+    s.post(vec![
+        s.track("v1", "lea", "product_viewed", 0.5),
+        s.track("v2", "lea", "product_viewed", 0.2),
+        s.track("c1", "max", "added_to_cart", 0.1),
+        json!({ "type": "track", "messageId": "bad", "userId": "lea" }),
+    ])
+    .await;
+    s.post(vec![s.track("v1", "lea", "product_viewed", 0.5)]).await;
+    let wrong_key =
+        s.client.post(format!("{}/v1/batch", s.base)).basic_auth("nope", Some("")).json(&json!({"batch": []}));
+    assert_eq!(wrong_key.send().await.unwrap().status(), 401);
+    assert_eq!(s.wait_for("hot", 1, 10).await.len(), 1);
+    s.settled().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let text = scrape().await;
+        let dead = sample(&text, r#"wayline_webhook_deliveries_total{outcome="dead"}"#);
+        if dead == Some(1.0) || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let figure = |line: &str| sample(&after, line).unwrap_or_else(|| panic!("{line} missing from\n{after}"));
+    assert_eq!(figure("wayline_events_received_total"), 5.0, "three good, one refused, one resent");
+    assert_eq!(figure("wayline_events_stored_total"), 3.0);
+    assert_eq!(figure("wayline_events_duplicate_total"), 1.0);
+    assert_eq!(figure(r#"wayline_events_refused_total{reason="missing_field"}"#), 1.0);
+    assert_eq!(figure(r#"wayline_ingest_requests_refused_total{reason="unauthorized"}"#), 1.0);
+    assert!(figure("wayline_commit_seconds_count") >= 2.0);
+    assert!(figure("wayline_commit_seconds_sum") > 0.0);
+    assert_eq!(figure(r#"wayline_commit_events_bucket{le="4.0"}"#), figure("wayline_commit_events_count"));
+    assert_eq!(figure("wayline_commit_events_sum"), 3.0, "every stored event was in one commit's count");
+    assert_eq!(figure(r#"wayline_alerts_raised_total{rule="hot"}"#), 1.0);
+    assert_eq!(figure(r#"wayline_webhook_deliveries_total{outcome="retrying"}"#), 2.0);
+    assert_eq!(figure(r#"wayline_webhook_deliveries_total{outcome="dead"}"#), 1.0);
+    assert_eq!(figure(r#"wayline_sse_clients{stream="alerts"}"#), 1.0);
+    assert_eq!(figure("wayline_pending_timers"), 1.0, "max's cart waits for its hour");
+    assert_eq!(figure("wayline_active_rules"), 2.0);
+    assert_eq!(figure("wayline_write_queue_depth"), 0.0);
+    assert_eq!(figure("wayline_index_lag_events"), 0.0);
+    assert_eq!(figure("wayline_engine_lag_events"), 0.0);
+    assert!(figure(r#"wayline_database_file_bytes{file="wal"}"#) >= 0.0);
+    assert!(after.contains("wayline_build_info{version="), "{after}");
+
+    drop(stream);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while sample(&scrape().await, r#"wayline_sse_clients{stream="alerts"}"#) != Some(0.0) {
+        assert!(tokio::time::Instant::now() < deadline, "a closed stream is no longer counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.stop().await;
+}

@@ -723,3 +723,92 @@ async fn after_a_restart_the_rebuilt_index_gives_the_same_answers_and_keeps_stit
     server.abort();
     wayline.close().await;
 }
+
+/// A server whose clock stands still at `now`.
+async fn start_at(now: &str) -> (String, reqwest::Client) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let clock = server::clock::Clock::manual(now.parse().unwrap());
+    let options = OpenOptions { clock, ..OpenOptions::new(leptos_options(Path::new("target/site"), addr)) };
+    let wayline = Wayline::open_with(Database::InMemory, options).await.unwrap();
+    let router = wayline.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}"), common::admin_client(&wayline).await)
+}
+
+#[tokio::test]
+async fn the_retention_grid_matches_the_hand_computed_fixture() {
+    // Asked on Thursday 2026-11-19 at noon, weekly cohorts from Monday 2026-11-02 (weeks start
+    // on Monday, UTC), two weeks followed.
+    // ann (email): signs up Tue 11-03, buys in week +1 (11-10) → cohort 11-02, back in week 1.
+    // bob (direct): signs up Sun 11-08 23:00, buys Mon 11-09 01:00 (week +1, two hours later)
+    //      and again in week +2 (11-18, still running) → cohort 11-02, back in weeks 1 and 2.
+    // cat (direct): signs up 11-04, views on 11-12 but buys nothing → cohort 11-02, never back.
+    // dan (email): signs up 11-11, buys 11-17 (week +1, still running) → cohort 11-09.
+    // eve: buys on 11-05 without signing up → no cohort when the start is sign-up.
+    let email = json!({ "campaign": { "source": "newsletter", "medium": "email" } });
+    let (base, client) = start_at("2026-11-19T12:00:00Z").await;
+    post_batch(
+        &base,
+        &client,
+        json!({ "batch": [
+            track_from("a1", "ann", "signed_up", "2026-11-03T10:00:00Z", email.clone()),
+            track("a2", ("userId", "ann"), "purchase", "2026-11-10T10:00:00Z"),
+            track("b1", ("userId", "bob"), "signed_up", "2026-11-08T23:00:00Z"),
+            track("b2", ("userId", "bob"), "purchase", "2026-11-09T01:00:00Z"),
+            track("b3", ("userId", "bob"), "purchase", "2026-11-18T01:00:00Z"),
+            track("c1", ("userId", "cat"), "signed_up", "2026-11-04T10:00:00Z"),
+            track("c2", ("userId", "cat"), "product_viewed", "2026-11-12T10:00:00Z"),
+            track_from("d1", "dan", "signed_up", "2026-11-11T10:00:00Z", email),
+            track("d2", ("userId", "dan"), "purchase", "2026-11-17T10:00:00Z"),
+            track("e1", ("userId", "eve"), "purchase", "2026-11-05T10:00:00Z"),
+        ]}),
+    )
+    .await;
+    let url = format!(
+        "{base}/api/v1/retention?start=signed_up&return=purchase&period=week&periods=2\
+         &from=2026-11-02T00:00:00Z&to=2026-11-16T00:00:00Z&breakdown=$channel"
+    );
+    let result = get_json(&client, url).await;
+    let cohorts = result["cohorts"].as_array().unwrap_or_else(|| panic!("{result}"));
+    // Per cohort: its start, its customers, and per period (returned, over).
+    type Row = (String, u64, Vec<(u64, bool)>);
+    let rows: Vec<Row> = cohorts
+        .iter()
+        .map(|c| {
+            let cells = c["periods"].as_array().unwrap();
+            let cells = cells.iter().map(|p| (p["returned"].as_u64().unwrap(), p["complete"].as_bool().unwrap()));
+            (c["start"].as_str().unwrap().to_string(), c["customers"].as_u64().unwrap(), cells.collect())
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("2026-11-02T00:00:00Z".to_string(), 3, vec![(2, true), (1, false)]),
+            ("2026-11-09T00:00:00Z".to_string(), 1, vec![(1, false), (0, false)]),
+        ],
+        "{result}"
+    );
+    // Week 1 is over only for the first cohort: 2 of its 3; week 2 is over for none.
+    assert_eq!(result["average"]["shares"], json!([2.0 / 3.0, null]));
+    assert_eq!(result["average"]["customers"], 4);
+    let curves: Vec<(String, u64)> = result["by_channel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["group"].as_str().unwrap().to_string(), c["customers"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(curves, vec![("direct".to_string(), 2), ("email".to_string(), 2)]);
+    // Any event after the first event of any kind: cat's view counts, eve forms a cohort.
+    let any = get_json(
+        &client,
+        format!("{base}/api/v1/retention?period=week&periods=1&from=2026-11-02T00:00:00Z&to=2026-11-09T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(any["cohorts"][0]["customers"], 4, "{any}");
+    assert_eq!(any["cohorts"][0]["periods"][0]["returned"], 3, "ann, bob and cat came back in week 1; eve did not");
+
+    let refused = client.get(format!("{base}/api/v1/retention?periods=0")).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("use 1 to 60"));
+}

@@ -8,6 +8,7 @@ pub mod journey_map;
 pub mod live;
 pub mod not_found;
 pub mod paths;
+pub mod retention;
 pub mod rules;
 pub mod settings;
 pub mod sign_in;

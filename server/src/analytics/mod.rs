@@ -4,6 +4,7 @@
 
 pub mod cards;
 pub mod channels;
+pub mod cohorts;
 pub mod funnel;
 pub mod paths;
 pub mod question;
@@ -15,7 +16,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use app::types::{
     Direction, Dropoff, DroppedCustomer, DroppedPage, FunnelResult, Journey, NextEvent, OrderMode, PathCustomers,
-    PathResult, StageOccupancy, TrendPeriod,
+    PathResult, RetentionResult, StageOccupancy, TrendPeriod,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -234,6 +235,58 @@ impl Analytics {
                 }
             })
             .collect())
+    }
+
+    /// Retention by cohort (see [`cohorts`]): the grid, its average curve and, if asked, one
+    /// curve per first-touch channel.
+    pub async fn retention(&self, question: question::RetentionQuestion) -> Result<RetentionResult, AnalyticsError> {
+        if question.by_channel {
+            self.index.materialise(&self.store, vec![Column::Channel]).await?;
+        }
+        Ok(self
+            .index
+            .answer(move |data| {
+                let mut spec = cohorts::RetentionSpec::new(
+                    question.period,
+                    question.from.timestamp_micros(),
+                    question.to.timestamp_micros(),
+                    question.now.timestamp_micros(),
+                    question.periods,
+                );
+                // A named event the index has never seen: nobody did it, so no cohort.
+                let id =
+                    |name: &Option<String>| name.as_deref().map(|n| data.name_id(n).unwrap_or(crate::index::NO_NAME));
+                (spec.start, spec.returning) = (id(&question.start), id(&question.returning));
+                let found = each_customer(data, |customer, _| {
+                    let retention = cohorts::customer_retention(&spec, &customer.events)?;
+                    Some((customer.first_touch(), retention))
+                });
+                let mut all = cohorts::RetentionTally::default();
+                let mut by_touch: HashMap<u32, cohorts::RetentionTally> = HashMap::new();
+                for (touch, retention) in found {
+                    all.add(&spec, retention);
+                    if question.by_channel {
+                        by_touch.entry(touch).or_default().add(&spec, retention);
+                    }
+                }
+                // The first touch's channel; none (or not yet read) is direct.
+                let channel_name = |touch: u32| {
+                    let named = data.channels().and_then(|column| column.dictionary().get(touch as usize));
+                    named.map_or_else(|| crate::index::channel::DIRECT.to_string(), String::clone)
+                };
+                let mut by_channel: Vec<_> =
+                    by_touch.into_iter().map(|(touch, tally)| tally.curve(&spec, channel_name(touch))).collect();
+                by_channel.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| a.group.cmp(&b.group)));
+                RetentionResult {
+                    period: question.period,
+                    start_event: question.start.clone(),
+                    return_event: question.returning.clone(),
+                    cohorts: all.grid(&spec),
+                    average: all.curve(&spec, "all".into()),
+                    by_channel,
+                }
+            })
+            .await?)
     }
 
     /// Paths after (or before) an anchor event.

@@ -203,6 +203,88 @@ impl PathQuery {
     }
 }
 
+/// Retention as asked over HTTP: `start=signed_up&return=purchase_completed&period=week&periods=8`
+/// with `from`/`to` bounding the cohorts' starts and `breakdown=$channel` for a curve per channel.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RetentionQuery {
+    /// The event that puts a customer in a cohort (their first); none: their first event.
+    pub start: Option<String>,
+    /// The event that counts as coming back; none: any event.
+    #[serde(rename = "return")]
+    pub returning: Option<String>,
+    /// `week` (default) or `day`.
+    pub period: Option<TrendPeriod>,
+    /// How many periods after the cohort's own to follow (default 8).
+    pub periods: Option<usize>,
+    /// Cohorts starting from here (default: `periods` periods before `to`).
+    pub from: Option<DateTime<Utc>>,
+    /// Cohorts starting before here (default now).
+    pub to: Option<DateTime<Utc>>,
+    /// `$channel`: one average curve per first-touch channel.
+    pub breakdown: Option<String>,
+}
+
+/// A retention question, checked.
+#[derive(Debug, Clone)]
+pub struct RetentionQuestion {
+    pub period: TrendPeriod,
+    pub periods: usize,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub start: Option<String>,
+    pub returning: Option<String>,
+    pub by_channel: bool,
+}
+
+/// The longest span of cohort starts one grid shows.
+const MAX_COHORT_SPAN: Duration = Duration::days(366);
+
+impl RetentionQuery {
+    pub fn to_question(&self, now: DateTime<Utc>) -> Result<RetentionQuestion, AnalyticsError> {
+        let bad = |m: String| AnalyticsError::BadQuery(m);
+        let period = self.period.unwrap_or(TrendPeriod::Week);
+        let periods = self.periods.unwrap_or(8);
+        if !(1..=super::cohorts::MAX_PERIODS).contains(&periods) {
+            return Err(bad(format!("periods={periods} is out of range; use 1 to {}", super::cohorts::MAX_PERIODS)));
+        }
+        let to = self.to.unwrap_or(now);
+        let span = Duration::microseconds(period.micros_and_origin().0 * periods as i64);
+        let from = match self.from {
+            Some(from) => from,
+            None => {
+                to.checked_sub_signed(span).ok_or_else(|| bad(format!("to ({to}) is out of range; pass from too")))?
+            }
+        };
+        if from >= to {
+            return Err(bad(format!("from ({from}) must be before to ({to})")));
+        }
+        if to - from > MAX_COHORT_SPAN {
+            return Err(bad(format!("from ({from}) to ({to}) spans more than 366 days of cohorts; narrow the range")));
+        }
+        let by_channel = match self.breakdown.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+            None => false,
+            Some(CHANNEL_BREAKDOWN) => true,
+            Some(other) => {
+                return Err(bad(format!(
+                    "breakdown={other} is not supported for retention; use breakdown={CHANNEL_BREAKDOWN} (one curve per channel)"
+                )))
+            }
+        };
+        let event = |name: &Option<String>| name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(String::from);
+        Ok(RetentionQuestion {
+            period,
+            periods,
+            from,
+            to,
+            now,
+            start: event(&self.start),
+            returning: event(&self.returning),
+            by_channel,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -211,6 +293,22 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn retention_defaults_to_eight_weeks_of_cohorts_and_refuses_what_it_cannot_answer() {
+        let question = RetentionQuery::default().to_question(now()).unwrap();
+        assert_eq!((question.period, question.periods, question.to), (TrendPeriod::Week, 8, now()));
+        assert_eq!(question.to - question.from, Duration::weeks(8));
+        assert!(!question.by_channel && question.start.is_none() && question.returning.is_none());
+        let blank = RetentionQuery { start: Some(" ".into()), ..RetentionQuery::default() };
+        assert_eq!(blank.to_question(now()).unwrap().start, None, "an empty field means first seen");
+        let too_many = RetentionQuery { periods: Some(61), ..RetentionQuery::default() }.to_question(now());
+        assert!(matches!(too_many, Err(AnalyticsError::BadQuery(ref m)) if m.contains("use 1 to 60")), "{too_many:?}");
+        let by_plan = RetentionQuery { breakdown: Some("plan".into()), ..RetentionQuery::default() }.to_question(now());
+        assert!(matches!(by_plan, Err(AnalyticsError::BadQuery(ref m)) if m.contains("$channel")), "{by_plan:?}");
+        let wide = RetentionQuery { from: Some(now() - Duration::days(400)), ..RetentionQuery::default() };
+        assert!(matches!(wide.to_question(now()), Err(AnalyticsError::BadQuery(ref m)) if m.contains("366 days")));
     }
 
     #[test]

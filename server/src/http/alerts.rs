@@ -60,7 +60,7 @@ pub async fn stream(
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    let slot = super::stream::take_slot(&state, who.map(|axum::Extension(who)| who).as_ref())?;
+    let slot = super::stream::take_slot(&state, who.map(|axum::Extension(who)| who).as_ref(), "alerts")?;
     let resume_after = resume_point(&headers, &query);
     // Subscribe before reading, so nothing falls between the two.
     let changes = state.alerts.subscribe();

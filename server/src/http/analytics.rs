@@ -9,11 +9,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use app::types::{Dropoff, DroppedPage, FunnelResult, OrderMode, PathCustomers, PathResult, StageOccupancy, Timeline};
+use app::types::{
+    Dropoff, DroppedPage, FunnelResult, OrderMode, PathCustomers, PathResult, RetentionResult, StageOccupancy, Timeline,
+};
 
 use crate::{
     analytics::{
-        question::{window_and_range, FunnelQuery, PathQuery},
+        question::{window_and_range, FunnelQuery, PathQuery, RetentionQuery},
         Active, AnalyticsError,
     },
     journeys::{Journey, JourneyError, DEFAULT_JOURNEY},
@@ -104,6 +106,18 @@ pub async fn paths(
     super::privacy::refuse_personal_filters(asked, None, who.map(|Extension(who)| who).as_ref(), &state.pii_keys)?;
     let spec = query.to_spec(state.clock.now())?;
     Ok(Json(state.analytics.paths(spec).await?))
+}
+
+/// `GET /api/v1/retention?start=signed_up&return=purchase_completed&period=week&periods=8&from=…&to=…&breakdown=$channel`:
+/// the cohort grid, its average curve and, if asked, one curve per channel.
+#[tracing::instrument(skip_all, err(level = "debug", Debug))]
+pub async fn retention(
+    State(state): State<AppState>,
+    Query(query): Query<RetentionQuery>,
+) -> Result<Json<RetentionResult>, ApiError> {
+    // Plain event names, counted: no property value (personal or not) is read or shown.
+    let question = query.to_question(state.clock.now())?;
+    Ok(Json(state.analytics.retention(question).await?))
 }
 
 /// Which node of the paths, and the page: `level=1&node=added_to_cart&offset=0&limit=50`.

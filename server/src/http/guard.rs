@@ -182,7 +182,8 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
 /// A page sends the browser to sign in (or, before anyone can, to set up); JSON says 401.
 fn unauthenticated(state: &AppState, request: &Request) -> Response {
     let path = request.uri().path();
-    if path.starts_with("/api/") || is_write(request.method()) {
+    // A scraper is told 401 too, not sent to a sign-in page it cannot fill in.
+    if path.starts_with("/api/") || path == "/metrics" || is_write(request.method()) {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",

@@ -12,6 +12,7 @@ pub mod guard;
 mod ingest;
 mod journeys;
 mod live;
+mod metrics;
 mod privacy;
 mod readiness;
 mod rules;
@@ -126,6 +127,7 @@ fn api_routes() -> (Router<AppState>, Vec<RouteAccess>) {
         .get("/api/v1/dropoffs", Viewer, analytics::dropoffs)
         .get("/api/v1/paths", Viewer, analytics::paths)
         .get("/api/v1/paths/customers", Viewer, analytics::path_customers)
+        .get("/api/v1/retention", Viewer, analytics::retention)
         .get("/api/v1/stages/active", Viewer, analytics::active_stages)
         .get("/api/v1/customers/{id}/timeline", Viewer, analytics::customer_timeline)
         .delete("/api/v1/customers/{id}", Admin, customers::erase)
@@ -148,6 +150,8 @@ fn api_routes() -> (Router<AppState>, Vec<RouteAccess>) {
         .get("/api/v1/dead-letters", Admin, dead_letters::list)
         .post("/api/v1/dead-letters/{id}/replay", Admin, dead_letters::replay)
         .get("/api/v1/audit", Admin, audit::list)
+        // Counts and states only, no customer: a viewer's token is enough for a scraper.
+        .get("/metrics", Viewer, metrics::scrape)
         .finish()
 }
 

@@ -57,7 +57,7 @@ pub async fn events(
     Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
     let who = who.map(|Extension(who)| who);
-    let slot = take_slot(&state, who.as_ref())?;
+    let slot = take_slot(&state, who.as_ref(), "events")?;
     let frames = feed::frames(&state.store, &state.hub, resume_point(&headers, &query)).await?;
     let keys = state.pii_keys.clone();
     let frames = frames.filter_map(move |frame| {
@@ -71,8 +71,9 @@ pub async fn events(
 pub(super) fn take_slot(
     state: &AppState,
     who: Option<&Principal>,
+    stream: &'static str,
 ) -> Result<super::stream_slots::StreamSlot, ApiError> {
-    state.streams.take(who.map_or("anonymous", |who| who.name.as_str()))
+    state.streams.take(who.map_or("anonymous", |who| who.name.as_str()), stream)
 }
 
 /// An SSE response of frames encoded once for all streams: each frame's bytes are shared,
@@ -101,7 +102,7 @@ pub async fn stages(
     who: Option<Extension<Principal>>,
     Query(query): Query<StagesQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let slot = take_slot(&state, who.map(|Extension(who)| who).as_ref())?;
+    let slot = take_slot(&state, who.map(|Extension(who)| who).as_ref(), "stages")?;
     let journey = super::analytics::journey(&state, query.journey.as_deref())?;
     let mut feed = state.occupancy.watch(journey, query.active()).await?;
     let first = feed.borrow_and_update().clone();

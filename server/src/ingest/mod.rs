@@ -6,39 +6,20 @@ pub mod rate;
 pub mod redact;
 pub mod segment;
 
-use std::{
-    net::IpAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-};
+use std::{net::IpAddr, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{value::RawValue, Map, Value};
 
 use crate::{
+    metrics::IngestMetrics,
     sources::Sources,
     store::{NewDeadLetter, Store, StoreError, WriteReceipt},
 };
 pub use rate::{IngestThrottle, RateLimits};
 pub use redact::IpPolicy;
 pub use segment::{Arrival, CallType, Inherited, Rejection};
-
-/// Events accepted and duplicates dropped since the process started.
-#[derive(Debug, Default)]
-pub struct IngestCounters {
-    pub stored: AtomicU64,
-    pub duplicates: AtomicU64,
-}
-
-impl IngestCounters {
-    pub fn add(&self, stored: usize, duplicates: usize) {
-        self.stored.fetch_add(stored as u64, Ordering::Relaxed);
-        self.duplicates.fetch_add(duplicates as u64, Ordering::Relaxed);
-    }
-}
 
 /// Size limits, as Segment's HTTP API has them.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +96,25 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
+impl IngestError {
+    /// A short code naming why, as `/metrics` labels a refused request.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::InvalidJson { .. } => "invalid_json",
+            IngestError::TooLarge(_) => "too_large",
+            IngestError::NotABatch(_) => "not_a_batch",
+            IngestError::Unauthorized(_) => "unauthorized",
+            IngestError::RateLimited { .. } => "rate_limited",
+            IngestError::UnknownDeadLetter(_) => "unknown_dead_letter",
+            IngestError::AlreadyReplayed { .. } => "already_replayed",
+            IngestError::Rejected(rejection) => rejection.code,
+            IngestError::Store(StoreError::DiskFull(_)) => "disk_full",
+            IngestError::Store(StoreError::QueueFull) => "write_queue_full",
+            IngestError::Store(_) => "store_failed",
+        }
+    }
+}
+
 /// A request body split into messages, before they are validated.
 pub struct ParsedBody<'a> {
     /// The write key sent in the body, if any.
@@ -164,32 +164,34 @@ pub struct Ingestor {
     limits: Limits,
     ip: IpPolicy,
     throttle: Arc<IngestThrottle>,
-    counters: Arc<IngestCounters>,
+    metrics: IngestMetrics,
 }
 
 impl Ingestor {
-    pub fn new(store: Store, sources: Arc<Sources>, policy: IngestPolicy) -> Self {
+    pub fn new(store: Store, sources: Arc<Sources>, policy: IngestPolicy, metrics: IngestMetrics) -> Self {
         Ingestor {
+            metrics,
             store,
             sources,
             limits: policy.limits,
             ip: policy.ip,
             throttle: Arc::new(IngestThrottle::new(policy.rates)),
-            counters: Arc::default(),
         }
     }
 
     /// Counts a request from `address` against its rate limit (the HTTP edge calls it before
     /// the body is read).
     pub fn admit(&self, address: IpAddr) -> Result<(), IngestError> {
-        self.throttle
-            .admit_address(address)
-            .map_err(|retry_after| IngestError::RateLimited { what: "address", retry_after })
+        self.throttle.admit_address(address).map_err(|retry_after| {
+            self.metrics.refuse_request("rate_limited");
+            IngestError::RateLimited { what: "address", retry_after }
+        })
     }
 
-    /// Events stored and duplicates dropped since start, for data health.
-    pub fn counters(&self) -> Arc<IngestCounters> {
-        self.counters.clone()
+    /// What ingestion counted since start (events stored, duplicates dropped, refusals), for
+    /// data health.
+    pub fn counters(&self) -> IngestMetrics {
+        self.metrics.clone()
     }
 
     pub fn limits(&self) -> Limits {
@@ -199,6 +201,29 @@ impl Ingestor {
     /// Authenticates, validates, stores what is good and dead-letters what is not, in one
     /// commit. `header_key` is the write key from HTTP Basic auth, if sent.
     pub async fn ingest(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+        header_key: Option<&str>,
+        received_at: DateTime<Utc>,
+    ) -> Result<IngestOutcome, IngestError> {
+        let outcome = self.ingest_uncounted(endpoint, body, header_key, received_at).await;
+        match &outcome {
+            Ok(IngestOutcome { receipt, rejected }) => {
+                let m = &self.metrics;
+                m.received.inc_by((receipt.events + receipt.duplicates + rejected.len()) as u64);
+                m.stored.inc_by(receipt.events as u64);
+                m.duplicates.inc_by(receipt.duplicates as u64);
+                for item in rejected {
+                    m.refuse(item.rejection.code, 1);
+                }
+            }
+            Err(error) => self.metrics.refuse_request(error.reason()),
+        }
+        outcome
+    }
+
+    async fn ingest_uncounted(
         &self,
         endpoint: Endpoint,
         body: &[u8],
@@ -261,7 +286,6 @@ impl Ingestor {
             }
         }
         let receipt = self.store.write(events, dead_letters).await?;
-        self.counters.add(receipt.events, receipt.duplicates);
         Ok(IngestOutcome { receipt, rejected })
     }
 

@@ -106,6 +106,8 @@ pub struct Engine {
     /// How far the timers' watermark runs behind the wall clock ([`LATENESS`] by default).
     pub lateness: Duration,
     pub status: Arc<LiveStatus>,
+    /// Alerts raised per rule, for `/metrics`.
+    pub metrics: crate::metrics::AlertMetrics,
 }
 
 /// A condition met, before cooldowns.
@@ -309,6 +311,7 @@ impl Engine {
         for alert in self.alerts.raise_all(raising).await? {
             tracing::info!(rule = %alert.rule_id, customer = %alert.customer_id, id = alert.id, "alert raised");
             self.status.alerts_raised.fetch_add(1, Ordering::Relaxed);
+            self.metrics.raised.get_or_create(&crate::metrics::RuleLabel { rule: alert.rule_id.clone() }).inc();
             state.last_alert.insert(rule_customer_key(&alert.rule_id, &alert.customer_id), now);
         }
         Ok(())

@@ -37,6 +37,8 @@ pub struct WriterConfig {
     pub checkpoint_kib: u32,
     /// DuckDB's memory limit, in MiB (for the whole database, not only this connection).
     pub duckdb_memory_mib: u32,
+    /// Where each commit's time and size are counted, for `/metrics`.
+    pub metrics: crate::metrics::CommitMetrics,
 }
 
 impl Default for WriterConfig {
@@ -47,6 +49,7 @@ impl Default for WriterConfig {
             clock: Clock::system(),
             checkpoint_kib: crate::config::DEFAULT_CHECKPOINT_KIB,
             duckdb_memory_mib: crate::config::DEFAULT_DUCKDB_MEMORY_MIB,
+            metrics: crate::metrics::CommitMetrics::default(),
         }
     }
 }
@@ -196,8 +199,11 @@ impl Writer {
             acks.push(request.ack);
             requests.push((request.events, request.dead_letters, request.replays));
         }
+        let started = std::time::Instant::now();
         match self.append_all(requests, &mut undo) {
             Ok((stored, receipts)) => {
+                self.config.metrics.seconds.observe(started.elapsed().as_secs_f64());
+                self.config.metrics.events.observe(stored.len() as f64);
                 // Listeners first: once a sender has its answer, every stream has the event.
                 if !stored.is_empty() {
                     (self.on_commit)(Arc::new(CommittedBatch { events: stored }));

@@ -99,6 +99,8 @@ pub struct Webhooks {
     retry: RetryPolicy,
     /// Webhooks may reach loopback and private addresses (`--allow-private-webhooks`).
     allow_private: bool,
+    /// Delivery attempts by outcome, for `/metrics`.
+    metrics: crate::metrics::AlertMetrics,
 }
 
 /// How long one delivery attempt may take.
@@ -108,7 +110,12 @@ pub const MAX_WEBHOOKS: usize = 50;
 const MAX_URL_BYTES: usize = 2048;
 
 impl Webhooks {
-    pub async fn load(store: Store, retry: RetryPolicy, allow_private: bool) -> Result<Self, WebhookError> {
+    pub async fn load(
+        store: Store,
+        retry: RetryPolicy,
+        allow_private: bool,
+        metrics: crate::metrics::AlertMetrics,
+    ) -> Result<Self, WebhookError> {
         let all: Vec<Webhook> = store
             .read(|conn| {
                 let mut stmt = conn.prepare(sql::WEBHOOKS_SELECT_ALL)?;
@@ -125,7 +132,7 @@ impl Webhooks {
             })
             .await?;
         let cache = RwLock::new(all.into_iter().map(|w| (w.id.clone(), w)).collect());
-        Ok(Webhooks { store, cache, retry, allow_private })
+        Ok(Webhooks { store, cache, retry, allow_private, metrics })
     }
 
     pub fn list(&self) -> Vec<Webhook> {
@@ -274,6 +281,7 @@ impl Webhooks {
                 (Some(_), false) => "retrying",
                 (Some(_), true) => "dead",
             };
+            self.metrics.deliveries.get_or_create(&crate::metrics::OutcomeLabel { outcome }).inc();
             self.log(&webhook.id, alert.id, attempt as i32, outcome, status, error.clone()).await;
             if error.is_none() || last {
                 return;
