@@ -19,6 +19,7 @@ const pages = [
   ['live', '/live', true],
   ['funnels', '/funnels?steps=a_view%2Ca_cart%2Ca_buy', true],
   ['paths', '/paths?event=a_view', true],
+  ['retention', '/retention', true],
   ['customers', '/customers', true],
   ['customer', '/customers/a11y-ann', true],
   ['alerts', '/alerts', true],

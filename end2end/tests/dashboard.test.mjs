@@ -343,6 +343,43 @@ test('the product owner builds a funnel whose numbers equal a hand-computed fixt
   await page.close();
 });
 
+test('the product owner reads a retention grid whose numbers equal a hand-computed fixture', async () => {
+  // Daily cohorts of r_signup, coming back with r_buy. All three sign up at the same instant
+  // three days ago (one cohort, whatever the hour now): ret-ann buys a day later (period 1),
+  // ret-cat two days later (period 2), ret-bob never. Period 3 is today, still running.
+  const day = 24 * 3_600_000;
+  const signedUp = Date.now() - 3 * day;
+  const at = (ms) => new Date(ms).toISOString();
+  for (const [id, user, event, when] of [
+    ['ret-1', 'ret-ann', 'r_signup', signedUp], ['ret-2', 'ret-bob', 'r_signup', signedUp],
+    ['ret-3', 'ret-cat', 'r_signup', signedUp], ['ret-4', 'ret-ann', 'r_buy', signedUp + day],
+    ['ret-5', 'ret-cat', 'r_buy', signedUp + 2 * day],
+  ]) {
+    const answer = await track(wayline.url, { messageId: id, userId: user, event, timestamp: at(when) });
+    assert.equal(answer.status, 200);
+  }
+  const { page, problems } = await openPage(browser);
+  await page.goto(`${wayline.url}/retention`);
+  await page.locator('[data-testid=retention-form][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  await page.getByTestId('retention-start').fill('r_signup');
+  await page.getByTestId('retention-return').fill('r_buy');
+  await page.locator('select[name=period]').selectOption('day');
+  await page.locator('select[name=periods]').selectOption('4');
+  await page.getByTestId('retention-run').click();
+  await page.waitForURL(/start=r_signup/);
+  const grid = page.getByTestId('retention-grid');
+  await grid.waitFor({ timeout: 10_000 });
+  const rows = grid.locator('tbody tr');
+  assert.equal(await rows.count(), 1, 'one cohort');
+  assert.deepEqual(await rows.first().locator('td').allInnerTexts(), ['3', '33%', '33%', '0%', '0%']);
+  assert.equal(await rows.first().locator('td.running').count(), 2, 'today and tomorrow have not ended');
+  assert.deepEqual(await page.getByTestId('retention-average').locator('td').allInnerTexts(), ['3', '33%', '33%', '—', '—']);
+  await page.locator('div[role=img] svg').waitFor();
+  await screenshot(page, 'retention');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('the engineer sees refused events, duplicates and unknown names on data health, and every page loads cleanly', async () => {
   // A refused event (no identity), a duplicate, and an event no journey stage knows.
   const refused = await track(wayline.url, { messageId: 'bad-1', event: 'Home' });
