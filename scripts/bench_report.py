@@ -102,6 +102,8 @@ def rows(report):
             ("funnel_with_breakdown_ms_p50", "breakdown, later runs (p50)"),
             ("paths_depth_5_ms_p50", "paths, depth 5 (p50)"),
             ("journey_dropoffs_30_days_ms_p50", "journey drop-offs, 30 days (p50)"),
+            ("retention_8_weeks_ms_p50", "retention, 8 weekly cohorts (p50)"),
+            ("rule_backtest_30_days_ms_p50", "rule backtest, 30 days (p50)"),
             ("active_sessions_per_stage_ms_p50", "active sessions per stage (p50)"),
             ("customer_timeline_ms_p50", "one customer's timeline (p50)"),
             ("journey_map_first_byte_ms_p50", "journey map, first byte (p50)"),

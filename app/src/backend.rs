@@ -61,6 +61,10 @@ pub trait DashboardBackend: Send + Sync + 'static {
     fn funnel_dropped(&self, params: FunnelParams, step: usize, offset: usize) -> BackendFuture<DroppedPage>;
     /// What customers did after (or before) an event.
     fn paths(&self, params: PathParams) -> BackendFuture<PathAnswer>;
+    /// What a rule would have raised over the last `days`.
+    fn backtest(&self, rule: Rule, days: u32) -> BackendFuture<crate::types::BacktestResult>;
+    /// Did acting on a rule's alerts help?
+    fn rule_outcomes(&self, id: String) -> BackendFuture<crate::types::RuleOutcomes>;
     /// Retention by cohort, with its heatmap.
     fn retention(&self, params: crate::types::RetentionParams) -> BackendFuture<crate::types::RetentionAnswer>;
     /// The customers at one node of those paths, a page from `offset`.

@@ -164,6 +164,13 @@ pub async fn load_paths(params: PathParams) -> Result<PathAnswer, AppError> {
     backend.paths(params).await.map_err(crate::backend::refused)
 }
 
+/// Did acting on a rule's alerts help (its goal, treated against held out)?
+#[server]
+pub async fn load_rule_outcomes(id: String) -> Result<crate::types::RuleOutcomes, AppError> {
+    let backend = crate::backend::use_backend()?;
+    backend.rule_outcomes(id).await.map_err(crate::backend::refused)
+}
+
 /// Retention by cohort, with its heatmap.
 #[server]
 pub async fn load_retention(params: crate::types::RetentionParams) -> Result<crate::types::RetentionAnswer, AppError> {
@@ -195,6 +202,13 @@ pub async fn list_rules() -> Result<Vec<Rule>, AppError> {
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn save_rule(rule: Rule) -> Result<(), AppError> {
     crate::backend::use_backend()?.save_rule(rule).await.map_err(crate::backend::refused)
+}
+
+/// What a rule (saved or not) would have raised over the last `days` of history; raises
+/// nothing. Sent as JSON, as [`save_rule`] is.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn backtest_rule(rule: Rule, days: u32) -> Result<crate::types::BacktestResult, AppError> {
+    crate::backend::use_backend()?.backtest(rule, days).await.map_err(crate::backend::refused)
 }
 
 /// Deletes a rule.
@@ -316,6 +330,7 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<LoadPaths as ServerFn>::PATH, Role::Viewer),
     (<LoadPathCustomers as ServerFn>::PATH, Role::Viewer),
     (<LoadRetention as ServerFn>::PATH, Role::Viewer),
+    (<LoadRuleOutcomes as ServerFn>::PATH, Role::Viewer),
     (<ListRules as ServerFn>::PATH, Role::Viewer),
     (<LoadHealth as ServerFn>::PATH, Role::Viewer),
     (<ListSources as ServerFn>::PATH, Role::Viewer),
@@ -328,6 +343,8 @@ pub const REQUIRED_ROLES: &[(&str, Role)] = &[
     (<SaveFunnel as ServerFn>::PATH, Role::Analyst),
     (<DeleteSavedFunnel as ServerFn>::PATH, Role::Analyst),
     (<SaveRule as ServerFn>::PATH, Role::Analyst),
+    // Tried while writing a rule; lists customers, as the inbox does for analysts.
+    (<BacktestRule as ServerFn>::PATH, Role::Analyst),
     (<DeleteRule as ServerFn>::PATH, Role::Analyst),
     (<SaveJourney as ServerFn>::PATH, Role::Analyst),
     (<ReplayDeadLetter as ServerFn>::PATH, Role::Admin),

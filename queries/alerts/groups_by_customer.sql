@@ -1,12 +1,14 @@
 -- The alerts of a filter by customer (the inbox's groups): how many and when the newest
 -- occurred; most alerts first. Aggregate rules' alerts (no customer) are one group, ''.
 --   $1 state  $2 rule id  $3 assignee  $4 customer id  (NULL: any)  $5 most groups
+-- Holdout alerts are left out.
 SELECT customer_id, count(*), epoch_us(max(occurred_at))
 FROM alerts
 WHERE ($1 IS NULL OR state = $1)
   AND ($2 IS NULL OR rule_id = $2)
   AND ($3 IS NULL OR assignee = $3)
   AND ($4 IS NULL OR customer_id = $4)
+  AND NOT holdout
 GROUP BY customer_id
 ORDER BY count(*) DESC, customer_id
 LIMIT $5;

@@ -3,5 +3,5 @@
 -- of recent anchors no longer holds.
 INSERT OR IGNORE INTO alerts
     (id, rule_id, rule_name, customer_id, anchor_seq, state, assignee, note, message,
-     triggering, context, occurred_at, created_at, updated_at, version)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+     triggering, context, occurred_at, created_at, updated_at, version, holdout)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);

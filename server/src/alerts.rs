@@ -26,6 +26,8 @@ pub struct NewAlert {
     pub triggering: Vec<AlertEvent>,
     pub context: Vec<AlertEvent>,
     pub occurred_at: DateTime<Utc>,
+    /// The customer is in the rule's holdout (see [`crate::rules::in_holdout`]).
+    pub holdout: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +138,7 @@ impl Alerts {
                 created_at: now,
                 updated_at: now,
                 version,
+                holdout: alert.holdout,
             });
         }
         if stored.is_empty() {
@@ -188,7 +191,8 @@ impl Alerts {
         if let Some(last) = stored.last() {
             (counters.last_id, counters.last_version) = (last.id, last.version);
         }
-        for alert in &stored {
+        // A holdout alert is recorded, not announced: no webhook, no stream, no inbox.
+        for alert in stored.iter().filter(|a| !a.holdout) {
             let _ = self.changes.send(Arc::new(Announced::new(alert.clone())));
         }
         Ok(stored)
@@ -449,6 +453,7 @@ fn alert_values(a: &Alert) -> Vec<Box<dyn duckdb::ToSql + '_>> {
         Box::new(Micros::of(a.created_at)),
         Box::new(Micros::of(a.updated_at)),
         Box::new(a.version),
+        Box::new(a.holdout),
     ]
 }
 
@@ -475,6 +480,7 @@ fn alert_row(row: &duckdb::Row<'_>) -> duckdb::Result<Alert> {
         created_at: time(12)?,
         updated_at: time(13)?,
         version: row.get(14)?,
+        holdout: row.get::<_, Option<bool>>(15)?.unwrap_or(false),
     })
 }
 
@@ -493,6 +499,7 @@ mod tests {
             triggering: vec![AlertEvent { seq: anchor, event: Some("added_to_cart".into()), at: Utc::now() }],
             context: vec![],
             occurred_at: Utc::now(),
+            holdout: false,
         }
     }
 

@@ -397,6 +397,25 @@ impl DashboardBackend for Dashboard {
         })
     }
 
+    fn backtest(&self, mut rule: app::types::Rule, days: u32) -> BackendFuture<app::types::BacktestResult> {
+        let (store, index, journeys) = (self.store.clone(), self.index.clone(), self.journeys.clone());
+        Box::pin(async move {
+            if rule.id.is_empty() {
+                rule.id = "backtest".into();
+            }
+            let now = store.clock().now();
+            crate::rule_engine::backtest::backtest(&index, &store, &journeys, rule, days, now).await.map_err(edge)
+        })
+    }
+
+    fn rule_outcomes(&self, id: String) -> BackendFuture<app::types::RuleOutcomes> {
+        let (store, index, rules) = (self.store.clone(), self.index.clone(), self.rules.clone());
+        Box::pin(async move {
+            let rule = rules.get(&id).ok_or_else(|| edge(crate::rules::RuleError::NotFound(id)))?;
+            crate::outcomes::of_rule(&store, &index, rule, store.clock().now()).await.map_err(edge)
+        })
+    }
+
     fn retention(&self, params: app::types::RetentionParams) -> BackendFuture<app::types::RetentionAnswer> {
         let analytics = self.analytics.clone();
         let now = self.store.clock().now();

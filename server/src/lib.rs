@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod journeys;
 pub mod memory;
 pub mod metrics;
+pub mod outcomes;
 pub mod retention;
 pub mod rule_engine;
 pub mod rules;

@@ -25,6 +25,20 @@ pub enum RuleError {
     Store(#[from] StoreError),
 }
 
+/// Whether `customer_id` falls in `rule_id`'s holdout of `percent` percent: a draw from the
+/// SHA-256 of the two ids, so the same customer is always in or always out of one rule's
+/// holdout, across restarts and releases, and the draws of different rules are independent.
+pub fn in_holdout(rule_id: &str, customer_id: &str, percent: u8) -> bool {
+    use sha2::{Digest, Sha256};
+    if percent == 0 {
+        return false;
+    }
+    let digest = Sha256::new().chain_update(rule_id).chain_update([0u8]).chain_update(customer_id).finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first) % 10_000 < u64::from(percent.min(100)) * 100
+}
+
 /// Rules a new install starts with, disabled, as examples to switch on or copy.
 pub fn examples() -> Vec<Rule> {
     let rule = |id: &str, name: &str, condition: Condition| Rule {
@@ -36,6 +50,8 @@ pub fn examples() -> Vec<Rule> {
         playbook: None,
         suppressed_by: None,
         identified_only: false,
+        goal: None,
+        holdout_percent: 0,
     };
     // Tuned on the demo's traffic to raise a handful an hour each rather than hundreds: a CS
     // manager acts on every alert, so one customer gets one a day, and not after they did
@@ -218,6 +234,28 @@ impl Rules {
 mod tests {
     use super::*;
     use crate::store::WriterConfig;
+
+    #[test]
+    fn the_holdout_draw_is_stable_close_to_its_share_and_independent_between_rules() {
+        let customers: Vec<String> = (0..20_000).map(|i| format!("customer-{i}")).collect();
+        let held =
+            |rule: &str, percent: u8| -> Vec<bool> { customers.iter().map(|c| in_holdout(rule, c, percent)).collect() };
+        let twenty = held("cart", 20);
+        let share = twenty.iter().filter(|h| **h).count() as f64 / customers.len() as f64;
+        assert!((0.19..=0.21).contains(&share), "{share}");
+        assert_eq!(twenty, held("cart", 20), "the same customers every time");
+        // A larger holdout keeps everyone the smaller one held (the draw is a threshold).
+        assert!(twenty.iter().zip(held("cart", 50)).all(|(small, large)| !small || large));
+        // Another rule draws other customers: about 20 % of this one's are in that one's too.
+        let both = twenty.iter().zip(held("ticket", 20)).filter(|(a, b)| **a && *b).count() as f64;
+        assert!((0.03..=0.05).contains(&(both / customers.len() as f64)), "{both}");
+        assert!(held("cart", 0).iter().all(|h| !h));
+        // Pinned: the draw must not change between releases, or outcomes would mix groups.
+        // (Computed apart from this code, with Python's hashlib: sha256(b"cart\0customer-i"),
+        // its first 8 bytes big-endian, modulo 10,000, below 5,000.)
+        let pinned = [true, true, false, true, false, true, false, false, false, true, false, true];
+        assert_eq!((0..12).map(|i| in_holdout("cart", &format!("customer-{i}"), 50)).collect::<Vec<_>>(), pinned);
+    }
 
     #[test]
     fn the_examples_are_valid_and_round_trip_as_json() {

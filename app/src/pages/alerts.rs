@@ -647,6 +647,7 @@ mod tests {
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
             version,
+            holdout: false,
         }
     }
 

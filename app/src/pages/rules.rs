@@ -12,10 +12,118 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     auth::Role,
     format::{parse_span, span},
-    server_fns::{delete_rule, list_rules, save_rule},
-    types::{default_cooldown, Absent, Condition, Rule, Suppression},
+    server_fns::{backtest_rule, delete_rule, list_rules, load_rule_outcomes, save_rule},
+    types::{
+        default_cooldown, Absent, BacktestResult, Condition, Goal, OutcomeVerdict, Rule, Suppression,
+        MAX_HOLDOUT_PERCENT,
+    },
     WithRole,
 };
+
+/// Days of history "Try" replays.
+const BACKTEST_DAYS: u32 = 30;
+
+/// What a rule would have raised over the last days: alerts per day as bars, the customers,
+/// the goal rate, and the newest alerts with the events that met the rule.
+#[component]
+fn Tried(result: BacktestResult) -> impl IntoView {
+    let busiest = result.per_day.iter().map(|d| d.alerts).max().unwrap_or(0).max(1);
+    let per_day = result.per_day.len().max(1);
+    let (width, height) = (600.0, 80.0);
+    let bar = width / per_day as f64;
+    let bars = result
+        .per_day
+        .iter()
+        .enumerate()
+        .map(|(i, day)| {
+            let h = (day.alerts as f64 / busiest as f64 * (height - 4.0)).max(if day.alerts > 0 { 2.0 } else { 0.0 });
+            let label = format!("{}: {}", day.day.format("%b %d"), crate::format::counted(day.alerts, "alert", "alerts"));
+            view! {
+                <rect x=format!("{:.1}", i as f64 * bar + 1.0) y=format!("{:.1}", height - h) width=format!("{:.1}", (bar - 2.0).max(1.0)) height=format!("{h:.1}") class="bar">
+                    <title>{label}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let goal = result.goal.clone().map(|g| {
+        let rate = g.rate.map_or_else(|| "—".to_string(), crate::format::percent);
+        format!(
+            "Of the {} alerts whose goal window ended, {} reached the goal ({rate}) — without any action taken: the baseline a holdout compares with.",
+            crate::format::count(g.alerts),
+            crate::format::count(g.reached)
+        )
+    });
+    let sample = result
+        .sample
+        .iter()
+        .map(|alert| {
+            let events = alert.triggering.iter().filter_map(|e| e.event.clone()).collect::<Vec<_>>().join(" → ");
+            view! {
+                <tr>
+                    <td><a href=format!("/customers/{}", crate::pages::journey_map::encode(&alert.customer_id))>{alert.customer_id.clone()}</a></td>
+                    <td>{alert.occurred_at.format("%Y-%m-%d %H:%M UTC").to_string()}</td>
+                    <td>{alert.message.clone()}</td>
+                    <td>{events}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="wide tried" data-testid="tried">
+            <p data-testid="tried-summary">
+                <strong>{format!(
+                    "Would have raised {} for {} over the last {} days",
+                    crate::format::counted(result.alerts, "alert", "alerts"),
+                    crate::format::counted(result.customers, "customer", "customers"),
+                    result.per_day.len().saturating_sub(1).max(1)
+                )}</strong>
+                " (nothing was raised)."
+            </p>
+            <svg viewBox=format!("0 0 {width} {height}") class="tried-days" role="img" aria-label="Alerts per day">{bars}</svg>
+            {goal.map(|g| view! { <p class="map-legend" data-testid="tried-goal">{g}</p> })}
+            {(!result.sample.is_empty()).then(|| view! {
+                <table class="event-table">
+                    <thead><tr><th scope="col">"customer"</th><th scope="col">"met at"</th><th scope="col">"why"</th><th scope="col">"events"</th></tr></thead>
+                    <tbody>{sample}</tbody>
+                </table>
+            })}
+        </div>
+    }
+}
+
+/// Whether acting on a rule's alerts helped, read when the list is drawn: the verdict in a
+/// sentence, with the goal rate of the treated and the held-out customers.
+#[component]
+fn Outcome(id: String) -> impl IntoView {
+    let outcome = Resource::new(move || id.clone(), load_rule_outcomes);
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                outcome.await.ok().map(|o| {
+                    let class = match o.verdict {
+                        OutcomeVerdict::Helped => "notice",
+                        OutcomeVerdict::Hurt => "error-state",
+                        _ => "map-legend",
+                    };
+                    let rates = |g: &crate::types::GroupOutcome| match g.rate {
+                        Some(rate) => format!("{} of {}", crate::format::percent(rate), crate::format::count(g.alerts)),
+                        None => "none yet".to_string(),
+                    };
+                    let figures = format!(
+                        "Reached the goal: treated {}, held out {}; {} still inside their window.",
+                        rates(&o.treated),
+                        rates(&o.holdout),
+                        crate::format::count(o.pending)
+                    );
+                    view! {
+                        <p class=class data-testid="rule-outcome" data-verdict=format!("{:?}", o.verdict)>{o.summary}</p>
+                        <p class="map-legend">{figures}</p>
+                    }
+                })
+            })}
+        </Transition>
+    }
+}
 
 /// A new rule of the most common kind.
 pub fn new_rule() -> Rule {
@@ -28,6 +136,8 @@ pub fn new_rule() -> Rule {
         playbook: None,
         suppressed_by: None,
         identified_only: false,
+        goal: None,
+        holdout_percent: 0,
     }
 }
 
@@ -307,7 +417,8 @@ pub const FIELDS: [Field; 13] = [
 ];
 
 /// The editor's fields of the rule itself, kept (with what was typed) when the type changes.
-const RULE_FIELDS: [&str; 3] = ["Not if they did (comma-separated)", "In the last", "Cooldown"];
+const RULE_FIELDS: [&str; 6] =
+    ["Not if they did (comma-separated)", "In the last", "Cooldown", "Goal", "Goal within", "Hold out (%)"];
 
 /// The baseline windows of a volume dip (a field of its own only for that type).
 const BASELINE_WINDOWS: Field = Field {
@@ -370,7 +481,12 @@ pub fn summary(rule: &Rule) -> String {
         ),
         Condition::VolumeDip { event, drop_percent, .. } => format!("{event} dips {drop_percent}% below its baseline"),
     };
-    format!("{watches}{unless}")
+    let goal = rule.goal.as_ref().map_or(String::new(), |g| {
+        let held =
+            if rule.holdout_percent > 0 { format!(", {} % held out", rule.holdout_percent) } else { String::new() };
+        format!("; goal: {} within {}{held}", g.event, span(g.within_seconds))
+    });
+    format!("{watches}{unless}{goal}")
 }
 
 #[component]
@@ -455,6 +571,7 @@ pub fn RulesPage() -> impl IntoView {
                                                     <td>
                                                         <strong>{rule.name.clone()}</strong><br /><code class="customer">{rule.id.clone()}</code>
                                                         {rule.playbook.clone().map(|p| view! { <p class="map-legend" data-testid="playbook">{format!("Then: {p}")}</p> })}
+                                                        {rule.goal.is_some().then(|| view! { <Outcome id=rule.id.clone() /> })}
                                                     </td>
                                                     <td>{summary(&rule)}</td>
                                                     <td class="num">{span(rule.cooldown_seconds)}</td>
@@ -514,6 +631,7 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
     // What was typed into a field that does not read as its value yet, by the field's label.
     let mistakes = RwSignal::new(BTreeMap::<&'static str, String>::new());
     let local_error = RwSignal::new(None::<String>);
+    let tried = Action::new(|rule: &Rule| backtest_rule(rule.clone(), BACKTEST_DAYS));
     let kind = move || state.with(|r| r.condition.kind());
     let typed = move |label: &'static str, outcome: Result<(), String>| {
         mistakes.update(|m| match outcome {
@@ -655,6 +773,35 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
                 r.cooldown_seconds = if text.trim().is_empty() { default_cooldown() } else { time("Cooldown", text)? };
                 Ok(())
             })}
+            // What acting on the alert should lead to, and a share held out to compare with.
+            {rule_field("Goal", "optional, e.g. purchase_completed", |r| {
+                r.goal.as_ref().map(|g| g.event.clone()).unwrap_or_default()
+            }, |r, text| {
+                let within_seconds = r.goal.as_ref().map_or(3 * 86_400, |g| g.within_seconds);
+                let event = text.trim().to_string();
+                r.goal = (!event.is_empty()).then_some(Goal { event, within_seconds });
+                Ok(())
+            })}
+            {rule_field("Goal within", "e.g. 3 d", |r| span(r.goal.as_ref().map_or(3 * 86_400, |g| g.within_seconds)), |r, text| {
+                let seconds = time("Goal within", text)?;
+                if let Some(goal) = r.goal.as_mut() {
+                    goal.within_seconds = seconds;
+                }
+                Ok(())
+            })}
+            {rule_field("Hold out (%)", "0 to 50: customers whose alerts are only recorded", |r| {
+                if r.holdout_percent == 0 { String::new() } else { r.holdout_percent.to_string() }
+            }, |r, text| {
+                let text = text.trim();
+                r.holdout_percent = if text.is_empty() {
+                    0
+                } else {
+                    text.trim_end_matches('%').trim().parse().ok().filter(|p| *p <= MAX_HOLDOUT_PERCENT).ok_or_else(|| {
+                        format!("Hold out: {text:?} is not a share; write 0 to {MAX_HOLDOUT_PERCENT}, e.g. 20")
+                    })?
+                };
+                Ok(())
+            })}
             <label class="check">
                 <input
                     type="checkbox"
@@ -674,8 +821,27 @@ fn Editor(rule: Rule, save: Action<Rule, Result<(), crate::error::AppError>>) ->
             </label>
             <WithRole at_least=Role::Analyst>
                 <button class="button" type="submit" data-testid="save-rule">"Save rule"</button>
+                <button
+                    class="button"
+                    type="button"
+                    data-testid="try-rule"
+                    on:click=move |_| {
+                        if let Some(mistake) = mistakes.with_untracked(|m| m.values().next().cloned()) {
+                            local_error.set(Some(mistake));
+                            return;
+                        }
+                        local_error.set(None);
+                        tried.dispatch(state.get_untracked());
+                    }
+                >
+                    {move || if tried.pending().get() { "Trying…" } else { "Try on the last 30 days" }}
+                </button>
             </WithRole>
             <a href="/rules">"Close"</a>
+            {move || tried.value().get().map(|answer| match answer {
+                Ok(result) => view! { <Tried result /> }.into_any(),
+                Err(e) => view! { <p class="error-state wide" role="alert" data-testid="try-error">{e.to_string()}</p> }.into_any(),
+            })}
             {move || local_error.get().map(|e| view! { <p class="error-state wide" role="alert">{e}</p> })}
         </form>
     }
@@ -808,5 +974,11 @@ mod tests {
             ..rule(Condition::Inactivity { for_seconds: 3_600 })
         };
         assert_eq!(summary(&held), "no activity for 1 h, unless purchase_completed in the last 1 d");
+        let measured = Rule {
+            goal: Some(Goal { event: "purchase_completed".into(), within_seconds: 3 * 86_400 }),
+            holdout_percent: 20,
+            ..rule(Condition::Inactivity { for_seconds: 3_600 })
+        };
+        assert_eq!(summary(&measured), "no activity for 1 h; goal: purchase_completed within 3 d, 20 % held out");
     }
 }

@@ -59,6 +59,10 @@ pub struct Alert {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// The customer was drawn into the rule's holdout: recorded to measure the rule's
+    /// outcome, never sent to webhooks or shown in the inbox.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holdout: bool,
 }
 
 /// What the alert stream sends: the open alerts on connect, then each new or changed alert.

@@ -119,6 +119,29 @@ pub struct Rule {
     /// anonymous visitors raise nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub identified_only: bool,
+    /// What acting on the alert is meant to bring about; its outcomes are measured against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<Goal>,
+    /// The percent of customers (0 to [`MAX_HOLDOUT_PERCENT`]) whose alerts are recorded but
+    /// not acted on — no webhook, not in the inbox — to compare the goal rate against. Drawn
+    /// per customer and rule, and stable: the same customer is always in or always out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub holdout_percent: u8,
+}
+
+/// Most of a rule's customers that may be held out.
+pub const MAX_HOLDOUT_PERCENT: u8 = 50;
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+/// The event a rule's alert should lead to, and how long after the alert it may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Goal {
+    pub event: String,
+    pub within_seconds: i64,
 }
 
 /// Events that hold a rule's alert back when the customer did one of them in the
@@ -198,6 +221,36 @@ impl Rule {
             return invalid(
                 "identified_only picks which customers may raise an alert; an aggregate rule is about all of them, \
                  so leave it out"
+                    .into(),
+            );
+        }
+        if let Some(goal) = &self.goal {
+            if self.condition.is_aggregate() {
+                return invalid(
+                    "a goal is reached (or not) by the customer an alert is about; an aggregate rule is about all \
+                     of them, so leave it out"
+                        .into(),
+                );
+            }
+            let name = goal.event.trim();
+            if name.is_empty() || name.contains(['[', ']', '|', ',']) {
+                return invalid(format!(
+                    "goal.event must be one event name, e.g. \"purchase_completed\", got {:?}",
+                    goal.event
+                ));
+            }
+            seconds("goal.within_seconds", goal.within_seconds)?;
+        }
+        if self.holdout_percent > MAX_HOLDOUT_PERCENT {
+            return invalid(format!(
+                "holdout_percent must be 0 to {MAX_HOLDOUT_PERCENT}, got {}",
+                self.holdout_percent
+            ));
+        }
+        if self.holdout_percent > 0 && self.goal.is_none() {
+            return invalid(
+                "a holdout is compared on a goal: add goal {\"event\": \"purchase_completed\", \"within_seconds\": 259200}, \
+                 or set holdout_percent to 0"
                     .into(),
             );
         }
@@ -368,4 +421,104 @@ impl Condition {
             _ => return None,
         })
     }
+}
+
+/// How one group of a rule's alerts fared against its goal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupOutcome {
+    /// Alerts whose goal window has ended.
+    pub alerts: u64,
+    /// Of those, the ones whose customer did the goal event within the window.
+    pub reached: u64,
+    pub rate: Option<f64>,
+    /// Median seconds from the alert to the goal, over those who reached it.
+    pub median_seconds_to_goal: Option<f64>,
+}
+
+/// The verdict's kind (the sentence says it in words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeVerdict {
+    /// The rule has no goal to measure against.
+    NoGoal,
+    /// Too few alerts have finished their goal window in one of the groups to judge.
+    TooFew,
+    /// The treated group reached the goal more often, beyond chance (the interval is above 0).
+    Helped,
+    /// The treated group reached it less often, beyond chance.
+    Hurt,
+    /// The interval spans 0: no difference can be told from chance yet.
+    NoClearEffect,
+}
+
+/// Did acting on a rule's alerts help? Treated (alerts acted on: sent to webhooks and the
+/// inbox) against held out (recorded only), over the alerts whose goal window has ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleOutcomes {
+    pub rule_id: String,
+    pub goal: Option<Goal>,
+    pub holdout_percent: u8,
+    pub treated: GroupOutcome,
+    pub holdout: GroupOutcome,
+    /// Of the treated alerts, those a person acknowledged or resolved.
+    pub acted_on: u64,
+    /// Alerts whose goal window is still open (not counted yet).
+    pub pending: u64,
+    /// Treated rate minus holdout rate, in percentage points, with its 95 % interval.
+    pub lift_points: Option<f64>,
+    pub lift_interval: Option<(f64, f64)>,
+    pub verdict: OutcomeVerdict,
+    /// The verdict in plain language, figures included.
+    pub summary: String,
+}
+
+/// Most days a backtest replays.
+pub const MAX_BACKTEST_DAYS: u32 = 90;
+/// Alerts a backtest shows as examples.
+pub const BACKTEST_SAMPLE: usize = 20;
+
+/// "Try on history": a rule (saved or not) and how many days back to replay it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestRequest {
+    pub rule: Rule,
+    #[serde(default = "default_backtest_days")]
+    pub days: u32,
+}
+
+pub fn default_backtest_days() -> u32 {
+    30
+}
+
+/// Alerts the rule would have raised on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestDay {
+    pub day: chrono::DateTime<chrono::Utc>,
+    pub alerts: u64,
+}
+
+/// One alert the rule would have raised, as an example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestAlert {
+    pub customer_id: String,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub message: String,
+    pub triggering: Vec<super::AlertEvent>,
+}
+
+/// What a rule would have raised over the replayed days: nothing is raised by a backtest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestResult {
+    pub rule_id: String,
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub to: chrono::DateTime<chrono::Utc>,
+    pub alerts: u64,
+    /// Customers with at least one alert.
+    pub customers: u64,
+    /// Every day of the range, oldest first (days without alerts included, at 0).
+    pub per_day: Vec<BacktestDay>,
+    /// The newest alerts, at most [`BACKTEST_SAMPLE`].
+    pub sample: Vec<BacktestAlert>,
+    /// With a goal: of the alerts whose goal window ended inside the range, how many
+    /// customers reached it.
+    pub goal: Option<GroupOutcome>,
 }

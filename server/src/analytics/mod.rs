@@ -24,7 +24,8 @@ use crate::index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventI
 use crate::store::{sql, Store, StoreError};
 use channels::ChannelFilter;
 use funnel::{CustomerProgress, FunnelSpec, FunnelTally};
-use scan::{each_customer, in_span, median_seconds_unsorted, scan_funnel, scan_transitions};
+pub(crate) use scan::median_seconds_unsorted;
+use scan::{each_customer, in_span, scan_funnel, scan_transitions};
 use stages::Position;
 
 /// How many of the newest events the property pickers sample.

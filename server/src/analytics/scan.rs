@@ -205,7 +205,7 @@ fn merge_each<A>(merge: &impl Fn(&mut A, A), mut into: Vec<A>, other: Vec<A>) ->
 }
 
 /// The median of durations in µs, in seconds, without sorting them all (reorders them).
-pub(super) fn median_seconds_unsorted(us: &mut [i64]) -> Option<f64> {
+pub(crate) fn median_seconds_unsorted(us: &mut [i64]) -> Option<f64> {
     let n = us.len();
     if n == 0 {
         return None;

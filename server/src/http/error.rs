@@ -123,6 +123,27 @@ impl From<AnalyticsError> for ApiError {
     }
 }
 
+impl From<crate::outcomes::OutcomeError> for ApiError {
+    fn from(error: crate::outcomes::OutcomeError) -> Self {
+        match error {
+            crate::outcomes::OutcomeError::Store(store) => store.into(),
+            // The same answers as an analytics question's: warming up, or the index stopped.
+            crate::outcomes::OutcomeError::Index(index) => AnalyticsError::Index(index).into(),
+        }
+    }
+}
+
+impl From<crate::rule_engine::backtest::BacktestError> for ApiError {
+    fn from(error: crate::rule_engine::backtest::BacktestError) -> Self {
+        match error {
+            crate::rule_engine::backtest::BacktestError::Invalid(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule", message)
+            }
+            crate::rule_engine::backtest::BacktestError::Index(index) => AnalyticsError::Index(index).into(),
+        }
+    }
+}
+
 impl From<RuleError> for ApiError {
     fn from(error: RuleError) -> Self {
         match error {

@@ -136,6 +136,8 @@ fn api_routes() -> (Router<AppState>, Vec<RouteAccess>) {
         .put("/api/v1/journeys/{name}", Analyst, journeys::import)
         .get("/api/v1/rules", Viewer, rules::list)
         .get("/api/v1/rules/{id}", Viewer, rules::get)
+        .get("/api/v1/rules/{id}/outcomes", Viewer, rules::outcomes)
+        .post("/api/v1/rules/backtest", Analyst, rules::backtest)
         .put("/api/v1/rules/{id}", Analyst, rules::put)
         .delete("/api/v1/rules/{id}", Analyst, rules::delete)
         .get("/api/v1/alerts", Viewer, alerts::list)

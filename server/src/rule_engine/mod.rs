@@ -11,6 +11,7 @@
 //! count.
 
 pub mod aggregates;
+pub mod backtest;
 pub mod conditions;
 mod timers;
 
@@ -306,7 +307,12 @@ impl Engine {
             }
             let anchor = anchor_key(&trigger.rule_id, &trigger.alert.customer_id, trigger.alert.anchor_seq);
             state.alerted.insert(anchor, trigger.alert.anchor_seq);
-            raising.push(trigger.alert);
+            let mut alert = trigger.alert;
+            // Drawn here, once per alert, so that a holdout alert is recorded like any other
+            // (and its cooldown holds as for any other) but never acted on.
+            let holdout = self.rules.get(&trigger.rule_id).map_or(0, |r| r.holdout_percent);
+            alert.holdout = crate::rules::in_holdout(&trigger.rule_id, &alert.customer_id, holdout);
+            raising.push(alert);
         }
         for alert in self.alerts.raise_all(raising).await? {
             tracing::info!(rule = %alert.rule_id, customer = %alert.customer_id, id = alert.id, "alert raised");
@@ -398,6 +404,7 @@ impl Engine {
                     triggering: Vec::new(),
                     context: Vec::new(),
                     occurred_at: time(watermark),
+                    holdout: false,
                 },
             });
         }
@@ -777,6 +784,7 @@ fn trigger(
             triggering: events.iter().map(alert_event).collect(),
             context,
             occurred_at: time(occurred_us),
+            holdout: false,
         },
     }
 }

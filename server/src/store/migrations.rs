@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "saved funnels", sql: sql::MIGRATION_6 },
     Migration { version: 7, name: "accounts: users, API tokens, sessions", sql: sql::MIGRATION_7 },
     Migration { version: 8, name: "audit log; revocable write keys", sql: sql::MIGRATION_8 },
+    Migration { version: 9, name: "alert holdouts", sql: sql::MIGRATION_9 },
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction,

@@ -18,6 +18,7 @@ pub const MIGRATION_5: &str = query!("migrations/0005_webhooks.sql");
 pub const MIGRATION_6: &str = query!("migrations/0006_saved_funnels.sql");
 pub const MIGRATION_7: &str = query!("migrations/0007_accounts.sql");
 pub const MIGRATION_8: &str = query!("migrations/0008_audit_revocable_sources.sql");
+pub const MIGRATION_9: &str = query!("migrations/0009_alert_holdouts.sql");
 
 pub const AUDIT_INSERT: &str = query!("audit/insert.sql");
 pub const AUDIT_SELECT_RECENT: &str = query!("audit/select_recent.sql");
@@ -74,6 +75,7 @@ pub const READ_QUERIES: &[&str] = &[
     ALERTS_COUNT,
     ALERTS_GROUPS_BY_RULE,
     ALERTS_GROUPS_BY_CUSTOMER,
+    ALERTS_FOR_OUTCOMES,
     CUSTOMERS_TRAITS,
     ANALYTICS_PROPERTY_KEYS,
     HEALTH_VOLUME_BY_SOURCE,
@@ -147,6 +149,7 @@ pub const ALERTS_INSERT_OR_IGNORE: &str = query!("alerts/insert_or_ignore.sql");
 pub const ALERTS_COUNT: &str = query!("alerts/count.sql");
 pub const ALERTS_GROUPS_BY_RULE: &str = query!("alerts/groups_by_rule.sql");
 pub const ALERTS_GROUPS_BY_CUSTOMER: &str = query!("alerts/groups_by_customer.sql");
+pub const ALERTS_FOR_OUTCOMES: &str = query!("alerts/for_outcomes.sql");
 pub const CUSTOMERS_TRAITS: &str = query!("customers/traits.sql");
 
 pub const WEBHOOKS_SELECT_ALL: &str = query!("webhooks/select_all.sql");

@@ -46,7 +46,7 @@ fn no_listener() -> CommitListener {
 #[test]
 fn migrations_create_the_schema_once() {
     let mut conn = Connection::open_in_memory().unwrap();
-    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert_eq!(migrate(&mut conn).unwrap(), Vec::<i32>::new());
     let tables: Vec<String> = conn
         .prepare("SELECT table_name FROM information_schema.tables ORDER BY table_name")
@@ -84,7 +84,7 @@ fn a_database_from_a_newer_wayline_is_refused() {
     migrate(&mut conn).unwrap();
     conn.execute(sql::RECORD_VERSION, params![99, "from the future"]).unwrap();
     match migrate(&mut conn) {
-        Err(StoreError::NewerSchema { found: 99, known: 8 }) => {}
+        Err(StoreError::NewerSchema { found: 99, known: 9 }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 }
