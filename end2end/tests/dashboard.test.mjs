@@ -258,6 +258,18 @@ test('the customer-success manager tries a rule on history, switches it on with 
   await said.waitFor({ timeout: 10_000 });
   assert.match(await said.innerText(), new RegExp(`^Too few to judge: ${outcome.treated.alerts} treated and ${outcome.holdout.alerts} held-out alerts`));
   await screenshot(page, 'rule-outcome');
+  // The inbox says, on each alert, whether its customer reached the goal.
+  await page.goto(`${wayline.url}/alerts?rule=bt-rule`);
+  const goals = page.getByTestId('goal');
+  await goals.first().waitFor({ timeout: 10_000 });
+  assert.equal(await goals.count(), outcome.treated.alerts);
+  for (const text of await goals.allInnerTexts()) {
+    assert.match(text, /^Goal (reached: bt_buy, \d+ s after the alert|missed: no bt_buy within 3 s)$/);
+  }
+  assert.equal(
+    (await goals.allInnerTexts()).filter((t) => t.startsWith('Goal reached')).length,
+    outcome.treated.reached,
+  );
   assert.deepEqual(problems, []);
   await page.close();
 });

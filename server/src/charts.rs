@@ -242,7 +242,8 @@ pub fn retention_heatmap(result: &RetentionResult, title: &str) -> Result<String
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(150)
-            .build_cartesian_2d((0..columns).into_segmented(), (0..rows).into_segmented())
+            // A segmented 0..n has a slot after n: end at the last cohort and the last period.
+            .build_cartesian_2d((0..columns.max(2) - 1).into_segmented(), (0..rows.max(2) - 1).into_segmented())
             .map_err(failed)?;
         let period = match result.period {
             app::types::TrendPeriod::Day => "day",

@@ -578,6 +578,7 @@ impl DashboardBackend for Dashboard {
 
     fn alert_inbox(&self, query: AlertFilter) -> BackendFuture<AlertInbox> {
         let (alerts, analytics) = (self.alerts.clone(), self.analytics.clone());
+        let (rules, index, now) = (self.rules.clone(), self.index.clone(), self.store.clock().now());
         let found = self.journey(None);
         let given = |text: Option<String>| text.filter(|s| !s.is_empty());
         let filter = AlertFilter {
@@ -606,7 +607,27 @@ impl DashboardBackend for Dashboard {
                     occurred_us: a.occurred_at.timestamp_micros(),
                 })
                 .collect();
-            let follow_ups = analytics.follow_ups(&journey, alerted).await.map_err(edge)?;
+            let mut follow_ups = analytics.follow_ups(&journey, alerted).await.map_err(edge)?;
+            // The goal of each alert's rule, and whether the customer reached it.
+            let asked: Vec<crate::outcomes::GoalAsked> = page
+                .iter()
+                .filter(|a| !a.customer_id.is_empty())
+                .filter_map(|a| {
+                    Some(crate::outcomes::GoalAsked {
+                        alert_id: a.id,
+                        customer_id: a.customer_id.clone(),
+                        raised_at: a.created_at,
+                        goal: rules.get(&a.rule_id)?.goal?,
+                    })
+                })
+                .collect();
+            if !asked.is_empty() {
+                for (id, progress) in crate::outcomes::progress(&index, asked, now).await.map_err(edge)? {
+                    if let Some(follow_up) = follow_ups.iter_mut().find(|f| f.alert_id == id) {
+                        follow_up.goal = Some(progress);
+                    }
+                }
+            }
             Ok(AlertInbox { alerts: page, total, by_rule, by_customer, customers, follow_ups })
         })
     }

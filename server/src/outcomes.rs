@@ -180,6 +180,50 @@ pub async fn of_rule(
     Ok(summarise(&rule, &observed, pending))
 }
 
+/// One alert whose customer's goal progress is asked for.
+#[derive(Debug, Clone)]
+pub struct GoalAsked {
+    pub alert_id: i64,
+    pub customer_id: String,
+    pub raised_at: DateTime<Utc>,
+    pub goal: app::types::Goal,
+}
+
+/// Where each asked alert's customer stands against its goal at `now` (alerts whose customer
+/// the index does not hold are left out).
+pub async fn progress(
+    index: &EventIndex,
+    asked: Vec<GoalAsked>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, app::types::GoalProgress)>, OutcomeError> {
+    use app::types::GoalProgress;
+    Ok(index
+        .answer(move |data| {
+            asked
+                .into_iter()
+                .filter_map(|a| {
+                    let customer = data.customer(&a.customer_id)?;
+                    let goal_id = data.name_id(a.goal.event.trim()).unwrap_or(crate::index::NO_NAME);
+                    let (raised_us, within_us) =
+                        (a.raised_at.timestamp_micros(), a.goal.within_seconds.saturating_mul(1_000_000));
+                    let event = a.goal.event.clone();
+                    let state = match time_to_goal(&customer.events, goal_id, raised_us, within_us) {
+                        Some(after_us) => GoalProgress::Reached { event, after_seconds: after_us / 1_000_000 },
+                        None if raised_us.saturating_add(within_us) <= now.timestamp_micros() => {
+                            GoalProgress::Missed { event, within_seconds: a.goal.within_seconds }
+                        }
+                        None => GoalProgress::Waiting {
+                            event,
+                            until: a.raised_at + Duration::seconds(a.goal.within_seconds),
+                        },
+                    };
+                    Some((a.alert_id, state))
+                })
+                .collect()
+        })
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use app::types::{Condition, Goal};

@@ -22,7 +22,7 @@ use crate::{
     time::{moment, Hydrated},
     types::{
         Alert, AlertChange, AlertFilter, AlertFollowUp, AlertFrame, AlertGroup, AlertInbox, AlertRestore, AlertState,
-        CustomerCard, INBOX_PAGE_SIZE,
+        CustomerCard, GoalProgress, INBOX_PAGE_SIZE,
     },
     Me, WithRole,
 };
@@ -571,7 +571,24 @@ fn AlertItem(
                     (None, 0) => "Since: nothing yet".to_string(),
                     (None, n) => format!("Since: {}, no further stage", format::counted(n, "event", "events")),
                 };
-                view! { <p class="alert-since" class:moved-on=f.moved_on_to.is_some() data-testid="since">{text}</p> }
+                let goal = f.goal.map(|goal| {
+                    let (reached, text) = match goal {
+                        GoalProgress::Reached { event, after_seconds } => {
+                            (true, format!("Goal reached: {event}, {} after the alert", format::duration(after_seconds as f64)))
+                        }
+                        GoalProgress::Missed { event, within_seconds } => {
+                            (false, format!("Goal missed: no {event} within {}", format::duration(within_seconds as f64)))
+                        }
+                        GoalProgress::Waiting { event, until } => {
+                            (false, format!("Goal: waiting for {event} until {}", until.format("%Y-%m-%d %H:%M UTC")))
+                        }
+                    };
+                    view! { <p class="alert-since" class:moved-on=reached data-testid="goal">{text}</p> }
+                });
+                view! {
+                    <p class="alert-since" class:moved-on=f.moved_on_to.is_some() data-testid="since">{text}</p>
+                    {goal}
+                }
             })}
             <WithRole at_least=Role::Analyst>
             <div class="alert-actions">

@@ -46,7 +46,10 @@ pub fn RetentionPage() -> impl IntoView {
             <header class="page-header">
                 <div>
                     <h1>"Retention"</h1>
-                    <p class="lede">"Of the customers who started in a week, how many came back in each week after?"</p>
+                    <p class="lede">{move || {
+                        let word = params.get().period.as_str();
+                        format!("Of the customers who started in a {word}, how many came back in each {word} after?")
+                    }}</p>
                 </div>
             </header>
             {move || {
@@ -138,20 +141,20 @@ fn Grid(answer: RetentionAnswer) -> impl IntoView {
             }
         })
         .collect_view();
-    let curve_row = |curve: &RetentionCurve| {
+    let curve_row = |curve: &RetentionCurve, label: String| {
         let shares = curve.shares.iter().map(|s| view! { <td>{share(*s)}</td> }).collect_view();
         view! {
             <tr>
-                <th scope="row">{curve.group.clone()}</th>
+                <th scope="row">{label}</th>
                 <td class="num">{count(curve.customers)}</td>
                 {shares}
             </tr>
         }
     };
-    let average = curve_row(&result.average);
+    let average = curve_row(&result.average, "average".to_string());
     let channels = (!result.by_channel.is_empty()).then(|| {
         let header = (1..=columns).map(|k| view! { <th scope="col">{format!("{word} {k}")}</th> }).collect_view();
-        let rows = result.by_channel.iter().map(curve_row).collect_view();
+        let rows = result.by_channel.iter().map(|c| curve_row(c, c.group.clone())).collect_view();
         view! {
             <h2>"By first-touch channel"</h2>
             <table class="event-table retention-channels" data-testid="retention-channels">

@@ -129,6 +129,21 @@ pub struct AlertFollowUp {
     pub events_since: u64,
     /// The furthest stage reached since, when it is past the stage at the alert.
     pub moved_on_to: Option<String>,
+    /// Where the customer stands against the rule's goal, if the rule has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<GoalProgress>,
+}
+
+/// An alert's customer against its rule's goal (the event the alert should lead to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum GoalProgress {
+    /// They did the goal event this long after the alert.
+    Reached { event: String, after_seconds: i64 },
+    /// The goal window ended without it.
+    Missed { event: String, within_seconds: i64 },
+    /// Not yet, and the window is still open.
+    Waiting { event: String, until: DateTime<Utc> },
 }
 
 /// One page of the inbox: the alerts, how many the filter holds in all, its groups, and who

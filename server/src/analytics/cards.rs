@@ -64,7 +64,12 @@ impl Analytics {
                         let furthest = after.iter().filter_map(stage_of).max();
                         let moved_on_to =
                             furthest.filter(|&f| then.is_none_or(|t| f > t)).map(|f| journey.stages[f].name.clone());
-                        Some(AlertFollowUp { alert_id: a.alert_id, events_since: after.len() as u64, moved_on_to })
+                        Some(AlertFollowUp {
+                            alert_id: a.alert_id,
+                            events_since: after.len() as u64,
+                            moved_on_to,
+                            goal: None,
+                        })
                     })
                     .collect()
             })
