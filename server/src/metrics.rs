@@ -160,6 +160,14 @@ impl Metrics {
         let (write_queue_depth, index_lag, engine_lag, pending_timers, active_rules, index_ready) =
             (gauge(), gauge(), gauge(), gauge(), gauge(), gauge());
         let file_bytes = Family::<FileLabel, Gauge>::default();
+        // Every stream and delivery outcome from the start, at 0, so a dashboard has a series
+        // to draw before the first client or the first webhook.
+        for stream in ["events", "stages", "alerts"] {
+            streams.clients.get_or_create(&StreamLabel { stream });
+        }
+        for outcome in ["delivered", "retrying", "dead"] {
+            alerts.deliveries.get_or_create(&OutcomeLabel { outcome });
+        }
 
         registry.register("build", "Wayline's version", Info::new(BuildLabels { version: env!("CARGO_PKG_VERSION") }));
         let r = &mut registry;
@@ -270,6 +278,8 @@ mod tests {
         assert_eq!(value(&text, "wayline_index_lag_events"), Some(0.0));
         assert_eq!(value(&text, "wayline_index_ready"), Some(1.0));
         assert!(text.contains(r#"wayline_build_info{version=""#), "{text}");
+        assert_eq!(value(&text, r#"wayline_sse_clients{stream="stages"}"#), Some(0.0), "present before any client");
+        assert_eq!(value(&text, r#"wayline_webhook_deliveries_total{outcome="dead"}"#), Some(0.0));
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
