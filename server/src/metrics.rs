@@ -163,10 +163,10 @@ impl Metrics {
         // Every stream and delivery outcome from the start, at 0, so a dashboard has a series
         // to draw before the first client or the first webhook.
         for stream in ["events", "stages", "alerts"] {
-            streams.clients.get_or_create(&StreamLabel { stream });
+            drop(streams.clients.get_or_create(&StreamLabel { stream }));
         }
         for outcome in ["delivered", "retrying", "dead"] {
-            alerts.deliveries.get_or_create(&OutcomeLabel { outcome });
+            drop(alerts.deliveries.get_or_create(&OutcomeLabel { outcome }));
         }
 
         registry.register("build", "Wayline's version", Info::new(BuildLabels { version: env!("CARGO_PKG_VERSION") }));
