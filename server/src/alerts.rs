@@ -13,6 +13,7 @@ use crate::{
     hashed_key::hashed_key,
     hub::Announced,
     store::{sql, Micros, Store, StoreError},
+    telemetry::Traced,
 };
 
 /// What the rule engine raises.
@@ -38,6 +39,23 @@ pub enum AlertError {
     Transition { id: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The `alert.raised` span of an alert met by an event of a traced request (the newest
+/// event that met it); a disabled span otherwise.
+fn alert_span(alert: &Alert, traced: &[Traced]) -> tracing::Span {
+    let newest = alert.triggering.iter().map(|e| e.seq).max().unwrap_or(alert.anchor_seq);
+    match crate::telemetry::request_of(traced, newest) {
+        Some(request) => tracing::info_span!(
+            target: crate::telemetry::PATH,
+            parent: &request.span,
+            "alert.raised",
+            rule = %alert.rule_id,
+            alert = alert.id,
+            holdout = alert.holdout,
+        ),
+        None => tracing::Span::none(),
+    }
 }
 
 /// A rule, a customer and the anchor event an alert is about (one alert each), as a
@@ -100,12 +118,13 @@ impl Alerts {
 
     /// Stores a new alert; `None` when the rule already alerted on this customer and anchor.
     pub async fn raise(&self, alert: NewAlert) -> Result<Option<Alert>, AlertError> {
-        Ok(self.raise_all(vec![alert]).await?.pop())
+        Ok(self.raise_all(vec![alert], &[]).await?.pop())
     }
 
     /// Stores new alerts in one append and announces them; those the rule already raised
-    /// for the same customer and anchor are left out (and out of the answer).
-    pub async fn raise_all(&self, alerts: Vec<NewAlert>) -> Result<Vec<Alert>, AlertError> {
+    /// for the same customer and anchor are left out (and out of the answer). An alert met
+    /// by an event of a request in `traced` continues that request's trace.
+    pub async fn raise_all(&self, alerts: Vec<NewAlert>, traced: &[Traced]) -> Result<Vec<Alert>, AlertError> {
         let mut counters = self.counters.lock().await;
         let now = self.store.clock().now();
         if counters.raised.len() > counters.prune_at {
@@ -191,9 +210,12 @@ impl Alerts {
         if let Some(last) = stored.last() {
             (counters.last_id, counters.last_version) = (last.id, last.version);
         }
-        // A holdout alert is recorded, not announced: no webhook, no stream, no inbox.
-        for alert in stored.iter().filter(|a| !a.holdout) {
-            let _ = self.changes.send(Arc::new(Announced::new(alert.clone())));
+        for alert in &stored {
+            let cause = alert_span(alert, traced);
+            // A holdout alert is recorded, not announced: no webhook, no stream, no inbox.
+            if !alert.holdout {
+                let _ = self.changes.send(Arc::new(Announced::caused_by(alert.clone(), cause)));
+            }
         }
         Ok(stored)
     }
@@ -512,7 +534,7 @@ mod tests {
         alerts.raise(new_alert("bob", 8)).await.unwrap().unwrap();
         let reloaded = Alerts::load(store).await.unwrap();
         assert_eq!(reloaded.remembered_anchors().await.0, 1, "only bob's recent anchor is kept in memory");
-        let raised = reloaded.raise_all(vec![old, new_alert("cat", 9)]).await.unwrap();
+        let raised = reloaded.raise_all(vec![old, new_alert("cat", 9)], &[]).await.unwrap();
         assert_eq!(raised.iter().map(|a| a.customer_id.as_str()).collect::<Vec<_>>(), vec!["cat"]);
         let all = reloaded.list(AlertFilter::default()).await.unwrap();
         assert_eq!(all.iter().filter(|a| a.customer_id == "ann").count(), 1, "ann's anchor stored once");

@@ -83,6 +83,8 @@ pub struct FileConfig {
     pub checkpoint_kib: Option<u32>,
     /// DuckDB's memory limit, in MiB.
     pub duckdb_memory_mib: Option<u32>,
+    /// OTLP/HTTP collector that traces of each event's path are exported to.
+    pub otlp_endpoint: Option<String>,
     #[serde(default)]
     pub demo: DemoFileConfig,
 }
@@ -139,6 +141,8 @@ pub struct ServeSettings {
     pub checkpoint_kib: u32,
     /// DuckDB's memory limit, in MiB.
     pub duckdb_memory_mib: u32,
+    /// OTLP/HTTP collector for traces (none: no traces).
+    pub otlp_endpoint: Option<String>,
     pub demo: Option<DemoSettings>,
 }
 
@@ -170,6 +174,7 @@ pub struct Overrides {
     pub retention_days: Option<u32>,
     pub checkpoint_kib: Option<u32>,
     pub duckdb_memory_mib: Option<u32>,
+    pub otlp_endpoint: Option<String>,
 }
 
 impl ServeSettings {
@@ -223,6 +228,7 @@ impl ServeSettings {
             retention_days,
             checkpoint_kib,
             duckdb_memory_mib,
+            otlp_endpoint: overrides.otlp_endpoint.or(file.otlp_endpoint),
             demo: demo_enabled.then(|| DemoSettings {
                 rate: overrides.demo_rate.or(file.demo.rate).unwrap_or(DEFAULT_DEMO_RATE),
                 seed: overrides.demo_seed.or(file.demo.seed),

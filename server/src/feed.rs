@@ -174,7 +174,7 @@ mod tests {
                 context: None,
             },
         };
-        Arc::new(CommittedBatch { events: seqs.iter().copied().map(event).collect() })
+        Arc::new(CommittedBatch::of(seqs.iter().copied().map(event).collect()))
     }
 
     fn seqs(frame: &Frame) -> Vec<i64> {

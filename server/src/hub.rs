@@ -79,11 +79,18 @@ impl Frame {
 pub struct Announced<T> {
     pub value: T,
     frame: OnceLock<Frame>,
+    /// The span of the traced path that produced the value, which work done for it continues
+    /// (a webhook sent for an alert); disabled when nothing is traced.
+    pub cause: tracing::Span,
 }
 
 impl<T> Announced<T> {
     pub fn new(value: T) -> Self {
-        Announced { value, frame: OnceLock::new() }
+        Self::caused_by(value, tracing::Span::none())
+    }
+
+    pub fn caused_by(value: T, cause: tracing::Span) -> Self {
+        Announced { value, frame: OnceLock::new(), cause }
     }
 
     /// The frame as `encode` makes it, the first caller's frame shared by all.

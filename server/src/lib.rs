@@ -35,6 +35,7 @@ pub mod sources;
 pub mod stage_feeds;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod webhooks;
 
 use std::path::Path;

@@ -6,7 +6,6 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
-use tracing_subscriber::EnvFilter;
 
 use server::{
     auth::Role,
@@ -15,7 +14,7 @@ use server::{
     http::browser::HostPolicy,
     import::ImportConfig,
     ingest::IngestPolicy,
-    leptos_options, Database, IndexLoad, OpenOptions, Wayline,
+    leptos_options, telemetry, Database, IndexLoad, OpenOptions, Wayline,
 };
 
 #[derive(Debug, Parser)]
@@ -30,6 +29,8 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
@@ -235,6 +236,11 @@ struct ServeArgs {
     /// beside the database instead of growing; the event index's memory comes on top.
     #[arg(long, env = "WAYLINE__DUCKDB_MEMORY_MIB")]
     duckdb_memory_mib: Option<u32>,
+    /// Export traces of each event's path (ingest → commit → index → engine → alert →
+    /// webhook) to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (default: none).
+    /// Sampling follows OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+    #[arg(long, env = "WAYLINE__OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -262,13 +268,12 @@ struct DemoArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Logs go to stderr so that a command's own output (a new write key, say) stays clean.
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")))
-        .init();
     let cli = Cli::parse();
+    // `serve` installs logging once it knows whether traces are exported too.
+    let serving = matches!(cli.command, None | Some(Command::Serve(_)));
+    if !serving {
+        telemetry::init(None)?;
+    }
     match cli.command {
         Some(Command::Demo(args)) => run_demo(args).await,
         Some(Command::Serve(args)) => serve(cli.config, args).await,
@@ -325,8 +330,10 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         retention_days: args.retention_days,
         checkpoint_kib: args.checkpoint_kib,
         duckdb_memory_mib: args.duckdb_memory_mib,
+        otlp_endpoint: args.otlp_endpoint,
     };
     let settings = ServeSettings::resolve(file, overrides)?;
+    let telemetry = telemetry::init(settings.otlp_endpoint.as_deref())?;
     if !settings.site_root.join("pkg").exists() {
         tracing::warn!(
             site_root = %settings.site_root.display(),
@@ -410,6 +417,8 @@ async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
         let _ = task.await;
     }
     wayline.close().await;
+    // The exporter's last batch goes out from its own thread, which waits on this runtime.
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -266,7 +266,7 @@ mod tests {
             stored.event.kind = kind.into();
             events.push(stored);
         }
-        data.apply(&CommittedBatch { events });
+        data.apply(&CommittedBatch::of(events));
         for skip_page_views in [false, true] {
             let whole = FunnelSpec {
                 steps: names[..5].iter().map(|n| vec![StepEvent::named(*n)]).collect(),

@@ -11,6 +11,7 @@ use axum::{
 };
 use base64::Engine;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::error::ApiError;
 use crate::{
@@ -69,7 +70,24 @@ pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Byte
 
 async fn ingest(state: AppState, endpoint: Endpoint, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let key = basic_auth_user(headers);
-    let outcome = state.ingestor.ingest(endpoint, &body, key.as_deref(), state.clock.now()).await?;
+    // The root of the events' path when traces are exported (see `crate::telemetry`).
+    let span = tracing::info_span!(
+        target: crate::telemetry::PATH,
+        "ingest",
+        otel.kind = "server",
+        http.request.body.size = body.len() as i64,
+        stored = tracing::field::Empty,
+        rejected = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+    );
+    let ingesting = state.ingestor.ingest(endpoint, &body, key.as_deref(), state.clock.now());
+    let outcome = ingesting.instrument(span.clone()).await.inspect_err(|e| {
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_description", e.to_string());
+    })?;
+    span.record("stored", outcome.receipt.events as i64);
+    span.record("rejected", outcome.rejected.len() as i64);
     Ok(answer(endpoint, outcome))
 }
 

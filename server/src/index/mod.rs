@@ -168,6 +168,11 @@ impl Column {
             Column::Channel => None,
         }
     }
+
+    /// The column as a `breakdown` parameter names it (`$channel`, or the property's name).
+    pub fn parameter(&self) -> String {
+        self.property_name().unwrap_or(app::types::CHANNEL_BREAKDOWN).to_string()
+    }
 }
 
 impl std::fmt::Display for Column {
@@ -642,7 +647,7 @@ impl EventIndex {
                 return Some((data, seq));
             }
             let caught_up = tokio::task::spawn_blocking(move || {
-                data.apply(&CommittedBatch { events: batch });
+                data.apply(&CommittedBatch::of(batch));
                 data
             });
             data = caught_up.await.ok()?;
@@ -847,6 +852,8 @@ fn apply_batches(shared: &Shared, receiver: mpsc::Receiver<Arc<CommittedBatch>>)
     while let Ok(first) = receiver.recv() {
         let mut batches = vec![first];
         batches.extend(receiver.try_iter());
+        let applying: Vec<tracing::Span> =
+            batches.iter().flat_map(|b| crate::stage_spans!(b.traced, "index.apply")).collect();
         let Ok(mut data) = shared.data.write() else { return };
         for batch in &batches {
             data.apply(batch);
@@ -854,6 +861,7 @@ fn apply_batches(shared: &Shared, receiver: mpsc::Receiver<Arc<CommittedBatch>>)
         let (seq, events) = (data.applied_seq, data.events);
         drop(data);
         shared.applied.send_replace(seq);
+        drop(applying);
         if events >= compact_at {
             compact_beside_questions(shared);
             compact_at = next_compaction(events);
@@ -1068,36 +1076,32 @@ pub(crate) mod tests {
     #[test]
     fn late_events_are_placed_in_time_order() {
         let mut data = IndexData::default();
-        data.apply(&CommittedBatch {
-            events: vec![
-                event(1, 10, Some("a"), None, Some("u")),
-                event(2, 30, Some("c"), None, Some("u")),
-                event(3, 20, Some("b"), None, Some("u")),
-                event(4, 20, Some("b2"), None, Some("u")),
-            ],
-        });
+        data.apply(&CommittedBatch::of(vec![
+            event(1, 10, Some("a"), None, Some("u")),
+            event(2, 30, Some("c"), None, Some("u")),
+            event(3, 20, Some("b"), None, Some("u")),
+            event(4, 20, Some("b2"), None, Some("u")),
+        ]));
         let expected: Vec<(i64, String)> =
             vec![(10, "a".into()), (20, "b".into()), (20, "b2".into()), (30, "c".into())];
         assert_eq!(names(&data, "u"), expected, "equal times keep commit order");
         assert_eq!(data.applied_seq(), 4);
         // A batch seen again changes nothing.
-        data.apply(&CommittedBatch { events: vec![event(4, 20, Some("b2"), None, Some("u"))] });
+        data.apply(&CommittedBatch::of(vec![event(4, 20, Some("b2"), None, Some("u"))]));
         assert_eq!(data.events_len(), 4);
     }
 
     #[test]
     fn an_identify_moves_earlier_anonymous_events_to_the_user_and_later_ones_follow() {
         let mut data = IndexData::default();
-        data.apply(&CommittedBatch {
-            events: vec![
-                event(1, 10, Some("Home"), Some("anon"), None),
-                event(2, 40, Some("product_viewed"), None, Some("ann")),
-                event(3, 20, None, Some("anon"), Some("ann")),
-                event(4, 50, Some("added_to_cart"), Some("anon"), None),
-                // A second link of the same anonymous id is ignored.
-                event(5, 60, None, Some("anon"), Some("bob")),
-            ],
-        });
+        data.apply(&CommittedBatch::of(vec![
+            event(1, 10, Some("Home"), Some("anon"), None),
+            event(2, 40, Some("product_viewed"), None, Some("ann")),
+            event(3, 20, None, Some("anon"), Some("ann")),
+            event(4, 50, Some("added_to_cart"), Some("anon"), None),
+            // A second link of the same anonymous id is ignored.
+            event(5, 60, None, Some("anon"), Some("bob")),
+        ]));
         let expected: Vec<(i64, String)> =
             vec![(10, "Home".into()), (20, String::new()), (40, "product_viewed".into()), (50, "added_to_cart".into())];
         assert_eq!(names(&data, "ann"), expected);
@@ -1146,7 +1150,7 @@ pub(crate) mod tests {
         // Live: applied to an index that already keeps the column.
         let mut live = IndexData::default();
         live.properties.push((Column::Channel, PropertyColumn::default()));
-        live.apply(&CommittedBatch { events: events.clone() });
+        live.apply(&CommittedBatch::of(events.clone()));
         assert_eq!(channels_of(&live), expected);
 
         // Stored, then read by `queries/index/channel_values.sql`.
@@ -1165,7 +1169,7 @@ pub(crate) mod tests {
         let events: Vec<StoredEvent> =
             (1..=100).map(|seq| event(seq, seq, Some("Home"), None, Some(["u", "v", "w"][seq as usize % 3]))).collect();
         for event in events {
-            data.apply(&CommittedBatch { events: vec![event] });
+            data.apply(&CommittedBatch::of(vec![event]));
         }
         let before: Vec<Vec<(i64, String)>> = ["u", "v", "w"].iter().map(|id| names(&data, id)).collect();
         let bytes_before = data.approximate_bytes();
@@ -1176,7 +1180,7 @@ pub(crate) mod tests {
         assert_eq!(data.arena_bytes, 100 * size_of::<Entry>(), "exactly the events, no room to grow");
         assert!(data.approximate_bytes() < bytes_before, "{} < {bytes_before}", data.approximate_bytes());
         // An event arriving after the compaction: its customer's events are copied out.
-        data.apply(&CommittedBatch { events: vec![event(101, 1, Some("Pricing"), None, Some("u"))] });
+        data.apply(&CommittedBatch::of(vec![event(101, 1, Some("Pricing"), None, Some("u"))]));
         assert_eq!(names(&data, "u")[0], (1, "Pricing".to_string()), "a late event, placed first");
         assert_eq!(names(&data, "u")[1..], before[0][..]);
         let own: Vec<bool> =
@@ -1187,9 +1191,10 @@ pub(crate) mod tests {
     #[test]
     fn a_compaction_prepared_before_an_erasure_is_not_swapped_in_over_it() {
         let mut data = IndexData::default();
-        data.apply(&CommittedBatch {
-            events: vec![event(1, 10, Some("Home"), None, Some("u")), event(2, 20, Some("Home"), None, Some("v"))],
-        });
+        data.apply(&CommittedBatch::of(vec![
+            event(1, 10, Some("Home"), None, Some("u")),
+            event(2, 20, Some("Home"), None, Some("v")),
+        ]));
         let copies = data.compacted_copies();
         data.forget(&["u".to_string()]);
         assert!(data.swap_in(copies).is_none(), "the copies still hold u's events");
@@ -1228,7 +1233,7 @@ pub(crate) mod tests {
         live.properties.push((Column::Channel, PropertyColumn::default()));
         let mut seen = Vec::new();
         for batch in &batches {
-            live.apply(&CommittedBatch { events: batch.clone() });
+            live.apply(&CommittedBatch::of(batch.clone()));
             seen.push(touch(
                 &live,
                 batch[0].event.user_id.as_deref().or(batch[0].event.anonymous_id.as_deref()).unwrap(),
@@ -1267,7 +1272,7 @@ pub(crate) mod tests {
                 .collect();
 
         let mut live = IndexData::default();
-        live.apply(&CommittedBatch { events: events.clone() });
+        live.apply(&CommittedBatch::of(events.clone()));
         assert_eq!(page_views(&live), expected);
 
         let (index, _feed) = EventIndex::new();

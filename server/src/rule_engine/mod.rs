@@ -38,6 +38,7 @@ use crate::{
     memory::hash_table_bytes,
     rules::{Condition, Rule, Rules},
     store::{CommittedBatch, Store},
+    telemetry::Traced,
 };
 use conditions::{absent, burst, off_path, sequences, Pattern};
 use timers::{Timer, TimerQueue, Waits};
@@ -244,13 +245,21 @@ impl Engine {
 
     async fn on_batches(&self, state: &mut EngineState, batches: Vec<Arc<CommittedBatch>>) -> anyhow::Result<()> {
         let newest = batches.iter().filter_map(|b| b.events.last()).map(|e| e.seq).max().unwrap_or(0);
-        let result = self.evaluate_batches(state, batches).await;
+        let traced: Vec<Traced> = batches.iter().flat_map(|b| b.traced.iter().cloned()).collect();
+        let evaluating = crate::stage_spans!(traced, "engine.evaluate");
+        let result = self.evaluate_batches(state, batches, &traced).await;
+        drop(evaluating);
         self.status.evaluated_seq.fetch_max(newest, Ordering::SeqCst);
         self.status.pending_timers.store(state.timers.len(), Ordering::Relaxed);
         result
     }
 
-    async fn evaluate_batches(&self, state: &mut EngineState, batches: Vec<Arc<CommittedBatch>>) -> anyhow::Result<()> {
+    async fn evaluate_batches(
+        &self,
+        state: &mut EngineState,
+        batches: Vec<Arc<CommittedBatch>>,
+        traced: &[Traced],
+    ) -> anyhow::Result<()> {
         let active = self.active_rules().await?;
         self.status.active_rules.store(active.len(), Ordering::Relaxed);
         if active.is_empty() {
@@ -279,11 +288,12 @@ impl Engine {
                 outcome
             })
             .await?;
-        self.settle(state, outcome).await
+        self.settle(state, outcome, traced).await
     }
 
-    /// Raises triggers that are fresh and out of cooldown; keeps the new timers.
-    async fn settle(&self, state: &mut EngineState, outcome: Outcome) -> anyhow::Result<()> {
+    /// Raises triggers that are fresh and out of cooldown; keeps the new timers. `traced`: the
+    /// traced requests whose events were evaluated, which the alerts' traces continue.
+    async fn settle(&self, state: &mut EngineState, outcome: Outcome, traced: &[Traced]) -> anyhow::Result<()> {
         let now = self.store.clock().now().timestamp_micros();
         for timer in outcome.timers {
             if timer.deadline_us >= now - STALE_US
@@ -314,7 +324,7 @@ impl Engine {
             alert.holdout = crate::rules::in_holdout(&trigger.rule_id, &alert.customer_id, holdout);
             raising.push(alert);
         }
-        for alert in self.alerts.raise_all(raising).await? {
+        for alert in self.alerts.raise_all(raising, traced).await? {
             tracing::info!(rule = %alert.rule_id, customer = %alert.customer_id, id = alert.id, "alert raised");
             self.status.alerts_raised.fetch_add(1, Ordering::Relaxed);
             self.metrics.raised.get_or_create(&crate::metrics::RuleLabel { rule: alert.rule_id.clone() }).inc();
@@ -365,7 +375,7 @@ impl Engine {
                 outcome
             })
             .await?;
-        self.settle(state, outcome).await
+        self.settle(state, outcome, &[]).await
     }
 
     /// Measures the aggregate rules up to the watermark and raises those that have just
@@ -408,7 +418,7 @@ impl Engine {
                 },
             });
         }
-        self.settle(state, outcome).await
+        self.settle(state, outcome, &[]).await
     }
 
     /// Cooldowns from the alerts table; timers and recent conditions from the index.
@@ -450,7 +460,7 @@ impl Engine {
             })
             .await?;
         tracing::info!(timers = outcome.timers.len(), "rule engine rebuilt its timers");
-        self.settle(state, outcome).await
+        self.settle(state, outcome, &[]).await
     }
 }
 

@@ -124,6 +124,15 @@ pub struct SourceRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommittedBatch {
     pub events: Vec<StoredEvent>,
+    /// The requests among them whose path is traced (with `--otlp-endpoint`; else none).
+    pub traced: Vec<crate::telemetry::Traced>,
+}
+
+impl CommittedBatch {
+    /// Events committed by requests none of which is traced.
+    pub fn of(events: Vec<StoredEvent>) -> Self {
+        CommittedBatch { events, traced: Vec::new() }
+    }
 }
 
 /// What one write request committed.
@@ -261,7 +270,8 @@ impl Store {
         replays: Option<i64>,
     ) -> Result<WriteReceipt, StoreError> {
         let (ack, committed) = oneshot::channel();
-        let request = writer::WriteRequest { events, dead_letters, replays, ack };
+        let request =
+            writer::WriteRequest { events, dead_letters, replays, ack, span: crate::telemetry::current_path_span() };
         {
             let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;

@@ -60,6 +60,8 @@ pub(super) struct WriteRequest {
     /// A dead letter this request replays; marked replayed in the same commit.
     pub replays: Option<i64>,
     pub ack: oneshot::Sender<Result<WriteReceipt, StoreError>>,
+    /// The request's span, when its events' path is traced.
+    pub span: Option<tracing::Span>,
 }
 
 /// The anonymous ids already linked to a user: the writer inserts each link once. Shared with
@@ -195,18 +197,37 @@ impl Writer {
         let mut undo = Undo::default();
         let mut acks = Vec::with_capacity(group.len());
         let mut requests = Vec::with_capacity(group.len());
+        let mut spans = Vec::with_capacity(group.len());
+        let events = group.iter().map(|r| r.events.len() as i64).sum::<i64>();
         for request in group {
             acks.push(request.ack);
             requests.push((request.events, request.dead_letters, request.replays));
+            spans.push(request.span);
         }
+        // Each traced request gets a span for the transaction it shares with the others.
+        let commits: Vec<tracing::Span> = spans
+            .iter()
+            .flatten()
+            .map(|parent| tracing::info_span!(target: crate::telemetry::PATH, parent: parent, "store.commit", events))
+            .collect();
         let started = std::time::Instant::now();
-        match self.append_all(requests, &mut undo) {
+        let appended = self.append_all(requests, &mut undo);
+        drop(commits);
+        match appended {
             Ok((stored, receipts)) => {
                 self.config.metrics.seconds.observe(started.elapsed().as_secs_f64());
                 self.config.metrics.events.observe(stored.len() as f64);
+                let traced = spans
+                    .into_iter()
+                    .zip(&receipts)
+                    .filter_map(|(span, receipt)| {
+                        let seqs = receipt.first_seq..receipt.first_seq + receipt.events as i64;
+                        span.filter(|_| !seqs.is_empty()).map(|span| crate::telemetry::Traced { seqs, span })
+                    })
+                    .collect();
                 // Listeners first: once a sender has its answer, every stream has the event.
                 if !stored.is_empty() {
-                    (self.on_commit)(Arc::new(CommittedBatch { events: stored }));
+                    (self.on_commit)(Arc::new(CommittedBatch { events: stored, traced }));
                 }
                 for (ack, receipt) in acks.into_iter().zip(receipts) {
                     let _ = ack.send(Ok(receipt));

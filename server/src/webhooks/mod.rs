@@ -13,6 +13,7 @@ use duckdb::params;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
+use tracing::{Instrument, Span};
 
 use crate::{
     alerts::{Alert, Alerts},
@@ -233,7 +234,7 @@ impl Webhooks {
                 Ok(change) if change.value.created_at != change.value.updated_at => {}
                 Ok(change) => {
                     for webhook in self.list().into_iter().filter(|w| w.enabled) {
-                        tokio::spawn(self.clone().deliver(webhook, change.value.clone(), 1));
+                        tokio::spawn(self.clone().deliver(webhook, change.value.clone(), 1, change.cause.clone()));
                     }
                 }
                 Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "webhooks fell behind the alert feed"),
@@ -257,14 +258,15 @@ impl Webhooks {
         for (webhook_id, alert_id, last_attempt) in pending {
             let (Some(webhook), Ok(alert)) = (webhooks.get(&webhook_id), alerts.get(alert_id).await) else { continue };
             tracing::info!(webhook = %webhook_id, alert = alert_id, "resuming a webhook delivery");
-            tokio::spawn(self.clone().deliver(webhook.clone(), alert, last_attempt.max(0) as u32 + 1));
+            tokio::spawn(self.clone().deliver(webhook.clone(), alert, last_attempt.max(0) as u32 + 1, Span::none()));
         }
         Ok(())
     }
 
     /// Tries from attempt `first` until delivered or out of attempts, logging each attempt;
-    /// attempt n > 1 waits `first_delay × 2ⁿ⁻²` before it.
-    async fn deliver(self: std::sync::Arc<Self>, webhook: Webhook, alert: Alert, first: u32) {
+    /// attempt n > 1 waits `first_delay × 2ⁿ⁻²` before it. Each attempt continues the trace of
+    /// the alert's `cause` (see [`crate::telemetry`]), and tells the receiver so.
+    async fn deliver(self: std::sync::Arc<Self>, webhook: Webhook, alert: Alert, first: u32, cause: Span) {
         let body = payload(webhook.format, &alert);
         for attempt in first.max(1)..=self.retry.attempts.max(1) {
             if attempt > 1 {
@@ -274,13 +276,28 @@ impl Webhooks {
                     return;
                 }
             }
-            let (status, error) = self.attempt(&webhook.url, &body).await;
+            let span = tracing::info_span!(
+                target: crate::telemetry::PATH,
+                parent: &cause,
+                "webhook.attempt",
+                webhook = %webhook.id,
+                attempt,
+                http.response.status_code = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            );
+            let traceparent = crate::telemetry::traceparent(&span);
+            let (status, error) = self.attempt(&webhook.url, &body, traceparent).instrument(span.clone()).await;
             let last = attempt == self.retry.attempts.max(1);
             let outcome = match (&error, last) {
                 (None, _) => "delivered",
                 (Some(_), false) => "retrying",
                 (Some(_), true) => "dead",
             };
+            span.record("outcome", outcome);
+            if let Some(status) = status {
+                span.record("http.response.status_code", status);
+            }
+            drop(span);
             self.metrics.deliveries.get_or_create(&crate::metrics::OutcomeLabel { outcome }).inc();
             self.log(&webhook.id, alert.id, attempt as i32, outcome, status, error.clone()).await;
             if error.is_none() || last {
@@ -299,7 +316,7 @@ impl Webhooks {
 
     /// One attempt: the URL checked again (its name may now resolve elsewhere), then sent to
     /// the checked address. The status code, and what went wrong if anything.
-    async fn attempt(&self, url: &str, body: &Value) -> (Option<i32>, Option<String>) {
+    async fn attempt(&self, url: &str, body: &Value, traceparent: Option<String>) -> (Option<i32>, Option<String>) {
         let destination = match destination::check(url, self.allow_private).await {
             Ok(destination) => destination,
             Err(refused) => return (None, Some(refused)),
@@ -308,7 +325,11 @@ impl Webhooks {
             Ok(client) => client,
             Err(e) => return (None, Some(format!("could not build the HTTP client: {e}"))),
         };
-        match client.post(destination.url).json(body).send().await {
+        let mut request = client.post(destination.url).json(body);
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        match request.send().await {
             Ok(r) if r.status().is_success() => (Some(r.status().as_u16() as i32), None),
             Ok(r) if r.status().is_redirection() => (
                 Some(r.status().as_u16() as i32),
