@@ -13,7 +13,7 @@ use crate::{
     hashed_key::hashed_key,
     hub::Announced,
     store::{sql, Micros, Store, StoreError},
-    telemetry::Traced,
+    telemetry::{Cause, Traced},
 };
 
 /// What the rule engine raises.
@@ -41,21 +41,19 @@ pub enum AlertError {
     Store(#[from] StoreError),
 }
 
-/// The `alert.raised` span of an alert met by an event of a traced request (the newest
-/// event that met it); a disabled span otherwise.
-fn alert_span(alert: &Alert, traced: &[Traced]) -> tracing::Span {
+/// Records the `alert.raised` span of an alert met by an event of a traced request (the
+/// newest event that met it); its place, for the webhooks sent for it.
+fn alert_raised(alert: &Alert, traced: &[Traced]) -> Cause {
     let newest = alert.triggering.iter().map(|e| e.seq).max().unwrap_or(alert.anchor_seq);
-    match crate::telemetry::request_of(traced, newest) {
-        Some(request) => tracing::info_span!(
-            target: crate::telemetry::PATH,
-            parent: &request.span,
-            "alert.raised",
-            rule = %alert.rule_id,
-            alert = alert.id,
-            holdout = alert.holdout,
-        ),
-        None => tracing::Span::none(),
-    }
+    let Some(request) = crate::telemetry::request_of(traced, newest) else { return Cause::none() };
+    let span = crate::path_span!(
+        &request.cause,
+        "alert.raised",
+        rule = %alert.rule_id,
+        alert = alert.id,
+        holdout = alert.holdout,
+    );
+    Cause::of(&span)
 }
 
 /// A rule, a customer and the anchor event an alert is about (one alert each), as a
@@ -211,7 +209,7 @@ impl Alerts {
             (counters.last_id, counters.last_version) = (last.id, last.version);
         }
         for alert in &stored {
-            let cause = alert_span(alert, traced);
+            let cause = alert_raised(alert, traced);
             // A holdout alert is recorded, not announced: no webhook, no stream, no inbox.
             if !alert.holdout {
                 let _ = self.changes.send(Arc::new(Announced::caused_by(alert.clone(), cause)));

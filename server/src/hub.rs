@@ -79,17 +79,17 @@ impl Frame {
 pub struct Announced<T> {
     pub value: T,
     frame: OnceLock<Frame>,
-    /// The span of the traced path that produced the value, which work done for it continues
-    /// (a webhook sent for an alert); disabled when nothing is traced.
-    pub cause: tracing::Span,
+    /// Where the value's traced path got to, which work done for it continues (a webhook
+    /// sent for an alert); none when nothing is traced.
+    pub cause: crate::telemetry::Cause,
 }
 
 impl<T> Announced<T> {
     pub fn new(value: T) -> Self {
-        Self::caused_by(value, tracing::Span::none())
+        Self::caused_by(value, crate::telemetry::Cause::none())
     }
 
-    pub fn caused_by(value: T, cause: tracing::Span) -> Self {
+    pub fn caused_by(value: T, cause: crate::telemetry::Cause) -> Self {
         Announced { value, frame: OnceLock::new(), cause }
     }
 

@@ -152,18 +152,77 @@ impl opentelemetry_http::HttpClient for Collector {
     }
 }
 
+/// Where a stage's span hangs in a traced path: the OpenTelemetry context of the span before
+/// it (none when the path is not traced). Stages keep this, not the `tracing` span itself, so
+/// that a span ends when its own work does, however long later stages hold on to their cause
+/// (an alert's webhook retries, a batch kept for the live stream).
+#[derive(Debug, Clone, Default)]
+pub struct Cause(Option<opentelemetry::Context>);
+
+impl Cause {
+    /// Nothing traced.
+    pub fn none() -> Self {
+        Cause(None)
+    }
+
+    /// `span`'s place, when it is exported.
+    pub fn of(span: &tracing::Span) -> Self {
+        let context = span.context();
+        Cause(opentelemetry::trace::TraceContextExt::has_active_span(&context).then_some(context))
+    }
+
+    /// The current span's place, when it is an event path's (an ingestion request being traced).
+    pub fn current() -> Self {
+        let span = tracing::Span::current();
+        match span.metadata() {
+            Some(meta) if meta.target() == PATH => Self::of(&span),
+            _ => Self::none(),
+        }
+    }
+
+    pub fn is_traced(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Hangs `span` (made with no parent) under this cause; `span` itself when nothing is traced.
+    pub fn adopt(&self, span: tracing::Span) -> tracing::Span {
+        if let Some(context) = &self.0 {
+            // Fails only for a span already started, and these are new.
+            let _ = span.set_parent(context.clone());
+        }
+        span
+    }
+}
+
+/// Causes are equal when they name the same span (batches compare in tests).
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        use opentelemetry::trace::TraceContextExt;
+        let id = |c: &Cause| c.0.as_ref().map(|cx| cx.span().span_context().clone());
+        id(self) == id(other)
+    }
+}
+
+/// A span of an event's path under `cause` (disabled when `cause` is not traced), with the
+/// given name (a literal) and fields; it ends when dropped.
+#[macro_export]
+macro_rules! path_span {
+    ($cause:expr, $name:literal $(, $($fields:tt)*)?) => {{
+        let cause: &$crate::telemetry::Cause = $cause;
+        if cause.is_traced() {
+            cause.adopt(tracing::info_span!(target: $crate::telemetry::PATH, parent: None, $name $(, $($fields)*)?))
+        } else {
+            tracing::Span::none()
+        }
+    }};
+}
+
 /// The requests in a committed batch whose path is traced: the sequence numbers each got, and
-/// the request's span.
+/// the request's place in its trace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Traced {
     pub seqs: Range<i64>,
-    pub span: tracing::Span,
-}
-
-/// The current span, when it is an event path's (an ingestion request being traced).
-pub fn current_path_span() -> Option<tracing::Span> {
-    let span = tracing::Span::current();
-    (span.metadata()?.target() == PATH).then_some(span)
+    pub cause: Cause,
 }
 
 /// The traced request whose events include `seq`.
@@ -171,15 +230,12 @@ pub fn request_of(traced: &[Traced], seq: i64) -> Option<&Traced> {
     traced.iter().find(|t| t.seqs.contains(&seq))
 }
 
-/// A stage's span in each traced request of `traced` (`name` must be a string literal):
-/// they last until the returned spans are dropped.
+/// A stage's span in each traced request of `traced` (`name` a literal); they end when the
+/// returned spans are dropped.
 #[macro_export]
 macro_rules! stage_spans {
     ($traced:expr, $name:literal) => {
-        $traced
-            .iter()
-            .map(|t| tracing::info_span!(target: $crate::telemetry::PATH, parent: &t.span, $name))
-            .collect::<Vec<tracing::Span>>()
+        $traced.iter().map(|t| $crate::path_span!(&t.cause, $name)).collect::<Vec<tracing::Span>>()
     };
 }
 
@@ -207,17 +263,15 @@ mod tests {
 
     #[test]
     fn a_stage_finds_the_request_that_carried_an_event() {
-        let traced = vec![
-            Traced { seqs: 10..13, span: tracing::Span::none() },
-            Traced { seqs: 13..14, span: tracing::Span::none() },
-        ];
+        let traced = vec![Traced { seqs: 10..13, cause: Cause::none() }, Traced { seqs: 13..14, cause: Cause::none() }];
         let seqs = |seq| request_of(&traced, seq).map(|t| t.seqs.clone());
         assert_eq!(seqs(10), Some(10..13));
         assert_eq!(seqs(12), Some(10..13));
         assert_eq!(seqs(13), Some(13..14));
         assert_eq!(seqs(14), None);
         assert_eq!(seqs(9), None);
-        // Nothing is traced without a path span around the caller.
-        assert!(current_path_span().is_none());
+        // Nothing is traced without an exported path span around the caller.
+        assert!(!Cause::current().is_traced());
+        assert!(crate::path_span!(&Cause::none(), "nothing").id().is_none());
     }
 }

@@ -271,7 +271,7 @@ impl Store {
     ) -> Result<WriteReceipt, StoreError> {
         let (ack, committed) = oneshot::channel();
         let request =
-            writer::WriteRequest { events, dead_letters, replays, ack, span: crate::telemetry::current_path_span() };
+            writer::WriteRequest { events, dead_letters, replays, ack, cause: crate::telemetry::Cause::current() };
         {
             let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;

@@ -60,8 +60,8 @@ pub(super) struct WriteRequest {
     /// A dead letter this request replays; marked replayed in the same commit.
     pub replays: Option<i64>,
     pub ack: oneshot::Sender<Result<WriteReceipt, StoreError>>,
-    /// The request's span, when its events' path is traced.
-    pub span: Option<tracing::Span>,
+    /// The request's place in its trace, when its events' path is traced.
+    pub cause: crate::telemetry::Cause,
 }
 
 /// The anonymous ids already linked to a user: the writer inserts each link once. Shared with
@@ -197,18 +197,18 @@ impl Writer {
         let mut undo = Undo::default();
         let mut acks = Vec::with_capacity(group.len());
         let mut requests = Vec::with_capacity(group.len());
-        let mut spans = Vec::with_capacity(group.len());
+        let mut causes = Vec::with_capacity(group.len());
         let events = group.iter().map(|r| r.events.len() as i64).sum::<i64>();
         for request in group {
             acks.push(request.ack);
             requests.push((request.events, request.dead_letters, request.replays));
-            spans.push(request.span);
+            causes.push(request.cause);
         }
         // Each traced request gets a span for the transaction it shares with the others.
-        let commits: Vec<tracing::Span> = spans
+        let commits: Vec<tracing::Span> = causes
             .iter()
-            .flatten()
-            .map(|parent| tracing::info_span!(target: crate::telemetry::PATH, parent: parent, "store.commit", events))
+            .filter(|c| c.is_traced())
+            .map(|cause| crate::path_span!(cause, "store.commit", events))
             .collect();
         let started = std::time::Instant::now();
         let appended = self.append_all(requests, &mut undo);
@@ -217,12 +217,13 @@ impl Writer {
             Ok((stored, receipts)) => {
                 self.config.metrics.seconds.observe(started.elapsed().as_secs_f64());
                 self.config.metrics.events.observe(stored.len() as f64);
-                let traced = spans
+                let traced = causes
                     .into_iter()
                     .zip(&receipts)
-                    .filter_map(|(span, receipt)| {
+                    .filter(|(cause, receipt)| cause.is_traced() && receipt.events > 0)
+                    .map(|(cause, receipt)| {
                         let seqs = receipt.first_seq..receipt.first_seq + receipt.events as i64;
-                        span.filter(|_| !seqs.is_empty()).map(|span| crate::telemetry::Traced { seqs, span })
+                        crate::telemetry::Traced { seqs, cause }
                     })
                     .collect();
                 // Listeners first: once a sender has its answer, every stream has the event.

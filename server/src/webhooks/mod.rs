@@ -13,11 +13,12 @@ use duckdb::params;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
 use crate::{
     alerts::{Alert, Alerts},
     store::{sql, Micros, Store, StoreError},
+    telemetry::Cause,
 };
 
 /// How a webhook's body is shaped.
@@ -258,7 +259,7 @@ impl Webhooks {
         for (webhook_id, alert_id, last_attempt) in pending {
             let (Some(webhook), Ok(alert)) = (webhooks.get(&webhook_id), alerts.get(alert_id).await) else { continue };
             tracing::info!(webhook = %webhook_id, alert = alert_id, "resuming a webhook delivery");
-            tokio::spawn(self.clone().deliver(webhook.clone(), alert, last_attempt.max(0) as u32 + 1, Span::none()));
+            tokio::spawn(self.clone().deliver(webhook.clone(), alert, last_attempt.max(0) as u32 + 1, Cause::none()));
         }
         Ok(())
     }
@@ -266,7 +267,7 @@ impl Webhooks {
     /// Tries from attempt `first` until delivered or out of attempts, logging each attempt;
     /// attempt n > 1 waits `first_delay × 2ⁿ⁻²` before it. Each attempt continues the trace of
     /// the alert's `cause` (see [`crate::telemetry`]), and tells the receiver so.
-    async fn deliver(self: std::sync::Arc<Self>, webhook: Webhook, alert: Alert, first: u32, cause: Span) {
+    async fn deliver(self: std::sync::Arc<Self>, webhook: Webhook, alert: Alert, first: u32, cause: Cause) {
         let body = payload(webhook.format, &alert);
         for attempt in first.max(1)..=self.retry.attempts.max(1) {
             if attempt > 1 {
@@ -276,9 +277,8 @@ impl Webhooks {
                     return;
                 }
             }
-            let span = tracing::info_span!(
-                target: crate::telemetry::PATH,
-                parent: &cause,
+            let span = crate::path_span!(
+                &cause,
                 "webhook.attempt",
                 webhook = %webhook.id,
                 attempt,
