@@ -189,91 +189,6 @@ test('the customer-success manager sees a new alert arrive and acknowledges and 
   await page.close();
 });
 
-test('the customer-success manager tries a rule on history, switches it on with a goal and a holdout, and reads its outcome', async () => {
-  // History, ten minutes ago: 40 customers view twice within 10 s; the even ones buy 1 s
-  // after their second view (inside a 3 s goal window), the odd ones never.
-  const start = Date.now() - 10 * 60_000;
-  const at = (ms) => new Date(ms).toISOString();
-  for (let i = 0; i < 40; i += 1) {
-    const user = `bt-${i}`;
-    await track(wayline.url, { messageId: `${user}-1`, userId: user, event: 'bt_view', timestamp: at(start + i * 1000) });
-    await track(wayline.url, { messageId: `${user}-2`, userId: user, event: 'bt_view', timestamp: at(start + i * 1000 + 10_000) });
-    if (i % 2 === 0) {
-      await track(wayline.url, { messageId: `${user}-3`, userId: user, event: 'bt_buy', timestamp: at(start + i * 1000 + 11_000) });
-    }
-  }
-  const { page, problems } = await openPage(browser);
-  await page.goto(`${wayline.url}/rules?edit=new`);
-  const editor = page.getByTestId('rule-editor');
-  await page.locator('[data-testid=rule-editor][data-hydrated=true]').waitFor({ timeout: 15_000 });
-  const fill = (field, value) => editor.locator(`[data-field="${field}"]`).fill(value);
-  await fill('Id', 'bt-rule');
-  await fill('Name', 'Viewed twice');
-  await fill('Event', 'bt_view');
-  await fill('Count', '2');
-  await fill('Within', '1 min');
-  await fill('Cooldown', '0');
-  await fill('Goal', 'bt_buy');
-  await fill('Goal within', '3 s');
-  // Tried before it is saved: what it would have raised, and how often the goal followed.
-  await page.getByTestId('try-rule').click();
-  const tried = page.getByTestId('tried-summary');
-  await tried.waitFor({ timeout: 15_000 });
-  assert.match(await tried.innerText(), /^Would have raised 40 alerts for 40 customers over the last 30 days/);
-  assert.match(await page.getByTestId('tried-goal').innerText(), /Of the 40 alerts whose goal window ended, 20 reached the goal \(50%\)/);
-  assert.equal((await api('GET', '/api/v1/alerts?rule=bt-rule')).body.length, 0, 'trying raised nothing');
-  await screenshot(page, 'rule-tried');
-
-  await fill('Hold out (%)', '20');
-  await page.getByTestId('save-rule').click();
-  const row = page.locator('[data-testid=rules] tr[data-rule=bt-rule]');
-  await row.waitFor({ timeout: 5_000 });
-  assert.match(await row.innerText(), /goal: bt_buy within 3 s, 20 % held out/);
-
-  // Live: ten customers meet it now; the first five buy at once.
-  for (let i = 0; i < 10; i += 1) {
-    const user = `bt-live-${i}`;
-    await track(wayline.url, { messageId: `${user}-1`, userId: user, event: 'bt_view' });
-    await track(wayline.url, { messageId: `${user}-2`, userId: user, event: 'bt_view' });
-  }
-  // After the alerts are raised (within milliseconds), so that the purchase follows them.
-  await new Promise((r) => setTimeout(r, 1000));
-  for (let i = 0; i < 5; i += 1) {
-    await track(wayline.url, { messageId: `bt-live-${i}-3`, userId: `bt-live-${i}`, event: 'bt_buy' });
-  }
-  // Once every goal window (3 s) has ended, the outcome counts all ten, split as drawn.
-  const deadline = Date.now() + 20_000;
-  let outcome;
-  do {
-    await new Promise((r) => setTimeout(r, 1000));
-    outcome = (await api('GET', '/api/v1/rules/bt-rule/outcomes')).body;
-  } while (outcome.treated.alerts + outcome.holdout.alerts < 10 && Date.now() < deadline);
-  assert.equal(outcome.treated.alerts + outcome.holdout.alerts, 10, JSON.stringify(outcome));
-  assert.equal(outcome.treated.reached + outcome.holdout.reached, 5);
-  assert.equal(outcome.verdict, 'too_few');
-  const inbox = (await api('GET', '/api/v1/alerts?rule=bt-rule&limit=100')).body;
-  assert.equal(inbox.length, outcome.treated.alerts, 'held-out customers stay out of the inbox');
-  await page.goto(`${wayline.url}/rules`);
-  const said = row.getByTestId('rule-outcome');
-  await said.waitFor({ timeout: 10_000 });
-  assert.match(await said.innerText(), new RegExp(`^Too few to judge: ${outcome.treated.alerts} treated and ${outcome.holdout.alerts} held-out alerts`));
-  await screenshot(page, 'rule-outcome');
-  // The inbox says, on each alert, whether its customer reached the goal.
-  await page.goto(`${wayline.url}/alerts?rule=bt-rule`);
-  const goals = page.getByTestId('goal');
-  await goals.first().waitFor({ timeout: 10_000 });
-  assert.equal(await goals.count(), outcome.treated.alerts);
-  for (const text of await goals.allInnerTexts()) {
-    assert.match(text, /^Goal (reached: bt_buy, \d+ s after the alert|missed: no bt_buy within 3 s)$/);
-  }
-  assert.equal(
-    (await goals.allInnerTexts()).filter((t) => t.startsWith('Goal reached')).length,
-    outcome.treated.reached,
-  );
-  assert.deepEqual(problems, []);
-  await page.close();
-});
-
 test('the product owner builds a funnel whose numbers equal a hand-computed fixture', async () => {
   // Sequential funnel f_view → f_cart → f_buy, worked out by hand:
   //   po-1 view, cart, buy  → all three steps
@@ -432,15 +347,18 @@ test('the product owner reads a retention grid whose numbers equal a hand-comput
   // Daily cohorts of r_signup, coming back with r_buy. All three sign up at the same instant
   // three days ago (one cohort, whatever the hour now): ret-ann buys a day later (period 1),
   // ret-cat two days later (period 2), ret-bob never. Period 3 is today, still running.
+  // ret-ann and ret-bob sign up on the pro plan, ret-cat on the free one (ret-ann's purchase
+  // names the free plan, which does not move her: the starting event's plan counts).
   const day = 24 * 3_600_000;
   const signedUp = Date.now() - 3 * day;
   const at = (ms) => new Date(ms).toISOString();
-  for (const [id, user, event, when] of [
-    ['ret-1', 'ret-ann', 'r_signup', signedUp], ['ret-2', 'ret-bob', 'r_signup', signedUp],
-    ['ret-3', 'ret-cat', 'r_signup', signedUp], ['ret-4', 'ret-ann', 'r_buy', signedUp + day],
+  for (const [id, user, event, when, plan] of [
+    ['ret-1', 'ret-ann', 'r_signup', signedUp, 'pro'], ['ret-2', 'ret-bob', 'r_signup', signedUp, 'pro'],
+    ['ret-3', 'ret-cat', 'r_signup', signedUp, 'free'], ['ret-4', 'ret-ann', 'r_buy', signedUp + day, 'free'],
     ['ret-5', 'ret-cat', 'r_buy', signedUp + 2 * day],
   ]) {
-    const answer = await track(wayline.url, { messageId: id, userId: user, event, timestamp: at(when) });
+    const properties = plan ? { plan } : {};
+    const answer = await track(wayline.url, { messageId: id, userId: user, event, timestamp: at(when), properties });
     assert.equal(answer.status, 200);
   }
   const { page, problems } = await openPage(browser);
@@ -460,6 +378,15 @@ test('the product owner reads a retention grid whose numbers equal a hand-comput
   assert.equal(await rows.first().locator('td.running').count(), 2, 'today and tomorrow have not ended');
   assert.deepEqual(await page.getByTestId('retention-average').locator('td').allInnerTexts(), ['3', '33%', '33%', '—', '—']);
   await page.locator('div[role=img] svg').waitFor();
+  // A curve per plan chosen at sign-up: pro (ann back on day 1, bob never), free (cat on day 2).
+  await page.getByTestId('retention-breakdown').fill('plan');
+  await page.getByTestId('retention-run').click();
+  await page.waitForURL(/breakdown=plan/);
+  const byPlan = page.getByTestId('retention-breakdown-table');
+  await byPlan.waitFor({ timeout: 10_000 });
+  assert.deepEqual(await byPlan.locator('tbody th').allTextContents(), ['pro', 'free']);
+  assert.deepEqual(await byPlan.locator('tbody tr').nth(0).locator('td').allInnerTexts(), ['2', '50%', '0%', '—', '—']);
+  assert.deepEqual(await byPlan.locator('tbody tr').nth(1).locator('td').allInnerTexts(), ['1', '0%', '100%', '—', '—']);
   await screenshot(page, 'retention');
   assert.deepEqual(problems, []);
   await page.close();

@@ -1,7 +1,7 @@
 // Starts the real `wayline` binary on a temporary DuckDB file and a free port, and
 // launches Debian's Chromium through playwright-core.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,18 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const screenshotDir = path.join(here, '..', 'screenshots');
 
+/// Debian's libfaketime, which moves a program's wall clock (its monotonic clock, which
+/// timers run on, is left alone).
+function libfaketime() {
+  const found = execFileSync('dpkg', ['-L', 'libfaketime']).toString().split('\n').find((f) => f.endsWith('/libfaketimeMT.so.1'));
+  if (!found) throw new Error('libfaketime not found; run scripts/setup.sh --test (Debian package faketime)');
+  return found;
+}
+
 /// `fresh: true` starts with no user at all (the one-time setup page is open); otherwise an
-/// admin and a viewer exist and both are signed in.
-export async function startWayline({ fresh = false } = {}) {
+/// admin and a viewer exist and both are signed in. `fakeClock: true` runs the server under
+/// libfaketime with its clock at the real time until `moveClock` moves it on.
+export async function startWayline({ fresh = false, fakeClock = false } = {}) {
   const bin = process.env.WAYLINE_BIN;
   const siteRoot = process.env.WAYLINE_SITE_ROOT;
   if (!bin || !siteRoot) {
@@ -30,8 +39,14 @@ export async function startWayline({ fresh = false } = {}) {
   const viewerPassword = fresh ? null : lastLine(['user', 'add', viewerEmail, '--role', 'viewer']);
   const writeKey = lastLine(['source', 'add', 'End-to-end tests']);
   const token = lastLine(['token', 'add', 'end-to-end tests', '--role', 'admin']);
+  // The fake clock reads its offset from a file on every call, so a test can move it on.
+  const clockFile = path.join(dir, 'clock-offset');
+  const faked = fakeClock
+    ? { LD_PRELOAD: libfaketime(), FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1' }
+    : {};
+  if (fakeClock) writeFileSync(clockFile, '+0\n');
   const child = spawn(bin, ['serve', '--db', path.join(dir, 'wayline.duckdb'), '--addr', '127.0.0.1:0', '--site-root', siteRoot], {
-    env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
+    env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1', ...faked },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -79,6 +94,11 @@ export async function startWayline({ fresh = false } = {}) {
     /// Headers of a script calling the JSON API with the admin token.
     authorization: { authorization: `Bearer ${token}` },
     output: () => output,
+    /// Moves the fake clock (`fakeClock: true`) to `hours` after the real time.
+    moveClock(hours) {
+      if (!fakeClock) throw new Error('start with { fakeClock: true } to move the clock');
+      writeFileSync(clockFile, `+${hours}h\n`);
+    },
     /// Stops with SIGTERM, as a service manager would, and checks that the shutdown was
     /// clean: exit code 0 and the write-ahead log folded into the database file.
     async stop() {

@@ -336,7 +336,8 @@ mod tests {
                 RetentionCohort { start: day(9), customers: 2, periods: vec![cell(1, 2, false), cell(0, 2, false)] },
             ],
             average: RetentionCurve { group: "all".into(), customers: 6, shares: vec![Some(0.75), None] },
-            by_channel: vec![],
+            breakdown: vec![],
+            breakdown_by: None,
         };
         let svg = retention_heatmap(&result, "Retention after signed_up").unwrap();
         for text in ["Nov 02 · 4", "Nov 09 · 2", "week 1", "week 2", "75%", "(25%)", "(50%)", "(0%)", "Retention after"]

@@ -425,7 +425,7 @@ impl DashboardBackend for Dashboard {
                 returning: Some(params.returning.clone()),
                 period: Some(params.period),
                 periods: Some(params.periods),
-                breakdown: params.by_channel.then(|| app::types::CHANNEL_BREAKDOWN.to_string()),
+                breakdown: Some(params.breakdown.clone()),
                 ..Default::default()
             };
             let result = analytics.retention(query.to_question(now).map_err(edge)?).await.map_err(edge)?;

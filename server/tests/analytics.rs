@@ -746,20 +746,28 @@ async fn the_retention_grid_matches_the_hand_computed_fixture() {
     // cat (direct): signs up 11-04, views on 11-12 but buys nothing → cohort 11-02, never back.
     // dan (email): signs up 11-11, buys 11-17 (week +1, still running) → cohort 11-09.
     // eve: buys on 11-05 without signing up → no cohort when the start is sign-up.
+    // Plans on the sign-up: ann and dan pro, bob free, cat none. Only the starting event's
+    // plan counts: cat viewed a trial page before signing up (same week), bob's first
+    // purchase was on the pro plan.
     let email = json!({ "campaign": { "source": "newsletter", "medium": "email" } });
+    let on_plan = |mut event: Value, plan: &str| {
+        event["properties"]["plan"] = json!(plan);
+        event
+    };
     let (base, client) = start_at("2026-11-19T12:00:00Z").await;
     post_batch(
         &base,
         &client,
         json!({ "batch": [
-            track_from("a1", "ann", "signed_up", "2026-11-03T10:00:00Z", email.clone()),
+            on_plan(track_from("a1", "ann", "signed_up", "2026-11-03T10:00:00Z", email.clone()), "pro"),
             track("a2", ("userId", "ann"), "purchase", "2026-11-10T10:00:00Z"),
-            track("b1", ("userId", "bob"), "signed_up", "2026-11-08T23:00:00Z"),
-            track("b2", ("userId", "bob"), "purchase", "2026-11-09T01:00:00Z"),
+            on_plan(track("b1", ("userId", "bob"), "signed_up", "2026-11-08T23:00:00Z"), "free"),
+            on_plan(track("b2", ("userId", "bob"), "purchase", "2026-11-09T01:00:00Z"), "pro"),
             track("b3", ("userId", "bob"), "purchase", "2026-11-18T01:00:00Z"),
+            on_plan(track("c0", ("userId", "cat"), "product_viewed", "2026-11-03T09:00:00Z"), "trial"),
             track("c1", ("userId", "cat"), "signed_up", "2026-11-04T10:00:00Z"),
             track("c2", ("userId", "cat"), "product_viewed", "2026-11-12T10:00:00Z"),
-            track_from("d1", "dan", "signed_up", "2026-11-11T10:00:00Z", email),
+            on_plan(track_from("d1", "dan", "signed_up", "2026-11-11T10:00:00Z", email), "pro"),
             track("d2", ("userId", "dan"), "purchase", "2026-11-17T10:00:00Z"),
             track("e1", ("userId", "eve"), "purchase", "2026-11-05T10:00:00Z"),
         ]}),
@@ -769,7 +777,7 @@ async fn the_retention_grid_matches_the_hand_computed_fixture() {
         "{base}/api/v1/retention?start=signed_up&return=purchase&period=week&periods=2\
          &from=2026-11-02T00:00:00Z&to=2026-11-16T00:00:00Z&breakdown=$channel"
     );
-    let result = get_json(&client, url).await;
+    let result = get_json(&client, url.clone()).await;
     let cohorts = result["cohorts"].as_array().unwrap_or_else(|| panic!("{result}"));
     // Per cohort: its start, its customers, and per period (returned, over).
     type Row = (String, u64, Vec<(u64, bool)>);
@@ -792,13 +800,32 @@ async fn the_retention_grid_matches_the_hand_computed_fixture() {
     // Week 1 is over only for the first cohort: 2 of its 3; week 2 is over for none.
     assert_eq!(result["average"]["shares"], json!([2.0 / 3.0, null]));
     assert_eq!(result["average"]["customers"], 4);
-    let curves: Vec<(String, u64)> = result["by_channel"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["group"].as_str().unwrap().to_string(), c["customers"].as_u64().unwrap()))
-        .collect();
-    assert_eq!(curves, vec![("direct".to_string(), 2), ("email".to_string(), 2)]);
+    let curves = |result: &Value| -> Vec<(String, u64, Value)> {
+        let curves = result["breakdown"].as_array().unwrap_or_else(|| panic!("{result}"));
+        curves
+            .iter()
+            .map(|c| (c["group"].as_str().unwrap().to_string(), c["customers"].as_u64().unwrap(), c["shares"].clone()))
+            .collect()
+    };
+    assert_eq!(result["breakdown_by"], "$channel");
+    assert_eq!(
+        curves(&result),
+        vec![("direct".to_string(), 2, json!([0.5, null])), ("email".to_string(), 2, json!([1.0, null]))],
+        "direct: bob back in week 1, cat not; email: ann back (dan's week 1 still running)"
+    );
+    // By a property of the starting event: the most customers first, no value last.
+    let by_plan = get_json(&client, url.replace("breakdown=$channel", "breakdown=plan")).await;
+    assert_eq!(by_plan["breakdown_by"], "plan");
+    assert_eq!(
+        curves(&by_plan),
+        vec![
+            ("pro".to_string(), 2, json!([1.0, null])),
+            ("free".to_string(), 1, json!([1.0, null])),
+            ("(none)".to_string(), 1, json!([0.0, null])),
+        ],
+        "{by_plan}"
+    );
+    assert_eq!(by_plan["cohorts"], result["cohorts"], "a breakdown leaves the grid as it was");
     // Any event after the first event of any kind: cat's view counts, eve forms a cohort.
     let any = get_json(
         &client,

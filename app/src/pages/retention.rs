@@ -1,6 +1,7 @@
 //! Retention (for product owners): of the customers who first did something in a week (or a
 //! day), how many came back in each one after — the cohort grid as a heatmap and a table, its
-//! average curve, and one curve per channel. The question is in the URL.
+//! average curve, and one curve per channel or per value of a property of the starting event.
+//! The question is in the URL.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -23,7 +24,11 @@ pub fn params_from(get: impl Fn(&str) -> Option<String>) -> RetentionParams {
             .and_then(|p| p.parse().ok())
             .filter(|p| (1..=60).contains(p))
             .unwrap_or(defaults.periods),
-        by_channel: get("by_channel").is_some_and(|v| v == "1"),
+        // `by_channel=1` is how links made before property breakdowns asked for channels.
+        breakdown: get("breakdown").unwrap_or_else(|| match get("by_channel").as_deref() {
+            Some("1") => crate::types::CHANNEL_BREAKDOWN.to_string(),
+            _ => String::new(),
+        }),
     }
 }
 
@@ -85,9 +90,9 @@ pub fn RetentionPage() -> impl IntoView {
                                 {periods.iter().map(|n| view! { <option value=n.to_string() selected=*n == p.periods>{n.to_string()}</option> }).collect_view()}
                             </select>
                         </label>
-                        <label class="check">
-                            <input type="checkbox" name="by_channel" value="1" checked=p.by_channel data-testid="retention-by-channel" />
-                            " A curve per channel"
+                        <label>
+                            "A curve per "
+                            <input name="breakdown" value=p.breakdown.clone() placeholder="channel, or a property of the start" list=crate::pick::BREAKDOWNS data-testid="retention-breakdown" />
                         </label>
                         <button class="button" type="submit" data-testid="retention-run">"Show retention"</button>
                     </form>
@@ -152,13 +157,17 @@ fn Grid(answer: RetentionAnswer) -> impl IntoView {
         }
     };
     let average = curve_row(&result.average, "average".to_string());
-    let channels = (!result.by_channel.is_empty()).then(|| {
+    let breakdown = (!result.breakdown.is_empty()).then(|| {
         let header = (1..=columns).map(|k| view! { <th scope="col">{format!("{word} {k}")}</th> }).collect_view();
-        let rows = result.by_channel.iter().map(|c| curve_row(c, c.group.clone())).collect_view();
+        let rows = result.breakdown.iter().map(|c| curve_row(c, c.group.clone())).collect_view();
+        let (title, column) = match result.breakdown_by.as_deref().unwrap_or_default() {
+            crate::types::CHANNEL_BREAKDOWN => ("By first-touch channel".to_string(), "channel".to_string()),
+            property => (format!("By {property} on the starting event"), property.to_string()),
+        };
         view! {
-            <h2>"By first-touch channel"</h2>
-            <table class="event-table retention-channels" data-testid="retention-channels">
-                <thead><tr><th scope="col">"channel"</th><th scope="col">"customers"</th>{header}</tr></thead>
+            <h2>{title}</h2>
+            <table class="event-table retention-breakdown" data-testid="retention-breakdown-table">
+                <thead><tr><th scope="col">{column}</th><th scope="col">"customers"</th>{header}</tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         }
@@ -171,7 +180,7 @@ fn Grid(answer: RetentionAnswer) -> impl IntoView {
             <tbody>{rows}</tbody>
             <tfoot data-testid="retention-average">{average}</tfoot>
         </table>
-        {channels}
+        {breakdown}
     }
 }
 
@@ -189,7 +198,7 @@ mod tests {
             ("return", "purchase"),
             ("period", "day"),
             ("periods", "12"),
-            ("by_channel", "1"),
+            ("breakdown", "plan"),
         ]));
         assert_eq!(
             asked,
@@ -198,9 +207,10 @@ mod tests {
                 returning: "purchase".into(),
                 period: TrendPeriod::Day,
                 periods: 12,
-                by_channel: true
+                breakdown: "plan".into(),
             }
         );
         assert_eq!(params_from(url(&[("periods", "99"), ("period", "year")])), RetentionParams::default());
+        assert_eq!(params_from(url(&[("by_channel", "1")])).breakdown, "$channel", "an older link still works");
     }
 }

@@ -32,13 +32,14 @@ pub struct RetentionCohort {
 /// cohort's period has ended).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetentionCurve {
-    /// The breakdown value (a channel), or `all`.
+    /// The breakdown value (a channel, a property's value, `(other)`, `(none)`), or `all`.
     pub group: String,
     pub customers: u64,
     pub shares: Vec<Option<f64>>,
 }
 
-/// The answer: the cohort grid, its average curve and, when asked, one curve per channel.
+/// The answer: the cohort grid, its average curve and, when asked, one curve per breakdown
+/// value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetentionResult {
     pub period: TrendPeriod,
@@ -48,9 +49,17 @@ pub struct RetentionResult {
     pub return_event: Option<String>,
     pub cohorts: Vec<RetentionCohort>,
     pub average: RetentionCurve,
-    /// One curve per first-touch channel, largest first (empty unless asked).
-    pub by_channel: Vec<RetentionCurve>,
+    /// One curve per breakdown value, largest first: every first-touch channel, or the values
+    /// of a property on the customers' starting event (beyond the largest
+    /// [`RETENTION_TOP_VALUES`] the rest share `(other)`, and those without one are `(none)`);
+    /// empty unless asked.
+    pub breakdown: Vec<RetentionCurve>,
+    /// What the breakdown is by: `$channel` or the property's name (`None`: no breakdown).
+    pub breakdown_by: Option<String>,
 }
+
+/// Most breakdown values given a curve of their own.
+pub const RETENTION_TOP_VALUES: usize = 8;
 
 /// A retention question as the page asks it (every field is in the page's URL).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,8 +72,9 @@ pub struct RetentionParams {
     pub period: TrendPeriod,
     /// Periods followed after each cohort's own; cohorts start over as many periods back.
     pub periods: usize,
-    /// One average curve per first-touch channel.
-    pub by_channel: bool,
+    /// One average curve per value of this: `$channel` (the first touch), or a property of
+    /// the starting event (e.g. `plan`); empty: none.
+    pub breakdown: String,
 }
 
 impl Default for RetentionParams {
@@ -74,7 +84,7 @@ impl Default for RetentionParams {
             returning: String::new(),
             period: TrendPeriod::Week,
             periods: 8,
-            by_channel: false,
+            breakdown: String::new(),
         }
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Data health's old-event removal is the other "retention" (`crate::retention`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use app::types::{RetentionCell, RetentionCohort, RetentionCurve, TrendPeriod};
 use chrono::DateTime;
@@ -23,6 +23,8 @@ pub const MAX_PERIODS: usize = 60;
 pub struct CustomerRetention {
     pub cohort: i64,
     pub returned: u64,
+    /// The starting event's sequence number (whose property a breakdown reads).
+    pub start_seq: i64,
 }
 
 /// The question, with event names resolved to the index's ids and times in microseconds.
@@ -80,7 +82,7 @@ pub fn customer_retention(spec: &RetentionSpec, events: &[Entry]) -> Option<Cust
             returned |= 1 << after;
         }
     }
-    Some(CustomerRetention { cohort, returned })
+    Some(CustomerRetention { cohort, returned, start_seq: events[first].seq() })
 }
 
 /// Customers and returns per period of one cohort, as they are added up.
@@ -161,9 +163,77 @@ impl RetentionTally {
     }
 }
 
+/// The label of the customers whose breakdown value is outside the largest ones.
+pub const OTHER_VALUE: &str = super::funnel::OTHER_VALUE;
+/// The label of the customers whose starting event has no value for the property.
+pub const NO_VALUE: &str = super::funnel::NO_VALUE;
+
+/// One curve per breakdown value, largest first: the `top` largest values that `name` names,
+/// then the rest together as "(other)", then those it does not name (no value) as "(none)".
+/// Every customer is in exactly one curve, so the curves' customers add up to the whole.
+pub fn breakdown_curves(
+    spec: &RetentionSpec,
+    groups: HashMap<u32, RetentionTally>,
+    name: impl Fn(u32) -> Option<String>,
+    top: usize,
+) -> Vec<RetentionCurve> {
+    let (mut named, mut unnamed) = (Vec::new(), RetentionTally::default());
+    for (value, tally) in groups {
+        match name(value) {
+            Some(label) => named.push((label, tally)),
+            None => unnamed.merge(tally),
+        }
+    }
+    named.sort_by(|a, b| b.1.customers().cmp(&a.1.customers()).then_with(|| a.0.cmp(&b.0)));
+    let mut other = RetentionTally::default();
+    for (_, tally) in named.split_off(top.min(named.len())) {
+        other.merge(tally);
+    }
+    named
+        .into_iter()
+        .chain([(OTHER_VALUE.to_string(), other), (NO_VALUE.to_string(), unnamed)])
+        .filter(|(_, tally)| tally.customers() > 0)
+        .map(|(label, tally)| tally.curve(spec, label))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_breakdown_keeps_the_largest_values_then_the_rest_then_no_value() {
+        let spec = spec();
+        let tally = |customers: u64, back: u64| {
+            let mut tally = RetentionTally::default();
+            for k in 0..customers {
+                // Back in period 1 for the first `back` customers.
+                let returned = if k < back { 0b10 } else { 0 };
+                tally.add(&spec, CustomerRetention { cohort: 0, returned, start_seq: 0 });
+            }
+            tally
+        };
+        const NONE: u32 = crate::index::columns::NONE;
+        let groups = HashMap::from([
+            (0, tally(3, 3)),
+            (1, tally(2, 1)),
+            (2, tally(1, 0)),
+            (3, tally(1, 1)),
+            (NONE, tally(2, 0)),
+        ]);
+        let names = ["a", "b", "c", "d"];
+        let curves = breakdown_curves(&spec, groups, |id| names.get(id as usize).map(|n| n.to_string()), 2);
+        let figures: Vec<(&str, u64, Option<f64>)> =
+            curves.iter().map(|c| (c.group.as_str(), c.customers, c.shares[0])).collect();
+        // Cohort 0 (the first period after the origin) is long over: every period counts.
+        assert_eq!(
+            figures,
+            vec![("a", 3, Some(1.0)), ("b", 2, Some(0.5)), (OTHER_VALUE, 2, Some(0.5)), (NO_VALUE, 2, Some(0.0))],
+            "c and d (one customer each) share (other)"
+        );
+        let none = breakdown_curves(&spec, HashMap::new(), |_| None, 2);
+        assert!(none.is_empty(), "no group without customers");
+    }
 
     fn event(at_us: i64, name: u32) -> Entry {
         Entry::new(at_us, 0, name, false)

@@ -16,7 +16,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use app::types::{
     Direction, Dropoff, DroppedCustomer, DroppedPage, FunnelResult, Journey, NextEvent, OrderMode, PathCustomers,
-    PathResult, RetentionResult, StageOccupancy, TrendPeriod,
+    PathResult, RetentionResult, StageOccupancy, TrendPeriod, RETENTION_TOP_VALUES,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -241,8 +241,8 @@ impl Analytics {
     /// Retention by cohort (see [`cohorts`]): the grid, its average curve and, if asked, one
     /// curve per first-touch channel.
     pub async fn retention(&self, question: question::RetentionQuestion) -> Result<RetentionResult, AnalyticsError> {
-        if question.by_channel {
-            self.index.materialise(&self.store, vec![Column::Channel]).await?;
+        if let Some(column) = &question.breakdown {
+            self.index.materialise(&self.store, vec![column.clone()]).await?;
         }
         Ok(self
             .index
@@ -258,33 +258,44 @@ impl Analytics {
                 let id =
                     |name: &Option<String>| name.as_deref().map(|n| data.name_id(n).unwrap_or(crate::index::NO_NAME));
                 (spec.start, spec.returning) = (id(&question.start), id(&question.returning));
+                let by_channel = question.breakdown == Some(Column::Channel);
+                let values = question.breakdown.as_ref().and_then(|column| data.column(column));
+                // A customer's group: their first touch's channel, or the property's value on
+                // their starting event.
                 let found = each_customer(data, |customer, _| {
                     let retention = cohorts::customer_retention(&spec, &customer.events)?;
-                    Some((customer.first_touch(), retention))
+                    let group = match values {
+                        Some(_) if by_channel => customer.first_touch(),
+                        Some(column) => column.get(retention.start_seq),
+                        None => crate::index::columns::NONE,
+                    };
+                    Some((group, retention))
                 });
                 let mut all = cohorts::RetentionTally::default();
-                let mut by_touch: HashMap<u32, cohorts::RetentionTally> = HashMap::new();
-                for (touch, retention) in found {
+                let mut by_value: HashMap<u32, cohorts::RetentionTally> = HashMap::new();
+                for (group, retention) in found {
                     all.add(&spec, retention);
-                    if question.by_channel {
-                        by_touch.entry(touch).or_default().add(&spec, retention);
+                    if values.is_some() {
+                        by_value.entry(group).or_default().add(&spec, retention);
                     }
                 }
-                // The first touch's channel; none (or not yet read) is direct.
-                let channel_name = |touch: u32| {
-                    let named = data.channels().and_then(|column| column.dictionary().get(touch as usize));
-                    named.map_or_else(|| crate::index::channel::DIRECT.to_string(), String::clone)
+                let value_name = |id: u32| match values?.dictionary().get(id as usize) {
+                    Some(name) => Some(name.clone()),
+                    // No first touch is a direct visit, a channel like the others.
+                    None if by_channel => Some(crate::index::channel::DIRECT.to_string()),
+                    None => None,
                 };
-                let mut by_channel: Vec<_> =
-                    by_touch.into_iter().map(|(touch, tally)| tally.curve(&spec, channel_name(touch))).collect();
-                by_channel.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| a.group.cmp(&b.group)));
+                // Channels are a short, fixed list: every one gets its curve.
+                let top = if by_channel { usize::MAX } else { RETENTION_TOP_VALUES };
+                let breakdown = cohorts::breakdown_curves(&spec, by_value, value_name, top);
                 RetentionResult {
                     period: question.period,
                     start_event: question.start.clone(),
                     return_event: question.returning.clone(),
                     cohorts: all.grid(&spec),
                     average: all.curve(&spec, "all".into()),
-                    by_channel,
+                    breakdown,
+                    breakdown_by: question.breakdown.as_ref().map(Column::parameter),
                 }
             })
             .await?)

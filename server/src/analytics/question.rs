@@ -55,6 +55,15 @@ fn property_name(name: Option<&String>, parameter: &str) -> Result<Option<String
     }
 }
 
+/// A `breakdown` parameter: `$channel` splits by the customers' channel (first touch), any
+/// other name by that event property.
+fn breakdown_column(breakdown: Option<&String>) -> Result<Option<Column>, AnalyticsError> {
+    match breakdown.map(|b| b.trim()) {
+        Some(CHANNEL_BREAKDOWN) => Ok(Some(Column::Channel)),
+        _ => Ok(property_name(breakdown, "breakdown")?.map(Column::Property)),
+    }
+}
+
 impl FunnelQuery {
     /// Checks the question and fills in defaults.
     pub fn to_spec(&self, now: DateTime<Utc>) -> Result<FunnelSpec, AnalyticsError> {
@@ -89,11 +98,7 @@ impl FunnelQuery {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        // `$channel` splits by the customers' channel (first touch), not an event property.
-        spec.breakdown = match self.breakdown.as_deref().map(str::trim) {
-            Some(CHANNEL_BREAKDOWN) => Some(Column::Channel),
-            _ => property_name(self.breakdown.as_ref(), "breakdown")?.map(Column::Property),
-        };
+        spec.breakdown = breakdown_column(self.breakdown.as_ref())?;
         spec.hold_property = property_name(self.hold.as_ref(), "hold")?;
         spec.channel = self.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
         spec.skip_page_views = self.skip_page_views.unwrap_or(false);
@@ -204,7 +209,8 @@ impl PathQuery {
 }
 
 /// Retention as asked over HTTP: `start=signed_up&return=purchase_completed&period=week&periods=8`
-/// with `from`/`to` bounding the cohorts' starts and `breakdown=$channel` for a curve per channel.
+/// with `from`/`to` bounding the cohorts' starts, and `breakdown=$channel` (or a property of the
+/// starting event, `breakdown=plan`) for a curve per value.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RetentionQuery {
     /// The event that puts a customer in a cohort (their first); none: their first event.
@@ -220,7 +226,8 @@ pub struct RetentionQuery {
     pub from: Option<DateTime<Utc>>,
     /// Cohorts starting before here (default now).
     pub to: Option<DateTime<Utc>>,
-    /// `$channel`: one average curve per first-touch channel.
+    /// `$channel`: one average curve per first-touch channel; a property name: one per value
+    /// of that property on the customer's starting event.
     pub breakdown: Option<String>,
 }
 
@@ -234,7 +241,8 @@ pub struct RetentionQuestion {
     pub now: DateTime<Utc>,
     pub start: Option<String>,
     pub returning: Option<String>,
-    pub by_channel: bool,
+    /// The channel, or a property of the starting event, to draw a curve per value of.
+    pub breakdown: Option<Column>,
 }
 
 /// The longest span of cohort starts one grid shows.
@@ -262,15 +270,7 @@ impl RetentionQuery {
         if to - from > MAX_COHORT_SPAN {
             return Err(bad(format!("from ({from}) to ({to}) spans more than 366 days of cohorts; narrow the range")));
         }
-        let by_channel = match self.breakdown.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
-            None => false,
-            Some(CHANNEL_BREAKDOWN) => true,
-            Some(other) => {
-                return Err(bad(format!(
-                    "breakdown={other} is not supported for retention; use breakdown={CHANNEL_BREAKDOWN} (one curve per channel)"
-                )))
-            }
-        };
+        let breakdown = breakdown_column(self.breakdown.as_ref())?;
         let event = |name: &Option<String>| name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(String::from);
         Ok(RetentionQuestion {
             period,
@@ -280,7 +280,7 @@ impl RetentionQuery {
             now,
             start: event(&self.start),
             returning: event(&self.returning),
-            by_channel,
+            breakdown,
         })
     }
 }
@@ -300,13 +300,16 @@ mod tests {
         let question = RetentionQuery::default().to_question(now()).unwrap();
         assert_eq!((question.period, question.periods, question.to), (TrendPeriod::Week, 8, now()));
         assert_eq!(question.to - question.from, Duration::weeks(8));
-        assert!(!question.by_channel && question.start.is_none() && question.returning.is_none());
+        assert!(question.breakdown.is_none() && question.start.is_none() && question.returning.is_none());
         let blank = RetentionQuery { start: Some(" ".into()), ..RetentionQuery::default() };
         assert_eq!(blank.to_question(now()).unwrap().start, None, "an empty field means first seen");
         let too_many = RetentionQuery { periods: Some(61), ..RetentionQuery::default() }.to_question(now());
         assert!(matches!(too_many, Err(AnalyticsError::BadQuery(ref m)) if m.contains("use 1 to 60")), "{too_many:?}");
-        let by_plan = RetentionQuery { breakdown: Some("plan".into()), ..RetentionQuery::default() }.to_question(now());
-        assert!(matches!(by_plan, Err(AnalyticsError::BadQuery(ref m)) if m.contains("$channel")), "{by_plan:?}");
+        let by = |breakdown: &str| RetentionQuery { breakdown: Some(breakdown.into()), ..RetentionQuery::default() };
+        assert_eq!(by("plan").to_question(now()).unwrap().breakdown, Some(Column::Property("plan".into())));
+        assert_eq!(by(" $channel ").to_question(now()).unwrap().breakdown, Some(Column::Channel));
+        let odd = by("plan'; drop").to_question(now());
+        assert!(matches!(odd, Err(AnalyticsError::BadQuery(ref m)) if m.contains("breakdown")), "{odd:?}");
         let wide = RetentionQuery { from: Some(now() - Duration::days(400)), ..RetentionQuery::default() };
         assert!(matches!(wide.to_question(now()), Err(AnalyticsError::BadQuery(ref m)) if m.contains("366 days")));
     }
