@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startWayline, launchBrowser, openPage, screenshot, track } from './support.mjs';
+import { startWayline, launchBrowser, openPage, openRuleEditor, screenshot, track } from './support.mjs';
 
 let wayline;
 let browser;
@@ -84,11 +84,7 @@ test('the marketer sees a stage count change on the journey map as events are po
 test('the customer-success manager sees a new alert arrive and acknowledges and assigns it', async () => {
   const { page, problems } = await openPage(browser);
   // The rule, written in the rules editor.
-  await page.goto(`${wayline.url}/rules?edit=new`);
-  const editor = page.getByTestId('rule-editor');
-  // Typing only reaches the form's state once the page has hydrated.
-  await page.locator('[data-testid=rule-editor][data-hydrated=true]').waitFor({ timeout: 15_000 });
-  const fill = (field, value) => editor.locator(`[data-field="${field}"]`).fill(value);
+  const fill = await openRuleEditor(page, wayline.url);
   await fill('Id', 'e2e-hot');
   await fill('Name', 'Two product views in a minute');
   await fill('Event', 'product_viewed');

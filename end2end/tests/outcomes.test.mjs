@@ -3,7 +3,7 @@
 // server whose clock libfaketime moves on by hours, so nobody waits for them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWayline, launchBrowser, openPage, screenshot, track } from './support.mjs';
+import { startWayline, launchBrowser, openPage, openRuleEditor, screenshot, track } from './support.mjs';
 
 let wayline;
 let browser;
@@ -47,10 +47,7 @@ test('the customer-success manager tries a rule on history, switches it on with 
     }
   }
   const { page, problems } = await openPage(browser);
-  await page.goto(`${wayline.url}/rules?edit=new`);
-  const editor = page.getByTestId('rule-editor');
-  await page.locator('[data-testid=rule-editor][data-hydrated=true]').waitFor({ timeout: 15_000 });
-  const fill = (field, value) => editor.locator(`[data-field="${field}"]`).fill(value);
+  const fill = await openRuleEditor(page, wayline.url);
   await fill('Id', 'bt-rule');
   await fill('Name', 'Viewed twice');
   await fill('Event', 'bt_view');

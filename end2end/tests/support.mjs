@@ -152,6 +152,15 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
 }
 
+/// Opens a new rule in the rules editor once it has hydrated (typing reaches the form's state
+/// only then); the function that fills one of its fields by label.
+export async function openRuleEditor(page, baseUrl) {
+  await page.goto(`${baseUrl}/rules?edit=new`);
+  await page.locator('[data-testid=rule-editor][data-hydrated=true]').waitFor({ timeout: 15_000 });
+  const editor = page.getByTestId('rule-editor');
+  return (field, value) => editor.locator(`[data-field="${field}"]`).fill(value);
+}
+
 /// Sends one track call with the test source's write key (the HTTP Basic user name).
 export async function track(baseUrl, message) {
   const response = await fetch(`${baseUrl}/v1/track`, {
