@@ -32,9 +32,12 @@ const NOISE: [&str; 6] =
 
 /// `--quick` (1M events), `--events N` (`10M`, `100M`, or a plain number; 10M by default),
 /// `--out path.json`, `--db path` (keep the history in this file and, when it exists, ask
-/// it again instead of writing a new one: for profiling one question after another).
-fn args() -> (bool, usize, PathBuf, Option<PathBuf>) {
+/// it again instead of writing a new one: for profiling one question after another),
+/// `--funnels-only` (stop after the funnel and its breakdown, writing no report: for a
+/// profiler).
+fn args() -> (bool, usize, PathBuf, Option<PathBuf>, bool) {
     let mut quick = false;
+    let mut funnels_only = false;
     let mut keep = None;
     let mut events = 10_000_000;
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/analytics.json"));
@@ -57,10 +60,11 @@ fn args() -> (bool, usize, PathBuf, Option<PathBuf>) {
             }
             "--out" => out = iter.next().map(PathBuf::from).unwrap_or(out),
             "--db" => keep = iter.next().map(PathBuf::from),
+            "--funnels-only" => funnels_only = true,
             _ => {}
         }
     }
-    (quick, events, out, keep)
+    (quick, events, out, keep, funnels_only)
 }
 
 /// One generated event before it is written: when, whose, which name.
@@ -133,7 +137,7 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let (quick, events_total, out, keep) = args();
+    let (quick, events_total, out, keep, funnels_only) = args();
     let customers = (events_total / 10).max(1);
     let dir = tempfile::tempdir().unwrap();
     let db = keep.clone().unwrap_or_else(|| dir.path().join("analytics.duckdb"));
@@ -213,6 +217,10 @@ async fn main() {
     let (breakdown_ms, _, first_breakdown_ms) = time_funnel(by_channel).await;
     println!("breakdown     {breakdown_ms:>8.1} ms p50  (the same, by the first step's channel)");
     println!("              {first_breakdown_ms:>8.1} ms the first time (materialising `channel` for every event)");
+    if funnels_only {
+        store.close().await;
+        return;
+    }
 
     let mut path_times = Vec::new();
     let mut path_customers = 0;

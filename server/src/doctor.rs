@@ -225,6 +225,10 @@ pub fn repair(db: &Path, now: DateTime<Utc>) -> Result<Repair, DoctorError> {
     if has_events {
         let removed = conn.execute(sql::DOCTOR_DELETE_DUPLICATE_EVENTS, [dedup_window_us()])?;
         if removed > 0 {
+            // A database from before migration 10 has no property rows to follow them.
+            if conn.prepare(sql::DOCTOR_DELETE_ORPHAN_PROPERTIES).is_ok() {
+                conn.execute(sql::DOCTOR_DELETE_ORPHAN_PROPERTIES, [])?;
+            }
             actions.push(format!("removed {removed} events stored twice for one messageId, keeping each first copy"));
         }
     }

@@ -9,7 +9,7 @@
 //! steps it counts as; the events come from the in-memory event index (`index.rs`) and the
 //! property values from its materialised property columns (`columns.rs`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use app::types::{BreakdownGroup, FunnelResult, OrderMode, StepEvent, StepResult, TimeBucket, TrendPoint};
 use rayon::prelude::*;
@@ -59,8 +59,10 @@ pub struct FunnelEvent {
     pub excluded: bool,
     /// Value id of the property held constant, or [`NONE`].
     pub held: u32,
-    /// Value id of the breakdown property, or [`NONE`].
-    pub breakdown: u32,
+    /// The event's sequence number: its breakdown value is looked up only if it starts the
+    /// counted attempt ([`Classifier::breakdown_at`]), not for every event (a random read
+    /// into a column of 4 bytes per event, most of a breakdown's cost at 10M events).
+    pub seq: i64,
     /// Name id, to report what a customer did next.
     pub name: u32,
 }
@@ -165,9 +167,14 @@ impl<'a> Classifier<'a> {
             steps,
             excluded: self.excluded.get(i).copied().unwrap_or(false),
             held: self.held.map_or(NONE, |c| c.get(seq)),
-            breakdown: self.breakdown.map_or(NONE, |c| c.get(seq)),
+            seq,
             name,
         }
+    }
+
+    /// The breakdown value of event `seq` (the counted attempt's first step), if any.
+    pub fn breakdown_at(&self, seq: i64) -> Option<u32> {
+        self.breakdown.map(|c| c.get(seq)).filter(|&id| id != NONE)
     }
 }
 
@@ -185,7 +192,10 @@ pub struct CustomerProgress {
     pub next_event: Option<u32>,
     /// When the counted attempt started (µs since the epoch).
     pub started_us: i64,
-    /// Value id of the breakdown property on the counted attempt's first step.
+    /// The sequence number of the counted attempt's first step.
+    pub started_seq: i64,
+    /// Value id of the breakdown property on the counted attempt's first step (set by the
+    /// scan, [`Classifier::breakdown_at`]).
     pub breakdown: Option<u32>,
 }
 
@@ -244,7 +254,10 @@ pub fn order_ties(events: &mut [FunnelEvent]) {
 pub fn progress(spec: &FunnelSpec, events: &mut [FunnelEvent]) -> CustomerProgress {
     order_ties(events);
     let events = &*events;
-    let mut best = CustomerProgress::default();
+    // One attempt at a time in a scratch kept on the stack, copied only when it gets further
+    // (an attempt holds 20 offsets; a customer makes many).
+    let mut attempt = Attempt::empty();
+    let mut best: Option<(usize, Attempt)> = None;
     for (start, event) in events.iter().enumerate() {
         let starts_attempt = match spec.mode {
             OrderMode::Any => event.steps != 0,
@@ -253,30 +266,31 @@ pub fn progress(spec: &FunnelSpec, events: &mut [FunnelEvent]) -> CustomerProgre
         if !starts_attempt || event.at_us < spec.from_us || event.at_us >= spec.to_us {
             continue;
         }
-        let attempt = match spec.mode {
-            OrderMode::Sequential => sequential(spec, &events[start..]),
-            OrderMode::Strict => strict(spec, &events[start..]),
-            OrderMode::Any => any_order(spec, &events[start..]),
-        };
+        match spec.mode {
+            OrderMode::Sequential => sequential(spec, &events[start..], &mut attempt),
+            OrderMode::Strict => strict(spec, &events[start..], &mut attempt),
+            OrderMode::Any => any_order(spec, &events[start..], &mut attempt),
+        }
         if excluded(&events[start..], &attempt) {
             continue;
         }
         // The earliest attempt that gets furthest is the one counted.
-        if attempt.reached() > best.reached {
-            best = finish(spec, &events[start..], attempt);
-            if best.reached == spec.steps.len() {
+        if attempt.reached() > best.as_ref().map_or(0, |(_, b)| b.reached()) {
+            let complete = attempt.reached() == spec.steps.len();
+            best = Some((start, attempt.clone()));
+            if complete {
                 break;
             }
         }
     }
-    best
+    best.map_or_else(CustomerProgress::default, |(start, attempt)| finish(spec, &events[start..], attempt))
 }
 
 /// Greedy: each next step is its earliest occurrence after the previous one. For
 /// "in order, others allowed", taking the earliest never loses a later match.
-fn sequential(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
+fn sequential(spec: &FunnelSpec, events: &[FunnelEvent], attempt: &mut Attempt) {
     let start = events[0].at_us;
-    let mut attempt = Attempt::first();
+    attempt.begin_at_first();
     for (i, event) in events.iter().enumerate().skip(1) {
         if event.at_us - start > spec.window_us || attempt.reached() == spec.steps.len() {
             break;
@@ -285,7 +299,6 @@ fn sequential(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
             attempt.reach(event.at_us - start, i);
         }
     }
-    attempt
 }
 
 /// With a property held constant, a later step must carry the first step's value.
@@ -300,6 +313,7 @@ fn excluded(events: &[FunnelEvent], attempt: &Attempt) -> bool {
 
 /// The steps one attempt reached, and the index of the event of its last step. On the
 /// stack: a customer has many attempts and the scan visits millions of customers.
+#[derive(Clone)]
 struct Attempt {
     offsets: [i64; super::MAX_STEPS],
     reached: usize,
@@ -311,8 +325,14 @@ impl Attempt {
         Attempt { offsets: [0; super::MAX_STEPS], reached: 0, last_index: 0 }
     }
 
-    fn first() -> Self {
-        Attempt { reached: 1, ..Attempt::empty() }
+    /// Starts over with nothing reached (offsets past `reached` are stale, never read).
+    fn begin(&mut self) {
+        (self.reached, self.last_index) = (0, 0);
+    }
+
+    /// Starts over with the first step reached at offset 0.
+    fn begin_at_first(&mut self) {
+        (self.offsets[0], self.reached, self.last_index) = (0, 1, 0);
     }
 
     fn reached(&self) -> usize {
@@ -332,20 +352,23 @@ fn finish(spec: &FunnelSpec, events: &[FunnelEvent], attempt: Attempt) -> Custom
     let start = events[0].at_us;
     let in_window = events.iter().take_while(|e| e.at_us - start <= spec.window_us);
     let last_seen_us = in_window.last().map_or(0, |e| e.at_us - start);
+    let mut offsets_us = attempt.offsets;
+    offsets_us[attempt.reached..].fill(0);
     CustomerProgress {
         reached: attempt.reached(),
         next_event: events.get(attempt.last_index + 1).map(|e| e.name),
-        offsets_us: attempt.offsets,
+        offsets_us,
         last_seen_us,
         started_us: start,
-        breakdown: (events[0].breakdown != NONE).then_some(events[0].breakdown),
+        started_seq: events[0].seq,
+        breakdown: None,
     }
 }
 
 /// Each next step must be the customer's very next event.
-fn strict(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
+fn strict(spec: &FunnelSpec, events: &[FunnelEvent], attempt: &mut Attempt) {
     let start = events[0].at_us;
-    let mut attempt = Attempt::first();
+    attempt.begin_at_first();
     for (i, event) in events.iter().enumerate().skip(1) {
         if event.at_us - start > spec.window_us || attempt.reached() == spec.steps.len() {
             break;
@@ -355,15 +378,14 @@ fn strict(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
         }
         attempt.reach(event.at_us - start, i);
     }
-    attempt
 }
 
 /// Distinct steps seen within the window from an attempt's first step event; step k is
 /// reached when k distinct steps have been seen (time is to the k-th of them).
-fn any_order(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
+fn any_order(spec: &FunnelSpec, events: &[FunnelEvent], attempt: &mut Attempt) {
     let start = events[0].at_us;
     let mut seen = 0u32;
-    let mut attempt = Attempt::empty();
+    attempt.begin();
     for (i, event) in events.iter().enumerate() {
         if event.at_us - start > spec.window_us {
             break;
@@ -375,7 +397,6 @@ fn any_order(spec: &FunnelSpec, events: &[FunnelEvent]) -> Attempt {
             attempt.reach(event.at_us - start, i);
         }
     }
-    attempt
 }
 
 /// Counts durations (µs) into [`BUCKETS`].
@@ -384,10 +405,15 @@ fn buckets(durations_us: &[i64]) -> Vec<TimeBucket> {
         .iter()
         .map(|(label, below)| TimeBucket { label: label.to_string(), below_seconds: *below, customers: 0 })
         .collect();
-    for us in durations_us {
-        let seconds = (us / 1_000_000).max(0) as u64;
-        let bucket = BUCKETS.iter().position(|(_, below)| below.is_none_or(|b| seconds < b)).unwrap_or(0);
-        out[bucket].customers += 1;
+    // The bucket is the number of upper bounds at or below the duration: a count without
+    // branches over millions of durations.
+    let bounds: Vec<i64> = BUCKETS.iter().filter_map(|(_, below)| Some((*below)? as i64 * 1_000_000)).collect();
+    let mut counts = vec![0u64; BUCKETS.len()];
+    for &us in durations_us {
+        counts[bounds.iter().map(|&b| usize::from(us >= b)).sum::<usize>()] += 1;
+    }
+    for (bucket, count) in out.iter_mut().zip(counts) {
+        bucket.customers = count;
     }
     out
 }
@@ -417,7 +443,7 @@ pub struct FunnelTally {
     trend_base_us: i64,
     period_us: i64,
     /// Step times per breakdown value id (`None`: unset), when a breakdown is asked for.
-    by_value: Option<HashMap<Option<u32>, Vec<Vec<i64>>>>,
+    by_value: Option<FxHashMap<Option<u32>, Vec<Vec<i64>>>>,
     steps: usize,
     complete: usize,
 }
@@ -428,7 +454,7 @@ impl FunnelTally {
     pub fn new(spec: &FunnelSpec, period: Option<(i64, i64)>, breakdown: bool) -> Self {
         let mut tally = FunnelTally {
             times: vec![Vec::new(); spec.steps.len()],
-            by_value: breakdown.then(HashMap::new),
+            by_value: breakdown.then(FxHashMap::default),
             steps: spec.steps.len(),
             complete: spec.steps.len(),
             ..FunnelTally::default()
@@ -525,17 +551,17 @@ impl FunnelTally {
     /// The `top` values with the most entrants, then everything else in "(other)" and
     /// "(none)", so that groups add up to the whole funnel.
     fn breakdown(&mut self, spec: &FunnelSpec, values: &[String], top: usize) -> Vec<BreakdownGroup> {
-        let Some(groups) = self.by_value.take() else { return Vec::new() };
+        let Some(mut groups) = self.by_value.take() else { return Vec::new() };
         let name = |id: u32| values.get(id as usize).map_or("", String::as_str);
+        let none = groups.remove(&None).unwrap_or_else(|| vec![Vec::new(); self.steps]);
         let mut ranked: Vec<(u32, Vec<Vec<i64>>)> =
-            groups.iter().filter_map(|(value, times)| Some(((*value)?, times.clone()))).collect();
+            groups.into_iter().filter_map(|(value, times)| Some((value?, times))).collect();
         ranked.sort_by(|a, b| b.1[0].len().cmp(&a.1[0].len()).then_with(|| name(a.0).cmp(name(b.0))));
         let rest = ranked.split_off(top.min(ranked.len()));
         let mut other: Vec<Vec<i64>> = vec![Vec::new(); self.steps];
         for (_, times) in rest {
             other.iter_mut().zip(times).for_each(|(o, t)| o.extend(t));
         }
-        let none = groups.get(&None).cloned().unwrap_or_else(|| vec![Vec::new(); self.steps]);
         ranked
             .into_iter()
             .map(|(value, times)| (name(value).to_string(), times))
@@ -615,6 +641,8 @@ pub fn breakdown(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     const MIN: i64 = 60_000_000;
@@ -697,7 +725,9 @@ mod tests {
             .enumerate()
             .map(|(seq, (e, id))| classifier.classify(e.at_us, seq as i64, id))
             .collect();
-        (progress(spec, &mut classified), names)
+        let mut progress = progress(spec, &mut classified);
+        progress.breakdown = classifier.breakdown_at(progress.started_seq);
+        (progress, names)
     }
 
     fn progress_of(spec: &FunnelSpec, list: &[TimedEvent]) -> CustomerProgress {

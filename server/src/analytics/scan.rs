@@ -87,40 +87,45 @@ where
         })
         .collect();
     let fresh = || specs.iter().map(|_| init()).collect::<Vec<A>>();
+    // Folded, not mapped then reduced: each task keeps adding to its accumulator, so the
+    // step times (millions) are merged a few times, not once per chunk up a reduction tree.
     data.customers()
         .par_chunks(CHUNK)
-        .map(|chunk| {
-            let mut events: Vec<FunnelEvent> = Vec::new();
-            let mut accs = fresh();
-            for customer in chunk {
-                for ((spec, classifier, channel, (from, to)), acc) in funnels.iter().zip(accs.iter_mut()) {
-                    if !channel.admits(customer) {
-                        continue;
-                    }
-                    let span = in_span(&customer.events, *from, *to);
-                    // Nobody enters without a first step in the range: most customers of a
-                    // later stage's transition are passed over without classifying anything.
-                    if !span.iter().take_while(|e| e.at_us < spec.to_us).any(|e| classifier.may_start(e.name())) {
-                        continue;
-                    }
-                    events.clear();
-                    for e in span {
-                        // Strict order sees every other event, page views only if not left out.
-                        let other_counts = all_events && !(spec.skip_page_views && data.is_page_view(e.name()));
-                        if e.is_named() && (other_counts || classifier.is_relevant(e.name())) {
-                            events.push(classifier.classify(e.at_us, e.seq(), e.name()));
+        .fold(
+            || (fresh(), Vec::<FunnelEvent>::new()),
+            |(mut accs, mut events), chunk| {
+                for customer in chunk {
+                    for ((spec, classifier, channel, (from, to)), acc) in funnels.iter().zip(accs.iter_mut()) {
+                        if !channel.admits(customer) {
+                            continue;
                         }
-                    }
-                    if events.iter().any(|e| e.steps != 0) {
-                        let progress = funnel::progress(spec, &mut events);
-                        if progress.reached > 0 {
-                            add(acc, customer, &progress);
+                        let span = in_span(&customer.events, *from, *to);
+                        // Nobody enters without a first step in the range: most customers of a
+                        // later stage's transition are passed over without classifying anything.
+                        if !span.iter().take_while(|e| e.at_us < spec.to_us).any(|e| classifier.may_start(e.name())) {
+                            continue;
+                        }
+                        events.clear();
+                        for e in span {
+                            // Strict order sees every other event, page views only if not left out.
+                            let other_counts = all_events && !(spec.skip_page_views && data.is_page_view(e.name()));
+                            if e.is_named() && (other_counts || classifier.is_relevant(e.name())) {
+                                events.push(classifier.classify(e.at_us, e.seq(), e.name()));
+                            }
+                        }
+                        if events.iter().any(|e| e.steps != 0) {
+                            let mut progress = funnel::progress(spec, &mut events);
+                            if progress.reached > 0 {
+                                progress.breakdown = classifier.breakdown_at(progress.started_seq);
+                                add(acc, customer, &progress);
+                            }
                         }
                     }
                 }
-            }
-            accs
-        })
+                (accs, events)
+            },
+        )
+        .map(|(accs, _)| accs)
         .reduce(fresh, |a, b| merge_each(&merge, a, b))
 }
 
@@ -152,47 +157,49 @@ where
     let fresh = || transitions.iter().map(|_| init()).collect::<Vec<A>>();
     data.customers()
         .par_chunks(CHUNK)
-        .map(|chunk| {
-            // Every counted event with all its stages and, for a page view left out, the stages
-            // its name may count as: a transition keeps it only if its name is one of its two
-            // stages' (or an exclusion), as a funnel of the pair alone would.
-            let mut events: Vec<(FunnelEvent, Option<u32>)> = Vec::new();
-            let mut pair: Vec<FunnelEvent> = Vec::new();
-            let mut accs = fresh();
-            for customer in chunk {
-                if !channel.admits(customer) {
-                    continue;
-                }
-                events.clear();
-                let mut stages_in_range = 0u32;
-                for e in in_span(&customer.events, from, to) {
-                    let only_as_stage = whole.skip_page_views && data.is_page_view(e.name());
-                    if e.is_named() && (!only_as_stage || classifier.is_relevant(e.name())) {
-                        let event = classifier.classify(e.at_us, e.seq(), e.name());
-                        if e.at_us < whole.to_us {
-                            stages_in_range |= event.steps;
-                        }
-                        events.push((event, only_as_stage.then(|| classifier.named_steps(e.name()))));
-                    }
-                }
-                for (k, (spec, acc)) in transitions.iter().zip(accs.iter_mut()).enumerate() {
-                    // Nobody enters a transition without its first stage in the range.
-                    if stages_in_range & (1 << k) == 0 {
+        // Every counted event with all its stages and, for a page view left out, the stages
+        // its name may count as: a transition keeps it only if its name is one of its two
+        // stages' (or an exclusion), as a funnel of the pair alone would. Folded, as in
+        // `scan_funnels`.
+        .fold(
+            || (fresh(), Vec::<(FunnelEvent, Option<u32>)>::new(), Vec::<FunnelEvent>::new()),
+            |(mut accs, mut events, mut pair), chunk| {
+                for customer in chunk {
+                    if !channel.admits(customer) {
                         continue;
                     }
-                    pair.clear();
-                    pair.extend(events.iter().filter_map(|&(event, named)| {
-                        let kept = named.is_none_or(|named| (named >> k) & 0b11 != 0 || event.excluded);
-                        kept.then_some(FunnelEvent { steps: (event.steps >> k) & 0b11, ..event })
-                    }));
-                    let progress = funnel::progress(spec, &mut pair);
-                    if progress.reached > 0 {
-                        add(acc, customer, &progress);
+                    events.clear();
+                    let mut stages_in_range = 0u32;
+                    for e in in_span(&customer.events, from, to) {
+                        let only_as_stage = whole.skip_page_views && data.is_page_view(e.name());
+                        if e.is_named() && (!only_as_stage || classifier.is_relevant(e.name())) {
+                            let event = classifier.classify(e.at_us, e.seq(), e.name());
+                            if e.at_us < whole.to_us {
+                                stages_in_range |= event.steps;
+                            }
+                            events.push((event, only_as_stage.then(|| classifier.named_steps(e.name()))));
+                        }
+                    }
+                    for (k, (spec, acc)) in transitions.iter().zip(accs.iter_mut()).enumerate() {
+                        // Nobody enters a transition without its first stage in the range.
+                        if stages_in_range & (1 << k) == 0 {
+                            continue;
+                        }
+                        pair.clear();
+                        pair.extend(events.iter().filter_map(|&(event, named)| {
+                            let kept = named.is_none_or(|named| (named >> k) & 0b11 != 0 || event.excluded);
+                            kept.then_some(FunnelEvent { steps: (event.steps >> k) & 0b11, ..event })
+                        }));
+                        let progress = funnel::progress(spec, &mut pair);
+                        if progress.reached > 0 {
+                            add(acc, customer, &progress);
+                        }
                     }
                 }
-            }
-            accs
-        })
+                (accs, events, pair)
+            },
+        )
+        .map(|(accs, _, _)| accs)
         .reduce(fresh, |a, b| merge_each(&merge, a, b))
 }
 

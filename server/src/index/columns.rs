@@ -8,6 +8,10 @@ use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 
+use rustc_hash::FxHashMap;
+
+use crate::store::value_text;
+
 /// No value: the event does not carry the property (or it is null).
 pub const NONE: u32 = u32::MAX;
 
@@ -17,7 +21,7 @@ pub struct PropertyColumn {
     /// Value id per sequence number.
     ids: Vec<u32>,
     dictionary: Vec<String>,
-    lookup: HashMap<String, u32>,
+    lookup: FxHashMap<String, u32>,
 }
 
 impl PropertyColumn {
@@ -38,8 +42,13 @@ impl PropertyColumn {
 
     /// Records event `seq`'s value.
     pub fn set(&mut self, seq: i64, value: &str) {
-        let Ok(i) = usize::try_from(seq) else { return };
-        let id = match self.lookup.get(value) {
+        let id = self.intern(value);
+        self.set_id(seq, id);
+    }
+
+    /// The id of a value, given one if it is new.
+    pub fn intern(&mut self, value: &str) -> u32 {
+        match self.lookup.get(value) {
             Some(&id) => id,
             None => {
                 let id = self.dictionary.len() as u32;
@@ -47,11 +56,24 @@ impl PropertyColumn {
                 self.lookup.insert(value.to_string(), id);
                 id
             }
-        };
+        }
+    }
+
+    /// Records event `seq`'s value by its id (from [`PropertyColumn::intern`]).
+    pub fn set_id(&mut self, seq: i64, id: u32) {
+        let Ok(i) = usize::try_from(seq) else { return };
         if self.ids.len() <= i {
             self.ids.resize(i + 1, NONE);
         }
         self.ids[i] = id;
+    }
+
+    /// Makes room for the events up to `seq` at once, before a bulk load.
+    pub fn reserve_through(&mut self, seq: i64) {
+        let len = usize::try_from(seq).map_or(0, |s| s + 1);
+        if self.ids.len() < len {
+            self.ids.resize(len, NONE);
+        }
     }
 
     /// Memory held, estimated.
@@ -83,17 +105,8 @@ pub fn holds(conditions: &Conditions<'_>, seq: i64) -> bool {
 /// missing as `None`.
 pub fn extract<'k>(properties: &str, keys: impl Iterator<Item = &'k str>) -> Vec<Option<String>> {
     let parsed: Option<HashMap<String, &RawValue>> = serde_json::from_str(properties).ok();
-    keys.map(|key| {
-        let raw = parsed.as_ref()?.get(key)?.get();
-        match raw.as_bytes().first() {
-            Some(b'"') => serde_json::from_str::<String>(raw).ok(),
-            _ => serde_json::from_str::<serde_json::Value>(raw).ok().as_ref().and_then(property_text),
-        }
-    })
-    .collect()
+    keys.map(|key| value_text(parsed.as_ref()?.get(key)?)).collect()
 }
-
-pub use app::types::property_text;
 
 #[cfg(test)]
 mod tests {

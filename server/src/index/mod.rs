@@ -26,11 +26,12 @@ use std::{
 
 use duckdb::{
     arrow::{
-        array::{Array, BooleanArray, Int64Array, StringArray},
+        array::{Array, BooleanArray, Int64Array, StringArray, UInt64Array},
         record_batch::RecordBatch,
     },
     params,
 };
+use rustc_hash::FxHashMap;
 use tokio::sync::watch;
 
 use self::{
@@ -958,6 +959,10 @@ fn load_column(
     }
 }
 
+/// One property's values, as [`PropertyColumn`] value ids. The values travel from DuckDB as
+/// its 64-bit hash of each (two integer columns, read at a fraction of the cost of 10M
+/// strings), and each distinct value once with its hash; both read in one snapshot. Two
+/// values with one hash (never seen, but possible) fall back to reading the text.
 fn load_property(
     conn: &duckdb::Connection,
     name: &str,
@@ -965,14 +970,48 @@ fn load_property(
     upto: i64,
     column: &mut PropertyColumn,
 ) -> Result<(), StoreError> {
+    let snapshot = conn.unchecked_transaction()?;
+    let mut id_of_hash: FxHashMap<u64, u32> = FxHashMap::default();
+    let mut distinct = snapshot.prepare(sql::INDEX_PROPERTY_DISTINCT_VALUES)?;
+    for batch in distinct.query_arrow(params![name, after, upto])? {
+        let hashes: &UInt64Array = typed(&batch, 0, "property values")?;
+        let values: &StringArray = typed(&batch, 1, "property values")?;
+        for i in 0..batch.num_rows() {
+            let id = column.intern(values.value(i));
+            if id_of_hash.insert(hashes.value(i), id).is_some_and(|other| other != id) {
+                return load_property_texts(&snapshot, name, after, upto, column);
+            }
+        }
+    }
+    column.reserve_through(upto);
+    let mut stmt = snapshot.prepare(sql::INDEX_PROPERTY_VALUE_HASHES)?;
+    for batch in stmt.query_arrow(params![name, after, upto])? {
+        let seqs: &Int64Array = typed(&batch, 0, "property")?;
+        let hashes: &UInt64Array = typed(&batch, 1, "property")?;
+        for (seq, hash) in seqs.values().iter().zip(hashes.values().iter()) {
+            // Every hash is in the map: both queries read one snapshot.
+            if let Some(&id) = id_of_hash.get(hash) {
+                column.set_id(*seq, id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One property's values as text (the fallback of [`load_property`]).
+fn load_property_texts(
+    conn: &duckdb::Connection,
+    name: &str,
+    after: i64,
+    upto: i64,
+    column: &mut PropertyColumn,
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(sql::INDEX_PROPERTY_VALUES)?;
-    for batch in stmt.query_arrow(params![json_path(name), after, upto, format!("\"{name}\"")])? {
+    for batch in stmt.query_arrow(params![name, after, upto])? {
         let seqs: &Int64Array = typed(&batch, 0, "property")?;
         let values: &StringArray = typed(&batch, 1, "property")?;
         for i in 0..batch.num_rows() {
-            if !values.is_null(i) {
-                column.set(seqs.value(i), values.value(i));
-            }
+            column.set(seqs.value(i), values.value(i));
         }
     }
     Ok(())
@@ -1017,11 +1056,6 @@ fn typed<'a, T: 'static>(batch: &'a RecordBatch, i: usize, query: &str) -> Resul
 /// Row `i` of a text column, `None` when null.
 fn text_at(column: &StringArray, i: usize) -> Option<&str> {
     (!column.is_null(i)).then(|| column.value(i))
-}
-
-/// The JSON path of a top-level property (names are checked to be plain identifiers).
-pub fn json_path(name: &str) -> String {
-    format!("$.\"{name}\"")
 }
 
 #[cfg(test)]
@@ -1160,6 +1194,50 @@ pub(crate) mod tests {
         index.load(&store).await.unwrap();
         index.materialise(&store, vec![Column::Channel]).await.unwrap();
         assert_eq!(index.read(move |data| channels_of(data)).await.unwrap(), expected);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_property_read_from_the_store_by_hash_or_as_text_equals_the_one_kept_live() {
+        let with_plan = |seq: i64, properties: Option<&str>| {
+            let mut e = event(seq, seq * 10, Some("view"), None, Some("u"));
+            e.event.properties = properties.map(|p| crate::store::JsonText::parse(p.into()).unwrap());
+            e
+        };
+        let events = vec![
+            with_plan(1, Some(r#"{"plan":"pro"}"#)),
+            with_plan(2, Some(r#"{"plan":"free","other":1}"#)),
+            with_plan(3, None),
+            with_plan(4, Some(r#"{"plan":null}"#)),
+            with_plan(5, Some(r#"{"plan":2.50}"#)),
+            with_plan(6, Some(r#"{"plan":"pro"}"#)),
+            with_plan(7, Some(r#"{"plan":"caf\u00e9"}"#)),
+        ];
+        let values = |column: &PropertyColumn| -> Vec<Option<String>> {
+            (0..=8).map(|seq| column.dictionary().get(column.get(seq) as usize).cloned()).collect()
+        };
+        let text = |v: &str| Some(v.to_string());
+        let expected = vec![None, text("pro"), text("free"), None, None, text("2.5"), text("pro"), text("café"), None];
+
+        let mut live = IndexData::default();
+        live.properties.push((Column::Property("plan".into()), PropertyColumn::default()));
+        live.apply(&CommittedBatch::of(events.clone()));
+        assert_eq!(values(&live.properties[0].1), expected);
+
+        let store = Store::open_in_memory(crate::store::WriterConfig::default(), Box::new(|_| {})).unwrap();
+        store.write(events.into_iter().map(|e| e.event).collect(), vec![]).await.unwrap();
+        let (by_hash, as_text) = store
+            .read(|conn| {
+                let (mut by_hash, mut as_text) = (PropertyColumn::default(), PropertyColumn::default());
+                load_property(conn, "plan", -1, 5, &mut by_hash)?;
+                load_property(conn, "plan", 5, 7, &mut by_hash)?;
+                load_property_texts(conn, "plan", -1, 7, &mut as_text)?;
+                Ok((by_hash, as_text))
+            })
+            .await
+            .unwrap();
+        assert_eq!(values(&by_hash), expected, "in two ranges, as `materialise` reads them");
+        assert_eq!(values(&as_text), expected);
         store.close().await;
     }
 

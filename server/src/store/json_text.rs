@@ -1,6 +1,8 @@
 //! JSON kept as its text: ingestion checks its shape without building a tree, the store
 //! writes the text as it came, and only readers that need a value parse it.
 
+use std::collections::HashMap;
+
 use serde_json::{value::RawValue, Value};
 
 /// A JSON value as text, known to be valid JSON.
@@ -30,6 +32,25 @@ impl JsonText {
     /// The parsed value.
     pub fn to_value(&self) -> Value {
         serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+
+    /// An object's top-level keys with their values' text (see [`value_text`]); keys whose
+    /// value is null are left out, and anything but an object has none.
+    pub fn top_level_texts(&self) -> Vec<(String, String)> {
+        let Ok(object) = serde_json::from_str::<HashMap<String, &RawValue>>(self.0.get()) else {
+            return Vec::new();
+        };
+        object.into_iter().filter_map(|(key, raw)| Some((key, value_text(raw)?))).collect()
+    }
+}
+
+/// A property value's text as DuckDB's `json_extract_string` gives it, so that values read
+/// back from the store and values taken from live events compare equal: strings unquoted,
+/// other values as compact JSON text, null as `None`.
+pub fn value_text(raw: &RawValue) -> Option<String> {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(raw.get()).ok(),
+        _ => serde_json::from_str::<Value>(raw.get()).ok().as_ref().and_then(app::types::property_text),
     }
 }
 
@@ -62,5 +83,16 @@ mod tests {
         assert_ne!(a, JsonText::from_value(&json!({"a": [false], "b": 1})));
         assert!(JsonText::parse("{oops".into()).is_err());
         assert_eq!(value_of(&None), Value::Null);
+    }
+
+    #[test]
+    fn top_level_values_are_texts_without_nulls() {
+        let props = JsonText::parse(r#"{"channel":"e\"mail","qty":2.50,"vip":true,"gone":null,"tags":[ "a" ]}"#.into());
+        let mut texts = props.unwrap().top_level_texts();
+        texts.sort();
+        let expected = [("channel", "e\"mail"), ("qty", "2.5"), ("tags", "[\"a\"]"), ("vip", "true")];
+        assert_eq!(texts, expected.map(|(k, v)| (k.to_string(), v.to_string())));
+        assert!(JsonText::parse("[1, 2]".into()).unwrap().top_level_texts().is_empty());
+        assert!(JsonText::parse("null".into()).unwrap().top_level_texts().is_empty());
     }
 }

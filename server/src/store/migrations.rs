@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "accounts: users, API tokens, sessions", sql: sql::MIGRATION_7 },
     Migration { version: 8, name: "audit log; revocable write keys", sql: sql::MIGRATION_8 },
     Migration { version: 9, name: "alert holdouts", sql: sql::MIGRATION_9 },
+    Migration { version: 10, name: "event properties by key", sql: sql::MIGRATION_10 },
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction,

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 pub use dedup::DEDUP_WINDOW;
-pub use json_text::{value_of, JsonText};
+pub use json_text::{value_of, value_text, JsonText};
 pub use migrations::{migrate, MIGRATIONS};
 pub use writer::{identity_link, CommitListener, WriterConfig};
 

@@ -19,6 +19,7 @@ pub const MIGRATION_6: &str = query!("migrations/0006_saved_funnels.sql");
 pub const MIGRATION_7: &str = query!("migrations/0007_accounts.sql");
 pub const MIGRATION_8: &str = query!("migrations/0008_audit_revocable_sources.sql");
 pub const MIGRATION_9: &str = query!("migrations/0009_alert_holdouts.sql");
+pub const MIGRATION_10: &str = query!("migrations/0010_event_properties.sql");
 
 pub const AUDIT_INSERT: &str = query!("audit/insert.sql");
 pub const AUDIT_SELECT_RECENT: &str = query!("audit/select_recent.sql");
@@ -59,6 +60,8 @@ pub const READ_QUERIES: &[&str] = &[
     INDEX_COUNT_EVENTS,
     INDEX_LOAD_LINKS,
     INDEX_PROPERTY_VALUES,
+    INDEX_PROPERTY_DISTINCT_VALUES,
+    INDEX_PROPERTY_VALUE_HASHES,
     INDEX_CHANNEL_VALUES,
     ANALYTICS_CUSTOMER_TIMELINE,
     ANALYTICS_EVENTS_BY_SEQ,
@@ -125,6 +128,8 @@ pub const INDEX_LOAD_EVENTS: &str = query!("index/load_events.sql");
 pub const INDEX_COUNT_EVENTS: &str = query!("index/count_events.sql");
 pub const INDEX_LOAD_LINKS: &str = query!("index/load_links.sql");
 pub const INDEX_PROPERTY_VALUES: &str = query!("index/property_values.sql");
+pub const INDEX_PROPERTY_DISTINCT_VALUES: &str = query!("index/property_distinct_values.sql");
+pub const INDEX_PROPERTY_VALUE_HASHES: &str = query!("index/property_value_hashes.sql");
 pub const INDEX_CHANNEL_VALUES: &str = query!("index/channel_values.sql");
 pub const ANALYTICS_CUSTOMER_TIMELINE: &str = query!("analytics/customer_timeline.sql");
 pub const ANALYTICS_EVENTS_BY_SEQ: &str = query!("analytics/events_by_seq.sql");
@@ -194,7 +199,8 @@ pub const HEALTH_PROPERTY_KEYS: &str = query!("health/property_keys.sql");
 pub const CUSTOMERS_SEARCH: &str = query!("customers/search.sql");
 
 /// Erasure, in the order it runs (deliveries before the alerts they name).
-pub const ERASURE_STATEMENTS: [(&str, &str); 6] = [
+pub const ERASURE_STATEMENTS: [(&str, &str); 7] = [
+    ("event_properties", query!("erasure/event_properties.sql")),
     ("events", query!("erasure/events.sql")),
     ("events_anonymous_ids", query!("erasure/events_anonymous_ids.sql")),
     ("identity_links", query!("erasure/identity_links.sql")),
@@ -206,7 +212,8 @@ pub const ERASURE_REMAINING: &str = query!("erasure/remaining.sql");
 pub const ALERTS_EXISTS: &str = query!("alerts/exists.sql");
 
 /// Retention, in the order it runs (deliveries before the alerts they name).
-pub const RETENTION_STATEMENTS: [(&str, &str); 4] = [
+pub const RETENTION_STATEMENTS: [(&str, &str); 5] = [
+    ("event_properties", query!("retention/event_properties.sql")),
     ("events", query!("retention/events.sql")),
     ("dead_letters", query!("retention/dead_letters.sql")),
     ("webhook_deliveries", query!("retention/webhook_deliveries.sql")),
@@ -215,5 +222,6 @@ pub const RETENTION_STATEMENTS: [(&str, &str); 4] = [
 
 pub const DOCTOR_DUPLICATE_EVENTS: &str = query!("doctor/duplicate_events.sql");
 pub const DOCTOR_DELETE_DUPLICATE_EVENTS: &str = query!("doctor/delete_duplicate_events.sql");
+pub const DOCTOR_DELETE_ORPHAN_PROPERTIES: &str = query!("doctor/delete_orphan_properties.sql");
 pub const DOCTOR_REPEATED_SEQS: &str = query!("doctor/repeated_seqs.sql");
 pub const DOCTOR_COUNTS: &str = query!("doctor/counts.sql");

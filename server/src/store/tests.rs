@@ -46,7 +46,7 @@ fn no_listener() -> CommitListener {
 #[test]
 fn migrations_create_the_schema_once() {
     let mut conn = Connection::open_in_memory().unwrap();
-    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert_eq!(migrate(&mut conn).unwrap(), Vec::<i32>::new());
     let tables: Vec<String> = conn
         .prepare("SELECT table_name FROM information_schema.tables ORDER BY table_name")
@@ -63,6 +63,7 @@ fn migrations_create_the_schema_once() {
             "audit_log",
             "customer_events",
             "dead_letters",
+            "event_properties",
             "events",
             "identity_links",
             "journeys",
@@ -84,7 +85,7 @@ fn a_database_from_a_newer_wayline_is_refused() {
     migrate(&mut conn).unwrap();
     conn.execute(sql::RECORD_VERSION, params![99, "from the future"]).unwrap();
     match migrate(&mut conn) {
-        Err(StoreError::NewerSchema { found: 99, known: 9 }) => {}
+        Err(StoreError::NewerSchema { found: 99, known: 10 }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 }
@@ -118,6 +119,60 @@ async fn committed_events_are_numbered_in_order_and_read_back() {
     let letters = store.recent_dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].letter, letter("missing_identity"));
+}
+
+/// Every `(seq, key, value)` property row, in order.
+async fn property_rows(store: &Store) -> Vec<(i64, String, String)> {
+    let query = "SELECT seq, key, value FROM event_properties ORDER BY seq, key";
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare(query)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn property_rows_written_live_equal_what_migration_10_derives_from_the_json() {
+    let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
+    let with_properties = |id: &str, properties: &str| NewEvent {
+        properties: Some(JsonText::parse(properties.into()).unwrap()),
+        ..event(id, "viewed")
+    };
+    let events = vec![
+        with_properties("m1", r#"{"plan":"pro","qty":2.50,"vip":true,"gone":null,"tags":[ "a", 1 ],"n":{"x": 1}}"#),
+        with_properties("m2", r#"{"plan":"e\"scaped \u00e9","big":12345678901,"neg":-3,"zero":0.0}"#),
+        with_properties("m3", r#"["not", "an", "object"]"#),
+        NewEvent { properties: None, ..event("m4", "viewed") },
+    ];
+    store.write(events, vec![]).await.unwrap();
+    let live = property_rows(&store).await;
+    let row = |seq: i64, key: &str, value: &str| (seq, key.to_string(), value.to_string());
+    assert_eq!(
+        live,
+        vec![
+            row(1, "n", r#"{"x":1}"#),
+            row(1, "plan", "pro"),
+            row(1, "qty", "2.5"),
+            row(1, "tags", r#"["a",1]"#),
+            row(1, "vip", "true"),
+            row(2, "big", "12345678901"),
+            row(2, "neg", "-3"),
+            row(2, "plan", "e\"scaped é"),
+            row(2, "zero", "0.0"),
+        ]
+    );
+    // A database from before migration 10 gets its rows from the events' JSON: the same rows.
+    store
+        .change(|conn| {
+            conn.execute_batch(&format!("DELETE FROM event_properties; {}", sql::MIGRATION_10))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(property_rows(&store).await, live);
 }
 
 #[tokio::test]
@@ -368,7 +423,9 @@ async fn an_erased_customer_who_comes_back_is_linked_afresh() {
     store.write(vec![with_ids("m1", Some("laptop"), Some("user-1"), "identify")], vec![]).await.unwrap();
     let erased = store.erase_identities(store.customer_ids("user-1").await.unwrap()).await.unwrap();
     assert_eq!(erased.iter().find(|(table, _)| *table == "identity_links").unwrap().1, 1);
+    assert_eq!(erased.iter().find(|(table, _)| *table == "event_properties").unwrap().1, 1, "its sku row");
     assert_eq!(store.rows_naming("laptop").await.unwrap(), 0);
+    assert!(property_rows(&store).await.is_empty());
 
     // The same laptop signs in again: the writer has forgotten the link, so it is stored again.
     store.write(vec![with_ids("m2", Some("laptop"), Some("user-1"), "identify")], vec![]).await.unwrap();

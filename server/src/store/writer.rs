@@ -280,6 +280,7 @@ impl Writer {
         let mut receipts = Vec::with_capacity(requests.len());
         {
             let mut events = tx.appender("events")?;
+            let mut properties = tx.appender("event_properties")?;
             let mut dead_letters = tx.appender("dead_letters")?;
             let mut link = tx.prepare_cached(sql::IDENTITY_INSERT_LINK)?;
             let mut mark_replayed = tx.prepare_cached(sql::DEAD_LETTERS_MARK_REPLAYED)?;
@@ -292,7 +293,7 @@ impl Writer {
                         continue;
                     }
                     undo.seen.push((event.source_id.clone(), event.message_id.clone()));
-                    append_event(&mut events, self.next_seq, &event)?;
+                    append_event(&mut events, &mut properties, self.next_seq, &event)?;
                     if let Some((earlier, user)) = identity_link(&event) {
                         let mut linked = self.linked.lock().map_err(|_| StoreError::Closed)?;
                         if !linked.contains(earlier.as_ref()) {
@@ -316,6 +317,7 @@ impl Writer {
                 receipts.push(receipt);
             }
             events.flush()?;
+            properties.flush()?;
             dead_letters.flush()?;
         }
         tx.commit()?;
@@ -323,7 +325,16 @@ impl Writer {
     }
 }
 
-fn append_event(appender: &mut Appender<'_>, seq: i64, e: &NewEvent) -> Result<(), StoreError> {
+/// The event's row, and a row per top-level property (see migration 10).
+fn append_event(
+    appender: &mut Appender<'_>,
+    properties: &mut Appender<'_>,
+    seq: i64,
+    e: &NewEvent,
+) -> Result<(), StoreError> {
+    for (key, value) in e.properties.as_ref().map(JsonText::top_level_texts).unwrap_or_default() {
+        properties.append_row(params![seq, key, value])?;
+    }
     appender.append_row(params![
         seq,
         e.message_id,
