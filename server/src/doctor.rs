@@ -412,6 +412,7 @@ mod tests {
                 duckdb::params![seq, message, source, at, at],
             )
             .unwrap();
+            conn.execute("INSERT INTO event_properties VALUES (?, 'plan', 'pro')", duckdb::params![seq]).unwrap();
         }
         drop(conn);
         let checkup = check(&db).unwrap();
@@ -429,6 +430,14 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(left, vec![1, 3, 4, 5]);
+        let with_properties: Vec<i64> = conn
+            .prepare("SELECT seq FROM event_properties ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(with_properties, left, "the repeats' property rows go with them");
     }
 
     #[test]

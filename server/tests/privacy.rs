@@ -140,6 +140,7 @@ fn rows_naming(file: &Path, id: &str) -> Vec<(String, i64)> {
     let conn = duckdb::Connection::open(file).unwrap();
     let checks = [
         ("events", "SELECT count(*) FROM events WHERE user_id = $1 OR anonymous_id = $1 OR contains(CAST(traits AS VARCHAR), $1) OR contains(CAST(properties AS VARCHAR), $1)"),
+        ("event_properties", "SELECT count(*) FROM event_properties WHERE contains(value, $1)"),
         ("identity_links", "SELECT count(*) FROM identity_links WHERE user_id = $1 OR anonymous_id = $1"),
         ("dead_letters", "SELECT count(*) FROM dead_letters WHERE contains(payload, $1)"),
         ("alerts", "SELECT count(*) FROM alerts WHERE customer_id = $1 OR contains(CAST(triggering AS VARCHAR), $1)"),
@@ -228,6 +229,8 @@ async fn retention_deletes_what_is_older_and_the_index_forgets_it() {
     let swept = server::retention::sweep(&state.store, &state.index, &clock, 30).await.unwrap();
     assert_eq!(swept.cutoff, start - chrono::Duration::days(30));
     assert_eq!(swept.rows.iter().find(|(t, _)| *t == "events").unwrap().1, 3, "Ada's three events were older");
+    let property_rows = swept.rows.iter().find(|(t, _)| *t == "event_properties").unwrap().1;
+    assert_eq!(property_rows, 3, "her purchase's comment, email and total");
     let events = state.index.read(|data| data.events_len()).await.unwrap();
     assert_eq!(events, 3, "the index kept only Bob's");
     let admin = common::admin_client(&wayline).await;
