@@ -269,6 +269,7 @@ struct DemoArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    refuse_db_before_a_command(&cli)?;
     // `serve` installs logging once it knows whether traces are exported too.
     let serving = matches!(cli.command, None | Some(Command::Serve(_)));
     if !serving {
@@ -285,6 +286,21 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Doctor { db, repair }) => doctor(cli.config, db.db, repair),
         None => serve(cli.config, cli.serve).await,
     }
+}
+
+/// The server's options may come without a command (`wayline --db FILE` serves FILE), but
+/// `wayline --db FILE token add …` would parse FILE as the server's and open the default
+/// database instead: refused, naming where `--db` goes. (`WAYLINE__DB` fills both, so it is
+/// no mistake.)
+fn refuse_db_before_a_command(cli: &Cli) -> anyhow::Result<()> {
+    let flag_before = cli.serve.db.is_some() && std::env::var_os("WAYLINE__DB").is_none();
+    if cli.command.is_some() && flag_before {
+        anyhow::bail!(
+            "--db was given before the command, where it would be ignored; put it after the command, \
+             e.g. `wayline token add --db FILE NAME --role viewer` or `wayline serve --db FILE`"
+        );
+    }
+    Ok(())
 }
 
 async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
