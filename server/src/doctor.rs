@@ -422,22 +422,12 @@ mod tests {
         let repair = repair(&db, Utc.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap()).unwrap();
         assert!(repair.after.healthy(), "{}", repair.after);
         let conn = Connection::open(&db).unwrap();
-        let left: Vec<i64> = conn
-            .prepare("SELECT seq FROM events ORDER BY seq")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(left, vec![1, 3, 4, 5]);
-        let with_properties: Vec<i64> = conn
-            .prepare("SELECT seq FROM event_properties ORDER BY seq")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(with_properties, left, "the repeats' property rows go with them");
+        let seqs_in = |table: &str| -> Vec<i64> {
+            let mut stmt = conn.prepare(&format!("SELECT seq FROM {table} ORDER BY seq")).unwrap();
+            stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(seqs_in("events"), vec![1, 3, 4, 5]);
+        assert_eq!(seqs_in("event_properties"), vec![1, 3, 4, 5], "the repeats' property rows go with them");
     }
 
     #[test]
