@@ -172,6 +172,11 @@ impl<'a> Classifier<'a> {
         }
     }
 
+    /// Whether the funnel is split by a breakdown property (materialised).
+    pub fn breaks_down(&self) -> bool {
+        self.breakdown.is_some()
+    }
+
     /// The breakdown value of event `seq` (the counted attempt's first step), if any.
     pub fn breakdown_at(&self, seq: i64) -> Option<u32> {
         self.breakdown.map(|c| c.get(seq)).filter(|&id| id != NONE)
@@ -254,10 +259,11 @@ pub fn order_ties(events: &mut [FunnelEvent]) {
 pub fn progress(spec: &FunnelSpec, events: &mut [FunnelEvent]) -> CustomerProgress {
     order_ties(events);
     let events = &*events;
-    // One attempt at a time in a scratch kept on the stack, copied only when it gets further
-    // (an attempt holds 20 offsets; a customer makes many).
+    // One attempt at a time in a scratch kept on the stack; the counted one is run again at
+    // the end rather than copied each time one gets further (an attempt holds 20 offsets, and
+    // copying them was a tenth of a funnel's time at 10M events).
     let mut attempt = Attempt::empty();
-    let mut best: Option<(usize, Attempt)> = None;
+    let mut best: Option<(usize, usize)> = None;
     for (start, event) in events.iter().enumerate() {
         let starts_attempt = match spec.mode {
             OrderMode::Any => event.steps != 0,
@@ -266,24 +272,30 @@ pub fn progress(spec: &FunnelSpec, events: &mut [FunnelEvent]) -> CustomerProgre
         if !starts_attempt || event.at_us < spec.from_us || event.at_us >= spec.to_us {
             continue;
         }
-        match spec.mode {
-            OrderMode::Sequential => sequential(spec, &events[start..], &mut attempt),
-            OrderMode::Strict => strict(spec, &events[start..], &mut attempt),
-            OrderMode::Any => any_order(spec, &events[start..], &mut attempt),
-        }
+        run_attempt(spec, &events[start..], &mut attempt);
         if excluded(&events[start..], &attempt) {
             continue;
         }
         // The earliest attempt that gets furthest is the one counted.
-        if attempt.reached() > best.as_ref().map_or(0, |(_, b)| b.reached()) {
-            let complete = attempt.reached() == spec.steps.len();
-            best = Some((start, attempt.clone()));
-            if complete {
+        if attempt.reached() > best.map_or(0, |(_, reached)| reached) {
+            best = Some((start, attempt.reached()));
+            if attempt.reached() == spec.steps.len() {
                 break;
             }
         }
     }
-    best.map_or_else(CustomerProgress::default, |(start, attempt)| finish(spec, &events[start..], attempt))
+    let Some((start, _)) = best else { return CustomerProgress::default() };
+    run_attempt(spec, &events[start..], &mut attempt);
+    finish(spec, &events[start..], &attempt)
+}
+
+/// One attempt from its first event, `events[0]`, in the spec's order mode.
+fn run_attempt(spec: &FunnelSpec, events: &[FunnelEvent], attempt: &mut Attempt) {
+    match spec.mode {
+        OrderMode::Sequential => sequential(spec, events, attempt),
+        OrderMode::Strict => strict(spec, events, attempt),
+        OrderMode::Any => any_order(spec, events, attempt),
+    }
 }
 
 /// Greedy: each next step is its earliest occurrence after the previous one. For
@@ -348,21 +360,20 @@ impl Attempt {
 
 /// Adds what happened after the attempt: the last sign of life in its window, and the
 /// event that followed its last step.
-fn finish(spec: &FunnelSpec, events: &[FunnelEvent], attempt: Attempt) -> CustomerProgress {
+fn finish(spec: &FunnelSpec, events: &[FunnelEvent], attempt: &Attempt) -> CustomerProgress {
     let start = events[0].at_us;
     let in_window = events.iter().take_while(|e| e.at_us - start <= spec.window_us);
     let last_seen_us = in_window.last().map_or(0, |e| e.at_us - start);
-    let mut offsets_us = attempt.offsets;
-    offsets_us[attempt.reached..].fill(0);
-    CustomerProgress {
+    let mut progress = CustomerProgress {
         reached: attempt.reached(),
         next_event: events.get(attempt.last_index + 1).map(|e| e.name),
-        offsets_us,
         last_seen_us,
         started_us: start,
         started_seq: events[0].seq,
-        breakdown: None,
-    }
+        ..CustomerProgress::default()
+    };
+    progress.offsets_us[..attempt.reached].copy_from_slice(&attempt.offsets[..attempt.reached]);
+    progress
 }
 
 /// Each next step must be the customer's very next event.
@@ -430,20 +441,98 @@ const BUCKETS: &[(&str, Option<u64>)] = &[
     ("≥ 7 d", None),
 ];
 
+/// The customers who entered a funnel (or one breakdown group of it) and, for every later
+/// step, the time each who reached it took from step 1 (µs). Step 1's own times are all 0
+/// and are counted, not kept: at 10M events they were a million zeros, pushed, merged and
+/// searched for their median on every funnel.
+#[derive(Debug, Clone, Default)]
+struct StepTimes {
+    entered: u64,
+    /// `later[k]`: the times to step k+2.
+    later: Vec<Vec<i64>>,
+}
+
+impl StepTimes {
+    fn new(steps: usize) -> Self {
+        StepTimes { entered: 0, later: vec![Vec::new(); steps.saturating_sub(1)] }
+    }
+
+    /// Counts one entrant, with the times to the later steps they reached.
+    fn add(&mut self, offsets: &[i64]) {
+        self.entered += 1;
+        for (times, offset) in self.later.iter_mut().zip(offsets.iter().skip(1)) {
+            times.push(*offset);
+        }
+    }
+
+    /// Adds the times of other customers. The shorter list of times is copied onto the
+    /// longer (every figure is the same in any order: the average is summed exactly, in
+    /// integers); merging the parallel tasks' tallies otherwise copied and reallocated the
+    /// lists again at every level.
+    fn merge(&mut self, other: StepTimes) {
+        self.entered += other.entered;
+        for (mine, mut theirs) in self.later.iter_mut().zip(other.later) {
+            if theirs.len() > mine.len() {
+                std::mem::swap(mine, &mut theirs);
+            }
+            mine.extend(theirs);
+        }
+    }
+
+    /// Per-step figures (the times are reordered while finding medians); the later steps'
+    /// distributions on all cores (a step may hold millions of times).
+    fn results(&mut self, spec: &FunnelSpec) -> Vec<StepResult> {
+        let first = self.entered;
+        let mut at_first = buckets(&[]);
+        if let Some(bucket) = at_first.first_mut() {
+            bucket.customers = first;
+        }
+        let zero = (first > 0).then_some(0.0);
+        let later: Vec<StepDistribution> = self
+            .later
+            .par_iter_mut()
+            .map(|times| {
+                let average = (!times.is_empty()).then(|| times.iter().sum::<i64>() as f64 / times.len() as f64 / 1e6);
+                (times.len() as u64, average, buckets(times), super::scan::median_seconds_unsorted(times))
+            })
+            .collect();
+        let distributions = std::iter::once((first, zero, at_first, zero)).chain(later);
+        let mut previous = first;
+        let mut steps = Vec::with_capacity(spec.steps.len());
+        for (k, (count, average_seconds, time_to_convert, median_seconds)) in distributions.enumerate() {
+            let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            steps.push(StepResult {
+                step: k + 1,
+                event: spec.label(k),
+                customers: count,
+                conversion_from_first: ratio(count, first),
+                conversion_from_previous: ratio(count, previous),
+                average_seconds,
+                time_to_convert,
+                median_seconds,
+            });
+            previous = count;
+        }
+        steps
+    }
+}
+
+/// One step's customers, average and median seconds, and time buckets.
+type StepDistribution = (u64, Option<f64>, Vec<TimeBucket>, Option<f64>);
+
 /// A funnel's figures added up over customers: per step the times of those who reached it,
 /// entrants and conversions per trend period, and the same step times per breakdown value.
 /// Tallies of disjoint sets of customers merge into the tally of their union (parallel chunks
 /// now, shards of customers later).
 #[derive(Debug, Clone, Default)]
 pub struct FunnelTally {
-    /// `times[k]`: time to step k+1 (µs) of each customer who reached it.
-    times: Vec<Vec<i64>>,
+    all: StepTimes,
     /// Trend periods' (entered, converted), from `trend_base_us` in steps of `period_us`.
     trend: Vec<(u64, u64)>,
     trend_base_us: i64,
     period_us: i64,
     /// Step times per breakdown value id (`None`: unset), when a breakdown is asked for.
-    by_value: Option<FxHashMap<Option<u32>, Vec<Vec<i64>>>>,
+    by_value: Option<FxHashMap<Option<u32>, StepTimes>>,
     steps: usize,
     complete: usize,
 }
@@ -453,7 +542,7 @@ impl FunnelTally {
     /// by the breakdown value.
     pub fn new(spec: &FunnelSpec, period: Option<(i64, i64)>, breakdown: bool) -> Self {
         let mut tally = FunnelTally {
-            times: vec![Vec::new(); spec.steps.len()],
+            all: StepTimes::new(spec.steps.len()),
             by_value: breakdown.then(FxHashMap::default),
             steps: spec.steps.len(),
             complete: spec.steps.len(),
@@ -476,9 +565,7 @@ impl FunnelTally {
             return;
         }
         let offsets = &customer.offsets()[..customer.reached.min(self.steps)];
-        for (k, offset) in offsets.iter().enumerate() {
-            self.times[k].push(*offset);
-        }
+        self.all.add(offsets);
         if !self.trend.is_empty() {
             let last = self.trend.len() - 1;
             let index = (((customer.started_us - self.trend_base_us) / self.period_us).max(0) as usize).min(last);
@@ -488,18 +575,13 @@ impl FunnelTally {
             }
         }
         if let Some(groups) = &mut self.by_value {
-            let group = groups.entry(customer.breakdown).or_insert_with(|| vec![Vec::new(); self.steps]);
-            for (k, offset) in offsets.iter().enumerate() {
-                group[k].push(*offset);
-            }
+            groups.entry(customer.breakdown).or_insert_with(|| StepTimes::new(self.steps)).add(offsets);
         }
     }
 
     /// Adds another tally of other customers into this one.
     pub fn merge(&mut self, other: FunnelTally) {
-        for (mine, theirs) in self.times.iter_mut().zip(other.times) {
-            mine.extend(theirs);
-        }
+        self.all.merge(other.all);
         for (mine, theirs) in self.trend.iter_mut().zip(other.trend) {
             mine.0 += theirs.0;
             mine.1 += theirs.1;
@@ -507,7 +589,7 @@ impl FunnelTally {
         if let (Some(mine), Some(theirs)) = (&mut self.by_value, other.by_value) {
             for (value, times) in theirs {
                 match mine.get_mut(&value) {
-                    Some(group) => group.iter_mut().zip(times).for_each(|(m, t)| m.extend(t)),
+                    Some(group) => group.merge(times),
                     None => {
                         mine.insert(value, times);
                     }
@@ -521,7 +603,7 @@ impl FunnelTally {
     pub fn result(mut self, spec: &FunnelSpec, values: &[String], top: usize) -> FunnelResult {
         let trend = self.trend_points();
         let breakdown = self.breakdown(spec, values, top);
-        let steps = step_results(spec, &mut self.times);
+        let steps = self.all.results(spec);
         // The whole funnel's distribution is its last step's.
         let time_to_convert = steps.last().map(|s| s.time_to_convert.clone()).unwrap_or_default();
         FunnelResult {
@@ -553,57 +635,23 @@ impl FunnelTally {
     fn breakdown(&mut self, spec: &FunnelSpec, values: &[String], top: usize) -> Vec<BreakdownGroup> {
         let Some(mut groups) = self.by_value.take() else { return Vec::new() };
         let name = |id: u32| values.get(id as usize).map_or("", String::as_str);
-        let none = groups.remove(&None).unwrap_or_else(|| vec![Vec::new(); self.steps]);
-        let mut ranked: Vec<(u32, Vec<Vec<i64>>)> =
+        let none = groups.remove(&None).unwrap_or_else(|| StepTimes::new(self.steps));
+        let mut ranked: Vec<(u32, StepTimes)> =
             groups.into_iter().filter_map(|(value, times)| Some((value?, times))).collect();
-        ranked.sort_by(|a, b| b.1[0].len().cmp(&a.1[0].len()).then_with(|| name(a.0).cmp(name(b.0))));
+        ranked.sort_by(|a, b| b.1.entered.cmp(&a.1.entered).then_with(|| name(a.0).cmp(name(b.0))));
         let rest = ranked.split_off(top.min(ranked.len()));
-        let mut other: Vec<Vec<i64>> = vec![Vec::new(); self.steps];
+        let mut other = StepTimes::new(self.steps);
         for (_, times) in rest {
-            other.iter_mut().zip(times).for_each(|(o, t)| o.extend(t));
+            other.merge(times);
         }
         ranked
             .into_iter()
             .map(|(value, times)| (name(value).to_string(), times))
             .chain([(OTHER_VALUE.to_string(), other), (NO_VALUE.to_string(), none)])
-            .filter(|(_, times)| !times[0].is_empty())
-            .map(|(value, mut times)| BreakdownGroup { steps: step_results(spec, &mut times), value })
+            .filter(|(_, times)| times.entered > 0)
+            .map(|(value, mut times)| BreakdownGroup { steps: times.results(spec), value })
             .collect()
     }
-}
-
-/// One step's customers, average and median seconds, and time buckets.
-type StepDistribution = (u64, Option<f64>, Vec<TimeBucket>, Option<f64>);
-
-/// Per-step figures from each step's times (reordered while finding medians), the steps'
-/// distributions on all cores (a step may hold millions of times).
-fn step_results(spec: &FunnelSpec, times: &mut [Vec<i64>]) -> Vec<StepResult> {
-    let first = times.first().map_or(0, Vec::len) as u64;
-    let distributions: Vec<StepDistribution> = times
-        .par_iter_mut()
-        .map(|times| {
-            let average =
-                (!times.is_empty()).then(|| times.iter().map(|&t| t as f64).sum::<f64>() / times.len() as f64 / 1e6);
-            (times.len() as u64, average, buckets(times), super::scan::median_seconds_unsorted(times))
-        })
-        .collect();
-    let mut previous = first;
-    let mut steps = Vec::with_capacity(times.len());
-    for (k, (count, average_seconds, time_to_convert, median_seconds)) in distributions.into_iter().enumerate() {
-        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-        steps.push(StepResult {
-            step: k + 1,
-            event: spec.label(k),
-            customers: count,
-            conversion_from_first: ratio(count, first),
-            conversion_from_previous: ratio(count, previous),
-            average_seconds,
-            time_to_convert,
-            median_seconds,
-        });
-        previous = count;
-    }
-    steps
 }
 
 /// Adds up customers' progress into per-step figures.

@@ -94,8 +94,14 @@ where
         .fold(
             || (fresh(), Vec::<FunnelEvent>::new()),
             |(mut accs, mut events), chunk| {
+                // Per funnel with a breakdown, the customers who entered, added once their
+                // values are looked up together (`add_with_breakdowns`).
+                let mut entered: Vec<Vec<(&CustomerEvents, CustomerProgress)>> =
+                    funnels.iter().map(|_| Vec::new()).collect();
                 for customer in chunk {
-                    for ((spec, classifier, channel, (from, to)), acc) in funnels.iter().zip(accs.iter_mut()) {
+                    for (((spec, classifier, channel, (from, to)), acc), entered) in
+                        funnels.iter().zip(accs.iter_mut()).zip(entered.iter_mut())
+                    {
                         if !channel.admits(customer) {
                             continue;
                         }
@@ -114,19 +120,47 @@ where
                             }
                         }
                         if events.iter().any(|e| e.steps != 0) {
-                            let mut progress = funnel::progress(spec, &mut events);
-                            if progress.reached > 0 {
-                                progress.breakdown = classifier.breakdown_at(progress.started_seq);
+                            let progress = funnel::progress(spec, &mut events);
+                            if progress.reached == 0 {
+                                continue;
+                            }
+                            if classifier.breaks_down() {
+                                entered.push((customer, progress));
+                            } else {
                                 add(acc, customer, &progress);
                             }
                         }
                     }
+                }
+                for (((_, classifier, _, _), acc), entered) in
+                    funnels.iter().zip(accs.iter_mut()).zip(entered.iter_mut())
+                {
+                    add_with_breakdowns(classifier, entered, |customer, progress| add(acc, customer, progress));
                 }
                 (accs, events)
             },
         )
         .map(|(accs, _)| accs)
         .reduce(fresh, |a, b| merge_each(&merge, a, b))
+}
+
+/// Sets each entered customer's breakdown value, the value of their counted attempt's first
+/// step, then adds them. The values are looked up in one tight loop, not one between two
+/// customers' scans: each is a random read into a column of 4 bytes an event (40 MB at 10M
+/// events), and the processor overlaps the cache misses of independent reads only when
+/// nothing else comes between them (at 10M events, 126 ms of a breakdown's CPU time went to
+/// these reads one at a time).
+fn add_with_breakdowns<'c>(
+    classifier: &Classifier<'_>,
+    entered: &mut Vec<(&'c CustomerEvents, CustomerProgress)>,
+    mut add: impl FnMut(&CustomerEvents, &CustomerProgress),
+) {
+    for (_, progress) in entered.iter_mut() {
+        progress.breakdown = classifier.breakdown_at(progress.started_seq);
+    }
+    for (customer, progress) in entered.drain(..) {
+        add(customer, &progress);
+    }
 }
 
 /// The funnels of a journey's stage transitions (`transitions[k]`: stage k, then stage k+1,
