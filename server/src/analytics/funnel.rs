@@ -1038,6 +1038,48 @@ mod tests {
     }
 
     #[test]
+    fn tallies_of_parts_merged_in_any_order_give_the_whole_funnels_figures() {
+        let s = spec(&["view", "cart", "buy"], OrderMode::Sequential);
+        let values: Vec<String> = ["email", "cpc"].map(String::from).to_vec();
+        // Customer i reached 1 + i % 3 steps, i minutes to the cart and 2i to buying, through
+        // email, cpc or no channel in turn.
+        let customers: Vec<CustomerProgress> = (1..=9)
+            .map(|i: i64| {
+                let mut offsets_us = [0; crate::analytics::MAX_STEPS];
+                (offsets_us[1], offsets_us[2]) = (i * MIN, 2 * i * MIN);
+                CustomerProgress {
+                    reached: 1 + (i % 3) as usize,
+                    offsets_us,
+                    started_us: i * HOUR,
+                    breakdown: [Some(0), Some(1), None][(i % 3) as usize],
+                    ..CustomerProgress::default()
+                }
+            })
+            .collect();
+        let whole = tally(&s, &customers, Some((12 * HOUR, 0)), true).result(&s, &values, 5);
+        // Hand-computed: 9 entered; 6 reached the cart (i ≠ 3, 6, 9: medians of 1,2,4,5,7,8
+        // minutes = 4.5); 3 bought (i = 2, 5, 8: 4, 10, 16 minutes).
+        let counts: Vec<u64> = whole.steps.iter().map(|r| r.customers).collect();
+        assert_eq!(counts, vec![9, 6, 3]);
+        assert_eq!(whole.steps[0].median_seconds, Some(0.0));
+        assert_eq!(whole.steps[0].time_to_convert[0].customers, 9, "step 1 is reached at once");
+        assert_eq!(whole.steps[1].median_seconds, Some(270.0));
+        assert_eq!(whole.steps[2].average_seconds, Some(600.0));
+        // Split into parts of uneven size, merged small into large and large into small.
+        for cuts in [[1, 2], [7, 8], [3, 4]] {
+            let parts = [&customers[..cuts[0]], &customers[cuts[0]..cuts[1]], &customers[cuts[1]..]];
+            let mut forward = tally(&s, parts[0], Some((12 * HOUR, 0)), true);
+            forward.merge(tally(&s, parts[1], Some((12 * HOUR, 0)), true));
+            forward.merge(tally(&s, parts[2], Some((12 * HOUR, 0)), true));
+            let mut backward = tally(&s, parts[2], Some((12 * HOUR, 0)), true);
+            backward.merge(tally(&s, parts[1], Some((12 * HOUR, 0)), true));
+            backward.merge(tally(&s, parts[0], Some((12 * HOUR, 0)), true));
+            assert_eq!(forward.result(&s, &values, 5), whole, "cut at {cuts:?}");
+            assert_eq!(backward.result(&s, &values, 5), whole, "cut at {cuts:?}, merged backwards");
+        }
+    }
+
+    #[test]
     fn an_empty_funnel_has_zero_counts_and_no_times() {
         let s = spec(&["view", "buy"], OrderMode::Sequential);
         let result = summarise(&s, &[]);
