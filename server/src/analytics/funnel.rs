@@ -260,8 +260,8 @@ pub fn progress(spec: &FunnelSpec, events: &mut [FunnelEvent]) -> CustomerProgre
     order_ties(events);
     let events = &*events;
     // One attempt at a time in a scratch kept on the stack; the counted one is run again at
-    // the end rather than copied each time one gets further (an attempt holds 20 offsets, and
-    // copying them was a tenth of a funnel's time at 10M events).
+    // the end rather than copied each time one gets further (an attempt holds 20 offsets; in
+    // a profile of the 10M benchmark's funnels, these copies were 3 % of the samples).
     let mut attempt = Attempt::empty();
     let mut best: Option<(usize, usize)> = None;
     for (start, event) in events.iter().enumerate() {
@@ -325,7 +325,6 @@ fn excluded(events: &[FunnelEvent], attempt: &Attempt) -> bool {
 
 /// The steps one attempt reached, and the index of the event of its last step. On the
 /// stack: a customer has many attempts and the scan visits millions of customers.
-#[derive(Clone)]
 struct Attempt {
     offsets: [i64; super::MAX_STEPS],
     reached: usize,
