@@ -15,7 +15,7 @@
 //! At the end: the memory slope after warm-up, with the parts that grow by design taken apart
 //! from the rest (the event index keeps every event; the writer remembers seven days of
 //! message ids; DuckDB's buffer pool fills up to its limit; the rule engine and the alert
-//! store remember two days of alerts raised), latency percentiles per window
+//! store remember the alerts raised in the last two days, at most a million anchors each), latency percentiles per window
 //! and overall, and the number of error lines in the server's log. Writes `soak.csv`, `soak.svg`
 //! (memory and latency over time, drawn with plotters) and `soak.json` into target/bench.
 
@@ -108,12 +108,13 @@ struct Sample {
     pending_timers: i64,
     customers: i64,
     /// Alerts raised since start: the rule engine and the alert store remember each raised
-    /// anchor for two days, so this memory grows with them by design.
+    /// anchor for two days (at most a million), so this memory grows with them up to that bound.
     alerts: i64,
-    /// Raised anchors the alert store remembers (two days of them).
+    /// Raised anchors the alert store remembers (two days of them, at most a million).
     anchors: i64,
     /// What the rule engine and the alert store hold by design: pending waits, cooldowns and
-    /// two days of anchors alerted (each alert raised is remembered, to raise it once).
+    /// two days of anchors alerted, at most a million each (an alert raised is remembered, to
+    /// raise it once).
     alerting_mib: f64,
     index_lag: i64,
     engine_lag: i64,

@@ -57,7 +57,7 @@ fn alert_raised(alert: &Alert, traced: &[Traced]) -> Cause {
 }
 
 /// A rule, a customer and the anchor event an alert is about (one alert each), as a
-/// [`hashed_key`]: the memory of two days of alerts holds no strings.
+/// [`hashed_key`]: the memory of the alerts raised holds no strings.
 pub type AnchorKey = u128;
 
 pub fn anchor_key(rule_id: &str, customer_id: &str, anchor_seq: i64) -> AnchorKey {
@@ -72,13 +72,36 @@ struct Counters {
     raised: HashMap<AnchorKey, i64>,
     /// The record is pruned when it grows past this.
     prune_at: usize,
+    /// The most anchors kept after a prune ([`MAX_REMEMBERED_ANCHORS`] but in tests).
+    max_remembered: usize,
 }
 
 /// How far back raised anchors are remembered in memory. The rule engine raises nothing met
 /// more than a day ago, so an older anchor does not come back; if it does (a rule's wait made
 /// longer), the table's unique key still refuses it.
 pub const REMEMBERED: chrono::Duration = chrono::Duration::days(2);
+/// The most anchors remembered in memory (by the alert store, and by the rule engine): the
+/// newest are kept. Without a bound, two days of a busy rule set are tens of millions of
+/// anchors, held in memory and read back at every start (a soak raised 1.2M alerts an hour);
+/// an older anchor raised again is still refused by the table's unique key, only more slowly.
+pub const MAX_REMEMBERED_ANCHORS: usize = 1_000_000;
 const FIRST_PRUNE_AT: usize = 10_000;
+
+/// Keeps the `keep` entries with the highest values (the newest anchors, by sequence number
+/// or by time), forgetting the rest; ties at the threshold are all kept.
+pub fn keep_newest<K>(remembered: &mut HashMap<K, i64>, keep: usize) {
+    if remembered.len() <= keep {
+        return;
+    }
+    if keep == 0 {
+        remembered.clear();
+        return;
+    }
+    let mut values: Vec<i64> = remembered.values().copied().collect();
+    let cut = values.len() - keep;
+    let (_, &mut threshold, _) = values.select_nth_unstable(cut);
+    remembered.retain(|_, value| *value >= threshold);
+}
 
 /// The alert store and the channel that announces every change. Cheap to clone.
 #[derive(Clone)]
@@ -93,18 +116,23 @@ const CHANGES_CAPACITY: usize = 1024;
 
 impl Alerts {
     pub async fn load(store: Store) -> Result<Self, AlertError> {
+        Self::load_remembering(store, MAX_REMEMBERED_ANCHORS).await
+    }
+
+    /// As [`Alerts::load`], remembering at most `max_remembered` raised anchors in memory.
+    async fn load_remembering(store: Store, max_remembered: usize) -> Result<Self, AlertError> {
         let (last_id, last_version) = store
             .read(|conn| Ok(conn.query_row(sql::ALERTS_COUNTERS, [], |row| Ok((row.get(0)?, row.get(1)?)))?))
             .await?;
-        let raised: HashMap<AnchorKey, i64> = anchors_since(&store, store.clock().now() - REMEMBERED)
+        let raised: HashMap<AnchorKey, i64> = anchors_since(&store, store.clock().now() - REMEMBERED, max_remembered)
             .await?
             .into_iter()
             .map(|anchor| (anchor.key, anchor.occurred_us))
             .collect();
-        let prune_at = FIRST_PRUNE_AT.max(raised.len() * 2);
+        let prune_at = prune_at(raised.len(), max_remembered);
         Ok(Alerts {
             store,
-            counters: Arc::new(Mutex::new(Counters { last_id, last_version, raised, prune_at })),
+            counters: Arc::new(Mutex::new(Counters { last_id, last_version, raised, prune_at, max_remembered })),
             changes: broadcast::channel(CHANGES_CAPACITY).0,
         })
     }
@@ -128,7 +156,10 @@ impl Alerts {
         if counters.raised.len() > counters.prune_at {
             let cutoff = (now - REMEMBERED).timestamp_micros();
             counters.raised.retain(|_, occurred| *occurred >= cutoff);
-            counters.prune_at = FIRST_PRUNE_AT.max(counters.raised.len() * 2);
+            // Halved at the bound, so that pruning (a pass over the map) stays rare.
+            let keep = counters.max_remembered / 2;
+            keep_newest(&mut counters.raised, keep);
+            counters.prune_at = prune_at(counters.raised.len(), counters.max_remembered);
         }
         let mut stored: Vec<Alert> = Vec::new();
         for alert in alerts {
@@ -405,8 +436,9 @@ impl Alerts {
     }
 
     /// The anchors of the alerts that occurred since `since`.
-    pub async fn anchors_since(&self, since: DateTime<Utc>) -> Result<Vec<RaisedAnchor>, AlertError> {
-        Ok(anchors_since(&self.store, since).await?)
+    /// The newest `limit` anchors raised since `since`.
+    pub async fn anchors_since(&self, since: DateTime<Utc>, limit: usize) -> Result<Vec<RaisedAnchor>, AlertError> {
+        Ok(anchors_since(&self.store, since, limit).await?)
     }
 
     /// How many anchors the store remembers in memory, and the bytes they take (estimated
@@ -437,11 +469,17 @@ pub struct RaisedAnchor {
 }
 
 /// Anchors alerted on for conditions met since `since`.
-async fn anchors_since(store: &Store, since: DateTime<Utc>) -> Result<Vec<RaisedAnchor>, StoreError> {
+/// When the record of `remembered` anchors (at most `max`) is pruned next: once it has doubled,
+/// and at the latest when it reaches `max`.
+fn prune_at(remembered: usize, max: usize) -> usize {
+    FIRST_PRUNE_AT.max(remembered * 2).min(max)
+}
+
+async fn anchors_since(store: &Store, since: DateTime<Utc>, limit: usize) -> Result<Vec<RaisedAnchor>, StoreError> {
     store
         .read(move |conn| {
             let mut stmt = conn.prepare(sql::ALERTS_ANCHORS_SINCE)?;
-            let rows = stmt.query_map(params![Micros::of(since)], |r| {
+            let rows = stmt.query_map(params![Micros::of(since), limit as i64], |r| {
                 let (rule_id, customer_id, anchor_seq): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
                 Ok(RaisedAnchor {
                     key: anchor_key(&rule_id, &customer_id, anchor_seq),
@@ -537,6 +575,48 @@ mod tests {
         let all = reloaded.list(AlertFilter::default()).await.unwrap();
         assert_eq!(all.iter().filter(|a| a.customer_id == "ann").count(), 1, "ann's anchor stored once");
         assert_eq!(reloaded.raise(new_alert("bob", 8)).await.unwrap(), None);
+    }
+
+    #[test]
+    fn keeping_the_newest_forgets_the_lowest_values_and_keeps_ties_at_the_threshold() {
+        let mut remembered: HashMap<&str, i64> = [("a", 5), ("b", 1), ("c", 9), ("d", 3), ("e", 7)].into();
+        keep_newest(&mut remembered, 2);
+        let mut kept: Vec<&str> = remembered.keys().copied().collect();
+        kept.sort();
+        assert_eq!(kept, vec!["c", "e"]);
+        let mut tied: HashMap<&str, i64> = [("a", 4), ("b", 4), ("c", 1)].into();
+        keep_newest(&mut tied, 1);
+        assert_eq!(tied.len(), 2, "both anchors at the threshold stay");
+        keep_newest(&mut tied, 5);
+        assert_eq!(tied.len(), 2, "fewer than asked: nothing is forgotten");
+        keep_newest(&mut tied, 0);
+        assert!(tied.is_empty());
+    }
+
+    /// Ten alerts, one a minute (anchors 1 to 10), with room for four anchors in memory: the
+    /// memory stays bounded, the newest are read back at start, and every anchor is refused
+    /// again, whether remembered or only in the table.
+    #[tokio::test]
+    async fn a_bounded_memory_keeps_the_newest_anchors_and_the_table_refuses_the_rest() {
+        let store = Store::open_in_memory(WriterConfig::default(), Box::new(|_| {})).unwrap();
+        let alerts = Alerts::load_remembering(store.clone(), 4).await.unwrap();
+        let start = Utc::now() - chrono::Duration::hours(1);
+        let minute = |k: i64| start + chrono::Duration::minutes(k);
+        let alert = |k: i64| NewAlert { occurred_at: minute(k), ..new_alert(&format!("customer-{k}"), k) };
+        for k in 1..=10 {
+            alerts.raise(alert(k)).await.unwrap().expect("a new anchor is raised");
+            assert!(alerts.remembered_anchors().await.0 <= 5, "at most the bound and the alert just raised");
+        }
+        let newest = alerts.anchors_since(minute(0), 3).await.unwrap();
+        assert_eq!(newest.iter().map(|a| a.anchor_seq).collect::<Vec<_>>(), vec![10, 9, 8]);
+        let since_minute_9 = alerts.anchors_since(minute(9), 5).await.unwrap();
+        assert_eq!(since_minute_9.iter().map(|a| a.anchor_seq).collect::<Vec<_>>(), vec![10, 9]);
+
+        let reloaded = Alerts::load_remembering(store, 3).await.unwrap();
+        assert_eq!(reloaded.remembered_anchors().await.0, 3);
+        let again = reloaded.raise_all((1..=10).map(alert).collect(), &[]).await.unwrap();
+        assert!(again.is_empty(), "raised again: {:?}", again.iter().map(|a| a.anchor_seq).collect::<Vec<_>>());
+        assert_eq!(reloaded.list(AlertFilter::default()).await.unwrap().len(), 10, "each stored once");
     }
 
     #[tokio::test]

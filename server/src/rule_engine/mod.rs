@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use app::types::StepEvent;
 
 use crate::{
-    alerts::{anchor_key, AlertEvent, Alerts, AnchorKey, NewAlert},
+    alerts::{anchor_key, AlertEvent, Alerts, AnchorKey, NewAlert, MAX_REMEMBERED_ANCHORS},
     hashed_key::hashed_key,
     index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventIndex, IndexData},
     journeys::{Journey, Journeys},
@@ -53,9 +53,6 @@ const STALE_US: i64 = 24 * 3_600 * 1_000_000;
 /// At start-up, events this recent are evaluated again, in case the process stopped between
 /// committing them and storing their alerts (an alert is never stored twice).
 const REPLAY_US: i64 = 10 * 60 * 1_000_000;
-/// The engine's record of raised anchors is halved when it grows past this; older anchors
-/// are also kept by the alert store, which refuses them again.
-const MAX_REMEMBERED_ANCHORS: usize = 1_000_000;
 /// Cooldowns and anchors are pruned every minute of the engine's clock.
 const PRUNE_EVERY_US: i64 = 60 * 1_000_000;
 /// Aggregate rules are measured every two seconds of the engine's clock (a measure scans every
@@ -340,11 +337,9 @@ impl Engine {
         let longest_cooldown = self.rules.list().iter().map(|r| r.cooldown_seconds).max().unwrap_or(0) * 1_000_000;
         state.last_alert.retain(|_, at| now - *at < longest_cooldown);
         if state.alerted.len() > MAX_REMEMBERED_ANCHORS {
-            // The oldest anchors (lowest sequence numbers) go first.
-            let mut anchors: Vec<i64> = state.alerted.values().copied().collect();
-            let cut = anchors.len() - MAX_REMEMBERED_ANCHORS / 2;
-            let (_, &mut threshold, _) = anchors.select_nth_unstable(cut);
-            state.alerted.retain(|_, seq| *seq >= threshold);
+            // Halved, the oldest anchors (lowest sequence numbers) first: the alert store's
+            // table still refuses those forgotten.
+            crate::alerts::keep_newest(&mut state.alerted, MAX_REMEMBERED_ANCHORS / 2);
         }
         let entry = size_of::<u128>() + size_of::<i64>();
         let maps =
@@ -427,7 +422,7 @@ impl Engine {
         for (rule, customer, at) in self.alerts.latest_per_rule_customer(now - chrono::Duration::days(90)).await? {
             state.last_alert.insert(rule_customer_key(&rule, &customer), at);
         }
-        let raised = self.alerts.anchors_since(now - crate::alerts::REMEMBERED).await?;
+        let raised = self.alerts.anchors_since(now - crate::alerts::REMEMBERED, MAX_REMEMBERED_ANCHORS).await?;
         state.alerted.extend(raised.into_iter().map(|anchor| (anchor.key, anchor.anchor_seq)));
         let active = self.active_rules().await?;
         let now_us = now.timestamp_micros();
