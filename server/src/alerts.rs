@@ -435,8 +435,7 @@ impl Alerts {
             .await?)
     }
 
-    /// The anchors of the alerts that occurred since `since`.
-    /// The newest `limit` anchors raised since `since`.
+    /// The anchors of the alerts that occurred since `since`, the newest `limit` of them.
     pub async fn anchors_since(&self, since: DateTime<Utc>, limit: usize) -> Result<Vec<RaisedAnchor>, AlertError> {
         Ok(anchors_since(&self.store, since, limit).await?)
     }
@@ -468,13 +467,13 @@ pub struct RaisedAnchor {
     pub occurred_us: i64,
 }
 
-/// Anchors alerted on for conditions met since `since`.
 /// When the record of `remembered` anchors (at most `max`) is pruned next: once it has doubled,
 /// and at the latest when it reaches `max`.
 fn prune_at(remembered: usize, max: usize) -> usize {
     FIRST_PRUNE_AT.max(remembered * 2).min(max)
 }
 
+/// Anchors alerted on for conditions met since `since`, the newest `limit` of them.
 async fn anchors_since(store: &Store, since: DateTime<Utc>, limit: usize) -> Result<Vec<RaisedAnchor>, StoreError> {
     store
         .read(move |conn| {
