@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use app::types::StepEvent;
 
 use crate::{
-    alerts::{anchor_key, AlertEvent, Alerts, AnchorKey, NewAlert, MAX_REMEMBERED_ANCHORS},
+    alerts::{anchor_key, keep_newest, AlertEvent, Alerts, AnchorKey, NewAlert, MAX_REMEMBERED_ANCHORS},
     hashed_key::hashed_key,
     index::{stage::StageClassifier, Column, CustomerEvents, Entry, EventIndex, IndexData},
     journeys::{Journey, Journeys},
@@ -339,7 +339,7 @@ impl Engine {
         if state.alerted.len() > MAX_REMEMBERED_ANCHORS {
             // Halved, the oldest anchors (lowest sequence numbers) first: the alert store's
             // table still refuses those forgotten.
-            crate::alerts::keep_newest(&mut state.alerted, MAX_REMEMBERED_ANCHORS / 2);
+            keep_newest(&mut state.alerted, MAX_REMEMBERED_ANCHORS / 2);
         }
         let entry = size_of::<u128>() + size_of::<i64>();
         let maps =
