@@ -30,23 +30,40 @@ const CHANNELS: [&str; 4] = ["email", "cpc", "social", "direct"];
 const NOISE: [&str; 6] =
     ["Home", "Category", "products_searched", "product_list_viewed", "logged_in", "support_ticket_created"];
 
-/// `--quick` (1M events), `--events N` (`10M`, `100M`, or a plain number; 10M by default),
-/// `--out path.json`, `--db path` (keep the history in this file and, when it exists, ask
-/// it again instead of writing a new one: for profiling one question after another),
-/// `--funnels-only` (stop after the funnel and its breakdown, writing no report: for a
-/// profiler).
-fn args() -> (bool, usize, PathBuf, Option<PathBuf>, bool) {
-    let mut quick = false;
-    let mut funnels_only = false;
-    let mut keep = None;
-    let mut events = 10_000_000;
-    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/analytics.json"));
+/// The benchmark's options.
+struct Args {
+    /// `--quick`: 1M events.
+    quick: bool,
+    /// `--events N` (`10M`, `100M`, or a plain number; 10M by default).
+    events: usize,
+    /// `--out path.json`.
+    out: PathBuf,
+    /// `--db path`: keep the history in this file and, when it exists, ask it again instead
+    /// of writing a new one (for profiling one question after another).
+    keep: Option<PathBuf>,
+    /// `--funnels-only`: stop after the funnel and its breakdown, writing no report (for a
+    /// profiler).
+    funnels_only: bool,
+    /// `--duckdb-memory-mib N`: DuckDB's memory limit, as `wayline serve --duckdb-memory-mib`
+    /// (the server's default unless given): a big history is served with a smaller pool.
+    duckdb_memory_mib: u32,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        quick: false,
+        events: 10_000_000,
+        out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/analytics.json")),
+        keep: None,
+        funnels_only: false,
+        duckdb_memory_mib: server::config::DEFAULT_DUCKDB_MEMORY_MIB,
+    };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--quick" => {
-                quick = true;
-                events = 1_000_000;
+                args.quick = true;
+                args.events = 1_000_000;
             }
             "--events" => {
                 let text = iter.next().unwrap_or_default().to_uppercase();
@@ -54,17 +71,57 @@ fn args() -> (bool, usize, PathBuf, Option<PathBuf>, bool) {
                     Some(millions) => (millions.to_string(), 1_000_000),
                     None => (text.clone(), 1),
                 };
-                events = digits.parse::<usize>().map(|n| n * scale).unwrap_or_else(|_| {
+                args.events = digits.parse::<usize>().map(|n| n * scale).unwrap_or_else(|_| {
                     panic!("--events takes a number of events, like 1000000, 10M or 100M (got {text:?})")
                 });
             }
-            "--out" => out = iter.next().map(PathBuf::from).unwrap_or(out),
-            "--db" => keep = iter.next().map(PathBuf::from),
-            "--funnels-only" => funnels_only = true,
+            "--out" => args.out = iter.next().map(PathBuf::from).unwrap_or(args.out),
+            "--db" => args.keep = iter.next().map(PathBuf::from),
+            "--funnels-only" => args.funnels_only = true,
+            "--duckdb-memory-mib" => {
+                let text = iter.next().unwrap_or_default();
+                args.duckdb_memory_mib = text.parse().unwrap_or_else(|_| {
+                    panic!("--duckdb-memory-mib takes a number of MiB, like 1024 (got {text:?})")
+                });
+            }
             _ => {}
         }
     }
-    (quick, events, out, keep, funnels_only)
+    args
+}
+
+/// What a serving server holds, by part (MiB), as its status endpoint reports it.
+struct ServingMemory {
+    index_mib: f64,
+    duckdb_mib: f64,
+    message_ids_mib: f64,
+    heap_mib: f64,
+}
+
+impl ServingMemory {
+    async fn of(wayline: &server::Wayline) -> Self {
+        let state = &wayline.state;
+        let mib = |bytes: usize| bytes as f64 / 1_048_576.0;
+        ServingMemory {
+            index_mib: mib(state.index.answer(|data| data.approximate_bytes()).await.unwrap_or(0)),
+            duckdb_mib: state.store.duckdb_memory_bytes().await.map(|b| b as f64 / 1_048_576.0).unwrap_or(0.0),
+            message_ids_mib: mib(state.store.remembered_message_ids().1),
+            heap_mib: mib(server::memory::heap_in_use_bytes().unwrap_or(0)),
+        }
+    }
+
+    /// The parts, and what is left: the C heap beyond the index and the message ids, and what
+    /// is resident outside the heap and DuckDB's pool (code, stacks, DuckDB's own allocator).
+    fn print(&self, rss_mib: f64, limit_mib: u32) {
+        println!(
+            "              index {:.0}, DuckDB's pool {:.0} (limit {limit_mib}), message ids {:.0}, other heap {:.0}, outside heap and pool {:.0} MiB",
+            self.index_mib,
+            self.duckdb_mib,
+            self.message_ids_mib,
+            self.heap_mib - self.index_mib - self.message_ids_mib,
+            rss_mib - self.heap_mib - self.duckdb_mib,
+        );
+    }
 }
 
 /// One generated event before it is written: when, whose, which name.
@@ -137,7 +194,8 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let (quick, events_total, out, keep, funnels_only) = args();
+    let Args { quick, events: events_total, out, keep, funnels_only, duckdb_memory_mib } = args();
+    let writer = || WriterConfig { duckdb_memory_mib, ..WriterConfig::default() };
     let customers = (events_total / 10).max(1);
     let dir = tempfile::tempdir().unwrap();
     let db = keep.clone().unwrap_or_else(|| dir.path().join("analytics.duckdb"));
@@ -146,7 +204,7 @@ async fn main() {
     // As the server does: the index loaded at start-up (empty here, unless the file is
     // reused), then kept current from every commit while the history is written.
     let (index, feed) = EventIndex::new();
-    let store = Store::open(&db, WriterConfig::default(), Box::new(move |batch| feed.send(&batch))).unwrap();
+    let store = Store::open(&db, writer(), Box::new(move |batch| feed.send(&batch))).unwrap();
     index.load_with_snapshot(&store, reused.then(|| snapshot.clone())).await.unwrap();
 
     // History ending now, so "active in the last 30 minutes" has sessions too.
@@ -321,7 +379,7 @@ async fn main() {
     // What a restart costs: the event index rebuilt from the file.
     let _ = std::fs::remove_file(&snapshot);
     let (index, feed) = EventIndex::new();
-    let store = Store::open(&db, WriterConfig::default(), Box::new(move |batch| feed.send(&batch))).unwrap();
+    let store = Store::open(&db, writer(), Box::new(move |batch| feed.send(&batch))).unwrap();
     let indexing = Instant::now();
     index.load_with_snapshot(&store, Some(snapshot.clone())).await.unwrap();
     let index_load_seconds = indexing.elapsed().as_secs_f64();
@@ -334,7 +392,7 @@ async fn main() {
     store.close().await;
     drop(index);
     let (index, feed) = EventIndex::new();
-    let store = Store::open(&db, WriterConfig::default(), Box::new(move |batch| feed.send(&batch))).unwrap();
+    let store = Store::open(&db, writer(), Box::new(move |batch| feed.send(&batch))).unwrap();
     let indexing = Instant::now();
     index.load_with_snapshot(&store, Some(snapshot.clone())).await.unwrap();
     let snapshot_load_seconds = indexing.elapsed().as_secs_f64();
@@ -354,8 +412,9 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let site = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site"));
-    let wayline =
-        server::Wayline::open(server::Database::File(&db), server::leptos_options(&site, addr), vec![]).await.unwrap();
+    let options =
+        server::OpenOptions { duckdb_memory_mib, ..server::OpenOptions::new(server::leptos_options(&site, addr)) };
+    let wayline = server::Wayline::open_with(server::Database::File(&db), options).await.unwrap();
     let router = wayline.router().into_make_service();
     let serving = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let (_, token) = wayline.state.accounts.add_token("bench", server::auth::Role::Viewer).await.unwrap();
@@ -376,12 +435,14 @@ async fn main() {
     // this program's generated history and the indexes it built before.
     server::memory::release_free_memory();
     let serving_rss = memory_mib("VmRSS:");
+    let held = ServingMemory::of(&wayline).await;
     serving.abort();
     wayline.close().await;
     let rss = peak_rss_mib();
     println!(
         "memory        {serving_rss:>8.0} MiB resident while serving; peak {rss:.0} MiB (with the generator's history)"
     );
+    held.print(serving_rss, duckdb_memory_mib);
     println!("disk          {:>8.1} bytes/event", bytes / events_total as f64);
     let report = json!({
         "benchmark": "analytics",
@@ -410,6 +471,11 @@ async fn main() {
         "database_bytes_per_event": bytes / events_total as f64,
         "peak_rss_mib": rss,
         "serving_rss_mib": serving_rss,
+        "serving_duckdb_memory_limit_mib": duckdb_memory_mib,
+        "serving_index_mib": held.index_mib,
+        "serving_duckdb_pool_mib": held.duckdb_mib,
+        "serving_message_ids_mib": held.message_ids_mib,
+        "serving_heap_in_use_mib": held.heap_mib,
     });
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).unwrap();

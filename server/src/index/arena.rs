@@ -110,6 +110,56 @@ impl Arena {
         Arena { entries: Arc::new(entries), stretches }
     }
 
+    /// An arena of events already laid out one customer after another: customer `k`'s are
+    /// `entries[stretches[k].0..][..stretches[k].1]`.
+    pub fn from_parts(entries: Vec<Entry>, stretches: Vec<(u32, u32)>) -> Self {
+        debug_assert!(stretches.iter().all(|&(start, len)| (start + len) as usize <= entries.len()));
+        Arena { entries: Arc::new(entries), stretches }
+    }
+
+    /// Lays out events read in any order, `slots[i]` the slot of the customer `entries[i]`
+    /// belongs to, with each customer's events in time order (`order`). Built in place of a
+    /// vector per customer, which left the heap full of holes once compacted: each vector
+    /// was freed between two customers' ids, still in use, so the holes could not be handed
+    /// back (at 100M events, 1.8 GB of a server's 5.8 GB resident).
+    pub fn gather<K: Ord>(
+        customers: usize,
+        slots: &[u32],
+        entries: &[Entry],
+        order: impl Fn(&Entry) -> K + Sync,
+    ) -> Self {
+        use rayon::prelude::*;
+        let mut counts = vec![0u32; customers];
+        for &slot in slots {
+            counts[slot as usize] += 1;
+        }
+        let mut stretches = Vec::with_capacity(customers);
+        let mut start = 0u32;
+        for &len in &counts {
+            stretches.push((start, len));
+            start += len;
+        }
+        // `counts` becomes where each customer's next event goes.
+        for (next, &(start, _)) in counts.iter_mut().zip(&stretches) {
+            *next = start;
+        }
+        let mut laid_out = vec![Entry::new(0, 0, 0, false); entries.len()];
+        for (&slot, &entry) in slots.iter().zip(entries) {
+            let next = &mut counts[slot as usize];
+            laid_out[*next as usize] = entry;
+            *next += 1;
+        }
+        let mut rest = laid_out.as_mut_slice();
+        let mut stretches_of_events = Vec::with_capacity(customers);
+        for &(_, len) in &stretches {
+            let (theirs, after) = rest.split_at_mut(len as usize);
+            stretches_of_events.push(theirs);
+            rest = after;
+        }
+        stretches_of_events.par_iter_mut().for_each(|events| events.sort_unstable_by_key(&order));
+        Arena::from_parts(laid_out, stretches)
+    }
+
     /// How many customers it holds events for.
     pub fn customers(&self) -> usize {
         self.stretches.len()
@@ -154,5 +204,16 @@ mod tests {
         assert_eq!(first.own_bytes(), 0, "dropped without a copy");
         first.drop_first(5);
         assert!(first.is_empty());
+    }
+
+    #[test]
+    fn events_gathered_in_any_order_are_laid_out_per_customer_in_time_order() {
+        // Customer 1 has none; 0 and 2 arrive interleaved and out of order.
+        let slots = [2, 0, 2, 0, 2];
+        let events = entries(&[9, 4, 3, 1, 7]);
+        let arena = Arena::gather(3, &slots, &events, |e| e.seq());
+        let seqs = |slot| arena.events(slot).iter().map(|e| e.seq()).collect::<Vec<_>>();
+        assert_eq!((seqs(0), seqs(1), seqs(2)), (vec![1, 4], vec![], vec![3, 7, 9]));
+        assert_eq!((arena.customers(), arena.bytes()), (3, 5 * size_of::<Entry>()));
     }
 }

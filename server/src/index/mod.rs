@@ -349,6 +349,16 @@ impl IndexData {
         self.swap_in(copies);
     }
 
+    /// Hands every customer their stretch of `arena`, laid out for exactly these customers
+    /// (at load, before the index is shared).
+    pub(super) fn install(&mut self, arena: Arena) {
+        debug_assert_eq!(arena.customers(), self.customers.len());
+        self.arena_bytes = arena.bytes();
+        for (slot, customer) in self.customers.iter_mut().enumerate() {
+            customer.events = arena.events(slot);
+        }
+    }
+
     /// Every customer's events laid out one after another in slot order ([`arena`]), to be
     /// swapped in with [`IndexData::swap_in`].
     pub fn compacted_copies(&self) -> Compacted {
@@ -639,12 +649,16 @@ impl EventIndex {
         loop {
             let batch = store.events_after(data.applied_seq, CATCH_UP_BATCH).await.ok()?;
             if batch.is_empty() {
-                data = tokio::task::spawn_blocking(move || {
-                    data.compact();
-                    data
-                })
-                .await
-                .ok()?;
+                // Laid out again only if events arrived since it was saved: the snapshot
+                // itself is read into one arena.
+                if data.customers.iter().any(|c| c.events.own_bytes() > 0) {
+                    data = tokio::task::spawn_blocking(move || {
+                        data.compact();
+                        data
+                    })
+                    .await
+                    .ok()?;
+                }
                 return Some((data, seq));
             }
             let caught_up = tokio::task::spawn_blocking(move || {
@@ -913,6 +927,9 @@ fn load_snapshot(conn: &duckdb::Connection, progress: &LoadProgress) -> Result<I
         let (anonymous, user): (String, String) = (row.get(0)?, row.get(1)?);
         data.links.entry(Arc::from(anonymous)).or_insert_with(|| Arc::from(user));
     }
+    // Every event with its customer's slot, laid out per customer at the end (`Arena::gather`).
+    let mut slots: Vec<u32> = Vec::with_capacity(total.max(0) as usize);
+    let mut entries: Vec<Entry> = Vec::with_capacity(total.max(0) as usize);
     let mut events = conn.prepare(sql::INDEX_LOAD_EVENTS)?;
     for batch in events.query_arrow(params![max_seq])? {
         let customers: &StringArray = typed(&batch, 0, "index")?;
@@ -927,16 +944,15 @@ fn load_snapshot(conn: &duckdb::Connection, progress: &LoadProgress) -> Result<I
                 data.mark_page_view(name);
             }
             let entry = Entry::new(times.value(i), seqs.value(i), name, anonymous.value(i));
-            let slot = data.slot(customers.value(i)) as usize;
-            data.customers[slot].events.to_mut().push(entry);
-            data.events += 1;
+            slots.push(data.slot(customers.value(i)));
+            entries.push(entry);
         }
         progress.read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
     }
-    for customer in &mut data.customers {
-        customer.events.to_mut().sort_unstable_by_key(Entry::order);
-    }
-    data.compact();
+    data.events = entries.len();
+    let arena = Arena::gather(data.customers.len(), &slots, &entries, Entry::order);
+    drop((slots, entries));
+    data.install(arena);
     data.applied_seq = max_seq;
     Ok(data)
 }
@@ -1448,6 +1464,8 @@ pub(crate) mod tests {
         let batch = vec![event(1, 10, Some("Home"), Some("anon"), None), event(2, 20, None, Some("anon"), Some("ann"))];
         store.write(batch.into_iter().map(|e| e.event).collect(), vec![]).await.unwrap();
         index.load(&store).await.unwrap();
+        let in_arena = index.read(|data| data.customers().iter().all(|c| c.events.own_bytes() == 0)).await.unwrap();
+        assert!(in_arena, "a rebuild lays every customer's events out in one arena");
         // Committed after the load: applied by the index thread.
         let later = vec![event(3, 5, Some("ad_clicked"), Some("anon"), None).event];
         store.write(later, vec![]).await.unwrap();

@@ -16,7 +16,7 @@ use std::{
     sync::Arc,
 };
 
-use super::{CustomerEvents, Entry, IndexData};
+use super::{arena::Arena, CustomerEvents, Entry, IndexData};
 
 /// The file's first bytes: the format and its version.
 const MAGIC: &[u8; 8] = b"WLINDEX1";
@@ -117,30 +117,34 @@ fn decode(bytes: &[u8]) -> Result<IndexData, SnapshotError> {
     let customers = r.count(12)?;
     data.customers.reserve(customers);
     data.slot_of.reserve(customers);
-    let mut counted = 0;
+    // The events go straight into one arena, as the file lists them (customer after
+    // customer): no vector per customer to be freed between the ids (see `Arena::gather`).
+    if data.events > bytes.len() / 16 {
+        return Err(SnapshotError::Format("the event count does not add up"));
+    }
+    let mut entries = Vec::with_capacity(data.events);
+    let mut stretches = Vec::with_capacity(customers);
     for slot in 0..customers {
         let id: Arc<str> = Arc::from(r.str()?);
         let n = r.count(16)?;
         let raw = r.take(n * 16)?;
-        let events: Vec<Entry> = raw
-            .chunks_exact(16)
-            .map(|e| Entry {
-                at_us: i64::from_le_bytes(e[..8].try_into().unwrap_or_default()),
-                packed: u64::from_le_bytes(e[8..].try_into().unwrap_or_default()),
-            })
-            .collect();
-        counted += n;
+        stretches.push((entries.len() as u32, n as u32));
+        entries.extend(raw.chunks_exact(16).map(|e| Entry {
+            at_us: i64::from_le_bytes(e[..8].try_into().unwrap_or_default()),
+            packed: u64::from_le_bytes(e[8..].try_into().unwrap_or_default()),
+        }));
         if data.slot_of.insert(id.clone(), slot as u32).is_some() {
             return Err(SnapshotError::Format("a customer is listed twice"));
         }
-        data.customers.push(CustomerEvents::new(id, events));
+        data.customers.push(CustomerEvents::new(id, Vec::new()));
     }
-    if counted != data.events {
+    if entries.len() != data.events {
         return Err(SnapshotError::Format("the event count does not add up"));
     }
     if r.take(8)? != END || r.at != bytes.len() {
         return Err(SnapshotError::Format("the file is cut short or has bytes after its end"));
     }
+    data.install(Arena::from_parts(entries, stretches));
     Ok(data)
 }
 
@@ -241,6 +245,8 @@ mod tests {
         // Ann's anonymous event moved to her when linked; her slot order is time order.
         let ann: Vec<i64> = back.customer("ann").unwrap().events.iter().map(|e| e.at_us).collect();
         assert_eq!(ann, vec![5, 10, 20]);
+        assert!(back.customers().iter().all(|c| c.events.own_bytes() == 0), "read into one arena");
+        assert_eq!(back.arena_bytes, 4 * size_of::<Entry>());
     }
 
     #[test]
