@@ -5,6 +5,7 @@
 //!   cargo bench -p server --bench analytics                     # 10M events, 1M customers
 //!   cargo bench -p server --bench analytics -- --events 100M    # any size, 10 events a customer
 //!   ... -- --out path.json
+//!   ... -- --duckdb-memory-mib 1024                           # DuckDB's memory limit (default 2048)
 
 use std::{
     path::PathBuf,
@@ -80,9 +81,9 @@ fn args() -> Args {
             "--funnels-only" => args.funnels_only = true,
             "--duckdb-memory-mib" => {
                 let text = iter.next().unwrap_or_default();
-                args.duckdb_memory_mib = text.parse().unwrap_or_else(|_| {
-                    panic!("--duckdb-memory-mib takes a number of MiB, like 1024 (got {text:?})")
-                });
+                args.duckdb_memory_mib = text
+                    .parse()
+                    .unwrap_or_else(|_| panic!("--duckdb-memory-mib takes a number of MiB, like 1024 (got {text:?})"));
             }
             _ => {}
         }
