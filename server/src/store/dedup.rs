@@ -2,10 +2,9 @@
 //! replayed message is acknowledged but not stored twice. Rebuilt from the store at start-up,
 //! so it survives restarts.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
-use rustc_hash::FxHashSet;
 
 use crate::{hashed_key::hashed_key, memory::hash_table_bytes};
 
@@ -22,10 +21,10 @@ fn key(source_id: &str, message_id: &str) -> Key {
 /// Message ids bucketed by the day they arrived; whole buckets expire.
 #[derive(Default)]
 pub struct Deduper {
-    /// The keys are hashes already, so the tables hash them with Fx (a multiply), not SipHash
-    /// again: at a restart with 24M ids to remember, hashing them twice over was a fifth of
-    /// the time before the server listened.
-    days: VecDeque<(i64, FxHashSet<Key>)>,
+    /// Hashed again with the standard, randomly keyed hasher, though the keys are hashes
+    /// already: [`hashed_key`]'s keys are fixed, so a sender could choose message ids whose
+    /// keys pile up in one corner of a table that hashed them cheaply (Fx).
+    days: VecDeque<(i64, HashSet<Key>)>,
 }
 
 fn day_of(at: DateTime<Utc>) -> i64 {
@@ -48,7 +47,7 @@ impl Deduper {
                 }
             }
             None => {
-                self.days.push_back((day, FxHashSet::from_iter([key])));
+                self.days.push_back((day, HashSet::from([key])));
                 self.days.make_contiguous().sort_by_key(|(d, _)| *d);
             }
         }
