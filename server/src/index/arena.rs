@@ -106,14 +106,14 @@ impl Arena {
             stretches.push((entries.len() as u32, events.len() as u32));
             entries.extend_from_slice(events);
         }
-        // Arc::new moves the vector, not its events: no second copy of every event.
-        Arena { entries: Arc::new(entries), stretches }
+        Arena::from_parts(entries, stretches)
     }
 
     /// An arena of events already laid out one customer after another: customer `k`'s are
     /// `entries[stretches[k].0..][..stretches[k].1]`.
     pub fn from_parts(entries: Vec<Entry>, stretches: Vec<(u32, u32)>) -> Self {
         debug_assert!(stretches.iter().all(|&(start, len)| (start + len) as usize <= entries.len()));
+        // Arc::new moves the vector, not its events: no second copy of every event.
         Arena { entries: Arc::new(entries), stretches }
     }
 

@@ -11,13 +11,7 @@ use std::{
     },
 };
 
-use duckdb::{
-    arrow::{
-        array::{Array, StringArray},
-        record_batch::RecordBatch,
-    },
-    params, Appender, Connection,
-};
+use duckdb::{params, Appender, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
@@ -127,18 +121,11 @@ fn load_recent_message_ids(conn: &Connection, clock: &Clock) -> Result<Deduper, 
     let since = (now - DEDUP_WINDOW).naive_utc();
     let mut seen = Deduper::default();
     let mut stmt = conn.prepare(sql::EVENTS_RECENT_MESSAGE_IDS)?;
-    // Read in Arrow batches, each id hashed straight from the batch's text: read row by row,
-    // two strings allocated a row, the 24M ids of a 100M-event history kept a restarted
-    // server from answering for about 20 s.
-    let text = |batch: &RecordBatch, i: usize| -> Result<StringArray, StoreError> {
-        let column = batch.column(i).as_any().downcast_ref::<StringArray>().cloned();
-        column.ok_or_else(|| StoreError::Task(format!("column {i} of the recent message ids is not text")))
-    };
-    for batch in stmt.query_arrow(params![since])? {
-        let (sources, messages) = (text(&batch, 0)?, text(&batch, 1)?);
-        for i in 0..batch.num_rows() {
-            seen.insert(sources.value(i), messages.value(i), now);
-        }
+    let mut rows = stmt.query(params![since])?;
+    while let Some(row) = rows.next()? {
+        let source: String = row.get(0)?;
+        let message: String = row.get(1)?;
+        seen.insert(&source, &message, now);
     }
     Ok(seen)
 }
