@@ -55,6 +55,20 @@ impl Deduper {
         true
     }
 
+    /// Takes in what another memory holds, each id under its own day: the ids the writer
+    /// remembered while this memory was being read back from the store.
+    pub fn absorb(&mut self, other: Deduper) {
+        for (day, keys) in other.days {
+            match self.days.iter_mut().find(|(d, _)| *d == day) {
+                Some((_, mine)) => mine.extend(keys),
+                None => {
+                    self.days.push_back((day, keys));
+                    self.days.make_contiguous().sort_by_key(|(d, _)| *d);
+                }
+            }
+        }
+    }
+
     /// Forgets an id again (its write was rolled back).
     pub fn forget(&mut self, source_id: &str, message_id: &str) {
         let key = key(source_id, message_id);
@@ -107,6 +121,24 @@ mod tests {
         assert!(!d.insert("s", "old", at("2026-11-08T09:00:00Z")), "still within 7 days");
         d.insert("s", "other", at("2026-11-10T12:00:00Z"));
         assert!(d.insert("s", "old", at("2026-11-10T12:00:00Z")), "forgotten after the window");
+    }
+
+    #[test]
+    fn an_absorbed_memory_keeps_each_id_under_its_own_day() {
+        let mut read_back = Deduper::default();
+        read_back.insert("s", "old", at("2026-11-01T10:00:00Z"));
+        let mut meanwhile = Deduper::default();
+        meanwhile.insert("s", "same-day", at("2026-11-01T11:00:00Z"));
+        meanwhile.insert("s", "next-day", at("2026-11-02T10:00:00Z"));
+        read_back.absorb(meanwhile);
+        assert_eq!(read_back.len(), 3);
+        for id in ["old", "same-day", "next-day"] {
+            assert!(!read_back.insert("s", id, at("2026-11-08T09:00:00Z")), "{id} is remembered");
+        }
+        // The window keeps one extra day: on 11-10 the ids of 11-01 are forgotten, those of 11-02 not.
+        read_back.insert("s", "later", at("2026-11-10T12:00:00Z"));
+        assert!(read_back.insert("s", "same-day", at("2026-11-10T12:00:00Z")));
+        assert!(!read_back.insert("s", "next-day", at("2026-11-10T12:00:00Z")));
     }
 
     #[test]

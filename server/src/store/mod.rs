@@ -200,22 +200,38 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir { path: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(path).map_err(|e| opening_failed(path, e))?;
-        Self::start(conn, config, on_commit)
+        Self::start(conn, config, on_commit, None)
     }
 
     /// An in-memory store, for tests.
     pub fn open_in_memory(config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
-        Self::start(Connection::open_in_memory()?, config, on_commit)
+        Self::start(Connection::open_in_memory()?, config, on_commit, None)
     }
 
-    fn start(mut conn: Connection, config: WriterConfig, on_commit: CommitListener) -> Result<Self, StoreError> {
+    /// A store on a file whose writer gets its message ids read back only when the test sends
+    /// them, to see what it does before.
+    #[cfg(test)]
+    fn open_reading_back_from(
+        path: &Path,
+        config: WriterConfig,
+        read_back: writer::ReadBack,
+    ) -> Result<Self, StoreError> {
+        Self::start(Connection::open(path)?, config, Box::new(|_| {}), Some(read_back))
+    }
+
+    fn start(
+        mut conn: Connection,
+        config: WriterConfig,
+        on_commit: CommitListener,
+        read_back: Option<writer::ReadBack>,
+    ) -> Result<Self, StoreError> {
         let applied = migrate(&mut conn)?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied schema migrations");
         }
         let reader = conn.try_clone()?;
         let clock = config.clock.clone();
-        let writer::Spawned { sender, thread, linked, dedup } = writer::spawn(conn, config, on_commit)?;
+        let writer::Spawned { sender, thread, linked, dedup } = writer::spawn(conn, config, on_commit, read_back)?;
         Ok(Store {
             inner: Arc::new(StoreInner {
                 writer: Mutex::new(Some(sender)),

@@ -28,6 +28,7 @@ pub const EVENTS_MAX_SEQ: &str = query!("events/max_seq.sql");
 pub const EVENTS_SELECT_RECENT: &str = query!("events/select_recent.sql");
 pub const EVENTS_SELECT_AFTER: &str = query!("events/select_after.sql");
 pub const EVENTS_RECENT_MESSAGE_IDS: &str = query!("events/recent_message_ids.sql");
+pub const EVENTS_STORED_MESSAGE_IDS: &str = query!("events/stored_message_ids.sql");
 
 pub const SOURCES_INSERT: &str = query!("sources/insert.sql");
 pub const SOURCES_SELECT_ALL: &str = query!("sources/select_all.sql");
@@ -50,6 +51,7 @@ pub const READ_QUERIES: &[&str] = &[
     EVENTS_SELECT_RECENT,
     EVENTS_SELECT_AFTER,
     EVENTS_RECENT_MESSAGE_IDS,
+    EVENTS_STORED_MESSAGE_IDS,
     SOURCES_SELECT_ALL,
     IDENTITY_LINKED_ANONYMOUS_IDS,
     IDENTITY_CUSTOMER_IDS,

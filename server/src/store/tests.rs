@@ -335,6 +335,40 @@ async fn a_repeated_message_id_is_acknowledged_but_stored_once_even_after_a_rest
 }
 
 #[tokio::test]
+async fn before_its_message_ids_are_read_back_the_writer_asks_the_store_and_then_keeps_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wayline.duckdb");
+    let clock = Clock::manual(at("2026-11-23T10:00:01Z"));
+    let config = WriterConfig { clock: clock.clone(), ..WriterConfig::default() };
+    let store = Store::open(&path, config.clone(), no_listener()).unwrap();
+    store.write(vec![event("m1", "a"), event("m2", "b")], vec![]).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    clock.advance(chrono::Duration::days(1));
+    // What the start reads back (m1, m2), held until the test hands it over.
+    let read_back = writer::load_recent_message_ids(&Connection::open(&path).unwrap(), &clock).unwrap();
+    assert_eq!(read_back.len(), 2);
+    let (hand_over, arrives) = std::sync::mpsc::sync_channel(1);
+    let reopened = Store::open_reading_back_from(&path, config, arrives).unwrap();
+    let other_source = NewEvent { source_id: "other".into(), ..event("m1", "a") };
+    let receipt =
+        reopened.write(vec![event("m1", "a"), event("m3", "c"), event("m3", "c"), other_source], vec![]).await.unwrap();
+    assert_eq!((receipt.events, receipt.duplicates), (2, 2), "m1 is found in the store, m3 repeats");
+    let receipt = reopened.write(vec![event("m3", "c")], vec![]).await.unwrap();
+    assert_eq!((receipt.events, receipt.duplicates), (0, 1));
+
+    hand_over.send(Ok(read_back)).unwrap();
+    // m2 is known from what was read back, m3 from what the writer remembered meanwhile.
+    let receipt = reopened.write(vec![event("m2", "b"), event("m3", "c"), event("m4", "d")], vec![]).await.unwrap();
+    assert_eq!((receipt.events, receipt.duplicates), (1, 2));
+    assert_eq!(reopened.remembered_message_ids().0, 5);
+    let stored: Vec<String> =
+        reopened.recent_events(10).await.unwrap().into_iter().map(|e| e.event.message_id).rev().collect();
+    assert_eq!(stored, ["m1", "m2", "m3", "m1", "m4"], "the other source's m1 is its own message");
+}
+
+#[tokio::test]
 async fn identify_and_alias_stitch_identities_into_one_customer() {
     let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
     // Browsing anonymously on a laptop, then signing in; later a phone, then an alias

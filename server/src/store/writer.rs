@@ -54,6 +54,9 @@ impl Default for WriterConfig {
     }
 }
 
+/// A request's events, dead letters and the dead letter it replays, as the writer appends them.
+type RequestParts = (Vec<NewEvent>, Vec<NewDeadLetter>, Option<i64>);
+
 pub(super) struct WriteRequest {
     pub events: Vec<NewEvent>,
     pub dead_letters: Vec<NewDeadLetter>,
@@ -85,16 +88,26 @@ pub struct DedupSize {
 
 pub(super) type DedupGauge = Arc<DedupSize>;
 
-pub(super) fn spawn(conn: Connection, config: WriterConfig, on_commit: CommitListener) -> Result<Spawned, StoreError> {
+/// Starts the writer. The message ids of the last days are read back from the store on a
+/// thread of their own, unless `read_back` hands them in (tests hold them back).
+pub(super) fn spawn(
+    conn: Connection,
+    config: WriterConfig,
+    on_commit: CommitListener,
+    read_back: Option<ReadBack>,
+) -> Result<Spawned, StoreError> {
     conn.execute_batch(&sql::writer_settings(config.checkpoint_kib, config.duckdb_memory_mib))?;
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
     let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
-    let seen = load_recent_message_ids(&conn, &config.clock)?;
     let linked = conn
         .prepare(sql::IDENTITY_LINKED_ANONYMOUS_IDS)?
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<Result<HashSet<_>, _>>()?;
-    tracing::info!(remembered_message_ids = seen.len(), identity_links = linked.len(), "writer state loaded");
+    tracing::info!(identity_links = linked.len(), "writer state loaded");
+    let read_back = match read_back {
+        Some(handed_in) => handed_in,
+        None => read_back_in_background(conn.try_clone()?, config.clock.clone())?,
+    };
     let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
     let linked: LinkedIds = Arc::new(std::sync::Mutex::new(linked));
     let dedup = DedupGauge::default();
@@ -104,7 +117,8 @@ pub(super) fn spawn(conn: Connection, config: WriterConfig, on_commit: CommitLis
         next_dead_letter,
         config,
         on_commit,
-        seen,
+        seen: Deduper::default(),
+        recall: Recall::ReadingBack(read_back),
         linked: linked.clone(),
         dedup: dedup.clone(),
     };
@@ -116,7 +130,26 @@ pub(super) fn spawn(conn: Connection, config: WriterConfig, on_commit: CommitLis
     Ok(Spawned { sender, thread, linked, dedup })
 }
 
-fn load_recent_message_ids(conn: &Connection, clock: &Clock) -> Result<Deduper, StoreError> {
+/// The message ids of the last days, as the store holds them, read back on a thread of their
+/// own: at 100M events that is some 24M ids and 15-20 s, which ingestion does not wait for.
+fn read_back_in_background(conn: Connection, clock: Clock) -> Result<ReadBack, StoreError> {
+    let (done, read_back) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("wayline-message-ids".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let loaded = load_recent_message_ids(&conn, &clock);
+            if let Ok(seen) = &loaded {
+                let ms = started.elapsed().as_millis() as u64;
+                tracing::info!(remembered_message_ids = seen.len(), ms, "message ids read back");
+            }
+            let _ = done.send(loaded);
+        })
+        .map_err(|e| StoreError::WriteFailed(format!("could not start reading message ids back: {e}")))?;
+    Ok(read_back)
+}
+
+pub(super) fn load_recent_message_ids(conn: &Connection, clock: &Clock) -> Result<Deduper, StoreError> {
     let now = clock.now();
     let since = (now - DEDUP_WINDOW).naive_utc();
     let mut seen = Deduper::default();
@@ -146,13 +179,29 @@ pub fn identity_link(event: &NewEvent) -> Option<(Cow<'_, str>, &str)> {
     (earlier != user).then_some((Cow::Borrowed(earlier), user))
 }
 
+/// Where the message ids read back at start arrive.
+pub(super) type ReadBack = std::sync::mpsc::Receiver<Result<Deduper, StoreError>>;
+
+/// Whether the writer's memory of message ids holds everything the store holds.
+enum Recall {
+    /// The ids are still being read back: until they arrive, each commit asks the store about
+    /// its own ids.
+    ReadingBack(ReadBack),
+    /// Reading them back failed: every commit asks the store, which is slower but as exact.
+    AskTheStore,
+    Whole,
+}
+
 struct Writer {
     conn: Connection,
     next_seq: i64,
     next_dead_letter: i64,
     config: WriterConfig,
     on_commit: CommitListener,
+    /// The message ids of the last days; during [`Recall::ReadingBack`], only those the writer
+    /// stored or found in the store since it started.
     seen: Deduper,
+    recall: Recall,
     linked: LinkedIds,
     dedup: DedupGauge,
 }
@@ -168,6 +217,53 @@ impl Writer {
     fn publish_dedup_size(&self) {
         self.dedup.ids.store(self.seen.len(), Ordering::Relaxed);
         self.dedup.bytes.store(self.seen.approximate_bytes(), Ordering::Relaxed);
+    }
+
+    /// Takes the ids read back at start in, once they have arrived.
+    fn take_read_back(&mut self) {
+        let Recall::ReadingBack(read_back) = &self.recall else { return };
+        let arrived = match read_back.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Ok(arrived) => arrived,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(StoreError::Closed),
+        };
+        self.recall = match arrived {
+            Ok(mut read_back) => {
+                read_back.absorb(std::mem::take(&mut self.seen));
+                self.seen = read_back;
+                self.publish_dedup_size();
+                Recall::Whole
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not read message ids back; each commit asks the store instead");
+                Recall::AskTheStore
+            }
+        };
+    }
+
+    /// While the memory is not whole, the ids of this group that the store already holds are
+    /// remembered first, so that they count as duplicates.
+    fn recall_stored(&mut self, requests: &[RequestParts]) -> Result<(), StoreError> {
+        if matches!(self.recall, Recall::Whole) {
+            return Ok(());
+        }
+        let asked: Vec<_> = requests
+            .iter()
+            .flat_map(|(events, _, _)| events)
+            .map(|e| serde_json::json!({"source_id": e.source_id, "message_id": e.message_id}))
+            .collect();
+        if asked.is_empty() {
+            return Ok(());
+        }
+        let now = self.config.clock.now();
+        let since = (now - DEDUP_WINDOW).naive_utc();
+        let mut stmt = self.conn.prepare_cached(sql::EVENTS_STORED_MESSAGE_IDS)?;
+        let mut rows = stmt.query(params![serde_json::Value::Array(asked).to_string(), since])?;
+        while let Some(row) = rows.next()? {
+            let (source, message): (String, String) = (row.get(0)?, row.get(1)?);
+            self.seen.insert(&source, &message, now);
+        }
+        Ok(())
     }
 
     fn run(&mut self, mut queue: mpsc::Receiver<WriteRequest>) {
@@ -193,6 +289,7 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: Vec<WriteRequest>) {
+        self.take_read_back();
         let (seq_before, dead_before) = (self.next_seq, self.next_dead_letter);
         let mut undo = Undo::default();
         let mut acks = Vec::with_capacity(group.len());
@@ -230,10 +327,10 @@ impl Writer {
                 if !stored.is_empty() {
                     (self.on_commit)(Arc::new(CommittedBatch { events: stored, traced }));
                 }
+                self.publish_dedup_size();
                 for (ack, receipt) in acks.into_iter().zip(receipts) {
                     let _ = ack.send(Ok(receipt));
                 }
-                self.publish_dedup_size();
             }
             Err(e) => {
                 (self.next_seq, self.next_dead_letter) = (seq_before, dead_before);
@@ -268,12 +365,12 @@ impl Writer {
         }
     }
 
-    #[allow(clippy::type_complexity)]
     fn append_all(
         &mut self,
-        requests: Vec<(Vec<NewEvent>, Vec<NewDeadLetter>, Option<i64>)>,
+        requests: Vec<RequestParts>,
         undo: &mut Undo,
     ) -> Result<(Vec<StoredEvent>, Vec<WriteReceipt>), StoreError> {
+        self.recall_stored(&requests)?;
         let now = self.config.clock.now();
         let tx = self.conn.transaction()?;
         let mut stored = Vec::new();
