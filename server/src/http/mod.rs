@@ -36,6 +36,7 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     decompression::RequestDecompressionLayer,
     timeout::TimeoutLayer,
+    classify::ServerErrorsFailureClass,
     trace::TraceLayer,
 };
 
@@ -97,11 +98,24 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn_with_state(state.clone(), browser::protect))
         .layer(CompressionLayer::new())
-        // Every 5xx answer is logged at ERROR here, with its method and path. Handlers log their
-        // refusals (4xx: the caller's mistake, not the server's) at DEBUG only, so that a soak's
-        // "no error in the log" means the server did not fail.
-        .layer(TraceLayer::new_for_http())
+        // Every 5xx answer is logged here, with its method and path: at ERROR, except a 503,
+        // which says "not now, retry" (warming up, a full queue or disk; the causes that need
+        // an operator are logged at ERROR where they happen). Handlers log their refusals (4xx:
+        // the caller's mistake, not the server's) at DEBUG only, so that a soak's "no error in
+        // the log" means the server did not fail.
+        .layer(TraceLayer::new_for_http().on_failure(log_failure))
         .with_state(state)
+}
+
+/// The trace layer's log line for a 5xx answer or a failed response.
+fn log_failure(failure: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    let latency_ms = latency.as_millis() as u64;
+    match failure {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::warn!(latency_ms, "answered 503: not ready yet or busy; the client was told to retry")
+        }
+        other => tracing::error!(classification = %other, latency_ms, "response failed"),
+    }
 }
 
 /// What every page and server function finds in its context: the backend, and this request's
