@@ -25,7 +25,7 @@ use crate::store::{sql, Store, StoreError};
 use channels::ChannelFilter;
 use funnel::{CustomerProgress, FunnelSpec, FunnelTally};
 pub(crate) use scan::median_seconds_unsorted;
-use scan::{each_customer, in_span, scan_funnel, scan_transitions};
+use scan::{each_customer, fold_customers, in_span, scan_funnel, scan_transitions};
 use stages::Position;
 
 /// How many of the newest events the property pickers sample.
@@ -307,8 +307,8 @@ impl Analytics {
         Ok(self
             .index
             .answer(move |data| {
-                let found = customer_paths(data, &spec, |_, path| path);
-                paths::summarise(&spec, &found, |id| data.name(id))
+                let counts = count_paths(data, &spec);
+                paths::summarise(&spec, &counts, |id| data.name(id))
             })
             .await?)
     }
@@ -483,14 +483,40 @@ impl Analytics {
     }
 }
 
-/// Every customer's path for `spec` (see [`paths::customer_path`]), kept as `keep` makes it;
-/// page views left out if the spec says so (the anchor stays even if it is one).
+/// Every customer's path for `spec`, kept as `keep` makes it.
 fn customer_paths<T: Send>(
     data: &crate::index::IndexData,
     spec: &paths::PathSpec,
     keep: impl Fn(&CustomerEvents, paths::Path) -> T + Sync,
 ) -> Vec<T> {
     let Some(anchor) = data.name_id(&spec.anchor) else { return Vec::new() };
+    each_customer(data, |customer, named| path_of(data, spec, anchor, customer, named).map(|path| keep(customer, path)))
+}
+
+/// Every customer's path for `spec`, added up as they are found.
+fn count_paths(data: &crate::index::IndexData, spec: &paths::PathSpec) -> paths::PathCounts {
+    let Some(anchor) = data.name_id(&spec.anchor) else { return paths::PathCounts::new(spec) };
+    fold_customers(
+        data,
+        || paths::PathCounts::new(spec),
+        |counts, customer, named| {
+            if let Some(path) = path_of(data, spec, anchor, customer, named) {
+                counts.add(&path);
+            }
+        },
+        paths::PathCounts::merge,
+    )
+}
+
+/// One customer's path (see [`paths::customer_path`]), page views left out if the spec says
+/// so (the anchor stays even if it is one); `named` is scratch space.
+fn path_of(
+    data: &crate::index::IndexData,
+    spec: &paths::PathSpec,
+    anchor: u32,
+    customer: &CustomerEvents,
+    named: &mut Vec<Entry>,
+) -> Option<paths::Path> {
     // After the anchor nothing before the range matters; before it, nothing after.
     let (from, to) = match spec.direction {
         Direction::After => (spec.from_us, i64::MAX),
@@ -498,8 +524,6 @@ fn customer_paths<T: Send>(
     };
     let counted =
         |e: &&Entry| e.is_named() && (e.name() == anchor || !(spec.skip_page_views && data.is_page_view(e.name())));
-    each_customer(data, |customer, named| {
-        named.extend(in_span(&customer.events, from, to).iter().filter(counted));
-        paths::customer_path(spec, anchor, named).map(|path| keep(customer, path))
-    })
+    named.extend(in_span(&customer.events, from, to).iter().filter(counted));
+    paths::customer_path(spec, anchor, named)
 }

@@ -3,7 +3,6 @@
 //! in an explicit "other", and every level adds up to all the customers counted.
 
 use app::types::{Direction, PathLink, PathNode, PathResult};
-use rayon::prelude::*;
 
 use crate::index::Entry;
 
@@ -105,9 +104,6 @@ fn follow<'a>(spec: &PathSpec, path: &mut Path, anchor: Entry, walk: impl Iterat
     }
 }
 
-/// Paths counted by one parallel task: enough that a task outweighs its scheduling.
-const PATHS_PER_TASK: usize = 16_384;
-
 /// The nodes of one level as slots `0..slots()`: its kept events by rank, then "other", then
 /// "ended". Counting by slot needs no hashing: the scan of a million paths only adds.
 struct Level {
@@ -139,12 +135,14 @@ impl Level {
 
     /// Where a path is at this level (`level` its depth): a kept event, "other", or ended.
     fn slot(&self, level: usize, path: &[u32]) -> usize {
-        match path.get(level) {
-            None => self.ended(),
-            Some(&id) => match self.slot_of.get(id as usize) {
-                Some(&slot) if slot != u32::MAX => slot as usize,
-                _ => self.other(),
-            },
+        path.get(level).map_or(self.ended(), |&id| self.slot_of_id(id))
+    }
+
+    /// The slot of an event at this level: kept, or "other".
+    fn slot_of_id(&self, id: u32) -> usize {
+        match self.slot_of.get(id as usize) {
+            Some(&slot) if slot != u32::MAX => slot as usize,
+            _ => self.other(),
         }
     }
 
@@ -174,34 +172,81 @@ fn add_counts(a: &mut Vec<u64>, b: &[u64]) {
     a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
 }
 
-/// Each level with its top events kept (the rest are "other"), ties by name. Counted by name
-/// id on all cores.
-fn levels<'a, P: AsRef<[u32]> + Sync>(spec: &PathSpec, paths: &[P], name: &impl Fn(u32) -> &'a str) -> Vec<Level> {
-    let empty = || vec![Vec::<u64>::new(); spec.depth];
-    let per_level = paths
-        .par_chunks(PATHS_PER_TASK)
-        .map(|chunk| {
-            let mut counts = empty();
-            for path in chunk {
-                for (level, &id) in path.as_ref().iter().take(spec.depth).enumerate() {
-                    let counts = &mut counts[level];
-                    if counts.len() <= id as usize {
-                        counts.resize(id as usize + 1, 0);
-                    }
-                    counts[id as usize] += 1;
-                }
+/// The next level's name id of a path that ends at this level.
+const END_ID: u32 = u32::MAX;
+
+/// Customers' paths added up by name id: per level the paths at each name id, and the links
+/// from a name id to the next level's (or to the end). Tallies of disjoint sets of customers
+/// merge into the tally of their union, so a scan adds each customer's path as it finds it
+/// instead of keeping millions of paths (440 MB at 100M events) to count them afterwards.
+#[derive(Debug, Clone, Default)]
+pub struct PathCounts {
+    depth: usize,
+    total: u64,
+    /// `nodes[k][id]`: paths with name id `id` at level k.
+    nodes: Vec<Vec<u64>>,
+    /// `links[k]`: (name id at level k, at level k+1 or [`END_ID`]) → paths. Hashed with Fx:
+    /// the keys are the index's own small name ids, not values a sender picks.
+    links: Vec<rustc_hash::FxHashMap<(u32, u32), u64>>,
+}
+
+impl PathCounts {
+    pub fn new(spec: &PathSpec) -> Self {
+        PathCounts {
+            depth: spec.depth,
+            total: 0,
+            nodes: vec![Vec::new(); spec.depth],
+            links: vec![Default::default(); spec.depth.saturating_sub(1)],
+        }
+    }
+
+    /// The tally of these paths.
+    pub fn of<P: AsRef<[u32]>>(spec: &PathSpec, paths: impl IntoIterator<Item = P>) -> Self {
+        let mut counts = PathCounts::new(spec);
+        for path in paths {
+            counts.add(path.as_ref());
+        }
+        counts
+    }
+
+    /// Counts one customer's path (name ids from the anchor on).
+    pub fn add(&mut self, path: &[u32]) {
+        self.total += 1;
+        let path = &path[..path.len().min(self.depth)];
+        for (k, &id) in path.iter().enumerate() {
+            let nodes = &mut self.nodes[k];
+            if nodes.len() <= id as usize {
+                nodes.resize(id as usize + 1, 0);
             }
-            counts
-        })
-        .reduce(empty, |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| add_counts(a, b));
-            a
-        });
-    per_level
-        .into_iter()
+            nodes[id as usize] += 1;
+            if let Some(links) = self.links.get_mut(k) {
+                *links.entry((id, path.get(k + 1).copied().unwrap_or(END_ID))).or_default() += 1;
+            }
+        }
+    }
+
+    /// Adds the tally of other customers.
+    pub fn merge(&mut self, other: PathCounts) {
+        self.total += other.total;
+        for (mine, theirs) in self.nodes.iter_mut().zip(&other.nodes) {
+            add_counts(mine, theirs);
+        }
+        for (mine, theirs) in self.links.iter_mut().zip(other.links) {
+            for (link, n) in theirs {
+                *mine.entry(link).or_default() += n;
+            }
+        }
+    }
+}
+
+/// Each level with its top events kept (the rest are "other"), ties by name.
+fn levels<'a>(spec: &PathSpec, counts: &PathCounts, name: &impl Fn(u32) -> &'a str) -> Vec<Level> {
+    counts
+        .nodes
+        .iter()
         .map(|counts| {
             let mut ranked: Vec<(u32, u64)> =
-                counts.into_iter().enumerate().filter(|&(_, n)| n > 0).map(|(id, n)| (id as u32, n)).collect();
+                counts.iter().enumerate().filter(|&(_, &n)| n > 0).map(|(id, &n)| (id as u32, n)).collect();
             ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(name(b.0))));
             Level::new(ranked.into_iter().take(spec.top).map(|(id, _)| id).collect())
         })
@@ -218,8 +263,7 @@ pub fn customers_at<'a, C: Clone + Ord, P: AsRef<[u32]> + Sync>(
     event: &str,
     name: impl Fn(u32) -> &'a str,
 ) -> Vec<C> {
-    let only_paths: Vec<&[u32]> = paths.iter().map(|(_, p)| p.as_ref()).collect();
-    let levels = levels(spec, &only_paths, &name);
+    let levels = levels(spec, &PathCounts::of(spec, paths.iter().map(|(_, p)| p.as_ref())), &name);
     let Some(node) = levels.get(level) else { return Vec::new() };
     let Some(wanted) = node.slot_named(event, &name) else { return Vec::new() };
     let mut found: Vec<C> = paths
@@ -234,44 +278,29 @@ pub fn customers_at<'a, C: Clone + Ord, P: AsRef<[u32]> + Sync>(
     found
 }
 
-/// Per level, customers per slot and links per (slot, next level's slot).
-type Tally = Vec<(Vec<u64>, Vec<u64>)>;
-
-/// Adds customers' paths (name ids, named by `name`) up into levels and links.
-pub fn summarise<'a, P: AsRef<[u32]> + Sync>(
-    spec: &PathSpec,
-    paths: &[P],
-    name: impl Fn(u32) -> &'a str,
-) -> PathResult {
-    let total = paths.len() as u64;
-    let levels = levels(spec, paths, &name);
-    let next_slots = |level: usize| levels.get(level + 1).map_or(0, Level::slots);
-    let empty = || -> Tally {
-        levels.iter().enumerate().map(|(k, l)| (vec![0; l.slots()], vec![0; l.slots() * next_slots(k)])).collect()
-    };
-    let tally = paths
-        .par_chunks(PATHS_PER_TASK)
-        .map(|chunk| {
-            let mut tally = empty();
-            for path in chunk {
-                let path = path.as_ref();
-                for (k, level) in levels.iter().enumerate() {
-                    let here = level.slot(k, path);
-                    tally[k].0[here] += 1;
-                    if let Some(next) = levels.get(k + 1).filter(|_| k < path.len()) {
-                        tally[k].1[here * next.slots() + next.slot(k + 1, path)] += 1;
-                    }
-                }
+/// The levels and links of the counted paths, each name id at its level's slot (a kept
+/// event, "other" or ended).
+pub fn summarise<'a>(spec: &PathSpec, counts: &PathCounts, name: impl Fn(u32) -> &'a str) -> PathResult {
+    let total = counts.total;
+    let levels = levels(spec, counts, &name);
+    let mut tally: Vec<(Vec<u64>, Vec<u64>)> = Vec::with_capacity(levels.len());
+    for (k, level) in levels.iter().enumerate() {
+        let mut nodes = vec![0; level.slots()];
+        for (id, &n) in counts.nodes[k].iter().enumerate() {
+            nodes[level.slot_of_id(id as u32)] += n;
+        }
+        // Whoever has no event at this level ended before it.
+        nodes[level.ended()] += total - counts.nodes[k].iter().sum::<u64>();
+        let mut links = Vec::new();
+        if let (Some(next), Some(counted)) = (levels.get(k + 1), counts.links.get(k)) {
+            links = vec![0; level.slots() * next.slots()];
+            for (&(from, to), &n) in counted {
+                let to = if to == END_ID { next.ended() } else { next.slot_of_id(to) };
+                links[level.slot_of_id(from) * next.slots() + to] += n;
             }
-            tally
-        })
-        .reduce(empty, |mut a, b| {
-            for ((a_nodes, a_links), (b_nodes, b_links)) in a.iter_mut().zip(&b) {
-                add_counts(a_nodes, b_nodes);
-                add_counts(a_links, b_links);
-            }
-            a
-        });
+        }
+        tally.push((nodes, links));
+    }
     let mut nodes: Vec<PathNode> = Vec::new();
     let mut links: Vec<PathLink> = Vec::new();
     for (k, (level, (node_counts, link_counts))) in levels.iter().zip(tally).enumerate() {
@@ -387,7 +416,7 @@ mod tests {
         let s = spec(Direction::After, 3, 1);
         let names = ["view", "cart", "buy", "home", "search"];
         let paths: Vec<Vec<u32>> = vec![vec![0, 1, 2], vec![0, 1, 3], vec![0, 4], vec![0]];
-        let result = summarise(&s, &paths, |id| names[id as usize]);
+        let result = summarise(&s, &PathCounts::of(&s, &paths), |id| names[id as usize]);
         let level = |k: usize| -> Vec<(String, u64)> {
             result.nodes.iter().filter(|n| n.level == k).map(|n| (n.event.clone(), n.customers)).collect()
         };
@@ -412,6 +441,20 @@ mod tests {
                 (1, "cart", "buy", 1),
             ]
         );
+    }
+
+    #[test]
+    fn tallies_of_some_customers_each_merge_into_the_tally_of_all() {
+        let s = spec(Direction::After, 3, 1);
+        let names = ["view", "cart", "buy", "home", "search"];
+        let paths: Vec<Vec<u32>> = vec![vec![0, 1, 2], vec![0, 1, 3], vec![0, 4], vec![0]];
+        let mut merged = PathCounts::of(&s, &paths[..1]);
+        merged.merge(PathCounts::of(&s, &paths[1..3]));
+        merged.merge(PathCounts::new(&s));
+        merged.merge(PathCounts::of(&s, &paths[3..]));
+        let whole = summarise(&s, &PathCounts::of(&s, &paths), |id| names[id as usize]);
+        assert_eq!(summarise(&s, &merged, |id| names[id as usize]), whole);
+        assert_eq!(whole.customers, 4);
     }
 
     #[test]

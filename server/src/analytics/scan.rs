@@ -41,6 +41,35 @@ where
         .collect()
 }
 
+/// Runs `visit` over every customer of the index on all cores, each task adding what it finds
+/// to its own `init()` (with a scratch buffer emptied for each customer), and merges the
+/// tasks' results: for answers that add up, nothing is kept per customer.
+pub(super) fn fold_customers<A, I, V, M>(data: &IndexData, init: I, visit: V, merge: M) -> A
+where
+    A: Send,
+    I: Fn() -> A + Sync + Send,
+    V: Fn(&mut A, &CustomerEvents, &mut Vec<Entry>) + Sync,
+    M: Fn(&mut A, A) + Sync + Send,
+{
+    data.customers()
+        .par_chunks(CHUNK)
+        .fold(
+            || (init(), Vec::new()),
+            |(mut acc, mut scratch), chunk| {
+                for customer in chunk {
+                    scratch.clear();
+                    visit(&mut acc, customer, &mut scratch);
+                }
+                (acc, scratch)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(&init, |mut a, b| {
+            merge(&mut a, b);
+            a
+        })
+}
+
 /// Runs the funnel over every customer of the index on all cores: each task folds its
 /// customers' progress into a fresh `init()` with `add`, and the tasks' results are merged.
 pub(super) fn scan_funnel<A, I, F, M>(

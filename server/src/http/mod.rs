@@ -32,11 +32,11 @@ use axum::{
 };
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::{
+    classify::ServerErrorsFailureClass,
     compression::CompressionLayer,
     cors::{AllowOrigin, CorsLayer},
     decompression::RequestDecompressionLayer,
     timeout::TimeoutLayer,
-    classify::ServerErrorsFailureClass,
     trace::TraceLayer,
 };
 
