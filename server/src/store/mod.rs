@@ -252,10 +252,10 @@ impl Store {
     }
 
     /// Message ids the writer remembers to refuse a resent message (the last seven days'), and
-    /// the bytes they take, as of its last commit.
+    /// the bytes they take, as of its last commit (with those read back at start and not yet
+    /// taken in, which wait for its next commit).
     pub fn remembered_message_ids(&self) -> (usize, usize) {
-        let dedup = &self.inner.dedup;
-        (dedup.ids.load(std::sync::atomic::Ordering::Relaxed), dedup.bytes.load(std::sync::atomic::Ordering::Relaxed))
+        self.inner.dedup.remembered()
     }
 
     /// The clock this store dates its records by; the services built on the store share it.

@@ -84,6 +84,23 @@ pub(super) struct Spawned {
 pub struct DedupSize {
     pub ids: AtomicUsize,
     pub bytes: AtomicUsize,
+    /// The ids read back at start, until the writer takes them in at its next commit: an idle
+    /// server holds them too.
+    read_back_ids: AtomicUsize,
+    read_back_bytes: AtomicUsize,
+}
+
+impl DedupSize {
+    /// Ids remembered and their bytes, counting those read back and not yet taken in.
+    pub fn remembered(&self) -> (usize, usize) {
+        let load = |n: &AtomicUsize| n.load(Ordering::Relaxed);
+        (load(&self.ids) + load(&self.read_back_ids), load(&self.bytes) + load(&self.read_back_bytes))
+    }
+
+    fn set_read_back(&self, ids: usize, bytes: usize) {
+        self.read_back_ids.store(ids, Ordering::Relaxed);
+        self.read_back_bytes.store(bytes, Ordering::Relaxed);
+    }
 }
 
 pub(super) type DedupGauge = Arc<DedupSize>;
@@ -104,13 +121,13 @@ pub(super) fn spawn(
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<Result<HashSet<_>, _>>()?;
     tracing::info!(identity_links = linked.len(), "writer state loaded");
+    let dedup = DedupGauge::default();
     let read_back = match read_back {
         Some(handed_in) => handed_in,
-        None => read_back_in_background(conn.try_clone()?, config.clock.clone())?,
+        None => read_back_in_background(conn.try_clone()?, config.clock.clone(), dedup.clone())?,
     };
     let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
     let linked: LinkedIds = Arc::new(std::sync::Mutex::new(linked));
-    let dedup = DedupGauge::default();
     let mut writer = Writer {
         conn,
         next_seq,
@@ -132,7 +149,7 @@ pub(super) fn spawn(
 
 /// The message ids of the last days, as the store holds them, read back on a thread of their
 /// own: at 100M events that is some 24M ids and 15-20 s, which ingestion does not wait for.
-fn read_back_in_background(conn: Connection, clock: Clock) -> Result<ReadBack, StoreError> {
+fn read_back_in_background(conn: Connection, clock: Clock, gauge: DedupGauge) -> Result<ReadBack, StoreError> {
     let (done, read_back) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("wayline-message-ids".into())
@@ -142,6 +159,7 @@ fn read_back_in_background(conn: Connection, clock: Clock) -> Result<ReadBack, S
             if let Ok(seen) = &loaded {
                 let ms = started.elapsed().as_millis() as u64;
                 tracing::info!(remembered_message_ids = seen.len(), ms, "message ids read back");
+                gauge.set_read_back(seen.len(), seen.approximate_bytes());
             }
             let _ = done.send(loaded);
         })
@@ -232,6 +250,7 @@ impl Writer {
                 read_back.absorb(std::mem::take(&mut self.seen));
                 self.seen = read_back;
                 self.publish_dedup_size();
+                self.dedup.set_read_back(0, 0);
                 Recall::Whole
             }
             Err(e) => {
