@@ -355,7 +355,8 @@ async fn before_its_message_ids_are_read_back_the_writer_asks_the_store_and_then
 
     clock.advance(chrono::Duration::days(1));
     // What the start reads back (m1, m2), held until the test hands it over.
-    let read_back = writer::load_recent_message_ids(&Connection::open(&path).unwrap(), &clock).unwrap();
+    let keep_reading = std::sync::atomic::AtomicBool::new(false);
+    let read_back = writer::load_recent_message_ids(&Connection::open(&path).unwrap(), &clock, &keep_reading).unwrap();
     assert_eq!(read_back.len(), 2);
     let (hand_over, arrives) = std::sync::mpsc::sync_channel(1);
     let reopened = Store::open_reading_back_from(&path, config, arrives).unwrap();

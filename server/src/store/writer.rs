@@ -6,7 +6,7 @@ use std::{
     borrow::Cow,
     collections::HashSet,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
 };
@@ -122,9 +122,12 @@ pub(super) fn spawn(
         .collect::<Result<HashSet<_>, _>>()?;
     tracing::info!(identity_links = linked.len(), "writer state loaded");
     let dedup = DedupGauge::default();
-    let read_back = match read_back {
-        Some(handed_in) => handed_in,
-        None => read_back_in_background(conn.try_clone()?, config.clock.clone(), dedup.clone())?,
+    let (read_back, read_back_thread) = match read_back {
+        Some(handed_in) => (handed_in, None),
+        None => {
+            let (read_back, thread) = read_back_in_background(conn.try_clone()?, config.clock.clone(), dedup.clone())?;
+            (read_back, Some(thread))
+        }
     };
     let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
     let linked: LinkedIds = Arc::new(std::sync::Mutex::new(linked));
@@ -136,6 +139,7 @@ pub(super) fn spawn(
         on_commit,
         seen: Deduper::default(),
         recall: Recall::ReadingBack(read_back),
+        read_back_thread,
         linked: linked.clone(),
         dedup: dedup.clone(),
     };
@@ -147,15 +151,38 @@ pub(super) fn spawn(
     Ok(Spawned { sender, thread, linked, dedup })
 }
 
+/// The thread reading message ids back: stopped and waited for when the writer stops, so that
+/// no connection to the file outlives the store's close.
+struct ReadBackThread {
+    thread: std::thread::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    interrupt: Arc<duckdb::InterruptHandle>,
+}
+
+impl ReadBackThread {
+    fn stop_and_wait(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.interrupt.interrupt();
+        let _ = self.thread.join();
+    }
+}
+
 /// The message ids of the last days, as the store holds them, read back on a thread of their
 /// own: at 100M events that is some 24M ids and 15-20 s, which ingestion does not wait for.
-fn read_back_in_background(conn: Connection, clock: Clock, gauge: DedupGauge) -> Result<ReadBack, StoreError> {
+fn read_back_in_background(
+    conn: Connection,
+    clock: Clock,
+    gauge: DedupGauge,
+) -> Result<(ReadBack, ReadBackThread), StoreError> {
     let (done, read_back) = std::sync::mpsc::sync_channel(1);
-    std::thread::Builder::new()
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupt = conn.interrupt_handle();
+    let stopped = stop.clone();
+    let thread = std::thread::Builder::new()
         .name("wayline-message-ids".into())
         .spawn(move || {
             let started = std::time::Instant::now();
-            let loaded = load_recent_message_ids(&conn, &clock);
+            let loaded = load_recent_message_ids(&conn, &clock, &stopped);
             if let Ok(seen) = &loaded {
                 let ms = started.elapsed().as_millis() as u64;
                 tracing::info!(remembered_message_ids = seen.len(), ms, "message ids read back");
@@ -164,16 +191,24 @@ fn read_back_in_background(conn: Connection, clock: Clock, gauge: DedupGauge) ->
             let _ = done.send(loaded);
         })
         .map_err(|e| StoreError::WriteFailed(format!("could not start reading message ids back: {e}")))?;
-    Ok(read_back)
+    Ok((read_back, ReadBackThread { thread, stop, interrupt }))
 }
 
-pub(super) fn load_recent_message_ids(conn: &Connection, clock: &Clock) -> Result<Deduper, StoreError> {
+/// The message ids received within the window, unless `stop` is set first.
+pub(super) fn load_recent_message_ids(
+    conn: &Connection,
+    clock: &Clock,
+    stop: &AtomicBool,
+) -> Result<Deduper, StoreError> {
     let now = clock.now();
     let since = (now - DEDUP_WINDOW).naive_utc();
     let mut seen = Deduper::default();
     let mut stmt = conn.prepare(sql::EVENTS_RECENT_MESSAGE_IDS)?;
     let mut rows = stmt.query(params![since])?;
     while let Some(row) = rows.next()? {
+        if stop.load(Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
         let source: String = row.get(0)?;
         let message: String = row.get(1)?;
         seen.insert(&source, &message, now);
@@ -220,6 +255,7 @@ struct Writer {
     /// stored or found in the store since it started.
     seen: Deduper,
     recall: Recall,
+    read_back_thread: Option<ReadBackThread>,
     linked: LinkedIds,
     dedup: DedupGauge,
 }
@@ -245,6 +281,9 @@ impl Writer {
             Ok(arrived) => arrived,
             Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(StoreError::Closed),
         };
+        if let Some(finished) = self.read_back_thread.take() {
+            let _ = finished.thread.join();
+        }
         self.recall = match arrived {
             Ok(mut read_back) => {
                 read_back.absorb(std::mem::take(&mut self.seen));
@@ -300,6 +339,9 @@ impl Writer {
                 }
             }
             self.commit_group(group);
+        }
+        if let Some(reading) = self.read_back_thread.take() {
+            reading.stop_and_wait();
         }
         if let Err(e) = self.conn.execute_batch(sql::CHECKPOINT) {
             tracing::warn!(error = %e, "checkpoint at shutdown failed");
