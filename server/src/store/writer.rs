@@ -88,6 +88,9 @@ pub struct DedupSize {
     /// server holds them too.
     read_back_ids: AtomicUsize,
     read_back_bytes: AtomicUsize,
+    /// Reading the ids back has ended (with them or with an error): until then a thread of
+    /// its own reads the store, beside whatever the server is asked.
+    read_back_ended: AtomicBool,
 }
 
 impl DedupSize {
@@ -95,6 +98,11 @@ impl DedupSize {
     pub fn remembered(&self) -> (usize, usize) {
         let load = |n: &AtomicUsize| n.load(Ordering::Relaxed);
         (load(&self.ids) + load(&self.read_back_ids), load(&self.bytes) + load(&self.read_back_bytes))
+    }
+
+    /// Whether reading the ids back at start has ended.
+    pub fn read_back_ended(&self) -> bool {
+        self.read_back_ended.load(Ordering::Acquire)
     }
 
     fn set_read_back(&self, ids: usize, bytes: usize) {
@@ -188,6 +196,7 @@ fn read_back_in_background(
                 tracing::info!(remembered_message_ids = seen.len(), ms, "message ids read back");
                 gauge.set_read_back(seen.len(), seen.approximate_bytes());
             }
+            gauge.read_back_ended.store(true, Ordering::Release);
             let _ = done.send(loaded);
         })
         .map_err(|e| StoreError::WriteFailed(format!("could not start reading message ids back: {e}")))?;
@@ -284,6 +293,8 @@ impl Writer {
         if let Some(finished) = self.read_back_thread.take() {
             let _ = finished.thread.join();
         }
+        // Handed in (tests), no thread said so.
+        self.dedup.read_back_ended.store(true, Ordering::Release);
         self.recall = match arrived {
             Ok(mut read_back) => {
                 read_back.absorb(std::mem::take(&mut self.seen));
