@@ -193,9 +193,10 @@ fn add_with_breakdowns(
     for (_, progress) in entered.iter_mut() {
         progress.breakdown = classifier.breakdown_at(progress.started_seq);
     }
-    for (customer, progress) in entered.drain(..) {
-        add(customer, &progress);
+    for (customer, progress) in entered.iter() {
+        add(customer, progress);
     }
+    entered.clear();
 }
 
 /// The funnels of a journey's stage transitions (`transitions[k]`: stage k, then stage k+1,
