@@ -94,7 +94,13 @@ pub fn burst(
 ) -> Option<Vec<Entry>> {
     let start = events.partition_point(|e| e.at_us < around_us - within_us);
     let end = events.partition_point(|e| e.at_us <= around_us + within_us);
-    let matching: Vec<Entry> = events[start..end].iter().filter(|e| pattern.matches(e)).copied().collect();
+    let near = &events[start..end];
+    // Most events meet no burst: counted first, they cost no list (a replay of 30 days of
+    // history asks this for every matching event of every customer).
+    if near.iter().filter(|e| pattern.matches(e)).count() < count.max(1) {
+        return None;
+    }
+    let matching: Vec<Entry> = near.iter().filter(|e| pattern.matches(e)).copied().collect();
     (count.max(1) - 1..matching.len()).find_map(|last| {
         let first = last + 1 - count.max(1);
         let window = &matching[first..=last];

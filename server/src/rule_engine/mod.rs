@@ -601,7 +601,8 @@ fn evaluate(
     entries: &[Entry],
     out: &mut Outcome,
 ) {
-    let named: Vec<Entry> = customer.events.iter().filter(|e| e.is_named()).copied().collect();
+    let named = named_events(customer);
+    let named = &named[..];
     for c in compiled {
         let (rule, patterns) = (c.active, &c.patterns);
         let first_new = out.triggers.len();
@@ -610,7 +611,7 @@ fn evaluate(
                 let steps_patterns = &patterns[..steps.len()];
                 let mut seen: HashSet<i64> = HashSet::new();
                 for entry in entries.iter().filter(|e| steps_patterns.iter().any(|p| p.matches(e))) {
-                    for instance in sequences(&named, steps_patterns, within_seconds * 1_000_000, entry.at_us) {
+                    for instance in sequences(named, steps_patterns, within_seconds * 1_000_000, entry.at_us) {
                         let last = instance[instance.len() - 1];
                         if !seen.insert(last.seq()) {
                             continue;
@@ -640,7 +641,7 @@ fn evaluate(
                 let mut seen: HashSet<i64> = HashSet::new();
                 for entry in entries.iter().filter(|e| patterns[0].matches(e)) {
                     if let Some(window) =
-                        burst(&named, &patterns[0], *count as usize, within_seconds * 1_000_000, entry.at_us)
+                        burst(named, &patterns[0], *count as usize, within_seconds * 1_000_000, entry.at_us)
                     {
                         let last = window[window.len() - 1];
                         if seen.insert(last.seq()) {
@@ -670,7 +671,7 @@ fn evaluate(
             Condition::OffPath { journey } => {
                 let (Some(journey_def), Some((classifier, expected))) = (&rule.journey, &c.stages) else { continue };
                 for entry in entries.iter().filter(|e| e.is_named()) {
-                    if let Some((from, to)) = off_path(&named, entry, |e| classifier.stage(e), expected) {
+                    if let Some((from, to)) = off_path(named, entry, |e| classifier.stage(e), expected) {
                         let (from_name, to_name) = (&journey_def.stages[from].name, &journey_def.stages[to].name);
                         let mut message = format!(
                             "moved from {from_name} to {to_name}, which the {journey:?} journey does not expect"
@@ -694,6 +695,16 @@ fn evaluate(
     }
 }
 
+/// A customer's events that have a name, borrowed when all have (most customers: a copy
+/// for each was one allocation per customer in a replay of history).
+fn named_events(customer: &CustomerEvents) -> std::borrow::Cow<'_, [Entry]> {
+    if customer.events.iter().all(|e| e.is_named()) {
+        std::borrow::Cow::Borrowed(&customer.events[..])
+    } else {
+        std::borrow::Cow::Owned(customer.events.iter().filter(|e| e.is_named()).copied().collect())
+    }
+}
+
 /// Whether an alert met at `occurred_us` is held back: the rule wants identified customers
 /// and this one is anonymous, or its suppression holds it (see [`suppressed`]).
 fn held_back(data: &IndexData, rule: &Active, customer: &CustomerEvents, occurred_us: i64) -> bool {
@@ -711,7 +722,8 @@ fn suppressed(data: &IndexData, rule: &Active, customer: &CustomerEvents, occurr
 
 /// Whether the wait of `timer` ended without what it waited against.
 fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Timer) -> Option<Trigger> {
-    let named: Vec<Entry> = customer.events.iter().filter(|e| e.is_named()).copied().collect();
+    let named = named_events(customer);
+    let named = &named[..];
     let started_by: Vec<Entry> = timer
         .started_by
         .iter()
@@ -724,13 +736,13 @@ fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Ti
     let message = match &rule.rule.condition {
         Condition::Sequence { steps, within_seconds, then_absent: Some(absent_spec) } => {
             let missing = Pattern::in_index(rule.patterns.last()?, data);
-            if !absent(&named, &missing, anchor.at_us, timer.deadline_us) {
+            if !absent(named, &missing, anchor.at_us, timer.deadline_us) {
                 return None;
             }
             sequence_message(steps, *within_seconds, Some(absent_spec))
         }
         Condition::Absence { after, missing, within_seconds } => {
-            if !absent(&named, &Pattern::in_index(&rule.patterns[1], data), anchor.at_us, timer.deadline_us) {
+            if !absent(named, &Pattern::in_index(&rule.patterns[1], data), anchor.at_us, timer.deadline_us) {
                 return None;
             }
             format!("{after}, then no {} within {}", missing.join(" or "), span(*within_seconds))
