@@ -259,7 +259,7 @@ impl Store {
     }
 
     /// Whether the message ids of the last days have been read back since the store opened
-    /// (a thread of its own reads them, 15-20 s at 100M events; the benchmarks wait for it
+    /// (a thread of its own reads them, 20-45 s at 100M events; the benchmarks wait for it
     /// so that it does not share the cores with the questions they time).
     pub fn message_ids_read_back(&self) -> bool {
         self.inner.dedup.read_back_ended()
