@@ -1,8 +1,10 @@
 """Merges the benchmark programs' JSON files into one report (target/bench/report.json and
 report.md) and puts its table into the README between the performance markers.
 
-Run by scripts/bench.sh; `python3 scripts/bench_report.py <repo root>`. A benchmark whose JSON
-file is missing is left out of the table (and named as not run), never filled in.
+Run by scripts/bench.sh; `python3 scripts/bench_report.py <repo root>`. Each row says when it
+was measured (its JSON file's time). A benchmark whose JSON file is missing (the soak and the
+long fuzz runs take an hour and are not part of every report) keeps its rows from the README's
+previous table, with the date they were measured; it is never filled in.
 """
 
 import datetime
@@ -22,6 +24,49 @@ def load(bench_dir, name):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def modified(path):
+    """When a file was last written, as the report dates rows (UTC, to the minute)."""
+    if not os.path.exists(path):
+        return None
+    stamp = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# The table's areas, each filled by one benchmark's JSON file (the client's size by its build).
+AREA_SOURCES = {
+    "ingest": "ingest",
+    "live": "live",
+    "analytics": "analytics",
+    "client": "client",
+    "build": "build",
+    "faults": "crash",
+    "fuzz": "fuzz",
+    "soak": "soak",
+}
+
+
+def previous_rows(table):
+    """The rows of the README's previous table by area, as (area, figure, value, when, source):
+    a table from before rows were dated takes the date of its "Measured" line."""
+    header_date = None
+    by_area = {}
+    for line in table.splitlines():
+        if line.startswith("Measured ") and " on " in line:
+            header_date = line[len("Measured "):].split(" on ", 1)[0]
+        if not line.startswith("| ") or line.startswith("| area ") or line.startswith("| ---"):
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        if len(cells) == 4:
+            area, figure, value, source = cells
+            when = header_date or "unknown"
+        elif len(cells) == 5:
+            area, figure, value, when, source = cells
+        else:
+            continue
+        by_area.setdefault(area, []).append((area, figure, value, when, source.strip("`")))
+    return by_area
 
 
 def machine():
@@ -136,47 +181,62 @@ def rows(report):
     return out
 
 
-def markdown(report):
+def dated_rows(report, previous):
+    """This report's rows with the time each was measured, and, for an area this report did
+    not measure, its rows from the previous table (with their own dates)."""
+    measured = [
+        (area, figure, value, report["measured"].get(AREA_SOURCES.get(area, area)) or report["date"], source)
+        for area, figure, value, source in rows(report)
+    ]
+    fresh_areas = {row[0] for row in measured}
+    out = []
+    for area in AREA_SOURCES:
+        if area in fresh_areas:
+            out += [row for row in measured if row[0] == area]
+        else:
+            out += previous.get(area, [])
+    return out
+
+
+def markdown(report, previous):
     m = report["machine"]
     lines = [
-        f"Measured {report['date']} on {m['cores']} cores, {m['memory_gib']} GiB ({m['cpu']}); "
-        "the load generators share the machine with the server.",
+        f"Report of {report['date']} on {m['cores']} cores, {m['memory_gib']} GiB ({m['cpu']}); "
+        "the load generators share the machine with the server. Each row says when it was "
+        "measured: a benchmark not run for this report keeps its last measured rows.",
         "",
-        "| area | figure | measured | command |",
-        "| --- | --- | --- | --- |",
+        "| area | figure | measured | when | command |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for area, figure, value, source in rows(report):
-        lines.append(f"| {area} | {figure} | {value} | `{source}` |")
-    missing = [name for name in ("ingest", "live", "analytics") if not report["benchmarks"].get(name)]
-    if missing:
-        lines += ["", "Not run for this report: " + ", ".join(missing) + "."]
+    for area, figure, value, when, source in dated_rows(report, previous):
+        lines.append(f"| {area} | {figure} | {value} | {when} | `{source}` |")
     return "\n".join(lines) + "\n"
 
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
     bench_dir = os.path.join(root, "target", "bench")
+    names = ("ingest", "live", "analytics", "build", "crash", "fuzz", "soak")
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "client": client_size(root),
-        "benchmarks": {
-            name: load(bench_dir, name)
-            for name in ("ingest", "live", "analytics", "build", "crash", "fuzz", "soak")
-        },
+        "benchmarks": {name: load(bench_dir, name) for name in names},
+        "measured": {name: modified(os.path.join(bench_dir, name + ".json")) for name in names},
     }
-    with open(os.path.join(bench_dir, "report.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    table = markdown(report)
-    with open(os.path.join(bench_dir, "report.md"), "w") as f:
-        f.write("# Wayline benchmark report\n\n" + table)
+    report["measured"]["client"] = modified(os.path.join(root, "target", "site", "pkg", "app_bg.wasm"))
     readme_path = os.path.join(root, "README.md")
     with open(readme_path) as f:
         readme = f.read()
     if START not in readme or END not in readme:
         sys.exit("README.md has no performance markers; add the two marker lines where the table belongs")
     head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
+    previous_table, tail = rest.split(END, 1)
+    with open(os.path.join(bench_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    table = markdown(report, previous_rows(previous_table))
+    with open(os.path.join(bench_dir, "report.md"), "w") as f:
+        f.write("# Wayline benchmark report\n\n" + table)
     with open(readme_path, "w") as f:
         f.write(head + START + "\n" + table + END + tail)
     print(table)
