@@ -291,6 +291,7 @@ pub fn progress_into(spec: &FunnelSpec, events: &mut [FunnelEvent], out: &mut Cu
     // a profile of the 10M benchmark's funnels, these copies were 3 % of the samples).
     let mut attempt = Attempt::empty();
     let mut best: Option<(usize, usize)> = None;
+    let furthest = furthest_possible(spec, events);
     for (start, event) in events.iter().enumerate() {
         let starts_attempt = match spec.mode {
             OrderMode::Any => event.steps != 0,
@@ -303,10 +304,12 @@ pub fn progress_into(spec: &FunnelSpec, events: &mut [FunnelEvent], out: &mut Cu
         if excluded(&events[start..], &attempt) {
             continue;
         }
-        // The earliest attempt that gets furthest is the one counted.
+        // The earliest attempt that gets furthest is the one counted: once one gets as far as
+        // the customer's events allow, no later attempt is tried (most customers leave a
+        // funnel early, and each attempt reads on to its window's end).
         if attempt.reached() > best.map_or(0, |(_, reached)| reached) {
             best = Some((start, attempt.reached()));
-            if attempt.reached() == spec.steps.len() {
+            if attempt.reached() >= furthest {
                 break;
             }
         }
@@ -317,6 +320,17 @@ pub fn progress_into(spec: &FunnelSpec, events: &mut [FunnelEvent], out: &mut Cu
     };
     run_attempt(spec, &events[start..], &mut attempt);
     finish(spec, &events[start..], &attempt, out);
+}
+
+/// The most steps any attempt could reach over these events: in order, the steps up to the
+/// first one none of them counts as; in any order, how many steps some event counts as.
+fn furthest_possible(spec: &FunnelSpec, events: &[FunnelEvent]) -> usize {
+    let present = events.iter().fold(0u32, |steps, e| steps | e.steps);
+    let possible = match spec.mode {
+        OrderMode::Any => present.count_ones(),
+        OrderMode::Sequential | OrderMode::Strict => present.trailing_ones(),
+    };
+    (possible as usize).min(spec.steps.len())
 }
 
 /// One attempt from its first event, `events[0]`, in the spec's order mode.
@@ -849,6 +863,64 @@ mod tests {
         progress_into(&s, &mut classify(&further), &mut reused);
         progress_into(&s, &mut classify(&never), &mut reused);
         assert_eq!(reused, CustomerProgress::default());
+    }
+
+    /// Stopping at the first attempt that gets as far as a customer's events allow gives the
+    /// answer of trying every attempt, in every mode, with repeated steps, exclusions and ties.
+    #[test]
+    fn stopping_once_no_attempt_can_get_further_gives_the_answer_of_trying_them_all() {
+        let names = ["view", "cart", "buy", "help", "search"];
+        let mut state = 11u64;
+        let mut next = |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let mut stopped_early = 0;
+        for mode in [OrderMode::Sequential, OrderMode::Strict, OrderMode::Any] {
+            for steps in [&["view", "cart", "buy"][..], &["view", "cart", "view", "buy"], &["view|search", "cart"]] {
+                let mut s = spec(steps, mode);
+                s.exclusions = vec!["help".to_string()];
+                let classifier = Classifier::new(
+                    &s,
+                    names.len(),
+                    |n| names.iter().position(|x| *x == n).map(|i| i as u32),
+                    |_| None,
+                );
+                for _ in 0..400 {
+                    let mut at = 0;
+                    let mut events: Vec<FunnelEvent> = (0..next(9))
+                        .map(|seq| {
+                            at += next(3) as i64 * 20 * MIN;
+                            classifier.classify(at, seq as i64, next(names.len() as u64) as u32)
+                        })
+                        .collect();
+                    let found = progress(&s, &mut events);
+                    // Every attempt tried: the earliest that gets furthest.
+                    let mut attempt = Attempt::empty();
+                    let mut best: Option<(usize, usize)> = None;
+                    for start in 0..events.len() {
+                        let starts =
+                            if mode == OrderMode::Any { events[start].steps != 0 } else { is_step(&events[start], 0) };
+                        if !starts || events[start].at_us < s.from_us || events[start].at_us >= s.to_us {
+                            continue;
+                        }
+                        run_attempt(&s, &events[start..], &mut attempt);
+                        if !excluded(&events[start..], &attempt) && attempt.reached() > best.map_or(0, |b| b.1) {
+                            best = Some((start, attempt.reached()));
+                        }
+                    }
+                    let mut every = CustomerProgress::default();
+                    if let Some((start, _)) = best {
+                        run_attempt(&s, &events[start..], &mut attempt);
+                        finish(&s, &events[start..], &attempt, &mut every);
+                    }
+                    assert_eq!(found, every, "{mode:?} {steps:?} {events:?}");
+                    let later_start = events.iter().skip(1).any(|e| is_step(e, 0));
+                    stopped_early += usize::from(later_start && found.reached < s.steps.len() && found.reached > 0);
+                }
+            }
+        }
+        assert!(stopped_early > 100, "the fixtures have customers with later attempts who never finish");
     }
 
     #[test]
