@@ -2,6 +2,8 @@
 //! entries), so each can be tested on a hand-written history. Event time throughout: late
 //! and out-of-order events sit where they happened.
 
+use std::borrow::Cow;
+
 use app::types::StepEvent;
 
 use crate::index::{
@@ -83,31 +85,39 @@ pub fn sequences(events: &[Entry], steps: &[Pattern<'_>], within_us: i64, around
     found
 }
 
-/// The first `count` matching events that fall within `within_us` of each other in a window
-/// that contains `around_us`, if there are that many.
-pub fn burst(
-    events: &[Entry],
-    pattern: &Pattern<'_>,
-    count: usize,
-    within_us: i64,
-    around_us: i64,
-) -> Option<Vec<Entry>> {
-    let start = events.partition_point(|e| e.at_us < around_us - within_us);
-    let end = events.partition_point(|e| e.at_us <= around_us + within_us);
-    let near = &events[start..end];
-    // Most events meet no burst: counted first, they cost no list (a replay of 30 days of
-    // history asks this for every matching event of every customer).
-    if near.iter().filter(|e| pattern.matches(e)).count() < count.max(1) {
-        return None;
-    }
-    let matching: Vec<Entry> = near.iter().filter(|e| pattern.matches(e)).copied().collect();
-    (count.max(1) - 1..matching.len()).find_map(|last| {
-        let first = last + 1 - count.max(1);
-        let window = &matching[first..=last];
+/// The first `count` events that fall within `within_us` of each other in a window that
+/// contains `around_us`, if there are that many, among a customer's events that match the
+/// rule's pattern (in time order, from [`matching`]). A rule asks this for every matching
+/// event of a customer (a replay of 30 days of history, for every customer): the events are
+/// filtered once for all of them, not once for each.
+pub fn burst_among(matching: &[Entry], count: usize, within_us: i64, around_us: i64) -> Option<&[Entry]> {
+    let count = count.max(1);
+    let start = matching.partition_point(|e| e.at_us < around_us - within_us);
+    let end = matching.partition_point(|e| e.at_us <= around_us + within_us);
+    let near = &matching[start..end.max(start)];
+    (count - 1..near.len()).find_map(|last| {
+        let window = &near[last + 1 - count..=last];
         let fits = window[window.len() - 1].at_us - window[0].at_us <= within_us;
         let contains = window[0].at_us <= around_us && around_us <= window[window.len() - 1].at_us;
-        (fits && contains).then(|| window.to_vec())
+        (fits && contains).then_some(window)
     })
+}
+
+/// How many matching events [`matching`] keeps on the stack: more than most customers have.
+pub const FEW: usize = 16;
+
+/// The events that match `pattern`, in time order: in `stack` when they fit (no allocation
+/// for most customers), else in a vector.
+pub fn matching<'s>(events: &[Entry], pattern: &Pattern<'_>, stack: &'s mut [Entry; FEW]) -> Cow<'s, [Entry]> {
+    let mut kept = 0;
+    for event in events.iter().filter(|e| pattern.matches(e)) {
+        if kept == FEW {
+            return Cow::Owned(events.iter().filter(|e| pattern.matches(e)).copied().collect());
+        }
+        stack[kept] = *event;
+        kept += 1;
+    }
+    Cow::Borrowed(&stack[..kept])
 }
 
 /// Whether none of the pattern's events happened after `after_us` up to `until_us` (inclusive).
@@ -189,6 +199,17 @@ mod tests {
         assert_eq!(sequences(&events, &steps, 10 * MIN, 4 * MIN).len(), 1);
         // A tie does not reorder events at different times: a cart before the view still fails.
         assert!(sequences(&history(&[(2, "cart"), (3, "view"), (4, "buy")]), &steps, 10 * MIN, 4 * MIN).is_empty());
+    }
+
+    fn burst(
+        events: &[Entry],
+        pattern: &Pattern<'_>,
+        count: usize,
+        within_us: i64,
+        around_us: i64,
+    ) -> Option<Vec<Entry>> {
+        let mut stack = [Entry::new(0, 0, 0, false); FEW];
+        burst_among(&matching(events, pattern, &mut stack), count, within_us, around_us).map(<[Entry]>::to_vec)
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::{
     store::{CommittedBatch, Store},
     telemetry::Traced,
 };
-use conditions::{absent, burst, off_path, sequences, Pattern};
+use conditions::{absent, burst_among, off_path, sequences, Pattern};
 use timers::{Timer, TimerQueue, Waits};
 
 /// How far behind the wall clock the watermark runs: a timer fires this long after its
@@ -638,15 +638,20 @@ fn evaluate(
                 }
             }
             Condition::Count { event, count, within_seconds } => {
+                let mut stack = [Entry::new(0, 0, 0, false); conditions::FEW];
+                let matching = conditions::matching(named, &patterns[0], &mut stack);
+                if matching.len() < (*count as usize).max(1) {
+                    continue;
+                }
                 let mut seen: HashSet<i64> = HashSet::new();
                 for entry in entries.iter().filter(|e| patterns[0].matches(e)) {
                     if let Some(window) =
-                        burst(named, &patterns[0], *count as usize, within_seconds * 1_000_000, entry.at_us)
+                        burst_among(&matching, *count as usize, within_seconds * 1_000_000, entry.at_us)
                     {
                         let last = window[window.len() - 1];
                         if seen.insert(last.seq()) {
                             let message = format!("{count} × {event} within {}", span(*within_seconds));
-                            out.triggers.push(trigger(data, rule, customer, &window, last, last.at_us, message));
+                            out.triggers.push(trigger(data, rule, customer, window, last, last.at_us, message));
                         }
                     }
                 }
