@@ -293,11 +293,7 @@ pub fn progress_into(spec: &FunnelSpec, events: &mut [FunnelEvent], out: &mut Cu
     let mut best: Option<(usize, usize)> = None;
     let furthest = furthest_possible(spec, events);
     for (start, event) in events.iter().enumerate() {
-        let starts_attempt = match spec.mode {
-            OrderMode::Any => event.steps != 0,
-            _ => is_step(event, 0),
-        };
-        if !starts_attempt || event.at_us < spec.from_us || event.at_us >= spec.to_us {
+        if !starts_attempt(spec, event) {
             continue;
         }
         run_attempt(spec, &events[start..], &mut attempt);
@@ -320,6 +316,16 @@ pub fn progress_into(spec: &FunnelSpec, events: &mut [FunnelEvent], out: &mut Cu
     };
     run_attempt(spec, &events[start..], &mut attempt);
     finish(spec, &events[start..], &attempt, out);
+}
+
+/// Whether an attempt starts at this event: the first step (any step, in any order) inside
+/// the date range.
+fn starts_attempt(spec: &FunnelSpec, event: &FunnelEvent) -> bool {
+    let starts = match spec.mode {
+        OrderMode::Any => event.steps != 0,
+        _ => is_step(event, 0),
+    };
+    starts && spec.from_us <= event.at_us && event.at_us < spec.to_us
 }
 
 /// The most steps any attempt could reach over these events: in order, the steps up to the
@@ -875,16 +881,23 @@ mod tests {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (state >> 33) % n
         };
+        // A held property: events 0, 1, 3, 4, ... carry "a" or "b", every third none.
+        let mut skus = PropertyColumn::default();
+        for seq in (0..9).filter(|seq| seq % 3 != 2) {
+            skus.set(seq, ["a", "b"][seq as usize % 2]);
+        }
         let mut stopped_early = 0;
-        for mode in [OrderMode::Sequential, OrderMode::Strict, OrderMode::Any] {
+        let modes = [OrderMode::Sequential, OrderMode::Strict, OrderMode::Any];
+        for (mode, held) in modes.into_iter().flat_map(|mode| [(mode, false), (mode, true)]) {
             for steps in [&["view", "cart", "buy"][..], &["view", "cart", "view", "buy"], &["view|search", "cart"]] {
                 let mut s = spec(steps, mode);
                 s.exclusions = vec!["help".to_string()];
+                s.hold_property = held.then(|| "sku".to_string());
                 let classifier = Classifier::new(
                     &s,
                     names.len(),
                     |n| names.iter().position(|x| *x == n).map(|i| i as u32),
-                    |_| None,
+                    |_| Some(&skus),
                 );
                 for _ in 0..400 {
                     let mut at = 0;
@@ -914,7 +927,7 @@ mod tests {
                         run_attempt(&s, &events[start..], &mut attempt);
                         finish(&s, &events[start..], &attempt, &mut every);
                     }
-                    assert_eq!(found, every, "{mode:?} {steps:?} {events:?}");
+                    assert_eq!(found, every, "{mode:?} held={held} {steps:?} {events:?}");
                     let later_start = events.iter().skip(1).any(|e| is_step(e, 0));
                     stopped_early += usize::from(later_start && found.reached < s.steps.len() && found.reached > 0);
                 }
