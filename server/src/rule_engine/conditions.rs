@@ -223,6 +223,23 @@ mod tests {
     }
 
     #[test]
+    fn more_matching_events_than_the_stack_holds_are_all_kept() {
+        let views = pattern(&["view"]);
+        // A view every 10 minutes, a cart between each, and a second view a minute after the last.
+        let mut list: Vec<(i64, &str)> = (0..20).flat_map(|k| [(k * 10, "view"), (k * 10 + 5, "cart")]).collect();
+        list.push((191, "view"));
+        let events = history(&list);
+        let mut stack = [Entry::new(0, 0, 0, false); FEW];
+        let found = matching(&events, &views, &mut stack);
+        assert!(matches!(found, Cow::Owned(_)), "21 views do not fit on the stack");
+        assert_eq!(found.len(), 21);
+        assert!(found.iter().all(|e| views.matches(e)));
+        let burst = burst_among(&found, 2, 5 * MIN, 191 * MIN).unwrap();
+        assert_eq!(burst.iter().map(|e| e.at_us / MIN).collect::<Vec<_>>(), vec![190, 191]);
+        assert!(burst_among(&found, 2, 5 * MIN, 100 * MIN).is_none(), "views 10 minutes apart");
+    }
+
+    #[test]
     fn absence_looks_only_between_the_anchor_and_the_deadline() {
         let buy = pattern(&["buy"]);
         let events = history(&[(0, "cart"), (30, "buy"), (90, "buy")]);
