@@ -40,7 +40,7 @@ use crate::{
     store::{CommittedBatch, Store},
     telemetry::Traced,
 };
-use conditions::{absent, burst_among, off_path, sequences, Pattern};
+use conditions::{absent, bursts_around, off_path, sequences, Pattern};
 use timers::{Timer, TimerQueue, Waits};
 
 /// How far behind the wall clock the watermark runs: a timer fires this long after its
@@ -638,22 +638,21 @@ fn evaluate(
                 }
             }
             Condition::Count { event, count, within_seconds } => {
-                let mut stack = [Entry::new(0, 0, 0, false); conditions::FEW];
+                let mut stack = [Entry::new(0, 0, 0, false); conditions::FEW + 1];
                 let matching = conditions::matching(named, &patterns[0], &mut stack);
                 if matching.len() < (*count as usize).max(1) {
                     continue;
                 }
-                let mut seen: HashSet<i64> = HashSet::new();
-                for entry in entries.iter().filter(|e| patterns[0].matches(e)) {
-                    if let Some(window) =
-                        burst_among(&matching, *count as usize, within_seconds * 1_000_000, entry.at_us)
-                    {
-                        let last = window[window.len() - 1];
-                        if seen.insert(last.seq()) {
-                            let message = format!("{count} × {event} within {}", span(*within_seconds));
-                            out.triggers.push(trigger(data, rule, customer, window, last, last.at_us, message));
-                        }
-                    }
+                // The new events that match, gathered as the customer's are (without a branch
+                // on each event: in a profile of the backtest, a filter here was its hottest loop).
+                let mut new_stack = [Entry::new(0, 0, 0, false); conditions::FEW + 1];
+                let arounds = conditions::matching(entries, &patterns[0], &mut new_stack);
+                let arounds = arounds.iter().map(|e| e.at_us);
+                for burst in bursts_around(&matching, *count as usize, within_seconds * 1_000_000, arounds) {
+                    let window = &matching[burst];
+                    let last = window[window.len() - 1];
+                    let message = format!("{count} × {event} within {}", span(*within_seconds));
+                    out.triggers.push(trigger(data, rule, customer, window, last, last.at_us, message));
                 }
             }
             Condition::Absence { within_seconds, .. } => {
