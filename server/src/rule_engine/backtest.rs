@@ -60,7 +60,9 @@ pub async fn backtest(
     let (raised, goal) = index
         .answer(move |data| {
             let active = [active];
-            let compiled = compile(data, &active);
+            // A backtest reports no alert's context: not gathering it (ten event names an
+            // alert) saves an allocation each.
+            let compiled = compile(data, &active, 0);
             let rule = &active[0];
             let cooldown_us = rule.rule.cooldown_seconds.saturating_mul(1_000_000);
             let raised: Vec<Trigger> = data

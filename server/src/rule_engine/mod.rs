@@ -278,7 +278,7 @@ impl Engine {
                         by_customer.entry(&customer.id).or_insert_with(|| (customer, Vec::new())).1.push(*entry);
                     }
                 }
-                let compiled = compile(data, &active);
+                let compiled = compile(data, &active, CONTEXT_EVENTS);
                 for (customer, entries) in by_customer.values() {
                     evaluate(data, &compiled, customer, entries, &mut outcome);
                 }
@@ -430,7 +430,7 @@ impl Engine {
             .index
             .read(move |data| {
                 let mut outcome = Outcome::default();
-                let compiled = compile(data, &active);
+                let compiled = compile(data, &active, CONTEXT_EVENTS);
                 // Every event recent enough to start a wait that is still pending, or to have
                 // met a condition in the last minutes, is evaluated again.
                 let horizon = active.iter().map(|a| wait_us(&a.rule.condition)).max().unwrap_or(0);
@@ -572,16 +572,19 @@ fn measure(data: &IndexData, rule: &Active, customers: &[&[Entry]], watermark: i
 /// off-path rules the journey's stage classifier and expected transitions.
 struct Compiled<'a> {
     active: &'a Active,
+    /// How many of the customer's latest events an alert keeps as its context.
+    context_events: usize,
     patterns: Vec<Pattern<'a>>,
     stages: Option<(StageClassifier<'a>, Vec<(usize, usize)>)>,
 }
 
-fn compile<'a>(data: &'a IndexData, active: &'a [Active]) -> Vec<Compiled<'a>> {
+fn compile<'a>(data: &'a IndexData, active: &'a [Active], context_events: usize) -> Vec<Compiled<'a>> {
     let names: Vec<&str> = (0..data.names_len() as u32).map(|id| data.name(id)).collect();
     active
         .iter()
         .map(|rule| Compiled {
             active: rule,
+            context_events,
             patterns: rule.patterns.iter().map(|p| Pattern::in_index(p, data)).collect(),
             stages: rule.journey.as_ref().map(|journey| {
                 let index_of = |name: &str| journey.stages.iter().position(|s| s.name == name);
@@ -620,6 +623,7 @@ fn evaluate(
                             None => out.triggers.push(trigger(
                                 data,
                                 rule,
+                                c.context_events,
                                 customer,
                                 &instance,
                                 last,
@@ -652,7 +656,16 @@ fn evaluate(
                     let window = &matching[burst];
                     let last = window[window.len() - 1];
                     let message = format!("{count} × {event} within {}", span(*within_seconds));
-                    out.triggers.push(trigger(data, rule, customer, window, last, last.at_us, message));
+                    out.triggers.push(trigger(
+                        data,
+                        rule,
+                        c.context_events,
+                        customer,
+                        window,
+                        last,
+                        last.at_us,
+                        message,
+                    ));
                 }
             }
             Condition::Absence { within_seconds, .. } => {
@@ -685,7 +698,16 @@ fn evaluate(
                                 journey_def.stages[from + 1..to].iter().map(|s| s.name.as_str()).collect();
                             message = format!("{message} (skipped {})", skipped.join(", "));
                         }
-                        out.triggers.push(trigger(data, rule, customer, &[*entry], *entry, entry.at_us, message));
+                        out.triggers.push(trigger(
+                            data,
+                            rule,
+                            c.context_events,
+                            customer,
+                            &[*entry],
+                            *entry,
+                            entry.at_us,
+                            message,
+                        ));
                     }
                 }
             }
@@ -763,7 +785,7 @@ fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Ti
     if held_back(data, rule, customer, timer.deadline_us) {
         return None;
     }
-    Some(trigger(data, rule, customer, &started_by, anchor, timer.deadline_us, message))
+    Some(trigger(data, rule, CONTEXT_EVENTS, customer, &started_by, anchor, timer.deadline_us, message))
 }
 
 fn timer(rule: &Active, customer: &CustomerEvents, started_by: &[Entry], deadline_us: i64, waits: Waits) -> Timer {
@@ -778,9 +800,14 @@ fn timer(rule: &Active, customer: &CustomerEvents, started_by: &[Entry], deadlin
     }
 }
 
+/// An alert met by `events` of `customer`, anchored at `anchor`, with the customer's latest
+/// `context_events` before it (none for a backtest, which reports no context).
+// The arguments are each alert's own facts; a struct for them would only be built here.
+#[allow(clippy::too_many_arguments)]
 fn trigger(
     data: &IndexData,
     rule: &Active,
+    context_events: usize,
     customer: &CustomerEvents,
     events: &[Entry],
     anchor: Entry,
@@ -793,7 +820,7 @@ fn trigger(
         at: time(e.at_us),
     };
     let before = customer.events.partition_point(|e| e.at_us <= occurred_us);
-    let context = customer.events[before.saturating_sub(CONTEXT_EVENTS)..before].iter().map(alert_event).collect();
+    let context = customer.events[before.saturating_sub(context_events)..before].iter().map(alert_event).collect();
     Trigger {
         rule_id: rule.rule.id.clone(),
         alert: NewAlert {
