@@ -516,6 +516,22 @@ impl StepTimes {
         StepTimes { entered: 0, later: vec![Vec::new(); steps.saturating_sub(1)] }
     }
 
+    /// The entrants of several groups together: with a breakdown, the whole funnel's times
+    /// are gathered from its groups' at the end rather than kept twice through the scan (as
+    /// many times pushed again, and their lists grown and merged, a tenth of a breakdown's
+    /// samples at 100M events).
+    fn together<'a>(groups: impl Iterator<Item = &'a StepTimes> + Clone, steps: usize) -> Self {
+        let mut all = StepTimes::new(steps);
+        all.entered = groups.clone().map(|g| g.entered).sum();
+        for (k, times) in all.later.iter_mut().enumerate() {
+            times.reserve_exact(groups.clone().map(|g| g.later.get(k).map_or(0, Vec::len)).sum());
+            for group in groups.clone() {
+                times.extend_from_slice(group.later.get(k).map_or(&[][..], Vec::as_slice));
+            }
+        }
+        all
+    }
+
     /// Counts one entrant, with the times to the later steps they reached.
     fn add(&mut self, offsets: &[i64]) {
         self.entered += 1;
@@ -624,7 +640,6 @@ impl FunnelTally {
             return;
         }
         let offsets = &customer.offsets()[..customer.reached.min(self.steps)];
-        self.all.add(offsets);
         if !self.trend.is_empty() {
             let last = self.trend.len() - 1;
             let index = (((customer.started_us - self.trend_base_us) / self.period_us).max(0) as usize).min(last);
@@ -633,8 +648,9 @@ impl FunnelTally {
                 self.trend[index].1 += 1;
             }
         }
-        if let Some(groups) = &mut self.by_value {
-            groups.entry(customer.breakdown).or_insert_with(|| StepTimes::new(self.steps)).add(offsets);
+        match &mut self.by_value {
+            Some(groups) => groups.entry(customer.breakdown).or_insert_with(|| StepTimes::new(self.steps)).add(offsets),
+            None => self.all.add(offsets),
         }
     }
 
@@ -660,6 +676,9 @@ impl FunnelTally {
     /// The per-step figures, the trend and (if tallied) the breakdown into the `top` values
     /// named by `values`.
     pub fn result(mut self, spec: &FunnelSpec, values: &[String], top: usize) -> FunnelResult {
+        if let Some(groups) = &self.by_value {
+            self.all = StepTimes::together(groups.values(), self.steps);
+        }
         let trend = self.trend_points();
         let breakdown = self.breakdown(spec, values, top);
         let steps = self.all.results(spec);
@@ -1215,6 +1234,10 @@ mod tests {
         assert_eq!(whole.steps[0].time_to_convert[0].customers, 9, "step 1 is reached at once");
         assert_eq!(whole.steps[1].median_seconds, Some(270.0));
         assert_eq!(whole.steps[2].average_seconds, Some(600.0));
+        // Tallied with a breakdown, the whole funnel's figures are gathered from its groups:
+        // the same as tallied without one.
+        let unsplit = tally(&s, &customers, Some((12 * HOUR, 0)), false).result(&s, &values, 5);
+        assert_eq!((unsplit.steps, unsplit.trend), (whole.steps.clone(), whole.trend.clone()));
         // Split into parts of uneven size, merged small into large and large into small.
         for cuts in [[1, 2], [7, 8], [3, 4]] {
             let parts = [&customers[..cuts[0]], &customers[cuts[0]..cuts[1]], &customers[cuts[1]..]];
