@@ -25,7 +25,7 @@ use crate::store::{sql, Store, StoreError};
 use channels::ChannelFilter;
 use funnel::{CustomerProgress, FunnelSpec, FunnelTally};
 pub(crate) use scan::median_seconds_unsorted;
-use scan::{each_customer, fold_customers, in_span, scan_funnel, scan_transitions};
+use scan::{each_customer, fold_customers, in_span, scan_funnel, scan_transitions, Transition};
 use stages::Position;
 
 /// How many of the newest events the property pickers sample.
@@ -205,10 +205,10 @@ impl Analytics {
                     &whole,
                     &transitions,
                     || (0u64, Vec::new()),
-                    |(reached, stayed): &mut (u64, Vec<i64>), _, p| {
+                    |(reached, stayed): &mut (u64, Vec<i64>), _, outcome| {
                         *reached += 1;
-                        if p.reached == 1 {
-                            stayed.push(p.last_seen_us.max(0));
+                        if let Transition::Left { stayed_us } = outcome {
+                            stayed.push(stayed_us.max(0));
                         }
                     },
                     |a, b| {
