@@ -1,6 +1,7 @@
 //! The parallel scans: every customer of the event index visited on all cores, and the
 //! medians the answers report.
 
+use app::types::OrderMode;
 use rayon::prelude::*;
 
 use super::{
@@ -314,7 +315,10 @@ where
                         if stages_in_range & (1 << k) == 0 {
                             continue;
                         }
-                        let outcome = if spec.exclusions.is_empty() && spec.hold_property.is_none() {
+                        let in_place = spec.mode == OrderMode::Sequential
+                            && spec.exclusions.is_empty()
+                            && spec.hold_property.is_none();
+                        let outcome = if in_place {
                             transition_in_place(spec, &events, k)
                         } else {
                             pair.clear();
@@ -431,7 +435,7 @@ mod tests {
     /// stages asked as a funnel of its own: page views left out or not, ties, an exclusion.
     #[test]
     fn transitions_from_one_classification_equal_each_pair_asked_alone() {
-        use app::types::{OrderMode, StepEvent};
+        use app::types::StepEvent;
 
         use crate::store::CommittedBatch;
 
