@@ -95,7 +95,7 @@ pub async fn backtest(
                         .timers
                         .iter()
                         .filter(|t| t.deadline_us <= to_us)
-                        .filter_map(|t| expire(data, rule, customer, t));
+                        .filter_map(|t| expire(data, rule, 0, customer, t));
                     let mut met: Vec<Trigger> = found.triggers.into_iter().chain(expired).collect();
                     met.sort_by_key(|t| (t.alert.occurred_at, t.alert.anchor_seq));
                     // As the live engine settles them: one alert per anchor, and none while

@@ -363,7 +363,7 @@ impl Engine {
                 for timer in due {
                     let Some(rule) = active.iter().find(|a| a.id == timer.rule_id) else { continue };
                     let Some(customer) = data.customer(&timer.customer) else { continue };
-                    if let Some(trigger) = expire(data, rule, customer, &timer) {
+                    if let Some(trigger) = expire(data, rule, CONTEXT_EVENTS, customer, &timer) {
                         outcome.triggers.push(trigger);
                     }
                 }
@@ -746,8 +746,15 @@ fn suppressed(data: &IndexData, rule: &Active, customer: &CustomerEvents, occurr
     customer.events[from..].iter().take_while(|e| e.at_us <= occurred_us).any(|e| e.is_named() && pattern.matches(e))
 }
 
-/// Whether the wait of `timer` ended without what it waited against.
-fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Timer) -> Option<Trigger> {
+/// Whether the wait of `timer` ended without what it waited against; its alert keeps the
+/// customer's latest `context_events` (none for a backtest).
+fn expire(
+    data: &IndexData,
+    rule: &Active,
+    context_events: usize,
+    customer: &CustomerEvents,
+    timer: &Timer,
+) -> Option<Trigger> {
     let named = named_events(customer);
     let named = &named[..];
     let started_by: Vec<Entry> = timer
@@ -785,7 +792,7 @@ fn expire(data: &IndexData, rule: &Active, customer: &CustomerEvents, timer: &Ti
     if held_back(data, rule, customer, timer.deadline_us) {
         return None;
     }
-    Some(trigger(data, rule, CONTEXT_EVENTS, customer, &started_by, anchor, timer.deadline_us, message))
+    Some(trigger(data, rule, context_events, customer, &started_by, anchor, timer.deadline_us, message))
 }
 
 fn timer(rule: &Active, customer: &CustomerEvents, started_by: &[Entry], deadline_us: i64, waits: Waits) -> Timer {
