@@ -34,7 +34,6 @@ pub const SOURCES_INSERT: &str = query!("sources/insert.sql");
 pub const SOURCES_SELECT_ALL: &str = query!("sources/select_all.sql");
 pub const SOURCES_REVOKE: &str = query!("sources/revoke.sql");
 
-pub const IDENTITY_INSERT_LINK: &str = query!("identity/insert_link.sql");
 pub const IDENTITY_LINKED_ANONYMOUS_IDS: &str = query!("identity/select_linked_anonymous_ids.sql");
 pub const IDENTITY_CUSTOMER_IDS: &str = query!("identity/customer_ids.sql");
 
@@ -104,7 +103,6 @@ pub const READ_QUERIES: &[&str] = &[
 pub const WRITE_QUERIES: &[&str] = &[
     RECORD_VERSION,
     SOURCES_INSERT,
-    IDENTITY_INSERT_LINK,
     DEAD_LETTERS_MARK_REPLAYED,
     RULES_UPSERT,
     RULES_DELETE,

@@ -416,6 +416,40 @@ async fn identify_and_alias_stitch_identities_into_one_customer() {
 }
 
 #[tokio::test]
+async fn an_anonymous_id_linked_before_a_restart_stays_linked_to_its_first_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("links.duckdb");
+    let store = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
+    store.write(vec![with_ids("m1", Some("laptop"), Some("user-1"), "identify")], vec![]).await.unwrap();
+    store.close().await;
+    // The writer's memory of links is read back from the file: a second sign-in of the laptop,
+    // in a batch with a first one of the phone, is stored without a second link for it.
+    let reopened = Store::open(&path, WriterConfig::default(), no_listener()).unwrap();
+    let receipt = reopened
+        .write(
+            vec![
+                with_ids("m2", Some("laptop"), Some("user-2"), "identify"),
+                with_ids("m3", Some("phone"), Some("user-2"), "identify"),
+            ],
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.events, 2);
+    let links: Vec<(String, String, i64)> = reopened
+        .read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT anonymous_id, user_id, seq FROM identity_links ORDER BY anonymous_id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(links, vec![("laptop".into(), "user-1".into(), 1), ("phone".into(), "user-2".into(), 3)]);
+    reopened.close().await;
+}
+
+#[tokio::test]
 async fn a_replay_marks_its_dead_letter_in_the_same_commit() {
     let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
     store.write(vec![], vec![letter("missing_identity")]).await.unwrap();

@@ -451,7 +451,11 @@ impl Writer {
             let mut events = tx.appender("events")?;
             let mut properties = tx.appender("event_properties")?;
             let mut dead_letters = tx.appender("dead_letters")?;
-            let mut link = tx.prepare_cached(sql::IDENTITY_INSERT_LINK)?;
+            // Appended, not inserted row by row: a statement executed per identify was planned
+            // again every time (7 % of the server's CPU in a soak profile). `linked` holds
+            // every anonymous id the table holds (loaded at start, forgotten by an erasure,
+            // restored by a failed commit's undo), so a link appended is never a duplicate.
+            let mut links = tx.appender("identity_links")?;
             let mut mark_replayed = tx.prepare_cached(sql::DEAD_LETTERS_MARK_REPLAYED)?;
             for (request_events, request_letters, replays) in requests {
                 let first_seq = self.next_seq;
@@ -466,7 +470,12 @@ impl Writer {
                     if let Some((earlier, user)) = identity_link(&event) {
                         let mut linked = self.linked.lock().map_err(|_| StoreError::Closed)?;
                         if !linked.contains(earlier.as_ref()) {
-                            link.execute(params![earlier.as_ref(), user, event.timestamp.naive_utc(), self.next_seq])?;
+                            links.append_row(params![
+                                earlier.as_ref(),
+                                user,
+                                Micros::of(event.timestamp),
+                                self.next_seq
+                            ])?;
                             linked.insert(earlier.to_string());
                             undo.linked.push(earlier.into_owned());
                         }
@@ -488,6 +497,7 @@ impl Writer {
             events.flush()?;
             properties.flush()?;
             dead_letters.flush()?;
+            links.flush()?;
         }
         tx.commit()?;
         Ok((stored, receipts))
