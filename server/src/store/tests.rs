@@ -450,6 +450,36 @@ async fn an_anonymous_id_linked_before_a_restart_stays_linked_to_its_first_user(
 }
 
 #[tokio::test]
+async fn a_link_the_writer_did_not_know_of_fails_one_commit_and_no_more() {
+    let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
+    // What an erasure racing a first sign-in can leave: a link in the table that the writer's
+    // memory of links has forgotten.
+    store
+        .change(|conn| {
+            conn.execute_batch("INSERT INTO identity_links VALUES ('tablet', 'user-9', TIMESTAMP '2026-01-01', 0)")?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let sign_in = |id: &str| vec![with_ids(id, Some("tablet"), Some("user-3"), "identify")];
+    let first = store.write(sign_in("m1"), vec![]).await;
+    let second = store.write(sign_in("m2"), vec![]).await.expect("the writer has read the links again");
+    assert_eq!(second.events, 1);
+    // The first attempt failed, or it was stored without a second link: never both lost.
+    let stored = store.recent_events(10).await.unwrap().len();
+    assert_eq!(stored, if first.is_ok() { 2 } else { 1 });
+    let links: Vec<(String, String)> = store
+        .read(|conn| {
+            let mut stmt = conn.prepare("SELECT anonymous_id, user_id FROM identity_links")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(links, vec![("tablet".to_string(), "user-9".to_string())]);
+}
+
+#[tokio::test]
 async fn a_replay_marks_its_dead_letter_in_the_same_commit() {
     let store = Store::open_in_memory(WriterConfig::default(), no_listener()).unwrap();
     store.write(vec![], vec![letter("missing_identity")]).await.unwrap();

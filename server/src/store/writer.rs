@@ -67,6 +67,14 @@ pub(super) struct WriteRequest {
     pub cause: crate::telemetry::Cause,
 }
 
+/// The anonymous ids the table links to a user.
+fn linked_anonymous_ids(conn: &Connection) -> Result<HashSet<String>, StoreError> {
+    Ok(conn
+        .prepare(sql::IDENTITY_LINKED_ANONYMOUS_IDS)?
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<HashSet<_>, _>>()?)
+}
+
 /// The anonymous ids already linked to a user: the writer inserts each link once. Shared with
 /// the store so that an erasure, which deletes links, makes the writer forget them too.
 pub(super) type LinkedIds = Arc<std::sync::Mutex<HashSet<String>>>;
@@ -124,10 +132,7 @@ pub(super) fn spawn(
     conn.execute_batch(&sql::writer_settings(config.checkpoint_kib, config.duckdb_memory_mib))?;
     let next_seq = conn.query_row(sql::EVENTS_MAX_SEQ, [], |r| r.get::<_, i64>(0))? + 1;
     let next_dead_letter = conn.query_row(sql::DEAD_LETTERS_MAX_ID, [], |r| r.get::<_, i64>(0))? + 1;
-    let linked = conn
-        .prepare(sql::IDENTITY_LINKED_ANONYMOUS_IDS)?
-        .query_map([], |row| row.get::<_, String>(0))?
-        .collect::<Result<HashSet<_>, _>>()?;
+    let linked = linked_anonymous_ids(&conn)?;
     tracing::info!(identity_links = linked.len(), "writer state loaded");
     let dedup = DedupGauge::default();
     let (read_back, read_back_thread) = match read_back {
@@ -282,6 +287,22 @@ impl Writer {
         self.dedup.bytes.store(self.seen.approximate_bytes(), Ordering::Relaxed);
     }
 
+    /// Reads the linked anonymous ids from the table again, after a commit carrying links
+    /// failed: an erasure deleting a customer's links while this writer's transaction adds
+    /// one of them leaves a link the writer's memory no longer holds, and appending it again
+    /// would fail every later commit carrying it. Relearnt, only the one commit failed (its
+    /// senders are answered with the error and send again).
+    fn relearn_links(&mut self) {
+        match linked_anonymous_ids(&self.conn) {
+            Ok(ids) => {
+                if let Ok(mut linked) = self.linked.lock() {
+                    *linked = ids;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not read the identity links again"),
+        }
+    }
+
     /// Takes the ids read back at start in, once they have arrived.
     fn take_read_back(&mut self) {
         let Recall::ReadingBack(read_back) = &self.recall else { return };
@@ -416,6 +437,9 @@ impl Writer {
                 }
                 let message = e.to_string();
                 let disk_full = super::is_disk_full(&message);
+                if !disk_full && !undo.linked.is_empty() {
+                    self.relearn_links();
+                }
                 if disk_full {
                     tracing::error!(
                         error = %e,
@@ -452,9 +476,10 @@ impl Writer {
             let mut properties = tx.appender("event_properties")?;
             let mut dead_letters = tx.appender("dead_letters")?;
             // Appended, not inserted row by row: a statement executed per identify was planned
-            // again every time (7 % of the server's CPU in a soak profile). `linked` holds
-            // every anonymous id the table holds (loaded at start, forgotten by an erasure,
-            // restored by a failed commit's undo), so a link appended is never a duplicate.
+            // again every time (7 % of the server's CPU in a soak profile). `linked` holds the
+            // anonymous ids the table holds (loaded at start, forgotten by an erasure, a failed
+            // commit's taken out again), so a link is appended once; should the two ever
+            // differ, the failed commit makes the writer read them again (`relearn_links`).
             let mut links = tx.appender("identity_links")?;
             let mut mark_replayed = tx.prepare_cached(sql::DEAD_LETTERS_MARK_REPLAYED)?;
             for (request_events, request_letters, replays) in requests {
