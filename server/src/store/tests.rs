@@ -415,6 +415,19 @@ async fn identify_and_alias_stitch_identities_into_one_customer() {
     assert_eq!(customers, expected.map(|(a, b)| (a.to_string(), b.to_string())));
 }
 
+/// The table's identity links, as (anonymous id, user id, seq), by anonymous id.
+async fn identity_links(store: &Store) -> Vec<(String, String, i64)> {
+    store
+        .read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT anonymous_id, user_id, seq FROM identity_links ORDER BY anonymous_id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn an_anonymous_id_linked_before_a_restart_stays_linked_to_its_first_user() {
     let dir = tempfile::tempdir().unwrap();
@@ -436,16 +449,10 @@ async fn an_anonymous_id_linked_before_a_restart_stays_linked_to_its_first_user(
         .await
         .unwrap();
     assert_eq!(receipt.events, 2);
-    let links: Vec<(String, String, i64)> = reopened
-        .read(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT anonymous_id, user_id, seq FROM identity_links ORDER BY anonymous_id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-        .unwrap();
-    assert_eq!(links, vec![("laptop".into(), "user-1".into(), 1), ("phone".into(), "user-2".into(), 3)]);
+    assert_eq!(
+        identity_links(&reopened).await,
+        vec![("laptop".into(), "user-1".into(), 1), ("phone".into(), "user-2".into(), 3)]
+    );
     reopened.close().await;
 }
 
@@ -468,15 +475,7 @@ async fn a_link_the_writer_did_not_know_of_fails_one_commit_and_no_more() {
     // The first attempt failed, or it was stored without a second link: never both lost.
     let stored = store.recent_events(10).await.unwrap().len();
     assert_eq!(stored, if first.is_ok() { 2 } else { 1 });
-    let links: Vec<(String, String)> = store
-        .read(|conn| {
-            let mut stmt = conn.prepare("SELECT anonymous_id, user_id FROM identity_links")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-        .unwrap();
-    assert_eq!(links, vec![("tablet".to_string(), "user-9".to_string())]);
+    assert_eq!(identity_links(&store).await, vec![("tablet".into(), "user-9".into(), 0)]);
 }
 
 #[tokio::test]
